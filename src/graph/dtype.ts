@@ -1,0 +1,92 @@
+/**
+ * Element types flowserve understands, and how each maps to ONNX, ONNX Runtime and JavaScript arrays.
+ * This table is the single source for those mappings.
+ */
+export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool' | 'string';
+
+export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'string'];
+
+export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+
+/** The JavaScript storage of a host tensor: a typed array, or strings for `string`. */
+export type TensorData = TypedArray | string[];
+
+interface DTypeInfo {
+  /** ONNX TensorProto.DataType (onnx.proto). */
+  onnx: number;
+  /** TensorFlow's DataType enum (types.proto), used on the serving wire. */
+  tf: number;
+  bytesPerElement: number;
+  isFloat: boolean;
+  isInteger: boolean;
+}
+
+const INFO: Record<DType, DTypeInfo> = {
+  float32: { onnx: 1, tf: 1, bytesPerElement: 4, isFloat: true, isInteger: false },
+  float64: { onnx: 11, tf: 2, bytesPerElement: 8, isFloat: true, isInteger: false },
+  int32: { onnx: 6, tf: 3, bytesPerElement: 4, isFloat: false, isInteger: true },
+  int64: { onnx: 7, tf: 9, bytesPerElement: 8, isFloat: false, isInteger: true },
+  uint8: { onnx: 2, tf: 4, bytesPerElement: 1, isFloat: false, isInteger: true },
+  bool: { onnx: 9, tf: 10, bytesPerElement: 1, isFloat: false, isInteger: false },
+  string: { onnx: 8, tf: 7, bytesPerElement: 0, isFloat: false, isInteger: false },
+};
+
+export function dtypeInfo(dtype: DType): DTypeInfo {
+  const info = INFO[dtype];
+  if (!info) throw new TypeError(`unknown dtype '${String(dtype)}'; expected one of ${DTYPES.join(', ')}`);
+  return info;
+}
+
+export function isDType(value: unknown): value is DType {
+  return typeof value === 'string' && (DTYPES as readonly string[]).includes(value);
+}
+
+export function dtypeFromOnnx(code: number): DType | undefined {
+  return DTYPES.find((d) => INFO[d].onnx === code);
+}
+
+export function dtypeFromTf(code: number): DType | undefined {
+  return DTYPES.find((d) => INFO[d].tf === code);
+}
+
+/** ONNX Runtime's tensor type names (onnxruntime-common Tensor.Type). */
+export function ortType(dtype: DType): string {
+  return dtype === 'float64' ? 'float64' : dtype;
+}
+
+export function dtypeFromOrt(type: string): DType {
+  if (isDType(type)) return type;
+  throw new TypeError(`ONNX Runtime tensor type '${type}' has no flowserve dtype`);
+}
+
+/** Allocates storage for `size` elements of `dtype`. */
+export function allocate(dtype: DType, size: number): TensorData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(size);
+    case 'float64':
+      return new Float64Array(size);
+    case 'int32':
+      return new Int32Array(size);
+    case 'int64':
+      return new BigInt64Array(size);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(size);
+    case 'string':
+      return new Array<string>(size).fill('');
+  }
+}
+
+/** Copies plain JavaScript values (numbers, bigints, booleans, strings) into storage of `dtype`. */
+export function fromValues(dtype: DType, values: ArrayLike<number | bigint | boolean | string>): TensorData {
+  const out = allocate(dtype, values.length);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (dtype === 'string') (out as string[])[i] = String(v);
+    else if (dtype === 'int64') (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+    else if (dtype === 'bool') (out as Uint8Array)[i] = v ? 1 : 0;
+    else (out as Float32Array)[i] = Number(v);
+  }
+  return out;
+}

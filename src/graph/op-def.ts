@@ -1,0 +1,69 @@
+import type { DType } from './dtype.js';
+import type { Attrs, Operation, Tensor } from './graph.js';
+import type { OnnxGraphBuilder } from '../onnx/builder.js';
+import type { Shape } from './shape.js';
+
+/** What inference says about one output. */
+export interface OutputInfo {
+  dtype: DType;
+  shape: Shape;
+}
+
+/** Given to an op's `lower`: ONNX value names for its inputs and the names its outputs must get. */
+export interface LowerContext {
+  op: Operation;
+  attrs: Readonly<Attrs>;
+  /** ONNX value names of the op's inputs, in order. */
+  inputs: readonly string[];
+  /** ONNX value names the lowering must produce, one per op output. */
+  outputs: readonly string[];
+  b: OnnxGraphBuilder;
+}
+
+/** Given to an op's `grad`: the op and the gradient of the loss with respect to each of its outputs. */
+export interface GradContext {
+  op: Operation;
+  /** dL/d(output i), null when no gradient flows into that output. */
+  grads: readonly (Tensor | null)[];
+}
+
+/**
+ * Everything about one op type, in one place (STYLE.md "one op, one place"): build-time inference, ONNX
+ * lowering, gradient, and the device types that have a kernel for it. Nothing else switches on op types.
+ */
+export interface OpDef<A extends Attrs = Attrs> {
+  /** TensorFlow's op type name, printed in placement logs (`MatMul: (MatMul): …`). */
+  type: string;
+  /** Output dtypes and static shapes; throws InvalidArgument naming the op and the shapes on a mismatch. */
+  infer(inputs: readonly Tensor[], attrs: A, opName: string): OutputInfo[];
+  /** Emits ONNX nodes computing the outputs (opset 17). */
+  lower(ctx: LowerContext & { attrs: A }): void;
+  /** Input gradients as graph ops (null = none flows). Absent: the op has no gradient (an error when needed). */
+  grad?(ctx: GradContext & { attrs: A }): (Tensor | null)[];
+  /** True for ops whose outputs carry no gradient (integer results, comparisons): gradients stop silently. */
+  notDifferentiable?: boolean;
+  /** Device types with a kernel for this op (looked up by the placer as (op, device type)). */
+  kernels: readonly string[];
+  /** Ops with side effects or randomness: never merged or constant-folded. */
+  stateful?: boolean;
+  /** Output 0 is a variable's current value, supplied by the session's variable store. */
+  variableSource?: boolean;
+  /** Input 0 is a variable (a reference edge); output 0 is its new value, written back to the store. */
+  variableUpdate?: boolean;
+  /** Runs no computation; only its control inputs matter (NoOp, group). */
+  noOp?: boolean;
+}
+
+const registry = new Map<string, OpDef>();
+
+/** Registers an op definition; the type name must be unique. */
+export function defineOp<A extends Attrs = Attrs>(def: OpDef<A>): OpDef<A> {
+  if (registry.has(def.type)) throw new Error(`op type '${def.type}' is defined twice`);
+  registry.set(def.type, def as unknown as OpDef);
+  return def;
+}
+
+/** All registered op definitions (for tests and for the GPU kernel table). */
+export function registeredOps(): ReadonlyMap<string, OpDef> {
+  return registry;
+}

@@ -1,0 +1,99 @@
+/**
+ * The contract between the serving core (lifecycle, batching, workers) and the API adapters (gRPC, REST).
+ * Adapters decode a request into these types, call `ServingCore`, and encode the answer; they hold no logic.
+ */
+import type { DType } from '../../graph/dtype.js';
+import type { HostTensor } from '../../graph/host-tensor.js';
+
+export const METHOD_CLASSIFY = 'tensorflow/serving/classify';
+export const METHOD_PREDICT = 'tensorflow/serving/predict';
+export const METHOD_REGRESS = 'tensorflow/serving/regress';
+export const DEFAULT_SIGNATURE = 'serving_default';
+
+/** One tensor of a signature: the ONNX tensor name behind an alias, its dtype and shape (-1 = unknown). */
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  shape: number[];
+}
+
+export interface ExampleFeatureSpec {
+  /** The signature input alias this feature fills. */
+  input: string;
+  kind: 'float_list' | 'int64_list' | 'bytes_list';
+  /** Per-example shape; the feature's values fill it row-major. */
+  shape: number[];
+}
+
+/** A signature as stored in signatures.json (docs/servable-format.md). */
+export interface Signature {
+  method: string;
+  inputs: Record<string, TensorSpec>;
+  outputs: Record<string, TensorSpec>;
+  classLabels?: string[];
+  exampleFeatures?: Record<string, ExampleFeatureSpec>;
+}
+
+export interface SignatureFile {
+  format: 'flowserve.signatures/1';
+  default: string;
+  signatures: Record<string, Signature>;
+}
+
+/** States of a servable version (TensorFlow Serving's ManagerState / ModelVersionStatus.State). */
+export type VersionState = 'START' | 'LOADING' | 'AVAILABLE' | 'UNLOADING' | 'END';
+
+export interface VersionStatus {
+  version: number;
+  state: VersionState;
+  /** Set when the version failed to load (state END with an error), as TF Serving's StatusProto. */
+  error?: { code: string; message: string };
+}
+
+/** Which model version a request addresses: by number, by label, or (neither) the latest available. */
+export interface ModelSelector {
+  name: string;
+  version?: number;
+  label?: string;
+}
+
+export interface ServableInfo {
+  modelName: string;
+  version: number;
+  signatures: Record<string, Signature>;
+  defaultSignature: string;
+}
+
+export interface RunRequest {
+  model: ModelSelector;
+  /** Empty or undefined means the servable's default signature. */
+  signatureName?: string;
+  /** Inputs keyed by signature alias. */
+  inputs: Record<string, HostTensor>;
+  /** Output aliases to return; empty or undefined = all. */
+  outputFilter?: string[];
+}
+
+export interface RunResult {
+  modelName: string;
+  version: number;
+  signatureName: string;
+  signature: Signature;
+  /** Outputs keyed by signature alias. */
+  outputs: Record<string, HostTensor>;
+}
+
+/**
+ * What the API adapters need from the serving core. Errors thrown are FlowserveError subclasses
+ * (src/errors.ts) with TensorFlow Serving's codes and messages.
+ */
+export interface ServingCore {
+  /** Resolves the version, validates inputs against the signature, batches and runs off the event loop. */
+  run(request: RunRequest): Promise<RunResult>;
+  /** The servable's signatures (GetModelMetadata). */
+  info(model: ModelSelector): ServableInfo;
+  /** Version states of a model (GetModelStatus); one version when `version` is given. */
+  status(name: string, version?: number, label?: string): VersionStatus[];
+  /** Replaces the served model list (ModelService/HandleReloadConfigRequest). */
+  reloadConfig(config: unknown): Promise<void>;
+}
