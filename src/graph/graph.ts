@@ -78,6 +78,8 @@ export interface AddOpOptions {
   inputs?: readonly Tensor[];
   attrs?: Attrs;
   name?: string;
+  /** The name was already made unique with `uniqueName` (and is taken as it is). */
+  reservedName?: boolean;
 }
 
 /**
@@ -135,8 +137,9 @@ export class Graph {
   }
 
   /** Runs `fn` with names prefixed by `name/` (nested scopes join with `/`). */
-  nameScope<T>(name: string, fn: () => T): T {
-    const scope = this.uniqueName(name);
+  nameScope<T>(name: string, fn: () => T, options: { reserved?: boolean } = {}): T {
+    // `reserved`: `name` is a full scope already made unique (e.g. a variable's own name).
+    const scope = options.reserved ? name : this.uniqueName(name);
     this.nameScopes.push(scope);
     try {
       return fn();
@@ -212,7 +215,7 @@ export class Graph {
   }
 
   /** Creates an operation: names it, applies scopes, checks inputs belong here, infers outputs. */
-  addOp({ def, inputs = [], attrs = {}, name }: AddOpOptions): Operation {
+  addOp({ def, inputs = [], attrs = {}, name, reservedName }: AddOpOptions): Operation {
     for (const [i, t] of inputs.entries()) {
       if (!(t instanceof Tensor)) {
         throw new InvalidArgument(`input ${i} of ${def.type} op '${name ?? def.type}' is not a Tensor`);
@@ -226,7 +229,10 @@ export class Graph {
     if (name !== undefined && !/^[A-Za-z0-9.][A-Za-z0-9_.\\/>-]*$/.test(name)) {
       throw new InvalidArgument(`'${name}' is not a valid operation name`);
     }
-    const opName = this.uniqueName(name ?? def.type);
+    if (reservedName && (name === undefined || this.byName.has(name))) {
+      throw new InvalidArgument(`operation name '${name}' is already used in the graph`);
+    }
+    const opName = reservedName ? (name as string) : this.uniqueName(name ?? def.type);
     const outputs = def.infer(inputs, attrs, opName);
     const control = [...new Set(this.controlScopes.flat())];
     const coloc = this.colocationScopes[this.colocationScopes.length - 1];

@@ -48,8 +48,11 @@ export interface OpDef<A extends Attrs = Attrs> {
   stateful?: boolean;
   /** Output 0 is a variable's current value, supplied by the session's variable store. */
   variableSource?: boolean;
-  /** Input 0 is a variable (a reference edge); output 0 is its new value, written back to the store. */
-  variableUpdate?: boolean;
+  /**
+   * Input 0 is a variable (a reference edge); output 0 is its new value, written back to the store after the run.
+   * `readsOld` says whether the lowering uses the variable's current value (AssignAdd) or not (Assign).
+   */
+  variableUpdate?: { readsOld: boolean };
   /** Runs no computation; only its control inputs matter (NoOp, group). */
   noOp?: boolean;
 }

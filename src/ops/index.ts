@@ -1,0 +1,13 @@
+export { constant, toTensor, type TensorLike, type ConstantOptions } from './convert.js';
+export { placeholder, noOp, group, identity, stopGradient } from './source.js';
+export {
+  Variable,
+  assign,
+  assignAdd,
+  assignSub,
+  globalVariables,
+  trainableVariables,
+  globalVariablesInitializer,
+  variablesInitializer,
+} from './variables.js';
+export * from './math.js';

@@ -1,0 +1,86 @@
+import { InvalidArgument } from '../errors.js';
+import type { Operation, Tensor } from '../graph/graph.js';
+import { OnnxGraphBuilder } from '../onnx/builder.js';
+import type { Partition } from './partition.js';
+import { isRefOnlyInput } from './prune.js';
+
+/** Where a partition input comes from at run time. */
+export type InputSource =
+  { kind: 'feed'; tensor: Tensor } | { kind: 'variable'; variable: Operation } | { kind: 'step'; tensor: Tensor };
+
+export interface LoweredPartition {
+  partition: Partition;
+  model: Uint8Array;
+  inputs: { name: string; source: InputSource }[];
+  /** ONNX output name → the tensor it carries. */
+  outputs: { name: string; tensor: Tensor }[];
+}
+
+/**
+ * Lowers one partition to an ONNX model. Inputs are the fed tensors it reads, the variables it reads (from the
+ * session's store) and tensors made by earlier partitions; outputs are what later partitions, the caller, or
+ * the variable store need.
+ */
+export function lowerPartition(
+  partition: Partition,
+  fed: ReadonlySet<Tensor>,
+  needOutside: (t: Tensor) => boolean,
+): LoweredPartition {
+  const b = new OnnxGraphBuilder(`partition_${partition.stage}_${partition.device.type}_${partition.device.index}`);
+  const inPartition = new Set(partition.ops);
+  const names = new Map<Tensor, string>();
+  const inputs: LoweredPartition['inputs'] = [];
+  const outputs: LoweredPartition['outputs'] = [];
+
+  const nameOf = (t: Tensor): string => {
+    const known = names.get(t);
+    if (known) return known;
+    if (fed.has(t)) {
+      const name = `feed/${t.name}`;
+      b.input({ name, dtype: t.dtype, shape: t.shape });
+      inputs.push({ name, source: { kind: 'feed', tensor: t } });
+      names.set(t, name);
+      return name;
+    }
+    if (!inPartition.has(t.op)) {
+      const name = `recv/${t.name}`;
+      b.input({ name, dtype: t.dtype, shape: t.shape });
+      inputs.push({ name, source: { kind: 'step', tensor: t } });
+      names.set(t, name);
+      return name;
+    }
+    throw new InvalidArgument(`internal: tensor '${t.name}' used before it is computed in its partition`);
+  };
+
+  for (const op of partition.ops) {
+    if (op.def.noOp) continue;
+    for (const t of op.outputs) {
+      if (fed.has(t)) continue;
+      names.set(t, t.name);
+    }
+    let inputNames: string[];
+    if (op.def.variableSource) {
+      const name = `var/${op.name}`;
+      b.input({ name, dtype: op.output.dtype, shape: op.output.shape });
+      inputs.push({ name, source: { kind: 'variable', variable: op } });
+      inputNames = [name];
+    } else {
+      inputNames = op.inputs.map((t, i) => (isRefOnlyInput(op, i) ? '' : nameOf(t)));
+    }
+    // Outputs that are fed are computed under a private name so the feed wins.
+    const outputNames = op.outputs.map((t) => (fed.has(t) ? b.temp('shadowed') : t.name));
+    op.def.lower({ op, attrs: op.attrs, inputs: inputNames, outputs: outputNames, b });
+    for (const t of op.outputs) {
+      if (!fed.has(t) && needOutside(t)) {
+        b.output({ name: t.name, dtype: t.dtype, shape: t.shape });
+        outputs.push({ name: t.name, tensor: t });
+      }
+    }
+  }
+  return {
+    partition,
+    model: b.build({ 'flowserve.device': partition.device.name }),
+    inputs,
+    outputs,
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The only module of the graph runtime that touches onnxruntime-node. ONNX Runtime 1.30 blocks the JavaScript
+ * thread while it creates a session and while `run()` computes (spec/placement-and-lowering.md §0.1), so this
+ * interface is async: a later ONNX Runtime that computes off-thread, or a worker-thread implementation, changes
+ * only this module. It uses nothing but plain data, so it works inside a worker thread too.
+ */
+import ort from 'onnxruntime-node';
+import { dtypeFromOrt, ortType } from '../graph/dtype.js';
+import { HostTensor } from '../graph/host-tensor.js';
+
+export interface OrtSessionOptions {
+  executionProviders: string[];
+  intraOpNumThreads?: number;
+  interOpNumThreads?: number;
+  graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** External data files for a model given as bytes (exported weights). */
+  externalData?: { path: string; data: Uint8Array }[];
+}
+
+export interface CompiledModel {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>>;
+  release(): Promise<void>;
+}
+
+export function toOrtTensor(t: HostTensor): ort.Tensor {
+  // ort.Tensor wraps the typed array without copying; bool data is a Uint8Array of 0/1 as ORT expects.
+  return new ort.Tensor(ortType(t.dtype) as 'float32', t.data as Float32Array, [...t.shape]);
+}
+
+export function fromOrtTensor(t: ort.Tensor): HostTensor {
+  const dtype = dtypeFromOrt(t.type);
+  const data = t.data as HostTensor['data'];
+  return new HostTensor(dtype, t.dims.map(Number), dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data);
+}
+
+/** Creates an ONNX Runtime session from model bytes or a file path. */
+export async function compileModel(model: Uint8Array | string, options: OrtSessionOptions): Promise<CompiledModel> {
+  const sessionOptions: ort.InferenceSession.SessionOptions = {
+    executionProviders: options.executionProviders,
+    graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
+    ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
+    ...(options.externalData ? { externalData: options.externalData } : {}),
+  };
+  const session =
+    typeof model === 'string'
+      ? await ort.InferenceSession.create(model, sessionOptions)
+      : await ort.InferenceSession.create(model, sessionOptions);
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds, outputs) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
+      const result = outputs ? await session.run(ortFeeds, [...outputs]) : await session.run(ortFeeds);
+      const out: Record<string, HostTensor> = {};
+      for (const [name, t] of Object.entries(result)) out[name] = fromOrtTensor(t);
+      return out;
+    },
+    release: () => session.release(),
+  };
+}

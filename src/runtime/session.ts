@@ -1,0 +1,350 @@
+import { FailedPrecondition, FlowserveError, Internal, InvalidArgument } from '../errors.js';
+import { discoverDevices, type Device } from '../devices/device.js';
+import { getDefaultGraph, Operation, Tensor, type Graph } from '../graph/graph.js';
+import { HostTensor, type NestedArray } from '../graph/host-tensor.js';
+import { formatShape } from '../graph/shape.js';
+import { Placer } from '../placement/placer.js';
+import { deviceMappingLines, placementLines } from '../placement/log.js';
+import { compileModel, type CompiledModel } from './ort.js';
+import { lowerPartition, type LoweredPartition } from './lower.js';
+import { partition, type Transfer } from './partition.js';
+import { prune } from './prune.js';
+
+/** Session options, mirroring the chapter's ConfigProto where it makes sense. */
+export interface SessionOptions {
+  /** Print the device mapping and each op's device (ConfigProto.log_device_placement). */
+  logDevicePlacement?: boolean;
+  /** Fall back to a supported device instead of failing (ConfigProto.allow_soft_placement). */
+  allowSoftPlacement?: boolean;
+  /** Devices per type (ConfigProto.device_count); `{ CPU: 2 }` makes two logical CPU devices. */
+  deviceCount?: Record<string, number>;
+  /** Threads inside one op (ConfigProto.intra_op_parallelism_threads); 0 or undefined = ONNX Runtime's default. */
+  intraOpNumThreads?: number;
+  /** Where log lines go; defaults to console.log (TensorFlow prints the placement to stdout). */
+  logger?: (line: string) => void;
+  /** Devices to use instead of discovering them (tests). */
+  devices?: Device[];
+}
+
+export type FeedValue = HostTensor | NestedArray;
+export type Feeds =
+  | ReadonlyMap<Tensor | string, FeedValue>
+  | readonly (readonly [Tensor | string, FeedValue])[]
+  | Readonly<Record<string, FeedValue>>;
+export type Fetch = Tensor | Operation;
+
+/** What one `run` did: the partitions it ran and the tensors that crossed devices. */
+export interface RunMetadata {
+  cacheHit: boolean;
+  partitions: { device: string; stage: number; ops: string[] }[];
+  transfers: { tensor: string; from: string; to: string; bytes: number }[];
+}
+
+interface Executable {
+  steps: { lowered: LoweredPartition; compiled: CompiledModel }[];
+  transfers: Transfer[];
+}
+
+/**
+ * Runs a graph (tf.Session). `run` prunes the graph to what the fetches need, places it, partitions it by
+ * device, lowers each partition to one ONNX model, runs it with the device's ONNX Runtime execution provider
+ * and caches that executable per (feeds, fetches, targets) signature. Variables live here, per device.
+ *
+ * Note: onnxruntime-node blocks the JavaScript thread while a partition computes; `run` is async so that a
+ * worker-thread executor can replace it, but today a long step does block the event loop.
+ */
+export class Session {
+  readonly graph: Graph;
+  readonly devices: readonly Device[];
+  private readonly placer: Placer;
+  private readonly log: (line: string) => void;
+  private readonly cache = new Map<string, Promise<Executable>>();
+  private readonly variables = new Map<string, Map<string, HostTensor>>();
+  private closed = false;
+  /** Metadata of the last `run` (partitions, transfers, cache hit). */
+  lastRunMetadata: RunMetadata | undefined;
+
+  constructor(
+    graph: Graph = getDefaultGraph(),
+    readonly options: SessionOptions = {},
+  ) {
+    this.graph = graph;
+    this.devices = options.devices ?? discoverDevices({ deviceCount: options.deviceCount });
+    this.placer = new Placer(this.devices, { allowSoftPlacement: options.allowSoftPlacement ?? false });
+    this.log = options.logger ?? ((line) => console.log(line));
+    if (options.logDevicePlacement) deviceMappingLines(this.devices).forEach((l) => this.log(l));
+  }
+
+  /** The device each op was placed on (places ops not placed yet). */
+  placement(): Map<Operation, Device> {
+    this.placeNewOps();
+    return new Map(this.graph.operations.map((op) => [op, this.placer.deviceOf(op) as Device]));
+  }
+
+  /** Runs `fetches` (a tensor, an op, an array or a record of them) with `feeds`, also running `targets`. */
+  async run(fetches: Fetch, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor | null>;
+  async run(fetches: readonly Fetch[], feeds?: Feeds, targets?: readonly Fetch[]): Promise<(HostTensor | null)[]>;
+  async run<K extends string>(
+    fetches: Readonly<Record<K, Fetch>>,
+    feeds?: Feeds,
+    targets?: readonly Fetch[],
+  ): Promise<Record<K, HostTensor | null>>;
+  async run(
+    fetches: Fetch | readonly Fetch[] | Readonly<Record<string, Fetch>>,
+    feeds?: Feeds,
+    targets: readonly Fetch[] = [],
+  ): Promise<HostTensor | null | (HostTensor | null)[] | Record<string, HostTensor | null>> {
+    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
+    const list: Fetch[] =
+      fetches instanceof Tensor || fetches instanceof Operation
+        ? [fetches]
+        : Array.isArray(fetches)
+          ? [...(fetches as Fetch[])]
+          : Object.values(fetches as Record<string, Fetch>);
+    for (const f of [...list, ...targets]) {
+      if (!(f instanceof Tensor) && !(f instanceof Operation)) {
+        throw new InvalidArgument(`Fetch argument ${String(f)} has invalid type; must be a Tensor or an Operation`);
+      }
+      if (f.graph !== this.graph)
+        throw new InvalidArgument(`Fetch '${f.name}' is not an element of this session's graph`);
+    }
+    const feedMap = this.normalizeFeeds(feeds);
+    const fetchTensors = [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
+    const targetOps = [...list, ...targets].map((f) => (f instanceof Operation ? f : null)).filter((o) => o !== null);
+    const values = await this.execute(fetchTensors, targetOps, feedMap);
+    const result = (f: Fetch) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null);
+    if (fetches instanceof Tensor || fetches instanceof Operation) return result(fetches);
+    if (Array.isArray(fetches)) return (fetches as Fetch[]).map(result);
+    return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
+  }
+
+  /** The current value of a variable (its VariableV2 op or an object with one). */
+  readVariable(variable: Operation | { op: Operation }): HostTensor {
+    const op = variable instanceof Operation ? variable : variable.op;
+    const value = this.variables.get(this.deviceOfVariable(op).name)?.get(op.name);
+    if (!value) throw new FailedPrecondition(`Attempting to use uninitialized value ${op.name}`);
+    return value;
+  }
+
+  /** Sets a variable's value directly (used by Saver.restore); dtype and shape must match. */
+  writeVariable(variable: Operation | { op: Operation }, value: HostTensor): void {
+    const op = variable instanceof Operation ? variable : variable.op;
+    if (!op.def.variableSource) throw new InvalidArgument(`'${op.name}' is not a variable`);
+    const t = op.output;
+    if (
+      value.dtype !== t.dtype ||
+      value.shape.length !== t.shape.length ||
+      value.shape.some((d, i) => d !== t.shape[i])
+    ) {
+      throw new InvalidArgument(
+        `Cannot assign a ${value.dtype} value of shape ${formatShape(value.shape)} to variable '${op.name}' of dtype ${t.dtype} and shape ${formatShape(t.shape)}`,
+      );
+    }
+    this.store(this.deviceOfVariable(op)).set(op.name, value);
+  }
+
+  /** True when the variable has a value in this session. */
+  isInitialized(variable: Operation | { op: Operation }): boolean {
+    const op = variable instanceof Operation ? variable : variable.op;
+    return this.variables.get(this.deviceOfVariable(op).name)?.has(op.name) ?? false;
+  }
+
+  /** Releases every ONNX Runtime session this session created. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const executables = await Promise.allSettled([...this.cache.values()]);
+    this.cache.clear();
+    for (const e of executables) {
+      if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.compiled.release()));
+    }
+  }
+
+  private deviceOfVariable(op: Operation): Device {
+    this.placeNewOps();
+    return this.placer.deviceOf(op) as Device;
+  }
+
+  private store(device: Device): Map<string, HostTensor> {
+    let s = this.variables.get(device.name);
+    if (!s) this.variables.set(device.name, (s = new Map()));
+    return s;
+  }
+
+  private placeNewOps(): void {
+    const placed = this.placer.place(this.graph.operations);
+    if (this.options.logDevicePlacement && placed.length > 0) {
+      // TensorFlow prints generators (placed in a second pass) last; keep graph order otherwise.
+      placementLines(placed, (op) => this.placer.deviceOf(op)).forEach((l) => this.log(l));
+    }
+  }
+
+  private normalizeFeeds(feeds: Feeds | undefined): Map<Tensor, HostTensor> {
+    const out = new Map<Tensor, HostTensor>();
+    if (!feeds) return out;
+    const entries: [Tensor | string, FeedValue][] =
+      feeds instanceof Map
+        ? [...feeds.entries()]
+        : Array.isArray(feeds)
+          ? (feeds as [Tensor | string, FeedValue][])
+          : Object.entries(feeds as Record<string, FeedValue>);
+    for (const [key, value] of entries) {
+      const tensor = key instanceof Tensor ? key : this.graph.tensor(key);
+      if (tensor.graph !== this.graph)
+        throw new InvalidArgument(`Feed tensor '${tensor.name}' is not in this session's graph`);
+      let host: HostTensor;
+      if (value instanceof HostTensor) host = value;
+      else {
+        try {
+          host = HostTensor.from(tensor.dtype, value);
+        } catch (err) {
+          throw new InvalidArgument(`Cannot feed value for Tensor '${tensor.name}': ${(err as Error).message}`);
+        }
+      }
+      if (host.dtype !== tensor.dtype) {
+        throw new InvalidArgument(
+          `Cannot feed value of dtype ${host.dtype} for Tensor '${tensor.name}', which has dtype ${tensor.dtype}`,
+        );
+      }
+      const shapeOk =
+        host.shape.length === tensor.shape.length && tensor.shape.every((d, i) => d === null || d === host.shape[i]);
+      if (!shapeOk) {
+        throw new InvalidArgument(
+          `Cannot feed value of shape ${formatShape(host.shape)} for Tensor '${tensor.name}', which has shape ${formatShape(tensor.shape)}`,
+        );
+      }
+      out.set(tensor, host);
+    }
+    return out;
+  }
+
+  private cacheKey(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    feeds: ReadonlyMap<Tensor, HostTensor>,
+  ): string {
+    // As DirectSession: feeds -> fetches / targets, each sorted, so argument order does not matter.
+    const sorted = (names: string[]) => names.sort().join(',');
+    return `${sorted([...feeds.keys()].map((t) => t.name))}->${sorted(fetches.map((t) => t.name))}/${sorted(targets.map((o) => o.name))}`;
+  }
+
+  private async execute(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    feeds: ReadonlyMap<Tensor, HostTensor>,
+  ): Promise<Map<Tensor, HostTensor>> {
+    this.placeNewOps();
+    const key = this.cacheKey(fetches, targets, feeds);
+    let executable = this.cache.get(key);
+    const cacheHit = executable !== undefined;
+    if (!executable) {
+      executable = this.build(fetches, targets, new Set(feeds.keys()));
+      this.cache.set(key, executable);
+      executable.catch(() => this.cache.delete(key));
+    }
+    const { steps, transfers } = await executable;
+    const values = new Map<Tensor, HostTensor>(feeds);
+    const updates: [Operation, Device, HostTensor][] = [];
+    for (const { lowered, compiled } of steps) {
+      const inputs: Record<string, HostTensor> = {};
+      for (const { name, source } of lowered.inputs) {
+        if (source.kind === 'variable') {
+          const value = this.variables.get(lowered.partition.device.name)?.get(source.variable.name);
+          if (!value) {
+            throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
+          }
+          inputs[name] = value;
+        } else {
+          inputs[name] = values.get(source.tensor) as HostTensor;
+        }
+      }
+      let outputs: Record<string, HostTensor>;
+      try {
+        outputs = await compiled.run(inputs);
+      } catch (err) {
+        if (err instanceof FlowserveError) throw err;
+        throw new Internal(
+          `running the partition on ${lowered.partition.device.name} (ops ${lowered.partition.ops.map((o) => o.name).join(', ')}) failed: ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      for (const { name, tensor } of lowered.outputs) {
+        const value = outputs[name] as HostTensor;
+        values.set(tensor, value);
+        if (tensor.op.def.variableUpdate)
+          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
+      }
+    }
+    for (const [variable, device, value] of updates) this.store(device).set(variable.name, value);
+    this.lastRunMetadata = {
+      cacheHit,
+      partitions: steps.map(({ lowered: { partition: p } }) => ({
+        device: p.device.name,
+        stage: p.stage,
+        ops: p.ops.map((o) => o.name),
+      })),
+      transfers: transfers.map((t) => ({
+        tensor: t.tensor.name,
+        from: t.from.name,
+        to: t.to.name,
+        bytes: values.get(t.tensor)?.byteLength() ?? 0,
+      })),
+    };
+    for (const f of fetches) {
+      if (!values.has(f)) throw new Internal(`fetch '${f.name}' was not computed`);
+    }
+    return values;
+  }
+
+  private async build(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    fed: ReadonlySet<Tensor>,
+  ): Promise<Executable> {
+    const ops = prune(fetches, targets, fed);
+    for (const op of ops) {
+      if (op.def.type === 'Placeholder') {
+        throw new InvalidArgument(
+          `You must feed a value for placeholder tensor '${op.name}' with dtype ${op.output.dtype} and shape ${formatShape(op.output.shape)}`,
+        );
+      }
+    }
+    const deviceOf = (op: Operation) => {
+      const d = this.placer.deviceOf(op);
+      if (!d) throw new Internal(`operation '${op.name}' was not placed`);
+      return d;
+    };
+    const { partitions, transfers } = partition(ops, deviceOf, fed);
+    const fetchSet = new Set(fetches);
+    const partitionOf = new Map<Operation, (typeof partitions)[number]>();
+    for (const p of partitions) for (const op of p.ops) partitionOf.set(op, p);
+    const consumerPartitions = new Map<Tensor, Set<unknown>>();
+    for (const op of ops) {
+      op.inputs.forEach((t) => {
+        const set = consumerPartitions.get(t) ?? new Set();
+        set.add(partitionOf.get(op));
+        consumerPartitions.set(t, set);
+      });
+    }
+    const steps: Executable['steps'] = [];
+    for (const p of partitions) {
+      const needOutside = (t: Tensor) =>
+        fetchSet.has(t) ||
+        t.op.def.variableUpdate !== undefined ||
+        [...(consumerPartitions.get(t) ?? [])].some((c) => c !== p);
+      const lowered = lowerPartition(p, fed, needOutside);
+      if (lowered.outputs.length === 0) continue;
+      const device = p.device;
+      const compiled = await compileModel(lowered.model, {
+        executionProviders: device.executionProviders,
+        ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+      }).catch((err: unknown) => {
+        throw new Internal(`ONNX Runtime could not load the partition for ${device.name}: ${(err as Error).message}`, {
+          cause: err,
+        });
+      });
+      steps.push({ lowered, compiled });
+    }
+    return { steps, transfers };
+  }
+}
