@@ -21,10 +21,25 @@ export interface LoweredPartition {
  * session's store) and tensors made by earlier partitions; outputs are what later partitions, the caller, or
  * the variable store need.
  */
+export interface LowerOptions {
+  /** ONNX name for a fed tensor (default `feed/<tensor name>`). */
+  feedName?: (t: Tensor) => string;
+  /** ONNX name for an output (default the tensor name); a different name adds an Identity. */
+  outputName?: (t: Tensor) => string;
+  /**
+   * Supplies a variable's value inside the model instead of as an input (export freezes variables this way):
+   * must add an initializer called `name`.
+   */
+  freezeVariable?: (variable: Operation, name: string, b: OnnxGraphBuilder) => void;
+  /** metadata_props of the model. */
+  metadata?: Record<string, string>;
+}
+
 export function lowerPartition(
   partition: Partition,
   fed: ReadonlySet<Tensor>,
   needOutside: (t: Tensor) => boolean,
+  options: LowerOptions = {},
 ): LoweredPartition {
   const b = new OnnxGraphBuilder(`partition_${partition.stage}_${partition.device.type}_${partition.device.index}`);
   const inPartition = new Set(partition.ops);
@@ -36,7 +51,7 @@ export function lowerPartition(
     const known = names.get(t);
     if (known) return known;
     if (fed.has(t)) {
-      const name = `feed/${t.name}`;
+      const name = options.feedName ? options.feedName(t) : `feed/${t.name}`;
       b.input({ name, dtype: t.dtype, shape: t.shape });
       inputs.push({ name, source: { kind: 'feed', tensor: t } });
       names.set(t, name);
@@ -61,8 +76,11 @@ export function lowerPartition(
     let inputNames: string[];
     if (op.def.variableSource) {
       const name = `var/${op.name}`;
-      b.input({ name, dtype: op.output.dtype, shape: op.output.shape });
-      inputs.push({ name, source: { kind: 'variable', variable: op } });
+      if (options.freezeVariable) options.freezeVariable(op, name, b);
+      else {
+        b.input({ name, dtype: op.output.dtype, shape: op.output.shape });
+        inputs.push({ name, source: { kind: 'variable', variable: op } });
+      }
       inputNames = [name];
     } else {
       inputNames = op.inputs.map((t, i) => (isRefOnlyInput(op, i) ? '' : nameOf(t)));
@@ -72,14 +90,16 @@ export function lowerPartition(
     op.def.lower({ op, attrs: op.attrs, inputs: inputNames, outputs: outputNames, b });
     for (const t of op.outputs) {
       if (!fed.has(t) && needOutside(t)) {
-        b.output({ name: t.name, dtype: t.dtype, shape: t.shape });
-        outputs.push({ name: t.name, tensor: t });
+        const name = options.outputName ? options.outputName(t) : t.name;
+        if (name !== t.name) b.op('Identity', [t.name], {}, name);
+        b.output({ name, dtype: t.dtype, shape: t.shape });
+        outputs.push({ name, tensor: t });
       }
     }
   }
   return {
     partition,
-    model: b.build({ 'flowserve.device': partition.device.name }),
+    model: b.build({ 'flowserve.device': partition.device.name, ...options.metadata }),
     inputs,
     outputs,
   };

@@ -1,0 +1,147 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as fs from '../../src/index.js';
+
+const quiet = { logger: () => {} };
+
+function chapterGraph() {
+  const g = new fs.Graph();
+  const c = fs.withGraph(g, () => {
+    const a = fs.constant([1, 2, 3, 4, 5, 6], { shape: [2, 3], name: 'a' });
+    const b = fs.constant([1, 2, 3, 4, 5, 6], { shape: [3, 2], name: 'b' });
+    return fs.matmul(a, b);
+  });
+  return { g, c };
+}
+
+describe('Session', () => {
+  it("runs the chapter's matmul and prints the placement like TensorFlow", async () => {
+    const { g, c } = chapterGraph();
+    const lines: string[] = [];
+    const sess = new fs.Session(g, { logDevicePlacement: true, logger: (l) => lines.push(l) });
+    const out = await sess.run(c);
+    assert.deepEqual(out?.toArray(), [
+      [22, 28],
+      [49, 64],
+    ]);
+    assert.ok(lines.includes('MatMul: (MatMul): /job:localhost/replica:0/task:0/device:CPU:0'), lines.join('\n'));
+    assert.ok(lines.some((l) => l.startsWith('Device mapping')));
+    await sess.close();
+  });
+
+  it('returns fetches in the structure they were given', async () => {
+    const { g, c } = chapterGraph();
+    const sess = new fs.Session(g, quiet);
+    const a = g.tensor('a:0');
+    const [ra, rc] = await sess.run([a, c]);
+    assert.deepEqual(ra?.shape, [2, 3]);
+    assert.deepEqual(rc?.shape, [2, 2]);
+    const rec = await sess.run({ product: c });
+    assert.deepEqual(rec.product?.toNumbers(), [22, 28, 49, 64]);
+    await sess.close();
+  });
+
+  it('checks feeds against the placeholder dtype and shape, naming the tensor', async () => {
+    const g = new fs.Graph();
+    const [x, y] = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [-1, 2], name: 'x' });
+      return [x, fs.add(x, 1)] as const;
+    });
+    const sess = new fs.Session(g, quiet);
+    await assert.rejects(sess.run(y), /You must feed a value for placeholder tensor 'x'/);
+    await assert.rejects(
+      sess.run(y, { 'x:0': [1, 2] }),
+      /Cannot feed value of shape \[2\] for Tensor 'x:0', which has shape \[\?,2\]/,
+    );
+    await assert.rejects(
+      sess.run(y, new Map([[x, fs.HostTensor.from('float64', [[1, 2]])]])),
+      /Cannot feed value of dtype float64 for Tensor 'x:0', which has dtype float32/,
+    );
+    await assert.rejects(sess.run(y, { 'z:0': [[1, 2]] }), /'z:0'/);
+    const out = await sess.run(y, {
+      'x:0': [
+        [1, 2],
+        [3, 4],
+      ],
+    });
+    assert.deepEqual(out?.toNumbers(), [2, 3, 4, 5]);
+    await sess.close();
+  });
+
+  it('lets any tensor be fed, replacing what computes it', async () => {
+    const { g, c } = chapterGraph();
+    const sess = new fs.Session(g, quiet);
+    const out = await sess.run(c, {
+      'a:0': [
+        [1, 0, 0],
+        [0, 1, 0],
+      ],
+    });
+    assert.deepEqual(out?.toNumbers(), [1, 2, 3, 4]);
+    await sess.close();
+  });
+
+  it('keeps variable values across runs and errors on an uninitialised read', async () => {
+    const g = new fs.Graph();
+    const { v, bump } = fs.withGraph(g, () => {
+      const v = new fs.Variable([1, 2], { name: 'counter' });
+      const bump = v.assignAdd(fs.constant([10, 10]));
+      return { v, bump };
+    });
+    const sess = new fs.Session(g, quiet);
+    await assert.rejects(sess.run(v.value), /Attempting to use uninitialized value counter/);
+    await sess.run(fs.globalVariablesInitializer(g));
+    assert.deepEqual((await sess.run(v.value))?.toNumbers(), [1, 2]);
+    await sess.run(bump);
+    await sess.run(bump);
+    assert.deepEqual((await sess.run(v.value))?.toNumbers(), [21, 22]);
+    assert.deepEqual(sess.readVariable(v).toNumbers(), [21, 22]);
+    await sess.close();
+  });
+
+  it('hits the executable cache on the second run with the same signature', async () => {
+    const { g, c } = chapterGraph();
+    const sess = new fs.Session(g, quiet);
+    await sess.run(c);
+    assert.equal(sess.lastRunMetadata?.cacheHit, false);
+    await sess.run(c);
+    assert.equal(sess.lastRunMetadata?.cacheHit, true);
+    await sess.close();
+  });
+
+  it('splits a graph over two devices with the same numbers and an explicit transfer', async () => {
+    const build = (split: boolean) => {
+      const g = new fs.Graph();
+      const y = fs.withGraph(g, () => {
+        const a = fs.constant([1, 2, 3, 4], { shape: [2, 2], name: 'a' });
+        const h = g.device(split ? '/cpu:1' : '/cpu:0', () => fs.matmul(a, a, { name: 'h' }));
+        return g.device('/cpu:0', () => fs.add(fs.matmul(h, a, { name: 'out' }), h));
+      });
+      return { g, y };
+    };
+    const one = build(false);
+    const two = build(true);
+    const s1 = new fs.Session(one.g, { ...quiet, deviceCount: { CPU: 2 } });
+    const s2 = new fs.Session(two.g, { ...quiet, deviceCount: { CPU: 2 } });
+    const r1 = await s1.run(one.y);
+    const r2 = await s2.run(two.y);
+    // Reference: a = [[1,2],[3,4]]; h = a·a = [[7,10],[15,22]]; h·a + h.
+    assert.deepEqual(r2?.toNumbers(), [44, 64, 96, 140]);
+    assert.deepEqual(r1?.toNumbers(), r2?.toNumbers());
+    assert.equal(s1.lastRunMetadata?.transfers.length, 0);
+    const transfers = s2.lastRunMetadata?.transfers ?? [];
+    assert.ok(
+      transfers.some((t) => t.tensor === 'h:0' && t.from.endsWith('CPU:1') && t.to.endsWith('CPU:0') && t.bytes === 16),
+    );
+    assert.equal(new Set(s2.lastRunMetadata?.partitions.map((p) => p.device)).size, 2);
+    await s1.close();
+    await s2.close();
+  });
+
+  it('refuses to run after close', async () => {
+    const { g, c } = chapterGraph();
+    const sess = new fs.Session(g, quiet);
+    await sess.close();
+    await assert.rejects(sess.run(c), /closed Session/);
+  });
+});
