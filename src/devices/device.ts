@@ -1,4 +1,8 @@
 import os from 'node:os';
+import { LOCAL_DEVICE_PREFIX, localDeviceName } from './names.js';
+import { webgpuProvider } from './webgpu.js';
+
+export { LOCAL_DEVICE_PREFIX, localDeviceName };
 
 /** A device ops can be placed on, named as TensorFlow names it. */
 export interface Device {
@@ -24,12 +28,6 @@ export interface DeviceTypeProvider {
   discover(count: number | undefined): Device[];
 }
 
-export const LOCAL_DEVICE_PREFIX = '/job:localhost/replica:0/task:0';
-
-export function localDeviceName(type: string, index: number): string {
-  return `${LOCAL_DEVICE_PREFIX}/device:${type}:${index}`;
-}
-
 const cpuProvider: DeviceTypeProvider = {
   type: 'CPU',
   priority: 70,
@@ -50,15 +48,25 @@ const cpuProvider: DeviceTypeProvider = {
   },
 };
 
-const providers = new Map<string, DeviceTypeProvider>([['CPU', cpuProvider]]);
+/** Registered device types. GPU is the WebGPU provider (src/devices/webgpu.ts), probed on first discovery. */
+const providers = new Map<string, DeviceTypeProvider>([
+  ['CPU', cpuProvider],
+  ['GPU', webgpuProvider],
+]);
 
-/** Registers another device type (the GPU provider, or a fake one in tests). */
+/** Registers (or replaces) a device type: the GPU provider, or a fake one in tests. */
 export function registerDeviceType(provider: DeviceTypeProvider): void {
   providers.set(provider.type, provider);
 }
 
+/** Removes a device type (CPU cannot be removed). */
 export function unregisterDeviceType(type: string): void {
   if (type !== 'CPU') providers.delete(type);
+}
+
+/** The provider registered for a type, if any (tests save and restore the real GPU provider with it). */
+export function deviceTypeProvider(type: string): DeviceTypeProvider | undefined {
+  return providers.get(type);
 }
 
 export interface DiscoverOptions {
@@ -66,7 +74,15 @@ export interface DiscoverOptions {
   deviceCount?: Record<string, number>;
 }
 
-/** All devices of all registered types, sorted by priority then name (the placer's default order). */
+/** Priority first (higher wins), then name with numeric ids in numeric order: the placer's default order. */
+export function compareDevices(a: Device, b: Device): number {
+  return b.priority - a.priority || a.name.localeCompare(b.name, 'en', { numeric: true });
+}
+
+/**
+ * All devices of all registered types, sorted by priority then name (the placer's default order).
+ * A type with count 0 is not discovered at all (`{ GPU: 0 }` also skips the WebGPU probe).
+ */
 export function discoverDevices(options: DiscoverOptions = {}): Device[] {
   const devices: Device[] = [];
   for (const provider of providers.values()) {
@@ -75,5 +91,5 @@ export function discoverDevices(options: DiscoverOptions = {}): Device[] {
     const found = provider.discover(count);
     devices.push(...(count !== undefined && provider.type !== 'CPU' ? found.slice(0, count) : found));
   }
-  return devices.sort((a, b) => b.priority - a.priority || a.name.localeCompare(b.name));
+  return devices.sort(compareDevices);
 }

@@ -11,3 +11,8 @@ export {
   variablesInitializer,
 } from './variables.js';
 export * from './math.js';
+export * from './array.js';
+export * from './random.js';
+export * from './reduce.js';
+export * from './nn.js';
+export * from './losses.js';

@@ -70,7 +70,10 @@ export class Session {
   ) {
     this.graph = graph;
     this.devices = options.devices ?? discoverDevices({ deviceCount: options.deviceCount });
-    this.placer = new Placer(this.devices, { allowSoftPlacement: options.allowSoftPlacement ?? false });
+    this.placer = new Placer(this.devices, {
+      allowSoftPlacement: options.allowSoftPlacement ?? false,
+      log: (line) => this.log(line),
+    });
     this.log = options.logger ?? ((line) => console.log(line));
     if (options.logDevicePlacement) deviceMappingLines(this.devices).forEach((l) => this.log(l));
   }

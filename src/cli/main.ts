@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+/** The `flowserve` command: each subcommand lives in its own file and only parses flags. */
+import { Command } from 'commander';
+import { registerBenchCommand } from './bench.js';
+import { registerClientCommand } from './client-mnist.js';
+import { registerDemoMnist } from './demo-mnist.js';
+import { registerDemoPlacement } from './demo-placement.js';
+import { registerDevicesCommand } from './devices.js';
+import { registerServeCommand } from './serve.js';
+import { registerTrainCommand } from './train.js';
+
+const program = new Command('flowserve')
+  .description('dataflow graphs placed on devices, trained, exported and served (TensorFlow Serving compatible)')
+  .version('0.1.0');
+
+const demo = program.command('demo').description("the chapter's examples, end to end");
+registerDemoPlacement(demo);
+registerDemoMnist(demo);
+registerDevicesCommand(program);
+registerTrainCommand(program);
+registerServeCommand(program);
+registerClientCommand(program);
+registerBenchCommand(program);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+  process.exit(1);
+});

@@ -1,0 +1,233 @@
+/**
+ * ServingClient over TF Serving's REST API. Predict uses the columnar ("inputs") format; output dtypes and aliases
+ * come from the model's metadata, fetched once per model/version/signature and cached.
+ */
+import { Unimplemented } from '../errors.js';
+import { HostTensor } from '../graph/host-tensor.js';
+import { nonFiniteMarker, parseJsonBody, type JsonObject, type JsonValue } from '../serving/apis/rest/json-parse.js';
+import { jsonToTensor } from '../serving/apis/rest/json-tensors.js';
+import { signaturesFromDefs } from './signatures.js';
+import {
+  ServingClientError,
+  type CallOptions,
+  type ClassifyResult,
+  type ExampleInput,
+  type ModelMetadata,
+  type ModelTarget,
+  type PredictOptions,
+  type PredictResult,
+  type RegressResult,
+  type ServingClient,
+} from './types.js';
+import type { VersionState, VersionStatus } from '../serving/core/types.js';
+import type { SignatureDefMapMsg } from '../serving/apis/shared/proto-types.js';
+import { ERROR_CODES } from '../serving/apis/shared/status-codes.js';
+
+const HTTP_TO_GRPC: Record<number, number> = {
+  400: 3,
+  401: 16,
+  403: 7,
+  404: 5,
+  409: 10,
+  429: 8,
+  499: 1,
+  501: 12,
+  503: 14,
+  504: 4,
+};
+
+function modelPath(target: ModelTarget): string {
+  let path = `/v1/models/${encodeURIComponent(target.name)}`;
+  if (target.version !== undefined) path += `/versions/${target.version}`;
+  else if (target.label !== undefined) path += `/labels/${encodeURIComponent(target.label)}`;
+  return path;
+}
+
+/** Tensor → JSON value; int64 goes out as a number (JSON has no exact int64). */
+function tensorValue(tensor: HostTensor): unknown {
+  const walk = (v: unknown): unknown => (Array.isArray(v) ? v.map(walk) : typeof v === 'bigint' ? Number(v) : v);
+  return walk(tensor.toArray());
+}
+
+function exampleJson(example: ExampleInput): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(example).map(([k, values]) => [
+      k,
+      (values as readonly unknown[]).map((v) =>
+        v instanceof Uint8Array ? { b64: Buffer.from(v).toString('base64') } : typeof v === 'bigint' ? Number(v) : v,
+      ),
+    ]),
+  );
+}
+
+export class RestServingClient implements ServingClient {
+  readonly api = 'rest' as const;
+  private readonly baseUrl: string;
+  private readonly metadataCache = new Map<string, Promise<ModelMetadata>>();
+
+  constructor(address: string) {
+    this.baseUrl = address.startsWith('http') ? address.replace(/\/$/, '') : `http://${address}`;
+  }
+
+  /** One HTTP call; non-2xx answers become ServingClientError with the body's "error" message. */
+  async request(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<JsonObject> {
+    const response = await fetch(this.baseUrl + path, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
+    });
+    const text = await response.text();
+    let json: JsonObject;
+    try {
+      json = parseJsonBody(text);
+    } catch {
+      throw new ServingClientError(
+        `HTTP ${response.status}: ${text.slice(0, 200)}`,
+        HTTP_TO_GRPC[response.status] ?? 2,
+        response.status,
+      );
+    }
+    if (!response.ok) {
+      const message = typeof json.error === 'string' ? json.error : text;
+      throw new ServingClientError(message, HTTP_TO_GRPC[response.status] ?? 2, response.status);
+    }
+    return json;
+  }
+
+  async predict(
+    target: ModelTarget,
+    inputs: Record<string, HostTensor>,
+    options: PredictOptions = {},
+  ): Promise<PredictResult> {
+    const meta = await this.cachedMetadata(target);
+    const signatureName =
+      target.signatureName ??
+      Object.keys(meta.signatures).find((n) => n === 'serving_default') ??
+      Object.keys(meta.signatures)[0] ??
+      '';
+    const signature = meta.signatures[signatureName];
+    const body: Record<string, unknown> = {
+      inputs: Object.fromEntries(Object.entries(inputs).map(([alias, t]) => [alias, tensorValue(t)])),
+    };
+    if (target.signatureName) body.signature_name = target.signatureName;
+    const json = await this.request('POST', `${modelPath(target)}:predict`, body, options);
+    const aliases = Object.keys(signature?.outputs ?? {});
+    const raw = json.outputs as JsonValue;
+    const named: Record<string, JsonValue> =
+      aliases.length === 1 ? { [aliases[0] as string]: raw } : ((raw ?? {}) as Record<string, JsonValue>);
+    const outputs: Record<string, HostTensor> = {};
+    for (const [alias, value] of Object.entries(named)) {
+      if (options.outputFilter && !options.outputFilter.includes(alias)) continue;
+      outputs[alias] = jsonToTensor(value, signature?.outputs[alias]?.dtype ?? 'float32', alias);
+    }
+    return { outputs, model: { name: target.name, version: meta.model.version, signatureName } };
+  }
+
+  async classify(
+    target: ModelTarget,
+    examples: ExampleInput[],
+    context?: ExampleInput,
+    options?: CallOptions,
+  ): Promise<ClassifyResult> {
+    const body: Record<string, unknown> = { examples: examples.map(exampleJson) };
+    if (context) body.context = exampleJson(context);
+    if (target.signatureName) body.signature_name = target.signatureName;
+    const json = await this.request('POST', `${modelPath(target)}:classify`, body, options);
+    const results = (json.results ?? []) as [string, JsonValue][][];
+    return {
+      classifications: results.map((row) => row.map(([label, score]) => ({ label, score: numberOf(score) }))),
+      model: { name: target.name, version: target.version },
+    };
+  }
+
+  async regress(
+    target: ModelTarget,
+    examples: ExampleInput[],
+    context?: ExampleInput,
+    options?: CallOptions,
+  ): Promise<RegressResult> {
+    const body: Record<string, unknown> = { examples: examples.map(exampleJson) };
+    if (context) body.context = exampleJson(context);
+    if (target.signatureName) body.signature_name = target.signatureName;
+    const json = await this.request('POST', `${modelPath(target)}:regress`, body, options);
+    return {
+      values: ((json.results ?? []) as JsonValue[]).map(numberOf),
+      model: { name: target.name, version: target.version },
+    };
+  }
+
+  async metadata(target: ModelTarget, options?: CallOptions): Promise<ModelMetadata> {
+    const json = await this.request('GET', `${modelPath(target)}/metadata`, undefined, options);
+    const spec = json.model_spec as { name?: string; version?: string } | undefined;
+    const defs = ((json.metadata as JsonObject | undefined)?.signature_def ?? {}) as JsonObject;
+    const map = defs as unknown as SignatureDefMapMsg;
+    // REST writes dtypes by name ("DT_FLOAT"); map them to enum numbers for signaturesFromDefs.
+    for (const def of Object.values(map.signature_def ?? {})) {
+      for (const info of [...Object.values(def.inputs ?? {}), ...Object.values(def.outputs ?? {})]) {
+        const name = info.dtype as unknown;
+        if (typeof name === 'string') info.dtype = DTYPE_CODES[name] ?? 0;
+      }
+    }
+    return {
+      model: {
+        name: spec?.name ?? target.name,
+        version: spec?.version === undefined ? undefined : Number(spec.version),
+      },
+      signatures: signaturesFromDefs(map),
+    };
+  }
+
+  async status(target: ModelTarget, options?: CallOptions): Promise<VersionStatus[]> {
+    const json = await this.request(
+      'GET',
+      modelPath({ name: target.name, version: target.version }),
+      undefined,
+      options,
+    );
+    const list = (json.model_version_status ?? []) as {
+      version: string;
+      state: string;
+      status?: { error_code?: string; error_message?: string };
+    }[];
+    return list.map((s) => {
+      const status: VersionStatus = { version: Number(s.version), state: s.state as VersionState };
+      const code = s.status?.error_code;
+      if (code && code !== 'OK' && code in ERROR_CODES) status.error = { code, message: s.status?.error_message ?? '' };
+      return status;
+    });
+  }
+
+  async reload(): Promise<void> {
+    throw new Unimplemented('config reload is a gRPC-only API (ModelService/HandleReloadConfigRequest)');
+  }
+
+  close(): void {
+    this.metadataCache.clear();
+  }
+
+  private cachedMetadata(target: ModelTarget): Promise<ModelMetadata> {
+    const key = `${target.name}|${target.version ?? ''}|${target.label ?? ''}`;
+    let meta = this.metadataCache.get(key);
+    if (!meta) {
+      meta = this.metadata(target);
+      meta.catch(() => this.metadataCache.delete(key));
+      this.metadataCache.set(key, meta);
+    }
+    return meta;
+  }
+}
+
+const DTYPE_CODES: Record<string, number> = {
+  DT_FLOAT: 1,
+  DT_DOUBLE: 2,
+  DT_INT32: 3,
+  DT_UINT8: 4,
+  DT_STRING: 7,
+  DT_INT64: 9,
+  DT_BOOL: 10,
+};
+
+function numberOf(value: JsonValue): number {
+  return typeof value === 'number' ? value : (nonFiniteMarker(value) ?? NaN);
+}

@@ -1,0 +1,51 @@
+/**
+ * grpc.health.v1.Health. TF Serving marks the bare names "ModelService" and "PredictionService" SERVING; the
+ * fully-qualified names and "" (the whole server) are answered too. NOT_SERVING once shutdown has begun.
+ */
+import {
+  status as grpcStatus,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
+
+const SERVING = 1;
+const NOT_SERVING = 2;
+
+const KNOWN_SERVICES = new Set([
+  '',
+  'ModelService',
+  'PredictionService',
+  'tensorflow.serving.ModelService',
+  'tensorflow.serving.PredictionService',
+]);
+
+interface HealthRequest {
+  service?: string;
+}
+
+export interface HealthState {
+  serving: boolean;
+}
+
+export function healthService(state: HealthState): UntypedServiceImplementation {
+  return {
+    Check(
+      call: ServerUnaryCall<HealthRequest, unknown>,
+      callback: (err: { code: number; details: string } | null, res?: { status: number }) => void,
+    ) {
+      const service = call.request.service ?? '';
+      if (!KNOWN_SERVICES.has(service)) {
+        callback({ code: grpcStatus.NOT_FOUND, details: `unknown service: ${service}` });
+        return;
+      }
+      callback(null, { status: state.serving ? SERVING : NOT_SERVING });
+    },
+    // Sends the current status once and ends, so open watches never hold up a graceful shutdown.
+    Watch(call: ServerWritableStream<HealthRequest, { status: number }>) {
+      const service = call.request.service ?? '';
+      call.write({ status: KNOWN_SERVICES.has(service) ? (state.serving ? SERVING : NOT_SERVING) : 3 });
+      call.end();
+    },
+  };
+}

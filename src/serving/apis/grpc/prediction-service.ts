@@ -1,0 +1,137 @@
+/** tensorflow.serving.PredictionService: decode → ServingCore → encode. No serving logic lives here. */
+import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { InvalidArgument, Unimplemented } from '../../../errors.js';
+import { METHOD_CLASSIFY, METHOD_REGRESS, type ServingCore } from '../../core/types.js';
+import { examplesFromInput } from '../shared/examples.js';
+import { classify, regress } from '../shared/inference.js';
+import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
+import type {
+  ClassificationRequestMsg,
+  ClassificationResponseMsg,
+  GetModelMetadataRequestMsg,
+  GetModelMetadataResponseMsg,
+  InferenceResultMsg,
+  MultiInferenceRequestMsg,
+  MultiInferenceResponseMsg,
+  PredictRequestMsg,
+  PredictResponseMsg,
+  RegressionRequestMsg,
+  RegressionResponseMsg,
+  TensorProtoMsg,
+} from '../shared/proto-types.js';
+import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
+import type { RequestObserver } from '../shared/request-event.js';
+import { signatureDefMap } from '../shared/signature-def.js';
+import { decodeTensorProto, encodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
+import { specModel, unary } from './unary.js';
+
+export interface PredictionServiceOptions extends EncodeOptions {
+  observe?: RequestObserver;
+}
+
+export function predictionService(
+  core: ServingCore,
+  options: PredictionServiceOptions = {},
+): UntypedServiceImplementation {
+  const signatureDefMapType = protobufRoot().lookupType('tensorflow.serving.SignatureDefMap');
+  const common = { observe: options.observe, modelOf: specModel };
+
+  async function predict(request: PredictRequestMsg): Promise<PredictResponseMsg> {
+    const { selector, signatureName } = targetFromSpec(request.model_spec);
+    const inputs = Object.fromEntries(
+      Object.entries(request.inputs ?? {}).map(([alias, proto]) => [alias, decodeTensorProto(proto, alias)]),
+    );
+    const result = await core.run({ model: selector, signatureName, inputs, outputFilter: request.output_filter });
+    const outputs: Record<string, TensorProtoMsg> = {};
+    for (const [alias, tensor] of Object.entries(result.outputs)) outputs[alias] = encodeTensorProto(tensor, options);
+    return { outputs, model_spec: responseSpec(result.modelName, result.version, result.signatureName) };
+  }
+
+  async function classifyRpc(request: ClassificationRequestMsg): Promise<ClassificationResponseMsg> {
+    const { selector, signatureName } = targetFromSpec(request.model_spec);
+    const outcome = await classify(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    return {
+      result: { classifications: outcome.classifications.map((classes) => ({ classes })) },
+      model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
+    };
+  }
+
+  async function regressRpc(request: RegressionRequestMsg): Promise<RegressionResponseMsg> {
+    const { selector, signatureName } = targetFromSpec(request.model_spec);
+    const outcome = await regress(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    return {
+      result: { regressions: outcome.values.map((value) => ({ value })) },
+      model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
+    };
+  }
+
+  /** multi_inference.cc's checks, then one classify/regress per task on the version tasks[0] selects. */
+  async function multiInference(request: MultiInferenceRequestMsg): Promise<MultiInferenceResponseMsg> {
+    const tasks = request.tasks ?? [];
+    if (tasks.length === 0) throw new InvalidArgument('ModelSpec has no name specified.');
+    const modelName = tasks[0]?.model_spec?.name;
+    const seen = new Set<string>();
+    for (const task of tasks) {
+      if (!task.model_spec?.name) throw new InvalidArgument('Found ModelSpec with an empty model name.');
+      if (task.model_spec.name !== modelName) {
+        throw new InvalidArgument('All ModelSpecs in a MultiInferenceRequest must access the same model name.');
+      }
+      const signature = task.model_spec.signature_name ?? '';
+      if (seen.has(signature)) throw new InvalidArgument(`Duplicate evaluation of signature: ${signature}`);
+      seen.add(signature);
+      if (task.method_name !== METHOD_CLASSIFY && task.method_name !== METHOD_REGRESS) {
+        throw new Unimplemented(`Unsupported signature method_name: ${task.method_name ?? ''}`);
+      }
+    }
+    const { selector } = targetFromSpec(tasks[0]?.model_spec);
+    const examples = examplesFromInput(request.input);
+    const results = await Promise.all(
+      tasks.map(async (task): Promise<InferenceResultMsg> => {
+        const signatureName = task.model_spec?.signature_name || undefined;
+        if (task.method_name === METHOD_CLASSIFY) {
+          const o = await classify(core, { selector, signatureName, examples });
+          return {
+            model_spec: responseSpec(o.modelName, o.version, o.signatureName),
+            classification_result: { classifications: o.classifications.map((classes) => ({ classes })) },
+          };
+        }
+        const o = await regress(core, { selector, signatureName, examples });
+        return {
+          model_spec: responseSpec(o.modelName, o.version, o.signatureName),
+          regression_result: { regressions: o.values.map((value) => ({ value })) },
+        };
+      }),
+    );
+    return { results };
+  }
+
+  function getModelMetadata(request: GetModelMetadataRequestMsg): GetModelMetadataResponseMsg {
+    const { selector } = targetFromSpec(request.model_spec);
+    const fields = request.metadata_field ?? [];
+    if (fields.length === 0) {
+      throw new InvalidArgument('GetModelMetadataRequest must specify at least one metadata_field');
+    }
+    for (const field of fields) {
+      if (field !== 'signature_def') throw new InvalidArgument(`Metadata field ${field} is not supported`);
+    }
+    const info = core.info(selector);
+    const value = signatureDefMapType.encode(signatureDefMapType.fromObject(signatureDefMap(info))).finish();
+    return {
+      // TF Serving sets only name and version here.
+      model_spec: responseSpec(info.modelName, info.version),
+      metadata: { signature_def: { type_url: SIGNATURE_DEF_MAP_TYPE_URL, value: Buffer.from(value) } },
+    };
+  }
+
+  return {
+    Predict: unary(predict, { api: 'Predict', ...common }),
+    Classify: unary(classifyRpc, { api: 'Classify', ...common }),
+    Regress: unary(regressRpc, { api: 'Regress', ...common }),
+    MultiInference: unary(multiInference, {
+      api: 'MultiInference',
+      observe: options.observe,
+      modelOf: (r: MultiInferenceRequestMsg) => r.tasks?.[0]?.model_spec?.name,
+    }),
+    GetModelMetadata: unary(getModelMetadata, { api: 'GetModelMetadata', ...common }),
+  };
+}

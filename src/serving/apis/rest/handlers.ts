@@ -1,0 +1,102 @@
+/** REST actions over the serving core: each takes the parsed route and body and returns the JSON response text. */
+import { InvalidArgument } from '../../../errors.js';
+import type { ServingCore } from '../../core/types.js';
+import { classify, regress } from '../shared/inference.js';
+import { modelStatus, statusResponse } from '../shared/model-status.js';
+import type { ModelSpecMsg, TensorInfoMsg } from '../shared/proto-types.js';
+import { signatureDefMap } from '../shared/signature-def.js';
+import { errorCodeName, versionStateName } from '../shared/status-codes.js';
+import { tfDtypeName } from '../shared/tensor-proto.js';
+import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
+import { parseJsonBody, type JsonObject } from './json-parse.js';
+import { decodePredictBody, encodePredictResponse } from './json-tensors.js';
+import type { RestRoute } from './paths.js';
+
+export interface RestResult {
+  body: string;
+  /** The version that served the request, for metrics. */
+  version?: number;
+}
+
+function signatureNameOf(body: JsonObject): string | undefined {
+  const name = body.signature_name;
+  if (name === undefined) return undefined;
+  if (typeof name !== 'string') throw new InvalidArgument("'signature_name' key must be a string value.");
+  return name || undefined;
+}
+
+export async function predictAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+  const body = parseJsonBody(text);
+  const requested = signatureNameOf(body);
+  const info = core.info(route.selector);
+  const signatureName = requested ?? info.defaultSignature;
+  const signature = info.signatures[signatureName];
+  if (!signature) throw new InvalidArgument(`Serving signature name: "${signatureName}" not found in signature def`);
+  const decoded = decodePredictBody(body, signature.inputs);
+  const result = await core.run({ model: route.selector, signatureName, inputs: decoded.inputs });
+  return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
+}
+
+export async function classifyAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+  const body = parseJsonBody(text);
+  const signatureName = signatureNameOf(body);
+  const examples = examplesFromJson(body, 'classify');
+  const outcome = await classify(core, { selector: route.selector, signatureName, examples });
+  return { body: classifyResultsJson(outcome.classifications), version: outcome.version };
+}
+
+export async function regressAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+  const body = parseJsonBody(text);
+  const signatureName = signatureNameOf(body);
+  const examples = examplesFromJson(body, 'regress');
+  const outcome = await regress(core, { selector: route.selector, signatureName, examples });
+  return { body: regressResultsJson(outcome.values), version: outcome.version };
+}
+
+/** GetModelStatusResponse as protobuf JSON: int64 as strings, enums by name, every field printed. */
+export function statusAction(core: ServingCore, route: RestRoute): RestResult {
+  const spec: ModelSpecMsg = { name: route.selector.name };
+  if (route.selector.version !== undefined) spec.version = { value: String(route.selector.version) };
+  const response = statusResponse(modelStatus(core, spec));
+  const json = {
+    model_version_status: (response.model_version_status ?? []).map((s) => ({
+      version: String(s.version),
+      state: versionStateName(s.state ?? 0),
+      status: { error_code: errorCodeName(s.status?.error_code ?? 0), error_message: s.status?.error_message ?? '' },
+    })),
+  };
+  return { body: JSON.stringify(json, null, 4) };
+}
+
+function tensorInfoJson(info: TensorInfoMsg) {
+  return {
+    dtype: tfDtypeName(info.dtype ?? 0),
+    tensor_shape: {
+      dim: (info.tensor_shape?.dim ?? []).map((d) => ({ size: String(d.size), name: '' })),
+      unknown_rank: false,
+    },
+    name: info.name ?? '',
+  };
+}
+
+/** TF Serving's hand-assembled metadata JSON: model_spec plus signature_def, snake_case, int64 as strings. */
+export function metadataAction(core: ServingCore, route: RestRoute): RestResult {
+  const info = core.info(route.selector);
+  const defs = signatureDefMap(info).signature_def ?? {};
+  const signatureDef = Object.fromEntries(
+    Object.entries(defs).map(([name, def]) => [
+      name,
+      {
+        inputs: Object.fromEntries(Object.entries(def.inputs ?? {}).map(([k, v]) => [k, tensorInfoJson(v)])),
+        outputs: Object.fromEntries(Object.entries(def.outputs ?? {}).map(([k, v]) => [k, tensorInfoJson(v)])),
+        method_name: def.method_name ?? '',
+        defaults: {},
+      },
+    ]),
+  );
+  const json = {
+    model_spec: { name: info.modelName, signature_name: '', version: String(info.version) },
+    metadata: { signature_def: { signature_def: signatureDef } },
+  };
+  return { body: JSON.stringify(json, null, 4), version: info.version };
+}

@@ -1,0 +1,143 @@
+/**
+ * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
+ * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
+ */
+import { gunzipSync } from 'node:zlib';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
+import type { ServingCore } from '../../core/types.js';
+import type { RequestObserver } from '../shared/request-event.js';
+import {
+  classifyAction,
+  metadataAction,
+  predictAction,
+  regressAction,
+  statusAction,
+  type RestResult,
+} from './handlers.js';
+import { parseRestPath, type RestRoute } from './paths.js';
+
+export interface MetricsSource {
+  contentType: string;
+  metrics(): Promise<string>;
+}
+
+export interface RestServerOptions {
+  observe?: RequestObserver;
+  /** Largest accepted request body (compressed size); larger → 413. Default 256 MiB. */
+  bodyLimitBytes?: number;
+  /** --rest_api_enable_cors_support */
+  enableCors?: boolean;
+  /** Prometheus exposition at this exact path (MonitoringConfig.prometheus_config). */
+  prometheus?: { path: string; registry: MetricsSource };
+  /** fastify's logger; off unless asked for. */
+  logger?: boolean;
+}
+
+/** TF Serving gunzips request bodies up to 100 MiB. */
+const MAX_GUNZIPPED_BYTES = 100 * 1024 * 1024;
+
+const NOT_FOUND_HTML =
+  '<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n';
+
+function bodyText(request: FastifyRequest): string {
+  const raw = request.body;
+  if (!Buffer.isBuffer(raw)) return '';
+  if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
+    try {
+      return gunzipSync(raw, { maxOutputLength: MAX_GUNZIPPED_BYTES }).toString('utf8');
+    } catch (err) {
+      throw new InvalidArgument(`Failed to decompress gzip request body: ${(err as Error).message}`);
+    }
+  }
+  return raw.toString('utf8');
+}
+
+async function dispatch(core: ServingCore, route: RestRoute, request: FastifyRequest): Promise<RestResult> {
+  switch (route.action) {
+    case 'predict':
+      return predictAction(core, route, bodyText(request));
+    case 'classify':
+      return classifyAction(core, route, bodyText(request));
+    case 'regress':
+      return regressAction(core, route, bodyText(request));
+    case 'status':
+      return statusAction(core, route);
+    case 'metadata':
+      return metadataAction(core, route);
+  }
+}
+
+function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const error = toFlowserveError(err);
+  return reply
+    .code(error.httpStatus)
+    .type('application/json')
+    .send(JSON.stringify({ error: error.message }));
+}
+
+export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimitBytes ?? 256 * 1024 * 1024 });
+  // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  app.setErrorHandler((err, _request, reply) => {
+    if (err instanceof FlowserveError) return sendError(reply, err);
+    const statusCode = (err as { statusCode?: number }).statusCode ?? 500;
+    return reply
+      .code(statusCode)
+      .type('application/json')
+      .send(JSON.stringify({ error: (err as Error).message }));
+  });
+  app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html').send(NOT_FOUND_HTML));
+
+  if (options.enableCors) {
+    app.addHook('onSend', async (_request, reply, payload) => {
+      reply.header('Access-Control-Allow-Origin', '*');
+      reply.header('Access-Control-Allow-Methods', 'POST, GET');
+      reply.header('Access-Control-Allow-Headers', 'Content-Type');
+      return payload;
+    });
+  }
+
+  if (options.prometheus) {
+    const { path, registry } = options.prometheus;
+    app.get(path, async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+  }
+
+  // Preflight is answered even without CORS support: 200 for an http(s) Origin, else 400; never a body.
+  app.options('/v1/*', async (request, reply) => {
+    const origin = String(request.headers.origin ?? '');
+    return reply.code(/^https?:\/\//.test(origin) ? 200 : 400).send();
+  });
+
+  app.route({
+    method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
+    url: '/v1/*',
+    handler: async (request, reply) => {
+      const started = process.hrtime.bigint();
+      const path = request.url.split('?')[0] ?? '';
+      let route: RestRoute | undefined;
+      const report = (status: string, version?: number) =>
+        options.observe?.({
+          model: route?.selector.name ?? '',
+          version,
+          api: route && route.action !== 'status' && route.action !== 'metadata' ? route.action : '',
+          entrypoint: 'REST',
+          status,
+          latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
+        });
+      try {
+        route = parseRestPath(request.method, path);
+        const result = await dispatch(core, route, request);
+        report('OK', result.version);
+        return reply.type('application/json').send(result.body);
+      } catch (err) {
+        report(toFlowserveError(err).codeName);
+        return sendError(reply, err);
+      }
+    },
+  });
+  return app;
+}

@@ -1,0 +1,141 @@
+/**
+ * tf.Example features → signature input tensors, using the signature's `exampleFeatures` map
+ * (docs/servable-format.md). gRPC examples carry their feature kind; REST (JSON) values are converted to the kind
+ * the signature declares, which is more forgiving than TF's "integer literal means int64_list" rule.
+ */
+import { InvalidArgument } from '../../../errors.js';
+import { allocate, type TensorData } from '../../../graph/dtype.js';
+import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
+import type { ExampleFeatureSpec, Signature } from '../../core/types.js';
+import type { ExampleMsg, FeatureMsg, InputMsg, Int64 } from './proto-types.js';
+
+export type FeatureKind = ExampleFeatureSpec['kind'];
+
+export type FeatureElement = number | bigint | string | boolean | Uint8Array;
+
+export interface FeatureValue {
+  /** 'json' = from a REST request, kind decided by the signature. */
+  kind: FeatureKind | 'json';
+  values: readonly FeatureElement[];
+}
+
+export type ExampleFeatures = Record<string, FeatureValue>;
+
+const KIND_TYPE_NAME: Record<FeatureKind | 'json', string> = {
+  float_list: 'float',
+  int64_list: 'int64',
+  bytes_list: 'string',
+  json: 'json',
+};
+
+export function featureFromMsg(feature: FeatureMsg): FeatureValue {
+  if (feature.float_list) return { kind: 'float_list', values: feature.float_list.value ?? [] };
+  if (feature.int64_list) {
+    return { kind: 'int64_list', values: (feature.int64_list.value ?? []).map((v: Int64) => BigInt(v)) };
+  }
+  if (feature.bytes_list) return { kind: 'bytes_list', values: feature.bytes_list.value ?? [] };
+  return { kind: 'json', values: [] };
+}
+
+export function featuresFromExample(example: ExampleMsg | undefined): ExampleFeatures {
+  const out: ExampleFeatures = {};
+  for (const [name, feature] of Object.entries(example?.features?.feature ?? {})) out[name] = featureFromMsg(feature);
+  return out;
+}
+
+/**
+ * The examples of a ClassificationRequest/RegressionRequest input. With a context, each example is the context
+ * merged with the example (TF concatenates the serialized protos, so the example's value wins on a clash).
+ */
+export function examplesFromInput(input: InputMsg | undefined): ExampleFeatures[] {
+  const withContext = input?.example_list_with_context;
+  const examples = input?.example_list?.examples ?? withContext?.examples ?? [];
+  if (examples.length === 0) throw new InvalidArgument('Input is empty.');
+  const context = withContext?.context ? featuresFromExample(withContext.context) : undefined;
+  return examples.map((e) => (context ? { ...context, ...featuresFromExample(e) } : featuresFromExample(e)));
+}
+
+/** Builds the signature's input tensors ([N, ...feature shape]) from N examples. */
+export function examplesToInputs(
+  examples: readonly ExampleFeatures[],
+  signature: Signature,
+  signatureName: string,
+): Record<string, HostTensor> {
+  const featureSpecs = signature.exampleFeatures;
+  if (!featureSpecs || Object.keys(featureSpecs).length === 0) {
+    throw new InvalidArgument(
+      `Signature "${signatureName}" declares no exampleFeatures, so its inputs cannot be filled from tf.Example`,
+    );
+  }
+  const inputs: Record<string, HostTensor> = {};
+  for (const [featureName, spec] of Object.entries(featureSpecs)) {
+    const tensorSpec = signature.inputs[spec.input];
+    if (!tensorSpec) {
+      throw new InvalidArgument(
+        `exampleFeatures.${featureName} names input ${spec.input}, not in signature ${signatureName}`,
+      );
+    }
+    const perExample = shapeSize(spec.shape);
+    const data = allocate(tensorSpec.dtype, examples.length * perExample);
+    examples.forEach((example, index) => {
+      const feature = example[featureName];
+      if (!feature) {
+        throw new InvalidArgument(
+          `Feature: ${featureName} (data type: ${KIND_TYPE_NAME[spec.kind]}) is required but could not be found.`,
+        );
+      }
+      if (feature.kind !== 'json' && feature.kind !== spec.kind) {
+        throw new InvalidArgument(
+          `Key: ${featureName}, Index: ${index}. Data types don't match. Expected type: ${KIND_TYPE_NAME[spec.kind]}, ` +
+            `Actual type: ${KIND_TYPE_NAME[feature.kind]}`,
+        );
+      }
+      if (feature.values.length !== perExample) {
+        throw new InvalidArgument(
+          `Key: ${featureName}, Index: ${index}. Number of ${KIND_TYPE_NAME[spec.kind]} values != expected. ` +
+            `Values size: ${feature.values.length} but output shape: [${spec.shape.join(',')}]`,
+        );
+      }
+      writeValues(data, index * perExample, feature.values, spec.kind, featureName);
+    });
+    inputs[spec.input] = new HostTensor(tensorSpec.dtype, [examples.length, ...spec.shape], data);
+  }
+  for (const alias of Object.keys(signature.inputs)) {
+    if (!inputs[alias]) {
+      throw new InvalidArgument(`Signature input ${alias} is not filled by any tf.Example feature of ${signatureName}`);
+    }
+  }
+  return inputs;
+}
+
+function writeValues(
+  data: TensorData,
+  offset: number,
+  values: readonly FeatureElement[],
+  kind: FeatureKind,
+  featureName: string,
+): void {
+  const bad = (v: FeatureElement) =>
+    new InvalidArgument(
+      `Unexpected element type in feature: ${featureName} expecting type: ${KIND_TYPE_NAME[kind]} (got ${typeof v})`,
+    );
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i] as FeatureElement;
+    const at = offset + i;
+    if (Array.isArray(data)) {
+      if (typeof v === 'string') data[at] = v;
+      else if (v instanceof Uint8Array) data[at] = Buffer.from(v).toString('utf8');
+      else throw bad(v);
+    } else if (data instanceof BigInt64Array) {
+      if (typeof v === 'bigint') data[at] = v;
+      else if (typeof v === 'number' && Number.isInteger(v)) data[at] = BigInt(v);
+      else if (typeof v === 'boolean') data[at] = v ? 1n : 0n;
+      else throw bad(v);
+    } else {
+      if (typeof v === 'number') data[at] = v;
+      else if (typeof v === 'bigint') data[at] = Number(v);
+      else if (typeof v === 'boolean' && kind === 'int64_list') data[at] = v ? 1 : 0;
+      else throw bad(v);
+    }
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * HostTensor ⇄ tensorflow.TensorProto, with TensorFlow's decoding rules (tensor.cc FromProtoField): non-empty
+ * `tensor_content` wins and must hold exactly n elements (little-endian); otherwise the typed `*_val` field is
+ * read, zero values mean zero-filled, fewer than n repeat the last value, extras are ignored.
+ */
+import { InvalidArgument } from '../../../errors.js';
+import { allocate, dtypeFromTf, dtypeInfo, type DType, type TensorData } from '../../../graph/dtype.js';
+import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
+import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
+
+/** TensorFlow DataType names (types.proto) for messages. */
+const TF_DTYPE_NAMES: Record<number, string> = {
+  0: 'DT_INVALID',
+  1: 'DT_FLOAT',
+  2: 'DT_DOUBLE',
+  3: 'DT_INT32',
+  4: 'DT_UINT8',
+  5: 'DT_INT16',
+  6: 'DT_INT8',
+  7: 'DT_STRING',
+  8: 'DT_COMPLEX64',
+  9: 'DT_INT64',
+  10: 'DT_BOOL',
+  14: 'DT_BFLOAT16',
+  17: 'DT_UINT16',
+  18: 'DT_COMPLEX128',
+  19: 'DT_HALF',
+  22: 'DT_UINT32',
+  23: 'DT_UINT64',
+};
+
+export function tfDtypeName(code: number): string {
+  return TF_DTYPE_NAMES[code] ?? `DataType(${code})`;
+}
+
+export function tfDtypeCode(dtype: DType): number {
+  return dtypeInfo(dtype).tf;
+}
+
+/** `DT_FLOAT` for float32 etc., as TF Serving's JSON and error messages write dtypes. */
+export function tfDtypeNameOf(dtype: DType): string {
+  return tfDtypeName(tfDtypeCode(dtype));
+}
+
+export function shapeToProto(shape: readonly number[]): TensorShapeProtoMsg {
+  return { dim: shape.map((size) => ({ size: String(size) })) };
+}
+
+function decodeShape(proto: TensorShapeProtoMsg | undefined, fail: (why: string) => Error): number[] {
+  if (proto?.unknown_rank) throw fail('shape has unknown rank');
+  return (proto?.dim ?? []).map((d) => {
+    const size = Number(d.size ?? 0);
+    if (!Number.isSafeInteger(size) || size < 0) throw fail(`dimension size ${String(d.size)} is not a known size`);
+    return size;
+  });
+}
+
+/** Decodes one request tensor; `alias` names it in errors ("tensor parsing error: <alias>", as TF Serving says). */
+export function decodeTensorProto(proto: TensorProtoMsg, alias: string): HostTensor {
+  const fail = (why: string) => new InvalidArgument(`tensor parsing error: ${alias} (${why})`);
+  const code = proto.dtype ?? 0;
+  const dtype = dtypeFromTf(code);
+  if (!dtype) throw fail(`dtype ${tfDtypeName(code)} is not supported`);
+  const shape = decodeShape(proto.tensor_shape, fail);
+  const n = shapeSize(shape);
+  const content = proto.tensor_content;
+  if (content && content.length > 0) {
+    if (dtype === 'string') throw fail('tensor_content is not supported for DT_STRING');
+    const expected = n * dtypeInfo(dtype).bytesPerElement;
+    if (content.length !== expected) {
+      throw fail(`tensor_content holds ${content.length} bytes, shape [${shape.join(',')}] needs ${expected}`);
+    }
+    const data = allocate(dtype, n) as Exclude<TensorData, string[]>;
+    // Copy rather than view: the wire buffer is rarely aligned for the element type.
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
+    return new HostTensor(dtype, shape, data);
+  }
+  return new HostTensor(dtype, shape, fillFromValues(dtype, typedValues(proto, dtype), n));
+}
+
+function typedValues(proto: TensorProtoMsg, dtype: DType): ArrayLike<number | Int64 | boolean | Uint8Array> {
+  switch (dtype) {
+    case 'float32':
+      return proto.float_val ?? [];
+    case 'float64':
+      return proto.double_val ?? [];
+    case 'int32':
+    case 'uint8':
+      return proto.int_val ?? [];
+    case 'int64':
+      return proto.int64_val ?? [];
+    case 'bool':
+      return proto.bool_val ?? [];
+    case 'string':
+      return proto.string_val ?? [];
+  }
+}
+
+function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean | Uint8Array>, n: number): TensorData {
+  const out = allocate(dtype, n);
+  const count = Math.min(values.length, n);
+  const set = elementSetter(dtype, out);
+  for (let i = 0; i < count; i++) set(i, values[i] as number | Int64 | boolean | Uint8Array);
+  // TF repeats the last given value to fill the shape, so a single value broadcasts.
+  if (count > 0 && count < n) {
+    const last = values[count - 1] as number | Int64 | boolean | Uint8Array;
+    for (let i = count; i < n; i++) set(i, last);
+  }
+  return out;
+}
+
+function elementSetter(dtype: DType, out: TensorData): (i: number, v: number | Int64 | boolean | Uint8Array) => void {
+  if (dtype === 'string') {
+    const strings = out as string[];
+    return (i, v) => {
+      strings[i] = typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('utf8');
+    };
+  }
+  if (dtype === 'int64') {
+    const ints = out as BigInt64Array;
+    return (i, v) => {
+      ints[i] = BigInt(v as Int64);
+    };
+  }
+  const numbers = out as Float32Array;
+  return (i, v) => {
+    numbers[i] = Number(v);
+  };
+}
+
+export interface EncodeOptions {
+  /** Numbers as raw `tensor_content` bytes instead of the typed `*_val` fields (TF's default). */
+  tensorContent?: boolean;
+}
+
+/** Encodes a result tensor. TF Serving writes typed fields unless --enable_serialization_as_tensor_content. */
+export function encodeTensorProto(tensor: HostTensor, options: EncodeOptions = {}): TensorProtoMsg {
+  const proto: TensorProtoMsg = { dtype: tfDtypeCode(tensor.dtype), tensor_shape: shapeToProto(tensor.shape) };
+  const data = tensor.data;
+  if (tensor.dtype === 'string') {
+    proto.string_val = (data as string[]).map((s) => Buffer.from(s, 'utf8'));
+    return proto;
+  }
+  const typed = data as Exclude<TensorData, string[]>;
+  if (options.tensorContent) {
+    proto.tensor_content = Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
+    return proto;
+  }
+  switch (tensor.dtype) {
+    case 'float32':
+      proto.float_val = Array.from(typed as Float32Array);
+      break;
+    case 'float64':
+      proto.double_val = Array.from(typed as Float64Array);
+      break;
+    case 'int32':
+    case 'uint8':
+      proto.int_val = Array.from(typed as Int32Array);
+      break;
+    case 'int64':
+      proto.int64_val = Array.from(typed as BigInt64Array, (v) => v.toString());
+      break;
+    case 'bool':
+      proto.bool_val = Array.from(typed as Uint8Array, (v) => v !== 0);
+      break;
+  }
+  return proto;
+}

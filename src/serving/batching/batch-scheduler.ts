@@ -1,0 +1,302 @@
+/**
+ * Server-side batching for one (model version, signature), after TF Serving's BasicBatchScheduler: concurrent
+ * requests are concatenated along dim 0 into one model run, and the results are split back.
+ *
+ * - The newest batch stays open until it is full, or until `batchTimeoutMicros` after its first task once a batch
+ *   thread is free; older batches are closed. Up to `numBatchThreads` batches run at once.
+ * - A task that does not fit the open batch starts a new one; more than `maxEnqueuedBatches` waiting batches →
+ *   Unavailable. Tasks whose inputs differ in dtype or inner shape never share a batch.
+ * - `allowedBatchSizes`: a batch is padded up to the next allowed size, and the padding is sliced off the outputs.
+ * - `enableLargeBatchSplitting`: a task larger than the room left is split across batches of at most
+ *   `maxExecutionBatchSize`; without it a task larger than `maxBatchSize` is rejected.
+ */
+import { InvalidArgument, Internal, Unavailable, toFlowserveError } from '../../errors.js';
+import type { HostTensor } from '../../graph/host-tensor.js';
+import type { BatchingParameters } from '../config/batching-parameters.js';
+import { concatRows, padRows, sliceRows } from './batch-tensors.js';
+
+export type TensorMap = Record<string, HostTensor>;
+
+/** Runs one merged batch; the scheduler owns (and may transfer) the tensors it passes. */
+export type BatchRunner = (inputs: TensorMap) => Promise<TensorMap>;
+
+export interface BatchStats {
+  /** Examples in the batch before padding. */
+  inputSize: number;
+  /** Examples computed, padding included. */
+  processedSize: number;
+  /** How long the batch's oldest task waited. */
+  queuingSeconds: number;
+  tasks: number;
+}
+
+export interface BatchSchedulerHooks {
+  onBatch?(stats: BatchStats): void;
+  /** Tasks (or task pieces) waiting, after every change. */
+  onQueueDepth?(depth: number): void;
+}
+
+export type BatchSchedulerOptions = Pick<
+  BatchingParameters,
+  | 'maxBatchSize'
+  | 'batchTimeoutMicros'
+  | 'maxEnqueuedBatches'
+  | 'numBatchThreads'
+  | 'allowedBatchSizes'
+  | 'enableLargeBatchSplitting'
+  | 'maxExecutionBatchSize'
+>;
+
+export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
+
+/** A task, or one piece of a split task. */
+interface Piece {
+  inputs: TensorMap;
+  size: number;
+  enqueuedAt: number;
+  settle(outputs: TensorMap | Error): void;
+}
+
+interface Batch {
+  pieces: Piece[];
+  size: number;
+  shapeKey: string;
+  deadline: number;
+}
+
+/** Size of dim 0, shared by every input (validated by the caller; checked again here). */
+export function taskSize(inputs: TensorMap): number | undefined {
+  let size: number | undefined;
+  for (const [alias, t] of Object.entries(inputs)) {
+    if (t.rank === 0) return undefined;
+    const rows = t.shape[0] as number;
+    if (size !== undefined && rows !== size) {
+      throw new InvalidArgument(
+        `Batching Run() input tensors must have equal 0th-dimension size; input '${alias}' has ${rows}, expected ${size}`,
+      );
+    }
+    size = rows;
+  }
+  return size;
+}
+
+function shapeKeyOf(inputs: TensorMap): string {
+  return Object.keys(inputs)
+    .sort()
+    .map((k) => `${k}:${inputs[k]?.dtype}[${inputs[k]?.shape.slice(1).join(',')}]`)
+    .join(';');
+}
+
+export class BatchScheduler {
+  private readonly queue: Batch[] = [];
+  private inFlight = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private pumpScheduled = false;
+  private closing = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly options: BatchSchedulerOptions,
+    private readonly runner: BatchRunner,
+    private readonly hooks: BatchSchedulerHooks = {},
+  ) {}
+
+  /** Largest batch that is ever run. */
+  private get capacity(): number {
+    return this.options.enableLargeBatchSplitting ? this.options.maxExecutionBatchSize : this.options.maxBatchSize;
+  }
+
+  get queuedTasks(): number {
+    return this.queue.reduce((n, b) => n + b.pieces.length, 0);
+  }
+
+  /** Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs. */
+  schedule(inputs: TensorMap): Promise<TensorMap> {
+    if (this.closing) return Promise.reject(new Unavailable('the batch scheduler is shutting down'));
+    const size = taskSize(inputs);
+    // Scalars cannot be batched and empty tasks have nothing to merge: run them alone.
+    if (size === undefined || size === 0) return this.runner(inputs);
+    if (size > this.options.maxBatchSize && !this.options.enableLargeBatchSplitting) {
+      return Promise.reject(
+        new InvalidArgument(`Task size ${size} is larger than maximum input batch size ${this.options.maxBatchSize}`),
+      );
+    }
+    const shapeKey = shapeKeyOf(inputs);
+    const pieceSizes = this.planPieces(size, shapeKey);
+    const open = this.openBatch(shapeKey);
+    const newBatches =
+      pieceSizes.length - (open && pieceSizes[0] !== undefined && open.size + pieceSizes[0] <= this.capacity ? 1 : 0);
+    if (this.queue.length + newBatches > this.options.maxEnqueuedBatches) {
+      return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
+    }
+    return new Promise<TensorMap>((resolve, reject) => {
+      const results: TensorMap[] = [];
+      let remaining = pieceSizes.length;
+      let failed = false;
+      let offset = 0;
+      const now = performance.now();
+      pieceSizes.forEach((pieceSize, index) => {
+        const pieceInputs =
+          pieceSizes.length === 1 ? inputs : mapTensors(inputs, (t) => sliceRows(t, offset, pieceSize));
+        offset += pieceSize;
+        this.enqueue(shapeKey, {
+          inputs: pieceInputs,
+          size: pieceSize,
+          enqueuedAt: now,
+          settle: (outputs) => {
+            if (failed) return;
+            if (outputs instanceof Error) {
+              failed = true;
+              reject(outputs);
+              return;
+            }
+            results[index] = outputs;
+            if (--remaining === 0) resolve(results.length === 1 ? (results[0] as TensorMap) : concatMaps(results));
+          },
+        });
+      });
+      this.reportDepth();
+      this.schedulePump();
+    });
+  }
+
+  /** Sizes of the pieces a task is cut into: the first fills the open batch's room, the rest full batches. */
+  private planPieces(size: number, shapeKey: string): number[] {
+    if (!this.options.enableLargeBatchSplitting || size <= this.capacity) return [size];
+    const pieces: number[] = [];
+    const open = this.openBatch(shapeKey);
+    let left = size;
+    const room = open ? this.capacity - open.size : 0;
+    if (room > 0) {
+      pieces.push(Math.min(room, left));
+      left -= Math.min(room, left);
+    }
+    while (left > 0) {
+      pieces.push(Math.min(this.capacity, left));
+      left -= Math.min(this.capacity, left);
+    }
+    return pieces;
+  }
+
+  private openBatch(shapeKey: string): Batch | undefined {
+    const last = this.queue[this.queue.length - 1];
+    return last && last.shapeKey === shapeKey && last.size < this.capacity ? last : undefined;
+  }
+
+  private enqueue(shapeKey: string, piece: Piece): void {
+    let batch = this.openBatch(shapeKey);
+    if (!batch || batch.size + piece.size > this.capacity) {
+      batch = { pieces: [], size: 0, shapeKey, deadline: piece.enqueuedAt + this.options.batchTimeoutMicros / 1000 };
+      this.queue.push(batch);
+    }
+    batch.pieces.push(piece);
+    batch.size += piece.size;
+  }
+
+  /** Pumps on the next turn of the event loop so that requests arriving together share a batch. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.inFlight < this.options.numBatchThreads) {
+      const head = this.queue[0];
+      if (!head) break;
+      const ready =
+        head.size >= this.capacity || this.queue.length > 1 || this.closing || performance.now() >= head.deadline;
+      if (!ready) {
+        this.timer = setTimeout(() => this.pump(), Math.max(0, head.deadline - performance.now()));
+        break;
+      }
+      this.queue.shift();
+      this.reportDepth();
+      void this.runBatch(head);
+    }
+    this.notifyIdle();
+  }
+
+  private async runBatch(batch: Batch): Promise<void> {
+    this.inFlight++;
+    try {
+      const startedAt = performance.now();
+      const target = this.paddedSize(batch.size);
+      const names = Object.keys(batch.pieces[0]?.inputs ?? {});
+      const merged: TensorMap = {};
+      for (const name of names) {
+        merged[name] = padRows(concatRows(batch.pieces.map((p) => p.inputs[name] as HostTensor)), target);
+      }
+      const outputs = await this.runner(merged);
+      this.hooks.onBatch?.({
+        inputSize: batch.size,
+        processedSize: target,
+        queuingSeconds: (startedAt - Math.min(...batch.pieces.map((p) => p.enqueuedAt))) / 1000,
+        tasks: batch.pieces.length,
+      });
+      let offset = 0;
+      const perPiece = batch.pieces.map((piece) => {
+        const rows = mapTensors(outputs, (t, alias) => {
+          if (t.rank === 0 || t.shape[0] !== target) {
+            throw new Internal(
+              `Batched output tensor '${alias}' has 0th dimension ${t.rank === 0 ? 'none' : String(t.shape[0])}; ` +
+                `expected the batch size ${target}`,
+            );
+          }
+          return sliceRows(t, offset, piece.size);
+        });
+        offset += piece.size;
+        return rows;
+      });
+      batch.pieces.forEach((piece, i) => piece.settle(perPiece[i] as TensorMap));
+    } catch (err) {
+      const error = toFlowserveError(err);
+      for (const piece of batch.pieces) piece.settle(error);
+    } finally {
+      this.inFlight--;
+      this.schedulePump();
+    }
+  }
+
+  /** The smallest allowed batch size that holds `size` examples (no padding when none are configured). */
+  private paddedSize(size: number): number {
+    return this.options.allowedBatchSizes.find((allowed) => allowed >= size) ?? size;
+  }
+
+  private reportDepth(): void {
+    this.hooks.onQueueDepth?.(this.queuedTasks);
+  }
+
+  private notifyIdle(): void {
+    if (this.queue.length > 0 || this.inFlight > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Stops taking tasks, runs what is queued without waiting for timeouts, and resolves when all batches are done. */
+  async close(): Promise<void> {
+    this.closing = true;
+    const idle = new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    this.pump();
+    await idle;
+    if (this.timer) clearTimeout(this.timer);
+  }
+}
+
+function mapTensors(map: TensorMap, fn: (t: HostTensor, alias: string) => HostTensor): TensorMap {
+  const out: TensorMap = {};
+  for (const [alias, t] of Object.entries(map)) out[alias] = fn(t, alias);
+  return out;
+}
+
+function concatMaps(maps: TensorMap[]): TensorMap {
+  const out: TensorMap = {};
+  for (const alias of Object.keys(maps[0] ?? {})) out[alias] = concatRows(maps.map((m) => m[alias] as HostTensor));
+  return out;
+}

@@ -1,0 +1,112 @@
+/**
+ * BatchingParameters (servables/tensorflow/session_bundle_config.proto) read from --batching_parameters_file, with
+ * TF Serving's defaults and consistency rules (spec §3.3).
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgument } from '../../errors.js';
+import { MessageReader } from './message-reader.js';
+import { parseTextFormat } from './text-format.js';
+
+export interface BatchingParameters {
+  maxBatchSize: number;
+  batchTimeoutMicros: number;
+  maxEnqueuedBatches: number;
+  /** How many batches of one scheduler may run at the same time. */
+  numBatchThreads: number;
+  threadPoolName: string;
+  /** Empty = any size; otherwise batches are padded up to the next entry. */
+  allowedBatchSizes: number[];
+  padVariableLengthInputs: boolean;
+  enableLargeBatchSplitting: boolean;
+  /** Only used with splitting; defaults to maxBatchSize. */
+  maxExecutionBatchSize: number;
+}
+
+const FIELDS = [
+  'max_batch_size',
+  'batch_timeout_micros',
+  'max_enqueued_batches',
+  'num_batch_threads',
+  'thread_pool_name',
+  'allowed_batch_sizes',
+  'pad_variable_length_inputs',
+  'enable_large_batch_splitting',
+  'max_execution_batch_size',
+];
+
+/** TF Serving's defaults when a field is unset (or when --enable_batching is given without a file). */
+export function defaultBatchingParameters(): BatchingParameters {
+  return {
+    maxBatchSize: 1000,
+    batchTimeoutMicros: 0,
+    maxEnqueuedBatches: 10,
+    numBatchThreads: availableParallelism(),
+    threadPoolName: 'model_server_batch_threads',
+    allowedBatchSizes: [],
+    padVariableLengthInputs: false,
+    enableLargeBatchSplitting: false,
+    maxExecutionBatchSize: 1000,
+  };
+}
+
+export function parseBatchingParameters(text: string, fileName = '<batching parameters>'): BatchingParameters {
+  const r = new MessageReader(parseTextFormat(text, fileName), 'BatchingParameters', fileName, FIELDS);
+  const d = defaultBatchingParameters();
+  const maxBatchSize = r.int('max_batch_size') ?? d.maxBatchSize;
+  return validateBatchingParameters({
+    maxBatchSize,
+    batchTimeoutMicros: r.int('batch_timeout_micros') ?? d.batchTimeoutMicros,
+    maxEnqueuedBatches: r.int('max_enqueued_batches') ?? d.maxEnqueuedBatches,
+    numBatchThreads: r.int('num_batch_threads') ?? d.numBatchThreads,
+    threadPoolName: r.string('thread_pool_name') ?? 'batch_threads',
+    allowedBatchSizes: r.ints('allowed_batch_sizes'),
+    padVariableLengthInputs: r.bool('pad_variable_length_inputs') ?? false,
+    enableLargeBatchSplitting: r.bool('enable_large_batch_splitting') ?? false,
+    maxExecutionBatchSize: r.int('max_execution_batch_size') ?? maxBatchSize,
+  });
+}
+
+/** The rules of TF Serving's batching_session.cc / batching_util. */
+export function validateBatchingParameters(p: BatchingParameters): BatchingParameters {
+  const positive: [string, number][] = [
+    ['max_batch_size', p.maxBatchSize],
+    ['max_enqueued_batches', p.maxEnqueuedBatches],
+    ['num_batch_threads', p.numBatchThreads],
+    ['max_execution_batch_size', p.maxExecutionBatchSize],
+  ];
+  for (const [name, value] of positive) {
+    if (value <= 0) throw new InvalidArgument(`BatchingParameters.${name} must be positive; got ${value}`);
+  }
+  if (p.batchTimeoutMicros < 0) {
+    throw new InvalidArgument(`BatchingParameters.batch_timeout_micros must be >= 0; got ${p.batchTimeoutMicros}`);
+  }
+  const sizes = p.allowedBatchSizes;
+  for (let i = 0; i < sizes.length; i++) {
+    const size = sizes[i] as number;
+    if (size <= 0 || (i > 0 && size <= (sizes[i - 1] as number))) {
+      throw new InvalidArgument(
+        `allowed_batch_sizes entries must be positive and increasing; got [${sizes.join(', ')}]`,
+      );
+    }
+  }
+  const last = sizes[sizes.length - 1];
+  if (last !== undefined) {
+    if (!p.enableLargeBatchSplitting && last !== p.maxBatchSize) {
+      throw new InvalidArgument(
+        `Last entry in allowed_batch_sizes must match max_batch_size; last entry was ${last}; expected ${p.maxBatchSize}`,
+      );
+    }
+    if (p.enableLargeBatchSplitting && (last > p.maxBatchSize || last !== p.maxExecutionBatchSize)) {
+      throw new InvalidArgument(
+        `Last entry in allowed_batch_sizes must be <= max_batch_size and equal max_execution_batch_size; ` +
+          `last entry was ${last}; expected ${p.maxExecutionBatchSize}`,
+      );
+    }
+  }
+  if (p.enableLargeBatchSplitting && p.maxExecutionBatchSize > p.maxBatchSize) {
+    throw new InvalidArgument(
+      `max_execution_batch_size (${p.maxExecutionBatchSize}) must not exceed max_batch_size (${p.maxBatchSize})`,
+    );
+  }
+  return p;
+}

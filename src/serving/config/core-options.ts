@@ -1,0 +1,58 @@
+/** Turns parsed server flags and the files they name into createServingCore's options (spec §3.1 startup rules). */
+import { readFile } from 'node:fs/promises';
+import { InvalidArgument } from '../../errors.js';
+import type { ServingCoreOptions } from '../core/options.js';
+import { defaultBatchingParameters, parseBatchingParameters } from './batching-parameters.js';
+import type { ServerFlags } from './flags.js';
+import { parseModelServerConfig, singleModelConfig } from './model-server-config.js';
+import { parseMonitoringConfig } from './monitoring-config.js';
+
+async function readConfigFile(path: string, flag: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new InvalidArgument(`cannot read --${flag}=${path}: ${(err as Error).message}`);
+  }
+}
+
+export async function buildCoreOptions(
+  flags: ServerFlags,
+  extra: Pick<ServingCoreOptions, 'log' | 'registry'> = {},
+): Promise<ServingCoreOptions> {
+  if (flags.modelBasePath === '' && flags.modelConfigFile === '') {
+    throw new InvalidArgument('Both server_options.model_base_path and server_options.model_config_file are empty!');
+  }
+  // As TF Serving: --model_config_file wins over single-model mode.
+  const modelConfig = flags.modelConfigFile
+    ? parseModelServerConfig(await readConfigFile(flags.modelConfigFile, 'model_config_file'), flags.modelConfigFile)
+    : singleModelConfig(flags.modelName, flags.modelBasePath);
+  const options: ServingCoreOptions = {
+    modelConfig,
+    fileSystemPollWaitSeconds: flags.fileSystemPollWaitSeconds,
+    maxNumLoadRetries: flags.maxNumLoadRetries,
+    loadRetryIntervalMicros: flags.loadRetryIntervalMicros,
+    enableModelWarmup: flags.enableModelWarmup,
+    allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
+    numWorkers: flags.numWorkers,
+    ...extra,
+  };
+  if (flags.modelConfigFile) {
+    options.modelConfigFile = flags.modelConfigFile;
+    options.modelConfigFilePollWaitSeconds = flags.modelConfigFilePollWaitSeconds;
+  }
+  if (flags.enableBatching) {
+    options.batching = flags.batchingParametersFile
+      ? parseBatchingParameters(
+          await readConfigFile(flags.batchingParametersFile, 'batching_parameters_file'),
+          flags.batchingParametersFile,
+        )
+      : defaultBatchingParameters();
+  }
+  if (flags.monitoringConfigFile) {
+    options.monitoring = parseMonitoringConfig(
+      await readConfigFile(flags.monitoringConfigFile, 'monitoring_config_file'),
+      flags.monitoringConfigFile,
+    );
+  }
+  return options;
+}

@@ -1,0 +1,229 @@
+/**
+ * The flags of `tensorflow_model_server` that flowserve honours (spec §3.1), as one typed object. The flag table below
+ * drives the commander definition, the defaults and the value checks, so a flag is declared once.
+ *
+ * Differences from TF Serving, on purpose: --host (TF binds 0.0.0.0; we bind 127.0.0.1 unless told otherwise, so a
+ * developer's server is not exposed by accident), --rest_api_port defaults to 8501 (as the TF Serving Docker image),
+ * unknown flags are an error (TF prints and starts anyway, which hides typos), --num_workers and --device are new.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError } from 'commander';
+import { InvalidArgument } from '../../errors.js';
+
+export interface ServerFlags {
+  port: number;
+  restApiPort: number;
+  host: string;
+  modelName: string;
+  modelBasePath: string;
+  modelConfigFile: string;
+  modelConfigFilePollWaitSeconds: number;
+  fileSystemPollWaitSeconds: number;
+  enableBatching: boolean;
+  batchingParametersFile: string;
+  monitoringConfigFile: string;
+  restApiTimeoutInMs: number;
+  maxNumLoadRetries: number;
+  loadRetryIntervalMicros: number;
+  enableModelWarmup: boolean;
+  allowVersionLabelsForUnavailableModels: boolean;
+  numWorkers: number;
+  device: 'cpu';
+}
+
+type FlagKind = 'int' | 'string' | 'bool' | 'device';
+
+interface FlagDefinition {
+  flag: string;
+  key: keyof ServerFlags;
+  kind: FlagKind;
+  defaultValue: () => ServerFlags[keyof ServerFlags];
+  help: string;
+}
+
+export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
+  { flag: 'port', key: 'port', kind: 'int', defaultValue: () => 8500, help: 'gRPC port (0 = off)' },
+  { flag: 'rest_api_port', key: 'restApiPort', kind: 'int', defaultValue: () => 8501, help: 'HTTP port (0 = off)' },
+  {
+    flag: 'host',
+    key: 'host',
+    kind: 'string',
+    defaultValue: () => '127.0.0.1',
+    help: 'address to bind (0.0.0.0 to listen on all interfaces, as TF Serving does)',
+  },
+  {
+    flag: 'model_name',
+    key: 'modelName',
+    kind: 'string',
+    defaultValue: () => 'default',
+    help: 'model name in single-model mode',
+  },
+  {
+    flag: 'model_base_path',
+    key: 'modelBasePath',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'model base path in single-model mode (the parent of the version dirs)',
+  },
+  {
+    flag: 'model_config_file',
+    key: 'modelConfigFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'text-format ModelServerConfig',
+  },
+  {
+    flag: 'model_config_file_poll_wait_seconds',
+    key: 'modelConfigFilePollWaitSeconds',
+    kind: 'int',
+    defaultValue: () => 0,
+    help: 're-read the model config file every N seconds (0 = read once)',
+  },
+  {
+    flag: 'file_system_poll_wait_seconds',
+    key: 'fileSystemPollWaitSeconds',
+    kind: 'int',
+    defaultValue: () => 1,
+    help: 'poll base paths for new versions every N seconds (0 = once, <0 = never)',
+  },
+  {
+    flag: 'enable_batching',
+    key: 'enableBatching',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'server-side batching',
+  },
+  {
+    flag: 'batching_parameters_file',
+    key: 'batchingParametersFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'text-format BatchingParameters (needs --enable_batching)',
+  },
+  {
+    flag: 'monitoring_config_file',
+    key: 'monitoringConfigFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'text-format MonitoringConfig (Prometheus endpoint on the REST port)',
+  },
+  {
+    flag: 'rest_api_timeout_in_ms',
+    key: 'restApiTimeoutInMs',
+    kind: 'int',
+    defaultValue: () => 30000,
+    help: 'timeout of REST calls',
+  },
+  {
+    flag: 'max_num_load_retries',
+    key: 'maxNumLoadRetries',
+    kind: 'int',
+    defaultValue: () => 5,
+    help: 'retries after a failed load (0 = one attempt)',
+  },
+  {
+    flag: 'load_retry_interval_micros',
+    key: 'loadRetryIntervalMicros',
+    kind: 'int',
+    defaultValue: () => 60_000_000,
+    help: 'wait between load retries',
+  },
+  {
+    flag: 'enable_model_warmup',
+    key: 'enableModelWarmup',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'replay assets.extra/warmup.json before a version becomes AVAILABLE',
+  },
+  {
+    flag: 'allow_version_labels_for_unavailable_models',
+    key: 'allowVersionLabelsForUnavailableModels',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'allow a new label to point at a version that is not loaded yet',
+  },
+  {
+    flag: 'num_workers',
+    key: 'numWorkers',
+    kind: 'int',
+    defaultValue: () => Math.max(1, availableParallelism()),
+    help: 'inference worker threads (default: CPU count)',
+  },
+  { flag: 'device', key: 'device', kind: 'device', defaultValue: () => 'cpu', help: 'cpu (gpu: a later release)' },
+];
+
+const TRUE_WORDS = ['true', '1', 'yes'];
+const FALSE_WORDS = ['false', '0', 'no'];
+
+function convert(def: FlagDefinition, raw: unknown): ServerFlags[keyof ServerFlags] {
+  const text = String(raw);
+  switch (def.kind) {
+    case 'string':
+      return text;
+    case 'int': {
+      if (!/^[-+]?\d+$/.test(text.trim())) {
+        throw new InvalidArgument(`invalid value for --${def.flag}: '${text}' (expected an integer)`);
+      }
+      return Number(text);
+    }
+    case 'bool': {
+      if (raw === true) return true;
+      const word = text.toLowerCase();
+      if (TRUE_WORDS.includes(word)) return true;
+      if (FALSE_WORDS.includes(word)) return false;
+      throw new InvalidArgument(`invalid value for --${def.flag}: '${text}' (expected true or false)`);
+    }
+    case 'device':
+      return parseDevice(text);
+  }
+}
+
+/** Accepts `cpu`, `/cpu:0`, `/device:CPU:0`; GPU serving is planned but not implemented. */
+export function parseDevice(text: string): 'cpu' {
+  const normalized = text.trim().toLowerCase();
+  if (['cpu', '/cpu:0', 'cpu:0', '/device:cpu:0'].includes(normalized)) return 'cpu';
+  if (/^(\/?(device:)?gpu(:\d+)?)$/.test(normalized)) {
+    throw new InvalidArgument(`--device=${text} is not supported yet (GPU serving is planned); use --device=cpu`);
+  }
+  throw new InvalidArgument(`invalid value for --device: '${text}' (expected cpu or /cpu:0)`);
+}
+
+/** Adds every server flag to a commander Command (for the CLI); read the result with serverFlagsFromOptions. */
+export function defineServerFlags(command: Command): Command {
+  for (const def of SERVER_FLAG_DEFINITIONS) {
+    // Booleans take an optional value so that `--flag`, `--flag=true` and `--flag=false` all work, as in TF.
+    const syntax = def.kind === 'bool' ? `--${def.flag} [bool]` : `--${def.flag} <value>`;
+    command.option(syntax, `${def.help} (default: ${String(def.defaultValue())})`);
+  }
+  return command;
+}
+
+/** Converts commander's option values (attribute names = flag names) into checked ServerFlags. */
+export function serverFlagsFromOptions(options: Record<string, unknown>): ServerFlags {
+  const flags: Record<string, unknown> = {};
+  for (const def of SERVER_FLAG_DEFINITIONS) {
+    const raw = options[def.flag];
+    flags[def.key] = raw === undefined ? def.defaultValue() : convert(def, raw);
+  }
+  const result = flags as unknown as ServerFlags;
+  if (result.numWorkers < 1) throw new InvalidArgument(`--num_workers must be at least 1; got ${result.numWorkers}`);
+  if (result.batchingParametersFile !== '' && !result.enableBatching) {
+    throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');
+  }
+  return result;
+}
+
+/** Parses flag arguments (without `node` and the script name), e.g. `['--port=9000', '--enable_batching']`. */
+export function parseServerFlags(argv: readonly string[]): ServerFlags {
+  const command = defineServerFlags(new Command('flowserve'))
+    .exitOverride()
+    .configureOutput({ writeErr: () => undefined, writeOut: () => undefined })
+    .allowExcessArguments(false);
+  try {
+    command.parse([...argv], { from: 'user' });
+  } catch (err) {
+    if (err instanceof CommanderError) throw new InvalidArgument(err.message.replace(/^error: /, ''));
+    throw err;
+  }
+  return serverFlagsFromOptions(command.opts());
+}

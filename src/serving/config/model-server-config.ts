@@ -1,0 +1,121 @@
+/**
+ * ModelServerConfig (TensorFlow Serving's config/model_server_config.proto) as a typed object, read from protobuf
+ * text format (--model_config_file) or from a decoded ReloadConfigRequest, and validated as TF Serving does.
+ */
+import { isAbsolute } from 'node:path';
+import { InvalidArgument } from '../../errors.js';
+import { MessageReader } from './message-reader.js';
+import { parseTextFormat } from './text-format.js';
+
+/** FileSystemStoragePathSourceConfig.ServableVersionPolicy; the default is latest 1. */
+export type VersionPolicy =
+  { kind: 'latest'; numVersions: number } | { kind: 'all' } | { kind: 'specific'; versions: number[] };
+
+export interface ModelConfig {
+  name: string;
+  basePath: string;
+  modelPlatform: string;
+  versionPolicy: VersionPolicy;
+  /** label → version. */
+  versionLabels: Record<string, number>;
+}
+
+export interface ModelServerConfig {
+  models: ModelConfig[];
+}
+
+export const DEFAULT_VERSION_POLICY: VersionPolicy = { kind: 'latest', numVersions: 1 };
+
+const MODEL_SERVER_CONFIG_FIELDS = ['model_config_list', 'custom_model_config'];
+const MODEL_CONFIG_FIELDS = [
+  'name',
+  'base_path',
+  'model_type',
+  'model_platform',
+  'model_version_policy',
+  'version_labels',
+  'logging_config',
+];
+const POLICY_FIELDS = ['latest', 'all', 'specific'];
+
+export const CUSTOM_CONFIG_UNSUPPORTED =
+  'ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported';
+
+/** Parses a --model_config_file's text. */
+export function parseModelServerConfig(text: string, fileName = '<model config>'): ModelServerConfig {
+  const root = new MessageReader(
+    parseTextFormat(text, fileName),
+    'ModelServerConfig',
+    fileName,
+    MODEL_SERVER_CONFIG_FIELDS,
+  );
+  const custom = root.last('custom_model_config');
+  if (custom) root.fail(custom, CUSTOM_CONFIG_UNSUPPORTED);
+  const list = root.message('model_config_list', 'ModelConfigList', ['config']);
+  const models = (list?.messages('config', 'ModelConfig', MODEL_CONFIG_FIELDS) ?? []).map(readModelConfig);
+  return validateModelServerConfig({ models });
+}
+
+function readModelConfig(reader: MessageReader): ModelConfig {
+  const policyReader = reader.message('model_version_policy', 'ServableVersionPolicy', POLICY_FIELDS);
+  const labels: Record<string, number> = {};
+  for (const entry of reader.messages('version_labels', 'VersionLabelsEntry', ['key', 'value'])) {
+    labels[entry.string('key') ?? ''] = entry.int('value') ?? 0;
+  }
+  const modelType = reader.enumValue('model_type');
+  let modelPlatform = reader.string('model_platform') ?? '';
+  if (modelType !== undefined && modelType !== 'MODEL_TYPE_UNSPECIFIED') {
+    if (modelPlatform !== '') {
+      const field = reader.last('model_type');
+      if (field) reader.fail(field, 'Illegal setting both model_type (deprecated) and model_platform.');
+    }
+    modelPlatform = modelType === 'TENSORFLOW' ? 'tensorflow' : modelType.toLowerCase();
+  }
+  return {
+    name: reader.string('name') ?? '',
+    basePath: reader.string('base_path') ?? '',
+    modelPlatform,
+    versionPolicy: policyReader ? readVersionPolicy(policyReader) : DEFAULT_VERSION_POLICY,
+    versionLabels: labels,
+  };
+}
+
+function readVersionPolicy(reader: MessageReader): VersionPolicy {
+  const latest = reader.message('latest', 'Latest', ['num_versions']);
+  if (latest) return { kind: 'latest', numVersions: Math.max(1, latest.int('num_versions') ?? 1) };
+  if (reader.message('all', 'All', [])) return { kind: 'all' };
+  const specific = reader.message('specific', 'Specific', ['versions']);
+  if (specific) return { kind: 'specific', versions: specific.ints('versions') };
+  return DEFAULT_VERSION_POLICY;
+}
+
+/** TF Serving's checks on a model list (server_core.cc): unique names, absolute base paths, a platform. */
+export function validateModelServerConfig(config: ModelServerConfig): ModelServerConfig {
+  const seen = new Set<string>();
+  for (const model of config.models) {
+    if (model.name === '') throw new InvalidArgument('ModelConfig has no name specified.');
+    if (seen.has(model.name)) {
+      throw new InvalidArgument(`Illegal to list model ${model.name} multiple times in config list`);
+    }
+    seen.add(model.name);
+    if (!isAbsolute(model.basePath) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(model.basePath)) {
+      throw new InvalidArgument(
+        `Expected model ${model.name} to have an absolute path or URI; got base_path()=${model.basePath}`,
+      );
+    }
+    if (model.modelPlatform === '') {
+      throw new InvalidArgument(`Model ${model.name} has no model_platform set`);
+    }
+    if (model.versionPolicy.kind === 'specific' && model.versionPolicy.versions.length === 0) {
+      throw new InvalidArgument(`Model ${model.name} has a specific version policy with no versions`);
+    }
+  }
+  return config;
+}
+
+/** The config single-model mode synthesises from --model_name / --model_base_path (spec §3.1). */
+export function singleModelConfig(name: string, basePath: string): ModelServerConfig {
+  return validateModelServerConfig({
+    models: [{ name, basePath, modelPlatform: 'tensorflow', versionPolicy: DEFAULT_VERSION_POLICY, versionLabels: {} }],
+  });
+}

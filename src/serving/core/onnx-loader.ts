@@ -1,0 +1,79 @@
+/**
+ * Loads one version directory (docs/servable-format.md): model.onnx into the worker pool, its signatures, then
+ * warmup. Anything that fails releases what was loaded and rejects: the manager reports it as the version's error.
+ */
+import { access } from 'node:fs/promises';
+import { join } from 'node:path';
+import { NotFound } from '../../errors.js';
+import type { BatchingParameters } from '../config/batching-parameters.js';
+import type { ServingMetrics } from '../metrics/serving-metrics.js';
+import type { WorkerPool } from '../worker/worker-pool.js';
+import { OnnxServable } from './onnx-servable.js';
+import type { Loader, LoaderFactory, Servable } from './servable.js';
+import { deriveSignatures, readSignatureFile } from './signatures.js';
+import { readWarmupRequests, runWarmup } from './warmup.js';
+
+export const MODEL_FILE = 'model.onnx';
+
+export interface OnnxLoaderOptions {
+  pool: WorkerPool;
+  batching?: BatchingParameters;
+  enableModelWarmup: boolean;
+  metrics?: ServingMetrics;
+}
+
+export function onnxLoaderFactory(options: OnnxLoaderOptions): LoaderFactory {
+  return (modelName, version, versionPath) => new OnnxLoader(modelName, version, versionPath, options);
+}
+
+export class OnnxLoader implements Loader {
+  constructor(
+    private readonly modelName: string,
+    private readonly version: number,
+    private readonly versionPath: string,
+    private readonly options: OnnxLoaderOptions,
+  ) {}
+
+  async load(): Promise<Servable> {
+    const modelPath = join(this.versionPath, MODEL_FILE);
+    try {
+      await access(modelPath);
+    } catch {
+      throw new NotFound(`Could not find ${MODEL_FILE} at supplied export directory path: ${this.versionPath}`);
+    }
+    const model = await this.options.pool.loadModel(modelPath);
+    try {
+      const signatures =
+        (await readSignatureFile(this.versionPath, model.inputs, model.outputs)) ??
+        deriveSignatures(model.inputs, model.outputs);
+      const servable = new OnnxServable({
+        modelName: this.modelName,
+        version: this.version,
+        model,
+        signatures,
+        ...(this.options.batching ? { batching: this.options.batching } : {}),
+        ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
+      });
+      if (this.options.enableModelWarmup) await this.warmup(servable);
+      return servable;
+    } catch (err) {
+      await model.unload();
+      throw err;
+    }
+  }
+
+  private async warmup(servable: Servable): Promise<void> {
+    const requests = await readWarmupRequests(this.versionPath);
+    if (!requests) return;
+    const startedAt = performance.now();
+    let status = 'OK';
+    try {
+      await runWarmup(servable, requests);
+    } catch (err) {
+      status = 'INVALID_ARGUMENT';
+      throw err;
+    } finally {
+      this.options.metrics?.observeWarmup(this.versionPath, status, (performance.now() - startedAt) / 1000);
+    }
+  }
+}

@@ -1,0 +1,113 @@
+/**
+ * A loaded version backed by an ONNX model in the worker pool. With batching on, each batchable signature gets its
+ * own BatchScheduler (TF Serving batches per signature); a batch always fetches every output of the signature and
+ * each request then keeps the outputs it asked for.
+ */
+import type { HostTensor } from '../../graph/host-tensor.js';
+import type { BatchingParameters } from '../config/batching-parameters.js';
+import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
+import type { ServingMetrics } from '../metrics/serving-metrics.js';
+import type { PooledModel } from '../worker/worker-pool.js';
+import type { Servable } from './servable.js';
+import type { VersionSignatures } from './signatures.js';
+import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
+
+export interface OnnxServableOptions {
+  modelName: string;
+  version: number;
+  model: PooledModel;
+  signatures: VersionSignatures;
+  batching?: BatchingParameters;
+  metrics?: ServingMetrics;
+}
+
+/** TF Serving's API label for the runtime latency metric. */
+function apiOf(signature: Signature): string {
+  if (signature.method === METHOD_CLASSIFY) return 'Classify';
+  if (signature.method === METHOD_REGRESS) return 'Regress';
+  return 'Predict';
+}
+
+/** Batching needs dim 0 of every input to be the (free) batch dimension. */
+function isBatchable(signature: Signature): boolean {
+  const inputs = Object.values(signature.inputs);
+  return inputs.length > 0 && inputs.every((spec) => spec.shape.length >= 1 && spec.shape[0] === -1);
+}
+
+export class OnnxServable implements Servable {
+  readonly signatures: Readonly<Record<string, Signature>>;
+  readonly defaultSignature: string;
+  private readonly schedulers = new Map<string, BatchScheduler>();
+
+  constructor(private readonly options: OnnxServableOptions) {
+    this.signatures = options.signatures.signatures;
+    this.defaultSignature = options.signatures.defaultSignature;
+  }
+
+  async run(signatureName: string, inputs: TensorMap, outputAliases: readonly string[]): Promise<TensorMap> {
+    const signature = this.signatures[signatureName] as Signature;
+    const scheduler = this.scheduler(signatureName, signature);
+    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, false);
+    const all = await scheduler.schedule(inputs);
+    const picked: TensorMap = {};
+    for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
+    return picked;
+  }
+
+  private scheduler(signatureName: string, signature: Signature): BatchScheduler | undefined {
+    const batching = this.options.batching;
+    if (!batching || !isBatchable(signature)) return undefined;
+    let scheduler = this.schedulers.get(signatureName);
+    if (!scheduler) {
+      const { modelName, version, metrics } = this.options;
+      const allOutputs = Object.keys(signature.outputs);
+      scheduler = new BatchScheduler(batching, (merged) => this.runDirect(signature, merged, allOutputs, true), {
+        onBatch: (stats) =>
+          metrics?.observeBatch(
+            { model: modelName, version, signature: signatureName, ...stats },
+            batching.threadPoolName,
+          ),
+        onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
+      });
+      this.schedulers.set(signatureName, scheduler);
+    }
+    return scheduler;
+  }
+
+  /** One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker. */
+  private async runDirect(
+    signature: Signature,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    owned: boolean,
+  ): Promise<TensorMap> {
+    const feeds: TensorMap = {};
+    for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
+    const fetches = [...new Set(outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias))];
+    // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
+    const graphFetches = fetches.filter((name) => !(name in feeds));
+    const startedAt = performance.now();
+    const results =
+      graphFetches.length > 0
+        ? await this.options.model.run(feeds, graphFetches, {
+            transferInputs: owned && graphFetches.length === fetches.length,
+          })
+        : {};
+    this.options.metrics?.observeRuntime(
+      this.options.modelName,
+      apiOf(signature),
+      (performance.now() - startedAt) / 1000,
+    );
+    const outputs: TensorMap = {};
+    for (const alias of outputAliases) {
+      const name = signature.outputs[alias]?.name ?? alias;
+      outputs[alias] = (results[name] ?? feeds[name]) as HostTensor;
+    }
+    return outputs;
+  }
+
+  async unload(): Promise<void> {
+    await Promise.all([...this.schedulers.values()].map((s) => s.close()));
+    await this.options.model.unload();
+  }
+}

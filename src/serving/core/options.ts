@@ -1,0 +1,40 @@
+/** Options of createServingCore, with TF Serving's defaults (spec §3.1). buildCoreOptions() derives them from flags. */
+import type { Registry } from 'prom-client';
+import type { BatchingParameters } from '../config/batching-parameters.js';
+import type { ModelServerConfig } from '../config/model-server-config.js';
+import type { MonitoringConfig } from '../config/monitoring-config.js';
+import type { LoaderFactory } from './servable.js';
+import type { Log } from './storage-path-source.js';
+
+export interface ServingCoreOptions {
+  /** The models to serve at start. */
+  modelConfig: ModelServerConfig;
+  /** Re-read this file every `modelConfigFilePollWaitSeconds` (> 0) and apply it as a config reload. */
+  modelConfigFile?: string;
+  modelConfigFilePollWaitSeconds?: number;
+  /** Version discovery period: default 1; 0 = once at start; < 0 = never. Fractions allowed. */
+  fileSystemPollWaitSeconds?: number;
+  /** Server-side batching parameters; undefined = no batching. */
+  batching?: BatchingParameters;
+  /** Default 5. */
+  maxNumLoadRetries?: number;
+  /** Default 60 s. */
+  loadRetryIntervalMicros?: number;
+  /** Default true. */
+  enableModelWarmup?: boolean;
+  allowVersionLabelsForUnavailableModels?: boolean;
+  /** Inference worker threads; default CPU count. */
+  numWorkers?: number;
+  /** Kept for the REST adapter (Prometheus endpoint); the core does not read it. */
+  monitoring?: MonitoringConfig;
+  /** Registry for the metrics; a fresh one by default. */
+  registry?: Registry;
+  /** Log sink; default writes to stderr. */
+  log?: Log;
+  /** Replaces the ONNX loader (tests use fakes); then no worker pool is started. */
+  loaderFactory?: LoaderFactory;
+}
+
+export const defaultLog: Log = (level, message) => {
+  process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase()} ${message}\n`);
+};

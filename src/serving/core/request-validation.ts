@@ -1,0 +1,125 @@
+/**
+ * Checks a request against its signature before anything is queued or run, with TF Serving's messages where it has
+ * them (spec §4.5). TF Serving leaves dtype and shape checks to the TF runtime; ONNX Runtime's messages would name
+ * ONNX tensors the client never saw, so flowserve checks them here and names the alias, the expected and the actual.
+ */
+import { FailedPrecondition, InvalidArgument } from '../../errors.js';
+import type { DType } from '../../graph/dtype.js';
+import type { HostTensor } from '../../graph/host-tensor.js';
+import type { Servable } from './servable.js';
+import type { Signature, TensorSpec } from './types.js';
+
+/** TensorFlow's names for dtypes, as its runtime errors print them. */
+const TF_DTYPE_NAMES: Record<DType, string> = {
+  float32: 'float',
+  float64: 'double',
+  int32: 'int32',
+  int64: 'int64',
+  uint8: 'uint8',
+  bool: 'bool',
+  string: 'string',
+};
+
+/**
+ * A predict signature that does not exist. gRPC answers FAILED_PRECONDITION with `message`; TF Serving's REST API
+ * checks first and answers 400 with `restMessage` (spec §4.6), so the REST adapter may use that text instead.
+ */
+export class SignatureNotFound extends FailedPrecondition {
+  readonly restMessage: string;
+
+  constructor(readonly signatureName: string) {
+    super(`Serving signature key "${signatureName}" not found.`);
+    this.restMessage = `Serving signature name: "${signatureName}" not found in signature def`;
+  }
+}
+
+export function resolveSignatureName(servable: Servable, requested: string | undefined): string {
+  const name = requested === undefined || requested === '' ? servable.defaultSignature : requested;
+  if (!(name in servable.signatures)) throw new SignatureNotFound(name);
+  return name;
+}
+
+const braces = (names: readonly string[]): string => `{${[...names].sort().join(',')}}`;
+
+function formatShape(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
+function checkInputSet(signature: Signature, inputs: Record<string, HostTensor>): void {
+  const expected = Object.keys(signature.inputs);
+  const sent = Object.keys(inputs);
+  const extra = sent.filter((a) => !(a in signature.inputs));
+  const missing = expected.filter((a) => !(a in inputs));
+  if (extra.length === 0 && missing.length === 0) return;
+  if (sent.length !== expected.length) {
+    throw new InvalidArgument(
+      `input size does not match signature: ${sent.length}!=${expected.length} len(${braces(sent)}) != ` +
+        `len(${braces(expected)}). Sent extra: ${braces(extra)}. Missing but required: ${braces(missing)}.`,
+    );
+  }
+  const alias = missing[0] as string;
+  throw new InvalidArgument(
+    `Signature input alias: ${alias}(feed name: ${signature.inputs[alias]?.name}) not found in request and no ` +
+      `default value provided. Sent extra: ${braces(extra)}.`,
+  );
+}
+
+function checkTensor(alias: string, index: number, spec: TensorSpec, tensor: HostTensor): void {
+  if (tensor.dtype !== spec.dtype) {
+    throw new InvalidArgument(
+      `Expects arg[${index}] to be ${TF_DTYPE_NAMES[spec.dtype]} but ${TF_DTYPE_NAMES[tensor.dtype]} is provided ` +
+        `(input '${alias}')`,
+    );
+  }
+  // signatures.json and ONNX Runtime both write [] both for scalars and for "shape not declared": accept any shape.
+  if (spec.shape.length === 0) return;
+  const fits =
+    tensor.rank === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === (tensor.shape[i] as number));
+  if (!fits) {
+    throw new InvalidArgument(
+      `input '${alias}' has shape ${formatShape(tensor.shape)} but the signature expects ${formatShape(spec.shape)} ` +
+        `(-1 = any size)`,
+    );
+  }
+}
+
+function checkBatchDims(signature: Signature, inputs: Record<string, HostTensor>): void {
+  let first: { alias: string; size: number } | undefined;
+  for (const alias of Object.keys(signature.inputs)) {
+    const tensor = inputs[alias] as HostTensor;
+    if (tensor.rank === 0) continue;
+    const size = tensor.shape[0] as number;
+    if (!first) first = { alias, size };
+    else if (size !== first.size) {
+      throw new InvalidArgument(
+        `inputs have inconsistent batch sizes: '${first.alias}' has ${first.size} rows but '${alias}' has ${size}`,
+      );
+    }
+  }
+}
+
+/** Throws InvalidArgument for unknown/missing aliases, wrong dtypes, shape mismatches, inconsistent batch dims. */
+export function validateInputs(signature: Signature, inputs: Record<string, HostTensor>): void {
+  checkInputSet(signature, inputs);
+  Object.entries(signature.inputs).forEach(([alias, spec], index) =>
+    checkTensor(alias, index, spec, inputs[alias] as HostTensor),
+  );
+  checkBatchDims(signature, inputs);
+}
+
+/** The output aliases to return: all of them, or the filter after TF Serving's checks. */
+export function resolveOutputAliases(signature: Signature, filter: readonly string[] | undefined): string[] {
+  const all = Object.keys(signature.outputs);
+  if (!filter || filter.length === 0) return all;
+  const seen = new Set<string>();
+  for (const alias of filter) {
+    if (!(alias in signature.outputs)) {
+      throw new InvalidArgument(
+        `output tensor alias not found in signature: ${alias} Outputs expected to be in the set ${braces(all)}.`,
+      );
+    }
+    if (seen.has(alias)) throw new InvalidArgument(`duplicate output tensor alias: ${alias}`);
+    seen.add(alias);
+  }
+  return [...filter];
+}

@@ -1,0 +1,97 @@
+/**
+ * The signatures of a version: read from signatures.json (docs/servable-format.md), or derived from the ONNX graph
+ * (a `serving_default` predict signature whose aliases are the graph's input and output names).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgument } from '../../errors.js';
+import { isDType } from '../../graph/dtype.js';
+import type { WireValueInfo } from '../worker/protocol.js';
+import { DEFAULT_SIGNATURE, METHOD_PREDICT, type Signature, type SignatureFile, type TensorSpec } from './types.js';
+
+export interface VersionSignatures {
+  signatures: Record<string, Signature>;
+  defaultSignature: string;
+}
+
+export const SIGNATURES_FILE = 'signatures.json';
+
+export function deriveSignatures(
+  inputs: readonly WireValueInfo[],
+  outputs: readonly WireValueInfo[],
+): VersionSignatures {
+  const toSpecs = (infos: readonly WireValueInfo[], role: string): Record<string, TensorSpec> => {
+    const specs: Record<string, TensorSpec> = {};
+    for (const info of infos) {
+      if (!info.dtype) throw new InvalidArgument(`ONNX graph ${role} '${info.name}' has a type flowserve cannot serve`);
+      specs[info.name] = { name: info.name, dtype: info.dtype, shape: [...info.shape] };
+    }
+    return specs;
+  };
+  return {
+    signatures: {
+      [DEFAULT_SIGNATURE]: {
+        method: METHOD_PREDICT,
+        inputs: toSpecs(inputs, 'input'),
+        outputs: toSpecs(outputs, 'output'),
+      },
+    },
+    defaultSignature: DEFAULT_SIGNATURE,
+  };
+}
+
+/** Reads `<versionDir>/signatures.json` if present (undefined otherwise) and checks it against the ONNX graph. */
+export async function readSignatureFile(
+  versionDir: string,
+  graphInputs: readonly WireValueInfo[],
+  graphOutputs: readonly WireValueInfo[],
+): Promise<VersionSignatures | undefined> {
+  const path = join(versionDir, SIGNATURES_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  let file: SignatureFile;
+  try {
+    file = JSON.parse(text) as SignatureFile;
+  } catch (err) {
+    throw new InvalidArgument(`${path}: invalid JSON: ${(err as Error).message}`);
+  }
+  if (typeof file !== 'object' || file === null || typeof file.signatures !== 'object' || file.signatures === null) {
+    throw new InvalidArgument(`${path}: expected an object with "signatures"`);
+  }
+  const inputNames = new Set(graphInputs.map((i) => i.name));
+  const outputNames = new Set([...graphOutputs.map((o) => o.name), ...inputNames]);
+  for (const [key, signature] of Object.entries(file.signatures)) {
+    checkSpecs(path, key, 'inputs', signature.inputs, inputNames);
+    checkSpecs(path, key, 'outputs', signature.outputs, outputNames);
+  }
+  const defaultSignature = typeof file.default === 'string' && file.default !== '' ? file.default : DEFAULT_SIGNATURE;
+  if (!(defaultSignature in file.signatures)) {
+    throw new InvalidArgument(`${path}: default signature "${defaultSignature}" is not in "signatures"`);
+  }
+  return { signatures: file.signatures, defaultSignature };
+}
+
+function checkSpecs(
+  path: string,
+  signature: string,
+  role: 'inputs' | 'outputs',
+  specs: Record<string, TensorSpec> | undefined,
+  graphNames: ReadonlySet<string>,
+): void {
+  if (typeof specs !== 'object' || specs === null) {
+    throw new InvalidArgument(`${path}: signature "${signature}" has no "${role}" object`);
+  }
+  for (const [alias, spec] of Object.entries(specs)) {
+    const where = `${path}: signature "${signature}" ${role} "${alias}"`;
+    if (!isDType(spec.dtype)) throw new InvalidArgument(`${where} has unknown dtype '${String(spec.dtype)}'`);
+    if (!Array.isArray(spec.shape)) throw new InvalidArgument(`${where} has no shape`);
+    if (!graphNames.has(spec.name)) {
+      throw new InvalidArgument(`${where} names ONNX tensor '${spec.name}', which the model does not have`);
+    }
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Model warmup (spec §3.6, format in docs/warmup-format.md): before a version becomes AVAILABLE, replay the requests
+ * stored in `<version>/assets.extra/warmup.json`, so the first real request does not pay for lazy initialisation.
+ * Any failure (parse or run) fails the version's load, as in TF Serving.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { InvalidArgument } from '../../errors.js';
+import { isDType } from '../../graph/dtype.js';
+import { HostTensor, type NestedArray } from '../../graph/host-tensor.js';
+import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
+import type { Servable } from './servable.js';
+import type { Signature } from './types.js';
+
+export const WARMUP_FILE = join('assets.extra', 'warmup.json');
+/** TF Serving's cap on warmup records. */
+export const MAX_WARMUP_RECORDS = 1000;
+
+export interface WarmupRequest {
+  signatureName: string;
+  inputs: Record<string, HostTensor>;
+  iterations: number;
+}
+
+interface WarmupFileTensor {
+  dtype?: unknown;
+  shape?: unknown;
+  values?: unknown;
+}
+
+interface WarmupFileRequest {
+  signature_name?: unknown;
+  iterations?: unknown;
+  inputs?: Record<string, WarmupFileTensor>;
+}
+
+/** Reads the warmup file of a version dir; undefined when there is none. */
+export async function readWarmupRequests(versionDir: string): Promise<WarmupRequest[] | undefined> {
+  const path = join(versionDir, WARMUP_FILE);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  return parseWarmupFile(text, path);
+}
+
+export function parseWarmupFile(text: string, path: string): WarmupRequest[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new InvalidArgument(`${path}: invalid JSON: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(parsed) ? parsed : (parsed as { requests?: unknown } | null)?.requests;
+  if (!Array.isArray(list)) throw new InvalidArgument(`${path}: expected a list of requests or {"requests": [...]}`);
+  if (list.length > MAX_WARMUP_RECORDS) {
+    throw new InvalidArgument(`Number of warmup records exceeds the maximum (${MAX_WARMUP_RECORDS}) at ${path}`);
+  }
+  return list.map((entry: WarmupFileRequest, i) => {
+    const where = `${path}: request ${i}`;
+    if (typeof entry !== 'object' || entry === null || typeof entry.inputs !== 'object' || entry.inputs === null) {
+      throw new InvalidArgument(`${where} has no "inputs" object`);
+    }
+    const inputs: Record<string, HostTensor> = {};
+    for (const [alias, t] of Object.entries(entry.inputs)) {
+      if (!isDType(t.dtype))
+        throw new InvalidArgument(`${where} input '${alias}' has unknown dtype '${String(t.dtype)}'`);
+      if (!Array.isArray(t.values)) throw new InvalidArgument(`${where} input '${alias}' has no "values" list`);
+      const shape = Array.isArray(t.shape) ? (t.shape as number[]) : undefined;
+      try {
+        inputs[alias] = HostTensor.from(t.dtype, t.values as NestedArray, shape);
+      } catch (err) {
+        throw new InvalidArgument(`${where} input '${alias}': ${(err as Error).message}`);
+      }
+    }
+    const iterations = entry.iterations === undefined ? 1 : Number(entry.iterations);
+    if (!Number.isInteger(iterations) || iterations < 1) {
+      throw new InvalidArgument(`${where} has iterations ${String(entry.iterations)}; expected a positive integer`);
+    }
+    return {
+      signatureName: typeof entry.signature_name === 'string' ? entry.signature_name : '',
+      inputs,
+      iterations,
+    };
+  });
+}
+
+/** Replays `requests` on `servable` (sequentially: warmup is about first-call costs, not throughput). */
+export async function runWarmup(servable: Servable, requests: readonly WarmupRequest[]): Promise<void> {
+  for (const [i, request] of requests.entries()) {
+    try {
+      const signatureName = resolveSignatureName(servable, request.signatureName);
+      const signature = servable.signatures[signatureName] as Signature;
+      validateInputs(signature, request.inputs);
+      const outputs = resolveOutputAliases(signature, undefined);
+      for (let n = 0; n < request.iterations; n++) await servable.run(signatureName, request.inputs, outputs);
+    } catch (err) {
+      throw new InvalidArgument(`warmup request ${i} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+}

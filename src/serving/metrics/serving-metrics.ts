@@ -1,0 +1,218 @@
+/**
+ * The server's Prometheus metrics. Names are TF Serving's exported forms (spec §3.4: the TF monitoring name with
+ * every character outside [a-zA-Z0-9_] turned into ':'); colons are legal in Prometheus metric names, so dashboards
+ * written for TF Serving keep working. Metrics TF Serving lacks are prefixed `flowserve_`.
+ * Latencies in TF-named metrics are in microseconds, as TF Serving exports them.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { VersionState } from '../core/types.js';
+
+/** TF Serving's latency buckets: exponential, scale 10 µs, factor 1.8, 33 bounds. */
+export const LATENCY_BUCKETS_MICROS: readonly number[] = Array.from({ length: 33 }, (_, i) =>
+  Number((10 * 1.8 ** i).toPrecision(6)),
+);
+
+const BATCH_SIZE_BUCKETS = Array.from({ length: 15 }, (_, i) => 2 ** i);
+
+/** ModelVersionStatus.State numbers, exported as the value of the version state gauge. */
+export const STATE_CODES: Record<VersionState, number> = {
+  START: 10,
+  LOADING: 20,
+  AVAILABLE: 30,
+  UNLOADING: 40,
+  END: 50,
+};
+
+export interface RequestRecord {
+  model: string;
+  /** Empty when the request never resolved to a version. */
+  version?: number | string;
+  /** Predict / Classify / Regress / GetModelMetadata / GetModelStatus / … */
+  api: string;
+  entrypoint?: 'GRPC' | 'REST';
+  /** TF error code name: OK, NOT_FOUND, INVALID_ARGUMENT, … */
+  status: string;
+  latencySeconds: number;
+}
+
+export interface BatchRecord {
+  model: string;
+  version: number;
+  signature: string;
+  /** Examples in the batch before padding. */
+  inputSize: number;
+  /** Examples actually computed (after padding up to an allowed size). */
+  processedSize: number;
+  queuingSeconds: number;
+}
+
+export class ServingMetrics {
+  readonly registry: Registry;
+  private readonly requestCount: Counter;
+  private readonly requests: Counter;
+  private readonly requestLatency: Histogram;
+  private readonly runtimeLatency: Histogram;
+  private readonly inputBatchSize: Histogram;
+  private readonly processedBatchSize: Histogram;
+  private readonly paddingSize: Histogram;
+  private readonly queuingLatency: Histogram;
+  private readonly queueDepth: Gauge;
+  private readonly loadAttempts: Counter;
+  private readonly loadLatency: Counter;
+  private readonly loadSeconds: Histogram;
+  private readonly warmupLatency: Histogram;
+  private readonly versionState: Gauge;
+
+  constructor(registry: Registry = new Registry()) {
+    this.registry = registry;
+    const registers = [registry];
+    this.requestCount = new Counter({
+      name: ':tensorflow:serving:request_count',
+      help: 'Predict/Classify/Regress requests by model and status',
+      labelNames: ['model_name', 'status'],
+      registers,
+    });
+    this.requests = new Counter({
+      name: 'flowserve_requests_total',
+      help: 'Requests by model, version, API, entrypoint and status',
+      labelNames: ['model_name', 'version', 'API', 'entrypoint', 'status'],
+      registers,
+    });
+    this.requestLatency = new Histogram({
+      name: ':tensorflow:serving:request_latency',
+      help: 'Latency of successful requests in microseconds',
+      labelNames: ['model_name', 'API', 'entrypoint'],
+      buckets: [...LATENCY_BUCKETS_MICROS],
+      registers,
+    });
+    this.runtimeLatency = new Histogram({
+      name: ':tensorflow:serving:runtime_latency',
+      help: 'Time inside the model run in microseconds',
+      labelNames: ['model_name', 'API', 'runtime'],
+      buckets: [...LATENCY_BUCKETS_MICROS],
+      registers,
+    });
+    this.inputBatchSize = new Histogram({
+      name: ':tensorflow:serving:batching_session:input_batch_size',
+      help: 'Examples per batch before padding',
+      labelNames: ['model_name'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    });
+    this.processedBatchSize = new Histogram({
+      name: ':tensorflow:serving:batching_session:processed_batch_size',
+      help: 'Examples per batch as computed, padding included',
+      labelNames: ['model_name'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    });
+    this.paddingSize = new Histogram({
+      name: ':tensorflow:serving:batching_session:padding_size',
+      help: 'Padding examples added to reach an allowed batch size',
+      labelNames: ['model_name', 'execution_batch_size'],
+      buckets: BATCH_SIZE_BUCKETS,
+      registers,
+    });
+    this.queuingLatency = new Histogram({
+      name: ':tensorflow:serving:batching_session:queuing_latency',
+      help: 'Time a task waited in the batch queue in microseconds',
+      labelNames: ['thread_pool_name'],
+      buckets: [...LATENCY_BUCKETS_MICROS],
+      registers,
+    });
+    this.queueDepth = new Gauge({
+      name: 'flowserve_batch_queue_depth',
+      help: 'Tasks waiting in a batch scheduler queue',
+      labelNames: ['model_name', 'version', 'signature'],
+      registers,
+    });
+    this.loadAttempts = new Counter({
+      name: ':tensorflow:cc:saved_model:load_attempt_count',
+      help: 'Model version load attempts by outcome',
+      labelNames: ['model_path', 'status'],
+      registers,
+    });
+    this.loadLatency = new Counter({
+      name: ':tensorflow:cc:saved_model:load_latency',
+      help: 'Total model load time in microseconds',
+      labelNames: ['model_path'],
+      registers,
+    });
+    this.loadSeconds = new Histogram({
+      name: 'flowserve_model_load_seconds',
+      help: 'Model version load time (ONNX session creation and warmup) in seconds',
+      labelNames: ['model_name', 'status'],
+      buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+      registers,
+    });
+    this.warmupLatency = new Histogram({
+      name: ':tensorflow:serving:model_warmup_latency',
+      help: 'Warmup time of a model version in microseconds',
+      labelNames: ['model_path', 'status'],
+      buckets: [...LATENCY_BUCKETS_MICROS],
+      registers,
+    });
+    this.versionState = new Gauge({
+      name: 'flowserve_model_version_state',
+      help: 'State of each model version (10 START, 20 LOADING, 30 AVAILABLE, 40 UNLOADING, 50 END)',
+      labelNames: ['model_name', 'version'],
+      registers,
+    });
+  }
+
+  /** Called by the API adapters once per request. */
+  recordRequest(record: RequestRecord): void {
+    const entrypoint = record.entrypoint ?? 'GRPC';
+    this.requestCount.inc({ model_name: record.model, status: record.status });
+    this.requests.inc({
+      model_name: record.model,
+      version: String(record.version ?? ''),
+      API: record.api,
+      entrypoint,
+      status: record.status,
+    });
+    if (record.status === 'OK') {
+      this.requestLatency.observe(
+        { model_name: record.model, API: record.api, entrypoint },
+        record.latencySeconds * 1e6,
+      );
+    }
+  }
+
+  observeRuntime(model: string, api: string, seconds: number): void {
+    this.runtimeLatency.observe({ model_name: model, API: api, runtime: 'ONNXRuntime' }, seconds * 1e6);
+  }
+
+  observeBatch(batch: BatchRecord, threadPoolName: string): void {
+    this.inputBatchSize.observe({ model_name: batch.model }, batch.inputSize);
+    this.processedBatchSize.observe({ model_name: batch.model }, batch.processedSize);
+    this.paddingSize.observe(
+      { model_name: batch.model, execution_batch_size: String(batch.processedSize) },
+      batch.processedSize - batch.inputSize,
+    );
+    this.queuingLatency.observe({ thread_pool_name: threadPoolName }, batch.queuingSeconds * 1e6);
+  }
+
+  setQueueDepth(model: string, version: number, signature: string, depth: number): void {
+    this.queueDepth.set({ model_name: model, version: String(version), signature }, depth);
+  }
+
+  recordLoad(model: string, modelPath: string, ok: boolean, seconds: number): void {
+    this.loadAttempts.inc({ model_path: modelPath, status: ok ? 'success' : 'fail' });
+    if (ok) this.loadLatency.inc({ model_path: modelPath }, seconds * 1e6);
+    this.loadSeconds.observe({ model_name: model, status: ok ? 'OK' : 'ERROR' }, seconds);
+  }
+
+  observeWarmup(modelPath: string, status: string, seconds: number): void {
+    this.warmupLatency.observe({ model_path: modelPath, status }, seconds * 1e6);
+  }
+
+  setVersionState(model: string, version: number, state: VersionState): void {
+    this.versionState.set({ model_name: model, version: String(version) }, STATE_CODES[state]);
+  }
+
+  /** Prometheus text exposition (what the REST adapter serves on the monitoring path). */
+  async exposition(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,91 @@
+/**
+ * The inference worker: owns ONNX Runtime sessions. onnxruntime-node blocks its thread while it creates a session
+ * and while run() computes (DESIGN.md), so this is the only place in the server that calls it.
+ */
+import { parentPort } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { isDType } from '../../graph/dtype.js';
+import {
+  transferables,
+  type WireTensor,
+  type WireValueInfo,
+  type WorkerReply,
+  type WorkerRequest,
+} from './protocol.js';
+
+const sessions = new Map<number, ort.InferenceSession>();
+let nextSessionId = 1;
+
+function describe(metadata: readonly ort.InferenceSession.ValueMetadata[]): WireValueInfo[] {
+  return metadata.map((m) => ({
+    name: m.name,
+    dtype: m.isTensor && isDType(m.type) ? m.type : undefined,
+    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
+  }));
+}
+
+function session(id: number): ort.InferenceSession {
+  const s = sessions.get(id);
+  if (!s) throw new Error(`no ONNX Runtime session ${id} in this worker (already unloaded?)`);
+  return s;
+}
+
+async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+  switch (request.type) {
+    case 'load': {
+      const s = await ort.InferenceSession.create(request.modelPath, {
+        intraOpNumThreads: request.options.intraOpNumThreads,
+        interOpNumThreads: 1,
+      });
+      const sessionId = nextSessionId++;
+      sessions.set(sessionId, s);
+      const reply: WorkerReply = {
+        id: request.id,
+        ok: true,
+        kind: 'loaded',
+        sessionId,
+        inputs: describe(s.inputMetadata),
+        outputs: describe(s.outputMetadata),
+      };
+      return { reply, transfer: [] };
+    }
+    case 'run': {
+      const s = session(request.sessionId);
+      const feeds: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(request.feeds)) {
+        feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
+      }
+      const results = await s.run(feeds, request.fetches);
+      const outputs: Record<string, WireTensor> = {};
+      for (const [name, t] of Object.entries(results)) {
+        if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
+        outputs[name] = { dtype: t.type, shape: [...t.dims], data: t.data as WireTensor['data'] };
+      }
+      return {
+        reply: { id: request.id, ok: true, kind: 'ran', outputs },
+        transfer: transferables(Object.values(outputs)),
+      };
+    }
+    case 'unload': {
+      const s = sessions.get(request.sessionId);
+      sessions.delete(request.sessionId);
+      await s?.release();
+      return { reply: { id: request.id, ok: true, kind: 'done' }, transfer: [] };
+    }
+    case 'ping':
+      return { reply: { id: request.id, ok: true, kind: 'done' }, transfer: [] };
+  }
+}
+
+const port = parentPort;
+if (!port) throw new Error('inference-worker.js must run as a worker thread');
+port.on('message', (request: WorkerRequest) => {
+  handle(request).then(
+    ({ reply, transfer }) => port.postMessage(reply, transfer),
+    (err: unknown) => {
+      const error =
+        err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
+      port.postMessage({ id: request.id, ok: false, error } satisfies WorkerReply);
+    },
+  );
+});

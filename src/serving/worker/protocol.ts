@@ -1,0 +1,47 @@
+/**
+ * Messages between the main thread and an inference worker. Tensors cross as plain {dtype, shape, data}; typed
+ * arrays that own their whole buffer are transferred instead of copied.
+ */
+import type { DType, TensorData } from '../../graph/dtype.js';
+
+export interface WireTensor {
+  dtype: DType;
+  shape: number[];
+  data: TensorData;
+}
+
+/** An ONNX graph input or output as ONNX Runtime reports it; symbolic or unknown dims are -1. */
+export interface WireValueInfo {
+  name: string;
+  dtype: DType | undefined;
+  shape: number[];
+}
+
+export interface LoadOptions {
+  intraOpNumThreads: number;
+}
+
+export type WorkerRequest =
+  | { type: 'load'; id: number; modelPath: string; options: LoadOptions }
+  | { type: 'run'; id: number; sessionId: number; feeds: Record<string, WireTensor>; fetches: string[] }
+  | { type: 'unload'; id: number; sessionId: number }
+  | { type: 'ping'; id: number };
+
+export type WorkerReply =
+  | { id: number; ok: true; kind: 'loaded'; sessionId: number; inputs: WireValueInfo[]; outputs: WireValueInfo[] }
+  | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor> }
+  | { id: number; ok: true; kind: 'done' }
+  | { id: number; ok: false; error: { name: string; message: string } };
+
+/** The buffers of `tensors` that can be moved rather than copied (a typed array spanning its whole buffer). */
+export function transferables(tensors: Iterable<WireTensor>): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  for (const t of tensors) {
+    if (Array.isArray(t.data)) continue;
+    const view = t.data as ArrayBufferView;
+    if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
+      out.add(view.buffer);
+    }
+  }
+  return [...out];
+}

@@ -1,0 +1,208 @@
+/**
+ * A pool of inference worker threads. Every model is loaded into each worker (a replica per thread), and each run goes
+ * to the replica with the fewest requests in flight, so up to `size` batches compute in parallel while the event loop
+ * stays free for network I/O. Errors inside a worker come back as rejected promises; a crashed worker fails its
+ * pending requests and leaves the pool.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
+import { HostTensor } from '../../graph/host-tensor.js';
+import {
+  transferables,
+  type WireTensor,
+  type WireValueInfo,
+  type WorkerReply,
+  type WorkerRequest,
+} from './protocol.js';
+
+export interface WorkerPoolOptions {
+  /** Number of worker threads (default: CPU count). */
+  size?: number;
+  /** ONNX Runtime intra-op threads per session (default: CPUs / size, at least 1), to avoid oversubscription. */
+  intraOpNumThreads?: number;
+}
+
+export interface RunOptions {
+  /** The caller gives up the input buffers: they are moved to the worker instead of copied (and become detached). */
+  transferInputs?: boolean;
+}
+
+/** A model loaded into the pool. */
+export interface PooledModel {
+  readonly modelPath: string;
+  readonly inputs: readonly WireValueInfo[];
+  readonly outputs: readonly WireValueInfo[];
+  run(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    options?: RunOptions,
+  ): Promise<Record<string, HostTensor>>;
+  unload(): Promise<void>;
+}
+
+type Pending = { resolve: (reply: WorkerReply) => void; reject: (err: FlowserveError) => void };
+type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
+
+class InferenceThread {
+  private readonly worker: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+  inFlight = 0;
+  alive = true;
+
+  constructor(
+    readonly index: number,
+    private readonly onExit: (thread: InferenceThread) => void,
+  ) {
+    this.worker = new Worker(new URL('./inference-worker.js', import.meta.url));
+    this.worker.on('message', (reply: WorkerReply) => this.settle(reply));
+    this.worker.on('error', (err: Error) =>
+      this.fail(new Internal(`inference worker ${index} crashed: ${err.message}`)),
+    );
+    this.worker.on('exit', (code) => this.fail(new Internal(`inference worker ${index} exited with code ${code}`)));
+  }
+
+  request(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+    if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
+    const id = this.nextId++;
+    this.inFlight++;
+    return new Promise<WorkerReply>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ ...body, id } as WorkerRequest, transfer);
+    });
+  }
+
+  private settle(reply: WorkerReply): void {
+    const pending = this.pending.get(reply.id);
+    if (!pending) return;
+    this.pending.delete(reply.id);
+    this.inFlight--;
+    pending.resolve(reply);
+  }
+
+  private fail(err: FlowserveError): void {
+    if (!this.alive) return;
+    this.alive = false;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.inFlight = 0;
+    this.onExit(this);
+  }
+
+  async terminate(): Promise<void> {
+    this.alive = false;
+    for (const p of this.pending.values()) p.reject(new Unavailable('the inference worker pool is shutting down'));
+    this.pending.clear();
+    await this.worker.terminate();
+  }
+}
+
+function toWire(tensor: HostTensor): WireTensor {
+  return { dtype: tensor.dtype, shape: [...tensor.shape], data: tensor.data };
+}
+
+function fromWire(tensor: WireTensor): HostTensor {
+  return new HostTensor(tensor.dtype, tensor.shape, tensor.data);
+}
+
+export class WorkerPool {
+  private readonly threads: InferenceThread[];
+  private readonly intraOpNumThreads: number;
+  private closed = false;
+
+  constructor(options: WorkerPoolOptions = {}) {
+    const size = Math.max(1, options.size ?? availableParallelism());
+    this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
+    this.threads = Array.from({ length: size }, (_, i) => new InferenceThread(i, () => undefined));
+  }
+
+  get size(): number {
+    return this.threads.filter((t) => t.alive).length;
+  }
+
+  /** Loads `modelPath` into every worker; a load error (corrupt file, missing weights) rejects with InvalidArgument. */
+  async loadModel(modelPath: string): Promise<PooledModel> {
+    if (this.closed) throw new Unavailable('the inference worker pool is closed');
+    const threads = this.threads.filter((t) => t.alive);
+    const replies = await Promise.allSettled(
+      threads.map((t) =>
+        t.request({ type: 'load', modelPath, options: { intraOpNumThreads: this.intraOpNumThreads } }),
+      ),
+    );
+    const replicas: { thread: InferenceThread; sessionId: number }[] = [];
+    let failure: string | undefined;
+    let metadata: { inputs: WireValueInfo[]; outputs: WireValueInfo[] } | undefined;
+    replies.forEach((r, i) => {
+      const thread = threads[i] as InferenceThread;
+      if (r.status === 'rejected') failure ??= (r.reason as Error).message;
+      else if (!r.value.ok) failure ??= r.value.error.message;
+      else if (r.value.kind === 'loaded') {
+        replicas.push({ thread, sessionId: r.value.sessionId });
+        metadata ??= { inputs: r.value.inputs, outputs: r.value.outputs };
+      }
+    });
+    if (failure !== undefined || !metadata) {
+      await Promise.allSettled(replicas.map((r) => r.thread.request({ type: 'unload', sessionId: r.sessionId })));
+      throw new InvalidArgument(`Could not load ONNX model ${modelPath}: ${failure ?? 'no worker available'}`);
+    }
+    return new PooledModelImpl(modelPath, metadata.inputs, metadata.outputs, replicas);
+  }
+
+  /** Terminates every worker; pending requests reject with Unavailable. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.threads.map((t) => t.terminate()));
+  }
+}
+
+class PooledModelImpl implements PooledModel {
+  private unloaded = false;
+
+  constructor(
+    readonly modelPath: string,
+    readonly inputs: readonly WireValueInfo[],
+    readonly outputs: readonly WireValueInfo[],
+    private readonly replicas: { thread: InferenceThread; sessionId: number }[],
+  ) {}
+
+  async run(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    options: RunOptions = {},
+  ): Promise<Record<string, HostTensor>> {
+    if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
+    const replica = this.pickReplica();
+    const wireFeeds: Record<string, WireTensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
+    const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : [];
+    const reply = await replica.thread.request(
+      { type: 'run', sessionId: replica.sessionId, feeds: wireFeeds, fetches: [...fetches] },
+      transfer,
+    );
+    if (!reply.ok) throw new InvalidArgument(reply.error.message);
+    if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
+    const outputs: Record<string, HostTensor> = {};
+    for (const [name, tensor] of Object.entries(reply.outputs)) outputs[name] = fromWire(tensor);
+    return outputs;
+  }
+
+  private pickReplica(): { thread: InferenceThread; sessionId: number } {
+    let best: { thread: InferenceThread; sessionId: number } | undefined;
+    for (const r of this.replicas) {
+      if (r.thread.alive && (!best || r.thread.inFlight < best.thread.inFlight)) best = r;
+    }
+    if (!best) throw new Unavailable(`no inference worker holding ${this.modelPath} is running`);
+    return best;
+  }
+
+  async unload(): Promise<void> {
+    if (this.unloaded) return;
+    this.unloaded = true;
+    await Promise.allSettled(
+      this.replicas
+        .filter((r) => r.thread.alive)
+        .map((r) => r.thread.request({ type: 'unload', sessionId: r.sessionId })),
+    );
+  }
+}

