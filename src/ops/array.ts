@@ -18,6 +18,7 @@ import { constant, graphOf, toTensor, type TensorLike } from './convert.js';
 import { CPU_AND_GPU, CPU_ONLY } from './kernels.js';
 import { Const } from './source.js';
 import { unbroadcast } from './broadcast-grad.js';
+import { reduceSum } from './reduce.js';
 
 /** Largest `ends` value for ONNX Slice meaning "to the end" (Slice clamps it to the dimension). */
 const SLICE_TO_END = Number.MAX_SAFE_INTEGER;
@@ -699,22 +700,7 @@ export const Fill = def1({
   grad: ({ grads, op }) => {
     const g = grads[0];
     if (!g || !dtypeInfo((op.inputs[1] as Tensor).dtype).isFloat) return [null, null];
-    return [null, op.graph.addOp({ def: SumAll, inputs: [g], name: 'Sum' }).output];
-  },
-  kernels: CPU_AND_GPU,
-});
-
-/** Sum of every element to a scalar (Fill's gradient; ReduceSum with no axes reduces all of them). */
-export const SumAll = def1({
-  type: 'SumAll',
-  infer: ([x]) => [{ dtype: (x as Tensor).dtype, shape: [] }],
-  lower: ({ b, inputs, outputs }) => {
-    b.op('ReduceSum', [inputs[0] as string], { keepdims: 0 }, outputs[0]);
-  },
-  grad: ({ op, grads }) => {
-    const g = grads[0];
-    const x = op.inputs[0] as Tensor;
-    return [g ? fill(shapeOperand(x), g) : null];
+    return [null, reduceSum(g)];
   },
   kernels: CPU_AND_GPU,
 });

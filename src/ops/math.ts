@@ -250,7 +250,9 @@ export const Pow = binaryElementwise('Pow', 'Pow', false, {
     const dx = mul(g, mul(p, pow(x, sub(p, 1))));
     // As TensorFlow: log(x) is taken only where x > 0, the exponent gets 0 elsewhere.
     const positive = greater(x, 0);
-    const logX = maskedGrad(positive, log(maximum(x, 1)));
+    // log(where(x > 0, x, 1)) keeps the unused branch finite: x - (x - 1) = 1 where x <= 0.
+    const safeX = sub(x, maskedGrad(logicalNot(positive), sub(x, 1)));
+    const logX = maskedGrad(positive, log(safeX));
     const dp = mul(g, mul(op.output, logX));
     return [unbroadcast(dx, x.shape, op.name), unbroadcast(dp, p.shape, op.name)];
   },
@@ -399,7 +401,9 @@ export const MaskedGrad = defineOp({
   type: 'MaskedGrad',
   infer: ([mask, g], _attrs, opName) => {
     checkDType(opName, 'MaskedGrad', mask as Tensor, BOOL_DTYPES);
-    return [{ dtype: (g as Tensor).dtype, shape: broadcastShapes(opName, (mask as Tensor).shape, (g as Tensor).shape) }];
+    return [
+      { dtype: (g as Tensor).dtype, shape: broadcastShapes(opName, (mask as Tensor).shape, (g as Tensor).shape) },
+    ];
   },
   lower: ({ b, op, inputs, outputs }) => {
     const zero = b.scalar(0, (op.inputs[1] as Tensor).dtype, 'zero');

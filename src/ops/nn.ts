@@ -38,9 +38,7 @@ function windowAxis(opName: string, size: number, k: number, s: number, padding:
     return [out, before, total - before];
   }
   if (size < k) {
-    throw new InvalidArgument(
-      `Operation '${opName}': VALID padding needs input size ${size} >= window size ${k}`,
-    );
+    throw new InvalidArgument(`Operation '${opName}': VALID padding needs input size ${size} >= window size ${k}`);
   }
   return [Math.floor((size - k) / s) + 1, 0, 0];
 }
@@ -376,7 +374,10 @@ export function conv2d(input: TensorLike, filter: TensorLike, options: Conv2DOpt
   return x.graph.addOp({
     def: Conv2D as unknown as OpDef,
     inputs: [x, f],
-    attrs: { strides: normalizeWindow(name, 'strides', options.strides ?? 1), padding: checkPadding(name, options.padding) },
+    attrs: {
+      strides: normalizeWindow(name, 'strides', options.strides ?? 1),
+      padding: checkPadding(name, options.padding),
+    },
     name,
   }).output;
 }
@@ -431,7 +432,16 @@ interface PoolAttrs {
 }
 
 function poolGeometry(opName: string, H: number, W: number, attrs: PoolAttrs): Window2D {
-  return windowGeometry(opName, H, W, attrs.ksize[0], attrs.ksize[1], attrs.strides[0], attrs.strides[1], attrs.padding);
+  return windowGeometry(
+    opName,
+    H,
+    W,
+    attrs.ksize[0],
+    attrs.ksize[1],
+    attrs.strides[0],
+    attrs.strides[1],
+    attrs.padding,
+  );
 }
 
 function poolInfer(type: string) {
@@ -536,7 +546,9 @@ export const AvgPoolGrad = defineOp<AvgPoolGradAttrs>({
   type: 'AvgPoolGrad',
   infer: ([dy], attrs) => {
     const d = dy as Tensor;
-    return [{ dtype: d.dtype, shape: [d.shape[0] ?? null, attrs.inputSize[0], attrs.inputSize[1], d.shape[3] ?? null] }];
+    return [
+      { dtype: d.dtype, shape: [d.shape[0] ?? null, attrs.inputSize[0], attrs.inputSize[1], d.shape[3] ?? null] },
+    ];
   },
   lower: ({ b, op, inputs, outputs, attrs }) => {
     const dtype = (op.inputs[0] as Tensor).dtype;
@@ -566,7 +578,9 @@ export const AvgPoolGrad = defineOp<AvgPoolGradAttrs>({
   },
   grad: ({ op, grads: [g], attrs }) => {
     if (!g) return [null];
-    return [avgPool(g, { ksize: attrs.ksize, strides: attrs.strides, padding: attrs.padding, name: `${op.name}_grad` })];
+    return [
+      avgPool(g, { ksize: attrs.ksize, strides: attrs.strides, padding: attrs.padding, name: `${op.name}_grad` }),
+    ];
   },
   kernels: CPU_AND_GPU,
 });
@@ -619,7 +633,9 @@ export const BiasAdd = defineOp({
     const [v, b] = [value as Tensor, bias as Tensor];
     checkDType(opName, 'BiasAdd', v, ['float32', 'float64', 'int32', 'int64']);
     if (v.dtype !== b.dtype) {
-      throw new InvalidArgument(`Operation '${opName}': value and bias must have the same dtype, got ${v.dtype} and ${b.dtype}`);
+      throw new InvalidArgument(
+        `Operation '${opName}': value and bias must have the same dtype, got ${v.dtype} and ${b.dtype}`,
+      );
     }
     if (v.rank < 1 || b.rank !== 1 || !dimsCompatible(v.shape[v.rank - 1] ?? null, b.shape[0] ?? null)) {
       throw new InvalidArgument(

@@ -75,7 +75,11 @@ function emitReduce(
   return b.op(onnxOp, [input], { axes: [...axes], keepdims }, output);
 }
 
-function reduceDef(type: string, onnxOp: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceMin', gradKind: 'sum' | 'mean' | 'extremum') {
+function reduceDef(
+  type: string,
+  onnxOp: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceMin',
+  gradKind: 'sum' | 'mean' | 'extremum',
+) {
   return defineOp<ReduceAttrs>({
     type,
     infer: ([x], { axes, keepDims }, opName) => {
@@ -206,11 +210,13 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
     } else {
       const gathered = b.op('Gather', [shapeX, b.int64s(attrs.axes, 'axes')], { axis: 0 });
       const prod = b.op('ReduceProd', [gathered], { keepdims: 0 });
-      count = b.op('Cast', [prod], { to: dtype === 'float64' ? 11 : dtype === 'float32' ? 1 : dtype === 'int32' ? 6 : 7 });
+      count = b.op('Cast', [prod], {
+        to: dtype === 'float64' ? 11 : dtype === 'float32' ? 1 : dtype === 'int32' ? 6 : 7,
+      });
     }
     b.op('Div', [expanded, count], {}, outputs[0]);
   },
-  grad: ({ op, grads: [g], attrs }) => {
+  grad: ({ grads: [g], attrs }) => {
     if (!g) return [null, null];
     const reduce = attrs.mean ? reduceMean : reduceSum;
     return [reduce(g, attrs.axes, { keepDims: attrs.keepDims }), null];

@@ -122,7 +122,9 @@ export function cnn(options: ModelOptions = {}): MnistModel {
       };
       const pool2 = conv(conv(image, '1', 1, 32), '2', 32, 64);
       const flat = reshape(pool2, [-1, 7 * 7 * 64], { name: 'h_pool2_flat' });
-      const fc1 = relu(add(matmul(flat, variable('W_fc1', [7 * 7 * 64, 1024], 'weight')), variable('b_fc1', [1024], 'bias')));
+      const fc1 = relu(
+        add(matmul(flat, variable('W_fc1', [7 * 7 * 64, 1024], 'weight')), variable('b_fc1', [1024], 'bias')),
+      );
       return add(matmul(fc1, variable('W_fc2', [1024, CLASSES], 'weight')), variable('b_fc2', [CLASSES], 'bias'));
     },
     { weight: (seed) => truncatedNormal({ stddev: 0.1, seed }), bias: () => constant(0.1) },

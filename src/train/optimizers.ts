@@ -179,10 +179,11 @@ export abstract class Optimizer {
     const v = graph.colocateWith(first.op, () =>
       graph.nameScope(
         '',
-        () => new Variable(constant(initial, { dtype: first.dtype, graph, name: `${name}/initial_value` }), {
-          name,
-          trainable: false,
-        }),
+        () =>
+          new Variable(constant(initial, { dtype: first.dtype, graph, name: `${name}/initial_value` }), {
+            name,
+            trainable: false,
+          }),
         { reserved: true },
       ),
     );

@@ -73,7 +73,9 @@ describe('exportModel round trip', () => {
 
   it('the exported model.onnx runs in plain onnxruntime-node with the training session outputs', async () => {
     const x = images();
-    const expected = (await session.run(model.scores, { 'x:0': new HostTensor('float32', [BATCH, 784], x) })) as HostTensor;
+    const expected = (await session.run(model.scores, {
+      'x:0': new HostTensor('float32', [BATCH, 784], x),
+    })) as HostTensor;
     const ortSession = await ort.InferenceSession.create(path.join(base, '00000001', 'model.onnx'));
     try {
       assert.deepEqual(ortSession.inputNames, ['x']);
@@ -84,7 +86,8 @@ describe('exportModel round trip', () => {
       const got = y.data as Float32Array;
       const want = expected.data as Float32Array;
       let maxDiff = 0;
-      for (let i = 0; i < want.length; i++) maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (want[i] as number)));
+      for (let i = 0; i < want.length; i++)
+        maxDiff = Math.max(maxDiff, Math.abs((got[i] as number) - (want[i] as number)));
       assert.ok(maxDiff <= 1e-6, `max |difference| ${maxDiff}`);
       // Rows are probability distributions (an independent check that the scores are a softmax).
       for (let r = 0; r < BATCH; r++) {

@@ -44,16 +44,15 @@ export async function gradcheck(
   const wrt = options.wrt ?? inputs.map((_, i) => i);
   const graph = new Graph();
   const { xs, fixedPhs, y, w, loss, grads } = withGraph(graph, () => {
-    const xs = inputs.map((x, i) =>
-      placeholder('float64', { shape: options.shapes?.[i] ?? x.shape, name: `x${i}` }),
-    );
-    const fixedPhs = (options.fixed ?? []).map((t, i) =>
-      placeholder(t.dtype, { shape: t.shape, name: `fixed${i}` }),
-    );
+    const xs = inputs.map((x, i) => placeholder('float64', { shape: options.shapes?.[i] ?? x.shape, name: `x${i}` }));
+    const fixedPhs = (options.fixed ?? []).map((t, i) => placeholder(t.dtype, { shape: t.shape, name: `fixed${i}` }));
     const y = build(...xs, ...fixedPhs);
     const w = placeholder('float64', { shape: y.shape, name: 'w' });
     const loss = reduceSum(mul(y, w));
-    const grads = gradients(loss, wrt.map((i) => xs[i] as Tensor));
+    const grads = gradients(
+      loss,
+      wrt.map((i) => xs[i] as Tensor),
+    );
     return { xs, fixedPhs, y, w, loss, grads };
   });
   const session = new Session(graph, { logger: () => {} });
@@ -127,7 +126,13 @@ export async function evaluate(
 }
 
 /** Asserts two number arrays agree within atol + rtol·|expected|, naming the first bad index. */
-export function assertClose(actual: readonly number[], expected: readonly number[], rtol = 1e-12, atol = 1e-12, what = ''): void {
+export function assertClose(
+  actual: readonly number[],
+  expected: readonly number[],
+  rtol = 1e-12,
+  atol = 1e-12,
+  what = '',
+): void {
   assert.equal(actual.length, expected.length, `${what}: length ${actual.length} vs ${expected.length}`);
   actual.forEach((a, i) => {
     const e = expected[i] as number;

@@ -3,6 +3,8 @@ import { describe, it } from 'node:test';
 import * as fs from '../../src/index.js';
 import { HostTensor, InvalidArgument, type Tensor } from '../../src/index.js';
 import { gradients } from '../../src/train/gradients.js';
+import { gradcheck } from '../helpers/gradcheck.js';
+import { randomNd } from '../helpers/reference.js';
 
 // ---------------------------------------------------------------------------------------------------------
 // Helpers: build in a fresh graph, run once, and independent float64 reference implementations.
@@ -550,77 +552,24 @@ describe('non-float dtypes', () => {
 // ---------------------------------------------------------------------------------------------------------
 // Gradients: symbolic gradient of sum(y · w) for a fixed random w against central finite differences.
 
-/** Deterministic values in [-1, 1) (a small LCG), so failures reproduce. */
-function seeded(n: number, seed: number): number[] {
-  let s = seed >>> 0;
-  return Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  });
-}
-
 interface GradInput {
   shape: number[];
-  data?: number[];
 }
 
 /**
- * Builds `f` on float64 placeholders (first dim unknown when `dynamic`), computes d(sum(f(x)·w))/dx with
- * fs.gradients and compares it with central differences (eps 1e-6) of the forward pass run through a Session.
+ * The shared numeric gradient check (test/helpers/gradcheck.ts) on seeded random float64 inputs; `dynamic`
+ * leaves the first dimension of every placeholder unknown, to exercise the run-time-shape gradient paths.
  */
 async function gradCheck(
   f: (...xs: Tensor[]) => Tensor,
   inputs: GradInput[],
-  options: { dynamic?: boolean; tol?: number } = {},
+  options: { dynamic?: boolean } = {},
 ): Promise<void> {
-  const g = new fs.Graph();
-  const values = inputs.map((inp, i) => inp.data ?? seeded(size(inp.shape), 17 + i));
-  const { xs, y, w, loss, grads } = fs.withGraph(g, () => {
-    const xs = inputs.map((inp, i) =>
-      fs.placeholder('float64', {
-        shape: inp.shape.map((d, k) => (options.dynamic && k === 0 ? -1 : d)),
-        name: `x${i}`,
-      }),
-    );
-    const y = f(...xs);
-    const w = fs.placeholder('float64', { shape: y.shape, name: 'w' });
-    const loss = fs.reduceSum(fs.mul(y, w));
-    return { xs, y, w, loss, grads: gradients(loss, xs) };
-  });
-  const sess = new fs.Session(g, { logger: () => {} });
-  try {
-    const xFeeds = (vals: number[][]) =>
-      xs.map((x, i): Feed => [x, HostTensor.from('float64', vals[i] as number[], inputs[i]?.shape)]);
-    const yShape = ((await sess.run(y, new Map(xFeeds(values)))) as HostTensor).shape;
-    const wFeed: Feed = [w, HostTensor.from('float64', seeded(size(yShape), 99), yShape)];
-    const feeds = (vals: number[][]) => new Map([...xFeeds(vals), wFeed]);
-    const symbolic = (await sess.run(
-      grads.map((gr) => {
-        assert.ok(gr, 'no gradient flowed to an input');
-        return gr;
-      }),
-      feeds(values),
-    )) as HostTensor[];
-    const eps = 1e-6;
-    for (let i = 0; i < inputs.length; i++) {
-      const sym = symbolic[i] as HostTensor;
-      assert.deepEqual(sym.shape, inputs[i]?.shape, `gradient ${i} shape`);
-      for (let k = 0; k < (values[i] as number[]).length; k++) {
-        const at = (delta: number) => values.map((v, j) => (j === i ? v.map((e, m) => (m === k ? e + delta : e)) : v));
-        const plus = ((await sess.run(loss, feeds(at(eps)))) as HostTensor).toNumbers()[0] as number;
-        const minus = ((await sess.run(loss, feeds(at(-eps)))) as HostTensor).toNumbers()[0] as number;
-        const numeric = (plus - minus) / (2 * eps);
-        const s = sym.toNumbers()[k] as number;
-        const tol = options.tol ?? 1e-5;
-        assert.ok(
-          Math.abs(s - numeric) <= tol * Math.max(1, Math.abs(numeric)),
-          `input ${i} element ${k}: symbolic ${s} vs numeric ${numeric}`,
-        );
-      }
-    }
-  } finally {
-    await sess.close();
-  }
+  await gradcheck(
+    f,
+    inputs.map((inp, i) => randomNd(inp.shape, 17 + i)),
+    options.dynamic ? { shapes: inputs.map((inp) => inp.shape.map((d, k) => (k === 0 ? null : d))) } : {},
+  );
 }
 
 describe('gradients of array ops', () => {

@@ -24,7 +24,10 @@ describe('initializers', () => {
   });
 
   it('seeded initializers are reproducible to the bit and differ across seeds', () => {
-    for (const make of [(seed: number) => glorotUniform({ seed }), (seed: number) => truncatedNormal({ stddev: 0.1, seed })]) {
+    for (const make of [
+      (seed: number) => glorotUniform({ seed }),
+      (seed: number) => truncatedNormal({ stddev: 0.1, seed }),
+    ]) {
       const a = make(42)([784, 10], 'float32');
       const b = make(42)([784, 10], 'float32');
       const c = make(43)([784, 10], 'float32');

@@ -145,7 +145,12 @@ describe('optimizers', () => {
     const powers = optimizer instanceof AdamOptimizer ? optimizer.getBetaAccumulators() : undefined;
     assertClose(session.readVariable(powers?.beta1 as Variable).toNumbers(), [b1Power]);
     assertClose(session.readVariable(powers?.beta2 as Variable).toNumbers(), [b2Power]);
-    assertClose(session.readVariable(optimizer.getSlot(graph.getCollection<Variable>('variables')[0] as Variable, 'v') as Variable).toNumbers(), v);
+    assertClose(
+      session
+        .readVariable(optimizer.getSlot(graph.getCollection<Variable>('variables')[0] as Variable, 'v') as Variable)
+        .toNumbers(),
+      v,
+    );
     await session.close();
   });
 
@@ -154,7 +159,10 @@ describe('optimizers', () => {
     withGraph(graph, () => {
       new Variable(constant([1, 2], { dtype: 'float32' }), { name: 'unused' });
       const loss = reduceSum(constant([3, 4], { dtype: 'float32' }));
-      assert.throws(() => new GradientDescentOptimizer(0.1).minimize(loss), /No gradients provided for any variable.*unused/);
+      assert.throws(
+        () => new GradientDescentOptimizer(0.1).minimize(loss),
+        /No gradients provided for any variable.*unused/,
+      );
     });
   });
 });

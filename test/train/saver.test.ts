@@ -14,17 +14,25 @@ import { latestCheckpoint, readIndex, Saver } from '../../src/train/saver.js';
 const quiet = { logger: () => {}, deviceCount: { CPU: 2 } };
 
 /** A graph with W on /cpu:0 and b (int32) on /cpu:1, plus y = x·W. */
-function buildModel(init: { w: number[]; b: number[] }, options: { wShape?: number[]; bDType?: 'int32' | 'float32' } = {}) {
+function buildModel(
+  init: { w: number[]; b: number[] },
+  options: { wShape?: number[]; bDType?: 'int32' | 'float32' } = {},
+) {
   const graph = new Graph();
   return withGraph(graph, () => {
-    const W = graph.device('/cpu:0', () =>
-      new Variable(constant(init.w, { shape: options.wShape ?? [2, 3], dtype: 'float32' }), { name: 'W' }),
+    const W = graph.device(
+      '/cpu:0',
+      () => new Variable(constant(init.w, { shape: options.wShape ?? [2, 3], dtype: 'float32' }), { name: 'W' }),
     );
-    const b = graph.device('/cpu:1', () =>
-      new Variable(constant(init.b, { shape: [3], dtype: options.bDType ?? 'int32' }), { name: 'b' }),
+    const b = graph.device(
+      '/cpu:1',
+      () => new Variable(constant(init.b, { shape: [3], dtype: options.bDType ?? 'int32' }), { name: 'b' }),
     );
     const rows = (options.wShape ?? [2, 3])[0] as number;
-    const x = constant(Array.from({ length: rows }, (_, i) => 0.1 - 0.8 * i), { shape: [1, rows], dtype: 'float32' });
+    const x = constant(
+      Array.from({ length: rows }, (_, i) => 0.1 - 0.8 * i),
+      { shape: [1, rows], dtype: 'float32' },
+    );
     const y = matmul(x, W.value);
     return { graph, W, b, y, init: globalVariablesInitializer(graph) };
   });
@@ -43,7 +51,9 @@ describe('Saver', () => {
     const m = buildModel({ w: [0.25, -1.5, 3e-8, 1 / 3, 7, -0.125], b: [1, -2, 2147483647] });
     const sess = new Session(m.graph, quiet);
     await sess.run(m.init);
-    const ckpt = await new Saver({ sharded: true }).save(sess, path.join(dir, name, 'model.ckpt'), { globalStep: step });
+    const ckpt = await new Saver({ sharded: true }).save(sess, path.join(dir, name, 'model.ckpt'), {
+      globalStep: step,
+    });
     const y = (await sess.run(m.y)) as HostTensor;
     await sess.close();
     return { ckpt, y };
@@ -70,7 +80,10 @@ describe('Saver', () => {
     const sess = new Session(fresh.graph, quiet);
     await new Saver().restore(sess, ckpt);
     const w = sess.readVariable(fresh.W);
-    assert.deepEqual(Array.from(w.data as Float32Array), Array.from(Float32Array.from([0.25, -1.5, 3e-8, 1 / 3, 7, -0.125])));
+    assert.deepEqual(
+      Array.from(w.data as Float32Array),
+      Array.from(Float32Array.from([0.25, -1.5, 3e-8, 1 / 3, 7, -0.125])),
+    );
     assert.deepEqual(sess.readVariable(fresh.b).toNumbers(), [1, -2, 2147483647]);
     const y2 = (await sess.run(fresh.y)) as HostTensor;
     assert.deepEqual(Array.from(y2.data as Float32Array), Array.from(y.data as Float32Array));

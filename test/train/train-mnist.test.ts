@@ -60,7 +60,9 @@ describe('trainMnist', () => {
     const session = new Session(graph, { logger: () => {} });
     await new Saver({ varList: model.variables }).restore(session, result.checkpointPath as string);
     const x = data.test.images.subarray(0, 5 * 784);
-    const fromCheckpoint = (await session.run(model.scores, { 'x:0': new HostTensor('float32', [5, 784], x) })) as HostTensor;
+    const fromCheckpoint = (await session.run(model.scores, {
+      'x:0': new HostTensor('float32', [5, 784], x),
+    })) as HostTensor;
     await session.close();
     const exported = await ort.InferenceSession.create(path.join(dir, 'export', '00000003', 'model.onnx'));
     const out = await exported.run({ x: new ort.Tensor('float32', x, [5, 784]) });
@@ -87,7 +89,7 @@ describe('trainMnist', () => {
       });
     const a = await run('seed-a', 7);
     const b = await run('seed-b', 7);
-    const c = await run('seed-c', 8);
+    await run('seed-c', 8);
     assert.deepEqual(b.history.loss, a.history.loss);
     assert.equal(b.testError, a.testError);
     const shard = (name: string) => readFile(path.join(dir, name, 'model.ckpt-5.data-00000-of-00001'));
@@ -104,16 +106,36 @@ describe('trainMnist', () => {
       registerTrainCommand(program);
       await program.parseAsync(
         [
-          'train', 'mnist', '--model', 'softmax', '--epochs', '1', '--train-limit', '1000', '--test-limit', '500',
-          '--export-base', path.join(dir, 'cli'), '--version', '2', '--quiet',
+          'train',
+          'mnist',
+          '--model',
+          'softmax',
+          '--epochs',
+          '1',
+          '--train-limit',
+          '1000',
+          '--test-limit',
+          '500',
+          '--export-base',
+          path.join(dir, 'cli'),
+          '--version',
+          '2',
+          '--quiet',
         ],
         { from: 'user' },
       );
     } finally {
       console.log = log;
     }
-    assert.ok(lines.some((l) => /^Test error: \d+\.\d\d% \(500 images\)$/.test(l)), lines.join('\n'));
+    assert.ok(
+      lines.some((l) => /^Test error: \d+\.\d\d% \(500 images\)$/.test(l)),
+      lines.join('\n'),
+    );
     assert.ok(lines.includes(`Exported model to ${path.join(dir, 'cli', '00000002')}`), lines.join('\n'));
-    assert.deepEqual((await readdir(path.join(dir, 'cli', '00000002'))).sort(), ['model.onnx', 'signatures.json', 'variables']);
+    assert.deepEqual((await readdir(path.join(dir, 'cli', '00000002'))).sort(), [
+      'model.onnx',
+      'signatures.json',
+      'variables',
+    ]);
   });
 });

@@ -26,9 +26,10 @@ function field(obj: Obj, snake: string): unknown {
   return obj[snake] ?? obj[camel];
 }
 
+/** int64 fields arrive as numbers, strings, bigints or Long objects depending on proto-loader options. */
 function toInt(v: unknown, what: string): number {
-  const n = typeof v === 'string' || typeof v === 'bigint' ? Number(v) : v;
-  if (typeof n !== 'number' || !Number.isInteger(n)) throw new InvalidArgument(`${what} must be an integer`);
+  const n = typeof v === 'number' ? v : typeof v === 'object' && v !== null ? Number(String(v)) : Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgument(`${what} must be an integer`);
   return n;
 }
 

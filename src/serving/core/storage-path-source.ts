@@ -41,7 +41,7 @@ export class StoragePathSource {
   /** The last aspired list sent per model, to report changes only. */
   private readonly lastSent = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
-  private polling: Promise<void> | undefined;
+  private polling: Promise<void> = Promise.resolve();
   private closed = false;
 
   constructor(private readonly options: StoragePathSourceOptions) {}
@@ -69,12 +69,14 @@ export class StoragePathSource {
     this.scheduleNext();
   }
 
-  /** Polls every model once (concurrent callers share one poll). */
+  /**
+   * Polls every model once. Polls run one after another, and this one starts after any poll in flight, so a caller
+   * that just changed the model list gets a poll that includes it.
+   */
   pollNow(): Promise<void> {
-    this.polling ??= this.pollAll().finally(() => {
-      this.polling = undefined;
-    });
-    return this.polling;
+    const poll = this.polling.then(() => this.pollAll());
+    this.polling = poll.catch(() => undefined);
+    return poll;
   }
 
   private async pollAll(): Promise<void> {

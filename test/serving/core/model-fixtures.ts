@@ -1,5 +1,5 @@
 /** Small ONNX models written into temporary model repositories, for the serving tests. */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
@@ -45,14 +45,17 @@ export async function tempRepo(): Promise<TempRepo> {
   return {
     root,
     basePath: (model) => join(root, model),
+    // Written aside and renamed into place, as the exporter does, so a polling server never sees half a version.
     async addVersion(model, version, onnx, extra = {}) {
       const dir = join(root, model, String(version));
-      await mkdir(dir, { recursive: true });
-      await writeFile(join(dir, 'model.onnx'), onnx);
+      const staging = join(root, model, `.tmp-${version}`);
+      await mkdir(staging, { recursive: true });
+      await writeFile(join(staging, 'model.onnx'), onnx);
       for (const [name, text] of Object.entries(extra)) {
-        await mkdir(join(dir, name, '..'), { recursive: true });
-        await writeFile(join(dir, name), text);
+        await mkdir(join(staging, name, '..'), { recursive: true });
+        await writeFile(join(staging, name), text);
       }
+      await rename(staging, dir);
       return dir;
     },
     remove: () => rm(root, { recursive: true, force: true }),

@@ -11,6 +11,15 @@ import { affineModel, eventually, rows, tempRepo, type TempRepo } from './model-
 
 const quiet = () => undefined;
 
+/** State of the highest version, or undefined while the model is not known yet. */
+function latestState(core: ServingCoreImpl, model: string): string | undefined {
+  try {
+    return core.status(model)[0]?.state;
+  } catch {
+    return undefined;
+  }
+}
+
 function configFor(repo: TempRepo, extra = ''): string {
   return `model_config_list {
     config { name: "affine" base_path: "${repo.basePath('affine')}" model_platform: "tensorflow" ${extra} }
@@ -210,8 +219,8 @@ describe('config file polling', () => {
         `model_config_list { config { name: "other" base_path: "${repo.basePath('other')}" model_platform: "tensorflow" } }`,
       );
       await eventually(() => core.modelConfig.models[0]?.name === 'other');
-      await eventually(() => core.status('affine')[0]?.state === 'END');
-      await eventually(() => core.status('other')[0]?.state === 'AVAILABLE');
+      await eventually(() => latestState(core, 'affine') === 'END');
+      await eventually(() => latestState(core, 'other') === 'AVAILABLE');
     } finally {
       await core.close();
       await repo.remove();

@@ -1,0 +1,489 @@
+/**
+ * Serving benchmark: flowserve against bare transports on the same machine, in one run.
+ *
+ * An MNIST-shaped softmax servable (x [?,784] → MatMul W [784,10] + b → Softmax → y) is written to a temp dir and
+ * served by flowserve; the load generator (src/cli/bench.ts `runLoad`) sends batch-1 requests at concurrency
+ * 1/8/32/64, each level bounded by --requests (default 2000) or --seconds (default 5), whichever comes first.
+ *
+ *   - gRPC Predict (and Classify at c32): flowserve vs a bare @grpc/grpc-js server on the same
+ *     tensorflow.serving.PredictionService methods (from proto/) answering a canned response of the same size;
+ *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
+ *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2) vs off, gRPC Predict, c64.
+ *
+ * Every server runs in its own child process (this file, started with --child KIND) so the load generator does not
+ * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
+ * ephemeral ports. The client side (typed gRPC client / fetch) is the same code for flowserve and for its peer.
+ *
+ *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64]
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import Fastify from 'fastify';
+import { GrpcServingClient } from '../src/client/grpc-client.js';
+import { RestServingClient } from '../src/client/rest-client.js';
+import { formatLoadTable, percentile, runLoad, type LoadResult } from '../src/cli/bench.js';
+import { HostTensor } from '../src/graph/host-tensor.js';
+import { OnnxGraphBuilder } from '../src/onnx/builder.js';
+import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/serving/apis/shared/proto-types.js';
+import { loadServicePackageDefinition } from '../src/serving/apis/shared/protos.js';
+import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
+import { defaultBatchingParameters, type BatchingParameters } from '../src/serving/config/index.js';
+import type { SignatureFile } from '../src/serving/core/types.js';
+import { startServer } from '../src/serving/server.js';
+import { report, type BenchRow } from './report.js';
+
+const MODEL = 'mnist';
+const PIXELS = 784;
+const CLASSES = 10;
+const PREDICT_SIGNATURE = 'predict_images';
+const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
+
+type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
+
+interface Ports {
+  grpcPort: number;
+  restPort: number;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The servable
+
+function signatures(): SignatureFile {
+  const input = { name: 'x', dtype: 'float32' as const, shape: [-1, PIXELS] };
+  const scores = { name: 'y', dtype: 'float32' as const, shape: [-1, CLASSES] };
+  return {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/classify',
+        inputs: { inputs: input },
+        outputs: { scores },
+        classLabels: LABELS,
+        exampleFeatures: { x: { input: 'inputs', kind: 'float_list', shape: [PIXELS] } },
+      },
+      [PREDICT_SIGNATURE]: {
+        method: 'tensorflow/serving/predict',
+        inputs: { images: input },
+        outputs: { scores },
+      },
+    },
+  };
+}
+
+/** Writes <base>/1/{model.onnx,signatures.json}: y = softmax(x·W + b) with random W, b. */
+function writeMnistServable(base: string): void {
+  const g = new OnnxGraphBuilder('mnist_softmax');
+  g.input({ name: 'x', dtype: 'float32', shape: ['batch', PIXELS] });
+  const w = Float32Array.from({ length: PIXELS * CLASSES }, () => (Math.random() - 0.5) * 0.1);
+  const b = Float32Array.from({ length: CLASSES }, () => (Math.random() - 0.5) * 0.1);
+  const wName = g.constant(new HostTensor('float32', [PIXELS, CLASSES], w), 'W');
+  const bName = g.constant(new HostTensor('float32', [CLASSES], b), 'b');
+  const logits = g.op('Add', [g.op('MatMul', ['x', wName]), bName]);
+  g.op('Softmax', [logits], { axis: -1 }, 'y');
+  g.output({ name: 'y', dtype: 'float32', shape: ['batch', CLASSES] });
+  const tmp = join(base, '.tmp-1');
+  mkdirSync(tmp, { recursive: true });
+  writeFileSync(join(tmp, 'model.onnx'), g.build());
+  writeFileSync(join(tmp, 'signatures.json'), JSON.stringify(signatures()));
+  renameSync(tmp, join(base, '1'));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Server processes
+
+function benchBatching(): BatchingParameters {
+  return {
+    ...defaultBatchingParameters(),
+    maxBatchSize: 64,
+    maxExecutionBatchSize: 64,
+    batchTimeoutMicros: 1000,
+    numBatchThreads: 2,
+    maxEnqueuedBatches: 100,
+  };
+}
+
+/** A 10-float scores tensor, as flowserve's Predict answers it (typed float_val, not tensor_content). */
+function cannedScores(): HostTensor {
+  return new HostTensor(
+    'float32',
+    [1, CLASSES],
+    Float32Array.from({ length: CLASSES }, () => 1 / CLASSES),
+  );
+}
+
+async function startBare(): Promise<Ports & { close(): Promise<void> }> {
+  const spec = { name: MODEL, version: { value: '1' }, signature_name: PREDICT_SIGNATURE };
+  const predictResponse: PredictResponseMsg = {
+    outputs: { scores: encodeTensorProto(cannedScores(), { tensorContent: false }) },
+    model_spec: spec,
+  };
+  const classifyResponse: ClassificationResponseMsg = {
+    result: {
+      classifications: [{ classes: LABELS.map((label) => ({ label, score: 1 / CLASSES })) }],
+    },
+    model_spec: { ...spec, signature_name: 'serving_default' },
+  };
+  const definition = loadServicePackageDefinition();
+  const server = new Server();
+  const implementation: UntypedServiceImplementation = {
+    Predict: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, predictResponse),
+    Classify: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, classifyResponse),
+  };
+  server.addService(definition['tensorflow.serving.PredictionService'] as unknown as ServiceDefinition, implementation);
+  const grpcPort = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
+      err ? reject(err) : resolve(port),
+    ),
+  );
+
+  const restBody = JSON.stringify({ predictions: [Array.from(cannedScores().data as Float32Array)] });
+  const app = Fastify({ logger: false, bodyLimit: 256 * 1024 * 1024 });
+  app.post('/v1/*', async (_request, reply) => reply.type('application/json').send(restBody));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  const restPort = typeof address === 'object' && address ? address.port : 0;
+  return {
+    grpcPort,
+    restPort,
+    close: async () => {
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await app.close();
+    },
+  };
+}
+
+async function startFlowserve(base: string, batching: boolean): Promise<Ports & { close(): Promise<void> }> {
+  const server = await startServer({
+    modelConfig: {
+      models: [
+        {
+          name: MODEL,
+          basePath: base,
+          modelPlatform: 'tensorflow',
+          versionPolicy: { kind: 'latest', numVersions: 1 },
+          versionLabels: {},
+        },
+      ],
+    },
+    fileSystemPollWaitSeconds: 0,
+    grpcPort: 0,
+    restPort: 0,
+    host: '127.0.0.1',
+    ...(batching ? { batching: benchBatching() } : {}),
+    log: (level, message) => {
+      if (level !== 'info') process.stderr.write(`[flowserve ${level}] ${message}\n`);
+    },
+  });
+  return { grpcPort: server.grpcPort, restPort: server.restPort ?? 0, close: () => server.close() };
+}
+
+/** Child process entry: start one kind of server, report its ports, close on 'stop'. */
+async function childMain(kind: ChildKind, base: string): Promise<void> {
+  const running = kind === 'bare' ? await startBare() : await startFlowserve(base, kind === 'flowserve-batching');
+  process.send?.({ grpcPort: running.grpcPort, restPort: running.restPort });
+  process.on('message', (message) => {
+    if (message === 'stop') {
+      void running.close().then(() => process.exit(0));
+    }
+  });
+}
+
+interface ServerProcess extends Ports {
+  stop(): Promise<void>;
+}
+
+function spawnServer(kind: ChildKind, base: string): Promise<ServerProcess> {
+  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', kind, base], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with code ${code ?? 'null'}`)));
+    child.once('message', (message) => {
+      const ports = message as Ports;
+      child.removeAllListeners('exit');
+      resolve({
+        ...ports,
+        stop: () =>
+          new Promise<void>((done) => {
+            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+            child.once('exit', () => {
+              clearTimeout(timer);
+              done();
+            });
+            child.send('stop');
+          }),
+      });
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load
+
+interface Options {
+  requests: number;
+  seconds: number;
+  concurrency: number[];
+  /** Alternating flowserve/peer rounds per level; the level's bound is split between them. */
+  rounds: number;
+}
+
+function parseArgs(argv: string[]): Options {
+  const options: Options = { requests: 2000, seconds: 5, concurrency: [1, 8, 32, 64], rounds: 2 };
+  for (let i = 0; i < argv.length; i++) {
+    const flag = argv[i];
+    const value = argv[i + 1];
+    if (flag === '--requests' && value) options.requests = Number(value);
+    else if (flag === '--seconds' && value) options.seconds = Number(value);
+    else if (flag === '--concurrency' && value) options.concurrency = value.split(',').map(Number);
+    else if (flag === '--rounds' && value) options.rounds = Number(value);
+    else continue;
+    i++;
+  }
+  const counts = [options.requests, options.seconds, options.rounds, ...options.concurrency];
+  if (counts.some((n) => !(n > 0)) || !Number.isInteger(options.rounds))
+    throw new Error('--requests, --seconds, --rounds and --concurrency must be positive');
+  return options;
+}
+
+interface Target {
+  grpcPredict: () => Promise<unknown>;
+  grpcClassify: () => Promise<unknown>;
+  restPredict: () => Promise<unknown>;
+  close(): void;
+}
+
+function target(ports: Ports, image: number[]): Target {
+  const grpc = new GrpcServingClient(`127.0.0.1:${ports.grpcPort}`);
+  const rest = new RestServingClient(`127.0.0.1:${ports.restPort}`);
+  const tensor = HostTensor.from('float32', [image], [1, PIXELS]);
+  const restBody = { signature_name: PREDICT_SIGNATURE, instances: [image] };
+  return {
+    grpcPredict: () => grpc.predict({ name: MODEL, signatureName: PREDICT_SIGNATURE }, { images: tensor }),
+    grpcClassify: () => grpc.classify({ name: MODEL }, [{ x: image }]),
+    restPredict: () => rest.request('POST', `/v1/models/${MODEL}:predict`, restBody),
+    close: () => grpc.close(),
+  };
+}
+
+/** One measured series: per concurrency level, the merged result of its rounds. */
+type Series = LoadResult[];
+
+/** Times every completed call of `send` into `latencies`. */
+function timed(send: () => Promise<unknown>, latencies: number[]): () => Promise<unknown> {
+  return async () => {
+    const t = performance.now();
+    const result = await send();
+    latencies.push(performance.now() - t);
+    return result;
+  };
+}
+
+function merge(concurrency: number, parts: readonly LoadResult[], latencies: number[]): LoadResult {
+  latencies.sort((a, b) => a - b);
+  const requests = parts.reduce((s, r) => s + r.requests, 0);
+  const seconds = parts.reduce((s, r) => s + r.seconds, 0);
+  return {
+    concurrency,
+    requests,
+    errors: parts.reduce((s, r) => s + r.errors, 0),
+    seconds,
+    throughput: requests / seconds,
+    p50Ms: percentile(latencies, 50),
+    p90Ms: percentile(latencies, 90),
+    p99Ms: percentile(latencies, 99),
+  };
+}
+
+/**
+ * Measures flowserve and its peer at each level in alternating rounds (A B, then B A, ...), each round with a share
+ * of the level's bound, so that drift in the machine's load falls on both sides alike.
+ */
+async function measurePair(
+  label: string,
+  sends: { flowserve: () => Promise<unknown>; peer: () => Promise<unknown> },
+  levels: readonly number[],
+  options: Options,
+): Promise<{ flowserve: Series; peer: Series }> {
+  const out = { flowserve: [] as Series, peer: [] as Series };
+  const sides = ['flowserve', 'peer'] as const;
+  // Warm the connections, the JIT and (for flowserve) the worker sessions.
+  for (const side of sides) await runLoad(sends[side], 8, { requests: 200, durationS: 2 });
+  const bound = { requests: Math.ceil(options.requests / options.rounds), durationS: options.seconds / options.rounds };
+  for (const level of levels) {
+    const parts = { flowserve: [] as LoadResult[], peer: [] as LoadResult[] };
+    const latencies = { flowserve: [] as number[], peer: [] as number[] };
+    for (let round = 0; round < options.rounds; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const result = await runLoad(timed(sends[side], latencies[side]), level, bound);
+        if (result.errors > 0) {
+          // Surface the first error so a broken run is not mistaken for a slow one.
+          try {
+            await sends[side]();
+          } catch (err) {
+            throw new Error(`${label} ${side} c${level}: ${result.errors} errors; e.g. ${String(err)}`, { cause: err });
+          }
+        }
+        parts[side].push(result);
+      }
+    }
+    for (const side of sides) out[side].push(merge(level, parts[side], latencies[side]));
+  }
+  console.log(formatLoadTable(`${label}: flowserve`, out.flowserve));
+  console.log(formatLoadTable(`${label}: peer`, out.peer) + '\n');
+  return out;
+}
+
+function at(rows: readonly LoadResult[], concurrency: number): LoadResult {
+  const row = rows.find((r) => r.concurrency === concurrency);
+  if (!row) throw new Error(`no result at concurrency ${concurrency}`);
+  return row;
+}
+
+function compareRows(
+  prefix: string,
+  flowserve: readonly LoadResult[],
+  peer: readonly LoadResult[],
+  peerName: string,
+  target?: string,
+): BenchRow[] {
+  return flowserve.flatMap((f) => {
+    const p = at(peer, f.concurrency);
+    const name = `${prefix}_c${f.concurrency}`;
+    return [
+      {
+        name: `${name}_throughput`,
+        unit: 'req/s',
+        flowserve: f.throughput,
+        peer: p.throughput,
+        peerName,
+        higherIsBetter: true,
+        target,
+      },
+      { name: `${name}_p50`, unit: 'ms', flowserve: f.p50Ms, peer: p.p50Ms, peerName, higherIsBetter: false },
+      { name: `${name}_p90`, unit: 'ms', flowserve: f.p90Ms, peer: p.p90Ms, peerName, higherIsBetter: false },
+      { name: `${name}_p99`, unit: 'ms', flowserve: f.p99Ms, peer: p.p99Ms, peerName, higherIsBetter: false },
+    ];
+  });
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  const levels = options.concurrency;
+  const c32 = levels.includes(32) ? [32] : levels.slice(-1);
+  const cMax = Math.max(...levels);
+  const servers: ServerProcess[] = [];
+  const targets: Target[] = [];
+  const open = async (kind: ChildKind): Promise<Target> => {
+    const server = await spawnServer(kind, base);
+    servers.push(server);
+    const t = target(server, image);
+    targets.push(t);
+    return t;
+  };
+  try {
+    writeMnistServable(base);
+    console.log(
+      `flowserve serving bench: ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ${levels.join('/')}, ` +
+        `${options.requests} requests or ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
+    );
+    // Each server in its own process; all up at once (idle when not measured) so the two sides can alternate.
+    const bare = await open('bare');
+    const flow = await open('flowserve');
+    const batching = await open('flowserve-batching');
+
+    const grpc = await measurePair(
+      'gRPC Predict (peer: bare grpc-js, canned response)',
+      { flowserve: flow.grpcPredict, peer: bare.grpcPredict },
+      levels,
+      options,
+    );
+    const classify = await measurePair(
+      'gRPC Classify (peer: bare grpc-js, canned response)',
+      { flowserve: flow.grpcClassify, peer: bare.grpcClassify },
+      c32,
+      options,
+    );
+    const rest = await measurePair(
+      'REST :predict (peer: bare fastify, canned response)',
+      { flowserve: flow.restPredict, peer: bare.restPredict },
+      levels,
+      options,
+    );
+    const batched = await measurePair(
+      'gRPC Predict, flowserve batching on (peer: flowserve batching off)',
+      { flowserve: batching.grpcPredict, peer: flow.grpcPredict },
+      [cMax],
+      options,
+    );
+
+    const on = at(batched.flowserve, cMax);
+    const off = at(batched.peer, cMax);
+    const offName = 'flowserve batching off';
+    const rows: BenchRow[] = [
+      ...compareRows('grpc_predict', grpc.flowserve, grpc.peer, 'bare grpc-js', '>= 0.8'),
+      ...compareRows('grpc_classify', classify.flowserve, classify.peer, 'bare grpc-js', '>= 0.8'),
+      ...compareRows('rest_predict', rest.flowserve, rest.peer, 'bare fastify', '>= 0.8'),
+      {
+        name: `batching_on_vs_off_c${cMax}`,
+        unit: 'req/s',
+        flowserve: on.throughput,
+        peer: off.throughput,
+        peerName: offName,
+        higherIsBetter: true,
+        target: '> 1',
+      },
+      {
+        name: `batching_on_vs_off_c${cMax}_p50`,
+        unit: 'ms',
+        flowserve: on.p50Ms,
+        peer: off.p50Ms,
+        peerName: offName,
+        higherIsBetter: false,
+      },
+      {
+        name: `batching_on_vs_off_c${cMax}_p99`,
+        unit: 'ms',
+        flowserve: on.p99Ms,
+        peer: off.p99Ms,
+        peerName: offName,
+        higherIsBetter: false,
+      },
+    ];
+    report('serve', rows, {
+      config: {
+        model: `${MODEL} softmax ${PIXELS}x${CLASSES}`,
+        batch: 1,
+        concurrency: levels,
+        requestsPerLevel: options.requests,
+        secondsPerLevel: options.seconds,
+        rounds: options.rounds,
+        batching: benchBatching(),
+        serversInChildProcesses: true,
+      },
+      results: { grpcPredict: grpc, grpcClassify: classify, restPredict: rest, batchingOnVsOff: batched },
+    });
+    console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    for (const t of targets) t.close();
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(base, { recursive: true, force: true });
+  }
+}
+
+const childIndex = process.argv.indexOf('--child');
+if (childIndex >= 0) {
+  await childMain(process.argv[childIndex + 1] as ChildKind, process.argv[childIndex + 2] ?? '');
+} else {
+  await main();
+  process.exit(0);
+}
