@@ -144,11 +144,7 @@ async function tfjsRun(
   }
 }
 
-async function flowserveEpoch(
-  model: ModelName,
-  split: MnistSplit,
-  test: MnistSplit,
-): Promise<{ eps: number }> {
+async function flowserveEpoch(model: ModelName, split: MnistSplit, test: MnistSplit): Promise<{ eps: number }> {
   const result = await trainMnist({
     model,
     epochs: 1,

@@ -6,3 +6,19 @@ export * from './ops/index.js';
 export { Session, type SessionOptions, type RunMetadata, type Feeds, type Fetch } from './runtime/session.js';
 export { discoverDevices, registerDeviceType, type Device } from './devices/device.js';
 export { canonicalDevice, parseDeviceSpec, type DeviceSpec } from './devices/device-spec.js';
+export { initDevices, discoverGpus } from './devices/webgpu.js';
+export { gradients } from './train/gradients.js';
+export {
+  Optimizer,
+  GradientDescentOptimizer,
+  MomentumOptimizer,
+  AdamOptimizer,
+  getOrCreateGlobalStep,
+} from './train/optimizers.js';
+export * as initializers from './train/initializers.js';
+export { Saver, latestCheckpoint } from './train/saver.js';
+export { exportModel, type ExportOptions, type ExportResult } from './export/export.js';
+export { classificationSignature, predictSignature, regressionSignature } from './export/signatures.js';
+export { loadMnist } from './data/mnist.js';
+export { startServer, type ServerOptions, type RunningServer } from './serving/server.js';
+export { createClient, GrpcServingClient, RestServingClient, type ClientOptions } from './client/index.js';

@@ -67,6 +67,9 @@ interface TrainMnistFlags {
 
 /** Registers `train mnist` on the program. */
 export function registerTrainCommand(program: Command): Command {
+  // `--version <n>` is the export version here; without positional options the root's `--version` (print the
+  // program version) would claim it anywhere on the line.
+  program.enablePositionalOptions();
   const train = program.command('train').description('train a model');
   train
     .command('mnist')
