@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'bench/results/', '.gpu-pack/'] },
+  { ignores: ['dist/', 'node_modules/', 'bench/results/', '.gpu-pack/', 'models/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

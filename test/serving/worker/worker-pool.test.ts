@@ -80,10 +80,7 @@ describe('WorkerPool', () => {
     const longest = Math.max(...delays);
     assert.ok(elapsed > 100, `the model should take a while (took ${elapsed.toFixed(1)} ms)`);
     assert.ok(delays.length >= 5, `timers fired ${delays.length} times during ${elapsed.toFixed(1)} ms`);
-    assert.ok(
-      longest < elapsed / 2,
-      `a 1 ms timer fired after ${longest.toFixed(1)} ms of ${elapsed.toFixed(1)}`,
-    );
+    assert.ok(longest < elapsed / 2, `a 1 ms timer fired after ${longest.toFixed(1)} ms of ${elapsed.toFixed(1)}`);
     await model.unload();
   });
 });
