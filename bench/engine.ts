@@ -5,7 +5,7 @@
 import ort from 'onnxruntime-node';
 import * as fs from '../src/index.js';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
-import { report, timeIt, type BenchRow } from './report.js';
+import { compareTimes, report, type BenchRow } from './report.js';
 
 function randomHost(shape: number[], seed: number): fs.HostTensor {
   const n = shape.reduce((a, b) => a * b, 1);
@@ -53,8 +53,11 @@ const rows: BenchRow[] = [];
     b: new ort.Tensor('float32', B.data as Float32Array, [n, n]),
   };
   const flops = 2 * n * n * n;
-  const ms = await timeIt(() => sess.run(c, feeds), { iterations: 30, budgetMs: 8000 });
-  const rawMs = await timeIt(() => raw.run(rawFeeds), { iterations: 30, budgetMs: 8000 });
+  const [ms, rawMs] = await compareTimes(
+    () => sess.run(c, feeds),
+    () => raw.run(rawFeeds),
+    { iterations: 15, budgetMs: 3000 },
+  );
   rows.push({
     name: 'matmul_1024_gflops',
     unit: 'GFLOP/s',
@@ -94,8 +97,11 @@ const rows: BenchRow[] = [];
     const X = randomHost([batch, 784], 5 + batch);
     const feeds = new Map([[x, X]]);
     const rawFeeds = { x: new ort.Tensor('float32', X.data as Float32Array, [batch, 784]) };
-    const ms = await timeIt(() => sess.run(y, feeds), { iterations: 2000, budgetMs: 3000, warmup: 20 });
-    const rawMs = await timeIt(() => raw.run(rawFeeds), { iterations: 2000, budgetMs: 3000, warmup: 20 });
+    const [ms, rawMs] = await compareTimes(
+      () => sess.run(y, feeds),
+      () => raw.run(rawFeeds),
+      { iterations: 2000, budgetMs: 1500, warmup: 20 },
+    );
     rows.push({
       name: `mnist_softmax_forward_batch${batch}_ms`,
       unit: 'ms/run',

@@ -70,3 +70,26 @@ export async function timeIt(
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)] as number;
 }
+
+/**
+ * Times two contenders in alternating rounds (A B B A …) and returns each one's best round median (ms), so that a
+ * noisy neighbour or a warming cache does not favour whichever runs first.
+ */
+export async function compareTimes(
+  a: () => Promise<unknown>,
+  b: () => Promise<unknown>,
+  options: { warmup?: number; iterations?: number; budgetMs?: number; rounds?: number } = {},
+): Promise<[number, number]> {
+  const rounds = options.rounds ?? 4;
+  let bestA = Infinity;
+  let bestB = Infinity;
+  for (let r = 0; r < rounds; r++) {
+    const order = r % 2 === 0 ? ['a', 'b'] : ['b', 'a'];
+    for (const who of order) {
+      const ms = await timeIt(who === 'a' ? a : b, options);
+      if (who === 'a') bestA = Math.min(bestA, ms);
+      else bestB = Math.min(bestB, ms);
+    }
+  }
+  return [bestA, bestB];
+}

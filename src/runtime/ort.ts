@@ -13,6 +13,8 @@ export interface OrtSessionOptions {
   intraOpNumThreads?: number;
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** Let idle intra-op threads spin (lower latency for one busy session, wasted cores for many). */
+  allowSpinning?: boolean;
   /** External data files for a model given as bytes (exported weights). */
   externalData?: { path: string; data: Uint8Array }[];
 }
@@ -24,9 +26,20 @@ export interface CompiledModel {
   release(): Promise<void>;
 }
 
+/**
+ * Host tensors are immutable once built, so the ORT view of one (variables fed on every step, above all) is made
+ * once and reused.
+ */
+const ortViews = new WeakMap<HostTensor, ort.Tensor>();
+
 export function toOrtTensor(t: HostTensor): ort.Tensor {
-  // ort.Tensor wraps the typed array without copying; bool data is a Uint8Array of 0/1 as ORT expects.
-  return new ort.Tensor(ortType(t.dtype) as 'float32', t.data as Float32Array, [...t.shape]);
+  let view = ortViews.get(t);
+  if (!view) {
+    // ort.Tensor wraps the typed array without copying; bool data is a Uint8Array of 0/1 as ORT expects.
+    view = new ort.Tensor(ortType(t.dtype) as 'float32', t.data as Float32Array, [...t.shape]);
+    ortViews.set(t, view);
+  }
+  return view;
 }
 
 export function fromOrtTensor(t: ort.Tensor): HostTensor {
@@ -40,6 +53,9 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
   const sessionOptions: ort.InferenceSession.SessionOptions = {
     executionProviders: options.executionProviders,
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
+    // A session owns its own intra-op pool, and a graph lowers to one session per partition and signature: with
+    // spinning threads those pools fight for the cores (spec §2.4). Idle workers sleep instead.
+    extra: { session: { intra_op: { allow_spinning: options.allowSpinning === false ? '0' : '1' } } },
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
     ...(options.externalData ? { externalData: options.externalData } : {}),
@@ -53,10 +69,10 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     outputNames: session.outputNames,
     async run(feeds, outputs) {
       const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrtTensor(t);
-      const result = outputs ? await session.run(ortFeeds, [...outputs]) : await session.run(ortFeeds);
+      for (const name in feeds) ortFeeds[name] = toOrtTensor(feeds[name] as HostTensor);
+      const result = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
       const out: Record<string, HostTensor> = {};
-      for (const [name, t] of Object.entries(result)) out[name] = fromOrtTensor(t);
+      for (const name in result) out[name] = fromOrtTensor(result[name] as ort.Tensor);
       return out;
     },
     release: () => session.release(),

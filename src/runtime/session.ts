@@ -5,8 +5,9 @@ import { HostTensor, type NestedArray } from '../graph/host-tensor.js';
 import { formatShape } from '../graph/shape.js';
 import { Placer } from '../placement/placer.js';
 import { deviceMappingLines, placementLines } from '../placement/log.js';
-import { compileModel, type CompiledModel } from './ort.js';
-import { lowerPartition, type LoweredPartition } from './lower.js';
+import { compileModel } from './ort.js';
+import { lowerPartition } from './lower.js';
+import { PartitionStep } from './step.js';
 import { partition, type Transfer } from './partition.js';
 import { prune } from './prune.js';
 
@@ -41,8 +42,10 @@ export interface RunMetadata {
 }
 
 interface Executable {
-  steps: { lowered: LoweredPartition; compiled: CompiledModel }[];
+  steps: PartitionStep[];
   transfers: Transfer[];
+  /** The static part of RunMetadata, computed once. */
+  partitions: RunMetadata['partitions'];
 }
 
 /**
@@ -61,6 +64,7 @@ export class Session {
   private readonly cache = new Map<string, Promise<Executable>>();
   private readonly variables = new Map<string, Map<string, HostTensor>>();
   private closed = false;
+  private placedOpCount = 0;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
   lastRunMetadata: RunMetadata | undefined;
 
@@ -159,7 +163,7 @@ export class Session {
     const executables = await Promise.allSettled([...this.cache.values()]);
     this.cache.clear();
     for (const e of executables) {
-      if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.compiled.release()));
+      if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.release()));
     }
   }
 
@@ -175,7 +179,10 @@ export class Session {
   }
 
   private placeNewOps(): void {
+    // The graph is append-only: nothing to place unless it grew since the last call (keeps run() cheap).
+    if (this.graph.operations.length === this.placedOpCount) return;
     const placed = this.placer.place(this.graph.operations);
+    this.placedOpCount = this.graph.operations.length;
     if (this.options.logDevicePlacement && placed.length > 0) {
       // TensorFlow prints generators (placed in a second pass) last; keep graph order otherwise.
       placementLines(placed, (op) => this.placer.deviceOf(op)).forEach((l) => this.log(l));
@@ -245,11 +252,13 @@ export class Session {
       this.cache.set(key, executable);
       executable.catch(() => this.cache.delete(key));
     }
-    const { steps, transfers } = await executable;
+    const { steps, transfers, partitions } = await executable;
     const values = new Map<Tensor, HostTensor>(feeds);
     const updates: [Operation, Device, HostTensor][] = [];
-    for (const { lowered, compiled } of steps) {
+    for (const step of steps) {
+      const { lowered } = step;
       const inputs: Record<string, HostTensor> = {};
+      const variableValues: HostTensor[] = [];
       for (const { name, source } of lowered.inputs) {
         if (source.kind === 'variable') {
           const value = this.variables.get(lowered.partition.device.name)?.get(source.variable.name);
@@ -257,13 +266,14 @@ export class Session {
             throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
           }
           inputs[name] = value;
+          variableValues.push(value);
         } else {
           inputs[name] = values.get(source.tensor) as HostTensor;
         }
       }
       let outputs: Record<string, HostTensor>;
       try {
-        outputs = await compiled.run(inputs);
+        outputs = await step.run(inputs, variableValues);
       } catch (err) {
         if (err instanceof FlowserveError) throw err;
         throw new Internal(
@@ -281,11 +291,7 @@ export class Session {
     for (const [variable, device, value] of updates) this.store(device).set(variable.name, value);
     this.lastRunMetadata = {
       cacheHit,
-      partitions: steps.map(({ lowered: { partition: p } }) => ({
-        device: p.device.name,
-        stage: p.stage,
-        ops: p.ops.map((o) => o.name),
-      })),
+      partitions,
       transfers: transfers.map((t) => ({
         tensor: t.tensor.name,
         from: t.from.name,
@@ -338,16 +344,30 @@ export class Session {
       const lowered = lowerPartition(p, fed, needOutside);
       if (lowered.outputs.length === 0) continue;
       const device = p.device;
-      const compiled = await compileModel(lowered.model, {
+      const compileOptions = {
         executionProviders: device.executionProviders,
         ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
-      }).catch((err: unknown) => {
+      };
+      const compiled = await compileModel(lowered.model, compileOptions).catch((err: unknown) => {
         throw new Internal(`ONNX Runtime could not load the partition for ${device.name}: ${(err as Error).message}`, {
           cause: err,
         });
       });
-      steps.push({ lowered, compiled });
+      // Only a partition that updates no variable may have its variables baked in (see PartitionStep).
+      const readOnly = !p.ops.some((op) => op.def.variableUpdate);
+      const relowerFrozen = readOnly
+        ? (values: ReadonlyMap<Operation, HostTensor>) =>
+            lowerPartition(p, fed, needOutside, {
+              freezeVariable: (op, name, b) => b.namedConstant(name, values.get(op) as HostTensor),
+            })
+        : undefined;
+      steps.push(new PartitionStep(lowered, compiled, relowerFrozen, compileOptions));
     }
-    return { steps, transfers };
+    const partitionInfo = steps.map(({ lowered: { partition: p } }) => ({
+      device: p.device.name,
+      stage: p.stage,
+      ops: p.ops.map((o) => o.name),
+    }));
+    return { steps, transfers, partitions: partitionInfo };
   }
 }

@@ -99,6 +99,26 @@ describe('Session', () => {
     await sess.close();
   });
 
+  it('sees a variable update after its readers ran often enough to bake the value in', async () => {
+    const g = new fs.Graph();
+    const { v, y, set } = fs.withGraph(g, () => {
+      const v = new fs.Variable([[1, 2]], { name: 'w' });
+      const x = fs.placeholder('float32', { shape: [-1, 1], name: 'x' });
+      const y = fs.matmul(x, v.value);
+      const set = v.assign(fs.constant([[5, 7]]));
+      return { v, x, y, set };
+    });
+    const sess = new fs.Session(g, quiet);
+    await sess.run(fs.globalVariablesInitializer(g));
+    // Enough identical runs for the read-only partition to switch to a model with w baked in.
+    for (let i = 0; i < 10; i++) assert.deepEqual((await sess.run(y, { 'x:0': [[2]] }))?.toNumbers(), [2, 4]);
+    await sess.run(set);
+    assert.deepEqual((await sess.run(y, { 'x:0': [[2]] }))?.toNumbers(), [10, 14]);
+    sess.writeVariable(v, fs.HostTensor.from('float32', [[1, 1]]));
+    assert.deepEqual((await sess.run(y, { 'x:0': [[3]] }))?.toNumbers(), [3, 3]);
+    await sess.close();
+  });
+
   it('hits the executable cache on the second run with the same signature', async () => {
     const { g, c } = chapterGraph();
     const sess = new fs.Session(g, quiet);
