@@ -19,16 +19,18 @@ interface DTypeInfo {
   bytesPerElement: number;
   isFloat: boolean;
   isInteger: boolean;
+  /** TensorFlow's name for the type, as its runtime errors print it (`float`, `double`, …). */
+  tfName: string;
 }
 
 const INFO: Record<DType, DTypeInfo> = {
-  float32: { onnx: 1, tf: 1, bytesPerElement: 4, isFloat: true, isInteger: false },
-  float64: { onnx: 11, tf: 2, bytesPerElement: 8, isFloat: true, isInteger: false },
-  int32: { onnx: 6, tf: 3, bytesPerElement: 4, isFloat: false, isInteger: true },
-  int64: { onnx: 7, tf: 9, bytesPerElement: 8, isFloat: false, isInteger: true },
-  uint8: { onnx: 2, tf: 4, bytesPerElement: 1, isFloat: false, isInteger: true },
-  bool: { onnx: 9, tf: 10, bytesPerElement: 1, isFloat: false, isInteger: false },
-  string: { onnx: 8, tf: 7, bytesPerElement: 0, isFloat: false, isInteger: false },
+  float32: { onnx: 1, tf: 1, bytesPerElement: 4, isFloat: true, isInteger: false, tfName: 'float' },
+  float64: { onnx: 11, tf: 2, bytesPerElement: 8, isFloat: true, isInteger: false, tfName: 'double' },
+  int32: { onnx: 6, tf: 3, bytesPerElement: 4, isFloat: false, isInteger: true, tfName: 'int32' },
+  int64: { onnx: 7, tf: 9, bytesPerElement: 8, isFloat: false, isInteger: true, tfName: 'int64' },
+  uint8: { onnx: 2, tf: 4, bytesPerElement: 1, isFloat: false, isInteger: true, tfName: 'uint8' },
+  bool: { onnx: 9, tf: 10, bytesPerElement: 1, isFloat: false, isInteger: false, tfName: 'bool' },
+  string: { onnx: 8, tf: 7, bytesPerElement: 0, isFloat: false, isInteger: false, tfName: 'string' },
 };
 
 export function dtypeInfo(dtype: DType): DTypeInfo {
@@ -47,6 +49,11 @@ export function dtypeFromOnnx(code: number): DType | undefined {
 
 export function dtypeFromTf(code: number): DType | undefined {
   return DTYPES.find((d) => INFO[d].tf === code);
+}
+
+/** TensorFlow's name of a dtype (`float32` → `float`), as TensorFlow Serving's messages print it. */
+export function tfTypeName(dtype: DType): string {
+  return dtypeInfo(dtype).tfName;
 }
 
 /** ONNX Runtime's tensor type names (onnxruntime-common Tensor.Type). */

@@ -4,21 +4,10 @@
  * ONNX tensors the client never saw, so flowserve checks them here and names the alias, the expected and the actual.
  */
 import { FailedPrecondition, InvalidArgument } from '../../errors.js';
-import type { DType } from '../../graph/dtype.js';
+import { tfTypeName } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { Servable } from './servable.js';
 import type { Signature, TensorSpec } from './types.js';
-
-/** TensorFlow's names for dtypes, as its runtime errors print them. */
-const TF_DTYPE_NAMES: Record<DType, string> = {
-  float32: 'float',
-  float64: 'double',
-  int32: 'int32',
-  int64: 'int64',
-  uint8: 'uint8',
-  bool: 'bool',
-  string: 'string',
-};
 
 /**
  * A predict signature that does not exist. gRPC answers FAILED_PRECONDITION with `message`; TF Serving's REST API
@@ -67,7 +56,7 @@ function checkInputSet(signature: Signature, inputs: Record<string, HostTensor>)
 function checkTensor(alias: string, index: number, spec: TensorSpec, tensor: HostTensor): void {
   if (tensor.dtype !== spec.dtype) {
     throw new InvalidArgument(
-      `Expects arg[${index}] to be ${TF_DTYPE_NAMES[spec.dtype]} but ${TF_DTYPE_NAMES[tensor.dtype]} is provided ` +
+      `Expects arg[${index}] to be ${tfTypeName(spec.dtype)} but ${tfTypeName(tensor.dtype)} is provided ` +
         `(input '${alias}')`,
     );
   }

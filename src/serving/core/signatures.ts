@@ -2,7 +2,7 @@
  * The signatures of a version: read from signatures.json (docs/servable-format.md), or derived from the ONNX graph
  * (a `serving_default` predict signature whose aliases are the graph's input and output names).
  */
-import { readFile } from 'node:fs/promises';
+import { readOptionalText } from './read-optional.js';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { isDType } from '../../graph/dtype.js';
@@ -47,13 +47,8 @@ export async function readSignatureFile(
   graphOutputs: readonly WireValueInfo[],
 ): Promise<VersionSignatures | undefined> {
   const path = join(versionDir, SIGNATURES_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const text = await readOptionalText(path);
+  if (text === undefined) return undefined;
   let file: SignatureFile;
   try {
     file = JSON.parse(text) as SignatureFile;

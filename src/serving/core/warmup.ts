@@ -3,7 +3,7 @@
  * stored in `<version>/assets.extra/warmup.json`, so the first real request does not pay for lazy initialisation.
  * Any failure (parse or run) fails the version's load, as in TF Serving.
  */
-import { readFile } from 'node:fs/promises';
+import { readOptionalText } from './read-optional.js';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { isDType } from '../../graph/dtype.js';
@@ -37,13 +37,8 @@ interface WarmupFileRequest {
 /** Reads the warmup file of a version dir; undefined when there is none. */
 export async function readWarmupRequests(versionDir: string): Promise<WarmupRequest[] | undefined> {
   const path = join(versionDir, WARMUP_FILE);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
+  const text = await readOptionalText(path);
+  if (text === undefined) return undefined;
   return parseWarmupFile(text, path);
 }
 

@@ -3,7 +3,7 @@
  * requests converted with the signature's input dtypes, and the matching "predictions" / "outputs" responses.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, type DType, type TensorData } from '../../../graph/dtype.js';
+import { allocate, tfTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import type { TensorSpec } from '../../core/types.js';
 import { tensorJson } from './json-format.js';
@@ -23,16 +23,6 @@ export interface DecodedPredict {
   inputs: Record<string, HostTensor>;
 }
 
-const TYPE_NAMES: Record<DType, string> = {
-  float32: 'float',
-  float64: 'double',
-  int32: 'int32',
-  int64: 'int64',
-  uint8: 'uint8',
-  bool: 'bool',
-  string: 'string',
-};
-
 const INT_RANGE: Partial<Record<DType, [number, number]>> = {
   int32: [-2147483648, 2147483647],
   uint8: [0, 255],
@@ -41,7 +31,7 @@ const INT_RANGE: Partial<Record<DType, [number, number]>> = {
 
 function typeError(value: JsonValue, dtype: DType): InvalidArgument {
   return new InvalidArgument(
-    `JSON Value: ${JSON.stringify(value)} Type: ${jsonTypeName(value)} is not of expected type: ${TYPE_NAMES[dtype]}`,
+    `JSON Value: ${JSON.stringify(value)} Type: ${jsonTypeName(value)} is not of expected type: ${tfTypeName(dtype)}`,
   );
 }
 
