@@ -1,0 +1,112 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import * as fs from '../../src/index.js';
+import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
+import { buildModel } from '../../src/train/models.js';
+
+/**
+ * The chapter's pipeline in one process: a softmax model in a Session, exported as version 1, served over gRPC and
+ * REST; Classify and Predict must give the session's own outputs.
+ */
+describe('train → export → serve', () => {
+  let dir: string;
+  let session: fs.Session;
+  let model: ReturnType<typeof buildModel>;
+  let server: fs.RunningServer;
+  let images: Float32Array;
+  const count = 6;
+
+  before(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'flowserve-pipeline-'));
+    const g = new fs.Graph();
+    model = fs.withGraph(g, () => buildModel('softmax', { seed: 7 }));
+    session = new fs.Session(g, { logger: () => {} });
+    await session.run(fs.globalVariablesInitializer(g));
+    // A few SGD steps so the weights are not the initial zeros.
+    const train = fs.withGraph(g, () => new fs.GradientDescentOptimizer(0.5).minimize(model.loss));
+    const { train: split, test } = fs.loadMnist({ trainLimit: 200, testLimit: count });
+    const labels = new Float32Array(200 * 10);
+    split.labels.forEach((l, i) => (labels[i * 10 + l] = 1));
+    for (let step = 0; step < 5; step++) {
+      await session.run(
+        train,
+        new Map([
+          [model.x, new fs.HostTensor('float32', [200, 784], split.images)],
+          [model.labels, new fs.HostTensor('float32', [200, 10], labels)],
+        ]),
+      );
+    }
+    images = test.images;
+    await fs.exportModel(session, {
+      exportBase: path.join(dir, 'mnist'),
+      version: 1,
+      signatures: {
+        serving_default: fs.classificationSignature({ input: model.x, scores: model.scores, exampleFeature: 'x' }),
+        predict_images: fs.predictSignature({ inputs: { images: model.x }, outputs: { scores: model.scores } }),
+      },
+    });
+    server = await fs.startServer({
+      modelConfig: singleModelConfig('mnist', path.join(dir, 'mnist')),
+      grpcPort: 0,
+      restPort: 0,
+      host: '127.0.0.1',
+      fileSystemPollWaitSeconds: -1,
+      log: () => {},
+    });
+  });
+
+  after(async () => {
+    await server?.close();
+    await session?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function sessionScores(): Promise<number[][]> {
+    const out = await session.run(
+      model.scores,
+      new Map([[model.x, new fs.HostTensor('float32', [count, 784], images)]]),
+    );
+    return out?.toArray() as number[][];
+  }
+
+  it('Classify over gRPC returns the session scores for each tf.Example', async () => {
+    const expected = await sessionScores();
+    const client = fs.createClient({ server: `127.0.0.1:${server.grpcPort}`, api: 'grpc' });
+    try {
+      const examples = Array.from({ length: count }, (_, i) => ({
+        x: Array.from(images.subarray(i * 784, (i + 1) * 784)),
+      }));
+      const result = await client.classify({ name: 'mnist' }, examples);
+      assert.equal(result.model.version, 1);
+      result.classifications.forEach((classes, i) => {
+        assert.deepEqual(
+          classes.map((c) => c.label),
+          ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+        );
+        classes.forEach((c, k) =>
+          assert.ok(Math.abs(c.score - (expected[i]?.[k] ?? NaN)) < 1e-6, `example ${i} class ${k}`),
+        );
+      });
+    } finally {
+      client.close();
+    }
+  });
+
+  it('Predict over REST returns the session scores', async () => {
+    const expected = await sessionScores();
+    const client = fs.createClient({ server: `127.0.0.1:${server.restPort}`, api: 'rest' });
+    try {
+      const result = await client.predict(
+        { name: 'mnist', signatureName: 'predict_images' },
+        { images: new fs.HostTensor('float32', [count, 784], images.slice(0, count * 784)) },
+      );
+      const scores = result.outputs.scores?.toArray() as number[][];
+      scores.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - (expected[i]?.[k] ?? NaN)) < 1e-6)));
+    } finally {
+      client.close();
+    }
+  });
+});
