@@ -34,6 +34,7 @@ export async function buildCoreOptions(
     enableModelWarmup: flags.enableModelWarmup,
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
+    device: flags.device,
     ...extra,
   };
   if (flags.modelConfigFile) {

@@ -4,11 +4,13 @@
  *
  * Differences from TF Serving, on purpose: --host (TF binds 0.0.0.0; we bind 127.0.0.1 unless told otherwise, so a
  * developer's server is not exposed by accident), --rest_api_port defaults to 8501 (as the TF Serving Docker image),
- * unknown flags are an error (TF prints and starts anyway, which hides typos), --num_workers and --device are new.
+ * unknown flags are an error (TF prints and starts anyway, which hides typos), --num_workers and --device (cpu or gpu)
+ * are new.
  */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { InvalidArgument } from '../../errors.js';
+import type { ServingDevice } from './model-server-config.js';
 
 export interface ServerFlags {
   port: number;
@@ -28,7 +30,8 @@ export interface ServerFlags {
   enableModelWarmup: boolean;
   allowVersionLabelsForUnavailableModels: boolean;
   numWorkers: number;
-  device: 'cpu';
+  /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
+  device: ServingDevice;
 }
 
 type FlagKind = 'int' | 'string' | 'bool' | 'device';
@@ -149,7 +152,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => Math.max(1, availableParallelism()),
     help: 'inference worker threads (default: CPU count)',
   },
-  { flag: 'device', key: 'device', kind: 'device', defaultValue: () => 'cpu', help: 'cpu (gpu: a later release)' },
+  {
+    flag: 'device',
+    key: 'device',
+    kind: 'device',
+    defaultValue: () => 'cpu',
+    help: 'where models run unless their config says otherwise: cpu (/cpu:0) or gpu (/gpu:0, WebGPU)',
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -178,14 +187,34 @@ function convert(def: FlagDefinition, raw: unknown): ServerFlags[keyof ServerFla
   }
 }
 
-/** Accepts `cpu`, `/cpu:0`, `/device:CPU:0`; GPU serving is planned but not implemented. */
-export function parseDevice(text: string): 'cpu' {
+const CPU_SPELLINGS = ['cpu', '/cpu:0', 'cpu:0', '/device:cpu:0'];
+const GPU_SPELLINGS = ['gpu', '/gpu:0', 'gpu:0', '/device:gpu:0'];
+
+/** The device a spelling names, or undefined: `cpu`, `/cpu:0`, `/device:CPU:0`, `gpu`, `/gpu:0`, `/device:GPU:0`. */
+export function deviceFromSpelling(text: string): ServingDevice | undefined {
   const normalized = text.trim().toLowerCase();
-  if (['cpu', '/cpu:0', 'cpu:0', '/device:cpu:0'].includes(normalized)) return 'cpu';
-  if (/^(\/?(device:)?gpu(:\d+)?)$/.test(normalized)) {
-    throw new InvalidArgument(`--device=${text} is not supported yet (GPU serving is planned); use --device=cpu`);
+  if (CPU_SPELLINGS.includes(normalized)) return 'cpu';
+  if (GPU_SPELLINGS.includes(normalized)) return 'gpu';
+  return undefined;
+}
+
+/**
+ * Parses --device: `cpu` (also `/cpu:0`, `/device:CPU:0`) or `gpu` (also `/gpu:0`, `/device:GPU:0`). Only GPU:0
+ * exists: ONNX Runtime 1.30's Node binding uses the default WebGPU adapter.
+ */
+export function parseDevice(text: string): ServingDevice {
+  const device = deviceFromSpelling(text);
+  if (device) return device;
+  const normalized = text.trim().toLowerCase();
+  if (/^\/?(device:)?gpu:\d+$/.test(normalized)) {
+    throw new InvalidArgument(
+      `invalid value for --device: '${text}' (only GPU 0 exists: ONNX Runtime uses the default WebGPU adapter; ` +
+        'expected cpu, /cpu:0, /device:CPU:0, gpu, /gpu:0 or /device:GPU:0)',
+    );
   }
-  throw new InvalidArgument(`invalid value for --device: '${text}' (expected cpu or /cpu:0)`);
+  throw new InvalidArgument(
+    `invalid value for --device: '${text}' (expected cpu, /cpu:0, /device:CPU:0, gpu, /gpu:0 or /device:GPU:0)`,
+  );
 }
 
 /** Adds every server flag to a commander Command (for the CLI); read the result with serverFlagsFromOptions. */

@@ -4,13 +4,16 @@
  * as `[{key, value}]`), protobuf text, or an already typed ModelServerConfig.
  */
 import { InvalidArgument } from '../../errors.js';
+import { deviceFromSpelling } from './flags.js';
 import {
+  DEVICE_VALUES_HINT,
   CUSTOM_CONFIG_UNSUPPORTED,
   DEFAULT_VERSION_POLICY,
   parseModelServerConfig,
   validateModelServerConfig,
   type ModelConfig,
   type ModelServerConfig,
+  type ServingDevice,
   type VersionPolicy,
 } from './model-server-config.js';
 
@@ -56,7 +59,17 @@ function modelConfigFromObject(entry: unknown): ModelConfig {
     modelPlatform: String(field(entry, 'model_platform') ?? '') || platformFromType(field(entry, 'model_type')),
     versionPolicy: policyFromObject(field(entry, 'model_version_policy'), name),
     versionLabels: labelsFromObject(field(entry, 'version_labels'), name),
+    ...deviceFromObject(field(entry, 'device'), name),
   };
+}
+
+/** The flowserve `device` extension, when an object carries it (proto-decoded configs never do). */
+function deviceFromObject(device: unknown, model: string): { device?: ServingDevice } {
+  if (device === undefined || device === null || device === '') return {};
+  const parsed = typeof device === 'string' ? deviceFromSpelling(device) : undefined;
+  if (!parsed)
+    throw new InvalidArgument(`device of model ${model} must be ${DEVICE_VALUES_HINT}; got '${String(device)}'`);
+  return { device: parsed };
 }
 
 function platformFromType(modelType: unknown): string {

@@ -4,12 +4,16 @@
  */
 import { isAbsolute } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
+import { deviceFromSpelling } from './flags.js';
 import { MessageReader } from './message-reader.js';
 import { parseTextFormat } from './text-format.js';
 
 /** FileSystemStoragePathSourceConfig.ServableVersionPolicy; the default is latest 1. */
 export type VersionPolicy =
   { kind: 'latest'; numVersions: number } | { kind: 'all' } | { kind: 'specific'; versions: number[] };
+
+/** Where a model's versions run: the CPU, or GPU:0 through ONNX Runtime's WebGPU execution provider. */
+export type ServingDevice = 'cpu' | 'gpu';
 
 export interface ModelConfig {
   name: string;
@@ -18,6 +22,11 @@ export interface ModelConfig {
   versionPolicy: VersionPolicy;
   /** label → version. */
   versionLabels: Record<string, number>;
+  /**
+   * flowserve extension (text config `device: "gpu"`; TensorFlow Serving has no such field): where this model's
+   * versions run. Absent: the server's --device.
+   */
+  device?: ServingDevice;
 }
 
 export interface ModelServerConfig {
@@ -35,7 +44,11 @@ const MODEL_CONFIG_FIELDS = [
   'model_version_policy',
   'version_labels',
   'logging_config',
+  // flowserve extension, not in TensorFlow Serving's ModelConfig.
+  'device',
 ];
+
+export const DEVICE_VALUES_HINT = '"cpu" or "gpu" (also "/cpu:0", "/device:CPU:0", "/gpu:0", "/device:GPU:0")';
 const POLICY_FIELDS = ['latest', 'all', 'specific'];
 
 export const CUSTOM_CONFIG_UNSUPPORTED =
@@ -71,12 +84,21 @@ function readModelConfig(reader: MessageReader): ModelConfig {
     }
     modelPlatform = modelType === 'TENSORFLOW' ? 'tensorflow' : modelType.toLowerCase();
   }
+  const deviceText = reader.string('device');
+  let device: ServingDevice | undefined;
+  if (deviceText !== undefined) {
+    device = deviceFromSpelling(deviceText);
+    const field = reader.last('device');
+    if (!device && field)
+      reader.fail(field, `field 'device' in ModelConfig expects ${DEVICE_VALUES_HINT}; got '${deviceText}'`);
+  }
   return {
     name: reader.string('name') ?? '',
     basePath: reader.string('base_path') ?? '',
     modelPlatform,
     versionPolicy: policyReader ? readVersionPolicy(policyReader) : DEFAULT_VERSION_POLICY,
     versionLabels: labels,
+    ...(device ? { device } : {}),
   };
 }
 
@@ -108,6 +130,9 @@ export function validateModelServerConfig(config: ModelServerConfig): ModelServe
     }
     if (model.versionPolicy.kind === 'specific' && model.versionPolicy.versions.length === 0) {
       throw new InvalidArgument(`Model ${model.name} has a specific version policy with no versions`);
+    }
+    if (model.device !== undefined && model.device !== 'cpu' && model.device !== 'gpu') {
+      throw new InvalidArgument(`Model ${model.name} has device '${String(model.device)}'; expected cpu or gpu`);
     }
   }
   return config;

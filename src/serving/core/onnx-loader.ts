@@ -4,10 +4,11 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { NotFound } from '../../errors.js';
+import { InvalidArgument, NotFound } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
+import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
-import type { WorkerPool } from '../worker/worker-pool.js';
+import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/worker-pool.js';
 import { OnnxServable } from './onnx-servable.js';
 import type { Loader, LoaderFactory, Servable } from './servable.js';
 import { deriveSignatures, readSignatureFile } from './signatures.js';
@@ -20,6 +21,8 @@ export interface OnnxLoaderOptions {
   batching?: BatchingParameters;
   enableModelWarmup: boolean;
   metrics?: ServingMetrics;
+  /** The device a model's versions load on, asked at each load (the model config's `device`, else --device). */
+  deviceFor?: (modelName: string) => ServingDevice;
 }
 
 export function onnxLoaderFactory(options: OnnxLoaderOptions): LoaderFactory {
@@ -41,7 +44,19 @@ export class OnnxLoader implements Loader {
     } catch {
       throw new NotFound(`Could not find ${MODEL_FILE} at supplied export directory path: ${this.versionPath}`);
     }
-    const model = await this.options.pool.loadModel(modelPath);
+    const device = this.options.deviceFor?.(this.modelName) ?? 'cpu';
+    let model;
+    try {
+      model = await this.options.pool.loadModel(modelPath, { device });
+    } catch (err) {
+      if (err instanceof ModelLoadError && device === 'gpu') {
+        throw new InvalidArgument(
+          `model '${this.modelName}' version ${this.version} could not be loaded on ${servingDeviceName(device)}: ${err.reason}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     try {
       const signatures =
         (await readSignatureFile(this.versionPath, model.inputs, model.outputs)) ??

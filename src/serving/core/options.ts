@@ -1,7 +1,8 @@
 /** Options of createServingCore, with TF Serving's defaults (spec §3.1). buildCoreOptions() derives them from flags. */
 import type { Registry } from 'prom-client';
 import type { BatchingParameters } from '../config/batching-parameters.js';
-import type { ModelServerConfig } from '../config/model-server-config.js';
+import type { GpuProbeResult } from '../../devices/webgpu.js';
+import type { ModelServerConfig, ServingDevice } from '../config/model-server-config.js';
 import type { MonitoringConfig } from '../config/monitoring-config.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
@@ -25,6 +26,13 @@ export interface ServingCoreOptions {
   allowVersionLabelsForUnavailableModels?: boolean;
   /** Inference worker threads; default CPU count. */
   numWorkers?: number;
+  /** --device: where models without a `device` in their config run; default 'cpu'. */
+  device?: ServingDevice;
+  /**
+   * Checks for a WebGPU adapter when some model is to run on the GPU (start-up warning); default the devices
+   * module's probe (`discoverGpus`: a child process with a timeout, cached). Tests replace it.
+   */
+  probeGpu?: () => Promise<GpuProbeResult>;
   /** Kept for the REST adapter (Prometheus endpoint); the core does not read it. */
   monitoring?: MonitoringConfig;
   /** Registry for the metrics; a fresh one by default. */

@@ -4,9 +4,15 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { discoverGpus, type GpuProbeResult } from '../../devices/webgpu.js';
 import { InvalidArgument, NotFound, Unavailable, Unknown } from '../../errors.js';
 import { modelServerConfigFromUnknown } from '../config/model-server-config-object.js';
-import { parseModelServerConfig, type ModelConfig, type ModelServerConfig } from '../config/model-server-config.js';
+import {
+  parseModelServerConfig,
+  type ModelConfig,
+  type ModelServerConfig,
+  type ServingDevice,
+} from '../config/model-server-config.js';
 import { ServingMetrics, type RequestRecord } from '../metrics/serving-metrics.js';
 import { WorkerPool } from '../worker/worker-pool.js';
 import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-manager.js';
@@ -58,6 +64,7 @@ export class ServingCoreImpl implements ServingCore {
         pool: this.pool as WorkerPool,
         enableModelWarmup: options.enableModelWarmup ?? true,
         metrics,
+        deviceFor: (model) => this.deviceOf(model),
         ...(options.batching ? { batching: options.batching } : {}),
       });
     this.manager = new AspiredVersionsManager({
@@ -92,8 +99,14 @@ export class ServingCoreImpl implements ServingCore {
     return this.config;
   }
 
+  /** Where `model`'s versions load: its config's `device` (flowserve extension), else --device, else the CPU. */
+  deviceOf(model: string): ServingDevice {
+    return this.config.models.find((m) => m.name === model)?.device ?? this.options.device ?? 'cpu';
+  }
+
   /** Applies the initial config (labels are checked as in a reload) and starts polling; does not wait for loads. */
   async start(): Promise<void> {
+    await this.checkGpu(this.options.modelConfig);
     await this.applyConfig(this.options.modelConfig, false);
     this.watchConfigFile();
   }
@@ -156,6 +169,32 @@ export class ServingCoreImpl implements ServingCore {
   }
 
   // ---- internals ----
+
+  /**
+   * With --device=gpu or a model configured on the GPU, probes for a WebGPU adapter before anything loads and warns
+   * when there is none: those versions will then fail to load (END with the error), the others serve.
+   */
+  private async checkGpu(config: ModelServerConfig): Promise<void> {
+    const fallback = this.options.device ?? 'cpu';
+    const onGpu = config.models.filter((m) => (m.device ?? fallback) === 'gpu').map((m) => m.name);
+    if (fallback !== 'gpu' && onGpu.length === 0) return;
+    let probe: GpuProbeResult;
+    try {
+      probe = await (this.options.probeGpu ?? discoverGpus)();
+    } catch (err) {
+      probe = { available: false, reason: `the GPU probe failed: ${(err as Error).message}`, source: 'probe', ms: 0 };
+    }
+    const who = fallback === 'gpu' ? '--device=gpu' : `model(s) ${onGpu.join(', ')} configured with device "gpu"`;
+    if (probe.available) {
+      this.log('info', `${who}: serving on /device:GPU:0 (${probe.reason})`);
+    } else {
+      this.log(
+        'warn',
+        `${who}, but there is no usable GPU: ${probe.reason}. ` +
+          `Versions of ${onGpu.length > 0 ? onGpu.join(', ') : 'GPU models'} will fail to load on /device:GPU:0.`,
+      );
+    }
+  }
 
   /** Resolves a selector to a handle (spec §4.3); the caller must release it. */
   private acquire(selector: ModelSelector): ServableHandle {

@@ -36,6 +36,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       const s = await ort.InferenceSession.create(request.modelPath, {
         intraOpNumThreads: request.options.intraOpNumThreads,
         interOpNumThreads: 1,
+        executionProviders: request.options.executionProviders,
       });
       const sessionId = nextSessionId++;
       sessions.set(sessionId, s);

@@ -19,6 +19,8 @@ export interface WireValueInfo {
 
 export interface LoadOptions {
   intraOpNumThreads: number;
+  /** ONNX Runtime execution providers of the session: `['cpu']`, or `['webgpu']` for the GPU. */
+  executionProviders: string[];
 }
 
 export type WorkerRequest =

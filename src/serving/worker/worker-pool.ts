@@ -3,11 +3,16 @@
  * to the replica with the fewest requests in flight, so up to `size` batches compute in parallel while the event loop
  * stays free for network I/O. Errors inside a worker come back as rejected promises; a crashed worker fails its
  * pending requests and leaves the pool.
+ *
+ * A model loaded on the GPU (`device: 'gpu'`: ONNX Runtime's WebGPU execution provider, the default adapter) gets
+ * one replica only, in the first running worker: one GPU does not compute faster with more sessions, each would hold
+ * its own copy of the weights in GPU memory, and its runs stay on one thread.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
+import type { ServingDevice } from '../config/model-server-config.js';
 import {
   transferables,
   type WireTensor,
@@ -28,9 +33,50 @@ export interface RunOptions {
   transferInputs?: boolean;
 }
 
+export interface LoadModelOptions {
+  /** Default 'cpu'. */
+  device?: ServingDevice;
+}
+
+/** TensorFlow's name of a serving device, for messages: `/device:CPU:0`, `/device:GPU:0`. */
+export function servingDeviceName(device: ServingDevice): string {
+  return device === 'gpu' ? '/device:GPU:0' : '/device:CPU:0';
+}
+
+/** The ONNX Runtime execution providers a device's sessions are created with. */
+export function executionProvidersFor(device: ServingDevice): string[] {
+  return device === 'gpu' ? ['webgpu'] : ['cpu'];
+}
+
+/** ONNX Runtime's "…/webgpu_context.cc:136 … Failed to get a WebGPU adapter: No supported adapters" → readable. */
+export function describeDeviceLoadFailure(device: ServingDevice, message: string): string {
+  const firstLine = message.trim().split('\n')[0] ?? '';
+  const adapter = /Failed to get a WebGPU adapter.*$/.exec(firstLine);
+  if (device === 'gpu' && adapter) return `no WebGPU adapter (${adapter[0].trim()})`;
+  return message.trim();
+}
+
+/** A load that failed; `reason` is ONNX Runtime's message (made readable for a missing WebGPU adapter). */
+export class ModelLoadError extends InvalidArgument {
+  constructor(
+    readonly modelPath: string,
+    readonly device: ServingDevice,
+    readonly reason: string,
+  ) {
+    super(
+      device === 'gpu'
+        ? `Could not load ONNX model ${modelPath} on ${servingDeviceName(device)}: ${reason}`
+        : `Could not load ONNX model ${modelPath}: ${reason}`,
+    );
+  }
+}
+
 /** A model loaded into the pool. */
 export interface PooledModel {
   readonly modelPath: string;
+  readonly device: ServingDevice;
+  /** The execution providers its sessions were created with. */
+  readonly executionProviders: readonly string[];
   readonly inputs: readonly WireValueInfo[];
   readonly outputs: readonly WireValueInfo[];
   run(
@@ -121,14 +167,19 @@ export class WorkerPool {
     return this.threads.filter((t) => t.alive).length;
   }
 
-  /** Loads `modelPath` into every worker; a load error (corrupt file, missing weights) rejects with InvalidArgument. */
-  async loadModel(modelPath: string): Promise<PooledModel> {
+  /**
+   * Loads `modelPath` into every worker (a GPU model: into one); a load error (corrupt file, missing weights, no
+   * WebGPU adapter) rejects with ModelLoadError, an InvalidArgument.
+   */
+  async loadModel(modelPath: string, options: LoadModelOptions = {}): Promise<PooledModel> {
     if (this.closed) throw new Unavailable('the inference worker pool is closed');
-    const threads = this.threads.filter((t) => t.alive);
+    const device = options.device ?? 'cpu';
+    const executionProviders = executionProvidersFor(device);
+    const alive = this.threads.filter((t) => t.alive);
+    const threads = device === 'gpu' ? alive.slice(0, 1) : alive;
+    const loadOptions = { intraOpNumThreads: this.intraOpNumThreads, executionProviders };
     const replies = await Promise.allSettled(
-      threads.map((t) =>
-        t.request({ type: 'load', modelPath, options: { intraOpNumThreads: this.intraOpNumThreads } }),
-      ),
+      threads.map((t) => t.request({ type: 'load', modelPath, options: loadOptions })),
     );
     const replicas: { thread: InferenceThread; sessionId: number }[] = [];
     let failure: string | undefined;
@@ -144,9 +195,10 @@ export class WorkerPool {
     });
     if (failure !== undefined || !metadata) {
       await Promise.allSettled(replicas.map((r) => r.thread.request({ type: 'unload', sessionId: r.sessionId })));
-      throw new InvalidArgument(`Could not load ONNX model ${modelPath}: ${failure ?? 'no worker available'}`);
+      const reason = failure === undefined ? 'no worker available' : describeDeviceLoadFailure(device, failure);
+      throw new ModelLoadError(modelPath, device, reason);
     }
-    return new PooledModelImpl(modelPath, metadata.inputs, metadata.outputs, replicas);
+    return new PooledModelImpl(modelPath, device, executionProviders, metadata.inputs, metadata.outputs, replicas);
   }
 
   /** Terminates every worker; pending requests reject with Unavailable. */
@@ -161,6 +213,8 @@ class PooledModelImpl implements PooledModel {
 
   constructor(
     readonly modelPath: string,
+    readonly device: ServingDevice,
+    readonly executionProviders: readonly string[],
     readonly inputs: readonly WireValueInfo[],
     readonly outputs: readonly WireValueInfo[],
     private readonly replicas: { thread: InferenceThread; sessionId: number }[],

@@ -194,7 +194,6 @@ describe('server flags', () => {
   it('names the flag in errors', () => {
     assert.throws(() => parseServerFlags(['--port=abc']), /invalid value for --port: 'abc'/);
     assert.throws(() => parseServerFlags(['--prot=1']), /unknown option '--prot=1'/);
-    assert.throws(() => parseServerFlags(['--device=gpu']), /--device=gpu is not supported yet/);
     assert.throws(() => parseServerFlags(['--device=tpu']), /invalid value for --device: 'tpu'/);
     assert.throws(() => parseServerFlags(['--enable_batching=maybe']), /--enable_batching: 'maybe'/);
     assert.throws(
