@@ -3,12 +3,13 @@
  *
  * An MNIST-shaped softmax servable (x [?,784] → MatMul W [784,10] + b → Softmax → y) is written to a temp dir and
  * served by flowserve; the load generator (src/cli/bench.ts `runLoad`) sends batch-1 requests at concurrency
- * 1/8/32/64, each level bounded by --requests (default 2000) or --seconds (default 5), whichever comes first.
+ * 1/8/32/64, each level bounded by --requests (default 4000) or --seconds (default 5), whichever comes first.
  *
  *   - gRPC Predict (and Classify at c32): flowserve vs a bare @grpc/grpc-js server on the same
  *     tensorflow.serving.PredictionService methods (from proto/) answering a canned response of the same size;
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
- *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2) vs off, gRPC Predict, c64.
+ *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
+ *     8/16/32/64) vs off, gRPC Predict, c64.
  *
  * Every server runs in its own child process (this file, started with --child KIND) so the load generator does not
  * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
@@ -104,6 +105,9 @@ function benchBatching(): BatchingParameters {
     batchTimeoutMicros: 1000,
     numBatchThreads: 2,
     maxEnqueuedBatches: 100,
+    // Fixed batch shapes, as TF Serving's guide recommends: ONNX Runtime plans memory per input shape, so a
+    // new batch size costs a slow first run; padding to a few sizes keeps every run on a planned shape.
+    allowedBatchSizes: [8, 16, 32, 64],
   };
 }
 
@@ -235,7 +239,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { requests: 2000, seconds: 5, concurrency: [1, 8, 32, 64], rounds: 2 };
+  const options: Options = { requests: 4000, seconds: 5, concurrency: [1, 8, 32, 64], rounds: 2 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];

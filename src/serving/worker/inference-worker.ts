@@ -9,6 +9,7 @@ import {
   transferables,
   type WireTensor,
   type WireValueInfo,
+  type WorkerEnvelope,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
@@ -80,13 +81,22 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker.js must run as a worker thread');
-port.on('message', (request: WorkerRequest) => {
-  handle(request).then(
-    ({ reply, transfer }) => port.postMessage(reply, transfer),
+function serve(request: WorkerRequest): Promise<void> {
+  return handle(request).then(
+    ({ reply, transfer }) => port?.postMessage(reply, transfer),
     (err: unknown) => {
       const error =
         err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
-      port.postMessage({ id: request.id, ok: false, error } satisfies WorkerReply);
+      port?.postMessage({ id: request.id, ok: false, error } satisfies WorkerReply);
     },
   );
+}
+
+port.on('message', (envelope: WorkerEnvelope) => {
+  if (envelope.type !== 'many') {
+    void serve(envelope);
+    return;
+  }
+  // Requests that were posted together run one after the other, each replying as soon as it is done.
+  void envelope.requests.reduce((previous, request) => previous.then(() => serve(request)), Promise.resolve());
 });

@@ -29,6 +29,9 @@ export type WorkerRequest =
   | { type: 'unload'; id: number; sessionId: number }
   | { type: 'ping'; id: number };
 
+/** What the main thread posts: one request, or several that arrived while the worker was busy. */
+export type WorkerEnvelope = WorkerRequest | { type: 'many'; requests: WorkerRequest[] };
+
 export type WorkerReply =
   | { id: number; ok: true; kind: 'loaded'; sessionId: number; inputs: WireValueInfo[]; outputs: WireValueInfo[] }
   | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor> }
