@@ -22,6 +22,7 @@ export function registerServeCommand(program: Command): Command {
       grpcPort: flags.port,
       restPort: flags.restApiPort > 0 ? flags.restApiPort : undefined,
       host: flags.host,
+      restTimeoutMs: flags.restApiTimeoutInMs,
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +

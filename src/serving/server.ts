@@ -22,6 +22,8 @@ export interface ServerOptions extends ServingCoreOptions {
   restBodyLimitBytes?: number;
   /** --enable_serialization_as_tensor_content: gRPC Predict outputs as raw bytes. */
   serializeAsTensorContent?: boolean;
+  /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
+  restTimeoutMs?: number;
   /** How long close() waits for in-flight requests before cutting them; default 10 s. */
   shutdownGraceMs?: number;
 }
@@ -54,6 +56,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           observe,
           enableCors: options.enableCors,
           bodyLimitBytes: options.restBodyLimitBytes,
+          timeoutMs: options.restTimeoutMs,
           prometheus: prometheus?.enable ? { path: prometheus.path, registry: core.metrics } : undefined,
         });
   let grpcPort: number;

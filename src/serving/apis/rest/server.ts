@@ -4,7 +4,7 @@
  */
 import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
+import { DeadlineExceeded, FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
 import type { ServingCore } from '../../core/types.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import {
@@ -32,6 +32,8 @@ export interface RestServerOptions {
   prometheus?: { path: string; registry: MetricsSource };
   /** fastify's logger; off unless asked for. */
   logger?: boolean;
+  /** --rest_api_timeout_in_ms: a request not answered by then gets DEADLINE_EXCEEDED (HTTP 504). 0 = none. */
+  timeoutMs?: number;
 }
 
 /** TF Serving gunzips request bodies up to 100 MiB. */
@@ -130,7 +132,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
         });
       try {
         route = parseRestPath(request.method, path);
-        const result = await dispatch(core, route, request);
+        const result = await withTimeout(dispatch(core, route, request), options.timeoutMs ?? 0);
         report('OK', result.version);
         return reply.type('application/json').send(result.body);
       } catch (err) {
@@ -140,4 +142,21 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     },
   });
   return app;
+}
+
+/**
+ * TF Serving turns --rest_api_timeout_in_ms into the session-run timeout of a REST call. A model run cannot be
+ * interrupted (ONNX Runtime has no cancel), so the answer is given up on instead: the client gets 504 at the
+ * deadline and the late result is dropped.
+ */
+function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  if (!(timeoutMs > 0)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () => reject(new DeadlineExceeded(`Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
