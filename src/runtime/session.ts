@@ -89,6 +89,8 @@ export class Session {
   }
 
   /** Runs `fetches` (a tensor, an op, an array or a record of them) with `feeds`, also running `targets`. */
+  async run(fetches: Tensor, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor>;
+  async run(fetches: Operation, feeds?: Feeds, targets?: readonly Fetch[]): Promise<null>;
   async run(fetches: Fetch, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor | null>;
   async run(fetches: readonly Fetch[], feeds?: Feeds, targets?: readonly Fetch[]): Promise<(HostTensor | null)[]>;
   async run<K extends string>(
