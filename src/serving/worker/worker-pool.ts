@@ -2,7 +2,7 @@
  * A pool of inference worker threads. Every model is loaded into each worker (a replica per thread), and each run goes
  * to the replica with the fewest requests in flight, so up to `size` batches compute in parallel while the event loop
  * stays free for network I/O. Errors inside a worker come back as rejected promises; a crashed worker fails its
- * pending requests and leaves the pool.
+ * pending requests and is replaced by a new worker that loads the same models.
  *
  * A model loaded on the GPU (`device: 'gpu'`: ONNX Runtime's WebGPU execution provider, the default adapter) gets
  * one replica only, in the first running worker: one GPU does not compute faster with more sessions, each would hold
@@ -17,6 +17,7 @@ import {
   transferables,
   type WireTensor,
   type WireValueInfo,
+  type LoadOptions,
   type WorkerEnvelope,
   type WorkerReply,
   type WorkerRequest,
@@ -87,6 +88,8 @@ export interface PooledModel {
   ): Promise<Record<string, HostTensor>>;
   unload(): Promise<void>;
 }
+
+const MAX_RESPAWNS_PER_MINUTE = 5;
 
 type Pending = { resolve: (reply: WorkerReply) => void; reject: (err: FlowserveError) => void };
 type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
@@ -174,12 +177,41 @@ function fromWire(tensor: WireTensor): HostTensor {
 export class WorkerPool {
   private readonly threads: InferenceThread[];
   private readonly intraOpNumThreads: number;
+  /** Loaded models, so that a replacement worker can load them again. */
+  private readonly models = new Set<PooledModelImpl>();
+  /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
+  private respawns: number[] = [];
   private closed = false;
 
   constructor(options: WorkerPoolOptions = {}) {
     const size = Math.max(1, options.size ?? availableParallelism());
     this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
-    this.threads = Array.from({ length: size }, (_, i) => new InferenceThread(i, () => undefined));
+    this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
+  }
+
+  private spawn(index: number): InferenceThread {
+    return new InferenceThread(index, (dead) => this.replace(dead));
+  }
+
+  /**
+   * A worker died (its pending requests have already failed with Internal): start another in its place and load
+   * into it every model the dead one held, so the pool keeps its size. At most 5 replacements a minute.
+   */
+  private replace(dead: InferenceThread): void {
+    if (this.closed) return;
+    const now = Date.now();
+    this.respawns = this.respawns.filter((t) => now - t < 60_000);
+    if (this.respawns.length >= MAX_RESPAWNS_PER_MINUTE) return;
+    this.respawns.push(now);
+    const fresh = this.spawn(dead.index);
+    this.threads[dead.index] = fresh;
+    for (const model of this.models) {
+      void model.moveReplica(dead, fresh, this.loadOptions(model.device));
+    }
+  }
+
+  private loadOptions(device: ServingDevice) {
+    return { intraOpNumThreads: this.intraOpNumThreads, executionProviders: executionProvidersFor(device) };
   }
 
   get size(): number {
@@ -196,7 +228,7 @@ export class WorkerPool {
     const executionProviders = executionProvidersFor(device);
     const alive = this.threads.filter((t) => t.alive);
     const threads = device === 'gpu' ? alive.slice(0, 1) : alive;
-    const loadOptions = { intraOpNumThreads: this.intraOpNumThreads, executionProviders };
+    const loadOptions = this.loadOptions(device);
     const replies = await Promise.allSettled(
       threads.map((t) => t.request({ type: 'load', modelPath, options: loadOptions })),
     );
@@ -217,7 +249,17 @@ export class WorkerPool {
       const reason = failure === undefined ? 'no worker available' : describeDeviceLoadFailure(device, failure);
       throw new ModelLoadError(modelPath, device, reason);
     }
-    return new PooledModelImpl(modelPath, device, executionProviders, metadata.inputs, metadata.outputs, replicas);
+    const model = new PooledModelImpl(
+      modelPath,
+      device,
+      executionProviders,
+      metadata.inputs,
+      metadata.outputs,
+      replicas,
+      () => this.models.delete(model),
+    );
+    this.models.add(model);
+    return model;
   }
 
   /** Terminates every worker; pending requests reject with Unavailable. */
@@ -237,7 +279,19 @@ class PooledModelImpl implements PooledModel {
     readonly inputs: readonly WireValueInfo[],
     readonly outputs: readonly WireValueInfo[],
     private readonly replicas: { thread: InferenceThread; sessionId: number }[],
+    private readonly onUnload: () => void,
   ) {}
+
+  /** Loads this model into `fresh` in place of its replica on the worker that died. */
+  async moveReplica(dead: InferenceThread, fresh: InferenceThread, options: LoadOptions): Promise<void> {
+    const replica = this.replicas.find((r) => r.thread === dead);
+    if (!replica || this.unloaded) return;
+    const reply = await fresh.request({ type: 'load', modelPath: this.modelPath, options }).catch(() => undefined);
+    if (reply?.ok && reply.kind === 'loaded' && !this.unloaded) {
+      replica.thread = fresh;
+      replica.sessionId = reply.sessionId;
+    }
+  }
 
   async run(
     feeds: Record<string, HostTensor>,
@@ -272,6 +326,7 @@ class PooledModelImpl implements PooledModel {
   async unload(): Promise<void> {
     if (this.unloaded) return;
     this.unloaded = true;
+    this.onUnload();
     await Promise.allSettled(
       this.replicas
         .filter((r) => r.thread.alive)
