@@ -73,10 +73,11 @@ export class Operation {
 type DeviceFunction = (op: { name: string; type: string; device: string }) => string;
 type DeviceScope = { kind: 'spec'; spec: DeviceSpec } | { kind: 'fn'; fn: DeviceFunction } | { kind: 'clear' };
 
-export interface AddOpOptions {
-  def: OpDef;
+export interface AddOpOptions<A extends object = Attrs> {
+  /** The op's definition; its attribute type fixes the type of `attrs`. */
+  def: OpDef<A>;
   inputs?: readonly Tensor[];
-  attrs?: Attrs;
+  attrs?: A;
   name?: string;
   /** The name was already made unique with `uniqueName` (and is taken as it is). */
   reservedName?: boolean;
@@ -215,7 +216,11 @@ export class Graph {
   }
 
   /** Creates an operation: names it, applies scopes, checks inputs belong here, infers outputs. */
-  addOp({ def, inputs = [], attrs = {}, name, reservedName }: AddOpOptions): Operation {
+  addOp<A extends object>(options: AddOpOptions<A>): Operation {
+    // Operations keep their definition with the general attribute type; each def reads back its own attrs.
+    const def = options.def as unknown as OpDef;
+    const { inputs = [], name, reservedName } = options;
+    const attrs = (options.attrs ?? {}) as Attrs;
     for (const [i, t] of inputs.entries()) {
       if (!(t instanceof Tensor)) {
         throw new InvalidArgument(`input ${i} of ${def.type} op '${name ?? def.type}' is not a Tensor`);

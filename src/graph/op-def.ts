@@ -31,7 +31,7 @@ export interface GradContext {
  * Everything about one op type, in one place (STYLE.md "one op, one place"): build-time inference, ONNX
  * lowering, gradient, and the device types that have a kernel for it. Nothing else switches on op types.
  */
-export interface OpDef<A extends Attrs = Attrs> {
+export interface OpDef<A extends object = Attrs> {
   /** TensorFlow's op type name, printed in placement logs (`MatMul: (MatMul): …`). */
   type: string;
   /** Output dtypes and static shapes; throws InvalidArgument naming the op and the shapes on a mismatch. */
@@ -60,7 +60,7 @@ export interface OpDef<A extends Attrs = Attrs> {
 const registry = new Map<string, OpDef>();
 
 /** Registers an op definition; the type name must be unique. */
-export function defineOp<A extends Attrs = Attrs>(def: OpDef<A>): OpDef<A> {
+export function defineOp<A extends object = Attrs>(def: OpDef<A>): OpDef<A> {
   if (registry.has(def.type)) throw new Error(`op type '${def.type}' is defined twice`);
   registry.set(def.type, def as unknown as OpDef);
   return def;

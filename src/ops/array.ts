@@ -30,7 +30,7 @@ type Scalar = number | bigint | boolean | string;
 
 /** The value of a tensor made by a Const op, or undefined when only known at run time. */
 export function constValue(t: Tensor): HostTensor | undefined {
-  return t.op.def === (Const as unknown as OpDef) ? (t.op.attrs.value as HostTensor) : undefined;
+  return t.op.def === (Const as OpDef) ? (t.op.attrs.value as HostTensor) : undefined;
 }
 
 /** The integer values of a constant 1-D (or scalar) int tensor, or undefined when not constant. */

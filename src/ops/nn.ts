@@ -372,7 +372,7 @@ export function conv2d(input: TensorLike, filter: TensorLike, options: Conv2DOpt
   const [x, f] = binaryOperands(input, filter);
   const name = options.name ?? 'Conv2D';
   return x.graph.addOp({
-    def: Conv2D as unknown as OpDef,
+    def: Conv2D,
     inputs: [x, f],
     attrs: {
       strides: normalizeWindow(name, 'strides', options.strides ?? 1),
@@ -391,7 +391,7 @@ export function conv2dBackpropInput(
 ): Tensor {
   const name = options.name ?? 'Conv2DBackpropInput';
   return filter.graph.addOp({
-    def: Conv2DBackpropInput as unknown as OpDef,
+    def: Conv2DBackpropInput,
     inputs: [filter, outBackprop],
     attrs: {
       strides: normalizeWindow(name, 'strides', options.strides ?? 1),
@@ -411,7 +411,7 @@ export function conv2dBackpropFilter(
 ): Tensor {
   const name = options.name ?? 'Conv2DBackpropFilter';
   return input.graph.addOp({
-    def: Conv2DBackpropFilter as unknown as OpDef,
+    def: Conv2DBackpropFilter,
     inputs: [input, outBackprop],
     attrs: {
       strides: normalizeWindow(name, 'strides', options.strides ?? 1),
@@ -471,10 +471,7 @@ export const MaxPool = defineOp<PoolAttrs>({
   grad: ({ op, grads: [dy], attrs }) => {
     if (!dy) return [null];
     const x = op.inputs[0] as Tensor;
-    return [
-      x.graph.addOp({ def: MaxPoolGrad as unknown as OpDef, inputs: [x, dy], attrs: { ...attrs }, name: 'MaxPoolGrad' })
-        .output,
-    ];
+    return [x.graph.addOp({ def: MaxPoolGrad, inputs: [x, dy], attrs: { ...attrs }, name: 'MaxPoolGrad' }).output];
   },
   kernels: CPU_AND_GPU,
 });
@@ -587,7 +584,7 @@ export const AvgPoolGrad = defineOp<AvgPoolGradAttrs>({
 
 function avgPoolGrad(dy: Tensor, inputSize: [number, number], attrs: PoolAttrs): Tensor {
   return dy.graph.addOp({
-    def: AvgPoolGrad as unknown as OpDef,
+    def: AvgPoolGrad,
     inputs: [dy],
     attrs: { ksize: attrs.ksize, strides: attrs.strides, padding: attrs.padding, inputSize },
     name: 'AvgPoolGrad',
@@ -608,7 +605,7 @@ function pool(def: OpDef<PoolAttrs>, defaultName: string) {
     const x = toTensor(value, graphOf(value));
     const name = options.name ?? defaultName;
     return x.graph.addOp({
-      def: def as unknown as OpDef,
+      def: def,
       inputs: [x],
       attrs: {
         ksize: normalizeWindow(name, 'ksize', options.ksize),

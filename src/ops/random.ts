@@ -12,7 +12,7 @@
 import { InvalidArgument } from '../errors.js';
 import { dtypeInfo, type DType } from '../graph/dtype.js';
 import { getDefaultGraph, Tensor, type Graph } from '../graph/graph.js';
-import { defineOp, type LowerContext } from '../graph/op-def.js';
+import { defineOp, type LowerContext, type OpDef } from '../graph/op-def.js';
 import { formatShape, type Dim } from '../graph/shape.js';
 import type { AttrValue, OnnxGraphBuilder } from '../onnx/builder.js';
 import { constValue } from './array.js';
@@ -222,8 +222,9 @@ function addRandom(
             reserved: true,
           },
         );
-  return graph.addOp({
-    def,
+  // The three random defs share this builder; `params` carries each one's own attributes.
+  return graph.addOp<object>({
+    def: def as OpDef<object>,
     inputs: [shapeT],
     attrs: { dtype: options.dtype ?? 'float32', ...resolveSeeds(graph, options.seed), ...params },
     name: opName,

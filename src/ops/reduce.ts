@@ -115,7 +115,7 @@ function reducer(def: OpDef<ReduceAttrs>, defaultName: string) {
     const t = toTensor(x, graphOf(x));
     const name = options.name ?? defaultName;
     return t.graph.addOp({
-      def: def as unknown as OpDef,
+      def: def,
       inputs: [t],
       attrs: { axes: normalizeAxes(name, axes, t.rank), keepDims: options.keepDims ?? false },
       name,
@@ -233,7 +233,7 @@ export function broadcastReduced(
   options: { mean?: boolean; name?: string } = {},
 ): Tensor {
   return dY.graph.addOp({
-    def: ReductionGrad as unknown as OpDef,
+    def: ReductionGrad,
     inputs: [dY, x],
     attrs: { axes: [...axes], keepDims, mean: options.mean ?? false },
     name: options.name ?? (options.mean ? 'MeanGrad' : 'SumGrad'),
@@ -261,7 +261,7 @@ export const ExtremumGrad = defineOp<ReduceAttrs>({
 
 function extremumGrad(g: Tensor, x: Tensor, y: Tensor, axes: readonly number[], keepDims: boolean): Tensor {
   return g.graph.addOp({
-    def: ExtremumGrad as unknown as OpDef,
+    def: ExtremumGrad,
     inputs: [g, x, y],
     attrs: { axes: [...axes], keepDims },
     name: 'ExtremumGrad',
