@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';
 import { createRestServer } from './apis/rest/server.js';
 import type { RequestObserver } from './apis/shared/request-event.js';
+import { readTfWarmupRequests } from './apis/shared/warmup-records.js';
 import { createServingCore, type ServingCoreImpl, type ServingCoreOptions } from './core/index.js';
 
 export interface ServerOptions extends ServingCoreOptions {
@@ -39,7 +40,8 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
-  const core = await createServingCore(options);
+  // TF Serving's tf_serving_warmup_requests is decoded here, in the API layer, and handed to the core's loader.
+  const core = await createServingCore({ readTfWarmup: readTfWarmupRequests, ...options });
   try {
     await core.ready();
   } catch (err) {

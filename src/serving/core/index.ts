@@ -8,6 +8,7 @@ export type { ServingCoreOptions } from './options.js';
 export type { TransitionEvent } from './state-machine.js';
 export { SignatureNotFound } from './request-validation.js';
 export type { Loader, LoaderFactory, Servable } from './servable.js';
+export { TF_WARMUP_FILE, MAX_WARMUP_RECORDS, type TfWarmupReader, type WarmupRequest } from './warmup.js';
 export * from './types.js';
 export type { RequestRecord } from '../metrics/serving-metrics.js';
 

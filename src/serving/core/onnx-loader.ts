@@ -4,7 +4,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { InvalidArgument, NotFound } from '../../errors.js';
+import { FlowserveError, InvalidArgument, NotFound } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
@@ -12,7 +12,7 @@ import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/wo
 import { OnnxServable } from './onnx-servable.js';
 import type { Loader, LoaderFactory, Servable } from './servable.js';
 import { deriveSignatures, readSignatureFile } from './signatures.js';
-import { readWarmupRequests, runWarmup } from './warmup.js';
+import { readWarmupRequests, runWarmup, type TfWarmupReader } from './warmup.js';
 
 export const MODEL_FILE = 'model.onnx';
 
@@ -23,6 +23,8 @@ export interface OnnxLoaderOptions {
   metrics?: ServingMetrics;
   /** The device a model's versions load on, asked at each load (the model config's `device`, else --device). */
   deviceFor?: (modelName: string) => ServingDevice;
+  /** Reads TF Serving's `assets.extra/tf_serving_warmup_requests`; without it only warmup.json is read. */
+  readTfWarmup?: TfWarmupReader;
 }
 
 export function onnxLoaderFactory(options: OnnxLoaderOptions): LoaderFactory {
@@ -77,15 +79,23 @@ export class OnnxLoader implements Loader {
     }
   }
 
+  /** warmup.json first, then TF Serving's warmup file: a version may have both, each runs once per load. */
   private async warmup(servable: Servable): Promise<void> {
-    const requests = await readWarmupRequests(this.versionPath);
-    if (!requests) return;
+    const json = await readWarmupRequests(this.versionPath);
+    const tf = await this.options.readTfWarmup?.(this.versionPath, {
+      modelName: this.modelName,
+      version: this.version,
+      signatures: { ...servable.signatures },
+      defaultSignature: servable.defaultSignature,
+    });
+    if (!json && !tf) return;
     const startedAt = performance.now();
     let status = 'OK';
     try {
-      await runWarmup(servable, requests);
+      if (json) await runWarmup(servable, json);
+      if (tf) await runWarmup(servable, tf);
     } catch (err) {
-      status = 'INVALID_ARGUMENT';
+      status = err instanceof FlowserveError ? err.codeName : 'INVALID_ARGUMENT';
       throw err;
     } finally {
       this.options.metrics?.observeWarmup(this.versionPath, status, (performance.now() - startedAt) / 1000);

@@ -6,6 +6,7 @@ import type { ModelServerConfig, ServingDevice } from '../config/model-server-co
 import type { MonitoringConfig } from '../config/monitoring-config.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
+import type { TfWarmupReader } from './warmup.js';
 
 export interface ServingCoreOptions {
   /** The models to serve at start. */
@@ -23,6 +24,12 @@ export interface ServingCoreOptions {
   loadRetryIntervalMicros?: number;
   /** Default true. */
   enableModelWarmup?: boolean;
+  /**
+   * Reads TF Serving's `assets.extra/tf_serving_warmup_requests` (TFRecord of PredictionLog) of a version being
+   * loaded. The core cannot decode protobuf itself (layering): startServer passes the API layer's reader; without
+   * one only `assets.extra/warmup.json` is replayed.
+   */
+  readTfWarmup?: TfWarmupReader;
   allowVersionLabelsForUnavailableModels?: boolean;
   /** Inference worker threads; default CPU count. */
   numWorkers?: number;

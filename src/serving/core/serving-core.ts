@@ -66,6 +66,7 @@ export class ServingCoreImpl implements ServingCore {
         metrics,
         deviceFor: (model) => this.deviceOf(model),
         ...(options.batching ? { batching: options.batching } : {}),
+        ...(options.readTfWarmup ? { readTfWarmup: options.readTfWarmup } : {}),
       });
     this.manager = new AspiredVersionsManager({
       loaderFactory,

@@ -1,6 +1,8 @@
 /**
  * Model warmup (spec §3.6, format in docs/warmup-format.md): before a version becomes AVAILABLE, replay the requests
  * stored in `<version>/assets.extra/warmup.json`, so the first real request does not pay for lazy initialisation.
+ * TF Serving's own `assets.extra/tf_serving_warmup_requests` (TFRecord of PredictionLog) needs the protobuf codecs
+ * of the API layer, so the core only defines its hook (TfWarmupReader); startServer passes the reader in.
  * Any failure (parse or run) fails the version's load, as in TF Serving.
  */
 import { readOptionalText } from './read-optional.js';
@@ -10,9 +12,11 @@ import { isDType } from '../../graph/dtype.js';
 import { HostTensor, type NestedArray } from '../../graph/host-tensor.js';
 import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
 import type { Servable } from './servable.js';
-import type { Signature } from './types.js';
+import type { ServableInfo, Signature } from './types.js';
 
 export const WARMUP_FILE = join('assets.extra', 'warmup.json');
+/** TensorFlow Serving's warmup file: a TFRecord file of serialized tensorflow.serving.PredictionLog. */
+export const TF_WARMUP_FILE = join('assets.extra', 'tf_serving_warmup_requests');
 /** TF Serving's cap on warmup records. */
 export const MAX_WARMUP_RECORDS = 1000;
 
@@ -20,7 +24,20 @@ export interface WarmupRequest {
   signatureName: string;
   inputs: Record<string, HostTensor>;
   iterations: number;
+  /** Output aliases to fetch; undefined or empty = every output of the signature. */
+  outputFilter?: readonly string[];
+  /** Checks the outputs as the real API would (e.g. Classify's shape checks); a throw fails the warmup. */
+  checkOutputs?: (outputs: Record<string, HostTensor>) => void;
+  /** Where the request comes from, for errors (e.g. "<file>: record 3 (predict_log)"). */
+  origin?: string;
 }
+
+/**
+ * Reads TF Serving's warmup file (TF_WARMUP_FILE) of a version dir into warmup requests, resolving undefined when
+ * the version has none. `servable` is the version being loaded (its signatures decide how tf.Examples become
+ * inputs). A rejection fails the load. Injected through ServingCoreOptions.readTfWarmup.
+ */
+export type TfWarmupReader = (versionDir: string, servable: ServableInfo) => Promise<WarmupRequest[] | undefined>;
 
 interface WarmupFileTensor {
   dtype?: unknown;
@@ -90,10 +107,14 @@ export async function runWarmup(servable: Servable, requests: readonly WarmupReq
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
       validateInputs(signature, request.inputs);
-      const outputs = resolveOutputAliases(signature, undefined);
-      for (let n = 0; n < request.iterations; n++) await servable.run(signatureName, request.inputs, outputs);
+      const outputs = resolveOutputAliases(signature, request.outputFilter);
+      for (let n = 0; n < request.iterations; n++) {
+        const result = await servable.run(signatureName, request.inputs, outputs);
+        request.checkOutputs?.(result);
+      }
     } catch (err) {
-      throw new InvalidArgument(`warmup request ${i} failed: ${(err as Error).message}`, { cause: err });
+      const origin = request.origin ? ` (${request.origin})` : '';
+      throw new InvalidArgument(`warmup request ${i}${origin} failed: ${(err as Error).message}`, { cause: err });
     }
   }
 }

@@ -54,7 +54,15 @@ export function resolveSignature(
   signatureName: string | undefined,
   method: string,
 ): ResolvedSignature {
-  const info = core.info(selector);
+  return checkSignature(core.info(selector), signatureName, method);
+}
+
+/** resolveSignature on a known servable (warmup resolves against the version being loaded). */
+export function checkSignature(
+  info: ServableInfo,
+  signatureName: string | undefined,
+  method: string,
+): ResolvedSignature {
   const name = signatureName || info.defaultSignature;
   const signature = info.signatures[name];
   if (!signature) throw new InvalidArgument(`No signature was found with the name: ${name}`);
@@ -65,12 +73,26 @@ export function resolveSignature(
   return { info, name, signature };
 }
 
-export async function classify(core: ServingCore, request: ExampleRequest): Promise<ClassifyOutcome> {
-  const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_CLASSIFY);
+/** The outputs a Classify run fetches: classes and/or scores. */
+export function classifyOutputFilter(signature: Signature): string[] {
   const outputFilter = ['classes', 'scores'].filter((alias) => alias in signature.outputs);
   if (outputFilter.length === 0) {
     throw new InvalidArgument(`Expected classification signature outputs to contain at least one of classes or scores`);
   }
+  return outputFilter;
+}
+
+/** The output a Regress run fetches. */
+export function regressOutputFilter(signature: Signature, signatureName: string): string[] {
+  if (!('outputs' in signature.outputs)) {
+    throw new InvalidArgument(`No output tensor named outputs in regression signature ${signatureName}`);
+  }
+  return ['outputs'];
+}
+
+export async function classify(core: ServingCore, request: ExampleRequest): Promise<ClassifyOutcome> {
+  const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_CLASSIFY);
+  const outputFilter = classifyOutputFilter(signature);
   const inputs = examplesToInputs(request.examples, signature, name);
   const result = await core.run({ model: request.selector, signatureName: name, inputs, outputFilter });
   return {
@@ -134,11 +156,9 @@ export function toClassifications(
 
 export async function regress(core: ServingCore, request: ExampleRequest): Promise<RegressOutcome> {
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_REGRESS);
-  if (!('outputs' in signature.outputs)) {
-    throw new InvalidArgument(`No output tensor named outputs in regression signature ${name}`);
-  }
+  const outputFilter = regressOutputFilter(signature, name);
   const inputs = examplesToInputs(request.examples, signature, name);
-  const result = await core.run({ model: request.selector, signatureName: name, inputs, outputFilter: ['outputs'] });
+  const result = await core.run({ model: request.selector, signatureName: name, inputs, outputFilter });
   return {
     modelName: result.modelName,
     version: result.version,

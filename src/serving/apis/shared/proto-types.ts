@@ -175,3 +175,18 @@ export interface ReloadConfigResponseMsg {
   status?: StatusProtoMsg;
   metric?: { name?: string; int64_value_increase?: Int64 }[];
 }
+
+/** tensorflow.serving.PredictionLog (apis/prediction_log.proto), one record of TF Serving's warmup file. */
+export interface PredictionLogMsg {
+  log_metadata?: { model_spec?: ModelSpecMsg; saved_model_tags?: string[]; timestamp_secs?: Int64 };
+  classify_log?: { request?: ClassificationRequestMsg };
+  regress_log?: { request?: RegressionRequestMsg };
+  multi_inference_log?: { request?: MultiInferenceRequestMsg };
+  session_run_log?: { request?: Uint8Array };
+  predict_log?: { request?: PredictRequestMsg };
+  predict_streamed_log?: { request?: PredictRequestMsg[] };
+  log_type?: PredictionLogType;
+}
+
+export type PredictionLogType =
+  'classify_log' | 'regress_log' | 'multi_inference_log' | 'session_run_log' | 'predict_log' | 'predict_streamed_log';

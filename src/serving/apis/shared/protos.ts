@@ -14,6 +14,9 @@ export const SERVICE_PROTO_FILES = [
   'grpc/health/v1/health.proto',
 ];
 
+/** What the protobufjs Root loads besides the services: messages that never travel over gRPC. */
+export const MESSAGE_PROTO_FILES = ['tensorflow_serving/apis/prediction_log.proto'];
+
 /** The folder holding proto/, found by walking up from this module (works from src/ and from dist/src/). */
 export function protoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -49,14 +52,17 @@ export function loadServicePackageDefinition(): protoLoader.PackageDefinition {
 
 let root: protobuf.Root | undefined;
 
-/** protobufjs Root of the same files, for encoding/decoding Any payloads. */
+/**
+ * protobufjs Root of the same files plus MESSAGE_PROTO_FILES, for encoding/decoding Any payloads and the
+ * PredictionLog records of TF Serving's warmup file.
+ */
 export function protobufRoot(): protobuf.Root {
   if (!root) {
     const dir = protoRoot();
     const r = new protobuf.Root();
     // google/protobuf/* resolve to protobufjs' bundled copies (it matches on the "google/protobuf/" suffix).
     r.resolvePath = (_origin, target) => join(dir, target);
-    r.loadSync(SERVICE_PROTO_FILES, { keepCase: true });
+    r.loadSync([...SERVICE_PROTO_FILES, ...MESSAGE_PROTO_FILES], { keepCase: true });
     root = r;
   }
   return root;
