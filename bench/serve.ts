@@ -9,7 +9,8 @@
  *     tensorflow.serving.PredictionService methods (from proto/) answering a canned response of the same size;
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
- *     8/16/32/64) vs off, gRPC Predict, c64.
+ *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
+ *     more than the request handling around it).
  *
  * Every server runs in its own child process (this file, started with --child KIND) so the load generator does not
  * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
@@ -29,6 +30,12 @@ import { RestServingClient } from '../src/client/rest-client.js';
 import { formatLoadTable, percentile, runLoad, type LoadResult } from '../src/cli/bench.js';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
+import { exportModel } from '../src/export/export.js';
+import { predictSignature } from '../src/export/signatures.js';
+import { Graph, withGraph } from '../src/graph/graph.js';
+import { globalVariablesInitializer } from '../src/ops/variables.js';
+import { Session } from '../src/runtime/session.js';
+import { buildModel } from '../src/train/models.js';
 import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/serving/apis/shared/proto-types.js';
 import { loadServicePackageDefinition } from '../src/serving/apis/shared/protos.js';
 import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
@@ -38,6 +45,8 @@ import { startServer } from '../src/serving/server.js';
 import { report, type BenchRow } from './report.js';
 
 const MODEL = 'mnist';
+/** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
+const CNN_MODEL = 'mnist_cnn';
 const PIXELS = 784;
 const CLASSES = 10;
 const PREDICT_SIGNATURE = 'predict_images';
@@ -92,6 +101,22 @@ function writeMnistServable(base: string): void {
   writeFileSync(join(tmp, 'model.onnx'), g.build());
   writeFileSync(join(tmp, 'signatures.json'), JSON.stringify(signatures()));
   renameSync(tmp, join(base, '1'));
+}
+
+/** Exports the MNIST CNN (two conv+pool blocks, dense 1024) with initial weights to `<base>-cnn/00000001`. */
+async function writeCnnServable(base: string): Promise<void> {
+  const g = new Graph();
+  const model = withGraph(g, () => buildModel('cnn', { seed: 1 }));
+  const session = new Session(g, { logger: () => {} });
+  await session.run(globalVariablesInitializer(g));
+  await exportModel(session, {
+    exportBase: `${base}-cnn`,
+    version: 1,
+    signatures: {
+      [PREDICT_SIGNATURE]: predictSignature({ inputs: { images: model.x }, outputs: { scores: model.scores } }),
+    },
+  });
+  await session.close();
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -165,13 +190,16 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
   const server = await startServer({
     modelConfig: {
       models: [
-        {
-          name: MODEL,
-          basePath: base,
+        ...[
+          [MODEL, base],
+          [CNN_MODEL, `${base}-cnn`],
+        ].map(([name, basePath]) => ({
+          name: name as string,
+          basePath: basePath as string,
           modelPlatform: 'tensorflow',
-          versionPolicy: { kind: 'latest', numVersions: 1 },
+          versionPolicy: { kind: 'latest' as const, numVersions: 1 },
           versionLabels: {},
-        },
+        })),
       ],
     },
     fileSystemPollWaitSeconds: 0,
@@ -258,6 +286,8 @@ function parseArgs(argv: string[]): Options {
 
 interface Target {
   grpcPredict: () => Promise<unknown>;
+  /** Predict on the CNN (flowserve servers only). */
+  grpcPredictCnn: () => Promise<unknown>;
   grpcClassify: () => Promise<unknown>;
   restPredict: () => Promise<unknown>;
   close(): void;
@@ -270,6 +300,7 @@ function target(ports: Ports, image: number[]): Target {
   const restBody = { signature_name: PREDICT_SIGNATURE, instances: [image] };
   return {
     grpcPredict: () => grpc.predict({ name: MODEL, signatureName: PREDICT_SIGNATURE }, { images: tensor }),
+    grpcPredictCnn: () => grpc.predict({ name: CNN_MODEL, signatureName: PREDICT_SIGNATURE }, { images: tensor }),
     grpcClassify: () => grpc.classify({ name: MODEL }, [{ x: image }]),
     restPredict: () => rest.request('POST', `/v1/models/${MODEL}:predict`, restBody),
     close: () => grpc.close(),
@@ -396,6 +427,7 @@ async function main(): Promise<void> {
   };
   try {
     writeMnistServable(base);
+    await writeCnnServable(base);
     console.log(
       `flowserve serving bench: ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ${levels.join('/')}, ` +
         `${options.requests} requests or ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
@@ -430,38 +462,51 @@ async function main(): Promise<void> {
       options,
     );
 
-    const on = at(batched.flowserve, cMax);
-    const off = at(batched.peer, cMax);
+    const batchedCnn = await measurePair(
+      'gRPC Predict on the MNIST CNN, flowserve batching on (peer: flowserve batching off)',
+      { flowserve: batching.grpcPredictCnn, peer: flow.grpcPredictCnn },
+      [cMax],
+      options,
+    );
+
     const offName = 'flowserve batching off';
+    const batchingRows = (suffix: string, pair: { flowserve: Series; peer: Series }): BenchRow[] => {
+      const on = at(pair.flowserve, cMax);
+      const off = at(pair.peer, cMax);
+      return [
+        {
+          name: `batching_on_vs_off_c${cMax}${suffix}`,
+          unit: 'req/s',
+          flowserve: on.throughput,
+          peer: off.throughput,
+          peerName: offName,
+          higherIsBetter: true,
+          target: '> 1',
+        },
+        {
+          name: `batching_on_vs_off_c${cMax}${suffix}_p50`,
+          unit: 'ms',
+          flowserve: on.p50Ms,
+          peer: off.p50Ms,
+          peerName: offName,
+          higherIsBetter: false,
+        },
+        {
+          name: `batching_on_vs_off_c${cMax}${suffix}_p99`,
+          unit: 'ms',
+          flowserve: on.p99Ms,
+          peer: off.p99Ms,
+          peerName: offName,
+          higherIsBetter: false,
+        },
+      ];
+    };
     const rows: BenchRow[] = [
       ...compareRows('grpc_predict', grpc.flowserve, grpc.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('grpc_classify', classify.flowserve, classify.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('rest_predict', rest.flowserve, rest.peer, 'bare fastify', '>= 0.8'),
-      {
-        name: `batching_on_vs_off_c${cMax}`,
-        unit: 'req/s',
-        flowserve: on.throughput,
-        peer: off.throughput,
-        peerName: offName,
-        higherIsBetter: true,
-        target: '> 1',
-      },
-      {
-        name: `batching_on_vs_off_c${cMax}_p50`,
-        unit: 'ms',
-        flowserve: on.p50Ms,
-        peer: off.p50Ms,
-        peerName: offName,
-        higherIsBetter: false,
-      },
-      {
-        name: `batching_on_vs_off_c${cMax}_p99`,
-        unit: 'ms',
-        flowserve: on.p99Ms,
-        peer: off.p99Ms,
-        peerName: offName,
-        higherIsBetter: false,
-      },
+      ...batchingRows('', batched),
+      ...batchingRows('_cnn', batchedCnn),
     ];
     report('serve', rows, {
       config: {
@@ -474,13 +519,20 @@ async function main(): Promise<void> {
         batching: benchBatching(),
         serversInChildProcesses: true,
       },
-      results: { grpcPredict: grpc, grpcClassify: classify, restPredict: rest, batchingOnVsOff: batched },
+      results: {
+        grpcPredict: grpc,
+        grpcClassify: classify,
+        restPredict: rest,
+        batchingOnVsOff: batched,
+        batchingOnVsOffCnn: batchedCnn,
+      },
     });
     console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     for (const t of targets) t.close();
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(base, { recursive: true, force: true });
+    rmSync(`${base}-cnn`, { recursive: true, force: true });
   }
 }
 
