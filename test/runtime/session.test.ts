@@ -14,6 +14,19 @@ function chapterGraph() {
   return { g, c };
 }
 
+/** Whether some cached partition runs a model with its variables baked in (waits for a freeze in progress). */
+async function hasFrozenStep(sess: fs.Session): Promise<boolean> {
+  type Step = { frozen?: unknown; freezing?: Promise<void> };
+  const cache = (sess as unknown as { cache: Map<string, Promise<{ steps: Step[] }>> }).cache;
+  for (const executable of cache.values()) {
+    for (const step of (await executable).steps) {
+      await step.freezing;
+      if (step.frozen) return true;
+    }
+  }
+  return false;
+}
+
 describe('Session', () => {
   it("runs the chapter's matmul and prints the placement like TensorFlow", async () => {
     const { g, c } = chapterGraph();
@@ -112,6 +125,8 @@ describe('Session', () => {
     await sess.run(fs.globalVariablesInitializer(g));
     // Enough identical runs for the read-only partition to switch to a model with w baked in.
     for (let i = 0; i < 10; i++) assert.deepEqual((await sess.run(y, { 'x:0': [[2]] }))?.toNumbers(), [2, 4]);
+    assert.ok(await hasFrozenStep(sess), 'the read-only partition should now run with w baked in');
+    assert.deepEqual((await sess.run(y, { 'x:0': [[2]] }))?.toNumbers(), [2, 4]);
     await sess.run(set);
     assert.deepEqual((await sess.run(y, { 'x:0': [[2]] }))?.toNumbers(), [10, 14]);
     sess.writeVariable(v, fs.HostTensor.from('float32', [[1, 1]]));
