@@ -31,6 +31,8 @@ unxz_to "$PACK/node.xz" /tmp/flowserve-node/bin/node && chmod +x /tmp/flowserve-
 export PATH=/tmp/flowserve-node/bin:$PATH
 LIB=$PACK/app/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime.so.1
 [ -f "$LIB" ] || unxz_to "$PACK/libonnxruntime.so.1.xz" "$LIB"
+DAWN=$PACK/app/node_modules/webgpu/dist/linux-x64/dawn.node
+[ -f "$DAWN" ] || [ ! -f "$PACK/dawn.node.xz" ] || unxz_to "$PACK/dawn.node.xz" "$DAWN"
 node --version || { echo "error: the carried node does not run here" >&2; exit 3; }
 
 step "GPU and Vulkan"

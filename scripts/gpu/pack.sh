@@ -59,6 +59,13 @@ compress() {
 # The 46 MB runtime library travels compressed; check.sh restores it.
 compress "$BIN/linux/x64/libonnxruntime.so.1" "$PACK/libonnxruntime.so.1.xz"
 rm "$BIN/linux/x64/libonnxruntime.so.1"
+# Dawn for Node (optional package 'webgpu', the adapter description): linux-x64 only, its 21 MB addon compressed.
+WG=$APP/node_modules/webgpu
+if [ -f "$WG/dist/linux-x64/dawn.node" ]; then
+  for d in "$WG"/dist/*/; do [ "$(basename "$d")" = linux-x64 ] || rm -rf "$d"; done
+  compress "$WG/dist/linux-x64/dawn.node" "$PACK/dawn.node.xz"
+  rm "$WG/dist/linux-x64/dawn.node"
+fi
 
 echo "== node $(node --version)"
 compress "$(command -v node)" "$PACK/node.xz"

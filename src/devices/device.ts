@@ -19,6 +19,11 @@ export interface Device {
   priority: number;
   /** ONNX Runtime execution providers that run this device's partitions, in priority order. */
   executionProviders: string[];
+  /**
+   * A tensor one partition makes for a later partition on the same device can stay in device memory (ONNX
+   * Runtime's `preferredOutputLocation: 'gpu-buffer'`, fed straight into the next session). WebGPU only.
+   */
+  residentOutputs?: boolean;
 }
 
 /** Discovers the devices of one type. `count` caps (or, for virtual CPUs, sets) how many are created. */

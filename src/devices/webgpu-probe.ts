@@ -6,6 +6,11 @@
  * "Failed to get a WebGPU adapter: No supported adapters" (spec §2.3). It runs in a child process because Dawn
  * writes to stderr, a broken Vulkan driver can crash or hang the process, and the failure is cached inside
  * ONNX Runtime for the life of the process. Prints one JSON line: ProbeOutput.
+ *
+ * ONNX Runtime's Node API does not say which adapter it got, so after its session ran, the probe asks Dawn for
+ * Node (the optional npm package `webgpu`) for the default adapter's GPUAdapterInfo — the adapter ONNX Runtime's
+ * WebGPU EP also takes (both use Dawn's default request). nvidia-smi, where present, adds the PCI bus id and the
+ * compute capability TensorFlow prints.
  */
 import { execFileSync } from 'node:child_process';
 import ort from 'onnxruntime-node';
@@ -18,6 +23,51 @@ export interface ProbeOutput {
   ms: number;
   /** `nvidia-smi` rows (name, pci bus id, compute capability, driver) when the tool exists. */
   gpus?: { name: string; pciBusId: string; computeCapability: string; driver: string }[];
+  /** The default adapter's GPUAdapterInfo from the `webgpu` package (absent when it is not installed). */
+  adapterInfo?: WebGpuAdapterInfo;
+  /** Why `adapterInfo` is absent. */
+  adapterInfoError?: string;
+}
+
+/** GPUAdapterInfo's fields (WebGPU spec) as Dawn fills them: vendor 'nvidia', architecture 'hopper', … */
+export interface WebGpuAdapterInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** True for a software (CPU) adapter such as Mesa's llvmpipe or SwiftShader. */
+  isFallbackAdapter: boolean;
+}
+
+interface DawnModule {
+  create(flags: string[]): { requestAdapter(): Promise<{ info: Partial<WebGpuAdapterInfo> } | null> };
+}
+
+async function adapterInfo(): Promise<Pick<ProbeOutput, 'adapterInfo' | 'adapterInfoError'>> {
+  let dawn: DawnModule;
+  try {
+    // A variable specifier keeps TypeScript from requiring the optional package's types at build time.
+    const name = 'webgpu';
+    dawn = (await import(name)) as DawnModule;
+  } catch (err) {
+    return { adapterInfoError: `the optional package 'webgpu' could not be loaded: ${(err as Error).message}` };
+  }
+  try {
+    const adapter = await dawn.create([]).requestAdapter();
+    if (!adapter) return { adapterInfoError: "Dawn for Node (package 'webgpu') returned no adapter" };
+    const i = adapter.info;
+    return {
+      adapterInfo: {
+        vendor: i.vendor ?? '',
+        architecture: i.architecture ?? '',
+        device: i.device ?? '',
+        description: i.description ?? '',
+        isFallbackAdapter: i.isFallbackAdapter === true,
+      },
+    };
+  } catch (err) {
+    return { adapterInfoError: `requestAdapter() failed: ${(err as Error).message}` };
+  }
 }
 
 function nvidiaSmi(): ProbeOutput['gpus'] {
@@ -55,7 +105,8 @@ async function main(): Promise<ProbeOutput> {
     const y = out.y?.data as Float32Array | undefined;
     if (!y || y[0] !== 2 || y[1] !== 4) throw new Error(`WebGPU probe computed ${String(y)} instead of [2, 4]`);
     await session.release();
-    return { ok: true, ms: performance.now() - start, gpus: nvidiaSmi() };
+    const ms = performance.now() - start;
+    return { ok: true, ms, gpus: nvidiaSmi(), ...(await adapterInfo()) };
   } catch (err) {
     return { ok: false, error: (err as Error).message, ms: performance.now() - start };
   }

@@ -13,9 +13,9 @@
  * Dawn's warnings without touching this process, and the timeout bounds the wait (default 20 s; on a CPU-only
  * machine the probe takes ~0.2 s). Code that can await — the CLI, servers — calls `await initDevices()` first,
  * which runs the same probe with an async `execFile` and fills the same cache, so the event loop never blocks.
- * The result is cached in memory and in a small file in the OS temp directory keyed by boot id, Node binary and
- * the Vulkan/library environment (FLOWSERVE_GPU_PROBE_CACHE=0 disables the file), so each test process does not
- * pay for the probe again.
+ * The result is cached in memory and in a small file in the OS temp directory keyed by boot id, Node binary,
+ * the Vulkan/library environment and the installed Vulkan drivers (FLOWSERVE_GPU_PROBE_CACHE=0 disables the
+ * file), so each test process does not pay for the probe again.
  */
 import { execFile, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,10 +36,28 @@ export interface GpuProbeResult {
   reason: string;
   /** 'probe' (ran now), 'cache' (file cache), 'disabled' (FLOWSERVE_DISABLE_GPU). */
   source: 'probe' | 'cache' | 'disabled';
-  /** Adapter description (from nvidia-smi where present; ONNX Runtime's Node API does not expose the adapter). */
-  adapter?: { name: string; pciBusId: string; computeCapability: string; driver: string };
+  /** The adapter ONNX Runtime's WebGPU EP uses, as Dawn for Node and nvidia-smi describe it. */
+  adapter?: GpuAdapter;
   /** Probe wall time, milliseconds. */
   ms: number;
+}
+
+/**
+ * ONNX Runtime's Node API does not expose its adapter; the probe asks Dawn for Node (package `webgpu`) for the
+ * default adapter's GPUAdapterInfo and nvidia-smi for what TensorFlow prints (PCI bus id, compute capability).
+ */
+export interface GpuAdapter {
+  /** nvidia-smi's name, else GPUAdapterInfo.device, else 'WebGPU adapter'. */
+  name: string;
+  pciBusId: string;
+  computeCapability: string;
+  /** nvidia-smi's driver version, else GPUAdapterInfo.description (Dawn puts the driver there). */
+  driver: string;
+  /** GPUAdapterInfo.vendor / .architecture ('' when unknown). */
+  vendor?: string;
+  architecture?: string;
+  /** GPUAdapterInfo.isFallbackAdapter: a software (CPU) implementation such as Mesa's llvmpipe. */
+  software?: boolean;
 }
 
 let cached: GpuProbeResult | undefined;
@@ -77,7 +95,24 @@ function cacheKey(): string {
     boot = String(Math.round(Date.now() / 1000 - os.uptime()));
   }
   const env = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES', 'LD_LIBRARY_PATH'].map((k) => process.env[k] ?? '');
-  return JSON.stringify([boot, process.execPath, process.version, probeScript(), ...env]);
+  return JSON.stringify([boot, process.execPath, process.version, probeScript(), ...env, ...vulkanDriverState()]);
+}
+
+/** Where the Vulkan loader looks for drivers: installing or removing one must invalidate a cached verdict. */
+const VULKAN_ICD_DIRS = ['/usr/share/vulkan/icd.d', '/etc/vulkan/icd.d', '/usr/local/share/vulkan/icd.d'];
+
+export function vulkanDriverState(dirs: readonly string[] = VULKAN_ICD_DIRS): string[] {
+  return dirs.map((dir) => {
+    try {
+      return fs
+        .readdirSync(dir)
+        .sort()
+        .map((f) => `${dir}/${f}:${fs.statSync(path.join(dir, f)).mtimeMs}`)
+        .join(',');
+    } catch {
+      return `${dir}:absent`;
+    }
+  });
 }
 
 function readCache(): GpuProbeResult | undefined {
@@ -104,7 +139,12 @@ function writeCache(result: GpuProbeResult): void {
 }
 
 /** Turns the child's exit into a result; `stderr` carries Dawn's own diagnostics (e.g. no libvulkan.so.1). */
-function interpret(stdout: string, stderr: string, failure: string | undefined, ms: number): GpuProbeResult {
+export function interpretProbe(
+  stdout: string,
+  stderr: string,
+  failure: string | undefined,
+  ms: number,
+): GpuProbeResult {
   const dawn = stderr
     .split('\n')
     .map((l) => l.trim())
@@ -127,12 +167,24 @@ function interpret(stdout: string, stderr: string, failure: string | undefined, 
     return { available: false, reason: `no WebGPU adapter: ${msg}${dawn ? ` (${dawn})` : ''}`, source: 'probe', ms };
   }
   const gpu = out.gpus?.[0];
+  const info = out.adapterInfo;
+  if (out.adapterInfoError) debug(`GPU probe: no adapter description: ${out.adapterInfoError}`);
+  const adapter: GpuAdapter = {
+    name: gpu?.name || info?.device || 'WebGPU adapter',
+    pciBusId: gpu?.pciBusId || 'unknown',
+    computeCapability: gpu?.computeCapability ?? '',
+    driver: gpu?.driver || info?.description || '',
+    vendor: info?.vendor ?? '',
+    architecture: info?.architecture ?? '',
+    software: info?.isFallbackAdapter === true,
+  };
+  const kind = adapter.software ? 'software WebGPU adapter' : 'WebGPU adapter';
   return {
     available: true,
-    reason: `WebGPU adapter found by ONNX Runtime's WebGPU execution provider in ${Math.round(out.ms)} ms`,
+    reason: `${kind} found by ONNX Runtime's WebGPU execution provider in ${Math.round(out.ms)} ms`,
     source: 'probe',
     ms,
-    adapter: gpu ?? { name: 'WebGPU adapter', pciBusId: 'unknown', computeCapability: '', driver: '' },
+    adapter,
   };
 }
 
@@ -161,7 +213,7 @@ export function probeGpusSync(): GpuProbeResult {
     : r.status !== 0
       ? `the probe process exited with ${r.signal ?? `code ${String(r.status)}`}`
       : undefined;
-  return remember(interpret(r.stdout ?? '', r.stderr ?? '', failure, performance.now() - start));
+  return remember(interpretProbe(r.stdout ?? '', r.stderr ?? '', failure, performance.now() - start));
 }
 
 let inFlight: Promise<GpuProbeResult> | undefined;
@@ -179,7 +231,7 @@ export function discoverGpus(): Promise<GpuProbeResult> {
       { encoding: 'utf8', timeout: timeoutMs(), killSignal: 'SIGKILL', maxBuffer: 4 * 1024 * 1024 },
       (err, stdout, stderr) => {
         const failure = err ? (err.killed ? `timed out after ${timeoutMs()} ms` : err.message) : undefined;
-        resolve(remember(cached ?? interpret(stdout, stderr, failure, performance.now() - start)));
+        resolve(remember(cached ?? interpretProbe(stdout, stderr, failure, performance.now() - start)));
       },
     );
   });
@@ -222,16 +274,27 @@ export function gpuMissingHint(): string {
 export function webgpuDevices(result: GpuProbeResult): Device[] {
   if (!result.available) return [];
   const a = result.adapter ?? { name: 'WebGPU adapter', pciBusId: 'unknown', computeCapability: '', driver: '' };
-  const cc = a.computeCapability ? `, compute capability: ${a.computeCapability}` : '';
+  // TensorFlow's physical_device_desc fields first, then what WebGPU reports (only those that are known).
+  const extra = [
+    ['compute capability', a.computeCapability],
+    ['vendor', a.vendor],
+    ['architecture', a.architecture],
+    ['driver', a.driver],
+  ]
+    .filter(([, v]) => v)
+    .map(([k, v]) => `, ${k}: ${v}`)
+    .join('');
+  const software = a.software ? ' (software adapter: computes on the CPU)' : '';
   return [
     {
       name: localDeviceName('GPU', 0),
       type: 'GPU',
       index: 0,
-      description: `device: 0, name: ${a.name}, pci bus id: ${a.pciBusId}${cc}`,
-      details: `${a.name}${a.driver ? `, driver ${a.driver}` : ''}, ONNX Runtime WebGPU execution provider (Dawn, Vulkan backend)`,
+      description: `device: 0, name: ${a.name}, pci bus id: ${a.pciBusId}${extra}`,
+      details: `${a.name}${software}, ONNX Runtime WebGPU execution provider (Dawn, Vulkan backend)`,
       priority: GPU_PRIORITY,
       executionProviders: ['webgpu'],
+      residentOutputs: true,
     },
   ];
 }

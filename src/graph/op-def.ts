@@ -1,6 +1,7 @@
 import type { DType } from './dtype.js';
 import type { Attrs, Operation, Tensor } from './graph.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
+import type { KernelConstraints } from '../ops/kernels.js';
 import type { Shape } from './shape.js';
 
 /** What inference says about one output. */
@@ -42,8 +43,19 @@ export interface OpDef<A extends object = Attrs> {
   grad?(ctx: GradContext & { attrs: A }): (Tensor | null)[];
   /** True for ops whose outputs carry no gradient (integer results, comparisons): gradients stop silently. */
   notDifferentiable?: boolean;
-  /** Device types with a kernel for this op (looked up by the placer as (op, device type)). */
+  /**
+   * Device types with a kernel for this op, for some dtypes. The placer looks kernels up per op instance,
+   * (op, device type, dtypes): see `kernelConstraints` and hasKernel() in src/ops/kernels.ts.
+   */
   kernels: readonly string[];
+  /**
+   * Per device type in `kernels`, what its kernel accepts: TensorFlow's TypeConstraint on type attributes
+   * (`{ GPU: { types: { T: ['float32', 'int32'] } } }`, see gpuKernel()) and, where the lowering depends on more
+   * than dtypes, a condition. A device type without an entry accepts every dtype the op accepts.
+   */
+  kernelConstraints?: KernelConstraints;
+  /** The op's type attributes for kernel lookup (TensorFlow's T, DstT, …); default `{ T: output 0's dtype }`. */
+  typeAttrs?(op: Operation): Readonly<Record<string, DType>>;
   /** Ops with side effects or randomness: never merged or constant-folded. */
   stateful?: boolean;
   /** Output 0 is a variable's current value, supplied by the session's variable store. */
@@ -62,6 +74,11 @@ const registry = new Map<string, OpDef>();
 /** Registers an op definition; the type name must be unique. */
 export function defineOp<A extends object = Attrs>(def: OpDef<A>): OpDef<A> {
   if (registry.has(def.type)) throw new Error(`op type '${def.type}' is defined twice`);
+  for (const device of Object.keys(def.kernelConstraints ?? {})) {
+    if (!def.kernels.includes(device)) {
+      throw new Error(`op type '${def.type}': kernel constraints for ${device}, which is not among its kernels`);
+    }
+  }
   registry.set(def.type, def as unknown as OpDef);
   return def;
 }

@@ -15,7 +15,7 @@ import { defineOp, type OpDef, type OutputInfo } from '../graph/op-def.js';
 import { formatShape, isFullyDefined, normalizeAxis, numElements, broadcastShapes, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { constant, graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, GPU_F32, GPU_F32_I32, gpuKernel, staticShapes } from './kernels.js';
 import { Const } from './source.js';
 import { unbroadcast } from './broadcast-grad.js';
 import { reduceSum } from './reduce.js';
@@ -125,7 +125,13 @@ export const Cast = def1<{ dtype: DType }>({
     if (!g || !dtypeInfo(x.dtype).isFloat || !dtypeInfo(attrs.dtype).isFloat) return [null];
     return [cast(g, x.dtype)];
   },
+  typeAttrs: (op) => ({ SrcT: (op.inputs[0] as Tensor).dtype, DstT: op.output.dtype }),
   kernels: CPU_AND_GPU,
+  // The WebGPU EP's Cast reads no float64, int64 or string and writes no float64 or string.
+  kernelConstraints: gpuKernel({
+    SrcT: ['float32', 'int32', 'uint8', 'bool'],
+    DstT: ['float32', 'int32', 'int64', 'uint8', 'bool'],
+  }),
 });
 
 /** Converts `x` to `dtype` (tf.cast); float → int truncates toward zero, anything nonzero → true. */
@@ -206,6 +212,7 @@ export const Reshape = def1({
     return [g ? reshape(g, shapeOperand(x)) : null, null];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'uint8', 'bool'] }),
 });
 
 /** Gives `x` a new shape with the same elements (tf.reshape); one dim may be -1 (inferred). */
@@ -240,6 +247,7 @@ export const Transpose = def1<{ perm: number[] }>({
     return [transpose(g, inverse)];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** Permutes the axes of `x` (tf.transpose); `perm` defaults to reversing them. Negative axes count from the end. */
@@ -304,6 +312,7 @@ export const ConcatV2 = def1<{ axis: number }>({
     return split(g, sizeOperand, ax);
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** Joins tensors along `axis` (tf.concat); all must share dtype, rank and every other dimension. */
@@ -354,6 +363,7 @@ export const SplitV = def1<{ axis: number; num: number }>({
     return [concat(pieces, attrs.axis), null];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /**
@@ -451,6 +461,7 @@ export const Slice = def1<{ begin: number[]; size: number[] }>({
     ];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 /**
@@ -491,6 +502,8 @@ export const SliceGrad = def1<{ begin: number[] }>({
     ];
   },
   kernels: CPU_AND_GPU,
+  // Unknown dims make the pads int64 arithmetic (Shape, Sub, Concat), which the WebGPU EP does not run.
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32'] }, staticShapes()),
 });
 
 /**
@@ -543,6 +556,7 @@ export const GatherV2 = def1<{ axis: number }>({
     ];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'uint8', 'bool'] }),
 });
 
 /**
@@ -629,7 +643,10 @@ export const OneHot = def1<{ depth: number; axis: number; dtype: DType; onValue:
     whereNode(b, attrs.dtype, mask, on, scalarConst(b, attrs.dtype, attrs.offValue), outputs[0]);
   },
   notDifferentiable: true,
+  typeAttrs: (op) => ({ T: op.output.dtype, TI: (op.inputs[0] as Tensor).dtype }),
   kernels: CPU_AND_GPU,
+  // int64 indices are cast to int32 first, and the WebGPU EP's Cast reads no int64.
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32'], TI: ['int32'] }),
 });
 
 export interface OneHotOptions {
@@ -703,6 +720,8 @@ export const Fill = def1({
     return [null, reduceSum(g)];
   },
   kernels: CPU_AND_GPU,
+  // uint8: the WebGPU EP claims Expand but fails at run time.
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'bool'] }),
 });
 
 export interface MakerOptions {
@@ -766,6 +785,7 @@ function likeDef(type: string, valueOf: (dtype: DType) => Scalar) {
     },
     notDifferentiable: true,
     kernels: CPU_AND_GPU,
+    kernelConstraints: GPU_F32_I32,
   });
 }
 
@@ -820,7 +840,9 @@ export const Range = def1<{ dtype: DType }>({
     b.op('Cast', [b.op('Range', [...inputs])], { to: dtypeInfo(attrs.dtype).onnx }, outputs[0]);
   },
   notDifferentiable: true,
+  typeAttrs: (op) => ({ Tidx: op.output.dtype }),
   kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ Tidx: ['float32', 'int32', 'uint8'] }),
 });
 
 /**
@@ -881,6 +903,7 @@ export const ExpandDims = def1<{ axis: number }>({
     return [g ? reshape(g, shapeOperand(op.inputs[0] as Tensor)) : null];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'bool'] }),
 });
 
 /** Inserts a dimension of size 1 at `axis` (tf.expand_dims); axis in [-rank-1, rank]. */
@@ -914,6 +937,7 @@ export const Squeeze = def1<{ axes: number[] }>({
     return [g ? reshape(g, shapeOperand(op.inputs[0] as Tensor)) : null];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /**
@@ -933,7 +957,10 @@ export const ShapeOp = def1<{ outType: DType }>({
     else b.op('Cast', [b.op('Shape', [inputs[0] as string])], { to: dtypeInfo(attrs.outType).onnx }, outputs[0]);
   },
   notDifferentiable: true,
+  typeAttrs: (op) => ({ T: (op.inputs[0] as Tensor).dtype, out_type: op.output.dtype }),
   kernels: CPU_AND_GPU,
+  // out_type int32 casts the int64 shape, and the WebGPU EP's Cast reads no int64.
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32'], out_type: ['int64'] }),
 });
 
 /** The run-time shape of `x` as a 1-D int32 (default) or int64 tensor (tf.shape). */
@@ -980,6 +1007,7 @@ export const Tile = def1({
     return [op.graph.addOp({ def: TileGrad, inputs: [g, x, multiples], name: 'TileGrad' }).output, null];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /**
@@ -1005,6 +1033,14 @@ export const TileGrad = def1({
     return [g ? tile(g, op.inputs[2] as Tensor) : null, null, null];
   },
   kernels: CPU_AND_GPU,
+  // x's run-time shape (unknown dims) or fed multiples make the interleaved shape int64 arithmetic.
+  kernelConstraints: gpuKernel(
+    { T: ['float32', 'int32'] },
+    {
+      description: 'a static x shape and constant multiples',
+      holds: (op) => isFullyDefined((op.inputs[1] as Tensor).shape) && constValue(op.inputs[2] as Tensor) !== undefined,
+    },
+  ),
 });
 
 /** Repeats `x` `multiples[i]` times along each axis (tf.tile). */
@@ -1045,6 +1081,7 @@ export const SelectV2 = def1({
     ];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** Elementwise choice (tf.where with three arguments, broadcasting as tf.where_v2): `cond ? a : b`. */

@@ -4,7 +4,7 @@ import { defineOp } from '../graph/op-def.js';
 import { dimsCompatible, formatShape } from '../graph/shape.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
-import { CPU_AND_GPU } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, gpuKernel, staticShapes } from './kernels.js';
 import { checkDType, FLOAT_DTYPES, logSoftmax, mul, neg, softmax, sub } from './math.js';
 import { broadcastReduced } from './reduce.js';
 
@@ -45,7 +45,8 @@ export const SoftmaxCrossEntropyWithLogits = defineOp({
     const dy = classesAxisGrad(g, logits);
     return [mul(neg(logSoftmax(logits)), dy), mul(sub(softmax(logits), labels), dy)];
   },
-  kernels: CPU_AND_GPU,
+  // The WebGPU EP has no LogSoftmax.
+  kernels: CPU_ONLY,
 });
 
 export interface CrossEntropyArgs {
@@ -112,8 +113,8 @@ export const SparseSoftmaxCrossEntropyWithLogits = defineOp({
     }).output;
     return [null, mul(diff, classesAxisGrad(g, logits))];
   },
-  // int32 labels stay int32 all the way (no int64 tensor), so the op is not pinned to the CPU.
-  kernels: CPU_AND_GPU,
+  // The WebGPU EP has no LogSoftmax (the gradient, SparseSoftmaxMinusOneHot, does run there).
+  kernels: CPU_ONLY,
 });
 
 /** softmax(logits) − one_hot(labels): the sparse cross-entropy's logits gradient before scaling by dY. */
@@ -138,7 +139,10 @@ const SparseSoftmaxMinusOneHot = defineOp({
     b.op('Sub', [b.op('Softmax', [inputs[1] as string], { axis: -1 }), oneHot], {}, outputs[0]);
   },
   notDifferentiable: true,
+  typeAttrs: (op) => ({ T: op.output.dtype, Tlabels: (op.inputs[0] as Tensor).dtype }),
   kernels: CPU_AND_GPU,
+  // int64 labels, or the class count read from an unknown logits shape, need int64 ops the WebGPU EP lacks.
+  kernelConstraints: gpuKernel({ T: ['float32'], Tlabels: ['int32'] }, staticShapes([1], 'a static logits shape')),
 });
 
 /** Per-example cross-entropy with integer class labels (tf.nn.sparse_softmax_cross_entropy_with_logits). */

@@ -1,11 +1,11 @@
 import { InvalidArgument } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
-import type { Tensor } from '../graph/graph.js';
+import type { Operation, Tensor } from '../graph/graph.js';
 import { defineOp, type GradContext, type OpDef } from '../graph/op-def.js';
 import { broadcastShapes, dimsCompatible, formatShape, type Dim } from '../graph/shape.js';
 import { unbroadcast } from './broadcast-grad.js';
 import { binaryOperands, graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, GPU_F32, GPU_F32_I32, type KernelConstraints } from './kernels.js';
 import { reduceSum } from './reduce.js';
 
 /** Element types of float math (exp, log, div, softmax, …). */
@@ -108,6 +108,7 @@ export const MatMul = defineOp<{ transposeA: boolean; transposeB: boolean }>({
     return [unbroadcast(da, a.shape, op.name), unbroadcast(db, b.shape, op.name)];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 export interface MatMulOptions {
@@ -134,6 +135,19 @@ export interface ElementwiseOptions {
   dtypes?: readonly DType[];
   grad?: GradFn;
   notDifferentiable?: boolean;
+  /** Device types with a kernel (default CPU and GPU). */
+  kernels?: readonly string[];
+  /** What those kernels accept (default: every dtype in `dtypes`). */
+  kernelConstraints?: KernelConstraints;
+}
+
+/** Kernel fields of an elementwise def; a bool result is typed by its input (T of Equal is the compared type). */
+function elementwiseKernels(options: ElementwiseOptions, outputBool: boolean) {
+  return {
+    ...(outputBool ? { typeAttrs: (op: Operation) => ({ T: (op.inputs[0] as Tensor).dtype }) } : {}),
+    kernels: options.kernels ?? CPU_AND_GPU,
+    ...(options.kernelConstraints ? { kernelConstraints: options.kernelConstraints } : {}),
+  };
 }
 
 /** Defines a broadcasting binary elementwise op lowered to one ONNX op of the same meaning. */
@@ -155,7 +169,7 @@ export function binaryElementwise(type: string, onnxOp: string, outputBool = fal
     },
     ...(options.grad ? { grad: options.grad } : {}),
     ...(options.notDifferentiable || outputBool ? { notDifferentiable: true } : {}),
-    kernels: CPU_AND_GPU,
+    ...elementwiseKernels(options, outputBool),
   });
 }
 
@@ -176,7 +190,7 @@ export function unaryElementwise(
     },
     ...(options.grad ? { grad: options.grad } : {}),
     ...(options.notDifferentiable || options.outputBool ? { notDifferentiable: true } : {}),
-    kernels: CPU_AND_GPU,
+    ...elementwiseKernels(options, options.outputBool ?? false),
   });
 }
 
@@ -206,6 +220,7 @@ function unary(def: OpDef, defaultName: string) {
 
 export const Add = binaryElementwise('Add', 'Add', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [a, b] = operands(op);
@@ -215,6 +230,7 @@ export const Add = binaryElementwise('Add', 'Add', false, {
 
 export const Sub = binaryElementwise('Sub', 'Sub', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [a, b] = operands(op);
@@ -224,6 +240,7 @@ export const Sub = binaryElementwise('Sub', 'Sub', false, {
 
 export const Mul = binaryElementwise('Mul', 'Mul', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [a, b] = operands(op);
@@ -234,6 +251,7 @@ export const Mul = binaryElementwise('Mul', 'Mul', false, {
 /** TensorFlow's RealDiv: float division. */
 export const RealDiv = binaryElementwise('RealDiv', 'Div', false, {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [a, b] = operands(op);
@@ -244,6 +262,7 @@ export const RealDiv = binaryElementwise('RealDiv', 'Div', false, {
 
 export const Pow = binaryElementwise('Pow', 'Pow', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [x, p] = operands(op);
@@ -273,10 +292,12 @@ function extremumGrad(firstWins: (a: Tensor, b: Tensor) => Tensor): GradFn {
 
 export const Maximum = binaryElementwise('Maximum', 'Max', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: extremumGrad((a, b) => greaterEqual(a, b)),
 });
 export const Minimum = binaryElementwise('Minimum', 'Min', false, {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
   grad: extremumGrad((a, b) => lessEqual(a, b)),
 });
 
@@ -292,13 +313,25 @@ export const minimum = binary(Minimum, 'Minimum');
 
 // ---- comparisons and logic (no gradient) -------------------------------------------------------------------
 
-export const Equal = binaryElementwise('Equal', 'Equal', true, { dtypes: [...NUMERIC_DTYPES, 'bool'] });
-export const Less = binaryElementwise('Less', 'Less', true, { dtypes: NUMERIC_DTYPES });
-export const Greater = binaryElementwise('Greater', 'Greater', true, { dtypes: NUMERIC_DTYPES });
-export const LessEqual = binaryElementwise('LessEqual', 'LessOrEqual', true, { dtypes: NUMERIC_DTYPES });
-export const GreaterEqual = binaryElementwise('GreaterEqual', 'GreaterOrEqual', true, { dtypes: NUMERIC_DTYPES });
+export const Equal = binaryElementwise('Equal', 'Equal', true, {
+  dtypes: [...NUMERIC_DTYPES, 'bool'],
+  kernelConstraints: GPU_F32_I32,
+});
+export const Less = binaryElementwise('Less', 'Less', true, { dtypes: NUMERIC_DTYPES, kernelConstraints: GPU_F32_I32 });
+export const Greater = binaryElementwise('Greater', 'Greater', true, {
+  dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
+});
+export const LessEqual = binaryElementwise('LessEqual', 'LessOrEqual', true, {
+  dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
+});
+export const GreaterEqual = binaryElementwise('GreaterEqual', 'GreaterOrEqual', true, {
+  dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32_I32,
+});
 export const LogicalAnd = binaryElementwise('LogicalAnd', 'And', true, { dtypes: BOOL_DTYPES });
-export const LogicalOr = binaryElementwise('LogicalOr', 'Or', true, { dtypes: BOOL_DTYPES });
+export const LogicalOr = binaryElementwise('LogicalOr', 'Or', true, { dtypes: BOOL_DTYPES, kernels: CPU_ONLY });
 export const LogicalNot = unaryElementwise('LogicalNot', 'Not', { dtypes: BOOL_DTYPES, outputBool: true });
 
 export const equal = binary(Equal, 'Equal');
@@ -314,23 +347,32 @@ export const logicalNot = unary(LogicalNot, 'LogicalNot');
 
 export const Neg = unaryElementwise('Neg', 'Neg', {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ grads: [g] }) => [g ? neg(g) : null],
 });
-export const Sign = unaryElementwise('Sign', 'Sign', { dtypes: NUMERIC_DTYPES, notDifferentiable: true });
+export const Sign = unaryElementwise('Sign', 'Sign', {
+  dtypes: NUMERIC_DTYPES,
+  kernels: CPU_ONLY,
+  notDifferentiable: true,
+});
 export const Abs = unaryElementwise('Abs', 'Abs', {
   dtypes: NUMERIC_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? mul(g, sign(op.inputs[0] as Tensor)) : null],
 });
 export const Exp = unaryElementwise('Exp', 'Exp', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? mul(g, op.output) : null],
 });
 export const Log = unaryElementwise('Log', 'Log', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? div(g, op.inputs[0] as Tensor) : null],
 });
 export const Sqrt = unaryElementwise('Sqrt', 'Sqrt', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? div(g, mul(op.output, 2)) : null],
 });
 export const Square = defineOp({
@@ -344,22 +386,27 @@ export const Square = defineOp({
   },
   grad: ({ op, grads: [g] }) => [g ? mul(g, mul(op.inputs[0] as Tensor, 2)) : null],
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 export const Relu = unaryElementwise('Relu', 'Relu', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? maskedGrad(greater(op.inputs[0] as Tensor, 0), g) : null],
 });
 export const Sigmoid = unaryElementwise('Sigmoid', 'Sigmoid', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? mul(g, mul(op.output, sub(1, op.output))) : null],
 });
 export const Tanh = unaryElementwise('Tanh', 'Tanh', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   grad: ({ op, grads: [g] }) => [g ? mul(g, sub(1, square(op.output))) : null],
 });
 /** Softmax over the last axis (ONNX opset ≥ 13 Softmax takes one axis; no 2-D coercion). */
 export const Softmax = unaryElementwise('Softmax', 'Softmax', {
   dtypes: FLOAT_DTYPES,
+  kernelConstraints: GPU_F32,
   onnxAttrs: { axis: -1 },
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null];
@@ -369,6 +416,7 @@ export const Softmax = unaryElementwise('Softmax', 'Softmax', {
 });
 export const LogSoftmax = unaryElementwise('LogSoftmax', 'LogSoftmax', {
   dtypes: FLOAT_DTYPES,
+  kernels: CPU_ONLY,
   onnxAttrs: { axis: -1 },
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null];
@@ -415,6 +463,7 @@ export const MaskedGrad = defineOp({
     return [null, unbroadcast(maskedGrad(mask, g), x.shape, op.name)];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** where(mask, g, 0) (see MaskedGrad). */

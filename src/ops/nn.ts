@@ -6,7 +6,7 @@ import { defineOp, type OpDef } from '../graph/op-def.js';
 import { dimsCompatible, formatShape, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { binaryOperands, graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, GPU_F32, GPU_F32_I32, gpuKernel, staticShapes } from './kernels.js';
 import { checkDType, FLOAT_DTYPES } from './math.js';
 import { reduceSum, scalarValue } from './reduce.js';
 
@@ -236,6 +236,7 @@ export const Conv2D = defineOp<ConvAttrs>({
     ];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 interface BackpropInputAttrs extends ConvAttrs {
@@ -287,6 +288,7 @@ export const Conv2DBackpropInput = defineOp<BackpropInputAttrs>({
     return [conv2dBackpropFilter(g, f.shape as number[], dy, opts), conv2d(g, f, opts)];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 interface BackpropFilterAttrs extends ConvAttrs {
@@ -335,6 +337,7 @@ export const Conv2DBackpropFilter = defineOp<BackpropFilterAttrs>({
     ];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 function normalizeWindow(opName: string, what: string, v: number | readonly number[]): [number, number] {
@@ -474,6 +477,7 @@ export const MaxPool = defineOp<PoolAttrs>({
     return [x.graph.addOp({ def: MaxPoolGrad, inputs: [x, dy], attrs: { ...attrs }, name: 'MaxPoolGrad' }).output];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 /**
@@ -528,6 +532,7 @@ export const AvgPool = defineOp<PoolAttrs>({
     return [avgPoolGrad(dy, [x.shape[1] as number, x.shape[2] as number], attrs)];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 interface AvgPoolGradAttrs extends PoolAttrs {
@@ -580,6 +585,8 @@ export const AvgPoolGrad = defineOp<AvgPoolGradAttrs>({
     ];
   },
   kernels: CPU_AND_GPU,
+  // An unknown batch makes the planes' shape int64 arithmetic (Shape, Slice, Concat).
+  kernelConstraints: gpuKernel({ T: ['float32'] }, staticShapes()),
 });
 
 function avgPoolGrad(dy: Tensor, inputSize: [number, number], attrs: PoolAttrs): Tensor {
@@ -650,6 +657,7 @@ export const BiasAdd = defineOp({
     return [g, reduceSum(g, [...Array(rank - 1).keys()], { name: 'BiasAddGrad' })];
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** Adds a 1-D bias along the last axis (tf.nn.bias_add, NHWC). */

@@ -6,7 +6,7 @@ import { defineOp, type OpDef } from '../graph/op-def.js';
 import { formatShape, normalizeAxis, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32_I32, gpuKernel } from './kernels.js';
 
 const REDUCE_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 
@@ -98,6 +98,7 @@ function reduceDef(
       return [broadcastReduced(g, x, attrs.axes, attrs.keepDims, { mean: gradKind === 'mean' })];
     },
     kernels: CPU_AND_GPU,
+    kernelConstraints: GPU_F32_I32,
   });
 }
 
@@ -151,8 +152,10 @@ export const ArgMax = defineOp<{ axis: number; outputType: 'int32' | 'int64' }>(
     }
   },
   notDifferentiable: true,
-  // int64 results stay on the CPU (spec §2.3: the WebGPU EP has no int64 ArgMax).
-  kernels: CPU_ONLY,
+  typeAttrs: (op) => ({ T: (op.inputs[0] as Tensor).dtype, output_type: op.output.dtype }),
+  // The WebGPU EP's ArgMax writes int64; output_type int32 adds a Cast of it, which the WebGPU EP does not read.
+  kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32'], output_type: ['int64'] }),
 });
 
 /** Index of the largest value along `axis` (tf.argmax); int64 by default, as TensorFlow's output_type. */
@@ -222,6 +225,15 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
     return [reduce(g, attrs.axes, { keepDims: attrs.keepDims }), null];
   },
   kernels: CPU_AND_GPU,
+  // A mean over unknown dims counts them at run time in int64 (Gather, ReduceProd, Cast): not on the WebGPU EP.
+  kernelConstraints: gpuKernel(
+    { T: ['float32', 'int32'] },
+    {
+      description: 'static reduced dims for a mean',
+      holds: (op) =>
+        !op.attrs.mean || (op.attrs.axes as number[]).every((a) => (op.inputs[1] as Tensor).shape[a] != null),
+    },
+  ),
 });
 
 /** Gradient of reduce_sum / reduce_mean: `dY` broadcast back to `x`'s shape (÷ count for a mean). */
@@ -257,6 +269,7 @@ export const ExtremumGrad = defineOp<ReduceAttrs>({
     b.op('Mul', [mask, b.op('Div', [gk, ties])], {}, outputs[0]);
   },
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 function extremumGrad(g: Tensor, x: Tensor, y: Tensor, axes: readonly number[], keepDims: boolean): Tensor {

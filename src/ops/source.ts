@@ -4,7 +4,7 @@ import { getDefaultGraph, type Graph, type Operation, type Tensor } from '../gra
 import type { HostTensor } from '../graph/host-tensor.js';
 import { defineOp } from '../graph/op-def.js';
 import { normalizeShape, type Shape } from '../graph/shape.js';
-import { CPU_AND_GPU } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32_I32 } from './kernels.js';
 
 /** Const: a value baked into the graph (lowered to an ONNX initializer). */
 export const Const = defineOp<{ value: HostTensor }>({
@@ -14,6 +14,7 @@ export const Const = defineOp<{ value: HostTensor }>({
     b.op('Identity', [b.constant(attrs.value, 'value')], {}, outputs[0]);
   },
   notDifferentiable: true,
+  // Any dtype: the value is an initializer and ONNX Runtime folds the Identity away.
   kernels: CPU_AND_GPU,
 });
 
@@ -78,6 +79,7 @@ export const Identity = defineOp({
   },
   grad: ({ grads }) => [grads[0] ?? null],
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** StopGradient: identity forward, no gradient backward. */
@@ -89,6 +91,7 @@ export const StopGradient = defineOp({
   },
   notDifferentiable: true,
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 export function identity(x: Tensor, options: { name?: string } = {}): Tensor {

@@ -5,7 +5,7 @@ import type { HostTensor, NestedArray } from '../graph/host-tensor.js';
 import { defineOp } from '../graph/op-def.js';
 import { formatShape, isFullyDefined, shapesCompatible, type Shape } from '../graph/shape.js';
 import { constant } from './convert.js';
-import { CPU_AND_GPU } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32_I32 } from './kernels.js';
 import { identity, NoOp } from './source.js';
 
 export const GLOBAL_VARIABLES = 'variables';
@@ -25,6 +25,7 @@ export const VariableV2 = defineOp<{ dtype: DType; shape: Shape }>({
   stateful: true,
   notDifferentiable: true,
   kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32_I32,
 });
 
 function checkAssignShapes(opName: string, ref: Tensor, value: Tensor): void {
@@ -55,6 +56,7 @@ function assignDef(type: string, onnxOp: 'Add' | 'Sub' | undefined) {
     stateful: true,
     notDifferentiable: true,
     kernels: CPU_AND_GPU,
+    kernelConstraints: GPU_F32_I32,
   });
 }
 

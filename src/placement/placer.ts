@@ -10,6 +10,7 @@ import {
 import { compareDevices, type Device } from '../devices/device.js';
 import { gpuMissingHint } from '../devices/webgpu.js';
 import type { Operation } from '../graph/graph.js';
+import { formatTypeAttrs, hasKernel, kernelDeviceTypes, registeredKernels } from '../ops/kernels.js';
 import { softPlacementLine } from './log.js';
 
 export interface PlacerOptions {
@@ -49,6 +50,8 @@ type Key = Operation | string;
  *    and reference edges: an op whose def has `variableUpdate` joins the variable of its input 0.
  * 2. The requested devices of all members are merged (type/id conflicts drop those fields under soft placement,
  *    else fail); candidates are the devices matching the merged spec of a type every member has a kernel for.
+ *    Kernels are looked up per op with its dtypes (hasKernel, src/ops/kernels.ts): a float32 MatMul has a GPU
+ *    kernel, a float64 one does not.
  * 3. The best candidate wins: priority, then name (GPU:0 before GPU:1 before CPU:0).
  * 4. Generators (no inputs, one non-ref output, one consumer) are placed in a second pass on their consumer's
  *    device when they can run there, and are logged last, as TensorFlow does.
@@ -166,7 +169,7 @@ export class Placer {
       mergedFrom ??= m;
     }
     const hasRequest = deviceSpecToString(merged) !== '';
-    const supports = (d: Device) => members.every((m) => m.def.kernels.includes(d.type));
+    const supports = (d: Device) => members.every((m) => hasKernel(m, d.type));
     const matching = this.sorted.filter((d) => deviceMatches(merged, specOf(d)));
     const candidates = matching.filter(supports);
     if (candidates.length > 0) return candidates;
@@ -183,9 +186,9 @@ export class Placer {
   /** New ops joining a group already placed on `device`: their requests and kernels must fit it. */
   private checkJoinPlaced(fresh: readonly Operation[], device: Device, soft: boolean): void {
     for (const m of fresh) {
-      if (!m.def.kernels.includes(device.type)) {
+      if (!hasKernel(m, device.type)) {
         throw new InvalidArgument(
-          `Cannot assign a device for operation ${m.name}: Could not satisfy explicit device specification '${m.requestedDevice}' because the node ${m.name} was colocated with a group of nodes that required incompatible device '${device.name}'.${debugInfo([m])}`,
+          `Cannot assign a device for operation ${m.name}: Could not satisfy explicit device specification '${m.requestedDevice}' because the node ${m.name} was colocated with a group of nodes that required incompatible device '${device.name}'.${debugInfo([m], m)}`,
         );
       }
       if (m.requestedDevice && !deviceMatches(parseDeviceSpec(m.requestedDevice), specOf(device))) {
@@ -219,15 +222,15 @@ export class Placer {
     }
     // Devices exist, but some member has no kernel for any of them.
     const types = [...new Set((matching.length > 0 ? matching : this.sorted).map((d) => d.type))];
-    const lacking = members.find((m) => !types.some((t) => m.def.kernels.includes(t))) ?? (members[0] as Operation);
-    const missingType = types.find((t) => !lacking.def.kernels.includes(t)) ?? types[0] ?? '';
+    const lacking = members.find((m) => !types.some((t) => hasKernel(m, t))) ?? (members[0] as Operation);
+    const missingType = types.find((t) => !hasKernel(lacking, t)) ?? types[0] ?? '';
     if (lacking.requestedDevice && parseDeviceSpec(lacking.requestedDevice).type !== undefined) {
       return new InvalidArgument(
-        `Cannot assign a device for operation ${lacking.name}: Could not satisfy explicit device specification '${lacking.requestedDevice}' because no supported kernel for ${missingType} devices is available.${debugInfo(members)}`,
+        `Cannot assign a device for operation ${lacking.name}: Could not satisfy explicit device specification '${lacking.requestedDevice}' because no supported kernel for ${missingType} devices is available.${debugInfo(members, lacking)}`,
       );
     }
     return new InvalidArgument(
-      `Cannot assign a device for operation ${lacking.name}: Could not satisfy explicit device specification '${lacking.requestedDevice}' because the node ${lacking.name} was colocated with a group of nodes that required incompatible device '${mergedString}'.${debugInfo(members)}`,
+      `Cannot assign a device for operation ${lacking.name}: Could not satisfy explicit device specification '${lacking.requestedDevice}' because the node ${lacking.name} was colocated with a group of nodes that required incompatible device '${mergedString}'.${debugInfo(members, lacking)}`,
     );
   }
 }
@@ -246,11 +249,15 @@ function soleConsumer(op: Operation, consumers: ReadonlyMap<Operation, ReadonlyS
   return set?.size === 1 ? [...set][0] : undefined;
 }
 
-/** The "Colocation Debug Info" block: each member's type, supported device types and request. */
-function debugInfo(members: readonly Operation[]): string {
+/**
+ * The "Colocation Debug Info" block: each member's type, the device types with a kernel for it (its dtypes
+ * included) and its request; then, as TensorFlow 2 does, the lacking op's type attributes and registered kernels.
+ */
+function debugInfo(members: readonly Operation[], lacking: Operation): string {
   const types = new Map<string, readonly string[]>();
-  for (const m of members) types.set(m.type, m.def.kernels);
+  for (const m of members) types.set(m.type, kernelDeviceTypes(m));
   const lines = [...types].map(([t, k]) => `${t}: ${k.join(' ')}`);
   const reqs = members.map((m) => `  ${m.name} (${m.type}) '${m.requestedDevice}'`);
-  return `\nColocation Debug Info:\nColocation group had the following types and supported devices: \n${lines.join('\n')}\n\nColocation members, user-requested devices:\n${reqs.join('\n')}`;
+  const kernels = registeredKernels(lacking.def).map((k) => `  ${k}`);
+  return `\nColocation Debug Info:\nColocation group had the following types and supported devices: \n${lines.join('\n')}\n\nColocation members, user-requested devices:\n${reqs.join('\n')}\n\nOp: ${lacking.type}\nNode attrs: ${formatTypeAttrs(lacking)}\nRegistered kernels:\n${kernels.join('\n')}`;
 }

@@ -5,7 +5,7 @@
  * only this module. It uses nothing but plain data, so it works inside a worker thread too.
  */
 import ort from 'onnxruntime-node';
-import { dtypeFromOrt, ortType } from '../graph/dtype.js';
+import { dtypeFromOrt, dtypeInfo, ortType, type DType } from '../graph/dtype.js';
 import { HostTensor } from '../graph/host-tensor.js';
 
 export interface OrtSessionOptions {
@@ -17,12 +17,43 @@ export interface OrtSessionOptions {
   allowSpinning?: boolean;
   /** External data files for a model given as bytes (exported weights). */
   externalData?: { path: string; data: Uint8Array }[];
+  /** Outputs to leave in device memory (WebGPU `gpu-buffer`) as DeviceTensors; the others come back to the host. */
+  deviceOutputs?: readonly string[];
 }
+
+/**
+ * A tensor left in device memory by one ONNX Runtime session (WebGPU `gpu-buffer` output) and fed to another
+ * session on the same device without a copy through the host. ONNX Runtime 1.30's Node binding cannot download
+ * one (`getData()` aborts the process), and it frees the buffer only on `dispose()`: the owner must dispose it.
+ */
+export class DeviceTensor {
+  private disposed = false;
+
+  constructor(
+    readonly dtype: DType,
+    readonly shape: readonly number[],
+    /** @internal the ONNX Runtime tensor (location 'gpu-buffer'). */
+    readonly ortTensor: ort.Tensor,
+  ) {}
+
+  byteLength(): number {
+    return this.shape.reduce((n, d) => n * d, 1) * dtypeInfo(this.dtype).bytesPerElement;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.ortTensor.dispose();
+  }
+}
+
+/** A partition's input or output: in host memory, or left on the device between partitions. */
+export type RuntimeTensor = HostTensor | DeviceTensor;
 
 export interface CompiledModel {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
-  run(feeds: Record<string, HostTensor>, outputs?: readonly string[]): Promise<Record<string, HostTensor>>;
+  run(feeds: Record<string, RuntimeTensor>, outputs?: readonly string[]): Promise<Record<string, RuntimeTensor>>;
   release(): Promise<void>;
 }
 
@@ -59,6 +90,9 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
     ...(options.externalData ? { externalData: options.externalData } : {}),
+    ...(options.deviceOutputs?.length
+      ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs.map((n) => [n, 'gpu-buffer' as const])) }
+      : {}),
   };
   const session =
     typeof model === 'string'
@@ -69,10 +103,19 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     outputNames: session.outputNames,
     async run(feeds, outputs) {
       const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const name in feeds) ortFeeds[name] = toOrtTensor(feeds[name] as HostTensor);
+      for (const name in feeds) {
+        const t = feeds[name] as RuntimeTensor;
+        ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
+      }
       const result = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
-      const out: Record<string, HostTensor> = {};
-      for (const name in result) out[name] = fromOrtTensor(result[name] as ort.Tensor);
+      const out: Record<string, RuntimeTensor> = {};
+      for (const name in result) {
+        const t = result[name] as ort.Tensor;
+        out[name] =
+          t.location === 'gpu-buffer'
+            ? new DeviceTensor(dtypeFromOrt(t.type), t.dims.map(Number), t)
+            : fromOrtTensor(t);
+      }
       return out;
     },
     release: () => session.release(),

@@ -33,19 +33,14 @@ export function partition(
   for (const op of ops) {
     let stage = 0;
     const device = deviceOf(op);
-    const producers = [
-      ...dataInputs(op)
-        .filter((t) => !fed.has(t))
-        .map((t) => t.op),
-      ...op.controlInputs,
-    ];
-    for (const p of producers) {
+    for (const p of producersOf(op, fed)) {
       if (!inSet.has(p)) continue;
       const ps = stageOf.get(p) ?? 0;
       stage = Math.max(stage, deviceOf(p) === device ? ps : ps + 1);
     }
     stageOf.set(op, stage);
   }
+  sinkSources(ops, inSet, stageOf, deviceOf, fed);
   const byKey = new Map<string, Partition>();
   for (const op of ops) {
     const device = deviceOf(op);
@@ -73,4 +68,45 @@ export function partition(
     }
   }
   return { partitions, transfers };
+}
+
+/** The ops `op` waits for: producers of its data inputs (fed tensors excepted) and its control inputs. */
+function producersOf(op: Operation, fed: ReadonlySet<Tensor>): Operation[] {
+  return [
+    ...dataInputs(op)
+      .filter((t) => !fed.has(t))
+      .map((t) => t.op),
+    ...op.controlInputs,
+  ];
+}
+
+/**
+ * Moves each source op (no inputs: a constant, a variable read) to the latest stage its consumers allow, so that
+ * a constant on GPU:0 used only after a CPU step joins that later GPU partition instead of making a partition (one
+ * more ONNX model and a tensor passed along) of its own at stage 0.
+ */
+function sinkSources(
+  ops: readonly Operation[],
+  inSet: ReadonlySet<Operation>,
+  stageOf: Map<Operation, number>,
+  deviceOf: (op: Operation) => Device,
+  fed: ReadonlySet<Tensor>,
+): void {
+  const consumers = new Map<Operation, Operation[]>();
+  for (const op of ops) {
+    for (const p of producersOf(op, fed)) {
+      if (!inSet.has(p)) continue;
+      const list = consumers.get(p) ?? [];
+      list.push(op);
+      consumers.set(p, list);
+    }
+  }
+  for (const op of ops) {
+    if (op.inputs.length > 0 || op.controlInputs.length > 0) continue;
+    const users = consumers.get(op);
+    if (!users) continue;
+    const device = deviceOf(op);
+    const latest = Math.min(...users.map((c) => (stageOf.get(c) as number) - (deviceOf(c) === device ? 0 : 1)));
+    if (latest > (stageOf.get(op) as number)) stageOf.set(op, latest);
+  }
 }

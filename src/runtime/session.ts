@@ -5,7 +5,7 @@ import { HostTensor, type NestedArray } from '../graph/host-tensor.js';
 import { formatShape } from '../graph/shape.js';
 import { Placer } from '../placement/placer.js';
 import { deviceMappingLines, placementLines } from '../placement/log.js';
-import { compileModel } from './ort.js';
+import { compileModel, DeviceTensor, type RuntimeTensor } from './ort.js';
 import { lowerPartition } from './lower.js';
 import { PartitionStep } from './step.js';
 import { partition, type Transfer } from './partition.js';
@@ -39,11 +39,15 @@ export interface RunMetadata {
   cacheHit: boolean;
   partitions: { device: string; stage: number; ops: string[] }[];
   transfers: { tensor: string; from: string; to: string; bytes: number }[];
+  /** Tensors passed between two partitions of one device in device memory, without a copy through the host. */
+  resident: { tensor: string; device: string; bytes: number }[];
 }
 
 interface Executable {
   steps: PartitionStep[];
   transfers: Transfer[];
+  /** Outputs left in device memory for a later partition on the same device (see Device.residentOutputs). */
+  resident: Tensor[];
   /** The static part of RunMetadata, computed once. */
   partitions: RunMetadata['partitions'];
 }
@@ -254,12 +258,29 @@ export class Session {
       this.cache.set(key, executable);
       executable.catch(() => this.cache.delete(key));
     }
-    const { steps, transfers, partitions } = await executable;
-    const values = new Map<Tensor, HostTensor>(feeds);
+    const { steps, transfers, partitions, resident } = await executable;
+    const values = new Map<Tensor, RuntimeTensor>(feeds);
+    try {
+      return await this.runSteps(steps, values, fetches, cacheHit, partitions, transfers, resident);
+    } finally {
+      // Device memory is freed only on dispose (ONNX Runtime 1.30); nothing resident outlives the run.
+      for (const v of values.values()) if (v instanceof DeviceTensor) v.dispose();
+    }
+  }
+
+  private async runSteps(
+    steps: readonly PartitionStep[],
+    values: Map<Tensor, RuntimeTensor>,
+    fetches: readonly Tensor[],
+    cacheHit: boolean,
+    partitions: RunMetadata['partitions'],
+    transfers: readonly Transfer[],
+    resident: readonly Tensor[],
+  ): Promise<Map<Tensor, HostTensor>> {
     const updates: [Operation, Device, HostTensor][] = [];
     for (const step of steps) {
       const { lowered } = step;
-      const inputs: Record<string, HostTensor> = {};
+      const inputs: Record<string, RuntimeTensor> = {};
       const variableValues: HostTensor[] = [];
       for (const { name, source } of lowered.inputs) {
         if (source.kind === 'variable') {
@@ -270,10 +291,10 @@ export class Session {
           inputs[name] = value;
           variableValues.push(value);
         } else {
-          inputs[name] = values.get(source.tensor) as HostTensor;
+          inputs[name] = values.get(source.tensor) as RuntimeTensor;
         }
       }
-      let outputs: Record<string, HostTensor>;
+      let outputs: Record<string, RuntimeTensor>;
       try {
         outputs = await step.run(inputs, variableValues);
       } catch (err) {
@@ -284,10 +305,11 @@ export class Session {
         );
       }
       for (const { name, tensor } of lowered.outputs) {
-        const value = outputs[name] as HostTensor;
+        const value = outputs[name] as RuntimeTensor;
         values.set(tensor, value);
+        // Variable updates are never left on the device (build() asks for them on the host).
         if (tensor.op.def.variableUpdate)
-          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
+          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value as HostTensor]);
       }
     }
     for (const [variable, device, value] of updates) this.store(device).set(variable.name, value);
@@ -300,11 +322,19 @@ export class Session {
         to: t.to.name,
         bytes: values.get(t.tensor)?.byteLength() ?? 0,
       })),
+      resident: resident.map((t) => ({
+        tensor: t.name,
+        device: (this.placer.deviceOf(t.op) as Device).name,
+        bytes: values.get(t)?.byteLength() ?? 0,
+      })),
     };
+    const fetched = new Map<Tensor, HostTensor>();
     for (const f of fetches) {
-      if (!values.has(f)) throw new Internal(`fetch '${f.name}' was not computed`);
+      const v = values.get(f);
+      if (!(v instanceof HostTensor)) throw new Internal(`fetch '${f.name}' was not computed`);
+      fetched.set(f, v);
     }
-    return values;
+    return fetched;
   }
 
   private async build(
@@ -338,6 +368,7 @@ export class Session {
       });
     }
     const steps: Executable['steps'] = [];
+    const resident: Tensor[] = [];
     for (const p of partitions) {
       const needOutside = (t: Tensor) =>
         fetchSet.has(t) ||
@@ -346,9 +377,19 @@ export class Session {
       const lowered = lowerPartition(p, fed, needOutside);
       if (lowered.outputs.length === 0) continue;
       const device = p.device;
+      // An output only later partitions of this same device read stays in device memory (TensorFlow keeps a
+      // tensor on its GPU between kernels; here it saves a download and an upload per step).
+      const stayOnDevice = (t: Tensor) =>
+        device.residentOutputs === true &&
+        !fetchSet.has(t) &&
+        t.op.def.variableUpdate === undefined &&
+        [...(consumerPartitions.get(t) ?? [])].every((c) => (c as typeof p | undefined)?.device === device);
+      const deviceOutputs = lowered.outputs.filter((o) => stayOnDevice(o.tensor));
+      resident.push(...deviceOutputs.map((o) => o.tensor));
       const compileOptions = {
         executionProviders: device.executionProviders,
         ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+        ...(deviceOutputs.length ? { deviceOutputs: deviceOutputs.map((o) => o.name) } : {}),
       };
       const compiled = await compileModel(lowered.model, compileOptions).catch((err: unknown) => {
         throw new Internal(`ONNX Runtime could not load the partition for ${device.name}: ${(err as Error).message}`, {
@@ -370,6 +411,6 @@ export class Session {
       stage: p.stage,
       ops: p.ops.map((o) => o.name),
     }));
-    return { steps, transfers, partitions: partitionInfo };
+    return { steps, transfers, partitions: partitionInfo, resident };
   }
 }

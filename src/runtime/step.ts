@@ -1,6 +1,6 @@
 import type { Operation } from '../graph/graph.js';
 import type { HostTensor } from '../graph/host-tensor.js';
-import { compileModel, type CompiledModel, type OrtSessionOptions } from './ort.js';
+import { compileModel, type CompiledModel, type OrtSessionOptions, type RuntimeTensor } from './ort.js';
 import type { LoweredPartition } from './lower.js';
 
 /** Runs after which unchanged variables are baked into a partition's model as constants. */
@@ -28,7 +28,10 @@ export class PartitionStep {
   ) {}
 
   /** Runs the partition; `variables` are the current values of its variable inputs, in input order. */
-  async run(inputs: Record<string, HostTensor>, variables: readonly HostTensor[]): Promise<Record<string, HostTensor>> {
+  async run(
+    inputs: Record<string, RuntimeTensor>,
+    variables: readonly HostTensor[],
+  ): Promise<Record<string, RuntimeTensor>> {
     if (this.relowerFrozen && variables.length > 0) {
       const same = variables.length === this.lastValues.length && variables.every((v, i) => v === this.lastValues[i]);
       this.stableRuns = same ? this.stableRuns + 1 : 0;

@@ -7,11 +7,16 @@ import {
   discoverGpus,
   gpuMissingHint,
   gpuProbeResult,
+  interpretProbe,
   probeGpusSync,
   resetGpuProbe,
+  vulkanDriverState,
   webgpuDevices,
   type GpuProbeResult,
 } from '../../src/devices/webgpu.js';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { deviceMappingLines } from '../../src/placement/log.js';
 
 const saved = { ...process.env };
@@ -82,10 +87,12 @@ describe('WebGPU discovery', () => {
         name: '/job:localhost/replica:0/task:0/device:GPU:0',
         type: 'GPU',
         index: 0,
-        description: 'device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 00000000:00:05.0, compute capability: 9.0',
+        description:
+          'device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 00000000:00:05.0, compute capability: 9.0, driver: 580',
         details: undefined,
         priority: GPU_PRIORITY,
         executionProviders: ['webgpu'],
+        residentOutputs: true,
       },
     );
     assert.deepEqual(deviceMappingLines(discoverDevices({ deviceCount: { GPU: 0 } })), [
@@ -93,8 +100,106 @@ describe('WebGPU discovery', () => {
     ]);
     assert.deepEqual(deviceMappingLines(webgpuDevices(found)), [
       'Device mapping:',
-      '/job:localhost/replica:0/task:0/device:GPU:0 -> device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 00000000:00:05.0, compute capability: 9.0',
+      '/job:localhost/replica:0/task:0/device:GPU:0 -> device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 00000000:00:05.0, compute capability: 9.0, driver: 580',
     ]);
+  });
+
+  it("describes the adapter with WebGPU's GPUAdapterInfo, merged with nvidia-smi where it exists", () => {
+    const h100 = interpretProbe(
+      JSON.stringify({
+        ok: true,
+        ms: 40,
+        gpus: [
+          { name: 'NVIDIA H100 80GB HBM3', pciBusId: '00000000:00:05.0', computeCapability: '9.0', driver: '580.1' },
+        ],
+        adapterInfo: {
+          vendor: 'nvidia',
+          architecture: 'hopper',
+          device: '',
+          description: 'NVIDIA: 580.1',
+          isFallbackAdapter: false,
+        },
+      }),
+      'Warning: maxDynamicUniformBuffersPerPipelineLayout artificially reduced',
+      undefined,
+      50,
+    );
+    assert.equal(h100.available, true);
+    assert.match(h100.reason, /^WebGPU adapter found/);
+    assert.equal(
+      webgpuDevices(h100)[0]?.description,
+      'device: 0, name: NVIDIA H100 80GB HBM3, pci bus id: 00000000:00:05.0, compute capability: 9.0, ' +
+        'vendor: nvidia, architecture: hopper, driver: 580.1',
+    );
+
+    const lavapipe = interpretProbe(
+      JSON.stringify({
+        ok: true,
+        ms: 170,
+        adapterInfo: {
+          vendor: 'mesa',
+          architecture: 'software',
+          device: 'llvmpipe-llvm-15-0-6-256-bits-',
+          description: 'llvmpipe: Mesa 25.0.7',
+          isFallbackAdapter: true,
+        },
+      }),
+      '',
+      undefined,
+      200,
+    );
+    assert.match(lavapipe.reason, /^software WebGPU adapter found/);
+    const [gpu] = webgpuDevices(lavapipe);
+    assert.equal(
+      gpu?.description,
+      'device: 0, name: llvmpipe-llvm-15-0-6-256-bits-, pci bus id: unknown, vendor: mesa, architecture: software, ' +
+        'driver: llvmpipe: Mesa 25.0.7',
+    );
+    assert.match(gpu?.details ?? '', /software adapter: computes on the CPU/);
+
+    // Without the optional 'webgpu' package the device still exists, described generically.
+    const bare = interpretProbe(
+      JSON.stringify({ ok: true, ms: 1, adapterInfoError: 'not installed' }),
+      '',
+      undefined,
+      2,
+    );
+    assert.equal(webgpuDevices(bare)[0]?.description, 'device: 0, name: WebGPU adapter, pci bus id: unknown');
+  });
+
+  it("explains a failed probe with Dawn's own words, and a crashed one with the exit", () => {
+    const none = interpretProbe(
+      JSON.stringify({
+        ok: false,
+        ms: 5,
+        error: 'webgpu_context.cc:136 Failed to get a WebGPU adapter: No supported adapters',
+      }),
+      "Warning: Couldn't load Vulkan: libvulkan.so.1: cannot open shared object file",
+      undefined,
+      9,
+    );
+    assert.equal(none.available, false);
+    assert.match(
+      none.reason,
+      /^no WebGPU adapter: Failed to get a WebGPU adapter: No supported adapters \(Warning: Couldn't load Vulkan/,
+    );
+    const crashed = interpretProbe('', 'Segmentation fault', 'the probe process exited with SIGSEGV', 9);
+    assert.equal(crashed.available, false);
+    assert.equal(crashed.reason, 'WebGPU probe failed: the probe process exited with SIGSEGV (Segmentation fault)');
+  });
+
+  it('a Vulkan driver installed after a probe invalidates the cached verdict', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'icd-'));
+    try {
+      const before = vulkanDriverState([dir, path.join(dir, 'missing')]);
+      fs.writeFileSync(path.join(dir, 'lvp_icd.x86_64.json'), '{}');
+      const after = vulkanDriverState([dir, path.join(dir, 'missing')]);
+      assert.notDeepEqual(after, before);
+      assert.match(after[0] ?? '', /lvp_icd\.x86_64\.json/);
+      assert.match(after[1] ?? '', /missing:absent$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('`flowserve devices` lists devices and the mapping block', () => {

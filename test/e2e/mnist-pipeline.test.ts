@@ -9,7 +9,8 @@ import { buildModel } from '../../src/train/models.js';
 
 /**
  * The chapter's pipeline in one process: a softmax model in a Session, exported as version 1, served over gRPC and
- * REST; Classify and Predict must give the session's own outputs.
+ * REST; Classify and Predict must give the session's own outputs. With a GPU the session computes on GPU:0 and the
+ * server on the CPU: the scores then agree within float32 tolerance (1e-5), not to the last bit.
  */
 describe('train → export → serve', () => {
   let dir: string;
@@ -87,7 +88,7 @@ describe('train → export → serve', () => {
           ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
         );
         classes.forEach((c, k) =>
-          assert.ok(Math.abs(c.score - (expected[i]?.[k] ?? NaN)) < 1e-6, `example ${i} class ${k}`),
+          assert.ok(Math.abs(c.score - (expected[i]?.[k] ?? NaN)) < 1e-5, `example ${i} class ${k}`),
         );
       });
     } finally {
@@ -104,7 +105,7 @@ describe('train → export → serve', () => {
         { images: new fs.HostTensor('float32', [count, 784], images.slice(0, count * 784)) },
       );
       const scores = result.outputs.scores?.toArray() as number[][];
-      scores.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - (expected[i]?.[k] ?? NaN)) < 1e-6)));
+      scores.forEach((row, i) => row.forEach((v, k) => assert.ok(Math.abs(v - (expected[i]?.[k] ?? NaN)) < 1e-5)));
     } finally {
       client.close();
     }

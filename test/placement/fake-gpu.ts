@@ -50,7 +50,7 @@ export function useFakeGpus(count: number): void {
   });
 }
 
-/** A test op with only a CPU kernel (like StringJoin or ArgMax's int64 output): y = Identity(x). */
+/** A test op with only a CPU kernel (like StringJoin, or Sign on the WebGPU EP): y = Identity(x). */
 export const CpuOnlyIdentity: OpDef =
   registeredOps().get('TestCpuOnlyIdentity') ??
   defineOp({

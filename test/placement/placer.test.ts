@@ -190,7 +190,8 @@ describe('explicit requests', () => {
         e.message.startsWith(
           "Cannot assign a device for operation cpu_only: Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel for GPU devices is available.",
         ) &&
-        e.message.includes('TestCpuOnlyIdentity: CPU'),
+        e.message.includes('TestCpuOnlyIdentity: CPU') &&
+        e.message.endsWith("\n\nOp: TestCpuOnlyIdentity\nNode attrs: T=DT_FLOAT\nRegistered kernels:\n  device='CPU'"),
     );
     const lines: string[] = [];
     const { where } = placeAll(g, [cpu(0), fakeGpu(0)], true, (l) => lines.push(l));
@@ -202,6 +203,74 @@ describe('explicit requests', () => {
     const g = new Graph();
     withGraph(g, () => g.device('/device:gpu:0', () => add(constant(1), constant(2))));
     assert.throws(() => new Placer([cpu(0), fakeGpu(0)]).place(g.operations), /explicitly assigned to \/device:gpu:0/);
+  });
+});
+
+describe('dtype-aware kernels', () => {
+  it('default placement: the float32 chapter graph goes to the GPU, the float64 one to the CPU', () => {
+    const g = new Graph();
+    const { f32, f64 } = withGraph(g, () => {
+      const m = (dtype: 'float32' | 'float64') =>
+        matmul(constant([1, 2, 3, 4], { shape: [2, 2], dtype }), constant([5, 6, 7, 8], { shape: [2, 2], dtype }));
+      return { f32: m('float32'), f64: m('float64') };
+    });
+    const { where } = placeAll(g, [cpu(0), fakeGpu(0)]);
+    assert.equal(where(f32), GPU0);
+    assert.equal(where(f64), CPU0);
+    assert.equal(where(f64.op.inputs[0] as Tensor), CPU0, 'its constants follow it');
+  });
+
+  it('an explicit /gpu:0 on a float64 op fails with TensorFlow text; soft placement moves it to the CPU', () => {
+    const g = new Graph();
+    const y = withGraph(g, () =>
+      g.device('/gpu:0', () => add(constant([1], { dtype: 'float64' }), constant([2], { dtype: 'float64' }))),
+    );
+    assert.throws(
+      () => new Placer([cpu(0), fakeGpu(0)]).place(g.operations),
+      (e: unknown) =>
+        e instanceof InvalidArgument &&
+        e.message.startsWith(
+          "Cannot assign a device for operation Add: Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel for GPU devices is available.\nColocation Debug Info:\nColocation group had the following types and supported devices: \nAdd: CPU\n",
+        ) &&
+        e.message.endsWith(
+          "Op: Add\nNode attrs: T=DT_DOUBLE\nRegistered kernels:\n  device='CPU'\n  device='GPU'; T in [DT_FLOAT, DT_INT32]",
+        ),
+    );
+    const lines: string[] = [];
+    const { where } = placeAll(g, [cpu(0), fakeGpu(0)], true, (l) => lines.push(l));
+    assert.equal(where(y), CPU0);
+    assert.ok(lines.includes(`Soft placement: op 'Add' requested /device:GPU:0, placed on ${CPU0}`), String(lines));
+  });
+
+  it('a float64 variable group pinned to /gpu:0 fails naming the variable; unpinned it stays on the CPU', () => {
+    const g = new Graph();
+    withGraph(g, () => g.device('/gpu:0', () => new Variable(constant([1, 2], { dtype: 'float64' }), { name: 'v' })));
+    assert.throws(
+      () => new Placer([cpu(0), fakeGpu(0)]).place(g.operations),
+      (e: unknown) =>
+        e instanceof InvalidArgument &&
+        e.message.startsWith(
+          "Cannot assign a device for operation v: Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel for GPU devices is available.",
+        ) &&
+        e.message.includes('VariableV2: CPU\nAssign: CPU\nIdentity: CPU\n') &&
+        e.message.endsWith(
+          "Op: VariableV2\nNode attrs: T=DT_DOUBLE\nRegistered kernels:\n  device='CPU'\n  device='GPU'; T in [DT_FLOAT, DT_INT32]",
+        ),
+    );
+    const u = new Graph();
+    const v = withGraph(u, () => new Variable(constant([1, 2], { dtype: 'float64' }), { name: 'v' }));
+    const { where } = placeAll(u, [cpu(0), fakeGpu(0)]);
+    for (const t of [v.op, v.initializer, v.value]) assert.equal(where(t), CPU0);
+  });
+
+  it('an assign created later joins its float64 variable on the CPU', () => {
+    const g = new Graph();
+    const v = withGraph(g, () => new Variable(constant([1, 2], { dtype: 'float64' }), { name: 'v' }));
+    const placer = new Placer([cpu(0), fakeGpu(0)]);
+    placer.place(g.operations);
+    const late = withGraph(g, () => v.assign(constant([3, 4], { dtype: 'float64' }), { name: 'late' }));
+    placer.place(g.operations);
+    assert.equal(placer.deviceOf(late.op)?.name, CPU0);
   });
 });
 

@@ -31,14 +31,19 @@ describe('Session', () => {
   it("runs the chapter's matmul and prints the placement like TensorFlow", async () => {
     const { g, c } = chapterGraph();
     const lines: string[] = [];
-    const sess = new fs.Session(g, { logDevicePlacement: true, logger: (l) => lines.push(l) });
+    // CPU behaviour (device_count {GPU: 0}); test/gpu/placement.test.ts has the same example with a GPU.
+    const sess = new fs.Session(g, { logDevicePlacement: true, deviceCount: { GPU: 0 }, logger: (l) => lines.push(l) });
     const out = await sess.run(c);
     assert.deepEqual(out?.toArray(), [
       [22, 28],
       [49, 64],
     ]);
-    assert.ok(lines.includes('MatMul: (MatMul): /job:localhost/replica:0/task:0/device:CPU:0'), lines.join('\n'));
-    assert.ok(lines.some((l) => l.startsWith('Device mapping')));
+    assert.deepEqual(lines, [
+      'Device mapping: no known devices.',
+      'MatMul: (MatMul): /job:localhost/replica:0/task:0/device:CPU:0',
+      'a: (Const): /job:localhost/replica:0/task:0/device:CPU:0',
+      'b: (Const): /job:localhost/replica:0/task:0/device:CPU:0',
+    ]);
     await sess.close();
   });
 
@@ -156,8 +161,9 @@ describe('Session', () => {
     };
     const one = build(false);
     const two = build(true);
-    const s1 = new fs.Session(one.g, { ...quiet, deviceCount: { CPU: 2 } });
-    const s2 = new fs.Session(two.g, { ...quiet, deviceCount: { CPU: 2 } });
+    // Two logical CPUs and no GPU: with a GPU, the unpinned Const `a` would go to GPU:0 and add transfers.
+    const s1 = new fs.Session(one.g, { ...quiet, deviceCount: { CPU: 2, GPU: 0 } });
+    const s2 = new fs.Session(two.g, { ...quiet, deviceCount: { CPU: 2, GPU: 0 } });
     const r1 = await s1.run(one.y);
     const r2 = await s2.run(two.y);
     // Reference: a = [[1,2],[3,4]]; h = a·a = [[7,10],[15,22]]; h·a + h.
@@ -171,6 +177,28 @@ describe('Session', () => {
     assert.equal(new Set(s2.lastRunMetadata?.partitions.map((p) => p.device)).size, 2);
     await s1.close();
     await s2.close();
+  });
+
+  it('puts a constant into the partition that uses it, not into a stage of its own', async () => {
+    const g = new fs.Graph();
+    const y = fs.withGraph(g, () => {
+      const x = fs.constant([1, 2, 3, 4], { shape: [2, 2], name: 'x' });
+      const a = g.device('/cpu:0', () => fs.matmul(x, x, { name: 'a' }));
+      const b = g.device('/cpu:1', () => fs.relu(a, { name: 'b' }));
+      // `late` is used only after the CPU:1 step: it belongs to CPU:0's stage-2 partition.
+      return g.device('/cpu:0', () => fs.add(b, fs.constant([1, 1], { name: 'late' }), { name: 'y' }));
+    });
+    const sess = new fs.Session(g, { ...quiet, deviceCount: { CPU: 2, GPU: 0 } });
+    try {
+      assert.deepEqual((await sess.run(y)).toNumbers(), [8, 11, 16, 23]);
+      assert.deepEqual(sess.lastRunMetadata?.partitions, [
+        { device: '/job:localhost/replica:0/task:0/device:CPU:0', stage: 0, ops: ['x', 'a'] },
+        { device: '/job:localhost/replica:0/task:0/device:CPU:1', stage: 1, ops: ['b'] },
+        { device: '/job:localhost/replica:0/task:0/device:CPU:0', stage: 2, ops: ['late', 'y'] },
+      ]);
+    } finally {
+      await sess.close();
+    }
   });
 
   it('refuses to run after close', async () => {

@@ -4,6 +4,7 @@
  */
 import { access } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { GpuProbeResult } from '../../devices/webgpu.js';
 import { FlowserveError, InvalidArgument, NotFound } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
@@ -23,6 +24,11 @@ export interface OnnxLoaderOptions {
   metrics?: ServingMetrics;
   /** The device a model's versions load on, asked at each load (the model config's `device`, else --device). */
   deviceFor?: (modelName: string) => ServingDevice;
+  /**
+   * Whether a WebGPU adapter exists (the serving core's probe, asked once). A GPU version does not load without
+   * one — also where FLOWSERVE_DISABLE_GPU=1 hid an adapter the worker could otherwise reach.
+   */
+  probeGpu?: () => Promise<GpuProbeResult>;
   /** Reads TF Serving's `assets.extra/tf_serving_warmup_requests`; without it only warmup.json is read. */
   readTfWarmup?: TfWarmupReader;
 }
@@ -47,15 +53,18 @@ export class OnnxLoader implements Loader {
       throw new NotFound(`Could not find ${MODEL_FILE} at supplied export directory path: ${this.versionPath}`);
     }
     const device = this.options.deviceFor?.(this.modelName) ?? 'cpu';
+    const cannotLoad = (reason: string) =>
+      `model '${this.modelName}' version ${this.version} could not be loaded on ${servingDeviceName(device)}: ${reason}`;
+    if (device === 'gpu' && this.options.probeGpu) {
+      const probe = await this.options.probeGpu();
+      if (!probe.available) throw new InvalidArgument(cannotLoad(probe.reason));
+    }
     let model;
     try {
       model = await this.options.pool.loadModel(modelPath, { device });
     } catch (err) {
       if (err instanceof ModelLoadError && device === 'gpu') {
-        throw new InvalidArgument(
-          `model '${this.modelName}' version ${this.version} could not be loaded on ${servingDeviceName(device)}: ${err.reason}`,
-          { cause: err },
-        );
+        throw new InvalidArgument(cannotLoad(err.reason), { cause: err });
       }
       throw err;
     }

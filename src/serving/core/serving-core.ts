@@ -52,6 +52,7 @@ export class ServingCoreImpl implements ServingCore {
   private configFileTimer: NodeJS.Timeout | undefined;
   private lastConfigFileText: string | undefined;
   private closed = false;
+  private gpuProbe: Promise<GpuProbeResult> | undefined;
 
   constructor(private readonly options: ServingCoreOptions) {
     this.log = options.log ?? defaultLog;
@@ -65,6 +66,7 @@ export class ServingCoreImpl implements ServingCore {
         enableModelWarmup: options.enableModelWarmup ?? true,
         metrics,
         deviceFor: (model) => this.deviceOf(model),
+        probeGpu: () => this.probeGpu(),
         ...(options.batching ? { batching: options.batching } : {}),
         ...(options.readTfWarmup ? { readTfWarmup: options.readTfWarmup } : {}),
       });
@@ -179,12 +181,7 @@ export class ServingCoreImpl implements ServingCore {
     const fallback = this.options.device ?? 'cpu';
     const onGpu = config.models.filter((m) => (m.device ?? fallback) === 'gpu').map((m) => m.name);
     if (fallback !== 'gpu' && onGpu.length === 0) return;
-    let probe: GpuProbeResult;
-    try {
-      probe = await (this.options.probeGpu ?? discoverGpus)();
-    } catch (err) {
-      probe = { available: false, reason: `the GPU probe failed: ${(err as Error).message}`, source: 'probe', ms: 0 };
-    }
+    const probe = await this.probeGpu();
     const who = fallback === 'gpu' ? '--device=gpu' : `model(s) ${onGpu.join(', ')} configured with device "gpu"`;
     if (probe.available) {
       this.log('info', `${who}: serving on /device:GPU:0 (${probe.reason})`);
@@ -195,6 +192,17 @@ export class ServingCoreImpl implements ServingCore {
           `Versions of ${onGpu.length > 0 ? onGpu.join(', ') : 'GPU models'} will fail to load on /device:GPU:0.`,
       );
     }
+  }
+
+  /** The WebGPU probe's verdict, asked once: the start-up warning and every GPU load go by the same answer. */
+  private probeGpu(): Promise<GpuProbeResult> {
+    this.gpuProbe ??= (this.options.probeGpu ?? discoverGpus)().catch((err: unknown): GpuProbeResult => ({
+      available: false,
+      reason: `the GPU probe failed: ${(err as Error).message}`,
+      source: 'probe',
+      ms: 0,
+    }));
+    return this.gpuProbe;
   }
 
   /** Resolves a selector to a handle (spec §4.3); the caller must release it. */
