@@ -19,6 +19,7 @@
  * (relative L2 error), and the CPU EP against a float64 JS matmul at n = 1024.
  */
 import fs from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import { deviceListing } from '../src/cli/devices.js';
@@ -375,7 +376,10 @@ async function bench(): Promise<void> {
   await benchInference(rows, eps, batches);
   await benchSession(rows, gpu, batches);
   if (!gpu) rows.push({ bench: '*', ep: 'gpu', size: '*', skipped: `no GPU: ${probe.reason}` });
+  const ratios = gpuOverCpu(rows);
+  printTargets(ratios, quick ? [256, 512] : sizes);
   const report = {
+    ratios,
     started,
     finished: new Date().toISOString(),
     host: {
@@ -390,8 +394,48 @@ async function bench(): Promise<void> {
     quick,
     rows,
   };
-  if (outFile) fs.writeFileSync(outFile, JSON.stringify(report, null, 2));
-  console.log(`\n${rows.length} rows${outFile ? ` written to ${outFile}` : ''}`);
+  const file = outFile ?? defaultResultsFile();
+  fs.writeFileSync(file, JSON.stringify(report, null, 2));
+  console.log(`\n${rows.length} rows written to ${file}`);
+}
+
+/** bench/results/gpu.json, as the other benchmarks write theirs. */
+function defaultResultsFile(): string {
+  const dir = fileURLToPath(new URL('../../bench/results/', import.meta.url));
+  fs.mkdirSync(dir, { recursive: true });
+  return `${dir}gpu.json`;
+}
+
+/** GPU speed over CPU speed for each measurement both ran (same run, same machine): `matmul-io 4096` → 12.3. */
+function gpuOverCpu(rows: readonly Row[]): Record<string, number> {
+  const speed = (r: Row) => r.gflops ?? r.samplesPerSec;
+  const out: Record<string, number> = {};
+  for (const g of rows) {
+    if (g.ep === 'cpu' || g.error || g.skipped) continue;
+    const c = rows.find((r) => r.ep === 'cpu' && r.bench === g.bench && r.size === g.size);
+    const gs = speed(g);
+    const cs = c && speed(c);
+    if (gs && cs) out[`${g.bench} ${g.ep} ${g.size}`] = Number((gs / cs).toFixed(3));
+  }
+  return out;
+}
+
+/** The issue's H100 targets: MatMul 4096³ on the GPU ≥ 10× the CPU, the CNN at batch 1024 ≥ 5× the CPU. */
+function printTargets(ratios: Record<string, number>, sizes: readonly number[]): void {
+  const n = sizes.includes(4096) ? 4096 : sizes[sizes.length - 1];
+  const targets: [string, string[], number][] = [
+    [`matmul ${n}³ GPU/CPU`, [`matmul-io gpu ${n}`, `matmul-resident gpu ${n}`], 10],
+    ['MNIST CNN batch 1024 GPU/CPU', ['mnist-cnn gpu batch 1024', 'mnist-cnn gpu-nhwc batch 1024'], 5],
+  ];
+  console.log('\ntarget                         ratio (best of)   target');
+  for (const [name, keys, target] of targets) {
+    const found = keys.map((k) => ratios[k]).filter((v): v is number => v !== undefined);
+    const best = found.length ? Math.max(...found) : undefined;
+    const verdict = best === undefined ? 'not measured' : best >= target ? 'met' : 'missed';
+    console.log(
+      `${name.padEnd(30)} ${best === undefined ? '-'.padStart(8) : best.toFixed(2).padStart(8)}          ≥ ${target}  ${verdict}`,
+    );
+  }
 }
 
 async function main(): Promise<void> {

@@ -5,8 +5,9 @@
 # (the machine's, else the carried one via LD_LIBRARY_PATH, else the README's `dpkg -x … /`), points the loader at
 # the NVIDIA ICD, then: prints the devices, runs `demo placement` with the GPU present, and measures
 # (bench/gpu.ts) matmul 1024/4096/8192 float32 GFLOP/s and MNIST-softmax / CNN inference throughput at batch
-# 1/64/1024 on CPU and GPU. Everything lands under $OUT (at most 8 files come back): check.log, gpu-bench.json,
-# devices.json, nvidia-smi.txt, vulkan.txt.
+# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey and the GPU tests that need no MNIST files.
+# Everything lands under $OUT (at most 8 files come back): check.log, gpu-bench.json, devices.json,
+# nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt.
 # Budget: aims to finish in ~3-4 minutes; FLOWSERVE_BENCH_BUDGET_S caps each measurement's repetitions,
 # FLOWSERVE_BENCH_QUICK=1 uses small sizes (a dry run on a development machine).
 set -uo pipefail
@@ -80,5 +81,14 @@ node dist/bench/gpu.js demo
 step "benchmarks (matmul, MNIST softmax, CNN; CPU vs GPU)"
 node --max-old-space-size=16384 dist/bench/gpu.js bench --out "$OUT/gpu-bench.json" ${FLOWSERVE_BENCH_QUICK:+--quick}
 RC=$?
+
+step "GPU kernel survey (every op × dtype on the WebGPU EP, CPU fallback off)"
+timeout 120 node dist/bench/gpu-kernels.js --json "$OUT/gpu-kernels.json" | tail -25 || echo "survey failed: $?"
+
+step "GPU tests (numerics, placement, resident tensors, kernel table; the MNIST ones stay in CI)"
+timeout 180 node --test --test-reporter=spec dist/test/gpu/ dist/test/devices/gpu-kernels.test.js >"$OUT/gpu-tests.txt" 2>&1
+echo "node --test exit $?"
+grep -E '^ℹ (tests|pass|fail|skipped)|✖' "$OUT/gpu-tests.txt" | head -30
+
 step "done (rc=$RC)"
 exit $RC

