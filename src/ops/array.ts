@@ -100,9 +100,12 @@ function intOperand(graph: Graph, value: readonly number[] | Tensor, name: strin
   return constant([...value], { graph, dtype: 'int32', shape: [value.length], name });
 }
 
-/** Static shape of `x` as a constant when fully known, else the run-time `shape(x)`. */
+/**
+ * Static shape of `x` as a constant when fully known, else the run-time `shape(x)` — as int64, which the WebGPU
+ * EP produces (its Shape kernel has no int32 output), so a reshape gradient stays on the GPU.
+ */
 function shapeOperand(x: Tensor): readonly number[] | Tensor {
-  return isFullyDefined(x.shape) ? x.shape : shape(x);
+  return isFullyDefined(x.shape) ? x.shape : shape(x, { outType: 'int64' });
 }
 
 function def1<A extends Record<string, unknown>>(d: OpDef<A>): OpDef<A> {

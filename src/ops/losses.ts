@@ -4,8 +4,8 @@ import { defineOp } from '../graph/op-def.js';
 import { dimsCompatible, formatShape } from '../graph/shape.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
-import { CPU_AND_GPU, CPU_ONLY, gpuKernel, staticShapes } from './kernels.js';
-import { checkDType, FLOAT_DTYPES, logSoftmax, mul, neg, softmax, sub } from './math.js';
+import { CPU_AND_GPU, GPU_F32, gpuKernel, staticShapes } from './kernels.js';
+import { checkDType, emitLogSoftmax, FLOAT_DTYPES, logSoftmax, mul, neg, softmax, sub } from './math.js';
 import { broadcastReduced } from './reduce.js';
 
 function classesAxisGrad(g: Tensor, logits: Tensor): Tensor {
@@ -35,7 +35,7 @@ export const SoftmaxCrossEntropyWithLogits = defineOp({
     return [{ dtype: z.dtype, shape: z.shape.slice(0, -1) }];
   },
   lower: ({ b, inputs, outputs }) => {
-    const ls = b.op('LogSoftmax', [inputs[1] as string], { axis: -1 });
+    const ls = emitLogSoftmax(b, inputs[1] as string);
     const picked = b.op('ReduceSum', [b.op('Mul', [inputs[0] as string, ls]), b.int64s([-1])], { keepdims: 0 });
     b.op('Neg', [picked], {}, outputs[0]);
   },
@@ -45,8 +45,8 @@ export const SoftmaxCrossEntropyWithLogits = defineOp({
     const dy = classesAxisGrad(g, logits);
     return [mul(neg(logSoftmax(logits)), dy), mul(sub(softmax(logits), labels), dy)];
   },
-  // The WebGPU EP has no LogSoftmax.
-  kernels: CPU_ONLY,
+  kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 export interface CrossEntropyArgs {
@@ -98,7 +98,7 @@ export const SparseSoftmaxCrossEntropyWithLogits = defineOp({
     return [{ dtype: z.dtype, shape: z.shape.slice(0, -1) }];
   },
   lower: ({ b, inputs, outputs }) => {
-    const ls = b.op('LogSoftmax', [inputs[1] as string], { axis: -1 });
+    const ls = emitLogSoftmax(b, inputs[1] as string);
     const idx = labelIndices(b, inputs[0] as string);
     const picked = b.op('GatherElements', [ls, idx], { axis: -1 });
     b.op('Neg', [b.op('Squeeze', [picked, b.int64s([-1])])], {}, outputs[0]);
@@ -113,8 +113,9 @@ export const SparseSoftmaxCrossEntropyWithLogits = defineOp({
     }).output;
     return [null, mul(diff, classesAxisGrad(g, logits))];
   },
-  // The WebGPU EP has no LogSoftmax (the gradient, SparseSoftmaxMinusOneHot, does run there).
-  kernels: CPU_ONLY,
+  typeAttrs: (op) => ({ T: op.output.dtype, Tlabels: (op.inputs[0] as Tensor).dtype }),
+  kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32'], Tlabels: ['int32'] }),
 });
 
 /** softmax(logits) − one_hot(labels): the sparse cross-entropy's logits gradient before scaling by dY. */

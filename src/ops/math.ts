@@ -4,6 +4,7 @@ import type { Operation, Tensor } from '../graph/graph.js';
 import { defineOp, type GradContext, type OpDef } from '../graph/op-def.js';
 import { broadcastShapes, dimsCompatible, formatShape, type Dim } from '../graph/shape.js';
 import { unbroadcast } from './broadcast-grad.js';
+import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { binaryOperands, graphOf, toTensor, type TensorLike } from './convert.js';
 import { CPU_AND_GPU, CPU_ONLY, GPU_F32, GPU_F32_I32, type KernelConstraints } from './kernels.js';
 import { reduceSum } from './reduce.js';
@@ -177,7 +178,12 @@ export function binaryElementwise(type: string, onnxOp: string, outputBool = fal
 export function unaryElementwise(
   type: string,
   onnxOp: string,
-  options: ElementwiseOptions & { onnxAttrs?: Record<string, number>; outputBool?: boolean } = {},
+  options: ElementwiseOptions & {
+    onnxAttrs?: Record<string, number>;
+    outputBool?: boolean;
+    /** Lowers to several ONNX nodes instead of one `onnxOp`. */
+    lower?: OpDef['lower'];
+  } = {},
 ) {
   return defineOp({
     type,
@@ -185,9 +191,11 @@ export function unaryElementwise(
       if (options.dtypes) checkDType(opName, type, x as Tensor, options.dtypes);
       return [{ dtype: options.outputBool ? 'bool' : (x as Tensor).dtype, shape: (x as Tensor).shape }];
     },
-    lower: ({ b, inputs, outputs }) => {
-      b.op(onnxOp, [inputs[0] as string], options.onnxAttrs ?? {}, outputs[0]);
-    },
+    lower:
+      options.lower ??
+      (({ b, inputs, outputs }) => {
+        b.op(onnxOp, [inputs[0] as string], options.onnxAttrs ?? {}, outputs[0]);
+      }),
     ...(options.grad ? { grad: options.grad } : {}),
     ...(options.notDifferentiable || options.outputBool ? { notDifferentiable: true } : {}),
     ...elementwiseKernels(options, options.outputBool ?? false),
@@ -414,10 +422,22 @@ export const Softmax = unaryElementwise('Softmax', 'Softmax', {
     return [mul(y, sub(g, reduceSum(mul(g, y), -1, { keepDims: true })))];
   },
 });
+/**
+ * log_softmax over the last axis as x − max − log Σ exp(x − max): ONNX Runtime's WebGPU EP has no LogSoftmax, and
+ * this is the formula its CPU kernel computes, so both devices run it and the cross-entropies stay on the GPU.
+ */
+export function emitLogSoftmax(b: OnnxGraphBuilder, x: string, output?: string): string {
+  const shifted = b.op('Sub', [x, b.op('ReduceMax', [x], { axes: [-1], keepdims: 1 })]);
+  const sumExp = b.op('ReduceSum', [b.op('Exp', [shifted]), b.int64s([-1])], { keepdims: 1 });
+  return b.op('Sub', [shifted, b.op('Log', [sumExp])], {}, output);
+}
+
 export const LogSoftmax = unaryElementwise('LogSoftmax', 'LogSoftmax', {
   dtypes: FLOAT_DTYPES,
-  kernels: CPU_ONLY,
-  onnxAttrs: { axis: -1 },
+  kernelConstraints: GPU_F32,
+  lower: ({ b, inputs, outputs }) => {
+    emitLogSoftmax(b, inputs[0] as string, outputs[0]);
+  },
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null];
     return [sub(g, mul(exp(op.output), reduceSum(g, -1, { keepDims: true })))];

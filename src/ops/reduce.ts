@@ -211,11 +211,10 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
         'count',
       );
     } else {
-      const gathered = b.op('Gather', [shapeX, b.int64s(attrs.axes, 'axes')], { axis: 0 });
-      const prod = b.op('ReduceProd', [gathered], { keepdims: 0 });
-      count = b.op('Cast', [prod], {
-        to: dtype === 'float64' ? 11 : dtype === 'float32' ? 1 : dtype === 'int32' ? 6 : 7,
-      });
+      // Counted in T, not from the int64 shape (Gather, ReduceProd, Cast), which the WebGPU EP does not run: the
+      // sum over the reduced axes of a ones tensor shaped like x (keepdims, so it broadcasts in the Div).
+      const ones = b.op('Expand', [b.scalar(1, dtype, 'one'), shapeX]);
+      count = b.op('ReduceSum', [ones, b.int64s(attrs.axes, 'axes')], { keepdims: 1 });
     }
     b.op('Div', [expanded, count], {}, outputs[0]);
   },
@@ -225,15 +224,7 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
     return [reduce(g, attrs.axes, { keepDims: attrs.keepDims }), null];
   },
   kernels: CPU_AND_GPU,
-  // A mean over unknown dims counts them at run time in int64 (Gather, ReduceProd, Cast): not on the WebGPU EP.
-  kernelConstraints: gpuKernel(
-    { T: ['float32', 'int32'] },
-    {
-      description: 'static reduced dims for a mean',
-      holds: (op) =>
-        !op.attrs.mean || (op.attrs.axes as number[]).every((a) => (op.inputs[1] as Tensor).shape[a] != null),
-    },
-  ),
+  kernelConstraints: GPU_F32_I32,
 });
 
 /** Gradient of reduce_sum / reduce_mean: `dY` broadcast back to `x`'s shape (÷ count for a mean). */

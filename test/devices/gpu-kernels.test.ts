@@ -22,6 +22,7 @@ import {
   ArgMax,
   Cast,
   MatMul,
+  SliceGrad,
   Variable,
   argMax,
   broadcastReduced,
@@ -144,43 +145,50 @@ describe('dtype-aware kernels: placement (fake GPU)', () => {
     assert.deepEqual(registeredKernels(MatMul), ["device='CPU'", "device='GPU'; T in [DT_FLOAT]"]);
   });
 
-  it('conditions beyond dtypes: a mean gradient over an unknown batch stays on the CPU', () => {
+  it('conditions beyond dtypes: a slice gradient over an unknown batch stays on the CPU', () => {
+    const sliceGrad = (dy: Tensor, x: Tensor) =>
+      dy.graph.addOp({ def: SliceGrad, inputs: [dy, x], attrs: { begin: [0, 1] }, name: 'SliceGrad' }).output;
     const g = new Graph();
-    const { unknown, known } = withGraph(g, () => {
-      const x = placeholder('float32', { shape: [null, 3] });
-      return {
-        unknown: broadcastReduced(placeholder('float32', { shape: [3] }), x, [0], false, { mean: true }),
-        known: broadcastReduced(placeholder('float32', { shape: [null] }), x, [1], false, { mean: true }),
-      };
-    });
+    const { unknown, known } = withGraph(g, () => ({
+      unknown: sliceGrad(placeholder('float32', { shape: [null, 2] }), placeholder('float32', { shape: [null, 3] })),
+      known: sliceGrad(placeholder('float32', { shape: [4, 2] }), placeholder('float32', { shape: [4, 3] })),
+    }));
     const where = place(g);
     assert.equal(where(unknown), CPU0);
     assert.equal(where(known), GPU0);
-    assert.equal(missingKernel(unknown.op, 'GPU'), 'not static reduced dims for a mean');
+    assert.equal(missingKernel(unknown.op, 'GPU'), 'not static input shapes');
     const pinned = new Graph();
     withGraph(pinned, () =>
       pinned.device('/gpu:0', () =>
-        broadcastReduced(
-          placeholder('float32', { shape: [3] }),
-          placeholder('float32', { shape: [null, 3] }),
-          [0],
-          false,
-          {
-            mean: true,
-          },
-        ),
+        sliceGrad(placeholder('float32', { shape: [null, 2] }), placeholder('float32', { shape: [null, 3] })),
       ),
     );
     assert.throws(
       () => place(pinned),
       (e: unknown) =>
         (e as Error).message.startsWith(
-          "Cannot assign a device for operation MeanGrad: Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel for GPU devices is available.",
+          "Cannot assign a device for operation SliceGrad: Could not satisfy explicit device specification '/device:GPU:0' because no supported kernel for GPU devices is available.",
         ) &&
         (e as Error).message.endsWith(
-          "Registered kernels:\n  device='CPU'\n  device='GPU'; T in [DT_FLOAT, DT_INT32]; requires static reduced dims for a mean",
+          "Registered kernels:\n  device='CPU'\n  device='GPU'; T in [DT_FLOAT, DT_INT32]; requires static input shapes",
         ),
     );
+  });
+
+  it('a mean gradient over an unknown batch runs on the GPU (counted in T, not from the int64 shape)', () => {
+    const g = new Graph();
+    const grad = withGraph(g, () =>
+      broadcastReduced(
+        placeholder('float32', { shape: [3] }),
+        placeholder('float32', { shape: [null, 3] }),
+        [0],
+        false,
+        {
+          mean: true,
+        },
+      ),
+    );
+    assert.equal(place(g)(grad), GPU0);
   });
 
   it('a variable goes to the GPU with its update path only in a dtype every member supports', () => {
