@@ -207,6 +207,8 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
     restPort: 0,
     host: '127.0.0.1',
     ...(batching ? { batching: benchBatching() } : {}),
+    // The parent passes --device to its server processes through the environment.
+    device: process.env.FLOWSERVE_BENCH_DEVICE === 'gpu' ? 'gpu' : 'cpu',
     log: (level, message) => {
       if (level !== 'info') process.stderr.write(`[flowserve ${level}] ${message}\n`);
     },
@@ -264,10 +266,21 @@ interface Options {
   concurrency: number[];
   /** Alternating flowserve/peer rounds per level; the level's bound is split between them. */
   rounds: number;
+  /** Where flowserve runs the models (--device, as `flowserve serve --device`). */
+  device: 'cpu' | 'gpu';
+  /** `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run). */
+  only: 'all' | 'cnn-batching';
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { requests: 4000, seconds: 5, concurrency: [1, 8, 32, 64], rounds: 2 };
+  const options: Options = {
+    requests: 4000,
+    seconds: 5,
+    concurrency: [1, 8, 32, 64],
+    rounds: 2,
+    device: 'cpu',
+    only: 'all',
+  };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[i + 1];
@@ -275,6 +288,9 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--seconds' && value) options.seconds = Number(value);
     else if (flag === '--concurrency' && value) options.concurrency = value.split(',').map(Number);
     else if (flag === '--rounds' && value) options.rounds = Number(value);
+    else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
+    else if (flag === '--only' && (value === 'all' || value === 'cnn-batching')) options.only = value;
+    else if (flag === '--device' || flag === '--only') throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
     else continue;
     i++;
   }
@@ -408,8 +424,85 @@ function compareRows(
   });
 }
 
+/** Rows comparing batching on (flowserve side) with batching off (peer side) at concurrency `c`. */
+function batchingRows(c: number, suffix: string, pair: { flowserve: Series; peer: Series }): BenchRow[] {
+  const offName = 'flowserve batching off';
+  const on = at(pair.flowserve, c);
+  const off = at(pair.peer, c);
+  return [
+    {
+      name: `batching_on_vs_off_c${c}${suffix}`,
+      unit: 'req/s',
+      flowserve: on.throughput,
+      peer: off.throughput,
+      peerName: offName,
+      higherIsBetter: true,
+      target: '> 1',
+    },
+    {
+      name: `batching_on_vs_off_c${c}${suffix}_p50`,
+      unit: 'ms',
+      flowserve: on.p50Ms,
+      peer: off.p50Ms,
+      peerName: offName,
+      higherIsBetter: false,
+    },
+    {
+      name: `batching_on_vs_off_c${c}${suffix}_p99`,
+      unit: 'ms',
+      flowserve: on.p99Ms,
+      peer: off.p99Ms,
+      peerName: offName,
+      higherIsBetter: false,
+    },
+  ];
+}
+
+/**
+ * `--only cnn-batching`: batching on vs off for the MNIST CNN alone, on --device (scripts/gpu/check.sh runs it
+ * with --device gpu, where batching matters most). Writes bench/results/serve-cnn-DEVICE.json.
+ */
+async function cnnBatchingOnly(options: Options): Promise<void> {
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  const c = Math.max(...options.concurrency);
+  const servers: ServerProcess[] = [];
+  const targets: Target[] = [];
+  try {
+    writeMnistServable(base);
+    await writeCnnServable(base);
+    console.log(
+      `flowserve serving bench: ${CNN_MODEL} on ${options.device}, batch 1, concurrency ${c}, batching on vs off, ` +
+        `${options.requests} requests or ${options.seconds} s per side, in ${options.rounds} alternating rounds\n`,
+    );
+    for (const kind of ['flowserve', 'flowserve-batching'] as const) servers.push(await spawnServer(kind, base));
+    const [off, on] = servers.map((server) => target(server, image)) as [Target, Target];
+    targets.push(off, on);
+    const pair = await measurePair(
+      `gRPC Predict on the MNIST CNN on ${options.device}, batching on (peer: batching off)`,
+      { flowserve: on.grpcPredictCnn, peer: off.grpcPredictCnn },
+      [c],
+      options,
+    );
+    report(`serve-cnn-${options.device}`, batchingRows(c, `_cnn_${options.device}`, pair), {
+      config: { model: CNN_MODEL, device: options.device, batch: 1, concurrency: c, batching: benchBatching() },
+      results: { batchingOnVsOffCnn: pair },
+    });
+  } finally {
+    for (const t of targets) t.close();
+    await Promise.all(servers.map((s) => s.stop()));
+    rmSync(base, { recursive: true, force: true });
+    rmSync(`${base}-cnn`, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
+  process.env.FLOWSERVE_BENCH_DEVICE = options.device;
+  if (options.only === 'cnn-batching') {
+    await cnnBatchingOnly(options);
+    return;
+  }
   const started = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
   const image = Array.from({ length: PIXELS }, () => Math.random());
@@ -469,44 +562,12 @@ async function main(): Promise<void> {
       options,
     );
 
-    const offName = 'flowserve batching off';
-    const batchingRows = (suffix: string, pair: { flowserve: Series; peer: Series }): BenchRow[] => {
-      const on = at(pair.flowserve, cMax);
-      const off = at(pair.peer, cMax);
-      return [
-        {
-          name: `batching_on_vs_off_c${cMax}${suffix}`,
-          unit: 'req/s',
-          flowserve: on.throughput,
-          peer: off.throughput,
-          peerName: offName,
-          higherIsBetter: true,
-          target: '> 1',
-        },
-        {
-          name: `batching_on_vs_off_c${cMax}${suffix}_p50`,
-          unit: 'ms',
-          flowserve: on.p50Ms,
-          peer: off.p50Ms,
-          peerName: offName,
-          higherIsBetter: false,
-        },
-        {
-          name: `batching_on_vs_off_c${cMax}${suffix}_p99`,
-          unit: 'ms',
-          flowserve: on.p99Ms,
-          peer: off.p99Ms,
-          peerName: offName,
-          higherIsBetter: false,
-        },
-      ];
-    };
     const rows: BenchRow[] = [
       ...compareRows('grpc_predict', grpc.flowserve, grpc.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('grpc_classify', classify.flowserve, classify.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('rest_predict', rest.flowserve, rest.peer, 'bare fastify', '>= 0.8'),
-      ...batchingRows('', batched),
-      ...batchingRows('_cnn', batchedCnn),
+      ...batchingRows(cMax, '', batched),
+      ...batchingRows(cMax, '_cnn', batchedCnn),
     ];
     report('serve', rows, {
       config: {

@@ -5,9 +5,9 @@
 # (the machine's, else the carried one via LD_LIBRARY_PATH, else the README's `dpkg -x … /`), points the loader at
 # the NVIDIA ICD, then: prints the devices, runs `demo placement` with the GPU present, and measures
 # (bench/gpu.ts) matmul 1024/4096/8192 float32 GFLOP/s and MNIST-softmax / CNN inference throughput at batch
-# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey and the GPU tests that need no MNIST files.
-# Everything lands under $OUT (at most 8 files come back): check.log, gpu-bench.json, devices.json,
-# nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt.
+# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey, the GPU tests that need no MNIST files, and batching
+# on vs off for the CNN served on the GPU. Everything lands under $OUT (at most 8 files come back): check.log,
+# gpu-bench.json, devices.json, nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt, serve-cnn-gpu.json.
 # Budget: aims to finish in ~3-4 minutes; FLOWSERVE_BENCH_BUDGET_S caps each measurement's repetitions,
 # FLOWSERVE_BENCH_QUICK=1 uses small sizes (a dry run on a development machine).
 set -uo pipefail
@@ -89,6 +89,11 @@ step "GPU tests (numerics, placement, resident tensors, kernel table; the MNIST 
 timeout 180 node --test --test-reporter=spec dist/test/gpu/ dist/test/devices/gpu-kernels.test.js >"$OUT/gpu-tests.txt" 2>&1
 echo "node --test exit $?"
 grep -E '^ℹ (tests|pass|fail|skipped)|✖' "$OUT/gpu-tests.txt" | head -30
+
+step "serving on the GPU: the MNIST CNN with batching on vs off, gRPC, concurrency 64"
+timeout 150 node dist/bench/serve.js --only cnn-batching --device gpu --concurrency 64 --seconds 5 --rounds 2 |
+  tail -8 || echo "serving bench failed"
+cp bench/results/serve-cnn-gpu.json "$OUT/" 2>/dev/null || true
 
 step "done (rc=$RC)"
 exit $RC

@@ -31,6 +31,7 @@ cp dist/test/devices/gpu-kernels.test.js "$APP/dist/test/devices/"
 cp dist/test/placement/fake-gpu.js "$APP/dist/test/placement/"
 find "$APP/dist" \( -name '*.map' -o -name '*.d.ts' \) -delete
 cp package.json "$APP/"
+cp -r proto "$APP/proto" # the server's .proto files (bench/serve.ts serves a model on the GPU)
 
 # Production dependencies only, from the installed tree (no registry needed). Each package is copied without
 # any nested node_modules: nested production packages are listed (and copied) on their own, and the rest
