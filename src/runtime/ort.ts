@@ -79,6 +79,15 @@ export function fromOrtTensor(t: ort.Tensor): HostTensor {
   return new HostTensor(dtype, t.dims.map(Number), dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data);
 }
 
+/**
+ * Log level of a WebGPU session: errors only. ONNX Runtime deliberately runs shape arithmetic of a GPU model on the
+ * CPU and warns about it (`VerifyEachNodeIsAssignedToAnEp`) on stderr at every session it creates; the kernel table
+ * already decides what runs where (docs/placement.md).
+ */
+export function quietOnGpu(executionProviders: readonly string[]): { logSeverityLevel?: 3 } {
+  return executionProviders.includes('webgpu') ? { logSeverityLevel: 3 } : {};
+}
+
 /** Creates an ONNX Runtime session from model bytes or a file path. */
 export async function compileModel(model: Uint8Array | string, options: OrtSessionOptions): Promise<CompiledModel> {
   const sessionOptions: ort.InferenceSession.SessionOptions = {
@@ -90,6 +99,7 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
     ...(options.externalData ? { externalData: options.externalData } : {}),
+    ...quietOnGpu(options.executionProviders),
     ...(options.deviceOutputs?.length
       ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs.map((n) => [n, 'gpu-buffer' as const])) }
       : {}),

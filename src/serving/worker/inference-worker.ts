@@ -5,6 +5,7 @@
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
+import { quietOnGpu } from '../../runtime/ort.js';
 import {
   transferables,
   type WireTensor,
@@ -38,6 +39,7 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
         intraOpNumThreads: request.options.intraOpNumThreads,
         interOpNumThreads: 1,
         executionProviders: request.options.executionProviders,
+        ...quietOnGpu(request.options.executionProviders),
       });
       const sessionId = nextSessionId++;
       sessions.set(sessionId, s);
