@@ -1,5 +1,6 @@
 /**
- * npm run bench:engine — Session.run against raw onnxruntime-node on the same computation, in one run:
+ * npm run bench:engine — Session.run against raw onnxruntime-node on the same computation, in one run (both on the
+ * CPU: the sessions have device_count {GPU: 0}):
  * a 1024³ float32 matmul (GFLOP/s) and the MNIST softmax forward pass at batch 1 and 256 (ms per run).
  */
 import ort from 'onnxruntime-node';
@@ -37,7 +38,7 @@ const rows: BenchRow[] = [];
     const b = fs.placeholder('float32', { shape: [n, n], name: 'b' });
     return [a, b, fs.matmul(a, b)] as const;
   });
-  const sess = new fs.Session(g, { logger: () => {} });
+  const sess = new fs.Session(g, { logger: () => {}, deviceCount: { GPU: 0 } });
   const feeds = new Map([
     [a, A],
     [b, B],
@@ -82,7 +83,7 @@ const rows: BenchRow[] = [];
     const b = new fs.Variable(bias, { name: 'b' });
     return [x, fs.softmax(fs.add(fs.matmul(x, w.value), b.value), { name: 'y' })] as const;
   });
-  const sess = new fs.Session(g, { logger: () => {} });
+  const sess = new fs.Session(g, { logger: () => {}, deviceCount: { GPU: 0 } });
   await sess.run(fs.globalVariablesInitializer(g));
   const raw = await rawSession((bb) => {
     bb.input({ name: 'x', dtype: 'float32', shape: [null, 784] });

@@ -155,6 +155,8 @@ async function flowserveEpoch(model: ModelName, split: MnistSplit, test: MnistSp
     dataset: { train: split, test },
     testLimit: 1000,
     quiet: true,
+    // The peer (TensorFlow.js WASM) computes on the CPU: so does flowserve here, even where a GPU exists.
+    deviceCount: { GPU: 0 },
   });
   return { eps: result.examplesPerSec };
 }

@@ -6,6 +6,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { MODEL_NAMES, type ModelName } from '../train/models.js';
 import { OPTIMIZER_NAMES, trainMnist, type OptimizerName } from '../train/train-mnist.js';
+import { parseDeviceCount } from './devices.js';
 
 interface ModelDefaults {
   optimizer: OptimizerName;
@@ -61,6 +62,7 @@ interface TrainMnistFlags {
   trainLimit?: number;
   testLimit?: number;
   threads?: number;
+  deviceCount?: string;
   overwrite?: boolean;
   quiet?: boolean;
 }
@@ -91,6 +93,7 @@ export function registerTrainCommand(program: Command): Command {
     .option('--train-limit <n>', 'use only the first N training images', positiveInt)
     .option('--test-limit <n>', 'use only the first N test images', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)', positiveInt)
+    .option('--device-count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
     .option('--overwrite', 'replace an existing export version')
     .option('--quiet', 'no progress output')
     .action(async (flags: TrainMnistFlags) => {
@@ -117,12 +120,14 @@ export function registerTrainCommand(program: Command): Command {
         overwrite: flags.overwrite,
         checkpointDir: flags.checkpointDir,
         intraOpNumThreads: flags.threads,
+        deviceCount: parseDeviceCount(flags.deviceCount),
         quiet: flags.quiet,
       });
       console.log(
         `Done training! ${result.steps} steps in ${result.seconds.toFixed(1)}s (${Math.round(result.examplesPerSec)} examples/s)`,
       );
       console.log(`Test error: ${(result.testError * 100).toFixed(2)}% (${result.testExamples} images)`);
+      console.log(`Devices: ${result.devices.join(', ')}`);
       if (result.checkpointPath) console.log(`Checkpoint: ${result.checkpointPath} (curves: ${result.curvesPath})`);
       if (result.exportDir) console.log(`Exported model to ${result.exportDir}`);
     });

@@ -59,6 +59,8 @@ export interface TrainMnistOptions {
    * faster on 1 thread than on 2 on a 2-core machine), the machine's cores for the others.
    */
   intraOpNumThreads?: number;
+  /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
+  deviceCount?: Record<string, number>;
   /** No progress output. */
   quiet?: boolean;
   /** Where progress goes (default stderr). */
@@ -80,6 +82,8 @@ export interface TrainMnistResult {
   checkpointPath?: string;
   curvesPath?: string;
   exportDir?: string;
+  /** The devices the training step's ops were placed on, GPU first as TensorFlow prefers it. */
+  devices: string[];
 }
 
 function makeOptimizer(options: TrainMnistOptions): Optimizer {
@@ -154,6 +158,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
   const session = new Session(graph, {
     intraOpNumThreads: options.intraOpNumThreads ?? (options.model === 'softmax' ? 1 : availableParallelism()),
     logger: log,
+    ...(options.deviceCount ? { deviceCount: options.deviceCount } : {}),
   });
   try {
     await session.run(init);
@@ -196,6 +201,9 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
       examplesPerSec: trainMs > 0 ? examples / (trainMs / 1000) : 0,
       steps: history.loss.length,
       history,
+      devices: [...new Set([...session.placement().values()].map((d) => d.name))].sort((a, b) =>
+        a.includes('GPU') === b.includes('GPU') ? a.localeCompare(b) : a.includes('GPU') ? -1 : 1,
+      ),
     };
 
     if (options.checkpointDir) {

@@ -125,6 +125,8 @@ describe('trainMnist', () => {
           path.join(dir, 'cli'),
           '--version',
           '2',
+          '--device-count',
+          'GPU=0',
           '--quiet',
         ],
         { from: 'user' },
@@ -137,6 +139,8 @@ describe('trainMnist', () => {
       lines.join('\n'),
     );
     assert.ok(lines.includes(`Exported model to ${path.join(dir, 'cli', '00000002')}`), lines.join('\n'));
+    // --device-count GPU=0 (ConfigProto.device_count) keeps training on the CPU where a GPU exists.
+    assert.ok(lines.includes('Devices: /job:localhost/replica:0/task:0/device:CPU:0'), lines.join('\n'));
     assert.deepEqual((await readdir(path.join(dir, 'cli', '00000002'))).sort(), [
       'model.onnx',
       'signatures.json',
