@@ -513,6 +513,32 @@ export function kernelCases(): KernelCase[] {
         padding: 'VALID',
       }),
     ]),
+    c(
+      'MaxPoolGrad',
+      (x, dt) => [
+        addDef(
+          x,
+          MaxPoolGrad,
+          [
+            x.input(dt, [null, 4, 6, 3], { feedShape: [2, 4, 6, 3] }),
+            x.input(dt, [null, 2, 3, 3], { feedShape: [2, 2, 3, 3] }),
+          ],
+          { ksize: [2, 2], strides: [2, 2], padding: 'SAME' },
+        ),
+      ],
+      'unknown batch, SAME',
+    ),
+    c(
+      'MaxPoolGrad',
+      (x, dt) => [
+        addDef(x, MaxPoolGrad, [x.input(dt, [1, 5, 5, 2]), x.input(dt, [1, 2, 2, 2])], {
+          ksize: [3, 3],
+          strides: [2, 2],
+          padding: 'VALID',
+        }),
+      ],
+      'overlapping windows',
+    ),
     c('AvgPool', (x, dt) => [avgPool(x.input(dt, [1, 3, 3, 2]), { ksize: 2, strides: 2, padding: 'SAME' })]),
     c(
       'AvgPool',

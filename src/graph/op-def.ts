@@ -19,6 +19,8 @@ export interface LowerContext {
   /** ONNX value names the lowering must produce, one per op output. */
   outputs: readonly string[];
   b: OnnxGraphBuilder;
+  /** Device type of the partition being lowered ('CPU', 'GPU'): an op may lower differently per device. */
+  deviceType: string;
 }
 
 /** Given to an op's `grad`: the op and the gradient of the loss with respect to each of its outputs. */

@@ -1,12 +1,12 @@
 import { InvalidArgument } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
-import type { Tensor } from '../graph/graph.js';
+import type { Operation, Tensor } from '../graph/graph.js';
 import { HostTensor } from '../graph/host-tensor.js';
 import { defineOp, type OpDef } from '../graph/op-def.js';
 import { dimsCompatible, formatShape, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { binaryOperands, graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, CPU_ONLY, GPU_F32, GPU_F32_I32, gpuKernel, staticShapes } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32, GPU_F32_I32, gpuKernel, staticShapes } from './kernels.js';
 import { checkDType, FLOAT_DTYPES } from './math.js';
 import { reduceSum, scalarValue } from './reduce.js';
 
@@ -488,9 +488,13 @@ export const MaxPool = defineOp<PoolAttrs>({
 export const MaxPoolGrad = defineOp<PoolAttrs>({
   type: 'MaxPoolGrad',
   infer: ([x]) => [{ dtype: (x as Tensor).dtype, shape: (x as Tensor).shape }],
-  lower: ({ b, op, inputs, outputs, attrs }) => {
+  lower: ({ b, op, inputs, outputs, attrs, deviceType }) => {
     const x = op.inputs[0] as Tensor;
     const g = poolGeometry(op.name, x.shape[1] as number, x.shape[2] as number, attrs);
+    if (deviceType === 'GPU' && x.dtype === 'float32' && windowsTile(op)) {
+      emitTiledMaxPoolGrad(b, inputs[0] as string, inputs[1] as string, g, outputs[0] as string);
+      return;
+    }
     const xn = b.op('Transpose', [inputs[0] as string], { perm: NHWC_TO_NCHW });
     const [, indices] = b.node('MaxPool', [xn], poolOnnxAttrs(g), 2) as [string, string];
     const dyn = b.op('Transpose', [inputs[1] as string], { perm: NHWC_TO_NCHW });
@@ -504,8 +508,64 @@ export const MaxPoolGrad = defineOp<PoolAttrs>({
     const dxn = b.op('Reshape', [scattered, b.op('Shape', [xn])]);
     b.op('Transpose', [dxn], { perm: NCHW_TO_NHWC }, outputs[0]);
   },
-  kernels: CPU_ONLY,
+  kernels: CPU_AND_GPU,
+  // The CPU lowering scatters dY at MaxPool's int64 Indices, which the WebGPU EP does not run; the GPU lowering
+  // (emitTiledMaxPoolGrad) needs windows that tile the input — the usual 2×2 pool with stride 2, as in the CNN.
+  kernelConstraints: gpuKernel(
+    { T: ['float32'] },
+    {
+      description: 'windows that tile the input (ksize = strides, dividing height and width)',
+      holds: windowsTile,
+    },
+  ),
 });
+
+/** True when a pool's windows tile its input exactly: no overlap, no padding. */
+function windowsTile(op: Operation): boolean {
+  const x = op.inputs[0] as Tensor;
+  const { ksize, strides } = op.attrs as PoolAttrs;
+  const [H, W] = [x.shape[1], x.shape[2]];
+  return (
+    ksize[0] === strides[0] &&
+    ksize[1] === strides[1] &&
+    H != null &&
+    W != null &&
+    H % ksize[0] === 0 &&
+    W % ksize[1] === 0
+  );
+}
+
+/**
+ * MaxPoolGrad where the windows tile the input, from ops the WebGPU EP runs: x [N,H,W,C] is regrouped into its
+ * windows [N,Ho,Wo,C,K] (K = kh·kw, row-major in the window); the gradient goes to the *first* maximum of each
+ * window, as MaxPool's Indices (and TensorFlow) choose it — `first_k = is_max_k · Π_{j<k} (1 − is_max_j)`, so a
+ * window of tied zeros after a ReLU passes its gradient to one cell only — then the windows are put back in place.
+ */
+function emitTiledMaxPoolGrad(b: OnnxGraphBuilder, x: string, dy: string, g: Window2D, output: string): void {
+  const K = g.kh * g.kw;
+  const blocks = b.op('Reshape', [x, b.int64s([0, g.Ho, g.kh, g.Wo, g.kw, -1])]);
+  const windows = b.op('Reshape', [
+    b.op('Transpose', [blocks], { perm: [0, 1, 3, 5, 2, 4] }),
+    b.int64s([0, 0, 0, 0, K]),
+  ]);
+  const isMax = b.op('Cast', [b.op('Equal', [windows, b.op('ReduceMax', [windows], { axes: [4], keepdims: 1 })])], {
+    to: 1,
+  });
+  const one = b.scalar(1, 'float32', 'one');
+  const firsts: string[] = [];
+  let notYet = '';
+  for (let k = 0; k < K; k++) {
+    const m = b.op('Slice', [isMax, b.int64s([k]), b.int64s([k + 1]), b.int64s([4])]);
+    firsts.push(notYet ? b.op('Mul', [m, notYet]) : m);
+    const rest = b.op('Sub', [one, m]);
+    notYet = notYet ? b.op('Mul', [notYet, rest]) : rest;
+  }
+  const routed = b.op('Mul', [b.op('Concat', firsts, { axis: 4 }), b.op('Unsqueeze', [dy, b.int64s([4])])]);
+  const back = b.op('Transpose', [b.op('Reshape', [routed, b.int64s([0, 0, 0, 0, g.kh, g.kw])])], {
+    perm: [0, 1, 4, 2, 5, 3],
+  });
+  b.op('Reshape', [back, b.int64s([0, g.Ho * g.kh, g.Wo * g.kw, -1])], {}, output);
+}
 
 export const AvgPool = defineOp<PoolAttrs>({
   type: 'AvgPool',

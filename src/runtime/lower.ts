@@ -87,7 +87,14 @@ export function lowerPartition(
     }
     // Outputs that are fed are computed under a private name so the feed wins.
     const outputNames = op.outputs.map((t) => (fed.has(t) ? b.temp('shadowed') : t.name));
-    op.def.lower({ op, attrs: op.attrs, inputs: inputNames, outputs: outputNames, b });
+    op.def.lower({
+      op,
+      attrs: op.attrs,
+      inputs: inputNames,
+      outputs: outputNames,
+      b,
+      deviceType: partition.device.type,
+    });
     for (const t of op.outputs) {
       if (!fed.has(t) && needOutside(t)) {
         const name = options.outputName ? options.outputName(t) : t.name;

@@ -150,4 +150,37 @@ describe('GPU:0 numerics equal the CPU within float32 tolerance', { skip: gpuSki
       await cpu.close();
     }
   });
+
+  it('the max-pool gradient on GPU:0 routes each window to its first maximum, ties included', async () => {
+    // 2×2 windows over relu(x): whole windows of zeros and windows with equal maxima are ties; TensorFlow (and the
+    // CPU kernel, through MaxPool's Indices) route the gradient to the first maximum of the window only.
+    const g = new fs.Graph();
+    const { x, dx } = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [null, 4, 6, 2], name: 'x' });
+      const pooled = fs.maxPool(fs.relu(x), { ksize: 2, strides: 2, padding: 'SAME' });
+      const w = fs.constant(new fs.HostTensor('float32', [2, 3, 2], values(2 * 3 * 2, 9)), { name: 'w' });
+      const [dx] = fs.gradients(fs.reduceSum(fs.mul(pooled, w)), [x]);
+      return { x, dx: dx as fs.Tensor };
+    });
+    const data = values(2 * 4 * 6 * 2, 10).map((v, i) => (i % 7 === 0 ? 0.5 : i % 5 === 0 ? -v * v : v));
+    const feeds = [[x, new fs.HostTensor('float32', [2, 4, 6, 2], data)]] as const;
+    const gpu = new fs.Session(g, quiet);
+    const cpu = new fs.Session(g, { ...CPU_ONLY, ...quiet });
+    try {
+      const got = await gpu.run(dx, feeds);
+      const want = await cpu.run(dx, feeds);
+      const grad = gpu.placement();
+      const maxPoolGrad = [...grad.keys()].find((op) => op.type === 'MaxPoolGrad');
+      assert.equal(maxPoolGrad && grad.get(maxPoolGrad)?.name, GPU0);
+      // Exactly the CPU's cells and values (−0 from 0 × a negative weight counts as 0).
+      const plain = (t: fs.HostTensor) => [...(t.data as Float32Array)].map((v) => v + 0);
+      assert.deepEqual(plain(got), plain(want));
+      // Each 2×2 window passes its gradient to at most one cell.
+      const routed = [...(got.data as Float32Array)].filter((v) => v !== 0).length;
+      assert.ok(routed <= 2 * 2 * 3 * 2, `${routed} cells got a gradient`);
+    } finally {
+      await gpu.close();
+      await cpu.close();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as fs from '../../src/index.js';
+import { kernelDeviceTypes } from '../../src/ops/kernels.js';
 import { HostTensor, InvalidArgument, type Tensor } from '../../src/index.js';
 import { gradients } from '../../src/train/gradients.js';
 import { assertClose, evaluate, gradcheck } from '../helpers/gradcheck.js';
@@ -146,8 +147,17 @@ describe('pooling', () => {
     await gradcheck((t) => fs.avgPool(t as Tensor, win), [randomNd([2, 3, 3, 2], 15)], { shapes: [[null, 3, 3, 2]] });
     await gradcheck((t) => fs.maxPool(t as Tensor, win), [randomNd([2, 3, 3, 2], 16)], { shapes: [[null, 3, 3, 2]] });
   });
-  it('MaxPoolGrad is CPU only (MaxPool Indices), the forward ops run on both', () => {
-    assert.deepEqual([...fs.MaxPoolGrad.kernels], ['CPU']);
+  it('MaxPoolGrad has a GPU kernel for float32 windows that tile the input only (no MaxPool Indices there)', () => {
+    const gradOp = (dtype: 'float32' | 'float64', size: number, ksize: number, strides: number) =>
+      fs.withGraph(new fs.Graph(), () => {
+        const x = fs.placeholder(dtype, { shape: [null, size, size, 2] });
+        const [dx] = fs.gradients(fs.reduceSum(fs.maxPool(x, { ksize, strides, padding: 'VALID' })), [x]);
+        return (dx as Tensor).op.graph.operations.find((op) => op.type === 'MaxPoolGrad') as fs.Operation;
+      });
+    assert.deepEqual(kernelDeviceTypes(gradOp('float32', 4, 2, 2)), ['CPU', 'GPU']);
+    assert.deepEqual(kernelDeviceTypes(gradOp('float32', 5, 3, 2)), ['CPU'], 'overlapping windows');
+    assert.deepEqual(kernelDeviceTypes(gradOp('float32', 5, 2, 2)), ['CPU'], 'windows that leave a row out');
+    assert.deepEqual(kernelDeviceTypes(gradOp('float64', 4, 2, 2)), ['CPU'], 'float64');
     assert.deepEqual([...fs.MaxPool.kernels], ['CPU', 'GPU']);
   });
 });
