@@ -13,6 +13,8 @@ import {
   releaseSessions,
   runCase,
   type CaseResult,
+  type KernelCase,
+  type LoweredCase,
 } from '../../bench/gpu-kernels.js';
 import { discoverGpus } from '../../src/devices/webgpu.js';
 import { DTYPES, type DType } from '../../src/graph/dtype.js';
@@ -51,6 +53,22 @@ function matmulOf(g: Graph, dtype: DType, device?: string): Tensor {
     const make = () => matmul(placeholder(dtype, { shape: [2, 2], name: 'a' }), placeholder(dtype, { shape: [2, 2] }));
     return device ? g.device(device, make) : make();
   });
+}
+
+/** Every survey case that computes, in every dtype its op def accepts, lowered as one GPU partition. */
+function* computedCases(): Generator<{ k: KernelCase; dtype: DType; lowered: LoweredCase }> {
+  for (const k of kernelCases()) {
+    if (k.noCompute) continue;
+    for (const dtype of DTYPES) {
+      let lowered: LoweredCase;
+      try {
+        lowered = lowerCase(k, dtype);
+      } catch {
+        continue; // the op def rejects the dtype
+      }
+      yield { k, dtype, lowered };
+    }
+  }
 }
 
 describe('dtype-aware kernels: placement (fake GPU)', () => {
@@ -257,22 +275,13 @@ describe('the GPU kernel table against ONNX Runtime 1.30 WebGPU EP', { skip: noA
     /** (op, type attribute, dtype) combinations run on the GPU: each dtype of a constraint must be among them. */
     const verified = new Set<string>();
     let checks = 0;
-    for (const k of kernelCases()) {
-      if (k.noCompute) continue;
-      for (const dtype of DTYPES) {
-        let lowered;
-        try {
-          lowered = lowerCase(k, dtype);
-        } catch {
-          continue; // the op def rejects the dtype
-        }
-        if (declaredOnGpu(lowered) !== true) continue;
-        checks++;
-        const r = await runCase(k, dtype, {}, lowered);
-        if (r.status !== 'gpu') failures.push(r);
-        checkedOps.add(k.op);
-        for (const [attr, d] of Object.entries(lowered.typeAttrs)) verified.add(`${k.op}|${attr}|${d}`);
-      }
+    for (const { k, dtype, lowered } of computedCases()) {
+      if (declaredOnGpu(lowered) !== true) continue;
+      checks++;
+      const r = await runCase(k, dtype, {}, lowered);
+      if (r.status !== 'gpu') failures.push(r);
+      checkedOps.add(k.op);
+      for (const [attr, d] of Object.entries(lowered.typeAttrs)) verified.add(`${k.op}|${attr}|${d}`);
     }
     t.diagnostic(`${checks} (case, dtype) checks`);
     assert.deepEqual(
@@ -302,19 +311,10 @@ describe('the GPU kernel table against ONNX Runtime 1.30 WebGPU EP', { skip: noA
     { skip: process.env.FLOWSERVE_GPU_KERNEL_SURVEY === '1' ? false : 'set FLOWSERVE_GPU_KERNEL_SURVEY=1' },
     async (t) => {
       const conservative: string[] = [];
-      for (const k of kernelCases()) {
-        if (k.noCompute) continue;
-        for (const dtype of DTYPES) {
-          let lowered;
-          try {
-            lowered = lowerCase(k, dtype);
-          } catch {
-            continue;
-          }
-          if (declaredOnGpu(lowered) !== false) continue;
-          const r = await runCase(k, dtype, {}, lowered);
-          if (r.status === 'gpu') conservative.push(`${k.op}${k.variant ? ` (${k.variant})` : ''} ${dtype}`);
-        }
+      for (const { k, dtype, lowered } of computedCases()) {
+        if (declaredOnGpu(lowered) !== false) continue;
+        const r = await runCase(k, dtype, {}, lowered);
+        if (r.status === 'gpu') conservative.push(`${k.op}${k.variant ? ` (${k.variant})` : ''} ${dtype}`);
       }
       // Expected here: cases ONNX Runtime folds to constants (static shapes), where any dtype "runs".
       t.diagnostic(`declared CPU-only, yet run by the WebGPU EP: ${conservative.join(', ') || 'none'}`);
