@@ -81,7 +81,7 @@ export async function exportModel(session: Session, options: ExportOptions): Pro
 
   const placement = session.placement();
   const variables = ops.filter((op) => op.def.variableSource);
-  const layout = shardLayout(variables, placement, session);
+  const layout = shardLayout(variables, placement, await readVariables(session, variables));
 
   const onnxName = (t: Tensor) => (t.index === 0 ? t.op.name : t.name.replace(':', '_'));
   const cpu = session.devices.find((d) => d.type === 'CPU') as Device;
@@ -133,19 +133,28 @@ function toSignature(sig: GraphSignature, onnxName: (t: Tensor) => string): Sign
   };
 }
 
+/** Every variable's current value, on the host; an uninitialized one is an error naming it. */
+async function readVariables(session: Session, variables: readonly Operation[]): Promise<Map<Operation, HostTensor>> {
+  for (const v of variables) {
+    if (!session.isInitialized(v))
+      throw new FailedPrecondition(`Attempting to export uninitialized variable ${v.name}`);
+  }
+  return new Map(await Promise.all(variables.map(async (v) => [v, await session.readVariable(v)] as const)));
+}
+
 /** One shard per device holding variables; each variable at a 4096-aligned offset. */
-function shardLayout(variables: readonly Operation[], placement: Map<Operation, Device>, session: Session) {
+function shardLayout(
+  variables: readonly Operation[],
+  placement: Map<Operation, Device>,
+  valueOf: ReadonlyMap<Operation, HostTensor>,
+) {
   const devices = [...new Set(variables.map((v) => (placement.get(v) as Device).name))].sort();
   const n = Math.max(devices.length, 1);
   const placementOf = new Map<Operation, { location: string; offset: number; length: number }>();
   const shards = devices.map((deviceName, k) => {
     const file = `variables/variables.data-${String(k).padStart(5, '0')}-of-${String(n).padStart(5, '0')}`;
     const members = variables.filter((v) => (placement.get(v) as Device).name === deviceName);
-    const values: [Operation, HostTensor][] = members.map((v) => {
-      if (!session.isInitialized(v))
-        throw new FailedPrecondition(`Attempting to export uninitialized variable ${v.name}`);
-      return [v, session.readVariable(v)];
-    });
+    const values: [Operation, HostTensor][] = members.map((v) => [v, valueOf.get(v) as HostTensor]);
     let size = 0;
     for (const [v, value] of values) {
       if (value.dtype === 'string')

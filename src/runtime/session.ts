@@ -5,7 +5,8 @@ import { HostTensor, type NestedArray } from '../graph/host-tensor.js';
 import { formatShape } from '../graph/shape.js';
 import { Placer } from '../placement/placer.js';
 import { deviceMappingLines, placementLines } from '../placement/log.js';
-import { compileModel, DeviceTensor, type RuntimeTensor } from './ort.js';
+import { OnnxGraphBuilder } from '../onnx/builder.js';
+import { compileModel, DeviceTensor, type CompiledModel, type RuntimeTensor } from './ort.js';
 import { lowerPartition } from './lower.js';
 import { PartitionStep } from './step.js';
 import { partition, type Transfer } from './partition.js';
@@ -41,6 +42,8 @@ export interface RunMetadata {
   transfers: { tensor: string; from: string; to: string; bytes: number }[];
   /** Tensors passed between two partitions of one device in device memory, without a copy through the host. */
   resident: { tensor: string; device: string; bytes: number }[];
+  /** Variables this run updated whose new values stayed in device memory (GPU variables), sorted. */
+  residentVariables: string[];
 }
 
 interface Executable {
@@ -66,7 +69,10 @@ export class Session {
   private readonly placer: Placer;
   private readonly log: (line: string) => void;
   private readonly cache = new Map<string, Promise<Executable>>();
-  private readonly variables = new Map<string, Map<string, HostTensor>>();
+  /** Per device, each variable's value: on the host, or in device memory for a GPU (see Device.residentOutputs). */
+  private readonly variables = new Map<string, Map<string, RuntimeTensor>>();
+  /** Identity models that copy a device tensor to the host, per device, dtype and rank (readVariable). */
+  private readonly downloaders = new Map<string, Promise<CompiledModel>>();
   private closed = false;
   private placedOpCount = 0;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
@@ -131,12 +137,19 @@ export class Session {
     return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
   }
 
-  /** The current value of a variable (its VariableV2 op or an object with one). */
-  readVariable(variable: Operation | { op: Operation }): HostTensor {
+  /**
+   * The current value of a variable (its VariableV2 op or an object with one), on the host. A variable kept in GPU
+   * memory is copied back by a one-node model on that device (ONNX Runtime cannot read a device buffer directly).
+   */
+  async readVariable(variable: Operation | { op: Operation }): Promise<HostTensor> {
+    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
     const op = variable instanceof Operation ? variable : variable.op;
-    const value = this.variables.get(this.deviceOfVariable(op).name)?.get(op.name);
+    const device = this.deviceOfVariable(op);
+    const value = this.variables.get(device.name)?.get(op.name);
     if (!value) throw new FailedPrecondition(`Attempting to use uninitialized value ${op.name}`);
-    return value;
+    if (value instanceof HostTensor) return value;
+    const model = await this.downloader(device, value);
+    return (await model.run({ x: value })).y as HostTensor;
   }
 
   /** Sets a variable's value directly (used by Saver.restore); dtype and shape must match. */
@@ -153,7 +166,7 @@ export class Session {
         `Cannot assign a ${value.dtype} value of shape ${formatShape(value.shape)} to variable '${op.name}' of dtype ${t.dtype} and shape ${formatShape(t.shape)}`,
       );
     }
-    this.store(this.deviceOfVariable(op)).set(op.name, value);
+    this.setVariable(this.deviceOfVariable(op), op.name, value);
   }
 
   /** True when the variable has a value in this session. */
@@ -166,11 +179,44 @@ export class Session {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Device buffers first: they belong to the sessions' allocators, which release() frees.
+    for (const store of this.variables.values()) {
+      for (const v of store.values()) if (v instanceof DeviceTensor) v.dispose();
+      store.clear();
+    }
     const executables = await Promise.allSettled([...this.cache.values()]);
     this.cache.clear();
     for (const e of executables) {
       if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.release()));
     }
+    const downloaders = await Promise.allSettled([...this.downloaders.values()]);
+    this.downloaders.clear();
+    for (const d of downloaders) if (d.status === 'fulfilled') await d.value.release();
+  }
+
+  /** y = Identity(x) on `device` with its output on the host, for `value`'s dtype and rank; compiled once. */
+  private downloader(device: Device, value: DeviceTensor): Promise<CompiledModel> {
+    const key = `${device.name}|${value.dtype}|${value.shape.length}`;
+    let model = this.downloaders.get(key);
+    if (!model) {
+      const b = new OnnxGraphBuilder('download');
+      const shape = value.shape.map(() => null);
+      b.input({ name: 'x', dtype: value.dtype, shape });
+      b.op('Identity', ['x'], {}, 'y');
+      b.output({ name: 'y', dtype: value.dtype, shape });
+      model = compileModel(b.build(), { executionProviders: device.executionProviders });
+      this.downloaders.set(key, model);
+      model.catch(() => this.downloaders.delete(key));
+    }
+    return model;
+  }
+
+  /** Stores a variable's new value; a replaced value in device memory is freed (ONNX Runtime frees on dispose). */
+  private setVariable(device: Device, name: string, value: RuntimeTensor): void {
+    const store = this.store(device);
+    const old = store.get(name);
+    store.set(name, value);
+    if (old instanceof DeviceTensor && old !== value) old.dispose();
   }
 
   private deviceOfVariable(op: Operation): Device {
@@ -178,7 +224,7 @@ export class Session {
     return this.placer.deviceOf(op) as Device;
   }
 
-  private store(device: Device): Map<string, HostTensor> {
+  private store(device: Device): Map<string, RuntimeTensor> {
     let s = this.variables.get(device.name);
     if (!s) this.variables.set(device.name, (s = new Map()));
     return s;
@@ -260,28 +306,31 @@ export class Session {
     }
     const { steps, transfers, partitions, resident } = await executable;
     const values = new Map<Tensor, RuntimeTensor>(feeds);
+    /** Device tensors that became variable values: they outlive the run. */
+    const kept = new Set<DeviceTensor>();
     try {
-      return await this.runSteps(steps, values, fetches, cacheHit, partitions, transfers, resident);
+      return await this.runSteps(steps, values, kept, fetches, cacheHit, partitions, transfers, resident);
     } finally {
-      // Device memory is freed only on dispose (ONNX Runtime 1.30); nothing resident outlives the run.
-      for (const v of values.values()) if (v instanceof DeviceTensor) v.dispose();
+      // Device memory is freed only on dispose (ONNX Runtime 1.30): what a run left on the device goes with it.
+      for (const v of values.values()) if (v instanceof DeviceTensor && !kept.has(v)) v.dispose();
     }
   }
 
   private async runSteps(
     steps: readonly PartitionStep[],
     values: Map<Tensor, RuntimeTensor>,
+    kept: Set<DeviceTensor>,
     fetches: readonly Tensor[],
     cacheHit: boolean,
     partitions: RunMetadata['partitions'],
     transfers: readonly Transfer[],
     resident: readonly Tensor[],
   ): Promise<Map<Tensor, HostTensor>> {
-    const updates: [Operation, Device, HostTensor][] = [];
+    const updates: [Operation, Device, RuntimeTensor][] = [];
     for (const step of steps) {
       const { lowered } = step;
       const inputs: Record<string, RuntimeTensor> = {};
-      const variableValues: HostTensor[] = [];
+      const variableValues: RuntimeTensor[] = [];
       for (const { name, source } of lowered.inputs) {
         if (source.kind === 'variable') {
           const value = this.variables.get(lowered.partition.device.name)?.get(source.variable.name);
@@ -307,12 +356,18 @@ export class Session {
       for (const { name, tensor } of lowered.outputs) {
         const value = outputs[name] as RuntimeTensor;
         values.set(tensor, value);
-        // Variable updates are never left on the device (build() asks for them on the host).
         if (tensor.op.def.variableUpdate)
-          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value as HostTensor]);
+          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
       }
     }
-    for (const [variable, device, value] of updates) this.store(device).set(variable.name, value);
+    const residentVariables: string[] = [];
+    for (const [variable, device, value] of updates) {
+      if (value instanceof DeviceTensor) {
+        kept.add(value);
+        residentVariables.push(variable.name);
+      }
+      this.setVariable(device, variable.name, value);
+    }
     this.lastRunMetadata = {
       cacheHit,
       partitions,
@@ -327,6 +382,7 @@ export class Session {
         device: (this.placer.deviceOf(t.op) as Device).name,
         bytes: values.get(t)?.byteLength() ?? 0,
       })),
+      residentVariables: [...new Set(residentVariables)].sort(),
     };
     const fetched = new Map<Tensor, HostTensor>();
     for (const f of fetches) {
@@ -379,13 +435,13 @@ export class Session {
       const device = p.device;
       // An output only later partitions of this same device read stays in device memory (TensorFlow keeps a
       // tensor on its GPU between kernels; here it saves a download and an upload per step).
+      // So does a variable's new value (TensorFlow keeps a GPU variable in GPU memory between steps).
       const stayOnDevice = (t: Tensor) =>
         device.residentOutputs === true &&
         !fetchSet.has(t) &&
-        t.op.def.variableUpdate === undefined &&
         [...(consumerPartitions.get(t) ?? [])].every((c) => (c as typeof p | undefined)?.device === device);
       const deviceOutputs = lowered.outputs.filter((o) => stayOnDevice(o.tensor));
-      resident.push(...deviceOutputs.map((o) => o.tensor));
+      resident.push(...deviceOutputs.filter((o) => !o.tensor.op.def.variableUpdate).map((o) => o.tensor));
       const compileOptions = {
         executionProviders: device.executionProviders,
         ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),

@@ -1,5 +1,5 @@
 import type { Operation } from '../graph/graph.js';
-import type { HostTensor } from '../graph/host-tensor.js';
+import { HostTensor } from '../graph/host-tensor.js';
 import { compileModel, type CompiledModel, type OrtSessionOptions, type RuntimeTensor } from './ort.js';
 import type { LoweredPartition } from './lower.js';
 
@@ -14,7 +14,7 @@ const STABLE_RUNS_BEFORE_FREEZING = 3;
  * batch-1 MNIST forward pass runs ~30% faster). Any change of value switches back to the input-fed model.
  */
 export class PartitionStep {
-  private lastValues: readonly HostTensor[] = [];
+  private lastValues: readonly RuntimeTensor[] = [];
   private stableRuns = 0;
   private frozen: { values: readonly HostTensor[]; model: CompiledModel } | undefined;
   private freezing: Promise<void> | undefined;
@@ -30,9 +30,10 @@ export class PartitionStep {
   /** Runs the partition; `variables` are the current values of its variable inputs, in input order. */
   async run(
     inputs: Record<string, RuntimeTensor>,
-    variables: readonly HostTensor[],
+    variables: readonly RuntimeTensor[],
   ): Promise<Record<string, RuntimeTensor>> {
-    if (this.relowerFrozen && variables.length > 0) {
+    // Values kept in device memory cannot be baked into a model (they cannot be read on the host).
+    if (this.relowerFrozen && variables.length > 0 && variables.every((v) => v instanceof HostTensor)) {
       const same = variables.length === this.lastValues.length && variables.every((v, i) => v === this.lastValues[i]);
       this.stableRuns = same ? this.stableRuns + 1 : 0;
       this.lastValues = variables;
@@ -43,7 +44,7 @@ export class PartitionStep {
         void frozen.model.release();
       }
       if (this.stableRuns >= STABLE_RUNS_BEFORE_FREEZING && !this.frozen && !this.freezing) {
-        this.freezing = this.freeze(variables).finally(() => (this.freezing = undefined));
+        this.freezing = this.freeze(variables as readonly HostTensor[]).finally(() => (this.freezing = undefined));
       }
     }
     return this.compiled.run(inputs);

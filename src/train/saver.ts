@@ -106,13 +106,19 @@ export class Saver {
    */
   async save(session: Session, prefix: string, options: SaveOptions = {}): Promise<string> {
     const variables = this.variables(session.graph);
-    const step = options.globalStep === undefined ? null : readStep(session, options.globalStep);
+    const step = options.globalStep === undefined ? null : await readStep(session, options.globalStep);
     const ckpt = step === null ? prefix : `${prefix}-${step}`;
     const dir = path.dirname(ckpt);
     const base = path.basename(ckpt);
     await mkdir(dir, { recursive: true });
 
     const placement = session.placement();
+    for (const v of variables) {
+      if (!session.isInitialized(v))
+        throw new FailedPrecondition(`Attempting to save uninitialized variable ${v.name}`);
+    }
+    // Read first (a variable in GPU memory is copied back asynchronously), then lay the shards out.
+    const valueOf = new Map(await Promise.all(variables.map(async (v) => [v, await session.readVariable(v)] as const)));
     const deviceOf = (v: Variable) => (this.sharded ? (placement.get(v.op)?.name ?? '') : 'all');
     const devices = [...new Set(variables.map(deviceOf))].sort();
     if (devices.length === 0) devices.push(placement.values().next().value?.name ?? 'all');
@@ -122,9 +128,7 @@ export class Saver {
       const file = shardFileName(base, k, devices.length);
       const members = variables.filter((v) => deviceOf(v) === device).sort((a, b) => compare(a.name, b.name));
       const values = members.map((v) => {
-        if (!session.isInitialized(v))
-          throw new FailedPrecondition(`Attempting to save uninitialized variable ${v.name}`);
-        const value = session.readVariable(v);
+        const value = valueOf.get(v) as HostTensor;
         if (value.dtype === 'string')
           throw new InvalidArgument(`variable '${v.name}': string variables cannot be checkpointed`);
         return [v, value] as const;
@@ -240,13 +244,13 @@ function uniqueByName(list: readonly Variable[]): Variable[] {
   return [...list];
 }
 
-function readStep(session: Session, step: number | Variable): number {
+async function readStep(session: Session, step: number | Variable): Promise<number> {
   if (typeof step === 'number') {
     if (!Number.isSafeInteger(step) || step < 0)
       throw new InvalidArgument(`globalStep must be a non-negative integer, got ${step}`);
     return step;
   }
-  return Number(session.readVariable(step).get(0));
+  return Number((await session.readVariable(step)).get(0));
 }
 
 function tensorFromBytes(entry: IndexEntry, bytes: Uint8Array): HostTensor {

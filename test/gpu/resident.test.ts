@@ -4,6 +4,9 @@
  * `transfers`, the numbers equal the CPU-only session's, and no device buffer outlives a run.
  */
 import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, it } from 'node:test';
 import * as fs from '../../src/index.js';
 import { DeviceTensor } from '../../src/runtime/ort.js';
@@ -108,5 +111,48 @@ describe('tensors kept on the GPU between partitions', { skip: gpuSkip }, () => 
     } finally {
       await sess.close();
     }
+  });
+
+  it('keeps a GPU variable in device memory between runs, frees each replaced value, and reads it back', async () => {
+    const g = new fs.Graph();
+    const { v, inc } = fs.withGraph(g, () => {
+      const v = new fs.Variable([1, 2, 3], { name: 'v' });
+      return { v, inc: v.assignAdd(fs.constant([1, 1, 1]), { name: 'inc' }) };
+    });
+    const dispose = DeviceTensor.prototype.dispose;
+    let disposed = 0;
+    DeviceTensor.prototype.dispose = function (this: DeviceTensor) {
+      disposed++;
+      dispose.call(this);
+    };
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gpu-vars-'));
+    const sess = new fs.Session(g, quiet);
+    try {
+      await sess.run(fs.globalVariablesInitializer(g));
+      for (let i = 0; i < 10; i++) await sess.run(inc.op);
+      assert.deepEqual(sess.lastRunMetadata?.residentVariables, ['v']);
+      assert.deepEqual(sess.lastRunMetadata?.transfers, []);
+      assert.equal(disposed, 10, 'each update frees the value it replaces');
+      assert.deepEqual((await sess.readVariable(v)).toNumbers(), [11, 12, 13]);
+      assert.deepEqual((await sess.run(v.value)).toNumbers(), [11, 12, 13], 'a fetch reads it too');
+
+      // The Saver reads through the same copy; restoring writes host values, which the next step takes.
+      const ckpt = await new fs.Saver().save(sess, path.join(dir, 'model.ckpt'));
+      sess.writeVariable(v, new fs.HostTensor('float32', [3], Float32Array.from([0, 0, 0])));
+      assert.equal(disposed, 11);
+      await sess.run(inc.op);
+      assert.deepEqual((await sess.readVariable(v)).toNumbers(), [1, 1, 1]);
+      await new fs.Saver().restore(sess, ckpt);
+      assert.deepEqual((await sess.readVariable(v)).toNumbers(), [11, 12, 13]);
+      assert.equal(disposed, 12);
+      await sess.run(inc.op);
+      assert.deepEqual((await sess.readVariable(v)).toNumbers(), [12, 13, 14]);
+    } finally {
+      await sess.close();
+      DeviceTensor.prototype.dispose = dispose;
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.equal(disposed, 13, 'close frees the last value');
+    await assert.rejects(sess.readVariable(v), /closed Session/);
   });
 });

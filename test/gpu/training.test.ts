@@ -71,12 +71,16 @@ describe('gradient descent on GPU:0', { skip: gpuSkip }, () => {
       for (const [i, v] of gpu.model.variables.entries()) {
         assert.equal(placement.get(v.op.name), GPU0, `${v.op.name} on ${placement.get(v.op.name)}`);
         assert.ok(gpu.sess.isInitialized(v));
-        const value = gpu.sess.readVariable(v);
-        assertAllClose(value.toNumbers(), cpu.sess.readVariable(cpu.model.variables[i] as fs.Variable).toNumbers(), {
-          atol: 1e-5,
-          rtol: 1e-4,
-          what: v.op.name,
-        });
+        const value = await gpu.sess.readVariable(v);
+        assertAllClose(
+          value.toNumbers(),
+          (await cpu.sess.readVariable(cpu.model.variables[i] as fs.Variable)).toNumbers(),
+          {
+            atol: 1e-5,
+            rtol: 1e-4,
+            what: v.op.name,
+          },
+        );
         assert.ok(
           value.toNumbers().some((n) => n !== 0),
           `${v.op.name} was trained`,
@@ -93,6 +97,10 @@ describe('gradient descent on GPU:0', { skip: gpuSkip }, () => {
         [[GPU0, 0]],
       );
       assert.deepEqual(gpu.metadata[1]?.transfers, []);
+      // W and b stay in GPU memory between steps (read back above through a copy on the device); on the CPU
+      // there is nothing to keep.
+      assert.deepEqual(gpu.metadata[1]?.residentVariables, ['W', 'b']);
+      assert.deepEqual(cpu.metadata[1]?.residentVariables, []);
 
       // A later run without the training op reads the trained values: same loss twice, equal to the CPU's.
       const evalFeeds = (m: typeof gpu.model) => {
@@ -133,8 +141,8 @@ describe('gradient descent on GPU:0', { skip: gpuSkip }, () => {
       assert.deepEqual(gpu.metadata[1]?.transfers, []);
       for (const [i, v] of gpu.model.variables.entries()) {
         assertAllClose(
-          gpu.sess.readVariable(v).toNumbers(),
-          cpu.sess.readVariable(cpu.model.variables[i] as fs.Variable).toNumbers(),
+          (await gpu.sess.readVariable(v)).toNumbers(),
+          (await cpu.sess.readVariable(cpu.model.variables[i] as fs.Variable)).toNumbers(),
           { atol: 1e-4, rtol: 1e-3, what: v.op.name },
         );
       }

@@ -42,7 +42,7 @@ async function train(
   const history: number[][] = [];
   for (let i = 0; i < steps; i++) {
     await session.run(trainOp, fed ? new Map([[fed[0], HostTensor.from('float64', fed[1])]]) : undefined);
-    history.push(session.readVariable(w).toNumbers());
+    history.push((await session.readVariable(w)).toNumbers());
   }
   return { history, graph, optimizer, session, step };
 }
@@ -64,7 +64,7 @@ describe('optimizers', () => {
       w = w.map((x, j) => x - 0.1 * (g[j] as number));
       assertClose(history[i] as number[], w);
     }
-    assert.equal(session.readVariable(step).get(0), 2n);
+    assert.equal((await session.readVariable(step)).get(0), 2n);
     assert.equal(graph.operation('GradientDescent').type, 'NoOp');
     assert.ok(graph.hasOperation('GradientDescent/update_w/ApplyGradientDescent'));
     await session.close();
@@ -100,7 +100,7 @@ describe('optimizers', () => {
     const slot = optimizer.getSlot(graph.getCollection<Variable>('variables')[0] as Variable, 'momentum');
     assert.equal(slot?.name, 'w/Momentum');
     assert.deepEqual(slot?.op.colocationGroups, ['w']);
-    assertClose(session.readVariable(slot as Variable).toNumbers(), accum);
+    assertClose((await session.readVariable(slot as Variable)).toNumbers(), accum);
     await session.close();
   });
 
@@ -143,12 +143,14 @@ describe('optimizers', () => {
     assert.deepEqual(names, ['beta1_power', 'beta2_power', 'w/Adam', 'w/Adam_1']);
     for (const name of names) assert.deepEqual(graph.operation(name).colocationGroups, ['w'], name);
     const powers = optimizer instanceof AdamOptimizer ? optimizer.getBetaAccumulators() : undefined;
-    assertClose(session.readVariable(powers?.beta1 as Variable).toNumbers(), [b1Power]);
-    assertClose(session.readVariable(powers?.beta2 as Variable).toNumbers(), [b2Power]);
+    assertClose((await session.readVariable(powers?.beta1 as Variable)).toNumbers(), [b1Power]);
+    assertClose((await session.readVariable(powers?.beta2 as Variable)).toNumbers(), [b2Power]);
     assertClose(
-      session
-        .readVariable(optimizer.getSlot(graph.getCollection<Variable>('variables')[0] as Variable, 'v') as Variable)
-        .toNumbers(),
+      (
+        await session.readVariable(
+          optimizer.getSlot(graph.getCollection<Variable>('variables')[0] as Variable, 'v') as Variable,
+        )
+      ).toNumbers(),
       v,
     );
     await session.close();

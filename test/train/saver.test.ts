@@ -79,12 +79,12 @@ describe('Saver', () => {
     const fresh = buildModel({ w: [0, 0, 0, 0, 0, 0], b: [0, 0, 0] });
     const sess = new Session(fresh.graph, quiet);
     await new Saver().restore(sess, ckpt);
-    const w = sess.readVariable(fresh.W);
+    const w = await sess.readVariable(fresh.W);
     assert.deepEqual(
       Array.from(w.data as Float32Array),
       Array.from(Float32Array.from([0.25, -1.5, 3e-8, 1 / 3, 7, -0.125])),
     );
-    assert.deepEqual(sess.readVariable(fresh.b).toNumbers(), [1, -2, 2147483647]);
+    assert.deepEqual((await sess.readVariable(fresh.b)).toNumbers(), [1, -2, 2147483647]);
     const y2 = (await sess.run(fresh.y)) as HostTensor;
     assert.deepEqual(Array.from(y2.data as Float32Array), Array.from(y.data as Float32Array));
     await sess.close();
