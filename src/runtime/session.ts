@@ -415,7 +415,7 @@ export class Session {
     const fetchSet = new Set(fetches);
     const partitionOf = new Map<Operation, (typeof partitions)[number]>();
     for (const p of partitions) for (const op of p.ops) partitionOf.set(op, p);
-    const consumerPartitions = new Map<Tensor, Set<unknown>>();
+    const consumerPartitions = new Map<Tensor, Set<(typeof partitions)[number] | undefined>>();
     for (const op of ops) {
       op.inputs.forEach((t) => {
         const set = consumerPartitions.get(t) ?? new Set();
@@ -433,13 +433,12 @@ export class Session {
       const lowered = lowerPartition(p, fed, needOutside);
       if (lowered.outputs.length === 0) continue;
       const device = p.device;
-      // An output only later partitions of this same device read stays in device memory (TensorFlow keeps a
-      // tensor on its GPU between kernels; here it saves a download and an upload per step).
-      // So does a variable's new value (TensorFlow keeps a GPU variable in GPU memory between steps).
+      // An output only later partitions of this same device read stays in device memory, and so does a variable's
+      // new value (TensorFlow keeps tensors and variables on their GPU): no download and upload per step.
       const stayOnDevice = (t: Tensor) =>
         device.residentOutputs === true &&
         !fetchSet.has(t) &&
-        [...(consumerPartitions.get(t) ?? [])].every((c) => (c as typeof p | undefined)?.device === device);
+        [...(consumerPartitions.get(t) ?? [])].every((c) => c?.device === device);
       const deviceOutputs = lowered.outputs.filter((o) => stayOnDevice(o.tensor));
       resident.push(...deviceOutputs.filter((o) => !o.tensor.op.def.variableUpdate).map((o) => o.tensor));
       const compileOptions = {

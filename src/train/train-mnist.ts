@@ -82,7 +82,7 @@ export interface TrainMnistResult {
   checkpointPath?: string;
   curvesPath?: string;
   exportDir?: string;
-  /** The devices the training step's ops were placed on, GPU first as TensorFlow prefers it. */
+  /** The devices the graph's ops were placed on, in the placer's order (GPU first, as TensorFlow prefers it). */
   devices: string[];
 }
 
@@ -201,9 +201,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
       examplesPerSec: trainMs > 0 ? examples / (trainMs / 1000) : 0,
       steps: history.loss.length,
       history,
-      devices: [...new Set([...session.placement().values()].map((d) => d.name))].sort((a, b) =>
-        a.includes('GPU') === b.includes('GPU') ? a.localeCompare(b) : a.includes('GPU') ? -1 : 1,
-      ),
+      devices: usedDevices(session),
     };
 
     if (options.checkpointDir) {
@@ -243,4 +241,10 @@ function limitSplit(split: MnistSplit, limit: number | undefined): MnistSplit {
     labels: split.labels.subarray(0, limit),
     count: limit,
   };
+}
+
+/** Names of the session's devices that hold at least one op (Session.devices is sorted by placement priority). */
+function usedDevices(session: Session): string[] {
+  const used = new Set(session.placement().values());
+  return session.devices.filter((d) => used.has(d)).map((d) => d.name);
 }
