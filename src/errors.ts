@@ -32,6 +32,8 @@ export class NotFound extends errorClass('NOT_FOUND', 5, 404) {}
 export class AlreadyExists extends errorClass('ALREADY_EXISTS', 6, 409) {}
 export class PermissionDenied extends errorClass('PERMISSION_DENIED', 7, 403) {}
 export class ResourceExhausted extends errorClass('RESOURCE_EXHAUSTED', 8, 429) {}
+/** A request over a size limit: RESOURCE_EXHAUSTED on gRPC (as grpc-js's own message limit), 413 on HTTP. */
+export class PayloadTooLarge extends errorClass('RESOURCE_EXHAUSTED', 8, 413) {}
 export class FailedPrecondition extends errorClass('FAILED_PRECONDITION', 9, 400) {}
 export class Aborted extends errorClass('ABORTED', 10, 409) {}
 export class OutOfRange extends errorClass('OUT_OF_RANGE', 11, 400) {}

@@ -19,8 +19,6 @@ export interface ServerOptions extends ServingCoreOptions {
   host?: string;
   /** --rest_api_enable_cors_support */
   enableCors?: boolean;
-  /** Largest REST request body; default 256 MiB. */
-  restBodyLimitBytes?: number;
   /** --enable_serialization_as_tensor_content: gRPC Predict outputs as raw bytes. */
   serializeAsTensorContent?: boolean;
   /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
@@ -57,7 +55,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       : createRestServer(core, {
           observe,
           enableCors: options.enableCors,
-          bodyLimitBytes: options.restBodyLimitBytes,
+          bodyLimitBytes: core.limits.maxRequestBytes,
           timeoutMs: options.restTimeoutMs,
           prometheus: prometheus?.enable ? { path: prometheus.path, registry: core.metrics } : undefined,
         });

@@ -19,7 +19,7 @@ describe('REST request bodies', () => {
       modelConfig: singleModelConfig('clf', join(base, 'clf')),
       grpcPort: 0,
       restPort: 0,
-      restBodyLimitBytes: 4096,
+      limits: { maxRequestBytes: 4096 },
       fileSystemPollWaitSeconds: -1,
       log: () => {},
     });

@@ -35,6 +35,7 @@ export async function buildCoreOptions(
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
     device: flags.device,
+    limits: { maxRequestBytes: flags.maxRequestBytes, maxInputBytes: flags.maxInputBytes },
     ...extra,
   };
   if (flags.modelConfigFile) {

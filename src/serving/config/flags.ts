@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { InvalidArgument } from '../../errors.js';
+import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
 import type { ServingDevice } from './model-server-config.js';
 
 export interface ServerFlags {
@@ -32,6 +33,8 @@ export interface ServerFlags {
   numWorkers: number;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
   device: ServingDevice;
+  maxRequestBytes: number;
+  maxInputBytes: number;
 }
 
 type FlagKind = 'int' | 'string' | 'bool' | 'device';
@@ -159,6 +162,20 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => 'cpu',
     help: 'where models run unless their config says otherwise: cpu (/cpu:0) or gpu (/gpu:0, WebGPU)',
   },
+  {
+    flag: 'max_request_bytes',
+    key: 'maxRequestBytes',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxRequestBytes,
+    help: 'largest request on the wire: gRPC message or REST body after gunzip (larger: RESOURCE_EXHAUSTED / 413)',
+  },
+  {
+    flag: 'max_input_bytes',
+    key: 'maxInputBytes',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxInputBytes,
+    help: "largest decoded size of one request's input tensors, checked before they are allocated",
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -236,6 +253,12 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   }
   const result = flags as unknown as ServerFlags;
   if (result.numWorkers < 1) throw new InvalidArgument(`--num_workers must be at least 1; got ${result.numWorkers}`);
+  for (const [flag, value] of [
+    ['max_request_bytes', result.maxRequestBytes],
+    ['max_input_bytes', result.maxInputBytes],
+  ] as const) {
+    if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
+  }
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');
   }

@@ -4,6 +4,7 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { GpuProbeResult } from '../../devices/webgpu.js';
 import type { ModelServerConfig, ServingDevice } from '../config/model-server-config.js';
 import type { MonitoringConfig } from '../config/monitoring-config.js';
+import type { RequestLimits } from './request-limits.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
 import type { TfWarmupReader } from './warmup.js';
@@ -31,6 +32,8 @@ export interface ServingCoreOptions {
    */
   readTfWarmup?: TfWarmupReader;
   allowVersionLabelsForUnavailableModels?: boolean;
+  /** Request size limits (--max_request_bytes, --max_input_bytes); default DEFAULT_REQUEST_LIMITS. */
+  limits?: Partial<RequestLimits>;
   /** Inference worker threads; default CPU count. */
   numWorkers?: number;
   /** --device: where models without a `device` in their config run; default 'cpu'. */

@@ -4,7 +4,7 @@
  * ONNX tensors the client never saw, so flowserve checks them here and names the alias, the expected and the actual.
  */
 import { FailedPrecondition, InvalidArgument } from '../../errors.js';
-import { tfTypeName } from '../../graph/dtype.js';
+import { tfTypeName, type DType } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { Servable } from './servable.js';
 import type { Signature, TensorSpec } from './types.js';
@@ -30,15 +30,16 @@ export function resolveSignatureName(servable: Servable, requested: string | und
 
 const braces = (names: readonly string[]): string => `{${[...names].sort().join(',')}}`;
 
-function formatShape(shape: readonly number[]): string {
+export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(',')}]`;
 }
 
-function checkInputSet(signature: Signature, inputs: Record<string, HostTensor>): void {
+/** The aliases sent must be exactly the signature's inputs; checked on names alone, before decoding anything. */
+export function checkInputNames(signature: Signature, sent: readonly string[]): void {
   const expected = Object.keys(signature.inputs);
-  const sent = Object.keys(inputs);
+  const sentSet = new Set(sent);
   const extra = sent.filter((a) => !(a in signature.inputs));
-  const missing = expected.filter((a) => !(a in inputs));
+  const missing = expected.filter((a) => !sentSet.has(a));
   if (extra.length === 0 && missing.length === 0) return;
   if (sent.length !== expected.length) {
     throw new InvalidArgument(
@@ -53,20 +54,26 @@ function checkInputSet(signature: Signature, inputs: Record<string, HostTensor>)
   );
 }
 
-function checkTensor(alias: string, index: number, spec: TensorSpec, tensor: HostTensor): void {
-  if (tensor.dtype !== spec.dtype) {
+/** dtype, rank and known dimensions of one input against its spec; needs only the header, not the data. */
+export function checkTensorHeader(
+  alias: string,
+  index: number,
+  spec: TensorSpec,
+  dtype: DType,
+  shape: readonly number[],
+): void {
+  if (dtype !== spec.dtype) {
     throw new InvalidArgument(
-      `Expects arg[${index}] to be ${tfTypeName(spec.dtype)} but ${tfTypeName(tensor.dtype)} is provided ` +
+      `Expects arg[${index}] to be ${tfTypeName(spec.dtype)} but ${tfTypeName(dtype)} is provided ` +
         `(input '${alias}')`,
     );
   }
   // signatures.json and ONNX Runtime both write [] both for scalars and for "shape not declared": accept any shape.
   if (spec.shape.length === 0) return;
-  const fits =
-    tensor.rank === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === (tensor.shape[i] as number));
+  const fits = shape.length === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === (shape[i] as number));
   if (!fits) {
     throw new InvalidArgument(
-      `input '${alias}' has shape ${formatShape(tensor.shape)} but the signature expects ${formatShape(spec.shape)} ` +
+      `input '${alias}' has shape ${formatShape(shape)} but the signature expects ${formatShape(spec.shape)} ` +
         `(-1 = any size)`,
     );
   }
@@ -89,10 +96,11 @@ function checkBatchDims(signature: Signature, inputs: Record<string, HostTensor>
 
 /** Throws InvalidArgument for unknown/missing aliases, wrong dtypes, shape mismatches, inconsistent batch dims. */
 export function validateInputs(signature: Signature, inputs: Record<string, HostTensor>): void {
-  checkInputSet(signature, inputs);
-  Object.entries(signature.inputs).forEach(([alias, spec], index) =>
-    checkTensor(alias, index, spec, inputs[alias] as HostTensor),
-  );
+  checkInputNames(signature, Object.keys(inputs));
+  Object.entries(signature.inputs).forEach(([alias, spec], index) => {
+    const tensor = inputs[alias] as HostTensor;
+    checkTensorHeader(alias, index, spec, tensor.dtype, tensor.shape);
+  });
   checkBatchDims(signature, inputs);
 }
 

@@ -18,11 +18,13 @@ import { WorkerPool } from '../worker/worker-pool.js';
 import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-manager.js';
 import { onnxLoaderFactory } from './onnx-loader.js';
 import { defaultLog, type ServingCoreOptions } from './options.js';
+import { DEFAULT_REQUEST_LIMITS, InputAdmission, maxBatchPerRequest, type RequestLimits } from './request-limits.js';
 import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
 import type { TransitionEvent } from './state-machine.js';
 import { StoragePathSource, type Log } from './storage-path-source.js';
 import type {
   ModelSelector,
+  RequestAdmission,
   RunRequest,
   RunResult,
   ServableInfo,
@@ -41,6 +43,7 @@ export interface ServingCoreEvents {
 export class ServingCoreImpl implements ServingCore {
   readonly events = new EventEmitter<ServingCoreEvents>();
   readonly servingMetrics: ServingMetrics;
+  readonly limits: Readonly<RequestLimits>;
   private readonly log: Log;
   private readonly pool: WorkerPool | undefined;
   private readonly manager: AspiredVersionsManager;
@@ -56,6 +59,7 @@ export class ServingCoreImpl implements ServingCore {
 
   constructor(private readonly options: ServingCoreOptions) {
     this.log = options.log ?? defaultLog;
+    this.limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
     this.servingMetrics = new ServingMetrics(options.registry);
     const metrics = this.servingMetrics;
     this.pool = options.loaderFactory ? undefined : new WorkerPool({ size: options.numWorkers });
@@ -134,6 +138,20 @@ export class ServingCoreImpl implements ServingCore {
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
       const outputs = await servable.run(signatureName, request.inputs, outputAliases);
       return { modelName: handle.model, version: handle.version, signatureName, signature, outputs };
+    } finally {
+      handle.release();
+    }
+  }
+
+  admission(model: ModelSelector, signatureName?: string): RequestAdmission {
+    const handle = this.acquire(model);
+    try {
+      const name = resolveSignatureName(handle.servable, signatureName);
+      const signature = handle.servable.signatures[name] as Signature;
+      return {
+        signatureName: name,
+        admission: new InputAdmission(signature, this.limits, maxBatchPerRequest(this.options.batching)),
+      };
     } finally {
       handle.release();
     }

@@ -4,6 +4,7 @@
  */
 import type { DType } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
+import type { InputAdmission, RequestLimits } from './request-limits.js';
 
 export const METHOD_CLASSIFY = 'tensorflow/serving/classify';
 export const METHOD_PREDICT = 'tensorflow/serving/predict';
@@ -74,6 +75,11 @@ export interface RunRequest {
   outputFilter?: string[];
 }
 
+export interface RequestAdmission {
+  signatureName: string;
+  admission: InputAdmission;
+}
+
 export interface RunResult {
   modelName: string;
   version: number;
@@ -90,6 +96,13 @@ export interface RunResult {
 export interface ServingCore {
   /** Resolves the version, validates inputs against the signature, batches and runs off the event loop. */
   run(request: RunRequest): Promise<RunResult>;
+  /**
+   * Resolves the version and signature a request addresses (the same errors as `run`) and returns the admission
+   * that checks each input's header against the signature and the limits before the adapter decodes it.
+   */
+  admission(model: ModelSelector, signatureName?: string): RequestAdmission;
+  /** The request size limits the adapters enforce on the wire. */
+  readonly limits: Readonly<RequestLimits>;
   /** The servable's signatures (GetModelMetadata). */
   info(model: ModelSelector): ServableInfo;
   /** Version states of a model (GetModelStatus); one version when `version` is given. */

@@ -38,8 +38,15 @@ export function predictionService(
 
   async function predict(request: PredictRequestMsg): Promise<PredictResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
+    // Every input is admitted from its header (signature, limits) before any memory is allocated for it.
+    const { admission } = core.admission(selector, signatureName);
+    const sent = Object.entries(request.inputs ?? {});
+    admission.checkNames(sent.map(([alias]) => alias));
     const inputs = Object.fromEntries(
-      Object.entries(request.inputs ?? {}).map(([alias, proto]) => [alias, decodeTensorProto(proto, alias)]),
+      sent.map(([alias, proto]) => [
+        alias,
+        decodeTensorProto(proto, alias, (header) => admission.admit(alias, header)),
+      ]),
     );
     const result = await core.run({ model: selector, signatureName, inputs, outputFilter: request.output_filter });
     const outputs: Record<string, TensorProtoMsg> = {};

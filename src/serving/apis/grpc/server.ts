@@ -15,8 +15,8 @@ export interface GrpcServerOptions {
   channelOptions?: Record<string, string | number>;
 }
 
-/** TF Serving allows INT32_MAX-byte messages both ways. */
-const MAX_MESSAGE_BYTES = 2147483647;
+/** TF Serving allows INT32_MAX-byte messages both ways; flowserve sends as much but receives --max_request_bytes. */
+const MAX_SEND_MESSAGE_BYTES = 2147483647;
 
 export interface GrpcServer {
   server: Server;
@@ -27,8 +27,9 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   const definition = loadServicePackageDefinition();
   const service = (name: string) => definition[name] as unknown as ServiceDefinition;
   const server = new Server({
-    'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
-    'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+    // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is decoded.
+    'grpc.max_receive_message_length': core.limits.maxRequestBytes,
+    'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     ...options.channelOptions,
   });
   const health: HealthState = { serving: true };

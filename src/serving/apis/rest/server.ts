@@ -2,9 +2,17 @@
  * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
  */
-import { gunzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { DeadlineExceeded, FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
+import {
+  DeadlineExceeded,
+  FlowserveError,
+  InvalidArgument,
+  PayloadTooLarge,
+  toFlowserveError,
+} from '../../../errors.js';
+import { DEFAULT_REQUEST_LIMITS } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import {
@@ -24,7 +32,7 @@ export interface MetricsSource {
 
 export interface RestServerOptions {
   observe?: RequestObserver;
-  /** Largest accepted request body (compressed size); larger → 413. Default 256 MiB. */
+  /** Largest accepted request body, also after gunzip; larger → 413. Default DEFAULT_REQUEST_LIMITS. */
   bodyLimitBytes?: number;
   /** --rest_api_enable_cors_support */
   enableCors?: boolean;
@@ -36,33 +44,43 @@ export interface RestServerOptions {
   timeoutMs?: number;
 }
 
-/** TF Serving gunzips request bodies up to 100 MiB. */
-const MAX_GUNZIPPED_BYTES = 100 * 1024 * 1024;
-
 const NOT_FOUND_HTML =
   '<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n';
 
-function bodyText(request: FastifyRequest): string {
+const gunzipAsync = promisify(gunzip);
+
+/** The body as text; gzip is inflated on libuv's thread pool, so a large body does not block the event loop. */
+async function bodyText(request: FastifyRequest, maxBytes: number): Promise<string> {
   const raw = request.body;
   if (!Buffer.isBuffer(raw)) return '';
   if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
+    let inflated: Buffer;
     try {
-      return gunzipSync(raw, { maxOutputLength: MAX_GUNZIPPED_BYTES }).toString('utf8');
+      inflated = await gunzipAsync(raw, { maxOutputLength: maxBytes });
     } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new PayloadTooLarge(`gzip request body inflates to more than --max_request_bytes=${maxBytes} bytes`);
+      }
       throw new InvalidArgument(`Failed to decompress gzip request body: ${(err as Error).message}`);
     }
+    return inflated.toString('utf8');
   }
   return raw.toString('utf8');
 }
 
-async function dispatch(core: ServingCore, route: RestRoute, request: FastifyRequest): Promise<RestResult> {
+async function dispatch(
+  core: ServingCore,
+  route: RestRoute,
+  request: FastifyRequest,
+  maxBytes: number,
+): Promise<RestResult> {
   switch (route.action) {
     case 'predict':
-      return predictAction(core, route, bodyText(request));
+      return predictAction(core, route, await bodyText(request, maxBytes));
     case 'classify':
-      return classifyAction(core, route, bodyText(request));
+      return classifyAction(core, route, await bodyText(request, maxBytes));
     case 'regress':
-      return regressAction(core, route, bodyText(request));
+      return regressAction(core, route, await bodyText(request, maxBytes));
     case 'status':
       return statusAction(core, route);
     case 'metadata':
@@ -79,7 +97,8 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 }
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimitBytes ?? 256 * 1024 * 1024 });
+  const bodyLimit = options.bodyLimitBytes ?? DEFAULT_REQUEST_LIMITS.maxRequestBytes;
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit });
   // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -132,7 +151,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
         });
       try {
         route = parseRestPath(request.method, path);
-        const result = await withTimeout(dispatch(core, route, request), options.timeoutMs ?? 0);
+        const result = await withTimeout(dispatch(core, route, request, bodyLimit), options.timeoutMs ?? 0);
         report('OK', result.version);
         return reply.type('application/json').send(result.body);
       } catch (err) {

@@ -6,6 +6,14 @@
 import { InvalidArgument } from '../../../errors.js';
 import { allocate, dtypeFromTf, dtypeInfo, type DType, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
+import {
+  boundedElementCount,
+  DEFAULT_REQUEST_LIMITS,
+  formatBytes,
+  MAX_RANK,
+  STRING_ELEMENT_OVERHEAD,
+  type TensorHeader,
+} from '../../core/request-limits.js';
 import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
 
 /** TensorFlow DataType names (types.proto) for messages. */
@@ -48,24 +56,51 @@ export function shapeToProto(shape: readonly number[]): TensorShapeProtoMsg {
 
 function decodeShape(proto: TensorShapeProtoMsg | undefined, fail: (why: string) => Error): number[] {
   if (proto?.unknown_rank) throw fail('shape has unknown rank');
-  return (proto?.dim ?? []).map((d) => {
+  const dims = proto?.dim ?? [];
+  if (dims.length > MAX_RANK) throw fail(`rank ${dims.length} exceeds the maximum rank ${MAX_RANK}`);
+  return dims.map((d) => {
     const size = Number(d.size ?? 0);
     if (!Number.isSafeInteger(size) || size < 0) throw fail(`dimension size ${String(d.size)} is not a known size`);
     return size;
   });
 }
 
-/** Decodes one request tensor; `alias` names it in errors ("tensor parsing error: <alias>", as TF Serving says). */
-export function decodeTensorProto(proto: TensorProtoMsg, alias: string): HostTensor {
+/** Checks one input's header before it is decoded (InputAdmission.admit bound to its alias). */
+export type AdmitTensor = (header: TensorHeader) => void;
+
+/** Without a signature (warmup files, clients): only the byte budget of DEFAULT_REQUEST_LIMITS. */
+function admitBytesOnly(alias: string): AdmitTensor {
+  return (header) => {
+    const n = boundedElementCount(header.shape, DEFAULT_REQUEST_LIMITS.maxInputBytes);
+    const bytes =
+      header.dtype === 'string'
+        ? n * STRING_ELEMENT_OVERHEAD + (header.stringBytes ?? 0)
+        : n * dtypeInfo(header.dtype).bytesPerElement;
+    if (bytes > DEFAULT_REQUEST_LIMITS.maxInputBytes) {
+      throw new InvalidArgument(
+        `tensor parsing error: ${alias} (shape [${header.shape.join(',')}] would decode to ${formatBytes(bytes)}, ` +
+          `more than ${formatBytes(DEFAULT_REQUEST_LIMITS.maxInputBytes)})`,
+      );
+    }
+  };
+}
+
+/**
+ * Decodes one request tensor; `alias` names it in errors ("tensor parsing error: <alias>", as TF Serving says).
+ * `admit` sees the dtype, shape and string byte total first, so nothing is allocated for a tensor it refuses.
+ */
+export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: AdmitTensor): HostTensor {
   const fail = (why: string) => new InvalidArgument(`tensor parsing error: ${alias} (${why})`);
   const code = proto.dtype ?? 0;
   const dtype = dtypeFromTf(code);
   if (!dtype) throw fail(`dtype ${tfDtypeName(code)} is not supported`);
   const shape = decodeShape(proto.tensor_shape, fail);
-  const n = shapeSize(shape);
+  const check = admit ?? admitBytesOnly(alias);
   const content = proto.tensor_content;
   if (content && content.length > 0) {
     if (dtype === 'string') throw fail('tensor_content is not supported for DT_STRING');
+    check({ dtype, shape });
+    const n = shapeSize(shape);
     const expected = n * dtypeInfo(dtype).bytesPerElement;
     if (content.length !== expected) {
       throw fail(`tensor_content holds ${content.length} bytes, shape [${shape.join(',')}] needs ${expected}`);
@@ -75,7 +110,23 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string): HostTen
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
     return new HostTensor(dtype, shape, data);
   }
-  return new HostTensor(dtype, shape, fillFromValues(dtype, typedValues(proto, dtype), n));
+  const values = typedValues(proto, dtype);
+  check({ dtype, shape, stringBytes: dtype === 'string' ? filledStringBytes(values, shape) : undefined });
+  return new HostTensor(dtype, shape, fillFromValues(dtype, values, shapeSize(shape)));
+}
+
+/** Bytes of the string elements once the shape is filled: the values given, then the last one repeated. */
+function filledStringBytes(values: ArrayLike<unknown>, shape: readonly number[]): number {
+  const n = boundedElementCount(shape, Number.MAX_SAFE_INTEGER);
+  const count = Math.min(values.length, n);
+  let bytes = 0;
+  for (let i = 0; i < count; i++) bytes += byteLengthOf(values[i]);
+  if (count > 0 && count < n) bytes += (n - count) * byteLengthOf(values[count - 1]);
+  return bytes;
+}
+
+function byteLengthOf(value: unknown): number {
+  return typeof value === 'string' ? Buffer.byteLength(value) : (value as Uint8Array).byteLength;
 }
 
 function typedValues(proto: TensorProtoMsg, dtype: DType): ArrayLike<number | Int64 | boolean | Uint8Array> {
@@ -101,19 +152,27 @@ function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean
   const count = Math.min(values.length, n);
   const set = elementSetter(dtype, out);
   for (let i = 0; i < count; i++) set(i, values[i] as number | Int64 | boolean | Uint8Array);
-  // TF repeats the last given value to fill the shape, so a single value broadcasts.
+  // TF repeats the last given value to fill the shape, so a single value broadcasts. The last value is converted
+  // once: for strings every repeat is then the same JS string, not a fresh copy.
   if (count > 0 && count < n) {
-    const last = values[count - 1] as number | Int64 | boolean | Uint8Array;
-    for (let i = count; i < n; i++) set(i, last);
+    const last = out[count - 1] as number | bigint | string;
+    if (dtype === 'string') (out as string[]).fill(last as string, count, n);
+    else if (dtype === 'int64') (out as BigInt64Array).fill(last as bigint, count, n);
+    else (out as Float32Array).fill(last as number, count, n);
   }
   return out;
+}
+
+/** A view, not a copy: Buffer.from(Uint8Array) would copy every string's bytes once more. */
+function utf8(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 function elementSetter(dtype: DType, out: TensorData): (i: number, v: number | Int64 | boolean | Uint8Array) => void {
   if (dtype === 'string') {
     const strings = out as string[];
     return (i, v) => {
-      strings[i] = typeof v === 'string' ? v : Buffer.from(v as Uint8Array).toString('utf8');
+      strings[i] = typeof v === 'string' ? v : utf8(v as Uint8Array);
     };
   }
   if (dtype === 'int64') {
