@@ -120,3 +120,32 @@ export function writeSlowModel(base: string, version: number, repeats = 24): str
     },
   });
 }
+
+/**
+ * y = Identity(x) for any dtype; `signatureShape` is what signatures.json declares ([] = shape not declared, so
+ * only the request limits bound what a client may send).
+ */
+export function writeIdentityModel(
+  base: string,
+  version: number,
+  dtype: 'float32' | 'string',
+  signatureShape: number[],
+): string {
+  const g = new OnnxGraphBuilder('identity');
+  const onnxShape = signatureShape.length === 0 ? undefined : signatureShape.map((d, i) => (d < 0 ? `d${i}` : d));
+  g.input({ name: 'x', dtype, shape: onnxShape });
+  g.op('Identity', ['x'], {}, 'y');
+  g.output({ name: 'y', dtype, shape: onnxShape });
+  const spec = { name: 'x', dtype, shape: signatureShape };
+  return writeVersion(base, version, g.build(), {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/predict',
+        inputs: { x: spec },
+        outputs: { y: { ...spec, name: 'y' } },
+      },
+    },
+  });
+}
