@@ -323,6 +323,25 @@ describe('flowserve server over gRPC and REST', () => {
     assert.match(metrics, /request_count/);
   });
 
+  test('requests for unknown model names count under one label, not one series per name', async () => {
+    for (let i = 0; i < 20; i++) {
+      const res = await fetch(`${restUrl}/v1/models/nosuch-${i}:predict`, {
+        method: 'POST',
+        body: '{"instances":[1]}',
+      });
+      assert.equal(res.status, 404);
+      await rejectsWith(
+        grpc.predict({ name: `grpc-nosuch-${i}` }, { x: HostTensor.from('float32', [[1]]) }),
+        5,
+        /nosuch/,
+      );
+    }
+    const metrics = await (await fetch(restUrl + METRICS_PATH)).text();
+    assert.doesNotMatch(metrics, /nosuch/);
+    assert.match(metrics, /request_count\{model_name="\(unknown\)",status="NOT_FOUND"\} [1-9]/);
+    assert.match(metrics, /request_count\{model_name="clf",status="OK"\}/);
+  });
+
   test('a new version dropped in while 8 clients send requests: no request fails and it gets served', async () => {
     let stop = false;
     let failures = 0;

@@ -80,7 +80,9 @@ export class ServingCoreImpl implements ServingCore {
       loadRetryIntervalMs: Math.max(0, (options.loadRetryIntervalMicros ?? 60_000_000) / 1000),
       log: this.log,
       onTransition: (event) => {
-        metrics.setVersionState(event.model, event.version, event.to);
+        // An ended version's series go, so hot swaps do not grow the metrics page; its END state is in the status API.
+        if (event.to === 'END') metrics.forgetVersion(event.model, event.version);
+        else metrics.setVersionState(event.model, event.version, event.to);
         this.events.emit('transition', event);
       },
       onLoadAttempt: (model, path, ok, seconds) => metrics.recordLoad(model, path, ok, seconds),
@@ -264,6 +266,7 @@ export class ServingCoreImpl implements ServingCore {
     const previous = new Map(this.config.models.map((m) => [m.name, m]));
     const added = next.models.filter((m) => !sameModel(previous.get(m.name), m)).map((m) => m.name);
     this.config = next;
+    this.servingMetrics.setConfiguredModels(next.models.map((m) => m.name));
     this.labels = new Map(next.models.map((m) => [m.name, { ...m.versionLabels }]));
     await this.source.setModels(next.models);
     this.events.emit('configApplied', next);

@@ -46,8 +46,26 @@ export interface BatchRecord {
   queuingSeconds: number;
 }
 
+/**
+ * The `model_name` label of requests for a model that is not configured. Request labels come only from the
+ * configured model list, so a client sending random names cannot grow the number of series.
+ */
+export const UNKNOWN_MODEL_LABEL = '(unknown)';
+
+/**
+ * Cardinality is bounded by what the operator configures, never by what clients send:
+ * - `model_name` of a request is a configured name or UNKNOWN_MODEL_LABEL;
+ * - `version` is one that was loaded, and its series are removed when the version ends (forgetVersion), so hot
+ *   swaps do not accumulate series;
+ * - API, entrypoint and status are fixed sets (method names, GRPC/REST, error code names).
+ */
 export class ServingMetrics {
   readonly registry: Registry;
+  private configuredModels = new Set<string>();
+  /** Label sets of flowserve_requests_total per "model\0version", so forgetVersion can remove them. */
+  private readonly versionedRequestLabels = new Map<string, Map<string, Record<string, string>>>();
+  /** Signatures with a queue-depth series per "model\0version". */
+  private readonly queueSignatures = new Map<string, Set<string>>();
   private readonly requestCount: Counter;
   private readonly requests: Counter;
   private readonly requestLatency: Histogram;
@@ -160,23 +178,44 @@ export class ServingMetrics {
     });
   }
 
+  /** The models whose names may appear as request labels (the served config). */
+  setConfiguredModels(names: Iterable<string>): void {
+    this.configuredModels = new Set(names);
+  }
+
   /** Called by the API adapters once per request. */
   recordRequest(record: RequestRecord): void {
     const entrypoint = record.entrypoint ?? 'GRPC';
-    this.requestCount.inc({ model_name: record.model, status: record.status });
-    this.requests.inc({
-      model_name: record.model,
-      version: String(record.version ?? ''),
-      API: record.api,
-      entrypoint,
-      status: record.status,
-    });
+    const known = this.configuredModels.has(record.model);
+    const model = known ? record.model : UNKNOWN_MODEL_LABEL;
+    const version = known ? String(record.version ?? '') : '';
+    this.requestCount.inc({ model_name: model, status: record.status });
+    const labels = { model_name: model, version, API: record.api, entrypoint, status: record.status };
+    this.requests.inc(labels);
+    if (version !== '') this.rememberVersionedLabels(model, version, labels);
     if (record.status === 'OK') {
-      this.requestLatency.observe(
-        { model_name: record.model, API: record.api, entrypoint },
-        record.latencySeconds * 1e6,
-      );
+      this.requestLatency.observe({ model_name: model, API: record.api, entrypoint }, record.latencySeconds * 1e6);
     }
+  }
+
+  private rememberVersionedLabels(model: string, version: string, labels: Record<string, string>): void {
+    const key = `${model}\0${version}`;
+    let sets = this.versionedRequestLabels.get(key);
+    if (!sets) this.versionedRequestLabels.set(key, (sets = new Map()));
+    const id = `${labels.API}\0${labels.entrypoint}\0${labels.status}`;
+    if (!sets.has(id)) sets.set(id, labels);
+  }
+
+  /** Removes every series labelled with this version (called when the version reaches END). */
+  forgetVersion(model: string, version: number): void {
+    const key = `${model}\0${version}`;
+    for (const labels of this.versionedRequestLabels.get(key)?.values() ?? []) this.requests.remove(labels);
+    this.versionedRequestLabels.delete(key);
+    this.versionState.remove({ model_name: model, version: String(version) });
+    for (const signature of this.queueSignatures.get(key) ?? []) {
+      this.queueDepth.remove({ model_name: model, version: String(version), signature });
+    }
+    this.queueSignatures.delete(key);
   }
 
   observeRuntime(model: string, api: string, seconds: number): void {
@@ -194,6 +233,10 @@ export class ServingMetrics {
   }
 
   setQueueDepth(model: string, version: number, signature: string, depth: number): void {
+    const key = `${model}\0${version}`;
+    let signatures = this.queueSignatures.get(key);
+    if (!signatures) this.queueSignatures.set(key, (signatures = new Set()));
+    signatures.add(signature);
     this.queueDepth.set({ model_name: model, version: String(version), signature }, depth);
   }
 

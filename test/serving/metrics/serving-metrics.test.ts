@@ -1,10 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { LATENCY_BUCKETS_MICROS, ServingMetrics } from '../../../src/serving/metrics/serving-metrics.js';
+import {
+  LATENCY_BUCKETS_MICROS,
+  ServingMetrics,
+  UNKNOWN_MODEL_LABEL,
+} from '../../../src/serving/metrics/serving-metrics.js';
 
 describe('ServingMetrics', () => {
   it('exports request counts and latencies under TF Serving names', async () => {
     const metrics = new ServingMetrics();
+    metrics.setConfiguredModels(['m']);
     metrics.recordRequest({
       model: 'm',
       version: 2,
@@ -49,5 +54,45 @@ describe('ServingMetrics', () => {
     );
     assert.match(body, /^:tensorflow:cc:saved_model:load_latency\{model_path="\/models\/m\/3"\} 500000$/m);
     assert.match(body, /^flowserve_batch_queue_depth\{model_name="m",version="3",signature="serving_default"\} 4$/m);
+  });
+
+  it('requests for models that are not configured share one label: 5,000 random names add no series', async () => {
+    const metrics = new ServingMetrics();
+    metrics.setConfiguredModels(['m']);
+    metrics.recordRequest({ model: 'm', version: 1, api: 'Predict', status: 'OK', latencySeconds: 0.001 });
+    const before = (await metrics.registry.metrics()).length;
+    for (let i = 0; i < 5000; i++) {
+      const model = `random-${i}-${Math.random().toString(36).slice(2)}`;
+      metrics.recordRequest({ model, version: i, api: 'Predict', status: 'NOT_FOUND', latencySeconds: 0.001 });
+    }
+    const body = await metrics.registry.metrics();
+    assert.doesNotMatch(body, /random-/);
+    assert.ok(
+      body.includes(`:tensorflow:serving:request_count{model_name="${UNKNOWN_MODEL_LABEL}",status="NOT_FOUND"} 5000`),
+    );
+    // One new series per metric at most (the unknown label), not one per name.
+    assert.ok(body.length - before < 1000, `metrics page grew by ${body.length - before} bytes`);
+  });
+
+  it('a version that ends takes its request, queue and state series with it', async () => {
+    const metrics = new ServingMetrics();
+    metrics.setConfiguredModels(['m']);
+    for (let version = 1; version <= 50; version++) {
+      metrics.setVersionState('m', version, 'AVAILABLE');
+      metrics.setQueueDepth('m', version, 'serving_default', 1);
+      metrics.recordRequest({ model: 'm', version, api: 'Predict', status: 'OK', latencySeconds: 0.001 });
+      metrics.recordRequest({ model: 'm', version, api: 'Classify', status: 'INVALID_ARGUMENT', latencySeconds: 0 });
+      if (version > 1) metrics.forgetVersion('m', version - 1);
+    }
+    const body = await metrics.registry.metrics();
+    assert.equal(body.match(/^flowserve_requests_total\{/gm)?.length, 2);
+    assert.equal(body.match(/^flowserve_model_version_state\{/gm)?.length, 1);
+    assert.equal(body.match(/^flowserve_batch_queue_depth\{/gm)?.length, 1);
+    assert.match(
+      body,
+      /^flowserve_requests_total\{model_name="m",version="50",API="Predict",entrypoint="GRPC",status="OK"\} 1$/m,
+    );
+    // The model-level counters keep counting across versions.
+    assert.match(body, /^:tensorflow:serving:request_count\{model_name="m",status="OK"\} 50$/m);
   });
 });
