@@ -48,3 +48,14 @@ export function toFlowserveError(err: unknown): FlowserveError {
   const message = err instanceof Error ? err.message : String(err);
   return new Unknown(message, { cause: err });
 }
+
+/** TF Serving's grpc_status_util.cc: messages longer than 1024 characters are cut and marked. */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;
+
+/** The message a client sees, on either protocol: cut to MAX_ERROR_MESSAGE_CHARS, so no error echoes a whole input. */
+export function clientMessage(error: FlowserveError): string {
+  const message = error.message;
+  return message.length > MAX_ERROR_MESSAGE_CHARS
+    ? message.slice(0, MAX_ERROR_MESSAGE_CHARS) + '...TRUNCATED'
+    : message;
+}

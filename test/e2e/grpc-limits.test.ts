@@ -73,7 +73,7 @@ describe('gRPC Predict limits: refused from the header, before allocation', () =
     assert.ok(err, 'expected the request to be refused');
     assert.equal(err.code, code, err.details);
     assert.match(err.details, pattern);
-    assert.ok(err.details.length <= 1024, `error message of ${err.details.length} characters`);
+    assert.ok(err.details.length <= 1100, `error message of ${err.details.length} characters`);
     return err.details;
   }
 
@@ -209,6 +209,18 @@ describe('gRPC Predict limits: refused from the header, before allocation', () =
     });
     assert.equal(err?.code, status.RESOURCE_EXHAUSTED, String(err?.details));
     await stillServes(client);
+  });
+
+  test('an error about a 2 MB input name quotes it cut to about 1 KB', async () => {
+    const alias = 'n'.repeat(2 * MiB);
+    const details = await refused(
+      client,
+      'anyf',
+      { [alias]: tensor(DT_FLOAT, [1], { float_val: [1] }) },
+      status.INVALID_ARGUMENT,
+      /TRUNCATED$/,
+    );
+    assert.match(details, /^input size does not match signature|^Signature input alias/);
   });
 
   test('a repeated string fills the shape with the same value', async () => {

@@ -104,6 +104,10 @@ export class MessageReader {
     if (value.kind !== 'number' || !Number.isInteger(value.value)) {
       this.fail(field, `field '${field.name}' in ${this.typeName} expects an integer`);
     }
+    // A double holds integers exactly only up to 2^53; past that 9223372036854775807 would read as ...6000.
+    if (!Number.isSafeInteger(value.value)) {
+      this.fail(field, `field '${field.name}' in ${this.typeName}: ${value.text} is out of range (|n| ≤ 2^53-1)`);
+    }
     return value.value;
   }
 }

@@ -33,6 +33,8 @@ function field(obj: Obj, snake: string): unknown {
 function toInt(v: unknown, what: string): number {
   const n = typeof v === 'number' ? v : typeof v === 'object' && v !== null ? Number(String(v)) : Number(v);
   if (!Number.isInteger(n)) throw new InvalidArgument(`${what} must be an integer`);
+  // Past 2^53 a double rounds (9223372036854775807 → ...6000): refuse rather than address another version.
+  if (!Number.isSafeInteger(n)) throw new InvalidArgument(`${what} ${String(v)} is out of range (|n| ≤ 2^53-1)`);
   return n;
 }
 

@@ -25,13 +25,17 @@ export interface StoragePathSourceOptions {
   log: Log;
 }
 
-/** Version dirs under `basePath`: all-digit names (TF's SimpleAtoi also takes signs; flowserve docs say digits). */
+/**
+ * Version dirs under `basePath`: all-digit names (TF's SimpleAtoi also takes signs; flowserve docs say digits).
+ * Names past 2^53-1 are skipped, as TF skips names past int64: a double would round them onto another number.
+ */
 export async function listVersionDirs(basePath: string): Promise<Map<number, string>> {
   const entries = await readdir(basePath, { withFileTypes: true });
   const versions = new Map<number, string>();
   for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
     if (!entry.isDirectory() || !/^\d+$/.test(entry.name)) continue;
-    versions.set(Number(entry.name), join(basePath, entry.name));
+    const version = Number(entry.name);
+    if (Number.isSafeInteger(version)) versions.set(version, join(basePath, entry.name));
   }
   return versions;
 }

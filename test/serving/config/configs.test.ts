@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { InvalidArgument } from '../../../src/errors.js';
+import { targetFromSpec } from '../../../src/serving/apis/shared/model-spec.js';
+import { parseRestPath } from '../../../src/serving/apis/rest/paths.js';
 import { parseBatchingParameters } from '../../../src/serving/config/batching-parameters.js';
 import { buildCoreOptions } from '../../../src/serving/config/core-options.js';
 import { parseServerFlags } from '../../../src/serving/config/flags.js';
 import { modelServerConfigFromUnknown } from '../../../src/serving/config/model-server-config-object.js';
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
 import { parseMonitoringConfig } from '../../../src/serving/config/monitoring-config.js';
+import { listVersionDirs } from '../../../src/serving/core/storage-path-source.js';
 
 const SPEC_EXAMPLE = `
 model_config_list {
@@ -108,6 +111,45 @@ describe('ModelServerConfig', () => {
     assert.deepEqual(config.models[0]?.versionPolicy, { kind: 'specific', versions: [3, 4] });
     assert.deepEqual(config.models[0]?.versionLabels, { stable: 3 });
     assert.throws(() => modelServerConfigFromUnknown({}), /Only ModelConfigList is currently supported/);
+  });
+});
+
+describe('versions past 2^53-1', () => {
+  const big = '9223372036854775807';
+
+  it('are refused in a config file and in a reload object instead of being rounded', () => {
+    const text = `model_config_list { config { name: "m" base_path: "/m" model_version_policy { specific { versions: ${big} } } } }`;
+    assert.throws(() => parseModelServerConfig(text), /versions.*9223372036854775807 is out of range/);
+    const labels = `model_config_list { config { name: "m" base_path: "/m" version_labels { key: "a" value: ${big} } } }`;
+    assert.throws(() => parseModelServerConfig(labels), /out of range/);
+    const object = {
+      model_config_list: {
+        config: [{ name: 'm', base_path: '/m', model_version_policy: { specific: { versions: [big] } } }],
+      },
+    };
+    assert.throws(
+      () => modelServerConfigFromUnknown(object),
+      (err) => err instanceof InvalidArgument && /out of range/.test(err.message),
+    );
+  });
+
+  it('are skipped as version directories, like names past int64 in TF Serving', async () => {
+    const base = await mkdtemp(join(tmpdir(), 'flowserve-bigversion-'));
+    try {
+      for (const name of ['7', big, '9007199254740991']) await mkdir(join(base, name));
+      const dirs = await listVersionDirs(base);
+      assert.deepEqual(
+        [...dirs.keys()].sort((a, b) => a - b),
+        [7, 9007199254740991],
+      );
+    } finally {
+      await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it('are refused in REST paths and gRPC model specs', () => {
+    assert.throws(() => parseRestPath('GET', `/v1/models/m/versions/${big}`), /Failed to convert version/);
+    assert.throws(() => targetFromSpec({ name: 'm', version: { value: big } }), /out of range/);
   });
 });
 

@@ -6,6 +6,7 @@ import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
+  clientMessage,
   DeadlineExceeded,
   FlowserveError,
   InvalidArgument,
@@ -93,7 +94,7 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   return reply
     .code(error.httpStatus)
     .type('application/json')
-    .send(JSON.stringify({ error: error.message }));
+    .send(JSON.stringify({ error: clientMessage(error) }));
 }
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
@@ -109,7 +110,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     return reply
       .code(statusCode)
       .type('application/json')
-      .send(JSON.stringify({ error: (err as Error).message }));
+      .send(JSON.stringify({ error: clientMessage(toFlowserveError(err)) }));
   });
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html').send(NOT_FOUND_HTML));
 
