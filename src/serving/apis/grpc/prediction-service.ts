@@ -13,16 +13,14 @@ import type {
   InferenceResultMsg,
   MultiInferenceRequestMsg,
   MultiInferenceResponseMsg,
-  PredictRequestMsg,
-  PredictResponseMsg,
   RegressionRequestMsg,
   RegressionResponseMsg,
-  TensorProtoMsg,
 } from '../shared/proto-types.js';
 import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
-import { decodeTensorProto, encodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
+import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
+import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
 import { specModel, unary } from './unary.js';
 
 export interface PredictionServiceOptions extends EncodeOptions {
@@ -36,7 +34,7 @@ export function predictionService(
   const signatureDefMapType = protobufRoot().lookupType('tensorflow.serving.SignatureDefMap');
   const common = { observe: options.observe, modelOf: specModel };
 
-  async function predict(request: PredictRequestMsg): Promise<PredictResponseMsg> {
+  async function predict(request: PredictWireRequest): Promise<PredictWireResponse> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
     // Every input is admitted from its header (signature, limits) before any memory is allocated for it.
     const { admission } = core.admission(selector, signatureName);
@@ -49,9 +47,12 @@ export function predictionService(
       ]),
     );
     const result = await core.run({ model: selector, signatureName, inputs, outputFilter: request.output_filter });
-    const outputs: Record<string, TensorProtoMsg> = {};
-    for (const [alias, tensor] of Object.entries(result.outputs)) outputs[alias] = encodeTensorProto(tensor, options);
-    return { outputs, model_spec: responseSpec(result.modelName, result.version, result.signatureName) };
+    // Serialized by predict-wire straight from the typed arrays.
+    return {
+      outputs: result.outputs,
+      model_spec: responseSpec(result.modelName, result.version, result.signatureName),
+      tensorContent: options.tensorContent ?? false,
+    };
   }
 
   async function classifyRpc(request: ClassificationRequestMsg): Promise<ClassificationResponseMsg> {

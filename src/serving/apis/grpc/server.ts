@@ -1,10 +1,11 @@
 /** Builds the grpc-js server: PredictionService, ModelService and Health from the project's protos. */
-import { Server, ServerCredentials, type ServiceDefinition } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import type { ServingCore } from '../../core/types.js';
 import { loadServicePackageDefinition } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { healthService, type HealthState } from './health.js';
 import { modelService } from './model-service.js';
+import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
 import { predictionService } from './prediction-service.js';
 
 export interface GrpcServerOptions {
@@ -34,12 +35,25 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   });
   const health: HealthState = { serving: true };
   server.addService(
-    service('tensorflow.serving.PredictionService'),
+    withWirePredict(service('tensorflow.serving.PredictionService')),
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),
   );
   server.addService(service('tensorflow.serving.ModelService'), modelService(core, options.observe));
   server.addService(service('grpc.health.v1.Health'), healthService(health));
   return { server, health };
+}
+
+/** Predict's request and response tensors are (de)serialized by predict-wire instead of the generic codec. */
+function withWirePredict(definition: ServiceDefinition): ServiceDefinition {
+  const predict = definition.Predict as MethodDefinition<unknown, unknown>;
+  return {
+    ...definition,
+    Predict: {
+      ...predict,
+      requestDeserialize: decodePredictRequest,
+      responseSerialize: (response: unknown) => encodePredictResponse(response as PredictWireResponse),
+    },
+  };
 }
 
 /** Binds host:port (0 = ephemeral) and resolves the actual port. */

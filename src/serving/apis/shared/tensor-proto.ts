@@ -15,6 +15,7 @@ import {
   type TensorHeader,
 } from '../../core/request-limits.js';
 import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
+import { isWireTensorProto, readTensorValues, wireStringBytes } from './tensor-wire.js';
 
 /** TensorFlow DataType names (types.proto) for messages. */
 const TF_DTYPE_NAMES: Record<number, string> = {
@@ -108,6 +109,14 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: 
     const data = allocate(dtype, n) as Exclude<TensorData, string[]>;
     // Copy rather than view: the wire buffer is rarely aligned for the element type.
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
+    return new HostTensor(dtype, shape, data);
+  }
+  if (isWireTensorProto(proto)) {
+    // Straight from the request bytes: the values are read only once the header is admitted.
+    const n = boundedElementCount(shape, Number.MAX_SAFE_INTEGER);
+    check({ dtype, shape, stringBytes: dtype === 'string' ? wireStringBytes(proto, n) : undefined });
+    const data = allocate(dtype, shapeSize(shape));
+    readTensorValues(proto, dtype, data);
     return new HostTensor(dtype, shape, data);
   }
   const values = typedValues(proto, dtype);

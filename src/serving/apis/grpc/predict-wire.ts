@@ -1,0 +1,90 @@
+/**
+ * PredictionService/Predict's own (de)serializers, installed on the gRPC service in place of the generic ones:
+ * the request's tensors are read by tensor-wire (header now, values after admission), the response's tensors are
+ * written from the result's typed arrays. Everything else (ModelSpec) goes through protobufjs as before.
+ * PredictRequest: 1 model_spec, 2 inputs (map<string, TensorProto>: entry 1 key, 2 value), 3 output_filter.
+ * PredictResponse: 1 outputs (map), 2 model_spec.
+ */
+import protobuf from 'protobufjs';
+import type { HostTensor } from '../../../graph/host-tensor.js';
+import type { ModelSpecMsg, PredictRequestMsg } from '../shared/proto-types.js';
+import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
+import { readTensorProto, writeTensorProto, type WireTensorProto } from '../shared/tensor-wire.js';
+
+const WIRE_BYTES = 2;
+
+/** What the Predict handler returns: result tensors, not yet TensorProtos. */
+export interface PredictWireResponse {
+  outputs: Record<string, HostTensor>;
+  model_spec: ModelSpecMsg;
+  /** --enable_serialization_as_tensor_content */
+  tensorContent: boolean;
+}
+
+export interface PredictWireRequest extends PredictRequestMsg {
+  inputs: Record<string, WireTensorProto>;
+}
+
+let modelSpecType: protobuf.Type | undefined;
+
+function modelSpec(): protobuf.Type {
+  modelSpecType ??= protobufRoot().lookupType('tensorflow.serving.ModelSpec');
+  return modelSpecType;
+}
+
+export function decodePredictRequest(buffer: Buffer): PredictWireRequest {
+  const reader = protobuf.Reader.create(buffer);
+  const request: PredictWireRequest = { inputs: {} };
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    const field = tag >>> 3;
+    const wireType = tag & 7;
+    if (wireType !== WIRE_BYTES || field < 1 || field > 3) {
+      reader.skipType(wireType);
+      continue;
+    }
+    const bytes = reader.bytes();
+    if (field === 1) {
+      const type = modelSpec();
+      request.model_spec = type.toObject(type.decode(bytes), LOADER_OPTIONS) as ModelSpecMsg;
+    } else if (field === 2) {
+      const [key, value] = readMapEntry(bytes);
+      request.inputs[key] = value;
+    } else {
+      (request.output_filter ??= []).push(protobuf.util.utf8.read(bytes, 0, bytes.length));
+    }
+  }
+  return request;
+}
+
+function readMapEntry(bytes: Uint8Array): [string, WireTensorProto] {
+  const reader = protobuf.Reader.create(bytes);
+  let key = '';
+  let value: WireTensorProto | undefined;
+  while (reader.pos < reader.len) {
+    const tag = reader.uint32();
+    if (tag === ((1 << 3) | WIRE_BYTES)) key = reader.string();
+    else if (tag === ((2 << 3) | WIRE_BYTES)) {
+      const body = reader.bytes();
+      value = readTensorProto(body);
+    } else reader.skipType(tag & 7);
+  }
+  // A map entry without a value holds the default message: an empty TensorProto.
+  return [key, value ?? readTensorProto(new Uint8Array(0))];
+}
+
+export function encodePredictResponse(response: PredictWireResponse): Buffer {
+  const writer = protobuf.Writer.create();
+  for (const [alias, tensor] of Object.entries(response.outputs)) {
+    writer.uint32((1 << 3) | WIRE_BYTES).fork();
+    writer.uint32((1 << 3) | WIRE_BYTES).string(alias);
+    writer.uint32((2 << 3) | WIRE_BYTES).fork();
+    writeTensorProto(writer, tensor, response.tensorContent);
+    writer.ldelim();
+    writer.ldelim();
+  }
+  const type = modelSpec();
+  writer.uint32((2 << 3) | WIRE_BYTES).bytes(type.encode(type.fromObject(response.model_spec)).finish());
+  const bytes = writer.finish();
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
