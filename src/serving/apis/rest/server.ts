@@ -2,10 +2,13 @@
  * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
  */
+import type { Server as TlsServer } from 'node:tls';
 import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DeadlineExceeded, FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
 import type { ServingCore } from '../../core/types.js';
+import type { BearerToken } from '../security/bearer-token.js';
+import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '../security/tls.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import {
   classifyAction,
@@ -34,6 +37,10 @@ export interface RestServerOptions {
   logger?: boolean;
   /** --rest_api_timeout_in_ms: a request not answered by then gets DEADLINE_EXCEEDED (HTTP 504). 0 = none. */
   timeoutMs?: number;
+  /** --auth_token_file: every request but CORS preflights needs `authorization: Bearer <token>` (else 401). */
+  auth?: BearerToken;
+  /** --ssl_config_file (unless --rest_api_ssl=false): HTTPS, with mTLS when client_verify is set, following the file. */
+  tls?: SslConfigFile;
 }
 
 /** TF Serving gunzips request bodies up to 100 MiB. */
@@ -79,7 +86,16 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 }
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit: options.bodyLimitBytes ?? 256 * 1024 * 1024 });
+  const { tls } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit: options.bodyLimitBytes ?? 256 * 1024 * 1024,
+    ...(tls ? { https: httpsServerOptions(tls.current) } : {}),
+  }) as unknown as FastifyInstance;
+  if (tls) {
+    // New connections get the new key/certificate/CA; open ones keep theirs.
+    tls.onChange((config) => (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(config)));
+  }
   // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -92,6 +108,19 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
       .type('application/json')
       .send(JSON.stringify({ error: (err as Error).message }));
   });
+  const { auth } = options;
+  if (auth) {
+    // Before routing reads the body: an unauthenticated client cannot make the server buffer or parse one.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method === 'OPTIONS') return; // CORS preflights never carry credentials.
+      try {
+        auth.verify(request.headers.authorization);
+      } catch (err) {
+        reply.header('www-authenticate', 'Bearer realm="flowserve"');
+        return sendError(reply, err);
+      }
+    });
+  }
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html').send(NOT_FOUND_HTML));
 
   if (options.enableCors) {
