@@ -3,11 +3,13 @@
  * reload without restart, the bearer token on both transports, and the reload RPC's access rules.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { createClient, ServingClientError, type ServingClient } from '../../src/client/index.js';
@@ -418,6 +420,63 @@ describe('bearer token and reload access rules', () => {
       );
     } finally {
       grpc.close();
+    }
+  });
+});
+
+describe('flowserve serve with the security flags', { skip: opensslMissing() }, () => {
+  test('--ssl_config_file, --auth_token_file and --enable_model_management reach the running server', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'flowserve-tls-cli-'));
+    const ca = makeCa(dir, 'test-ca');
+    const client = makeLeaf(dir, ca, 'client-one', 'client');
+    writeFileSync(
+      join(dir, 'ssl.config'),
+      sslConfigText(makeLeaf(dir, ca, 'server-one', 'server'), { customCa: ca.cert, clientVerify: true }),
+    );
+    writeFileSync(join(dir, 'token'), 'cli-token-0123456789\n');
+    writeClassifier(join(dir, 'models', 'clf'), 1);
+    const main = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'cli', 'main.js');
+    const child = spawn(
+      process.execPath,
+      [
+        main,
+        'serve',
+        '--port=0',
+        '--rest_api_port=0',
+        '--model_name=clf',
+        `--model_base_path=${join(dir, 'models', 'clf')}`,
+        `--model_base_path_prefix=${join(dir, 'models')}`,
+        `--ssl_config_file=${join(dir, 'ssl.config')}`,
+        `--auth_token_file=${join(dir, 'token')}`,
+        '--enable_model_management',
+        '--num_workers=1',
+      ],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const tls = { ca: ca.cert, key: client.key, cert: client.cert };
+    try {
+      await waitFor(async () => /Model management \(HandleReloadConfigRequest\): enabled/.test(stderr), 30_000);
+      const port = Number(/Running gRPC ModelServer at 127\.0\.0\.1:(\d+)/.exec(stderr)?.[1]);
+      assert.match(stderr, /TLS from --ssl_config_file=.* on gRPC and REST/);
+      const withToken = grpcClient(port, tls, 'cli-token-0123456789');
+      const withoutToken = grpcClient(port, tls);
+      const plaintext = grpcClient(port, undefined, 'cli-token-0123456789');
+      try {
+        assert.equal((await withToken.status({ name: 'clf' }, { timeoutMs: 5000 })).length, 1);
+        await rejectsWithCode(withoutToken.status({ name: 'clf' }, { timeoutMs: 5000 }), 16);
+        await rejectsWithCode(plaintext.status({ name: 'clf' }, { timeoutMs: 5000 }), 14);
+        // Management is on, and the prefix confines it.
+        await rejectsWithCode(withToken.reload([{ name: 'p', basePath: '/proc' }], { timeoutMs: 5000 }), 3, /outside/);
+      } finally {
+        for (const c of [withToken, withoutToken, plaintext]) c.close();
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

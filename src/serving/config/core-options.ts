@@ -35,6 +35,8 @@ export async function buildCoreOptions(
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
     device: flags.device,
+    enableModelManagement: flags.enableModelManagement,
+    ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,
   };
   if (flags.modelConfigFile) {

@@ -32,6 +32,15 @@ export interface ServerFlags {
   numWorkers: number;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
   device: ServingDevice;
+  /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
+  sslConfigFile: string;
+  restApiSsl: boolean;
+  /** Allows HandleReloadConfigRequest (off by default, unlike TF Serving). */
+  enableModelManagement: boolean;
+  /** File holding the bearer token every call but health checks must carry. */
+  authTokenFile: string;
+  /** Every model base path must resolve inside this directory ('' = anywhere). */
+  modelBasePathPrefix: string;
 }
 
 type FlagKind = 'int' | 'string' | 'bool' | 'device';
@@ -158,6 +167,41 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'device',
     defaultValue: () => 'cpu',
     help: 'where models run unless their config says otherwise: cpu (/cpu:0) or gpu (/gpu:0, WebGPU)',
+  },
+  {
+    flag: 'ssl_config_file',
+    key: 'sslConfigFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'text-format SSLConfig (PEM contents): TLS on the gRPC and REST ports, mTLS with client_verify; reloaded on change',
+  },
+  {
+    flag: 'rest_api_ssl',
+    key: 'restApiSsl',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'with --ssl_config_file, also serve REST over TLS (false: plain HTTP)',
+  },
+  {
+    flag: 'enable_model_management',
+    key: 'enableModelManagement',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'allow HandleReloadConfigRequest to change the served models (off unlike TF Serving)',
+  },
+  {
+    flag: 'auth_token_file',
+    key: 'authTokenFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'file holding a bearer token required on every call but health checks; reloaded on change',
+  },
+  {
+    flag: 'model_base_path_prefix',
+    key: 'modelBasePathPrefix',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'absolute directory every model base path must resolve inside (reloads, config file, --model_base_path)',
   },
 ];
 
