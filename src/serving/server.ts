@@ -1,7 +1,8 @@
 /**
  * startServer: the serving core plus the gRPC front end (PredictionService, ModelService, Health), the REST front end
  * (with the Prometheus endpoint when monitoring enables it) and a graceful close. Like TF Serving, ports open only
- * after the initially configured models have settled; a failed initial load fails the start.
+ * after the initially configured models have settled; a failed initial load fails the start. Security (TLS/mTLS from
+ * an SSL config file, a bearer token) sits at the transport edges; both files are read before any model loads.
  */
 import type { AddressInfo } from 'node:net';
 import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';
