@@ -41,6 +41,7 @@ export class Unimplemented extends errorClass('UNIMPLEMENTED', 12, 501) {}
 export class Internal extends errorClass('INTERNAL', 13, 500) {}
 export class Unavailable extends errorClass('UNAVAILABLE', 14, 503) {}
 export class DataLoss extends errorClass('DATA_LOSS', 15, 500) {}
+export class Unauthenticated extends errorClass('UNAUTHENTICATED', 16, 401) {}
 
 /** Wraps anything thrown into a FlowserveError, keeping it when it already is one. */
 export function toFlowserveError(err: unknown): FlowserveError {

@@ -4,7 +4,12 @@
  * unknown arguments are reported and ignored rather than fatal.
  */
 import type { Command } from 'commander';
-import { buildCoreOptions, defineServerFlags, serverFlagsFromOptions } from '../serving/config/index.js';
+import {
+  buildCoreOptions,
+  defineServerFlags,
+  serverFlagsFromOptions,
+  type ServerFlags,
+} from '../serving/config/index.js';
 import { startServer } from '../serving/server.js';
 
 export function registerServeCommand(program: Command): Command {
@@ -23,10 +28,13 @@ export function registerServeCommand(program: Command): Command {
       restPort: flags.restApiPort > 0 ? flags.restApiPort : undefined,
       host: flags.host,
       restTimeoutMs: flags.restApiTimeoutInMs,
+      ...(flags.sslConfigFile ? { sslConfigFile: flags.sslConfigFile, restApiSsl: flags.restApiSsl } : {}),
+      ...(flags.authTokenFile ? { authTokenFile: flags.authTokenFile } : {}),
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +
-        (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`),
+        (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`) +
+        securitySummary(flags),
     );
     const stop = (signal: string) => {
       process.stderr.write(`${signal} received: finishing in-flight requests\n`);
@@ -42,4 +50,17 @@ export function registerServeCommand(program: Command): Command {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   return command;
+}
+
+/** One line per security setting in force, after TF Serving's start-up lines (which scripts grep, so unchanged). */
+function securitySummary(flags: ServerFlags): string {
+  const lines: string[] = [];
+  if (flags.sslConfigFile) {
+    lines.push(
+      `TLS from --ssl_config_file=${flags.sslConfigFile} on gRPC${flags.restApiSsl ? ' and REST' : ' (REST is plain HTTP)'}`,
+    );
+  }
+  if (flags.authTokenFile) lines.push('Bearer token required on every call but health checks (--auth_token_file)');
+  lines.push(`Model management (HandleReloadConfigRequest): ${flags.enableModelManagement ? 'enabled' : 'disabled'}`);
+  return lines.map((line) => `${line}\n`).join('');
 }

@@ -1,5 +1,5 @@
 /** ServingClient over gRPC, wire-compatible with TensorFlow Serving (usable against either server). */
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
 import type { MethodDefinition } from '@grpc/proto-loader';
 import type { HostTensor } from '../graph/host-tensor.js';
 import type {
@@ -76,6 +76,10 @@ export interface GrpcClientOptions {
   tensorContent?: boolean;
   /** Largest response accepted; default unlimited (TF Serving's own clients default to 4 MiB). */
   maxReceiveMessageBytes?: number;
+  /** Channel credentials, e.g. `credentials.createSsl(ca, key, cert)` for a TLS/mTLS server; default plaintext. */
+  credentials?: ChannelCredentials;
+  /** Sent as `authorization: Bearer <token>` on every call (servers started with --auth_token_file). */
+  authToken?: string;
 }
 
 export class GrpcServingClient implements ServingClient {
@@ -87,7 +91,7 @@ export class GrpcServingClient implements ServingClient {
     address: string,
     private readonly options: GrpcClientOptions = {},
   ) {
-    this.client = new Client(address, credentials.createInsecure(), {
+    this.client = new Client(address, options.credentials ?? credentials.createInsecure(), {
       'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? -1,
       'grpc.max_send_message_length': -1,
     });
@@ -96,6 +100,12 @@ export class GrpcServingClient implements ServingClient {
       const methods = definition[service] as unknown as Record<string, AnyMethod>;
       for (const [name, method] of Object.entries(methods)) this.methods[name] = method;
     }
+  }
+
+  private callMetadata(): Metadata {
+    const metadata = new Metadata();
+    if (this.options.authToken !== undefined) metadata.set('authorization', `Bearer ${this.options.authToken}`);
+    return metadata;
   }
 
   /** One unary call; server errors become ServingClientError with the gRPC code and details. */
@@ -109,7 +119,7 @@ export class GrpcServingClient implements ServingClient {
         def.requestSerialize,
         def.responseDeserialize,
         request,
-        new Metadata(),
+        this.callMetadata(),
         callOptions,
         (err: ServiceError | null, response?: object) => {
           if (err) reject(new ServingClientError(err.details, err.code));

@@ -15,6 +15,6 @@ export interface ClientOptions extends GrpcClientOptions {
 
 export function createClient(options: ClientOptions): ServingClient {
   return options.api === 'rest'
-    ? new RestServingClient(options.server)
+    ? new RestServingClient(options.server, options.authToken)
     : new GrpcServingClient(options.server, options);
 }

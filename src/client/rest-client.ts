@@ -65,7 +65,11 @@ export class RestServingClient implements ServingClient {
   private readonly baseUrl: string;
   private readonly metadataCache = new Map<string, Promise<ModelMetadata>>();
 
-  constructor(address: string) {
+  /** `authToken`: sent as `authorization: Bearer <token>` (servers started with --auth_token_file). */
+  constructor(
+    address: string,
+    private readonly authToken?: string,
+  ) {
     this.baseUrl = address.startsWith('http') ? address.replace(/\/$/, '') : `http://${address}`;
   }
 
@@ -73,7 +77,10 @@ export class RestServingClient implements ServingClient {
   async request(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<JsonObject> {
     const response = await fetch(this.baseUrl + path, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(this.authToken === undefined ? {} : { authorization: `Bearer ${this.authToken}` }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
     });

@@ -1,14 +1,18 @@
 /**
  * startServer: the serving core plus the gRPC front end (PredictionService, ModelService, Health), the REST front end
  * (with the Prometheus endpoint when monitoring enables it) and a graceful close. Like TF Serving, ports open only
- * after the initially configured models have settled; a failed initial load fails the start.
+ * after the initially configured models have settled; a failed initial load fails the start. Security (TLS/mTLS from
+ * an SSL config file, a bearer token) sits at the transport edges; both files are read before any model loads.
  */
 import type { AddressInfo } from 'node:net';
 import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';
 import { createRestServer } from './apis/rest/server.js';
 import type { RequestObserver } from './apis/shared/request-event.js';
 import { readTfWarmupRequests } from './apis/shared/warmup-records.js';
+import { BearerToken } from './apis/security/bearer-token.js';
+import { grpcServerCredentials, watchSslConfig, type SslConfigFile } from './apis/security/tls.js';
 import { createServingCore, type ServingCoreImpl, type ServingCoreOptions } from './core/index.js';
+import { defaultLog } from './core/options.js';
 
 export interface ServerOptions extends ServingCoreOptions {
   /** gRPC port; 0 = ephemeral. Default 8500. */
@@ -25,6 +29,17 @@ export interface ServerOptions extends ServingCoreOptions {
   restTimeoutMs?: number;
   /** How long close() waits for in-flight requests before cutting them; default 10 s. */
   shutdownGraceMs?: number;
+  /**
+   * --ssl_config_file: a text-format SSLConfig (PEM contents). TLS on the gRPC port and, unless `restApiSsl` is false,
+   * on the REST port; mTLS with client_verify. Followed while running: new certificates apply to new connections.
+   */
+  sslConfigFile?: string;
+  /** --rest_api_ssl: with an SSL config, false keeps the REST port plain HTTP. Default true. */
+  restApiSsl?: boolean;
+  /** --auth_token_file: a file holding the bearer token required on every call except health checks. */
+  authTokenFile?: string;
+  /** How often the SSL config and token files are checked for changes; default 1000 ms. */
+  securityFilePollMs?: number;
 }
 
 export interface RunningServer {
@@ -38,16 +53,37 @@ export interface RunningServer {
 
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
   const host = options.host ?? '127.0.0.1';
+  // The security files are read first: a bad certificate or token file fails the start before any model loads.
+  const watch = { pollMs: options.securityFilePollMs, log: options.log ?? defaultLog };
+  const auth = options.authTokenFile ? new BearerToken(options.authTokenFile, watch) : undefined;
+  let ssl: SslConfigFile | undefined;
+  try {
+    ssl = options.sslConfigFile ? watchSslConfig(options.sslConfigFile, watch) : undefined;
+  } catch (err) {
+    auth?.close();
+    throw err;
+  }
+  const closeSecurityFiles = () => {
+    auth?.close();
+    ssl?.close();
+  };
   // TF Serving's tf_serving_warmup_requests is decoded here, in the API layer, and handed to the core's loader.
-  const core = await createServingCore({ readTfWarmup: readTfWarmupRequests, ...options });
+  let core: ServingCoreImpl;
+  try {
+    core = await createServingCore({ readTfWarmup: readTfWarmupRequests, ...options });
+  } catch (err) {
+    closeSecurityFiles();
+    throw err;
+  }
   try {
     await core.ready();
   } catch (err) {
+    closeSecurityFiles();
     await core.close();
     throw err;
   }
   const observe: RequestObserver = (event) => core.recordRequest(event);
-  const grpc = createGrpcServer(core, { observe, tensorContent: options.serializeAsTensorContent });
+  const grpc = createGrpcServer(core, { observe, tensorContent: options.serializeAsTensorContent, auth });
   const prometheus = options.monitoring?.prometheus;
   const rest =
     options.restPort === undefined
@@ -58,11 +94,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           bodyLimitBytes: core.limits.maxRequestBytes,
           timeoutMs: options.restTimeoutMs,
           prometheus: prometheus?.enable ? { path: prometheus.path, registry: core.metrics } : undefined,
+          auth,
+          tls: options.restApiSsl === false ? undefined : ssl,
         });
   let grpcPort: number;
   let restPort: number | undefined;
   try {
-    grpcPort = await bindGrpc(grpc.server, host, options.grpcPort ?? 8500);
+    grpcPort = await bindGrpc(grpc.server, host, options.grpcPort ?? 8500, ssl && grpcServerCredentials(ssl));
     if (rest) {
       await rest.listen({ port: options.restPort, host });
       restPort = (rest.server.address() as AddressInfo).port;
@@ -70,6 +108,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   } catch (err) {
     grpc.server.forceShutdown();
     await rest?.close();
+    closeSecurityFiles();
     await core.close();
     throw err;
   }
@@ -80,6 +119,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       grpc.health.serving = false;
       const grace = options.shutdownGraceMs ?? 10_000;
       await Promise.all([shutdownGrpc(grpc.server, grace), rest?.close()]);
+      closeSecurityFiles();
       await core.close();
     })();
     return closing;

@@ -75,6 +75,7 @@ describe('flowserve server over gRPC and REST', () => {
       fileSystemPollWaitSeconds: 0.1,
       maxNumLoadRetries: 0,
       numWorkers: 2,
+      enableModelManagement: true,
       monitoring: { prometheus: { enable: true, path: METRICS_PATH } },
       grpcPort: 0,
       restPort: 0,

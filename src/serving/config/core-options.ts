@@ -36,6 +36,8 @@ export async function buildCoreOptions(
     numWorkers: flags.numWorkers,
     device: flags.device,
     limits: { maxRequestBytes: flags.maxRequestBytes, maxInputBytes: flags.maxInputBytes },
+    enableModelManagement: flags.enableModelManagement,
+    ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,
   };
   if (flags.modelConfigFile) {

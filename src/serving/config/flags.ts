@@ -35,6 +35,15 @@ export interface ServerFlags {
   device: ServingDevice;
   maxRequestBytes: number;
   maxInputBytes: number;
+  /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
+  sslConfigFile: string;
+  restApiSsl: boolean;
+  /** Allows HandleReloadConfigRequest (off by default, unlike TF Serving). */
+  enableModelManagement: boolean;
+  /** File holding the bearer token every call but health checks must carry. */
+  authTokenFile: string;
+  /** Every model base path must resolve inside this directory ('' = anywhere). */
+  modelBasePathPrefix: string;
 }
 
 type FlagKind = 'int' | 'string' | 'bool' | 'device';
@@ -175,6 +184,41 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'int',
     defaultValue: () => DEFAULT_REQUEST_LIMITS.maxInputBytes,
     help: "largest decoded size of one request's input tensors, checked before they are allocated",
+  },
+  {
+    flag: 'ssl_config_file',
+    key: 'sslConfigFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'text-format SSLConfig (PEM contents): TLS on the gRPC and REST ports, mTLS with client_verify; reloaded on change',
+  },
+  {
+    flag: 'rest_api_ssl',
+    key: 'restApiSsl',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'with --ssl_config_file, also serve REST over TLS (false: plain HTTP)',
+  },
+  {
+    flag: 'enable_model_management',
+    key: 'enableModelManagement',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'allow HandleReloadConfigRequest to change the served models (off unlike TF Serving)',
+  },
+  {
+    flag: 'auth_token_file',
+    key: 'authTokenFile',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'file holding a bearer token required on every call but health checks; reloaded on change',
+  },
+  {
+    flag: 'model_base_path_prefix',
+    key: 'modelBasePathPrefix',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'absolute directory every model base path must resolve inside (reloads, config file, --model_base_path)',
   },
 ];
 

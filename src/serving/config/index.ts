@@ -5,4 +5,5 @@ export * from './flags.js';
 export * from './model-server-config.js';
 export * from './model-server-config-object.js';
 export * from './monitoring-config.js';
+export * from './ssl-config.js';
 export * from './text-format.js';

@@ -7,6 +7,7 @@ import { InvalidArgument } from '../../errors.js';
 import { deviceFromSpelling } from './flags.js';
 import { MessageReader } from './message-reader.js';
 import { parseTextFormat } from './text-format.js';
+import { quoteForMessage } from './untrusted-text.js';
 
 /** FileSystemStoragePathSourceConfig.ServableVersionPolicy; the default is latest 1. */
 export type VersionPolicy =
@@ -111,11 +112,31 @@ function readVersionPolicy(reader: MessageReader): VersionPolicy {
   return DEFAULT_VERSION_POLICY;
 }
 
-/** TF Serving's checks on a model list (server_core.cc): unique names, absolute base paths, a platform. */
+/**
+ * Model names flowserve accepts (TF Serving accepts any string): 1–256 of [A-Za-z0-9._-], not starting with '.'.
+ * Names become URL path segments, metric labels and log text, so `/`, spaces and control characters are refused;
+ * the names TF Serving users use (`half_plus_two`, `mnist`, `resnet-50`, `my_model.v2`) all fit.
+ */
+export const MODEL_NAME_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,255}$/;
+
+/** Throws INVALID_ARGUMENT naming the config entry when `name` is not a valid model name. */
+export function checkModelName(name: string, entry: string): void {
+  if (MODEL_NAME_PATTERN.test(name)) return;
+  throw new InvalidArgument(
+    `${entry}: model name ${quoteForMessage(name)} is not allowed: use 1 to 256 characters from A-Z, a-z, 0-9, ` +
+      "'.', '_' and '-', not starting with '.'",
+  );
+}
+
+/**
+ * TF Serving's checks on a model list (server_core.cc): unique names, absolute base paths, a platform; plus
+ * flowserve's model name rule (MODEL_NAME_PATTERN).
+ */
 export function validateModelServerConfig(config: ModelServerConfig): ModelServerConfig {
   const seen = new Set<string>();
-  for (const model of config.models) {
+  for (const [index, model] of config.models.entries()) {
     if (model.name === '') throw new InvalidArgument('ModelConfig has no name specified.');
+    checkModelName(model.name, `model_config_list.config[${index}].name`);
     if (seen.has(model.name)) {
       throw new InvalidArgument(`Illegal to list model ${model.name} multiple times in config list`);
     }
@@ -140,6 +161,7 @@ export function validateModelServerConfig(config: ModelServerConfig): ModelServe
 
 /** The config single-model mode synthesises from --model_name / --model_base_path (spec §3.1). */
 export function singleModelConfig(name: string, basePath: string): ModelServerConfig {
+  checkModelName(name, '--model_name');
   return validateModelServerConfig({
     models: [{ name, basePath, modelPlatform: 'tensorflow', versionPolicy: DEFAULT_VERSION_POLICY, versionLabels: {} }],
   });

@@ -5,6 +5,7 @@ import type { GpuProbeResult } from '../../devices/webgpu.js';
 import type { ModelServerConfig, ServingDevice } from '../config/model-server-config.js';
 import type { MonitoringConfig } from '../config/monitoring-config.js';
 import type { RequestLimits } from './request-limits.js';
+import { escapeControlCharacters } from '../config/untrusted-text.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
 import type { TfWarmupReader } from './warmup.js';
@@ -43,6 +44,16 @@ export interface ServingCoreOptions {
    * module's probe (`discoverGpus`: a child process with a timeout, cached). Tests replace it.
    */
   probeGpu?: () => Promise<GpuProbeResult>;
+  /**
+   * --enable_model_management: allows reloadConfig (HandleReloadConfigRequest; later the Open Inference Protocol's
+   * repository API). Default false, unlike TF Serving, whose reload RPC lets any client repoint or unload every model.
+   */
+  enableModelManagement?: boolean;
+  /**
+   * --model_base_path_prefix: every base path (start-up config, config-file polls and reloads) must resolve inside
+   * this directory. Undefined: no confinement.
+   */
+  modelBasePathPrefix?: string;
   /** Kept for the REST adapter (Prometheus endpoint); the core does not read it. */
   monitoring?: MonitoringConfig;
   /** Registry for the metrics; a fresh one by default. */
@@ -53,6 +64,7 @@ export interface ServingCoreOptions {
   loaderFactory?: LoaderFactory;
 }
 
+/** Writes one line per call: control characters in the message (from names, paths, errors) are escaped. */
 export const defaultLog: Log = (level, message) => {
-  process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase()} ${message}\n`);
+  process.stderr.write(`${new Date().toISOString()} ${level.toUpperCase()} ${escapeControlCharacters(message)}\n`);
 };

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { discoverGpus, type GpuProbeResult } from '../../devices/webgpu.js';
-import { InvalidArgument, NotFound, Unavailable, Unknown } from '../../errors.js';
+import { InvalidArgument, NotFound, PermissionDenied, Unavailable, Unknown } from '../../errors.js';
 import { modelServerConfigFromUnknown } from '../config/model-server-config-object.js';
 import {
   parseModelServerConfig,
@@ -16,6 +16,7 @@ import {
 import { ServingMetrics, type RequestRecord } from '../metrics/serving-metrics.js';
 import { WorkerPool } from '../worker/worker-pool.js';
 import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-manager.js';
+import { checkBasePaths } from './base-paths.js';
 import { onnxLoaderFactory } from './onnx-loader.js';
 import { defaultLog, type ServingCoreOptions } from './options.js';
 import { DEFAULT_REQUEST_LIMITS, InputAdmission, maxBatchPerRequest, type RequestLimits } from './request-limits.js';
@@ -186,9 +187,25 @@ export class ServingCoreImpl implements ServingCore {
     return statuses;
   }
 
-  /** HandleReloadConfigRequest: `config` is a ModelServerConfig, a decoded proto object, or protobuf text. */
+  /**
+   * HandleReloadConfigRequest: `config` is a ModelServerConfig, a decoded proto object, or protobuf text. Refused
+   * (PERMISSION_DENIED) unless model management is enabled, before the config is even read.
+   */
   async reloadConfig(config: unknown): Promise<void> {
+    this.checkModelManagement('HandleReloadConfigRequest');
     await this.applyConfig(modelServerConfigFromUnknown(config), true);
+  }
+
+  /**
+   * The one switch for every API that changes which models are served (the reload RPC today; the Open Inference
+   * Protocol's repository load/unload later): off unless --enable_model_management.
+   */
+  checkModelManagement(api: string): void {
+    if (this.options.enableModelManagement === true) return;
+    throw new PermissionDenied(
+      `${api} is disabled: model management is off on this server; start it with --enable_model_management=true ` +
+        'to allow clients to change the served models',
+    );
   }
 
   // ---- internals ----
@@ -251,6 +268,7 @@ export class ServingCoreImpl implements ServingCore {
 
   private async applyConfigNow(next: ModelServerConfig, waitForNewModels: boolean): Promise<void> {
     if (this.closed) throw new Unavailable('the server is shutting down');
+    await checkBasePaths(next, this.options.modelBasePathPrefix);
     if (JSON.stringify(next) === JSON.stringify(this.config)) return;
     const allowUnavailable = this.options.allowVersionLabelsForUnavailableModels ?? false;
     // Labels are checked before anything loads; a bad label rejects the whole config (spec §4.4).

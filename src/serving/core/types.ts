@@ -107,6 +107,11 @@ export interface ServingCore {
   info(model: ModelSelector): ServableInfo;
   /** Version states of a model (GetModelStatus); one version when `version` is given. */
   status(name: string, version?: number, label?: string): VersionStatus[];
-  /** Replaces the served model list (ModelService/HandleReloadConfigRequest). */
+  /**
+   * Replaces the served model list (ModelService/HandleReloadConfigRequest); PERMISSION_DENIED unless model
+   * management is enabled.
+   */
   reloadConfig(config: unknown): Promise<void>;
+  /** Throws PERMISSION_DENIED naming `api` and the flag that enables it, unless model management is enabled. */
+  checkModelManagement(api: string): void;
 }

@@ -13,6 +13,7 @@ import { modelServerConfigFromUnknown } from '../../../src/serving/config/model-
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
 import { parseMonitoringConfig } from '../../../src/serving/config/monitoring-config.js';
 import { listVersionDirs } from '../../../src/serving/core/storage-path-source.js';
+import { parseSslConfig } from '../../../src/serving/config/ssl-config.js';
 
 const SPEC_EXAMPLE = `
 model_config_list {
@@ -233,6 +234,31 @@ describe('server flags', () => {
     assert.equal(flags.modelBasePath, '/models/x');
   });
 
+  it('security flags: management off, no prefix, no TLS or token by default; each one read and passed on', async () => {
+    const defaults = parseServerFlags([]);
+    assert.equal(defaults.enableModelManagement, false);
+    assert.equal(defaults.restApiSsl, true);
+    assert.equal(defaults.sslConfigFile, '');
+    assert.equal(defaults.authTokenFile, '');
+    assert.equal(defaults.modelBasePathPrefix, '');
+    const flags = parseServerFlags([
+      '--model_base_path=/models/x',
+      '--enable_model_management',
+      '--rest_api_ssl=false',
+      '--ssl_config_file=/etc/ssl.config',
+      '--auth_token_file=/etc/token',
+      '--model_base_path_prefix=/models',
+    ]);
+    assert.equal(flags.enableModelManagement, true);
+    assert.equal(flags.restApiSsl, false);
+    assert.equal(flags.sslConfigFile, '/etc/ssl.config');
+    assert.equal(flags.authTokenFile, '/etc/token');
+    const options = await buildCoreOptions(flags);
+    assert.equal(options.enableModelManagement, true);
+    assert.equal(options.modelBasePathPrefix, '/models');
+    assert.equal((await buildCoreOptions({ ...defaults, modelBasePath: '/m' })).enableModelManagement, false);
+  });
+
   it('names the flag in errors', () => {
     assert.throws(() => parseServerFlags(['--port=abc']), /invalid value for --port: 'abc'/);
     assert.throws(() => parseServerFlags(['--prot=1']), /unknown option '--prot=1'/);
@@ -273,5 +299,26 @@ describe('server flags', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('SSLConfig', () => {
+  it("reads TF Serving's fields and refuses what no server could use, naming the file", () => {
+    assert.throws(
+      () => parseSslConfig('server_key: "k"', 'ssl.config'),
+      /ssl.config: SSLConfig needs both server_key and server_cert/,
+    );
+    assert.throws(
+      () => parseSslConfig('server_key: "k"\nserver_cert: "c"\nclient_verify: true', 'ssl.config'),
+      /ssl.config: client_verify is true but custom_ca is empty/,
+    );
+    assert.throws(
+      () => parseSslConfig('server_key: "k"\nserver_cert: "c"', 'ssl.config'),
+      /ssl.config: the PEM in SSLConfig cannot be used/,
+    );
+    assert.throws(
+      () => parseSslConfig('server_keys: "k"', 'ssl.config'),
+      /line 1: unknown field 'server_keys' in SSLConfig/,
+    );
   });
 });

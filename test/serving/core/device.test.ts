@@ -108,6 +108,7 @@ describe('serving core: device resolution', () => {
     const core = await createServingCore({
       modelConfig: parseModelServerConfig(text),
       fileSystemPollWaitSeconds: -1,
+      enableModelManagement: true,
       ...(device ? { device } : {}),
       log: logs.log,
       loaderFactory: () => ({ load: () => Promise.resolve(fakeServable) }),

@@ -39,6 +39,7 @@ describe('serving core over real ONNX models', () => {
       fileSystemPollWaitSeconds: 0.05,
       numWorkers: 1,
       maxNumLoadRetries: 0,
+      enableModelManagement: true,
       log: quiet,
     });
     core.events.on('transition', (e) => events.push(e));

@@ -3,6 +3,8 @@ import { Server, ServerCredentials, type MethodDefinition, type ServiceDefinitio
 import type { ServingCore } from '../../core/types.js';
 import { loadServicePackageDefinition } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import type { BearerToken } from '../security/bearer-token.js';
+import { bearerTokenInterceptor } from './auth-interceptor.js';
 import { healthService, type HealthState } from './health.js';
 import { modelService } from './model-service.js';
 import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
@@ -14,6 +16,8 @@ export interface GrpcServerOptions {
   tensorContent?: boolean;
   /** Extra grpc-js channel options (--grpc_channel_arguments). */
   channelOptions?: Record<string, string | number>;
+  /** --auth_token_file: every call but health checks needs `authorization: Bearer <token>`. */
+  auth?: BearerToken;
 }
 
 /** TF Serving allows INT32_MAX-byte messages both ways; flowserve sends as much but receives --max_request_bytes. */
@@ -32,6 +36,7 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
     'grpc.max_receive_message_length': core.limits.maxRequestBytes,
     'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
     ...options.channelOptions,
+    ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
   });
   const health: HealthState = { serving: true };
   server.addService(
@@ -56,13 +61,16 @@ function withWirePredict(definition: ServiceDefinition): ServiceDefinition {
   };
 }
 
-/** Binds host:port (0 = ephemeral) and resolves the actual port. */
-export function bindGrpc(server: Server, host: string, port: number): Promise<number> {
+/** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless TLS credentials are given. */
+export function bindGrpc(
+  server: Server,
+  host: string,
+  port: number,
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+): Promise<number> {
   const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (err, actualPort) =>
-      err ? reject(err) : resolve(actualPort),
-    );
+    server.bindAsync(address, credentials, (err, actualPort) => (err ? reject(err) : resolve(actualPort)));
   });
 }
 

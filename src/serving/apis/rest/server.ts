@@ -4,6 +4,7 @@
  */
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
+import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import {
   clientMessage,
@@ -15,6 +16,8 @@ import {
 } from '../../../errors.js';
 import { DEFAULT_REQUEST_LIMITS } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
+import type { BearerToken } from '../security/bearer-token.js';
+import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '../security/tls.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import {
   classifyAction,
@@ -43,6 +46,10 @@ export interface RestServerOptions {
   logger?: boolean;
   /** --rest_api_timeout_in_ms: a request not answered by then gets DEADLINE_EXCEEDED (HTTP 504). 0 = none. */
   timeoutMs?: number;
+  /** --auth_token_file: every request but CORS preflights needs `authorization: Bearer <token>` (else 401). */
+  auth?: BearerToken;
+  /** --ssl_config_file (unless --rest_api_ssl=false): HTTPS, with mTLS when client_verify is set, following the file. */
+  tls?: SslConfigFile;
 }
 
 const NOT_FOUND_HTML =
@@ -99,7 +106,16 @@ function sendError(reply: FastifyReply, err: unknown): FastifyReply {
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_REQUEST_LIMITS.maxRequestBytes;
-  const app = Fastify({ logger: options.logger ?? false, bodyLimit });
+  const { tls } = options;
+  const app = Fastify({
+    logger: options.logger ?? false,
+    bodyLimit,
+    ...(tls ? { https: httpsServerOptions(tls.current) } : {}),
+  }) as unknown as FastifyInstance;
+  if (tls) {
+    // New connections get the new key/certificate/CA; open ones keep theirs.
+    tls.onChange((config) => (app.server as unknown as TlsServer).setSecureContext(secureContextOptions(config)));
+  }
   // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
@@ -112,6 +128,19 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
       .type('application/json')
       .send(JSON.stringify({ error: clientMessage(toFlowserveError(err)) }));
   });
+  const { auth } = options;
+  if (auth) {
+    // Before routing reads the body: an unauthenticated client cannot make the server buffer or parse one.
+    app.addHook('onRequest', async (request, reply) => {
+      if (request.method === 'OPTIONS') return; // CORS preflights never carry credentials.
+      try {
+        auth.verify(request.headers.authorization);
+      } catch (err) {
+        reply.header('www-authenticate', 'Bearer realm="flowserve"');
+        return sendError(reply, err);
+      }
+    });
+  }
   app.setNotFoundHandler((_request, reply) => reply.code(404).type('text/html').send(NOT_FOUND_HTML));
 
   if (options.enableCors) {
