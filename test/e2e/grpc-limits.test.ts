@@ -223,6 +223,36 @@ describe('gRPC Predict limits: refused from the header, before allocation', () =
     assert.match(details, /^input size does not match signature|^Signature input alias/);
   });
 
+  test('examples are counted on the wire before any is decoded: over the limit is INVALID_ARGUMENT', async () => {
+    const classifyType = protobufRoot().lookupType('tensorflow.serving.ClassificationRequest');
+    const examples = (n: number) =>
+      Array.from({ length: n }, () => ({ features: { feature: { x: { float_list: { value: [1, 2, 3, 4] } } } } }));
+    const call = (on: Client, n: number) => {
+      const bytes = classifyType
+        .encode(
+          classifyType.fromObject({ model_spec: { name: 'clf' }, input: { example_list: { examples: examples(n) } } }),
+        )
+        .finish();
+      return new Promise<ServiceError | null>((resolve) =>
+        on.makeUnaryRequest(
+          '/tensorflow.serving.PredictionService/Classify',
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          Buffer.from(bytes),
+          new Metadata(),
+          {},
+          (err) => resolve(err),
+        ),
+      );
+    };
+    const tooMany = await call(client, 200_000);
+    assert.equal(tooMany?.code, status.INVALID_ARGUMENT, String(tooMany?.details));
+    assert.match(String(tooMany?.details), /200000 examples, more than the 10000 allowed per request/);
+    const overBatch = await call(batchedClient, 65);
+    assert.match(String(overBatch?.details), /65 examples, more than the 64 allowed/);
+    assert.equal(await call(batchedClient, 64), null);
+  });
+
   test('a repeated string fills the shape with the same value', async () => {
     const { err, outputs } = await predict(client, 'str', {
       x: tensor(DT_STRING, [3], { string_val: [Buffer.from('héllo')] }),

@@ -216,7 +216,9 @@ describe('flowserve server over gRPC and REST', () => {
         );
       });
       assert.ok(err, 'expected an error');
-      assert.notEqual(err.code, 0);
+      // The client's fault, not a server bug: INVALID_ARGUMENT, not grpc-js's INTERNAL "Error deserializing".
+      assert.equal(err.code, 3, err.details);
+      assert.match(err.details, /malformed Predict request/);
     } finally {
       raw.close();
     }

@@ -35,7 +35,11 @@ export async function buildCoreOptions(
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
     device: flags.device,
-    limits: { maxRequestBytes: flags.maxRequestBytes, maxInputBytes: flags.maxInputBytes },
+    limits: {
+      maxRequestBytes: flags.maxRequestBytes,
+      maxInputBytes: flags.maxInputBytes,
+      maxExamples: flags.maxExamplesPerRequest,
+    },
     enableModelManagement: flags.enableModelManagement,
     ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,

@@ -35,6 +35,7 @@ export interface ServerFlags {
   device: ServingDevice;
   maxRequestBytes: number;
   maxInputBytes: number;
+  maxExamplesPerRequest: number;
   /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
   sslConfigFile: string;
   restApiSsl: boolean;
@@ -186,6 +187,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help: "largest decoded size of one request's input tensors, checked before they are allocated",
   },
   {
+    flag: 'max_examples_per_request',
+    key: 'maxExamplesPerRequest',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxExamples,
+    help: 'most tf.Examples in one Classify/Regress/MultiInference request (with batching, max_batch_size too)',
+  },
+  {
     flag: 'ssl_config_file',
     key: 'sslConfigFile',
     kind: 'string',
@@ -300,6 +308,7 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   for (const [flag, value] of [
     ['max_request_bytes', result.maxRequestBytes],
     ['max_input_bytes', result.maxInputBytes],
+    ['max_examples_per_request', result.maxExamplesPerRequest],
   ] as const) {
     if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
   }

@@ -24,11 +24,18 @@ export interface RequestLimits {
   maxRequestBytes: number;
   /** Largest decoded size of one request's inputs, all together. --max_input_bytes. */
   maxInputBytes: number;
+  /**
+   * Most tf.Examples in one Classify/Regress/MultiInference request (--max_examples_per_request). Decoding an
+   * example costs far more than its bytes (38 MB of one-feature examples took 11 s to decode generically), so
+   * they are counted on the wire first. With batching, max_batch_size bounds it too.
+   */
+  maxExamples: number;
 }
 
 export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = {
   maxRequestBytes: 64 * 1024 * 1024,
   maxInputBytes: 128 * 1024 * 1024,
+  maxExamples: 10_000,
 };
 
 /** TensorFlow's TensorShape holds at most 254 dimensions. */
@@ -136,6 +143,21 @@ export function maxBatchPerRequest(batching: BatchingParameters | undefined): nu
   if (!batching) return undefined;
   if (!batching.enableLargeBatchSplitting) return batching.maxBatchSize;
   return batching.maxExecutionBatchSize * batching.maxEnqueuedBatches;
+}
+
+/** The most examples one request may carry: --max_examples_per_request, and the batch limit with batching. */
+export function maxExamplesPerRequest(limits: RequestLimits, batching: BatchingParameters | undefined): number {
+  return Math.min(limits.maxExamples, maxBatchPerRequest(batching) ?? Infinity);
+}
+
+/** Refuses an example count over the limit, before any example is decoded. */
+export function checkExampleCount(count: number, maxExamples: number): void {
+  if (count > maxExamples) {
+    throw new InvalidArgument(
+      `request holds ${count} examples, more than the ${maxExamples} allowed per request ` +
+        `(--max_examples_per_request, or max_batch_size with batching)`,
+    );
+  }
 }
 
 export function formatBytes(bytes: number): string {

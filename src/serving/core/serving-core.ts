@@ -19,7 +19,13 @@ import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-
 import { checkBasePaths } from './base-paths.js';
 import { onnxLoaderFactory } from './onnx-loader.js';
 import { defaultLog, type ServingCoreOptions } from './options.js';
-import { DEFAULT_REQUEST_LIMITS, InputAdmission, maxBatchPerRequest, type RequestLimits } from './request-limits.js';
+import {
+  DEFAULT_REQUEST_LIMITS,
+  InputAdmission,
+  maxBatchPerRequest,
+  maxExamplesPerRequest,
+  type RequestLimits,
+} from './request-limits.js';
 import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
 import type { TransitionEvent } from './state-machine.js';
 import { StoragePathSource, type Log } from './storage-path-source.js';
@@ -45,6 +51,7 @@ export class ServingCoreImpl implements ServingCore {
   readonly events = new EventEmitter<ServingCoreEvents>();
   readonly servingMetrics: ServingMetrics;
   readonly limits: Readonly<RequestLimits>;
+  readonly maxExamplesPerRequest: number;
   private readonly log: Log;
   private readonly pool: WorkerPool | undefined;
   private readonly manager: AspiredVersionsManager;
@@ -61,6 +68,7 @@ export class ServingCoreImpl implements ServingCore {
   constructor(private readonly options: ServingCoreOptions) {
     this.log = options.log ?? defaultLog;
     this.limits = { ...DEFAULT_REQUEST_LIMITS, ...options.limits };
+    this.maxExamplesPerRequest = maxExamplesPerRequest(this.limits, options.batching);
     this.servingMetrics = new ServingMetrics(options.registry);
     const metrics = this.servingMetrics;
     this.pool = options.loaderFactory ? undefined : new WorkerPool({ size: options.numWorkers });

@@ -103,6 +103,8 @@ export interface ServingCore {
   admission(model: ModelSelector, signatureName?: string): RequestAdmission;
   /** The request size limits the adapters enforce on the wire. */
   readonly limits: Readonly<RequestLimits>;
+  /** The most tf.Examples one request may carry (limits and batching together). */
+  readonly maxExamplesPerRequest: number;
   /** The servable's signatures (GetModelMetadata). */
   info(model: ModelSelector): ServableInfo;
   /** Version states of a model (GetModelStatus); one version when `version` is given. */

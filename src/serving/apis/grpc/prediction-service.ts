@@ -6,20 +6,18 @@ import { examplesFromInput } from '../shared/examples.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
 import type {
-  ClassificationRequestMsg,
   ClassificationResponseMsg,
   GetModelMetadataRequestMsg,
   GetModelMetadataResponseMsg,
   InferenceResultMsg,
-  MultiInferenceRequestMsg,
   MultiInferenceResponseMsg,
-  RegressionRequestMsg,
   RegressionResponseMsg,
 } from '../shared/proto-types.js';
 import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
 import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
+import { admitInput, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
 import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
 import { specModel, unary } from './unary.js';
 
@@ -55,18 +53,21 @@ export function predictionService(
     };
   }
 
-  async function classifyRpc(request: ClassificationRequestMsg): Promise<ClassificationResponseMsg> {
+  const examplesOf = (request: ExampleRequestWire | MultiInferenceRequestWire) =>
+    examplesFromInput(admitInput(request, core.maxExamplesPerRequest));
+
+  async function classifyRpc(request: ExampleRequestWire): Promise<ClassificationResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await classify(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    const outcome = await classify(core, { selector, signatureName, examples: examplesOf(request) });
     return {
       result: { classifications: outcome.classifications.map((classes) => ({ classes })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
     };
   }
 
-  async function regressRpc(request: RegressionRequestMsg): Promise<RegressionResponseMsg> {
+  async function regressRpc(request: ExampleRequestWire): Promise<RegressionResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await regress(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    const outcome = await regress(core, { selector, signatureName, examples: examplesOf(request) });
     return {
       result: { regressions: outcome.values.map((value) => ({ value })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
@@ -74,7 +75,7 @@ export function predictionService(
   }
 
   /** multi_inference.cc's checks, then one classify/regress per task on the version tasks[0] selects. */
-  async function multiInference(request: MultiInferenceRequestMsg): Promise<MultiInferenceResponseMsg> {
+  async function multiInference(request: MultiInferenceRequestWire): Promise<MultiInferenceResponseMsg> {
     const tasks = request.tasks ?? [];
     if (tasks.length === 0) throw new InvalidArgument('ModelSpec has no name specified.');
     const modelName = tasks[0]?.model_spec?.name;
@@ -92,7 +93,7 @@ export function predictionService(
       }
     }
     const { selector } = targetFromSpec(tasks[0]?.model_spec);
-    const examples = examplesFromInput(request.input);
+    const examples = examplesOf(request);
     const results = await Promise.all(
       tasks.map(async (task): Promise<InferenceResultMsg> => {
         const signatureName = task.model_spec?.signature_name || undefined;
@@ -138,7 +139,7 @@ export function predictionService(
     MultiInference: unary(multiInference, {
       api: 'MultiInference',
       observe: options.observe,
-      modelOf: (r: MultiInferenceRequestMsg) => r.tasks?.[0]?.model_spec?.name,
+      modelOf: (r: MultiInferenceRequestWire) => r.tasks[0]?.model_spec?.name,
     }),
     GetModelMetadata: unary(getModelMetadata, { api: 'GetModelMetadata', ...common }),
   };

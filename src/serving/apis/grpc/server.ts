@@ -2,10 +2,14 @@
 import { Server, ServerCredentials, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
 import type { ServingCore } from '../../core/types.js';
 import { loadServicePackageDefinition } from '../shared/protos.js';
+
+type GrpcObjectDefinitions = ReturnType<typeof loadServicePackageDefinition>;
 import type { RequestObserver } from '../shared/request-event.js';
 import type { BearerToken } from '../security/bearer-token.js';
 import { bearerTokenInterceptor } from './auth-interceptor.js';
 import { healthService, type HealthState } from './health.js';
+import { decodeExampleRequest, decodeMultiInferenceRequest } from './examples-wire.js';
+import { tolerantDeserializers } from './malformed.js';
 import { modelService } from './model-service.js';
 import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
 import { predictionService } from './prediction-service.js';
@@ -29,8 +33,8 @@ export interface GrpcServer {
 }
 
 export function createGrpcServer(core: ServingCore, options: GrpcServerOptions = {}): GrpcServer {
-  const definition = loadServicePackageDefinition();
-  const service = (name: string) => definition[name] as unknown as ServiceDefinition;
+  const definition = withWireCodecs(loadServicePackageDefinition());
+  const service = (name: string) => tolerantDeserializers(definition[name] as unknown as ServiceDefinition);
   const server = new Server({
     // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is decoded.
     'grpc.max_receive_message_length': core.limits.maxRequestBytes,
@@ -40,7 +44,7 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   });
   const health: HealthState = { serving: true };
   server.addService(
-    withWirePredict(service('tensorflow.serving.PredictionService')),
+    service('tensorflow.serving.PredictionService'),
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),
   );
   server.addService(service('tensorflow.serving.ModelService'), modelService(core, options.observe));
@@ -48,17 +52,31 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   return { server, health };
 }
 
-/** Predict's request and response tensors are (de)serialized by predict-wire instead of the generic codec. */
-function withWirePredict(definition: ServiceDefinition): ServiceDefinition {
-  const predict = definition.Predict as MethodDefinition<unknown, unknown>;
+/**
+ * PredictionService methods whose requests can be large read them with the project's own wire codecs: Predict's
+ * tensors (predict-wire), and the examples of Classify/Regress/MultiInference (examples-wire, counted before they
+ * are decoded). Other methods and messages keep @grpc/proto-loader's codec.
+ */
+function withWireCodecs(definition: GrpcObjectDefinitions): GrpcObjectDefinitions {
+  const name = 'tensorflow.serving.PredictionService';
+  const service = definition[name] as unknown as Record<string, MethodDefinition<unknown, unknown>>;
+  const method = (key: string, requestDeserialize: (bytes: Buffer) => unknown) => ({
+    ...(service[key] as MethodDefinition<unknown, unknown>),
+    requestDeserialize,
+  });
   return {
     ...definition,
-    Predict: {
-      ...predict,
-      requestDeserialize: decodePredictRequest,
-      responseSerialize: (response: unknown) => encodePredictResponse(response as PredictWireResponse),
+    [name]: {
+      ...service,
+      Predict: {
+        ...method('Predict', decodePredictRequest),
+        responseSerialize: (response: unknown) => encodePredictResponse(response as PredictWireResponse),
+      },
+      Classify: method('Classify', decodeExampleRequest),
+      Regress: method('Regress', decodeExampleRequest),
+      MultiInference: method('MultiInference', decodeMultiInferenceRequest),
     },
-  };
+  } as unknown as GrpcObjectDefinitions;
 }
 
 /** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless TLS credentials are given. */

@@ -1,6 +1,7 @@
 /** Wraps an async request handler as a grpc-js unary handler: errors go through toGrpcStatus, timing to the observer. */
 import type { handleUnaryCall } from '@grpc/grpc-js';
-import { toFlowserveError } from '../../../errors.js';
+import { InvalidArgument, toFlowserveError } from '../../../errors.js';
+import { MalformedRequest } from './malformed.js';
 import type { ModelSpecMsg } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { toGrpcStatus } from './status.js';
@@ -21,7 +22,7 @@ export function unary<Req, Res extends object>(
     const report = (status: string, version?: number) => {
       if (!options.observe) return;
       options.observe({
-        model: options.modelOf?.(call.request) ?? '',
+        model: call.request instanceof MalformedRequest ? '' : (options.modelOf?.(call.request) ?? ''),
         version,
         api: options.api,
         entrypoint: 'GRPC',
@@ -30,7 +31,12 @@ export function unary<Req, Res extends object>(
       });
     };
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => {
+        if (call.request instanceof MalformedRequest) {
+          throw new InvalidArgument(`malformed ${options.api} request: ${call.request.reason}`);
+        }
+        return handler(call.request);
+      })
       .then(
         (response) => {
           callback(null, response);
