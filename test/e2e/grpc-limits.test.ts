@@ -247,9 +247,9 @@ describe('gRPC Predict limits: refused from the header, before allocation', () =
     };
     const tooMany = await call(client, 200_000);
     assert.equal(tooMany?.code, status.INVALID_ARGUMENT, String(tooMany?.details));
-    assert.match(String(tooMany?.details), /200000 examples, more than the 10000 allowed per request/);
+    assert.match(String(tooMany?.details), /more than 10000 examples, the most allowed per request/);
     const overBatch = await call(batchedClient, 65);
-    assert.match(String(overBatch?.details), /65 examples, more than the 64 allowed/);
+    assert.match(String(overBatch?.details), /more than 64 examples/);
     assert.equal(await call(batchedClient, 64), null);
   });
 

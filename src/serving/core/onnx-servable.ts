@@ -8,7 +8,7 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import type { PooledModel } from '../worker/worker-pool.js';
-import type { Servable } from './servable.js';
+import type { Servable, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
 
@@ -44,10 +44,15 @@ export class OnnxServable implements Servable {
     this.defaultSignature = options.signatures.defaultSignature;
   }
 
-  async run(signatureName: string, inputs: TensorMap, outputAliases: readonly string[]): Promise<TensorMap> {
+  async run(
+    signatureName: string,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    options: ServableRunOptions = {},
+  ): Promise<TensorMap> {
     const signature = this.signatures[signatureName] as Signature;
     const scheduler = this.scheduler(signatureName, signature);
-    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, false);
+    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, options.inputsOwned ?? false);
     const all = await scheduler.schedule(inputs);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;

@@ -150,11 +150,11 @@ export function maxExamplesPerRequest(limits: RequestLimits, batching: BatchingP
   return Math.min(limits.maxExamples, maxBatchPerRequest(batching) ?? Infinity);
 }
 
-/** Refuses an example count over the limit, before any example is decoded. */
+/** Refuses an example count over the limit, before any example is decoded (counting stops past the limit). */
 export function checkExampleCount(count: number, maxExamples: number): void {
   if (count > maxExamples) {
     throw new InvalidArgument(
-      `request holds ${count} examples, more than the ${maxExamples} allowed per request ` +
+      `request holds more than ${maxExamples} examples, the most allowed per request ` +
         `(--max_examples_per_request, or max_batch_size with batching)`,
     );
   }

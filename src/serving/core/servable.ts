@@ -2,6 +2,11 @@
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { Signature } from './types.js';
 
+export interface ServableRunOptions {
+  /** The caller gives up the inputs' buffers: they may be moved to a worker thread instead of copied. */
+  inputsOwned?: boolean;
+}
+
 export interface Servable {
   readonly signatures: Readonly<Record<string, Signature>>;
   /** The signature used when a request names none. */
@@ -14,6 +19,7 @@ export interface Servable {
     signatureName: string,
     inputs: Record<string, HostTensor>,
     outputAliases: readonly string[],
+    options?: ServableRunOptions,
   ): Promise<Record<string, HostTensor>>;
   /** Releases the model (called once no request holds the version any more). */
   unload(): Promise<void>;

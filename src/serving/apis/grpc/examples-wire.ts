@@ -65,14 +65,20 @@ export function decodeMultiInferenceRequest(buffer: Buffer): MultiInferenceReque
   return request;
 }
 
-/** Examples in an Input, counted on the wire. */
-export function countExamples(input: Uint8Array): number {
+/**
+ * Examples in an Input, counted on the wire without slicing them; stops once past `stopAfter`, so a request with
+ * millions of examples costs no more than one over the limit.
+ */
+export function countExamples(input: Uint8Array, stopAfter = Infinity): number {
   let count = 0;
   forEachField(input, (field, list) => {
-    if (field !== 1 && field !== 2) return;
-    forEachField(list, (inner) => {
-      if (inner === 1) count++;
-    });
+    if ((field !== 1 && field !== 2) || count > stopAfter) return;
+    const reader = protobuf.Reader.create(list);
+    while (reader.pos < reader.len && count <= stopAfter) {
+      const tag = reader.uint32();
+      if (tag >>> 3 === 1) count++;
+      reader.skipType(tag & 7);
+    }
   });
   return count;
 }
@@ -82,7 +88,7 @@ export function admitInput(request: ExampleRequestWire | MultiInferenceRequestWi
   if (!request.input) return {};
   let count: number;
   try {
-    count = countExamples(request.input);
+    count = countExamples(request.input, maxExamples);
   } catch (err) {
     throw new InvalidArgument(`malformed Input: ${(err as Error).message}`);
   }

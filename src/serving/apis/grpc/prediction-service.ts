@@ -44,7 +44,13 @@ export function predictionService(
         decodeTensorProto(proto, alias, (header) => admission.admit(alias, header)),
       ]),
     );
-    const result = await core.run({ model: selector, signatureName, inputs, outputFilter: request.output_filter });
+    const result = await core.run({
+      model: selector,
+      signatureName,
+      inputs,
+      outputFilter: request.output_filter,
+      inputsOwned: true,
+    });
     // Serialized by predict-wire straight from the typed arrays.
     return {
       outputs: result.outputs,
