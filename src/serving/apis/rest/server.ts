@@ -2,6 +2,7 @@
  * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
  */
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
@@ -15,6 +16,7 @@ import {
 import { DEFAULT_REQUEST_LIMITS } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import { collectBody } from './body-bytes.js';
 import {
   classifyAction,
   metadataAction,
@@ -110,7 +112,9 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
   const app = Fastify({ logger: options.logger ?? false, bodyLimit });
   // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request: FastifyRequest, payload: Readable) =>
+    collectBody(payload, request.headers['content-length'], bodyLimit),
+  );
 
   app.setErrorHandler((err, _request, reply) => {
     if (err instanceof FlowserveError) return sendError(reply, err);
