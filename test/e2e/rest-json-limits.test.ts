@@ -17,14 +17,13 @@ const FEATURES = 1024;
 const BODY_BYTES = 48 * 1024 * 1024;
 const HAS_PROC = existsSync('/proc/self/status') && existsSync('/proc/self/clear_refs');
 /**
- * The bound on event-loop delay. The reader and the fill work in slices of ~5 ms (measured in-process), but on a
- * machine with more runnable threads than cores the scheduler alone delays a busy process: with load ~7 on 2 cores
- * we measured gaps of 80–160 ms between slices of a loop that yields every few ms. The bound is 50 ms unless the
- * load average exceeds the core count; then 150 ms, still far below what one unsliced 48 MiB body costs (~1–3 s).
+ * Event-loop delay is also scheduling: with more runnable threads than cores (load 7–14 on 2 cores while other jobs
+ * ran) we measured 80–500 ms gaps in a loop that yields every few ms. So the test bounds the process CPU spent
+ * within one 5 ms timer interval (what one turn of the loop did) at 50 ms always, and the wall-clock delay at 50 ms
+ * when the machine is not overloaded. Before the reader, one 48 MiB body held the loop for 1–4.5 s.
  */
-function delayBoundMs(): number {
-  return loadavg()[0]! > cpus().length ? 150 : 50;
-}
+const MAX_BLOCK_MS = 50;
+const overloaded = () => loadavg()[0]! > cpus().length;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'rest-server-child.js');
 
 /** A seeded row of `FEATURES` floats as a client would print them (6 decimals, sign). */
@@ -119,10 +118,7 @@ describe('REST JSON bodies: bounded memory, a free event loop, 400 for hostile i
       const expected = (rows[i] as number[]).reduce((a, v) => a + Math.fround(v), 0);
       assert.ok(Math.abs((predictions[i]?.[0] as number) - expected) < 1e-2, `row ${i}`);
     }
-    // Without batching the core copies the inputs to the inference worker (OnnxServable.runDirect, owned=false)
-    // instead of moving them: a second tensor that is not the JSON path's. Measured on zeros: 270–315 MiB, of which
-    // parse + fill alone (a body failing at its last element, no run) ~180 MiB.
-    const limit = 4 * body.length + 2 * tensorBytes;
+    const limit = 4 * body.length + tensorBytes;
     console.log(
       `${label}: body ${(body.length / 2 ** 20).toFixed(1)} MiB, tensor ${(tensorBytes / 2 ** 20).toFixed(1)} MiB, ` +
         `peak RSS increase ${(increase / 2 ** 20).toFixed(1)} MiB (limit ${(limit / 2 ** 20).toFixed(1)} MiB)`,
@@ -130,7 +126,7 @@ describe('REST JSON bodies: bounded memory, a free event loop, 400 for hostile i
     assert.ok(increase <= limit, `peak RSS increase ${increase} > ${limit}`);
   }
 
-  test('48 MiB of realistic floats: peak ≤ 4× body + tensor (+ its worker copy), answered correctly', async (t) => {
+  test('a 48 MiB body of realistic floats peaks at ≤ 4× its size plus its tensor, answered correctly', async (t) => {
     if (!HAS_PROC) return t.skip('no /proc/<pid>/status and clear_refs here: peak RSS cannot be read');
     const rows = Array.from({ length: 8 }, (_, i) => floatRow(i + 10));
     await checkMemory(
@@ -179,14 +175,15 @@ describe('REST JSON bodies: bounded memory, a free event loop, 400 for hostile i
       checking = false;
       await health;
     }
-    const { maxDelayMs } = await command('stats');
-    const bound = delayBoundMs();
+    const { maxDelayMs, maxTurnCpuMs } = await command('stats');
     console.log(
-      `event loop: max delay ${maxDelayMs?.toFixed(1)} ms (bound ${bound} ms, load ${loadavg()[0]?.toFixed(1)} on ` +
-        `${cpus().length} cores); ${checks} health checks, slowest ${slowest.toFixed(1)} ms; statuses ${statuses.join(',')}`,
+      `event loop: max delay ${maxDelayMs?.toFixed(1)} ms, most CPU in one turn ${maxTurnCpuMs?.toFixed(1)} ms ` +
+        `(load ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores); ${checks} health checks, slowest ` +
+        `${slowest.toFixed(1)} ms; statuses ${statuses.join(',')}`,
     );
     assert.deepEqual(statuses, [200, 200, 200, 400, 400, 400]);
-    assert.ok((maxDelayMs as number) <= bound, `event loop blocked for ${maxDelayMs} ms`);
+    assert.ok((maxTurnCpuMs as number) <= MAX_BLOCK_MS, `one turn of the event loop used ${maxTurnCpuMs} ms of CPU`);
+    if (!overloaded()) assert.ok((maxDelayMs as number) <= MAX_BLOCK_MS, `event loop delayed ${maxDelayMs} ms`);
   });
 
   test('hostile bodies get 400 naming the problem, in error bodies under 1 KB', async () => {

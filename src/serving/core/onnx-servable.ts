@@ -44,10 +44,15 @@ export class OnnxServable implements Servable {
     this.defaultSignature = options.signatures.defaultSignature;
   }
 
-  async run(signatureName: string, inputs: TensorMap, outputAliases: readonly string[]): Promise<TensorMap> {
+  async run(
+    signatureName: string,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    options: { inputsOwned?: boolean } = {},
+  ): Promise<TensorMap> {
     const signature = this.signatures[signatureName] as Signature;
     const scheduler = this.scheduler(signatureName, signature);
-    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, false);
+    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, options.inputsOwned ?? false);
     const all = await scheduler.schedule(inputs);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;

@@ -14,6 +14,8 @@ export interface Servable {
     signatureName: string,
     inputs: Record<string, HostTensor>,
     outputAliases: readonly string[],
+    /** inputsOwned: the inputs' buffers may be moved to the worker (RunRequest.inputsOwned). */
+    options?: { inputsOwned?: boolean },
   ): Promise<Record<string, HostTensor>>;
   /** Releases the model (called once no request holds the version any more). */
   unload(): Promise<void>;

@@ -136,7 +136,9 @@ export class ServingCoreImpl implements ServingCore {
       const signature = servable.signatures[signatureName] as Signature;
       validateInputs(signature, request.inputs);
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
-      const outputs = await servable.run(signatureName, request.inputs, outputAliases);
+      const outputs = await servable.run(signatureName, request.inputs, outputAliases, {
+        inputsOwned: request.inputsOwned,
+      });
       return { modelName: handle.model, version: handle.version, signatureName, signature, outputs };
     } finally {
       handle.release();

@@ -73,6 +73,11 @@ export interface RunRequest {
   inputs: Record<string, HostTensor>;
   /** Output aliases to return; empty or undefined = all. */
   outputFilter?: string[];
+  /**
+   * The caller gives up the inputs' buffers: without batching they are moved to the inference worker instead of
+   * copied (and become detached). A copy of a large input costs its size again and blocks the event loop.
+   */
+  inputsOwned?: boolean;
 }
 
 export interface RequestAdmission {

@@ -245,6 +245,16 @@ export async function jsonToTensor(
   return new HostTensor(dtype, shape, data);
 }
 
+/** `items.map(f)`, yielding to the event loop between slices (instances may hold millions of rows). */
+async function mapSliced<T>(items: readonly JsonValue[], f: (item: JsonValue, index: number) => T): Promise<T[]> {
+  const out = new Array<T>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    out[i] = f(items[i] as JsonValue, i);
+    if (i % ELEMENTS_PER_SLICE === ELEMENTS_PER_SLICE - 1) await yieldToEventLoop();
+  }
+  return out;
+}
+
 function inputSpec(specs: Record<string, TensorSpec>, alias: string): TensorSpec {
   return specs[alias] as TensorSpec;
 }
@@ -282,7 +292,7 @@ export async function decodePredictBody(
       const rows =
         instances instanceof PackedArray
           ? instances
-          : instances.map((row) =>
+          : await mapSliced(instances, (row) =>
               isJsonObject(row) && !b64Value(row) && alias in row ? (row[alias] as JsonValue) : row,
             );
       await convert(alias, rows);
@@ -291,7 +301,7 @@ export async function decodePredictBody(
     if (instances instanceof PackedArray) {
       throw new InvalidArgument(`Expecting object but got list at item 0 of input list`);
     }
-    instances.forEach((row, index) => {
+    await mapSliced(instances, (row, index) => {
       if (!isJsonObject(row)) {
         throw new InvalidArgument(`Expecting object but got list at item ${index} of input list`);
       }
