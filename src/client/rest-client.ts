@@ -4,8 +4,9 @@
  */
 import { Unimplemented } from '../errors.js';
 import { HostTensor } from '../graph/host-tensor.js';
-import { nonFiniteMarker, parseJsonBody, type JsonObject, type JsonValue } from '../serving/apis/rest/json-parse.js';
+import { readJson, type JsonObject, type JsonValue } from '../serving/apis/rest/json-reader.js';
 import { jsonToTensor } from '../serving/apis/rest/json-tensors.js';
+import { isJsonObject } from '../serving/apis/rest/json-values.js';
 import { signaturesFromDefs } from './signatures.js';
 import {
   ServingClientError,
@@ -84,19 +85,21 @@ export class RestServingClient implements ServingClient {
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
     });
-    const text = await response.text();
+    const bytes = Buffer.from(await response.arrayBuffer());
     let json: JsonObject;
     try {
-      json = parseJsonBody(text);
+      const value = await readJson(bytes);
+      if (!isJsonObject(value)) throw new TypeError('not a JSON object');
+      json = value;
     } catch {
       throw new ServingClientError(
-        `HTTP ${response.status}: ${text.slice(0, 200)}`,
+        `HTTP ${response.status}: ${bytes.toString('utf8', 0, 200)}`,
         HTTP_TO_GRPC[response.status] ?? 2,
         response.status,
       );
     }
     if (!response.ok) {
-      const message = typeof json.error === 'string' ? json.error : text;
+      const message = typeof json.error === 'string' ? json.error : bytes.toString('utf8', 0, 1024);
       throw new ServingClientError(message, HTTP_TO_GRPC[response.status] ?? 2, response.status);
     }
     return json;
@@ -126,7 +129,7 @@ export class RestServingClient implements ServingClient {
     const outputs: Record<string, HostTensor> = {};
     for (const [alias, value] of Object.entries(named)) {
       if (options.outputFilter && !options.outputFilter.includes(alias)) continue;
-      outputs[alias] = jsonToTensor(value, signature?.outputs[alias]?.dtype ?? 'float32', alias);
+      outputs[alias] = await jsonToTensor(value, signature?.outputs[alias]?.dtype ?? 'float32', alias);
     }
     return { outputs, model: { name: target.name, version: meta.model.version, signatureName } };
   }
@@ -141,9 +144,15 @@ export class RestServingClient implements ServingClient {
     if (context) body.context = exampleJson(context);
     if (target.signatureName) body.signature_name = target.signatureName;
     const json = await this.request('POST', `${modelPath(target)}:classify`, body, options);
-    const results = (json.results ?? []) as [string, JsonValue][][];
+    const results = Array.isArray(json.results) ? json.results : [];
     return {
-      classifications: results.map((row) => row.map(([label, score]) => ({ label, score: numberOf(score) }))),
+      // A row is [[label, score], …]; an empty row reads as a packed empty array.
+      classifications: results.map((row) =>
+        (Array.isArray(row) ? (row as [string, JsonValue][]) : []).map(([label, score]) => ({
+          label,
+          score: typeof score === 'number' ? score : NaN,
+        })),
+      ),
       model: { name: target.name, version: target.version },
     };
   }
@@ -159,7 +168,7 @@ export class RestServingClient implements ServingClient {
     if (target.signatureName) body.signature_name = target.signatureName;
     const json = await this.request('POST', `${modelPath(target)}:regress`, body, options);
     return {
-      values: ((json.results ?? []) as JsonValue[]).map(numberOf),
+      values: (await jsonToTensor(json.results ?? [], 'float64', 'results')).toNumbers(),
       model: { name: target.name, version: target.version },
     };
   }
@@ -234,7 +243,3 @@ const DTYPE_CODES: Record<string, number> = {
   DT_INT64: 9,
   DT_BOOL: 10,
 };
-
-function numberOf(value: JsonValue): number {
-  return typeof value === 'number' ? value : (nonFiniteMarker(value) ?? NaN);
-}

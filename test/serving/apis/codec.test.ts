@@ -5,7 +5,7 @@ import { InvalidArgument, NotFound } from '../../../src/errors.js';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { toGrpcStatus } from '../../../src/serving/apis/grpc/status.js';
 import { formatFloat } from '../../../src/serving/apis/rest/json-format.js';
-import { parseJsonBody } from '../../../src/serving/apis/rest/json-parse.js';
+import { readJson, type JsonObject } from '../../../src/serving/apis/rest/json-reader.js';
 import { decodePredictBody, encodePredictResponse } from '../../../src/serving/apis/rest/json-tensors.js';
 import { examplesFromInput, examplesToInputs } from '../../../src/serving/apis/shared/examples.js';
 import { targetFromSpec } from '../../../src/serving/apis/shared/model-spec.js';
@@ -81,24 +81,26 @@ test('tf.Examples fill the signature input by feature name; the example wins ove
   );
 });
 
-test('REST JSON: row and columnar requests, b64 strings, NaN tokens', () => {
+const parseBody = async (text: string) => (await readJson(Buffer.from(text))) as JsonObject;
+
+test('REST JSON: row and columnar requests, b64 strings, NaN tokens', async () => {
   const specs = { x: { name: 'x', dtype: 'float32' as const, shape: [-1, 2] } };
-  const row = decodePredictBody(parseJsonBody('{"instances": [[1, NaN], [3, -Infinity]]}'), specs);
+  const row = await decodePredictBody(await parseBody('{"instances": [[1, NaN], [3, -Infinity]]}'), specs);
   assert.equal(row.format, 'row');
   assert.deepEqual(row.inputs.x?.toNumbers(), [1, NaN, 3, -Infinity]);
-  const col = decodePredictBody(parseJsonBody('{"inputs": {"x": [[1, 2]]}}'), specs);
+  const col = await decodePredictBody(await parseBody('{"inputs": {"x": [[1, 2]]}}'), specs);
   assert.equal(col.format, 'columnar');
   assert.deepEqual(col.inputs.x?.shape, [1, 2]);
   const strings = { s: { name: 's', dtype: 'string' as const, shape: [-1] } };
-  const b64 = decodePredictBody(parseJsonBody('{"instances": [{"b64": "aGk="}, "yo"]}'), strings);
+  const b64 = await decodePredictBody(await parseBody('{"instances": [{"b64": "aGk="}, "yo"]}'), strings);
   assert.deepEqual(b64.inputs.s?.data, ['hi', 'yo']);
-  assert.throws(() => decodePredictBody(parseJsonBody('{"instances": [[1, 2], [3]]}'), specs), /unexpected size/);
-  assert.throws(
-    () => decodePredictBody(parseJsonBody('{"instances": [["a", 2]]}'), specs),
+  await assert.rejects(decodePredictBody(await parseBody('{"instances": [[1, 2], [3]]}'), specs), /unexpected size/);
+  await assert.rejects(
+    decodePredictBody(await parseBody('{"instances": [["a", 2]]}'), specs),
     /not of expected type: float/,
   );
-  assert.throws(() => parseJsonBody(''), /The document is empty/);
-  assert.throws(() => parseJsonBody('{"a": '), /JSON Parse error/);
+  await assert.rejects(readJson(Buffer.from('')), /The document is empty/);
+  await assert.rejects(readJson(Buffer.from('{"a": ')), /JSON Parse error/);
 });
 
 test('REST JSON outputs: predictions per instance, outputs as a whole, _bytes as b64', () => {

@@ -149,3 +149,22 @@ export function writeIdentityModel(
     },
   });
 }
+
+/** y[i] = Σ_j x[i, j] as a [batch, 1] output: a model that takes a large input and answers with a small one. */
+export function writeRowSumModel(base: string, version: number, features: number): string {
+  const g = new OnnxGraphBuilder('row_sum');
+  g.input({ name: 'x', dtype: 'float32', shape: ['batch', features] });
+  g.op('ReduceSum', ['x', g.int64s([1])], { keepdims: 1 }, 'sum');
+  g.output({ name: 'sum', dtype: 'float32', shape: ['batch', 1] });
+  return writeVersion(base, version, g.build(), {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/predict',
+        inputs: { x: { name: 'x', dtype: 'float32', shape: [-1, features] } },
+        outputs: { sum: { name: 'sum', dtype: 'float32', shape: [-1, 1] } },
+      },
+    },
+  });
+}

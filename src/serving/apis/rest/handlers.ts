@@ -1,6 +1,7 @@
 /** REST actions over the serving core: each takes the parsed route and body and returns the JSON response text. */
 import { InvalidArgument } from '../../../errors.js';
-import type { ServingCore } from '../../core/types.js';
+import { SignatureNotFound } from '../../core/request-validation.js';
+import type { RequestAdmission, ServingCore } from '../../core/types.js';
 import { classify, regress } from '../shared/inference.js';
 import { modelStatus, statusResponse } from '../shared/model-status.js';
 import type { ModelSpecMsg, TensorInfoMsg } from '../shared/proto-types.js';
@@ -8,14 +9,23 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
-import { parseJsonBody, type JsonObject } from './json-parse.js';
+import { readJson, type JsonObject } from './json-reader.js';
 import { decodePredictBody, encodePredictResponse } from './json-tensors.js';
+import { isJsonObject, previewJson, previewText } from './json-values.js';
 import type { RestRoute } from './paths.js';
 
 export interface RestResult {
   body: string;
   /** The version that served the request, for metrics. */
   version?: number;
+}
+
+/** Reads a request body with TF Serving's JSON rules; the top level must be an object. */
+export async function readJsonBody(body: Uint8Array, core: ServingCore): Promise<JsonObject> {
+  // Ordinary values (strings, objects) are bounded like decoded inputs; arrays of numbers stay in the body.
+  const value = await readJson(body, { maxValueBytes: core.limits.maxInputBytes });
+  if (!isJsonObject(value)) throw new InvalidArgument(`JSON Value: ${previewJson(value)} Is not object`);
+  return value;
 }
 
 function signatureNameOf(body: JsonObject): string | undefined {
@@ -25,30 +35,41 @@ function signatureNameOf(body: JsonObject): string | undefined {
   return name || undefined;
 }
 
-export async function predictAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
-  const body = parseJsonBody(text);
-  const requested = signatureNameOf(body);
-  const info = core.info(route.selector);
-  const signatureName = requested ?? info.defaultSignature;
-  const signature = info.signatures[signatureName];
-  if (!signature) throw new InvalidArgument(`Serving signature name: "${signatureName}" not found in signature def`);
-  const decoded = decodePredictBody(body, signature.inputs);
-  const result = await core.run({ model: route.selector, signatureName, inputs: decoded.inputs });
+/** The request's signature and its admission; a missing signature is 400 with TF Serving's REST message. */
+function predictAdmission(core: ServingCore, route: RestRoute, requested: string | undefined): RequestAdmission {
+  try {
+    return core.admission(route.selector, requested);
+  } catch (err) {
+    if (err instanceof SignatureNotFound) {
+      throw new InvalidArgument(
+        `Serving signature name: "${previewText(err.signatureName)}" not found in signature def`,
+      );
+    }
+    throw err;
+  }
+}
+
+export async function predictAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+  const body = await readJsonBody(bytes, core);
+  const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
+  const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
+  // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.
+  const result = await core.run({ model: route.selector, signatureName, inputs: decoded.inputs, inputsOwned: true });
   return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
 }
 
-export async function classifyAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
-  const body = parseJsonBody(text);
+export async function classifyAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+  const body = await readJsonBody(bytes, core);
   const signatureName = signatureNameOf(body);
-  const examples = examplesFromJson(body, 'classify');
+  const examples = await examplesFromJson(body, 'classify');
   const outcome = await classify(core, { selector: route.selector, signatureName, examples });
   return { body: classifyResultsJson(outcome.classifications), version: outcome.version };
 }
 
-export async function regressAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
-  const body = parseJsonBody(text);
+export async function regressAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+  const body = await readJsonBody(bytes, core);
   const signatureName = signatureNameOf(body);
-  const examples = examplesFromJson(body, 'regress');
+  const examples = await examplesFromJson(body, 'regress');
   const outcome = await regress(core, { selector: route.selector, signatureName, examples });
   return { body: regressResultsJson(outcome.values), version: outcome.version };
 }

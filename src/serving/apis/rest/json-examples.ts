@@ -3,37 +3,62 @@ import { InvalidArgument } from '../../../errors.js';
 import type { ExampleFeatures, FeatureElement } from '../shared/examples.js';
 import type { ScoredClass } from '../shared/inference.js';
 import { formatFloat } from './json-format.js';
-import { b64Value, isJsonObject, nonFiniteMarker, type JsonObject, type JsonValue } from './json-parse.js';
+import { NUMBER, PackedArray, PackedCursor, TRUE } from './json-packed.js';
+import { yieldToEventLoop, type JsonObject, type JsonValue } from './json-reader.js';
+import { b64Value, isJsonArray, isJsonObject, previewText } from './json-values.js';
+
+/** Values converted between two yields to the event loop. */
+const VALUES_PER_SLICE = 1 << 16;
 
 function featureElement(value: JsonValue, name: string): FeatureElement {
   const bytes = b64Value(value);
   if (bytes) return bytes;
-  const special = nonFiniteMarker(value);
-  if (special !== undefined) return special;
   if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
-  throw new InvalidArgument(`Unexpected value of type ${value === null ? 'null' : typeof value} in feature: ${name}`);
+  const type = value === null ? 'null' : isJsonArray(value) ? 'array' : 'object';
+  throw new InvalidArgument(`Unexpected value of type ${type} in feature: ${previewText(name)}`);
 }
 
-function featuresFromJson(value: JsonValue, what: string): ExampleFeatures {
+/** A packed list of numbers or booleans → a Float64Array / boolean[]; a nested one is refused as TF does. */
+async function packedFeature(packed: PackedArray, name: string): Promise<ArrayLike<FeatureElement>> {
+  if (packed.shape.length > 1) {
+    throw new InvalidArgument(`Unexpected value of type array in feature: ${previewText(name)}`);
+  }
+  const cursor = new PackedCursor(packed);
+  const out: Float64Array | boolean[] = packed.kind === 'boolean' ? [] : new Float64Array(packed.length);
+  for (let i = 0; cursor.next(); i++) {
+    if (out instanceof Float64Array) out[i] = cursor.kind === NUMBER ? cursor.number() : NaN;
+    else out.push(cursor.kind === TRUE);
+    if (i % VALUES_PER_SLICE === VALUES_PER_SLICE - 1) await yieldToEventLoop();
+  }
+  return out;
+}
+
+async function featuresFromJson(value: JsonValue, what: string): Promise<ExampleFeatures> {
   if (!isJsonObject(value)) throw new InvalidArgument(`${what} must be a JSON object of features`);
-  const features: ExampleFeatures = {};
+  // No prototype: a feature named "__proto__" is an ordinary feature.
+  const features = Object.create(null) as ExampleFeatures;
   for (const [name, v] of Object.entries(value)) {
-    const list = Array.isArray(v) && !b64Value(v) ? v : [v];
-    features[name] = { kind: 'json', values: list.map((item) => featureElement(item, name)) };
+    let values: ArrayLike<FeatureElement>;
+    if (v instanceof PackedArray) values = await packedFeature(v, name);
+    else if (Array.isArray(v)) values = v.map((item) => featureElement(item, name));
+    else values = [featureElement(v, name)];
+    features[name] = { kind: 'json', values };
   }
   return features;
 }
 
-export function examplesFromJson(body: JsonObject, method: 'classify' | 'regress'): ExampleFeatures[] {
+export async function examplesFromJson(body: JsonObject, method: 'classify' | 'regress'): Promise<ExampleFeatures[]> {
   const examples = body.examples;
   if (!Array.isArray(examples) || examples.length === 0) {
     throw new InvalidArgument(`When method is ${method}, key 'examples' is expected and was not found`);
   }
-  const context = body.context === undefined ? undefined : featuresFromJson(body.context, "'context'");
-  return examples.map((e, i) => {
-    const features = featuresFromJson(e, `examples[${i}]`);
-    return context ? { ...context, ...features } : features;
-  });
+  const context = body.context === undefined ? undefined : await featuresFromJson(body.context, "'context'");
+  const out: ExampleFeatures[] = [];
+  for (let i = 0; i < examples.length; i++) {
+    const features = await featuresFromJson(examples[i] as JsonValue, `examples[${i}]`);
+    out.push(context ? { ...context, ...features } : features);
+  }
+  return out;
 }
 
 export function classifyResultsJson(classifications: readonly ScoredClass[][]): string {

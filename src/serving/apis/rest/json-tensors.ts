@@ -5,16 +5,12 @@
 import { InvalidArgument } from '../../../errors.js';
 import { allocate, tfTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
+import type { InputAdmission, TensorHeader } from '../../core/request-limits.js';
 import type { TensorSpec } from '../../core/types.js';
 import { tensorJson } from './json-format.js';
-import {
-  b64Value,
-  isJsonObject,
-  jsonTypeName,
-  nonFiniteMarker,
-  type JsonObject,
-  type JsonValue,
-} from './json-parse.js';
+import { FALSE, NUMBER, PackedArray, PackedCursor, TRUE } from './json-packed.js';
+import { yieldToEventLoop, type JsonObject, type JsonValue } from './json-reader.js';
+import { b64Value, isJsonArray, isJsonObject, jsonTypeName, previewJson, previewText } from './json-values.js';
 
 export type PredictFormat = 'row' | 'columnar';
 
@@ -23,87 +19,255 @@ export interface DecodedPredict {
   inputs: Record<string, HostTensor>;
 }
 
+/** Called with an input's dtype, shape and string bytes before its storage is allocated; throws to refuse it. */
+export type AdmitTensor = (header: TensorHeader) => void;
+
 const INT_RANGE: Partial<Record<DType, [number, number]>> = {
   int32: [-2147483648, 2147483647],
   uint8: [0, 255],
   int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
 };
 
-function typeError(value: JsonValue, dtype: DType): InvalidArgument {
+/** Elements converted between two yields to the event loop (a few milliseconds of work). */
+const ELEMENTS_PER_SLICE = 1 << 16;
+
+function typeError(valueText: string, typeName: string, dtype: DType): InvalidArgument {
   return new InvalidArgument(
-    `JSON Value: ${JSON.stringify(value)} Type: ${jsonTypeName(value)} is not of expected type: ${tfTypeName(dtype)}`,
+    `JSON Value: ${valueText} Type: ${typeName} is not of expected type: ${tfTypeName(dtype)}`,
   );
 }
 
-function isLeaf(value: JsonValue): boolean {
-  return !Array.isArray(value);
+function valueTypeError(value: JsonValue, dtype: DType): InvalidArgument {
+  return typeError(previewJson(value), jsonTypeName(value), dtype);
 }
 
 /** Shape read off the first element at each level, as TF Serving does. */
 function inferShape(value: JsonValue): number[] {
   const shape: number[] = [];
   let v = value;
-  while (Array.isArray(v)) {
+  for (;;) {
+    if (v instanceof PackedArray) {
+      shape.push(...v.shape);
+      return shape;
+    }
+    if (!Array.isArray(v)) return shape;
     shape.push(v.length);
-    if (v.length === 0) break;
+    if (v.length === 0) return shape;
     v = v[0] as JsonValue;
   }
-  return shape;
 }
 
+/** A packed array at `level` must have the remaining dims of `shape`; TF Serving's messages for each mismatch. */
+function checkPackedShape(packed: PackedArray, shape: readonly number[], level: number, alias: string): void {
+  for (let k = 0; ; k++) {
+    const at = level + k;
+    if (at === shape.length) {
+      if (k < packed.shape.length) {
+        throw new InvalidArgument(`Encountered list found at incorrect level: ${at} for input: ${alias}`);
+      }
+      return;
+    }
+    if (k === packed.shape.length) {
+      throw new InvalidArgument(`Encountered scalar found at incorrect level: ${at} for input: ${alias}`);
+    }
+    const size = packed.shape[k] as number;
+    if (size !== shape[at]) {
+      throw new InvalidArgument(
+        `Encountered list at unexpected size: ${size} at level: ${at} expected size: ${shape[at]} for input: ${alias}`,
+      );
+    }
+    if (size === 0) return;
+  }
+}
+
+/**
+ * The leaves of `value` in order: scalars at the last level, or packed arrays holding the remaining levels, after
+ * checking that every list has the size the first element at its level set (ragged lists are rejected).
+ */
+function* leaves(value: JsonValue, shape: readonly number[], alias: string): Generator<JsonValue> {
+  // Explicit stack of [list, next index]: nesting is bounded by the reader, but recursion is not needed.
+  if (shape.length === 0 || value instanceof PackedArray) {
+    if (value instanceof PackedArray) checkPackedShape(value, shape, 0, alias);
+    else if (isJsonArray(value))
+      throw new InvalidArgument(`Encountered list found at incorrect level: 0 for input: ${alias}`);
+    yield value;
+    return;
+  }
+  const lists: JsonValue[][] = [value as JsonValue[]];
+  const next: number[] = [0];
+  if ((value as JsonValue[]).length !== shape[0]) throw new TypeError('inferShape disagrees with the value');
+  while (lists.length > 0) {
+    const level = lists.length;
+    const list = lists[level - 1] as JsonValue[];
+    const index = next[level - 1] as number;
+    if (index === list.length) {
+      lists.pop();
+      next.pop();
+      continue;
+    }
+    next[level - 1] = index + 1;
+    const item = list[index] as JsonValue;
+    if (level === shape.length) {
+      if (isJsonArray(item)) {
+        throw new InvalidArgument(`Encountered list found at incorrect level: ${level} for input: ${alias}`);
+      }
+      yield item;
+    } else if (item instanceof PackedArray) {
+      checkPackedShape(item, shape, level, alias);
+      yield item;
+    } else if (Array.isArray(item)) {
+      if (item.length !== shape[level]) {
+        throw new InvalidArgument(
+          `Encountered list at unexpected size: ${item.length} at level: ${level} expected size: ${shape[level]} for input: ${alias}`,
+        );
+      }
+      lists.push(item);
+      next.push(0);
+    } else {
+      throw new InvalidArgument(`Encountered scalar found at incorrect level: ${level} for input: ${alias}`);
+    }
+  }
+}
+
+/** One ordinary JSON scalar into element `at` of `data`. */
 function setElement(data: TensorData, at: number, value: JsonValue, dtype: DType): void {
   if (dtype === 'string') {
     const bytes = b64Value(value);
     if (bytes) (data as string[])[at] = bytes.toString('utf8');
-    else if (typeof value === 'string' && nonFiniteMarker(value) === undefined) (data as string[])[at] = value;
-    else throw typeError(value, dtype);
+    else if (typeof value === 'string') (data as string[])[at] = value;
+    else throw valueTypeError(value, dtype);
     return;
   }
   if (dtype === 'bool') {
-    if (typeof value !== 'boolean') throw typeError(value, dtype);
+    if (typeof value !== 'boolean') throw valueTypeError(value, dtype);
     (data as Uint8Array)[at] = value ? 1 : 0;
     return;
   }
-  const number = typeof value === 'number' ? value : nonFiniteMarker(value);
-  if (number === undefined) throw typeError(value, dtype);
+  if (typeof value !== 'number') throw valueTypeError(value, dtype);
+  setNumber(data, at, value, dtype, () => previewJson(value));
+}
+
+function setNumber(data: TensorData, at: number, value: number, dtype: DType, text: () => string): void {
   if (dtype === 'float32' || dtype === 'float64') {
-    (data as Float32Array)[at] = number;
+    (data as Float32Array)[at] = value;
     return;
   }
   const range = INT_RANGE[dtype] as [number, number];
-  if (!Number.isInteger(number) || number < range[0] || number > range[1]) throw typeError(value, dtype);
-  if (dtype === 'int64') (data as BigInt64Array)[at] = BigInt(number);
-  else (data as Int32Array)[at] = number;
+  if (!Number.isInteger(value) || value < range[0] || value > range[1]) throw typeError(text(), 'Number', dtype);
+  if (dtype === 'int64') (data as BigInt64Array)[at] = BigInt(value);
+  else (data as Int32Array)[at] = value;
 }
 
-/** A JSON value (scalar or nested lists) as a tensor of `dtype`; ragged lists are rejected. */
-export function jsonToTensor(value: JsonValue, dtype: DType, alias: string): HostTensor {
+/** Converts up to `count` elements from the cursor into `data` from `at`; returns how many it converted. */
+function fillFromCursor(cursor: PackedCursor, data: TensorData, at: number, count: number, dtype: DType): number {
+  for (let n = 0; n < count; n++) {
+    if (!cursor.next()) return n;
+    const kind = cursor.kind;
+    if (kind === NUMBER && dtype !== 'string' && dtype !== 'bool') {
+      setNumber(data, at + n, cursor.number(), dtype, () => previewText(cursor.text()));
+    } else if (kind !== NUMBER && dtype === 'bool') {
+      (data as Uint8Array)[at + n] = kind === TRUE ? 1 : 0;
+    } else {
+      const typeName = kind === NUMBER ? 'Number' : kind === FALSE ? 'False' : 'True';
+      throw typeError(previewText(cursor.text()), typeName, dtype);
+    }
+  }
+  return count;
+}
+
+/** Bytes a string leaf will take once decoded (base64 counted at its decoded size), for the admission. */
+function stringLeafBytes(value: JsonValue, dtype: DType): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  const b64 = isJsonObject(value) && typeof value.b64 === 'string' ? value.b64 : undefined;
+  if (b64 !== undefined && b64Value(value)) return Math.ceil((b64.length * 3) / 4);
+  if (value instanceof PackedArray && value.size === 0) return 0;
+  if (value instanceof PackedArray) {
+    const cursor = new PackedCursor(value);
+    cursor.next();
+    throw typeError(
+      previewText(cursor.text()),
+      cursor.kind === NUMBER ? 'Number' : cursor.kind === TRUE ? 'True' : 'False',
+      dtype,
+    );
+  }
+  throw valueTypeError(value, dtype);
+}
+
+/**
+ * A JSON value (scalar or nested lists) as a tensor of `dtype`; ragged lists are rejected. The structure is
+ * checked first, then `admit` sees the header, and only then is the storage allocated and filled — in slices,
+ * yielding to the event loop between them.
+ */
+export async function jsonToTensor(
+  value: JsonValue,
+  dtype: DType,
+  alias: string,
+  admit?: AdmitTensor,
+): Promise<HostTensor> {
   const shape = inferShape(value);
+  let stringBytes = 0;
+  let work = 0;
+  for (const leaf of leaves(value, shape, alias)) {
+    if (dtype === 'string') stringBytes += stringLeafBytes(leaf, dtype);
+    if (++work === ELEMENTS_PER_SLICE) {
+      work = 0;
+      await yieldToEventLoop();
+    }
+  }
+  admit?.(dtype === 'string' ? { dtype, shape, stringBytes } : { dtype, shape });
   const size = shape.reduce((n, d) => n * d, 1);
   const data = allocate(dtype, size);
-  let next = 0;
-  const walk = (v: JsonValue, level: number) => {
-    if (level === shape.length) {
-      if (!isLeaf(v))
-        throw new InvalidArgument(`Encountered list found at incorrect level: ${level} for input: ${alias}`);
-      setElement(data, next++, v, dtype);
-      return;
+  let at = 0;
+  for (const leaf of leaves(value, shape, alias)) {
+    if (!(leaf instanceof PackedArray)) {
+      setElement(data, at++, leaf, dtype);
+      work++;
+    } else {
+      const cursor = new PackedCursor(leaf);
+      let left = leaf.size;
+      while (left > 0) {
+        const n = fillFromCursor(cursor, data, at, Math.min(left, ELEMENTS_PER_SLICE - work), dtype);
+        at += n;
+        left -= n;
+        work += n;
+        if (n === 0) throw new TypeError(`packed array of input ${alias} holds fewer elements than its shape`);
+        if (work >= ELEMENTS_PER_SLICE) {
+          work = 0;
+          await yieldToEventLoop();
+        }
+      }
     }
-    if (!Array.isArray(v)) {
-      throw new InvalidArgument(`Encountered scalar found at incorrect level: ${level} for input: ${alias}`);
+    if (work >= ELEMENTS_PER_SLICE) {
+      work = 0;
+      await yieldToEventLoop();
     }
-    if (v.length !== shape[level]) {
-      throw new InvalidArgument(
-        `Encountered list at unexpected size: ${v.length} at level: ${level} expected size: ${shape[level]} for input: ${alias}`,
-      );
-    }
-    for (const item of v) walk(item, level + 1);
-  };
-  walk(value, 0);
+  }
   return new HostTensor(dtype, shape, data);
 }
 
-export function decodePredictBody(body: JsonObject, specs: Record<string, TensorSpec>): DecodedPredict {
+/** `items.map(f)`, yielding to the event loop between slices (instances may hold millions of rows). */
+async function mapSliced<T>(items: readonly JsonValue[], f: (item: JsonValue, index: number) => T): Promise<T[]> {
+  const out = new Array<T>(items.length);
+  for (let i = 0; i < items.length; i++) {
+    out[i] = f(items[i] as JsonValue, i);
+    if (i % ELEMENTS_PER_SLICE === ELEMENTS_PER_SLICE - 1) await yieldToEventLoop();
+  }
+  return out;
+}
+
+function inputSpec(specs: Record<string, TensorSpec>, alias: string): TensorSpec {
+  return specs[alias] as TensorSpec;
+}
+
+/**
+ * TF Serving's Predict body → input tensors, each admitted (`admission`, when given) from its header before its
+ * storage is allocated.
+ */
+export async function decodePredictBody(
+  body: JsonObject,
+  specs: Record<string, TensorSpec>,
+  admission?: InputAdmission,
+): Promise<DecodedPredict> {
   const hasInstances = 'instances' in body;
   const hasInputs = 'inputs' in body;
   if (hasInstances && hasInputs) {
@@ -112,47 +276,64 @@ export function decodePredictBody(body: JsonObject, specs: Record<string, Tensor
   if (!hasInstances && !hasInputs) throw new InvalidArgument("Missing 'inputs' or 'instances' key");
   const aliases = Object.keys(specs);
   const inputs: Record<string, HostTensor> = {};
+  const convert = async (alias: string, value: JsonValue) => {
+    const admit = admission ? (header: TensorHeader) => admission.admit(alias, header) : undefined;
+    inputs[alias] = await jsonToTensor(value, inputSpec(specs, alias).dtype, alias, admit);
+  };
   if (hasInstances) {
     const instances = body.instances as JsonValue;
-    if (!Array.isArray(instances) || instances.length === 0) {
+    if (!isJsonArray(instances) || instances.length === 0) {
       throw new InvalidArgument("Expecting 'instances' to be an list/array with at least one element");
     }
     if (aliases.length === 1) {
       const alias = aliases[0] as string;
+      admission?.checkNames(aliases);
       // A lone input may still be written as {alias: value} per instance.
-      const rows = instances.map((row) =>
-        isJsonObject(row) && !b64Value(row) && alias in row ? (row[alias] as JsonValue) : row,
-      );
-      inputs[alias] = jsonToTensor(rows, (specs[alias] as TensorSpec).dtype, alias);
-    } else {
-      for (const row of instances) {
-        if (!isJsonObject(row)) throw new InvalidArgument(`Expecting object but got list at item 0 of input list`);
-        for (const alias of aliases) {
-          if (!(alias in row)) throw new InvalidArgument(`JSON object: does not have named input: ${alias}`);
-        }
-        for (const key of Object.keys(row)) {
-          if (!(key in specs)) throw new InvalidArgument(`JSON object: has unexpected named input: ${key}`);
-        }
+      const rows =
+        instances instanceof PackedArray
+          ? instances
+          : await mapSliced(instances, (row) =>
+              isJsonObject(row) && !b64Value(row) && alias in row ? (row[alias] as JsonValue) : row,
+            );
+      await convert(alias, rows);
+      return { format: 'row', inputs };
+    }
+    if (instances instanceof PackedArray) {
+      throw new InvalidArgument(`Expecting object but got list at item 0 of input list`);
+    }
+    await mapSliced(instances, (row, index) => {
+      if (!isJsonObject(row)) {
+        throw new InvalidArgument(`Expecting object but got list at item ${index} of input list`);
       }
       for (const alias of aliases) {
-        const rows = instances.map((row) => (row as JsonObject)[alias] as JsonValue);
-        inputs[alias] = jsonToTensor(rows, (specs[alias] as TensorSpec).dtype, alias);
+        if (!(alias in row)) throw new InvalidArgument(`JSON object: does not have named input: ${alias}`);
       }
-    }
+      for (const key of Object.keys(row)) {
+        if (!(key in specs)) throw new InvalidArgument(`JSON object: has unexpected named input: ${previewText(key)}`);
+      }
+    });
+    admission?.checkNames(aliases);
+    for (const alias of aliases)
+      await convert(
+        alias,
+        instances.map((row) => (row as JsonObject)[alias] as JsonValue),
+      );
     return { format: 'row', inputs };
   }
   const columns = body.inputs as JsonValue;
   const named = isJsonObject(columns) && !b64Value(columns);
   if (aliases.length === 1 && !(named && (aliases[0] as string) in columns)) {
     const alias = aliases[0] as string;
-    inputs[alias] = jsonToTensor(columns, (specs[alias] as TensorSpec).dtype, alias);
+    admission?.checkNames(aliases);
+    await convert(alias, columns);
     return { format: 'columnar', inputs };
   }
   if (!named) throw new InvalidArgument(`'inputs' must be an object with one entry per input: ${aliases.join(', ')}`);
   for (const alias of aliases) {
     if (!(alias in columns)) throw new InvalidArgument(`Missing named input: ${alias} in 'inputs' object.`);
-    inputs[alias] = jsonToTensor(columns[alias] as JsonValue, (specs[alias] as TensorSpec).dtype, alias);
   }
+  admission?.checkNames(aliases);
+  for (const alias of aliases) await convert(alias, columns[alias] as JsonValue);
   return { format: 'columnar', inputs };
 }
 

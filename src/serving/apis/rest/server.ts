@@ -2,6 +2,7 @@
  * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
  */
+import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { Server as TlsServer } from 'node:tls';
@@ -19,6 +20,7 @@ import type { ServingCore } from '../../core/types.js';
 import type { BearerToken } from '../security/bearer-token.js';
 import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '../security/tls.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import { collectBody } from './body-bytes.js';
 import {
   classifyAction,
   metadataAction,
@@ -57,10 +59,13 @@ const NOT_FOUND_HTML =
 
 const gunzipAsync = promisify(gunzip);
 
-/** The body as text; gzip is inflated on libuv's thread pool, so a large body does not block the event loop. */
-async function bodyText(request: FastifyRequest, maxBytes: number): Promise<string> {
+/**
+ * The body's bytes (never copied into a string: the JSON reader reads them in place); gzip is inflated on libuv's
+ * thread pool, so a large body does not block the event loop.
+ */
+async function bodyBytes(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
   const raw = request.body;
-  if (!Buffer.isBuffer(raw)) return '';
+  if (!Buffer.isBuffer(raw)) return Buffer.alloc(0);
   if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
     let inflated: Buffer;
     try {
@@ -71,9 +76,9 @@ async function bodyText(request: FastifyRequest, maxBytes: number): Promise<stri
       }
       throw new InvalidArgument(`Failed to decompress gzip request body: ${(err as Error).message}`);
     }
-    return inflated.toString('utf8');
+    return inflated;
   }
-  return raw.toString('utf8');
+  return raw;
 }
 
 async function dispatch(
@@ -84,11 +89,11 @@ async function dispatch(
 ): Promise<RestResult> {
   switch (route.action) {
     case 'predict':
-      return predictAction(core, route, await bodyText(request, maxBytes));
+      return predictAction(core, route, await bodyBytes(request, maxBytes));
     case 'classify':
-      return classifyAction(core, route, await bodyText(request, maxBytes));
+      return classifyAction(core, route, await bodyBytes(request, maxBytes));
     case 'regress':
-      return regressAction(core, route, await bodyText(request, maxBytes));
+      return regressAction(core, route, await bodyBytes(request, maxBytes));
     case 'status':
       return statusAction(core, route);
     case 'metadata':
@@ -96,12 +101,17 @@ async function dispatch(
   }
 }
 
+/** TF Serving's REST error body; `message` is already cut by clientMessage, so an error stays small. */
+function errorBody(message: string): string {
+  return JSON.stringify({ error: message });
+}
+
 function sendError(reply: FastifyReply, err: unknown): FastifyReply {
   const error = toFlowserveError(err);
   return reply
     .code(error.httpStatus)
     .type('application/json')
-    .send(JSON.stringify({ error: clientMessage(error) }));
+    .send(errorBody(clientMessage(error)));
 }
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
@@ -118,7 +128,9 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
   }
   // TF Serving reads any body as JSON whatever its Content-Type, and reports JSON errors itself.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  app.addContentTypeParser('*', (request: FastifyRequest, payload: Readable) =>
+    collectBody(payload, request.headers['content-length'], bodyLimit),
+  );
 
   app.setErrorHandler((err, _request, reply) => {
     if (err instanceof FlowserveError) return sendError(reply, err);
@@ -126,7 +138,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     return reply
       .code(statusCode)
       .type('application/json')
-      .send(JSON.stringify({ error: clientMessage(toFlowserveError(err)) }));
+      .send(errorBody(clientMessage(toFlowserveError(err))));
   });
   const { auth } = options;
   if (auth) {

@@ -6,6 +6,7 @@
 import { InvalidArgument } from '../../../errors.js';
 import { allocate, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
+import type { TensorHeader } from '../../core/request-limits.js';
 import type { ExampleFeatureSpec, Signature } from '../../core/types.js';
 import type { ExampleMsg, FeatureMsg, InputMsg, Int64 } from './proto-types.js';
 
@@ -16,7 +17,7 @@ export type FeatureElement = number | bigint | string | boolean | Uint8Array;
 export interface FeatureValue {
   /** 'json' = from a REST request, kind decided by the signature. */
   kind: FeatureKind | 'json';
-  values: readonly FeatureElement[];
+  values: ArrayLike<FeatureElement>;
 }
 
 export type ExampleFeatures = Record<string, FeatureValue>;
@@ -55,12 +56,56 @@ export function examplesFromInput(input: InputMsg | undefined): ExampleFeatures[
   return examples.map((e) => (context ? { ...context, ...featuresFromExample(e) } : featuresFromExample(e)));
 }
 
-/** Builds the signature's input tensors ([N, ...feature shape]) from N examples. */
+/** Values written between two yields to the event loop. */
+const VALUES_PER_SLICE = 1 << 16;
+
+function byteLength(value: FeatureElement): number {
+  if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
+  if (value instanceof Uint8Array) return value.length;
+  return 0;
+}
+
+export type AdmitInput = (alias: string, header: TensorHeader) => void;
+
+/**
+ * Builds the signature's input tensors ([N, ...feature shape]) from N examples. Each input is admitted (`admit`:
+ * dtype, shape, string bytes) before its storage is allocated.
+ */
 export function examplesToInputs(
   examples: readonly ExampleFeatures[],
   signature: Signature,
   signatureName: string,
+  admit?: AdmitInput,
 ): Record<string, HostTensor> {
+  const build = buildInputs(examples, signature, signatureName, admit);
+  for (;;) {
+    const step = build.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** examplesToInputs for a server request: the same work, yielding to the event loop between slices of the copy. */
+export async function examplesToInputsSliced(
+  examples: readonly ExampleFeatures[],
+  signature: Signature,
+  signatureName: string,
+  admit?: AdmitInput,
+): Promise<Record<string, HostTensor>> {
+  const build = buildInputs(examples, signature, signatureName, admit);
+  for (;;) {
+    const step = build.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+/** The conversion, as a generator that stops (yields) after every VALUES_PER_SLICE values copied. */
+function* buildInputs(
+  examples: readonly ExampleFeatures[],
+  signature: Signature,
+  signatureName: string,
+  admit?: AdmitInput,
+): Generator<void, Record<string, HostTensor>> {
   const featureSpecs = signature.exampleFeatures;
   if (!featureSpecs || Object.keys(featureSpecs).length === 0) {
     throw new InvalidArgument(
@@ -76,7 +121,7 @@ export function examplesToInputs(
       );
     }
     const perExample = shapeSize(spec.shape);
-    const data = allocate(tensorSpec.dtype, examples.length * perExample);
+    let stringBytes = 0;
     examples.forEach((example, index) => {
       const feature = example[featureName];
       if (!feature) {
@@ -96,9 +141,27 @@ export function examplesToInputs(
             `Values size: ${feature.values.length} but output shape: [${spec.shape.join(',')}]`,
         );
       }
-      writeValues(data, index * perExample, feature.values, spec.kind, featureName);
+      if (tensorSpec.dtype === 'string') {
+        for (let i = 0; i < feature.values.length; i++) stringBytes += byteLength(feature.values[i] as FeatureElement);
+      }
     });
-    inputs[spec.input] = new HostTensor(tensorSpec.dtype, [examples.length, ...spec.shape], data);
+    const shape = [examples.length, ...spec.shape];
+    admit?.(
+      spec.input,
+      tensorSpec.dtype === 'string' ? { dtype: 'string', shape, stringBytes } : { dtype: tensorSpec.dtype, shape },
+    );
+    const data = allocate(tensorSpec.dtype, examples.length * perExample);
+    let written = 0;
+    for (let index = 0; index < examples.length; index++) {
+      const feature = examples[index]?.[featureName] as FeatureValue;
+      writeValues(data, index * perExample, feature.values, spec.kind, featureName);
+      written += perExample;
+      if (written >= VALUES_PER_SLICE) {
+        written = 0;
+        yield;
+      }
+    }
+    inputs[spec.input] = new HostTensor(tensorSpec.dtype, shape, data);
   }
   for (const alias of Object.keys(signature.inputs)) {
     if (!inputs[alias]) {
@@ -111,7 +174,7 @@ export function examplesToInputs(
 function writeValues(
   data: TensorData,
   offset: number,
-  values: readonly FeatureElement[],
+  values: ArrayLike<FeatureElement>,
   kind: FeatureKind,
   featureName: string,
 ): void {

@@ -13,7 +13,8 @@ import {
   type ServingCore,
   type Signature,
 } from '../../core/types.js';
-import { examplesToInputs, type ExampleFeatures } from './examples.js';
+import type { TensorHeader } from '../../core/request-limits.js';
+import { examplesToInputsSliced, type ExampleFeatures } from './examples.js';
 import { tfDtypeNameOf } from './tensor-proto.js';
 
 export interface ExampleRequest {
@@ -90,10 +91,21 @@ export function regressOutputFilter(signature: Signature, signatureName: string)
   return ['outputs'];
 }
 
+/** Each input built from examples is admitted (signature, batch size, --max_input_bytes) before it is allocated. */
+function admitter(core: ServingCore, selector: ModelSelector, signatureName: string) {
+  const { admission } = core.admission(selector, signatureName);
+  return (alias: string, header: TensorHeader) => admission.admit(alias, header);
+}
+
 export async function classify(core: ServingCore, request: ExampleRequest): Promise<ClassifyOutcome> {
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_CLASSIFY);
   const outputFilter = classifyOutputFilter(signature);
-  const inputs = examplesToInputs(request.examples, signature, name);
+  const inputs = await examplesToInputsSliced(
+    request.examples,
+    signature,
+    name,
+    admitter(core, request.selector, name),
+  );
   const result = await core.run({
     model: request.selector,
     signatureName: name,
@@ -163,7 +175,12 @@ export function toClassifications(
 export async function regress(core: ServingCore, request: ExampleRequest): Promise<RegressOutcome> {
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_REGRESS);
   const outputFilter = regressOutputFilter(signature, name);
-  const inputs = examplesToInputs(request.examples, signature, name);
+  const inputs = await examplesToInputsSliced(
+    request.examples,
+    signature,
+    name,
+    admitter(core, request.selector, name),
+  );
   const result = await core.run({
     model: request.selector,
     signatureName: name,

@@ -1,0 +1,77 @@
+/**
+ * JSON number literals read straight from request bytes. The grammar is checked by the reader; here a checked
+ * literal becomes a double, exactly as strtod would round it, without making a string for the common case.
+ */
+
+/** Literals longer than this are refused: no double needs more digits, and a longer one only costs time. */
+export const MAX_NUMBER_LITERAL_BYTES = 4096;
+
+// 10^0 … 10^22 are exact doubles: the range of the Clinger fast path.
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+const MAX_FAST_DIGITS = 15;
+
+/** A literal the fast path cannot round exactly: the engine's own conversion. */
+function slowNumber(bytes: Uint8Array, start: number, end: number): number {
+  return Number(Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('latin1'));
+}
+
+/**
+ * The double of the checked literal bytes[start, end): decimal, or NaN / Infinity / -Infinity. Up to 15 significant
+ * digits with a decimal exponent within ±22 are converted exactly by one multiplication or division of two exact
+ * doubles (Clinger's fast path); anything else goes through Number().
+ */
+export function numberAt(bytes: Uint8Array, start: number, end: number): number {
+  let i = start;
+  let negative = false;
+  if (bytes[i] === 0x2d) {
+    negative = true;
+    i++;
+  }
+  const first = bytes[i];
+  if (first === 0x49) return negative ? -Infinity : Infinity; // Infinity
+  if (first === 0x4e) return NaN; // NaN
+  let mantissa = 0;
+  let digits = 0;
+  let exponent = 0;
+  for (; i < end; i++) {
+    const c = bytes[i] as number;
+    if (c < 0x30 || c > 0x39) break;
+    if (digits > 0 || c !== 0x30) {
+      if (++digits > MAX_FAST_DIGITS) return slowNumber(bytes, start, end);
+      mantissa = mantissa * 10 + (c - 0x30);
+    }
+  }
+  if (i < end && bytes[i] === 0x2e) {
+    for (i++; i < end; i++) {
+      const c = bytes[i] as number;
+      if (c < 0x30 || c > 0x39) break;
+      if (digits > 0 || c !== 0x30) {
+        if (++digits > MAX_FAST_DIGITS) return slowNumber(bytes, start, end);
+        mantissa = mantissa * 10 + (c - 0x30);
+      }
+      exponent--;
+    }
+  }
+  if (i < end) {
+    // An exponent: e / E, optional sign, digits.
+    i++;
+    let sign = 1;
+    if (bytes[i] === 0x2d) {
+      sign = -1;
+      i++;
+    } else if (bytes[i] === 0x2b) i++;
+    let e = 0;
+    for (; i < end; i++) {
+      e = e * 10 + ((bytes[i] as number) - 0x30);
+      if (e > 1000) return slowNumber(bytes, start, end);
+    }
+    exponent += sign * e;
+  }
+  let value: number;
+  if (mantissa === 0) value = 0;
+  else if (exponent === 0) value = mantissa;
+  else if (exponent > 0 && exponent <= 22) value = mantissa * (POWERS_OF_TEN[exponent] as number);
+  else if (exponent < 0 && exponent >= -22) value = mantissa / (POWERS_OF_TEN[-exponent] as number);
+  else return slowNumber(bytes, start, end);
+  return negative ? -value : value;
+}

@@ -1,0 +1,526 @@
+/**
+ * The REST request body reader: JSON bytes → values, with TF Serving's JSON rules (rapidjson with
+ * kParseNanAndInfFlag) and bounds that JSON.parse lacks.
+ *
+ * Rules:
+ *  1. The body is read from its Buffer: no whole-body string, no JSON.parse of the body.
+ *  2. The bare tokens NaN, Infinity and -Infinity are numbers; a string never is one.
+ *  3. A number too big for a double is refused ("Number too big to be stored in double", rapidjson's words).
+ *  4. Nesting is tracked on an explicit stack, never the call stack, and refused past `maxDepth`.
+ *  5. A rectangular array of numbers or of booleans becomes a PackedArray (shape + byte range), not JS values.
+ *  6. Everything else becomes ordinary values; their estimated memory is charged against `maxValueBytes`.
+ *  7. The reader stops every `sliceBytes` of input and yields to the event loop, so no body holds it for long.
+ * Errors are InvalidArgument "JSON Parse error: <rapidjson's message> at offset: N".
+ */
+import { InvalidArgument } from '../../../errors.js';
+import { MAX_NUMBER_LITERAL_BYTES, numberAt } from './json-number.js';
+import { PackedArray, type PackedKind } from './json-packed.js';
+
+export type JsonValue = null | boolean | number | string | PackedArray | JsonValue[] | JsonObject;
+export interface JsonObject {
+  [key: string]: JsonValue;
+}
+
+/** Deep enough for a rank-254 tensor (TensorShape's limit) inside the row format's objects. */
+export const MAX_JSON_DEPTH = 512;
+const DEFAULT_SLICE_BYTES = 256 * 1024;
+
+export interface JsonReadOptions {
+  /** Deepest nesting of arrays and objects; default MAX_JSON_DEPTH. */
+  maxDepth?: number;
+  /** Estimated memory the ordinary (not packed) values may take; default unbounded. */
+  maxValueBytes?: number;
+  /** Bytes read between two yields to the event loop. */
+  sliceBytes?: number;
+}
+
+// Estimated costs of ordinary values in V8 (object headers, slots, string headers), for rule 6.
+const OBJECT_COST = 64;
+const MEMBER_COST = 32;
+const ARRAY_COST = 32;
+const ELEMENT_COST = 16;
+const STRING_COST = 24;
+const PACKED_COST = 96;
+
+// Parser states: what the next token may be.
+const VALUE = 0; // any value
+const FIRST_VALUE = 1; // a value or ']' (just after '[')
+const KEY = 2; // a member name
+const FIRST_KEY = 3; // a member name or '}' (just after '{')
+const COLON = 4;
+const AFTER_VALUE = 5; // ',' or the container's closing bracket
+const IN_STRING = 6;
+const DONE = 7;
+
+/** One open array or object. Frames are reused by depth, so a million small arrays make no frames. */
+class Frame {
+  isArray = false;
+  start = 0;
+  // Objects:
+  object: JsonObject | undefined;
+  key = '';
+  // Arrays: `items` once it holds ordinary values; undefined while the array can still be packed.
+  items: JsonValue[] | undefined;
+  count = 0;
+  elementShape: readonly number[] = [];
+  elementKind: PackedKind = 'empty';
+  /** Offset of the last ',' between elements: where a prefix to re-read ends. */
+  lastComma = 0;
+}
+
+const EMPTY_SHAPE: readonly number[] = [];
+
+function isDigit(c: number | undefined): boolean {
+  return c !== undefined && c >= 0x30 && c <= 0x39;
+}
+
+function sameShape(a: readonly number[], b: readonly number[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function compatibleKinds(a: PackedKind, b: PackedKind): boolean {
+  return a === b || a === 'empty' || b === 'empty';
+}
+
+function parseError(message: string, offset: number): InvalidArgument {
+  return new InvalidArgument(`JSON Parse error: ${message} at offset: ${offset}`);
+}
+
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+interface Budget {
+  used: number;
+  readonly max: number;
+}
+
+interface ReaderRange {
+  start: number;
+  end: number;
+  /** Re-reading a demoted array's prefix: its root array keeps ordinary items and closes at `end`. */
+  prefixOfArray?: boolean;
+  depthBase?: number;
+}
+
+class JsonReader {
+  private pos: number;
+  private state = VALUE;
+  private readonly frames: Frame[] = [];
+  private depth = 0;
+  private root: JsonValue | undefined;
+  private rootSet = false;
+  private stringStart = 0;
+  private stringEscaped = false;
+  /** No byte ≥ 0x80 so far: the string decodes as latin1, a plain copy (utf8 decoding of 48 MiB took ~40 ms). */
+  private stringAscii = true;
+  private stringIsKey = false;
+  /** An array that met a value it cannot pack: its prefix is re-read (asynchronously) before going on. */
+  private demotion: { frame: Frame; value: JsonValue } | undefined;
+  private readonly maxDepth: number;
+  private readonly sliceBytes: number;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly range: ReaderRange,
+    options: JsonReadOptions,
+    private readonly budget: Budget,
+  ) {
+    this.pos = range.start;
+    this.maxDepth = options.maxDepth ?? MAX_JSON_DEPTH;
+    this.sliceBytes = options.sliceBytes ?? DEFAULT_SLICE_BYTES;
+  }
+
+  async read(): Promise<JsonValue> {
+    const end = this.range.end;
+    for (;;) {
+      this.step(Math.min(end, this.pos + this.sliceBytes));
+      if (this.demotion) {
+        await this.demote(this.demotion.frame, this.demotion.value);
+        continue;
+      }
+      if (this.pos >= end) return this.finish();
+      await yieldToEventLoop();
+    }
+  }
+
+  private charge(bytes: number): void {
+    this.budget.used += bytes;
+    if (this.budget.used > this.budget.max) {
+      throw new InvalidArgument(
+        `JSON body: its values (other than arrays of numbers) would take more than ${this.budget.max} bytes of ` +
+          `memory (--max_input_bytes), at offset: ${this.pos}`,
+      );
+    }
+  }
+
+  private finish(): JsonValue {
+    const top = this.frames[this.depth - 1];
+    if (this.range.prefixOfArray && this.depth === 1 && (this.state === AFTER_VALUE || this.state === FIRST_VALUE)) {
+      this.closeArray();
+    }
+    if (this.state === DONE) return this.root as JsonValue;
+    const at = this.range.end;
+    if (this.state === IN_STRING) throw parseError('Missing a closing quotation mark in string.', at);
+    if (this.depth === 0 && !this.rootSet) throw new InvalidArgument('JSON Parse error: The document is empty');
+    if (this.state === KEY || this.state === FIRST_KEY) throw parseError('Missing a name for object member.', at);
+    if (this.state === COLON) throw parseError('Missing a colon after a name of object member.', at);
+    if (this.state === AFTER_VALUE) {
+      throw parseError(
+        top?.isArray
+          ? "Missing a comma or ']' after an array element."
+          : "Missing a comma or '}' after an object member.",
+        at,
+      );
+    }
+    throw parseError('Invalid value.', at);
+  }
+
+  /** Reads tokens until `limit` (a token may end past it), a demotion, or the end of the range. */
+  private step(limit: number): void {
+    const bytes = this.bytes;
+    while (this.pos < limit && !this.demotion) {
+      if (this.state === IN_STRING) {
+        this.scanString(limit);
+        continue;
+      }
+      const c = bytes[this.pos] as number;
+      if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09) {
+        this.pos++;
+        continue;
+      }
+      switch (this.state) {
+        case FIRST_VALUE:
+          if (c === 0x5d) {
+            this.closeArray();
+            break;
+          }
+          this.beginValue(c);
+          break;
+        case VALUE:
+          this.beginValue(c);
+          break;
+        case FIRST_KEY:
+          if (c === 0x7d) {
+            this.closeObject();
+            break;
+          }
+          this.beginKey(c);
+          break;
+        case KEY:
+          this.beginKey(c);
+          break;
+        case COLON:
+          if (c !== 0x3a) throw parseError('Missing a colon after a name of object member.', this.pos);
+          this.pos++;
+          this.state = VALUE;
+          break;
+        case AFTER_VALUE:
+          this.afterValue(c);
+          break;
+        default:
+          throw parseError('The document root must not be followed by other values.', this.pos);
+      }
+    }
+  }
+
+  private afterValue(c: number): void {
+    const top = this.frames[this.depth - 1] as Frame;
+    if (top.isArray) {
+      if (c === 0x2c) {
+        top.lastComma = this.pos++;
+        this.state = VALUE;
+      } else if (c === 0x5d) this.closeArray();
+      else throw parseError("Missing a comma or ']' after an array element.", this.pos);
+    } else if (c === 0x2c) {
+      this.pos++;
+      this.state = KEY;
+    } else if (c === 0x7d) this.closeObject();
+    else throw parseError("Missing a comma or '}' after an object member.", this.pos);
+  }
+
+  private beginKey(c: number): void {
+    if (c !== 0x22) throw parseError('Missing a name for object member.', this.pos);
+    this.beginString(true);
+  }
+
+  private beginString(isKey: boolean): void {
+    this.stringStart = ++this.pos;
+    this.stringEscaped = false;
+    this.stringAscii = true;
+    this.stringIsKey = isKey;
+    this.state = IN_STRING;
+  }
+
+  /** Scans string bytes up to `limit`; on the closing quote, decodes the string and completes it. */
+  private scanString(limit: number): void {
+    const bytes = this.bytes;
+    const end = this.range.end;
+    let i = this.pos;
+    for (; i < limit; i++) {
+      const c = bytes[i] as number;
+      if (c === 0x22) break;
+      if (c === 0x5c) {
+        this.stringEscaped = true;
+        i = this.checkEscape(i + 1, end);
+      } else if (c < 0x20) throw parseError('Invalid encoding in string.', i);
+      else if (c >= 0x80) this.stringAscii = false;
+    }
+    this.pos = i;
+    if (i >= limit) return;
+    this.pos = i + 1;
+    const text = this.stringEscaped
+      ? // The escapes are checked, so JSON.parse of this one literal cannot fail; it decodes \uXXXX pairs as JS does.
+        (JSON.parse(this.slice(this.stringStart - 1, i + 1, 'utf8')) as string)
+      : this.slice(this.stringStart, i, this.stringAscii ? 'latin1' : 'utf8');
+    this.charge(STRING_COST + (i - this.stringStart));
+    if (this.stringIsKey) {
+      (this.frames[this.depth - 1] as Frame).key = text;
+      this.state = COLON;
+    } else this.complete(text);
+  }
+
+  /** Checks the escape whose letter is at `i`; returns the offset of its last byte. */
+  private checkEscape(i: number, end: number): number {
+    const c = i < end ? this.bytes[i] : undefined;
+    if (c === 0x75) {
+      for (let k = 1; k <= 4; k++) {
+        const h = i + k < end ? (this.bytes[i + k] as number) : -1;
+        const hex = (h >= 0x30 && h <= 0x39) || (h >= 0x41 && h <= 0x46) || (h >= 0x61 && h <= 0x66);
+        if (!hex) throw parseError('Incorrect hex digit after \\u escape in string.', i + k);
+      }
+      return i + 4;
+    }
+    // " \ / b f n r t
+    if (c === 0x22 || c === 0x5c || c === 0x2f || c === 0x62 || c === 0x66 || c === 0x6e || c === 0x72 || c === 0x74) {
+      return i;
+    }
+    if (c === undefined) throw parseError('Missing a closing quotation mark in string.', end);
+    throw parseError('Invalid escape character in string.', i);
+  }
+
+  private slice(start: number, end: number, encoding: 'utf8' | 'latin1'): string {
+    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString(encoding);
+  }
+
+  private matchLiteral(literal: string): void {
+    const end = this.range.end;
+    for (let k = 0; k < literal.length; k++) {
+      const at = this.pos + k;
+      if (at >= end || this.bytes[at] !== literal.charCodeAt(k)) throw parseError('Invalid value.', this.pos);
+    }
+    this.pos += literal.length;
+  }
+
+  private beginValue(c: number): void {
+    switch (c) {
+      case 0x7b: // {
+        this.push(false);
+        this.state = FIRST_KEY;
+        return;
+      case 0x5b: // [
+        this.push(true);
+        this.state = FIRST_VALUE;
+        return;
+      case 0x22:
+        this.beginString(false);
+        return;
+      case 0x74:
+        this.matchLiteral('true');
+        this.completeScalar('boolean', true);
+        return;
+      case 0x66:
+        this.matchLiteral('false');
+        this.completeScalar('boolean', false);
+        return;
+      case 0x6e:
+        this.matchLiteral('null');
+        this.complete(null);
+        return;
+      default:
+        this.readNumber();
+    }
+  }
+
+  /** A number literal or NaN / Infinity / -Infinity; its value is computed only when it is kept as a JS value. */
+  private readNumber(): void {
+    const bytes = this.bytes;
+    const end = this.range.end;
+    const start = this.pos;
+    let i = start;
+    if (bytes[i] === 0x2d) i++;
+    const first = i < end ? bytes[i] : undefined;
+    if (first === 0x49 || (first === 0x4e && i === start)) {
+      this.matchLiteral(first === 0x49 ? (i === start ? 'Infinity' : '-Infinity') : 'NaN');
+      this.completeNumber(start, this.pos);
+      return;
+    }
+    if (first === 0x30) i++;
+    else if (first !== undefined && first >= 0x31 && first <= 0x39) {
+      for (i++; i < end && isDigit(bytes[i]); i++);
+    } else throw parseError('Invalid value.', start);
+    const integerDigits = i - start;
+    let hasExponent = false;
+    if (i < end && bytes[i] === 0x2e) {
+      i++;
+      if (!(i < end && isDigit(bytes[i]))) throw parseError('Miss fraction part in number.', i);
+      for (i++; i < end && isDigit(bytes[i]); i++);
+    }
+    if (i < end && (bytes[i] === 0x65 || bytes[i] === 0x45)) {
+      hasExponent = true;
+      i++;
+      if (i < end && (bytes[i] === 0x2b || bytes[i] === 0x2d)) i++;
+      if (!(i < end && isDigit(bytes[i]))) throw parseError('Miss exponent in number.', i);
+      for (i++; i < end && isDigit(bytes[i]); i++);
+    }
+    if (i - start > MAX_NUMBER_LITERAL_BYTES) {
+      throw parseError(`Number literal of ${i - start} bytes is longer than ${MAX_NUMBER_LITERAL_BYTES} bytes.`, start);
+    }
+    // Only an exponent or more than 308 integer digits can leave the double range.
+    if ((hasExponent || integerDigits > 308) && !Number.isFinite(numberAt(bytes, start, i))) {
+      throw parseError('Number too big to be stored in double.', start);
+    }
+    this.pos = i;
+    this.completeNumber(start, i);
+  }
+
+  private completeNumber(start: number, end: number): void {
+    const top = this.frames[this.depth - 1];
+    if (top?.isArray && top.items === undefined && this.pack(top, EMPTY_SHAPE, 'number')) return;
+    this.complete(numberAt(this.bytes, start, end));
+  }
+
+  private completeScalar(kind: PackedKind, value: boolean): void {
+    const top = this.frames[this.depth - 1];
+    if (top?.isArray && top.items === undefined && this.pack(top, EMPTY_SHAPE, kind)) return;
+    this.complete(value);
+  }
+
+  private push(isArray: boolean): void {
+    const depth = (this.range.depthBase ?? 0) + this.depth + 1;
+    if (depth > this.maxDepth) {
+      throw parseError(`Nesting depth ${depth} exceeds the maximum depth ${this.maxDepth}.`, this.pos);
+    }
+    let frame = this.frames[this.depth];
+    if (!frame) {
+      frame = new Frame();
+      this.frames[this.depth] = frame;
+    }
+    frame.isArray = isArray;
+    frame.start = this.pos++;
+    frame.key = '';
+    frame.count = 0;
+    frame.elementShape = EMPTY_SHAPE;
+    frame.elementKind = 'empty';
+    frame.lastComma = frame.start;
+    if (isArray) {
+      frame.object = undefined;
+      frame.items = this.range.prefixOfArray && this.depth === 0 ? [] : undefined;
+      if (frame.items) this.charge(ARRAY_COST);
+    } else {
+      // No prototype: a "__proto__" key is an ordinary member.
+      frame.object = Object.create(null) as JsonObject;
+      frame.items = undefined;
+      this.charge(OBJECT_COST);
+    }
+    this.depth++;
+  }
+
+  private closeObject(): void {
+    this.pos++;
+    const frame = this.frames[--this.depth] as Frame;
+    const object = frame.object as JsonObject;
+    frame.object = undefined;
+    this.complete(object);
+  }
+
+  private closeArray(): void {
+    this.pos++;
+    const frame = this.frames[--this.depth] as Frame;
+    if (frame.items) {
+      const items = frame.items;
+      frame.items = undefined;
+      this.complete(items);
+      return;
+    }
+    const shape = frame.count === 0 ? [0] : [frame.count, ...frame.elementShape];
+    const kind = frame.count === 0 ? 'empty' : frame.elementKind;
+    const parent = this.frames[this.depth - 1];
+    if (parent?.isArray && parent.items === undefined && this.pack(parent, shape, kind)) return;
+    this.complete(new PackedArray(this.bytes, frame.start, this.pos, shape, kind));
+  }
+
+  /** Adds an element of `shape`/`kind` to a still-packed array; false when it does not fit (the array demotes). */
+  private pack(frame: Frame, shape: readonly number[], kind: PackedKind): boolean {
+    this.state = AFTER_VALUE;
+    if (frame.count === 0) {
+      frame.elementShape = shape;
+      frame.elementKind = kind;
+      frame.count = 1;
+      return true;
+    }
+    if (!sameShape(frame.elementShape, shape) || !compatibleKinds(frame.elementKind, kind)) return false;
+    if (frame.elementKind === 'empty') frame.elementKind = kind;
+    frame.count++;
+    return true;
+  }
+
+  /** A finished value: the root, an object member, or an array element. */
+  private complete(value: JsonValue): void {
+    this.state = AFTER_VALUE;
+    if (this.depth === 0) {
+      this.root = value;
+      this.rootSet = true;
+      this.state = DONE;
+      return;
+    }
+    const top = this.frames[this.depth - 1] as Frame;
+    if (!top.isArray) {
+      const object = top.object as JsonObject;
+      // rapidjson keeps every member and TF Serving's FindMember takes the first; so does this.
+      if (!(top.key in object)) object[top.key] = value;
+      this.charge(MEMBER_COST + (value instanceof PackedArray ? PACKED_COST : 0));
+      return;
+    }
+    if (top.items === undefined) {
+      if (value instanceof PackedArray && this.pack(top, value.shape, value.kind)) return;
+      if (top.count > 0) {
+        // The elements so far were only checked, not kept: re-read them before this one is added.
+        this.demotion = { frame: top, value };
+        return;
+      }
+      top.items = [];
+      this.charge(ARRAY_COST);
+    }
+    top.items.push(value);
+    this.charge(ELEMENT_COST + (value instanceof PackedArray ? PACKED_COST : 0));
+  }
+
+  /** Re-reads the packed prefix [ '[' … last ',' ) of `frame` as ordinary items, then adds `value`. */
+  private async demote(frame: Frame, value: JsonValue): Promise<void> {
+    this.demotion = undefined;
+    const prefix = new JsonReader(
+      this.bytes,
+      {
+        start: frame.start,
+        end: frame.lastComma,
+        prefixOfArray: true,
+        depthBase: (this.range.depthBase ?? 0) + this.depth - 1,
+      },
+      { maxDepth: this.maxDepth, sliceBytes: this.sliceBytes },
+      this.budget,
+    );
+    const items = (await prefix.read()) as JsonValue[];
+    frame.items = items;
+    items.push(value);
+    this.charge(ELEMENT_COST);
+  }
+}
+
+/** Reads one JSON document from `bytes` (see the rules above), yielding to the event loop as it goes. */
+export function readJson(bytes: Uint8Array, options: JsonReadOptions = {}): Promise<JsonValue> {
+  const budget = { used: 0, max: options.maxValueBytes ?? Infinity };
+  return new JsonReader(bytes, { start: 0, end: bytes.length }, options, budget).read();
+}

@@ -1,0 +1,74 @@
+/** Questions asked of read JSON values, and their bounded previews for error messages. */
+import { PackedArray } from './json-packed.js';
+import type { JsonObject, JsonValue } from './json-reader.js';
+
+/** Error messages quote at most this many characters of any value or name from a request. */
+export const PREVIEW_CHARS = 64;
+
+export function isJsonObject(value: JsonValue | undefined): value is JsonObject {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof PackedArray);
+}
+
+export function isJsonArray(value: JsonValue | undefined): value is JsonValue[] | PackedArray {
+  return Array.isArray(value) || value instanceof PackedArray;
+}
+
+/** `{"b64": "..."}` — an object with exactly that one string key. */
+export function b64Value(value: JsonValue): Buffer | undefined {
+  if (!isJsonObject(value)) return undefined;
+  const keys = Object.keys(value);
+  if (keys.length !== 1 || keys[0] !== 'b64' || typeof value.b64 !== 'string') return undefined;
+  return Buffer.from(value.b64, 'base64');
+}
+
+/** rapidjson's type names, as TF Serving's messages print them. */
+export function jsonTypeName(value: JsonValue): string {
+  if (value === null) return 'Null';
+  if (isJsonArray(value)) return 'Array';
+  if (typeof value === 'object') return 'Object';
+  if (typeof value === 'string') return 'String';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  return 'Number';
+}
+
+/** `text`, cut to PREVIEW_CHARS with '…' when longer: for names and strings a client sent. */
+export function previewText(text: string, maxChars = PREVIEW_CHARS): string {
+  return text.length > maxChars ? `${text.slice(0, maxChars)}…` : text;
+}
+
+/**
+ * The value as compact JSON, cut to PREVIEW_CHARS with '…'. Builds no more than that much text, however large
+ * the value (a request's 2 MB string or million-element array costs the same as a short one).
+ */
+export function previewJson(value: JsonValue, maxChars = PREVIEW_CHARS): string {
+  let out = '';
+  const full = () => out.length > maxChars;
+  const visit = (v: JsonValue): void => {
+    if (full()) return;
+    if (v instanceof PackedArray) out += v.preview(maxChars + 1);
+    else if (typeof v === 'string') out += JSON.stringify(v.slice(0, maxChars + 1));
+    else if (typeof v === 'number') out += Number.isFinite(v) ? JSON.stringify(v) : String(v);
+    else if (v === null || typeof v === 'boolean') out += String(v);
+    else if (Array.isArray(v)) {
+      out += '[';
+      for (let i = 0; i < v.length && !full(); i++) {
+        if (i > 0) out += ',';
+        visit(v[i] as JsonValue);
+      }
+      out += ']';
+    } else {
+      out += '{';
+      let first = true;
+      for (const key in v) {
+        if (full()) break;
+        if (!first) out += ',';
+        first = false;
+        out += `${JSON.stringify(key.slice(0, maxChars + 1))}:`;
+        visit(v[key] as JsonValue);
+      }
+      out += '}';
+    }
+  };
+  visit(value);
+  return previewText(out, maxChars);
+}
