@@ -21,6 +21,8 @@ export interface ServerOptions extends ServingCoreOptions {
   enableCors?: boolean;
   /** Largest REST request body; default 256 MiB. */
   restBodyLimitBytes?: number;
+  /** --grpc_channel_arguments: grpc-js server options, over the defaults (2 GiB messages both ways). */
+  grpcChannelOptions?: Record<string, string | number>;
   /** --enable_serialization_as_tensor_content: gRPC Predict outputs as raw bytes. */
   serializeAsTensorContent?: boolean;
   /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
@@ -49,7 +51,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   const observe: RequestObserver = (event) => core.recordRequest(event);
-  const grpc = createGrpcServer(core, { observe, tensorContent: options.serializeAsTensorContent });
+  const grpc = createGrpcServer(core, {
+    observe,
+    tensorContent: options.serializeAsTensorContent,
+    channelOptions: options.grpcChannelOptions,
+  });
   const prometheus = options.monitoring?.prometheus;
   const rest =
     options.restPort === undefined
