@@ -39,7 +39,8 @@ export function acceptBothFlagStyles(command: Command): Command {
           });
         }
         command.setOptionValueWithSource(canonical.attributeName(), value, 'cli');
-        command.setOptionValue(alias.attributeName(), undefined);
+        // Actions see only the snake_case key (opts() is commander's live option store).
+        delete command.opts()[alias.attributeName()];
       }
     });
   }
