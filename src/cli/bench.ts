@@ -156,7 +156,11 @@ export function registerBenchCommand(program: Command): Command {
         .argParser(positiveNumber)
         .conflicts('requests'),
     )
-    .option('--concurrency <list>', 'comma-separated concurrency levels', positiveIntList, [1, 8, 32, 64])
+    .addOption(
+      new Option('--concurrency <list>', 'comma-separated concurrency levels')
+        .argParser(positiveIntList)
+        .default([1, 8, 32, 64], '1,8,32,64'),
+    )
     .option('--batch <n>', 'examples per request', positiveInt, 1)
     .option('--json <file>', 'also write the results as JSON')
     .action(async (opts: BenchFlags) => {
