@@ -3,6 +3,7 @@
  * none is ignored, and none fails with an unrelated error.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { Command } from 'commander';
 import { InvalidArgument } from '../../../src/errors.js';
@@ -11,6 +12,7 @@ import {
   parseGrpcChannelArguments,
   parseServerFlags,
   SERVER_FLAG_DEFINITIONS,
+  UNSUPPORTED_TF_SERVING_FLAGS,
 } from '../../../src/serving/config/index.js';
 
 /** TF Serving's flags, each with a command line that sets it to a value other than its default. */
@@ -97,6 +99,16 @@ describe("TensorFlow Serving's flags", () => {
       });
     }
   }
+
+  it('docs/serving-config.md lists every flag flowserve refuses', () => {
+    // Tests run from dist/test/serving/config/: the repository is four folders up.
+    const docs = readFileSync(new URL('../../../../docs/serving-config.md', import.meta.url), 'utf8');
+    const refused = Object.keys(UNSUPPORTED_TF_SERVING_FLAGS).filter((flag) => !defined.has(flag));
+    assert.deepEqual(
+      refused.filter((flag) => !docs.includes(`\`--${flag}\``)),
+      [],
+    );
+  });
 
   it('a refused flag is refused in its bare boolean form too', () => {
     assert.throws(() => parseServerFlags(['--use_alts_credentials']), /--use_alts_credentials is a TensorFlow Serving/);
