@@ -4,9 +4,19 @@
  * p50/p90/p99 latency.
  */
 import { writeFileSync } from 'node:fs';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { createClient, type ServingClient } from '../client/index.js';
 import { HostTensor } from '../graph/host-tensor.js';
+import { acceptBothFlagStyles } from './flag-style.js';
+import {
+  defaultServerAddress,
+  oneOf,
+  positiveInt,
+  positiveIntList,
+  positiveNumber,
+  SERVING_APIS,
+  type ServingApi,
+} from './flag-values.js';
 
 export interface LoadResult {
   concurrency: number;
@@ -17,6 +27,8 @@ export interface LoadResult {
   p50Ms: number;
   p90Ms: number;
   p99Ms: number;
+  /** The message of the first failed request, when any failed. */
+  firstError?: string;
 }
 
 export function percentile(sorted: readonly number[], p: number): number {
@@ -33,6 +45,7 @@ export async function runLoad(
   const latencies: number[] = [];
   let started = 0;
   let errors = 0;
+  let firstError: string | undefined;
   const t0 = performance.now();
   const deadline = bound.durationS === undefined ? Infinity : t0 + bound.durationS * 1000;
   const budget = bound.requests ?? Infinity;
@@ -43,8 +56,9 @@ export async function runLoad(
       try {
         await send();
         latencies.push(performance.now() - t);
-      } catch {
+      } catch (err) {
         errors++;
+        firstError ??= err instanceof Error ? err.message : String(err);
       }
     }
   };
@@ -60,7 +74,13 @@ export async function runLoad(
     p50Ms: percentile(latencies, 50),
     p90Ms: percentile(latencies, 90),
     p99Ms: percentile(latencies, 99),
+    ...(firstError === undefined ? {} : { firstError }),
   };
+}
+
+/** A latency cell; `-` where no request succeeded (no latency to show). */
+function ms(value: number): string {
+  return Number.isNaN(value) ? '-' : value.toFixed(2);
 }
 
 export function formatLoadTable(title: string, rows: readonly LoadResult[]): string {
@@ -68,7 +88,7 @@ export function formatLoadTable(title: string, rows: readonly LoadResult[]): str
   const lines = rows.map(
     (r) =>
       `${String(r.concurrency).padEnd(13)}${String(r.requests).padEnd(10)}${String(r.errors).padEnd(8)}` +
-      `${r.throughput.toFixed(1).padEnd(11)}${r.p50Ms.toFixed(2).padEnd(9)}${r.p90Ms.toFixed(2).padEnd(9)}${r.p99Ms.toFixed(2)}`,
+      `${r.throughput.toFixed(1).padEnd(11)}${ms(r.p50Ms).padEnd(9)}${ms(r.p90Ms).padEnd(9)}${ms(r.p99Ms)}`,
   );
   return [title, header, ...lines].join('\n');
 }
@@ -95,31 +115,63 @@ export async function syntheticInputs(
   );
 }
 
+interface BenchFlags {
+  server?: string;
+  api: ServingApi;
+  model_name: string;
+  signature_name?: string;
+  requests?: number;
+  duration?: number;
+  concurrency: number[];
+  batch: number;
+  json?: string;
+}
+
+/**
+ * Fails the command when every request failed (a benchmark of errors is no benchmark), with the first error's
+ * message; when only some failed, says so on stderr and keeps the table.
+ */
+export function checkLoadErrors(rows: readonly LoadResult[]): void {
+  const errors = rows.reduce((sum, r) => sum + r.errors, 0);
+  if (errors === 0) return;
+  const succeeded = rows.reduce((sum, r) => sum + r.requests, 0);
+  const first = rows.find((r) => r.firstError !== undefined)?.firstError ?? '';
+  if (succeeded === 0) {
+    throw new Error(`all ${errors} requests failed; the first error: ${first}`);
+  }
+  process.stderr.write(`${errors} of ${errors + succeeded} requests failed; the first error: ${first}\n`);
+}
+
 export function registerBenchCommand(program: Command): Command {
-  return program
+  const command = program
     .command('bench')
     .description('load-test a running server with Predict requests')
-    .option('--server <host:port>', 'server address', 'localhost:8500')
-    .option('--api <api>', 'grpc or rest', 'grpc')
-    .option('--model_name <name>', 'model name', 'default')
+    .option('--server <host:port>', 'server address (default: localhost:8500 for grpc, localhost:8501 for rest)')
+    .option('--api <api>', `${SERVING_APIS.join(' or ')}`, oneOf(SERVING_APIS), 'grpc')
+    .option('--model_name <name>', 'model name', 'mnist')
     .option('--signature_name <name>', 'signature (default: the model default)')
-    .option('--requests <n>', 'requests per concurrency level')
-    .option('--duration <s>', 'seconds per concurrency level')
-    .option('--concurrency <list>', 'comma-separated concurrency levels', '1,8,32,64')
-    .option('--batch <n>', 'examples per request', '1')
+    .addOption(new Option('--requests <n>', 'requests per concurrency level (default: 1000)').argParser(positiveInt))
+    .addOption(
+      new Option('--duration <s>', 'seconds per concurrency level, instead of a request count')
+        .argParser(positiveNumber)
+        .conflicts('requests'),
+    )
+    .addOption(
+      new Option('--concurrency <list>', 'comma-separated concurrency levels')
+        .argParser(positiveIntList)
+        .default([1, 8, 32, 64], '1,8,32,64'),
+    )
+    .option('--batch <n>', 'examples per request', positiveInt, 1)
     .option('--json <file>', 'also write the results as JSON')
-    .action(async (opts: Record<string, string | undefined>) => {
-      const api = opts.api === 'rest' ? 'rest' : 'grpc';
-      const client = createClient({ server: opts.server ?? 'localhost:8500', api });
+    .action(async (opts: BenchFlags) => {
+      const api = opts.api;
+      const client = createClient({ server: opts.server ?? defaultServerAddress(api), api });
       try {
-        const model = opts.model_name ?? 'default';
-        const inputs = await syntheticInputs(client, model, opts.signature_name, Number(opts.batch ?? 1));
-        const bound =
-          opts.duration !== undefined
-            ? { durationS: Number(opts.duration) }
-            : { requests: Number(opts.requests ?? 1000) };
+        const model = opts.model_name;
+        const inputs = await syntheticInputs(client, model, opts.signature_name, opts.batch);
+        const bound = opts.duration !== undefined ? { durationS: opts.duration } : { requests: opts.requests ?? 1000 };
         const rows: LoadResult[] = [];
-        for (const level of (opts.concurrency ?? '1').split(',').map(Number)) {
+        for (const level of opts.concurrency) {
           rows.push(
             await runLoad(
               () => client.predict({ name: model, signatureName: opts.signature_name }, inputs),
@@ -128,10 +180,12 @@ export function registerBenchCommand(program: Command): Command {
             ),
           );
         }
-        console.log(formatLoadTable(`${api} Predict ${model} batch ${opts.batch ?? 1}`, rows));
+        console.log(formatLoadTable(`${api} Predict ${model} batch ${opts.batch}`, rows));
         if (opts.json) writeFileSync(opts.json, JSON.stringify({ api, model, results: rows }, null, 2));
+        checkLoadErrors(rows);
       } finally {
         client.close();
       }
     });
+  return acceptBothFlagStyles(command);
 }

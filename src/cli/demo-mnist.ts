@@ -16,6 +16,8 @@ import { startServer } from '../serving/server.js';
 import { buildModel } from '../train/models.js';
 import { trainMnist } from '../train/train-mnist.js';
 import { evaluateMnist } from './client-mnist.js';
+import { acceptBothFlagStyles } from './flag-style.js';
+import { positiveInt } from './flag-values.js';
 
 export interface MnistDemoOptions {
   exportBase: string;
@@ -94,20 +96,28 @@ export async function runMnistDemo(options: MnistDemoOptions): Promise<number> {
   }
 }
 
+interface DemoMnistFlags {
+  export_base: string;
+  num_tests: number;
+  concurrency: number;
+  epochs: number;
+}
+
 export function registerDemoMnist(demo: Command): void {
-  demo
+  const command = demo
     .command('mnist')
     .description('train (if needed) → export → serve → evaluate the chapter MNIST softmax model')
-    .option('--export-base <dir>', 'where versions are exported', 'models/mnist')
-    .option('--num_tests <n>', 'test images to send', '1000')
-    .option('--concurrency <n>', 'requests in flight', '8')
-    .option('--epochs <n>', 'training epochs when no export exists', '2')
-    .action(async (opts: { exportBase: string; num_tests: string; concurrency: string; epochs: string }) => {
+    .option('--export_base <dir>', 'where versions are exported (relative to the working directory)', 'models/mnist')
+    .option('--num_tests <n>', 'test images to send', positiveInt, 1000)
+    .option('--concurrency <n>', 'requests in flight', positiveInt, 8)
+    .option('--epochs <n>', 'training epochs when no export exists', positiveInt, 2)
+    .action(async (opts: DemoMnistFlags) => {
       await runMnistDemo({
-        exportBase: opts.exportBase,
-        numTests: Number(opts.num_tests),
-        concurrency: Number(opts.concurrency),
-        epochs: Number(opts.epochs),
+        exportBase: opts.export_base,
+        numTests: opts.num_tests,
+        concurrency: opts.concurrency,
+        epochs: opts.epochs,
       });
     });
+  acceptBothFlagStyles(command);
 }

@@ -8,10 +8,16 @@ import { registerDemoPlacement } from './demo-placement.js';
 import { registerDevicesCommand } from './devices.js';
 import { registerServeCommand } from './serve.js';
 import { registerTrainCommand } from './train.js';
+import { FLOWSERVE_VERSION } from './version.js';
 
 const program = new Command('flowserve')
   .description('dataflow graphs placed on devices, trained, exported and served (TensorFlow Serving compatible)')
-  .version('0.1.0');
+  .version(FLOWSERVE_VERSION)
+  .addHelpText(
+    'after',
+    '\nFlags are snake_case, as TensorFlow Serving spells its flags (--model_base_path, --num_tests); each also\n' +
+      'accepts its kebab-case spelling (--export-base for --export_base).',
+  );
 
 const demo = program.command('demo').description("the chapter's examples, end to end");
 registerDemoPlacement(demo);

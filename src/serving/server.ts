@@ -23,6 +23,8 @@ export interface ServerOptions extends ServingCoreOptions {
   host?: string;
   /** --rest_api_enable_cors_support */
   enableCors?: boolean;
+  /** --grpc_channel_arguments: grpc-js server options, over the defaults. */
+  grpcChannelOptions?: Record<string, string | number>;
   /** --enable_serialization_as_tensor_content: gRPC Predict outputs as raw bytes. */
   serializeAsTensorContent?: boolean;
   /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
@@ -83,7 +85,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
   const observe: RequestObserver = (event) => core.recordRequest(event);
-  const grpc = createGrpcServer(core, { observe, tensorContent: options.serializeAsTensorContent, auth });
+  const grpc = createGrpcServer(core, {
+    observe,
+    tensorContent: options.serializeAsTensorContent,
+    channelOptions: options.grpcChannelOptions,
+    auth,
+  });
   const prometheus = options.monitoring?.prometheus;
   const rest =
     options.restPort === undefined

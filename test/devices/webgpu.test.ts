@@ -209,6 +209,6 @@ describe('WebGPU discovery', () => {
     assert.ok(lines.some((l) => l.startsWith('GPU: none')));
     assert.equal(lines[lines.length - 1], 'Device mapping: no known devices.');
     assert.deepEqual(parseDeviceCount('gpu=0, CPU=2'), { GPU: 0, CPU: 2 });
-    assert.throws(() => parseDeviceCount('GPU'), /--device-count/);
+    assert.throws(() => parseDeviceCount('GPU'), /--device_count/);
   });
 });

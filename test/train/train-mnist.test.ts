@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
 import ort from 'onnxruntime-node';
 import { registerTrainCommand } from '../../src/cli/train.js';
+import { AlreadyExists } from '../../src/errors.js';
 import { loadMnist, type MnistDataset } from '../../src/data/mnist.js';
 import { Graph, withGraph } from '../../src/graph/graph.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
@@ -102,6 +103,31 @@ describe('trainMnist', () => {
     assert.ok(!(await shard('seed-a')).equals(await shard('seed-c')), 'checkpoints equal for different seeds');
   });
 
+  it('the CLI refuses an existing export version before loading data, naming --overwrite', async () => {
+    const base = path.join(dir, 'existing');
+    await mkdir(path.join(base, '00000003'), { recursive: true });
+    const lines: string[] = [];
+    const log = console.log;
+    console.log = (line: string) => lines.push(String(line));
+    try {
+      const program = new Command().exitOverride();
+      registerTrainCommand(program);
+      // A data folder that does not exist: had the data loaded first, the error would be about it.
+      const argv = ['train', 'mnist', '--export_base', base, '--version', '3', '--data_dir', path.join(dir, 'none')];
+      await assert.rejects(program.parseAsync(argv, { from: 'user' }), (err: unknown) => {
+        assert.ok(err instanceof AlreadyExists, String(err));
+        assert.equal(
+          err.message,
+          `export version directory ${path.join(base, '00000003')} already exists; pass --overwrite to replace it`,
+        );
+        return true;
+      });
+    } finally {
+      console.log = log;
+    }
+    assert.deepEqual(lines, [], 'nothing is printed before the check');
+  });
+
   it('the CLI trains, prints the test error and the export path', async () => {
     const lines: string[] = [];
     const log = console.log;
@@ -138,6 +164,7 @@ describe('trainMnist', () => {
       lines.some((l) => /^Test error: \d+\.\d\d% \(500 images\)$/.test(l)),
       lines.join('\n'),
     );
+    assert.ok(!lines.some((l) => l.startsWith('Training')), `--quiet printed a header:\n${lines.join('\n')}`);
     assert.ok(lines.includes(`Exported model to ${path.join(dir, 'cli', '00000002')}`), lines.join('\n'));
     // --device-count GPU=0 (ConfigProto.device_count) keeps training on the CPU where a GPU exists.
     assert.ok(lines.includes('Devices: /job:localhost/replica:0/task:0/device:CPU:0'), lines.join('\n'));

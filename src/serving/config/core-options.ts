@@ -1,10 +1,11 @@
 /** Turns parsed server flags and the files they name into createServingCore's options (spec §3.1 startup rules). */
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import type { ServingCoreOptions } from '../core/options.js';
 import { defaultBatchingParameters, parseBatchingParameters } from './batching-parameters.js';
 import type { ServerFlags } from './flags.js';
-import { parseModelServerConfig, singleModelConfig } from './model-server-config.js';
+import { parseModelServerConfig, resolveBasePath, singleModelConfig } from './model-server-config.js';
 import { parseMonitoringConfig } from './monitoring-config.js';
 
 async function readConfigFile(path: string, flag: string): Promise<string> {
@@ -22,10 +23,15 @@ export async function buildCoreOptions(
   if (flags.modelBasePath === '' && flags.modelConfigFile === '') {
     throw new InvalidArgument('Both server_options.model_base_path and server_options.model_config_file are empty!');
   }
-  // As TF Serving: --model_config_file wins over single-model mode.
-  const modelConfig = flags.modelConfigFile
-    ? parseModelServerConfig(await readConfigFile(flags.modelConfigFile, 'model_config_file'), flags.modelConfigFile)
-    : singleModelConfig(flags.modelName, flags.modelBasePath);
+  // As TF Serving: --model_config_file wins over single-model mode. Unlike TF Serving, relative base paths are
+  // accepted: --model_base_path is resolved against the working directory, a config file's base_path against the
+  // config file's folder (so a config and its models can move together).
+  const modelConfigFile = flags.modelConfigFile === '' ? '' : resolve(flags.modelConfigFile);
+  const modelConfig = modelConfigFile
+    ? parseModelServerConfig(await readConfigFile(flags.modelConfigFile, 'model_config_file'), flags.modelConfigFile, {
+        baseDir: dirname(modelConfigFile),
+      })
+    : singleModelConfig(flags.modelName, resolveBasePath(flags.modelBasePath, process.cwd()));
   const options: ServingCoreOptions = {
     modelConfig,
     fileSystemPollWaitSeconds: flags.fileSystemPollWaitSeconds,
@@ -44,8 +50,8 @@ export async function buildCoreOptions(
     ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,
   };
-  if (flags.modelConfigFile) {
-    options.modelConfigFile = flags.modelConfigFile;
+  if (modelConfigFile) {
+    options.modelConfigFile = modelConfigFile;
     options.modelConfigFilePollWaitSeconds = flags.modelConfigFilePollWaitSeconds;
   }
   if (flags.enableBatching) {

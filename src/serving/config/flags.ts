@@ -4,14 +4,16 @@
  *
  * Differences from TF Serving, on purpose: --host (TF binds 0.0.0.0; we bind 127.0.0.1 unless told otherwise, so a
  * developer's server is not exposed by accident), --rest_api_port defaults to 8501 (as the TF Serving Docker image),
- * unknown flags are an error (TF prints and starts anyway, which hides typos), --num_workers and --device (cpu or gpu)
- * are new.
+ * unknown flags are an error (TF prints and starts anyway, which hides typos), TF Serving flags flowserve lacks are
+ * refused by name (unsupported-flags.ts), --num_workers and --device (cpu or gpu) are new.
  */
 import { availableParallelism } from 'node:os';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
 import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
+import { parseGrpcChannelArguments } from './grpc-channel-arguments.js';
 import type { ServingDevice } from './model-server-config.js';
+import { UNSUPPORTED_TF_SERVING_FLAGS, unsupportedFlagMessage } from './unsupported-flags.js';
 
 export interface ServerFlags {
   port: number;
@@ -45,9 +47,14 @@ export interface ServerFlags {
   authTokenFile: string;
   /** Every model base path must resolve inside this directory ('' = anywhere). */
   modelBasePathPrefix: string;
+  restApiEnableCorsSupport: boolean;
+  /** `k=v,k=v` as TF Serving takes it; parseGrpcChannelArguments turns it into grpc-js server options. */
+  grpcChannelArguments: string;
+  enableSerializationAsTensorContent: boolean;
+  enableGrpcHealthcheckService: boolean;
 }
 
-type FlagKind = 'int' | 'string' | 'bool' | 'device';
+type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
 
 interface FlagDefinition {
   flag: string;
@@ -58,8 +65,8 @@ interface FlagDefinition {
 }
 
 export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
-  { flag: 'port', key: 'port', kind: 'int', defaultValue: () => 8500, help: 'gRPC port (0 = off)' },
-  { flag: 'rest_api_port', key: 'restApiPort', kind: 'int', defaultValue: () => 8501, help: 'HTTP port (0 = off)' },
+  { flag: 'port', key: 'port', kind: 'port', defaultValue: () => 8500, help: 'gRPC port (0 = off)' },
+  { flag: 'rest_api_port', key: 'restApiPort', kind: 'port', defaultValue: () => 8501, help: 'HTTP port (0 = off)' },
   {
     flag: 'host',
     key: 'host',
@@ -228,6 +235,34 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => '',
     help: 'absolute directory every model base path must resolve inside (reloads, config file, --model_base_path)',
   },
+  {
+    flag: 'rest_api_enable_cors_support',
+    key: 'restApiEnableCorsSupport',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'add CORS headers (Access-Control-Allow-Origin: *) to REST responses',
+  },
+  {
+    flag: 'grpc_channel_arguments',
+    key: 'grpcChannelArguments',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'grpc-js server options as k=v,k=v (integer values where they parse), e.g. grpc.max_connection_age_ms=2000',
+  },
+  {
+    flag: 'enable_serialization_as_tensor_content',
+    key: 'enableSerializationAsTensorContent',
+    kind: 'bool',
+    defaultValue: () => false,
+    help: 'gRPC Predict outputs as tensor_content bytes',
+  },
+  {
+    flag: 'enable_grpc_healthcheck_service',
+    key: 'enableGrpcHealthcheckService',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'grpc.health.v1.Health (always served by flowserve; =false is refused)',
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -243,6 +278,14 @@ function convert(def: FlagDefinition, raw: unknown): ServerFlags[keyof ServerFla
         throw new InvalidArgument(`invalid value for --${def.flag}: '${text}' (expected an integer)`);
       }
       return Number(text);
+    }
+    case 'port': {
+      // Checked here, before any model loads, rather than by the socket layer after a long start.
+      const port = /^\d+$/.test(text.trim()) ? Number(text) : NaN;
+      if (!(port >= 0 && port <= 65535)) {
+        throw new InvalidArgument(`invalid value for --${def.flag}: '${text}' (expected a port number, 0 to 65535)`);
+      }
+      return port;
     }
     case 'bool': {
       if (raw === true) return true;
@@ -286,18 +329,34 @@ export function parseDevice(text: string): ServingDevice {
   );
 }
 
+/** The help line's default, unless the help text states it already; empty defaults are not shown. */
+function helpWithDefault(def: FlagDefinition): string {
+  const value = String(def.defaultValue());
+  return def.help.includes('(default') || value === '' ? def.help : `${def.help} (default: ${value})`;
+}
+
+/** TF Serving flags refused by name: those in UNSUPPORTED_TF_SERVING_FLAGS that no definition implements. */
+function refusedFlags(): string[] {
+  const defined = new Set(SERVER_FLAG_DEFINITIONS.map((def) => def.flag));
+  return Object.keys(UNSUPPORTED_TF_SERVING_FLAGS).filter((flag) => !defined.has(flag));
+}
+
 /** Adds every server flag to a commander Command (for the CLI); read the result with serverFlagsFromOptions. */
 export function defineServerFlags(command: Command): Command {
   for (const def of SERVER_FLAG_DEFINITIONS) {
     // Booleans take an optional value so that `--flag`, `--flag=true` and `--flag=false` all work, as in TF.
     const syntax = def.kind === 'bool' ? `--${def.flag} [bool]` : `--${def.flag} <value>`;
-    command.option(syntax, `${def.help} (default: ${String(def.defaultValue())})`);
+    command.option(syntax, helpWithDefault(def));
   }
+  // Parsed (with or without a value) only to be refused by name in serverFlagsFromOptions; hidden from --help.
+  for (const flag of refusedFlags()) command.addOption(new Option(`--${flag} [value]`).hideHelp());
   return command;
 }
 
 /** Converts commander's option values (attribute names = flag names) into checked ServerFlags. */
 export function serverFlagsFromOptions(options: Record<string, unknown>): ServerFlags {
+  const refused = refusedFlags().find((flag) => options[flag] !== undefined);
+  if (refused) throw new InvalidArgument(unsupportedFlagMessage(refused));
   const flags: Record<string, unknown> = {};
   for (const def of SERVER_FLAG_DEFINITIONS) {
     const raw = options[def.flag];
@@ -315,6 +374,12 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');
   }
+  if (!result.enableGrpcHealthcheckService) {
+    throw new InvalidArgument(
+      '--enable_grpc_healthcheck_service=false is not supported by flowserve (grpc.health.v1.Health is always served)',
+    );
+  }
+  parseGrpcChannelArguments(result.grpcChannelArguments);
   return result;
 }
 

@@ -2,7 +2,7 @@
  * ModelServerConfig (TensorFlow Serving's config/model_server_config.proto) as a typed object, read from protobuf
  * text format (--model_config_file) or from a decoded ReloadConfigRequest, and validated as TF Serving does.
  */
-import { isAbsolute } from 'node:path';
+import { isAbsolute, resolve } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { deviceFromSpelling } from './flags.js';
 import { MessageReader } from './message-reader.js';
@@ -55,8 +55,27 @@ const POLICY_FIELDS = ['latest', 'all', 'specific'];
 export const CUSTOM_CONFIG_UNSUPPORTED =
   'ServerModelConfig type not supported by HandleReloadConfigRequest. Only ModelConfigList is currently supported';
 
-/** Parses a --model_config_file's text. */
-export function parseModelServerConfig(text: string, fileName = '<model config>'): ModelServerConfig {
+const URI_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+/**
+ * A base path as given, or resolved against `baseDir` when it is relative (flowserve's extension: TF Serving requires
+ * absolute paths). URIs (`s3://…`) and absolute paths are left alone; without a `baseDir` nothing is resolved, so
+ * validateModelServerConfig rejects the relative path as TF Serving does.
+ */
+export function resolveBasePath(basePath: string, baseDir: string | undefined): string {
+  if (baseDir === undefined || basePath === '' || isAbsolute(basePath) || URI_SCHEME.test(basePath)) return basePath;
+  return resolve(baseDir, basePath);
+}
+
+/**
+ * Parses a --model_config_file's text. With `baseDir` (the config file's folder), relative base paths are resolved
+ * against it; the reload RPC passes none, so there they must be absolute.
+ */
+export function parseModelServerConfig(
+  text: string,
+  fileName = '<model config>',
+  options: { baseDir?: string } = {},
+): ModelServerConfig {
   const root = new MessageReader(
     parseTextFormat(text, fileName),
     'ModelServerConfig',
@@ -66,7 +85,9 @@ export function parseModelServerConfig(text: string, fileName = '<model config>'
   const custom = root.last('custom_model_config');
   if (custom) root.fail(custom, CUSTOM_CONFIG_UNSUPPORTED);
   const list = root.message('model_config_list', 'ModelConfigList', ['config']);
-  const models = (list?.messages('config', 'ModelConfig', MODEL_CONFIG_FIELDS) ?? []).map(readModelConfig);
+  const models = (list?.messages('config', 'ModelConfig', MODEL_CONFIG_FIELDS) ?? [])
+    .map(readModelConfig)
+    .map((model) => ({ ...model, basePath: resolveBasePath(model.basePath, options.baseDir) }));
   return validateModelServerConfig({ models });
 }
 
@@ -141,7 +162,7 @@ export function validateModelServerConfig(config: ModelServerConfig): ModelServe
       throw new InvalidArgument(`Illegal to list model ${model.name} multiple times in config list`);
     }
     seen.add(model.name);
-    if (!isAbsolute(model.basePath) && !/^[a-z][a-z0-9+.-]*:\/\//i.test(model.basePath)) {
+    if (!isAbsolute(model.basePath) && !URI_SCHEME.test(model.basePath)) {
       throw new InvalidArgument(
         `Expected model ${model.name} to have an absolute path or URI; got base_path()=${model.basePath}`,
       );

@@ -4,6 +4,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { discoverGpus, type GpuProbeResult } from '../../devices/webgpu.js';
 import { InvalidArgument, NotFound, PermissionDenied, Unavailable, Unknown } from '../../errors.js';
 import { modelServerConfigFromUnknown } from '../config/model-server-config-object.js';
@@ -328,7 +329,7 @@ export class ServingCoreImpl implements ServingCore {
       const text = await readFile(file, 'utf8');
       if (text === this.lastConfigFileText) return;
       this.lastConfigFileText = text;
-      await this.applyConfig(parseModelServerConfig(text, file), false);
+      await this.applyConfig(parseModelServerConfig(text, file, { baseDir: dirname(resolve(file)) }), false);
     } catch (err) {
       this.log('error', `Failed to apply model config file ${file}: ${(err as Error).message}`);
     }
