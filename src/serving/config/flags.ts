@@ -32,6 +32,8 @@ export interface ServerFlags {
   numWorkers: number;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
   device: ServingDevice;
+  drainTimeoutSeconds: number;
+  waitForModels: boolean;
 }
 
 type FlagKind = 'int' | 'string' | 'bool' | 'device';
@@ -159,6 +161,20 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => 'cpu',
     help: 'where models run unless their config says otherwise: cpu (/cpu:0) or gpu (/gpu:0, WebGPU)',
   },
+  {
+    flag: 'drain_timeout_seconds',
+    key: 'drainTimeoutSeconds',
+    kind: 'int',
+    defaultValue: () => 10,
+    help: 'on SIGTERM/SIGINT: stop taking requests, finish running ones, cancel loads, and exit within N seconds',
+  },
+  {
+    flag: 'wait_for_models',
+    key: 'waitForModels',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'open the ports only once the initial models have loaded or failed (false: at once, models come up later)',
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -236,6 +252,9 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   }
   const result = flags as unknown as ServerFlags;
   if (result.numWorkers < 1) throw new InvalidArgument(`--num_workers must be at least 1; got ${result.numWorkers}`);
+  if (result.drainTimeoutSeconds < 0) {
+    throw new InvalidArgument(`--drain_timeout_seconds must be at least 0; got ${result.drainTimeoutSeconds}`);
+  }
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');
   }

@@ -44,11 +44,16 @@ export class OnnxServable implements Servable {
     this.defaultSignature = options.signatures.defaultSignature;
   }
 
-  async run(signatureName: string, inputs: TensorMap, outputAliases: readonly string[]): Promise<TensorMap> {
+  async run(
+    signatureName: string,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    options: { deadline?: number } = {},
+  ): Promise<TensorMap> {
     const signature = this.signatures[signatureName] as Signature;
     const scheduler = this.scheduler(signatureName, signature);
-    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, false);
-    const all = await scheduler.schedule(inputs);
+    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, false, options.deadline);
+    const all = await scheduler.schedule(inputs, options.deadline);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
@@ -61,7 +66,8 @@ export class OnnxServable implements Servable {
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
       const allOutputs = Object.keys(signature.outputs);
-      scheduler = new BatchScheduler(batching, (merged) => this.runDirect(signature, merged, allOutputs, true), {
+      scheduler = new BatchScheduler(batching, (merged, deadline) =>
+        this.runDirect(signature, merged, allOutputs, true, deadline), {
         onBatch: (stats) =>
           metrics?.observeBatch(
             { model: modelName, version, signature: signatureName, ...stats },
@@ -80,6 +86,7 @@ export class OnnxServable implements Servable {
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
+    deadline: number | undefined,
   ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
@@ -91,6 +98,7 @@ export class OnnxServable implements Servable {
       graphFetches.length > 0
         ? await this.options.model.run(feeds, graphFetches, {
             transferInputs: owned && graphFetches.length === fetches.length,
+            deadline,
           })
         : {};
     this.options.metrics?.observeRuntime(

@@ -8,12 +8,14 @@ export interface Servable {
   readonly defaultSignature: string;
   /**
    * Runs `signatureName` on inputs keyed by alias (already validated) and returns the outputs named in
-   * `outputAliases`, keyed by alias.
+   * `outputAliases`, keyed by alias. A run still queued at `options.deadline` (Date.now() ms) rejects with
+   * DroppedAtDeadline instead of running.
    */
   run(
     signatureName: string,
     inputs: Record<string, HostTensor>,
     outputAliases: readonly string[],
+    options?: { deadline?: number },
   ): Promise<Record<string, HostTensor>>;
   /** Releases the model (called once no request holds the version any more). */
   unload(): Promise<void>;

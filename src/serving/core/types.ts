@@ -72,6 +72,25 @@ export interface RunRequest {
   inputs: Record<string, HostTensor>;
   /** Output aliases to return; empty or undefined = all. */
   outputFilter?: string[];
+  /**
+   * Date.now() ms when the client stops waiting (gRPC deadline, REST timeout); undefined = none. A request still
+   * queued then is dropped before it runs: DEADLINE_EXCEEDED, counted in flowserve_requests_dropped_deadline_total.
+   */
+  deadline?: number;
+}
+
+/**
+ * Whether the server takes traffic: 'starting' until the initially configured models have settled (loaded or
+ * failed), 'ready', then 'draining' from the start of a shutdown on. Health endpoints report 'ready' only.
+ */
+export type Readiness = 'starting' | 'ready' | 'draining';
+
+export interface ReloadOptions {
+  /**
+   * Aborted when the client has gone (gRPC cancel or deadline): the reload stops waiting and drops what it had not
+   * finished (ServingCoreImpl.reloadConfig says exactly what).
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -95,5 +114,7 @@ export interface ServingCore {
   /** Version states of a model (GetModelStatus); one version when `version` is given. */
   status(name: string, version?: number, label?: string): VersionStatus[];
   /** Replaces the served model list (ModelService/HandleReloadConfigRequest). */
-  reloadConfig(config: unknown): Promise<void>;
+  reloadConfig(config: unknown, options?: ReloadOptions): Promise<void>;
+  /** Read by every health endpoint (gRPC health, and later /v2/health/ready). */
+  readonly readiness: Readiness;
 }

@@ -23,7 +23,7 @@ import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
 import { decodeTensorProto, encodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
-import { specModel, unary } from './unary.js';
+import { specModel, unary, type CallContext } from './unary.js';
 
 export interface PredictionServiceOptions extends EncodeOptions {
   observe?: RequestObserver;
@@ -36,29 +36,40 @@ export function predictionService(
   const signatureDefMapType = protobufRoot().lookupType('tensorflow.serving.SignatureDefMap');
   const common = { observe: options.observe, modelOf: specModel };
 
-  async function predict(request: PredictRequestMsg): Promise<PredictResponseMsg> {
+  /** The call's deadline, for requests that reach a queue. */
+  const until = (call: CallContext) => (call.deadline === undefined ? {} : { deadline: call.deadline });
+
+  async function predict(request: PredictRequestMsg, call: CallContext): Promise<PredictResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
     const inputs = Object.fromEntries(
       Object.entries(request.inputs ?? {}).map(([alias, proto]) => [alias, decodeTensorProto(proto, alias)]),
     );
-    const result = await core.run({ model: selector, signatureName, inputs, outputFilter: request.output_filter });
+    const result = await core.run({
+      model: selector,
+      signatureName,
+      inputs,
+      outputFilter: request.output_filter,
+      ...until(call),
+    });
     const outputs: Record<string, TensorProtoMsg> = {};
     for (const [alias, tensor] of Object.entries(result.outputs)) outputs[alias] = encodeTensorProto(tensor, options);
     return { outputs, model_spec: responseSpec(result.modelName, result.version, result.signatureName) };
   }
 
-  async function classifyRpc(request: ClassificationRequestMsg): Promise<ClassificationResponseMsg> {
+  async function classifyRpc(request: ClassificationRequestMsg, call: CallContext): Promise<ClassificationResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await classify(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    const examples = examplesFromInput(request.input);
+    const outcome = await classify(core, { selector, signatureName, examples, ...until(call) });
     return {
       result: { classifications: outcome.classifications.map((classes) => ({ classes })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
     };
   }
 
-  async function regressRpc(request: RegressionRequestMsg): Promise<RegressionResponseMsg> {
+  async function regressRpc(request: RegressionRequestMsg, call: CallContext): Promise<RegressionResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await regress(core, { selector, signatureName, examples: examplesFromInput(request.input) });
+    const examples = examplesFromInput(request.input);
+    const outcome = await regress(core, { selector, signatureName, examples, ...until(call) });
     return {
       result: { regressions: outcome.values.map((value) => ({ value })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
@@ -66,7 +77,10 @@ export function predictionService(
   }
 
   /** multi_inference.cc's checks, then one classify/regress per task on the version tasks[0] selects. */
-  async function multiInference(request: MultiInferenceRequestMsg): Promise<MultiInferenceResponseMsg> {
+  async function multiInference(
+    request: MultiInferenceRequestMsg,
+    call: CallContext,
+  ): Promise<MultiInferenceResponseMsg> {
     const tasks = request.tasks ?? [];
     if (tasks.length === 0) throw new InvalidArgument('ModelSpec has no name specified.');
     const modelName = tasks[0]?.model_spec?.name;
@@ -89,13 +103,13 @@ export function predictionService(
       tasks.map(async (task): Promise<InferenceResultMsg> => {
         const signatureName = task.model_spec?.signature_name || undefined;
         if (task.method_name === METHOD_CLASSIFY) {
-          const o = await classify(core, { selector, signatureName, examples });
+          const o = await classify(core, { selector, signatureName, examples, ...until(call) });
           return {
             model_spec: responseSpec(o.modelName, o.version, o.signatureName),
             classification_result: { classifications: o.classifications.map((classes) => ({ classes })) },
           };
         }
-        const o = await regress(core, { selector, signatureName, examples });
+        const o = await regress(core, { selector, signatureName, examples, ...until(call) });
         return {
           model_spec: responseSpec(o.modelName, o.version, o.signatureName),
           regression_result: { regressions: o.values.map((value) => ({ value })) },

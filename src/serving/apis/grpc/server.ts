@@ -31,7 +31,12 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
     'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
     ...options.channelOptions,
   });
-  const health: HealthState = { serving: true };
+  // The core's readiness is the one answer every health endpoint gives.
+  const health: HealthState = {
+    get serving() {
+      return core.readiness === 'ready';
+    },
+  };
   server.addService(
     service('tensorflow.serving.PredictionService'),
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),

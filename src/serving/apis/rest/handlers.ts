@@ -25,7 +25,13 @@ function signatureNameOf(body: JsonObject): string | undefined {
   return name || undefined;
 }
 
-export async function predictAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+/** `deadline`: Date.now() ms when the REST timeout answers for the request (RunRequest.deadline). */
+export async function predictAction(
+  core: ServingCore,
+  route: RestRoute,
+  text: string,
+  deadline?: number,
+): Promise<RestResult> {
   const body = parseJsonBody(text);
   const requested = signatureNameOf(body);
   const info = core.info(route.selector);
@@ -33,23 +39,48 @@ export async function predictAction(core: ServingCore, route: RestRoute, text: s
   const signature = info.signatures[signatureName];
   if (!signature) throw new InvalidArgument(`Serving signature name: "${signatureName}" not found in signature def`);
   const decoded = decodePredictBody(body, signature.inputs);
-  const result = await core.run({ model: route.selector, signatureName, inputs: decoded.inputs });
+  const result = await core.run({
+    model: route.selector,
+    signatureName,
+    inputs: decoded.inputs,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
 }
 
-export async function classifyAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+export async function classifyAction(
+  core: ServingCore,
+  route: RestRoute,
+  text: string,
+  deadline?: number,
+): Promise<RestResult> {
   const body = parseJsonBody(text);
   const signatureName = signatureNameOf(body);
   const examples = examplesFromJson(body, 'classify');
-  const outcome = await classify(core, { selector: route.selector, signatureName, examples });
+  const outcome = await classify(core, {
+    selector: route.selector,
+    signatureName,
+    examples,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: classifyResultsJson(outcome.classifications), version: outcome.version };
 }
 
-export async function regressAction(core: ServingCore, route: RestRoute, text: string): Promise<RestResult> {
+export async function regressAction(
+  core: ServingCore,
+  route: RestRoute,
+  text: string,
+  deadline?: number,
+): Promise<RestResult> {
   const body = parseJsonBody(text);
   const signatureName = signatureNameOf(body);
   const examples = examplesFromJson(body, 'regress');
-  const outcome = await regress(core, { selector: route.selector, signatureName, examples });
+  const outcome = await regress(core, {
+    selector: route.selector,
+    signatureName,
+    examples,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: regressResultsJson(outcome.values), version: outcome.version };
 }
 

@@ -55,14 +55,19 @@ function bodyText(request: FastifyRequest): string {
   return raw.toString('utf8');
 }
 
-async function dispatch(core: ServingCore, route: RestRoute, request: FastifyRequest): Promise<RestResult> {
+async function dispatch(
+  core: ServingCore,
+  route: RestRoute,
+  request: FastifyRequest,
+  deadline: number | undefined,
+): Promise<RestResult> {
   switch (route.action) {
     case 'predict':
-      return predictAction(core, route, bodyText(request));
+      return predictAction(core, route, bodyText(request), deadline);
     case 'classify':
-      return classifyAction(core, route, bodyText(request));
+      return classifyAction(core, route, bodyText(request), deadline);
     case 'regress':
-      return regressAction(core, route, bodyText(request));
+      return regressAction(core, route, bodyText(request), deadline);
     case 'status':
       return statusAction(core, route);
     case 'metadata':
@@ -132,7 +137,10 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
         });
       try {
         route = parseRestPath(request.method, path);
-        const result = await withTimeout(dispatch(core, route, request), options.timeoutMs ?? 0);
+        const timeoutMs = options.timeoutMs ?? 0;
+        // Counted from the request's arrival, so a request that waited in a queue past it is dropped unrun.
+        const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+        const result = await withTimeout(dispatch(core, route, request, deadline), timeoutMs);
         report('OK', result.version);
         return reply.type('application/json').send(result.body);
       } catch (err) {

@@ -20,6 +20,8 @@ export interface ExampleRequest {
   selector: ModelSelector;
   signatureName?: string;
   examples: readonly ExampleFeatures[];
+  /** Date.now() ms when the client stops waiting (RunRequest.deadline). */
+  deadline?: number;
 }
 
 export interface ScoredClass {
@@ -94,7 +96,13 @@ export async function classify(core: ServingCore, request: ExampleRequest): Prom
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_CLASSIFY);
   const outputFilter = classifyOutputFilter(signature);
   const inputs = examplesToInputs(request.examples, signature, name);
-  const result = await core.run({ model: request.selector, signatureName: name, inputs, outputFilter });
+  const result = await core.run({
+    model: request.selector,
+    signatureName: name,
+    inputs,
+    outputFilter,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+  });
   return {
     modelName: result.modelName,
     version: result.version,
@@ -158,7 +166,13 @@ export async function regress(core: ServingCore, request: ExampleRequest): Promi
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_REGRESS);
   const outputFilter = regressOutputFilter(signature, name);
   const inputs = examplesToInputs(request.examples, signature, name);
-  const result = await core.run({ model: request.selector, signatureName: name, inputs, outputFilter });
+  const result = await core.run({
+    model: request.selector,
+    signatureName: name,
+    inputs,
+    outputFilter,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+  });
   return {
     modelName: result.modelName,
     version: result.version,
