@@ -1,8 +1,10 @@
 /**
  * `flowserve serve`: tensorflow_model_server's flags (`--port=8500` or `--port 8500`), startServer, and a graceful
- * stop on SIGTERM/SIGINT: the server drains (startServer's close) and the process exits 0 — or exits 1 when
- * --drain_timeout_seconds passes first, whatever is still running. A second signal exits at once (128 + signal
- * number). As TF Serving does, unknown arguments are reported and ignored rather than fatal.
+ * stop on SIGTERM/SIGINT: the server drains (startServer's close) and the process exits 0. When
+ * --drain_timeout_seconds passes first, or on a second signal, the process dies of the signal at once (status
+ * 128 + signal number, as without a handler): process.exit() would tear down worker threads in the middle of an ONNX
+ * Runtime call, which aborts the process instead. As TF Serving does, unknown arguments are reported and ignored
+ * rather than fatal.
  */
 import type { Command } from 'commander';
 import { buildCoreOptions, defineServerFlags, serverFlagsFromOptions } from '../serving/config/index.js';
@@ -32,10 +34,19 @@ export function registerServeCommand(program: Command): Command {
         (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`),
     );
     let stopping = false;
+    const onSigterm = () => stop('SIGTERM');
+    const onSigint = () => stop('SIGINT');
+    /** Dies of `signal` as a process without handlers would. */
+    const dieOf = (signal: 'SIGTERM' | 'SIGINT') => {
+      process.removeListener('SIGTERM', onSigterm);
+      process.removeListener('SIGINT', onSigint);
+      process.kill(process.pid, signal);
+    };
     const stop = (signal: 'SIGTERM' | 'SIGINT') => {
       if (stopping) {
         process.stderr.write(`${signal} received again: exiting at once\n`);
-        process.exit(128 + (signal === 'SIGTERM' ? 15 : 2));
+        dieOf(signal);
+        return;
       }
       stopping = true;
       process.stderr.write(
@@ -48,7 +59,7 @@ export function registerServeCommand(program: Command): Command {
           `--drain_timeout_seconds=${flags.drainTimeoutSeconds} passed with ${server.core.requestsInFlight} ` +
             'request(s) still running: exiting\n',
         );
-        process.exit(1);
+        dieOf(signal);
       }, flags.drainTimeoutSeconds * 1000).unref();
       server.close().then(
         () => process.exit(0),
@@ -58,8 +69,8 @@ export function registerServeCommand(program: Command): Command {
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', onSigterm);
+    process.on('SIGINT', onSigint);
   });
   return command;
 }

@@ -11,7 +11,8 @@
  *     requests get UNAVAILABLE, pending loads, load retries and waiting reloads are cancelled (ServingCoreImpl);
  *  2. requests already running finish;
  *  3. the ports close (connections still open when the time is up are cut);
- *  4. versions are unloaded and the workers terminated (at once if the time is up).
+ *  4. versions are unloaded and the workers terminated — after any model run still computing, which nothing can
+ *     interrupt safely; the CLI enforces the time limit on the process itself.
  */
 import type { AddressInfo } from 'node:net';
 import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';

@@ -434,16 +434,15 @@ export class ServingCoreImpl implements ServingCore {
 
   /**
    * Drains (beginDrain), waits up to `graceMs` (default: no limit) for in-flight requests, unloads every version and
-   * terminates the workers. When the grace runs out first, the workers are terminated at once: requests still
-   * running fail with UNAVAILABLE, and nothing else is waited for but the load attempt (if any) still running.
+   * terminates the workers. Past the grace, requests still queued are answered UNAVAILABLE, but a model run already
+   * computing is waited for: terminating a worker inside an ONNX Runtime call aborts the whole process.
    */
   async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.beginDrain();
     this.closed = true;
     await this.source.close();
-    const idle = await this.whenIdle(options.graceMs ?? Infinity);
-    if (!idle) await this.pool?.close();
+    await this.whenIdle(options.graceMs ?? Infinity);
     await this.configChain;
     await this.manager.close();
     await this.pool?.close();
