@@ -11,8 +11,9 @@ export type Deadline = number | undefined;
 
 /** A request dropped, unrun, because its deadline passed while it was queued (counted apart from other errors). */
 export class DroppedAtDeadline extends DeadlineExceeded {
-  constructor(where: string) {
-    super(`Deadline exceeded while the request waited in the ${where}; it was dropped before it ran`);
+  /** `when`: e.g. 'while waiting in the batch scheduling queue'. */
+  constructor(when: string) {
+    super(`Deadline exceeded ${when}; the request was dropped before it ran`);
   }
 }
 

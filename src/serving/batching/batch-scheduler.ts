@@ -43,7 +43,7 @@ export interface BatchSchedulerHooks {
 }
 
 /** The batch scheduler's wording in DroppedAtDeadline messages. */
-export const BATCH_QUEUE = 'batch scheduling queue';
+export const BATCH_QUEUE = 'while waiting in the batch scheduling queue';
 
 export type BatchSchedulerOptions = Pick<
   BatchingParameters,

@@ -207,7 +207,7 @@ export class ServingCoreImpl implements ServingCore {
       validateInputs(signature, request.inputs);
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
       // Decoding may have used up the time: a request already late is not queued at all.
-      if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('request decoder');
+      if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');
       const outputs = await servable.run(signatureName, request.inputs, outputAliases, {
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
       });

@@ -39,7 +39,7 @@ export interface RunOptions {
 }
 
 /** The worker pool's wording in DroppedAtDeadline messages. */
-export const WORKER_QUEUE = 'inference worker queue';
+export const WORKER_QUEUE = 'while waiting in the inference worker queue';
 
 export interface LoadModelOptions {
   /** Default 'cpu'. */

@@ -6,6 +6,7 @@ import { gunzipSync } from 'node:zlib';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { DeadlineExceeded, FlowserveError, InvalidArgument, toFlowserveError } from '../../../errors.js';
 import type { ServingCore } from '../../core/types.js';
+import { DroppedAtDeadline } from '../../deadline.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import {
   classifyAction,
@@ -157,14 +158,22 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
  * interrupted (ONNX Runtime has no cancel), so the answer is given up on instead: the client gets 504 at the
  * deadline and the late result is dropped.
  */
+function timeoutMessage(timeoutMs: number): string {
+  return `Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`;
+}
+
 function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   if (!(timeoutMs > 0)) return work;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new DeadlineExceeded(`Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new DeadlineExceeded(timeoutMessage(timeoutMs))), timeoutMs);
   });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  // A request dropped unrun at the same deadline answers with the same words.
+  const dropped = (err: unknown) => {
+    if (err instanceof DroppedAtDeadline) throw new DeadlineExceeded(`${timeoutMessage(timeoutMs)}: ${err.message}`);
+    throw err;
+  };
+  return Promise.race([work, deadline])
+    .catch(dropped)
+    .finally(() => clearTimeout(timer));
 }
