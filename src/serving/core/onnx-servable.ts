@@ -66,15 +66,18 @@ export class OnnxServable implements Servable {
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
       const allOutputs = Object.keys(signature.outputs);
-      scheduler = new BatchScheduler(batching, (merged, deadline) =>
-        this.runDirect(signature, merged, allOutputs, true, deadline), {
-        onBatch: (stats) =>
-          metrics?.observeBatch(
-            { model: modelName, version, signature: signatureName, ...stats },
-            batching.threadPoolName,
-          ),
-        onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
-      });
+      scheduler = new BatchScheduler(
+        batching,
+        (merged, deadline) => this.runDirect(signature, merged, allOutputs, true, deadline),
+        {
+          onBatch: (stats) =>
+            metrics?.observeBatch(
+              { model: modelName, version, signature: signatureName, ...stats },
+              batching.threadPoolName,
+            ),
+          onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
+        },
+      );
       this.schedulers.set(signatureName, scheduler);
     }
     return scheduler;

@@ -180,7 +180,10 @@ describe('BatchScheduler deadlines', () => {
     await eventually(() => batchSizes.length === 2);
     release();
     assert.ok(dropped instanceof DeadlineExceeded, String(dropped));
-    assert.match((dropped as Error).message, /while waiting in the batch scheduling queue; the request was dropped before it ran/);
+    assert.match(
+      (dropped as Error).message,
+      /while waiting in the batch scheduling queue; the request was dropped before it ran/,
+    );
     assert.deepEqual([...((await patient).y as HostTensor).toNumbers()], expected(2));
     assert.deepEqual(batchSizes, [1, 1], 'the late task was not part of the second run');
     await scheduler.close();
