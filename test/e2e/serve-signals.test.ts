@@ -120,7 +120,7 @@ describe('flowserve serve and signals', () => {
     const state = async () => (await client.status({ name: 'bad' }))[0]?.state;
     assert.equal(await state(), 'LOADING');
     assert.equal(await healthStatus(ports.grpc), NOT_SERVING);
-    assert.match(server.stderr(), FAILED_LOAD);
+    await until(() => FAILED_LOAD.test(server.stderr()), 10_000, 'the failure line');
 
     const good = writeClassifier(join(base, 'd', 'good'), 1);
     copyFileSync(join(good, 'signatures.json'), join(versionDir, 'signatures.json'));
