@@ -154,7 +154,7 @@ describe('deadlines', () => {
   let grpc: ServingClient;
 
   before(async () => {
-    writeSlowModel(join(base, 'slow'), 1, 48);
+    writeSlowModel(join(base, 'slow'), 1, 96);
     server = await startServer({
       modelConfig: { models: [modelConfig('slow', join(base, 'slow'))] },
       fileSystemPollWaitSeconds: -1,
@@ -172,15 +172,17 @@ describe('deadlines', () => {
   });
 
   test('a request whose gRPC deadline passes while queued behind a slow run is dropped unrun and counted', async () => {
-    const x = () => HostTensor.zeros('float32', [SLOW_SIZE, SLOW_SIZE]);
     const started = performance.now();
-    const first = grpc.predict({ name: 'slow' }, { x: x() });
+    const first = grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [SLOW_SIZE, SLOW_SIZE]) });
     await until(() => server.core.requestsInFlight === 1, 10_000, 'the first request in flight');
-    // The only worker is busy with `first`; this one waits in its queue past its 150 ms deadline.
-    const late = await grpcCode(grpc.predict({ name: 'slow' }, { x: x() }, { timeoutMs: 150 }));
+    // The only worker is busy with `first`; this one (one row: it reaches the core at once) waits in the worker's
+    // queue past its 400 ms deadline.
+    const late = await grpcCode(
+      grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [1, SLOW_SIZE]) }, { timeoutMs: 400 }),
+    );
     assert.equal(late, 4);
     await first;
-    assert.ok(performance.now() - started > 150, 'the first run outlasted the deadline (the test would prove nothing)');
+    assert.ok(performance.now() - started > 400, 'the first run outlasted the deadline (the test would prove nothing)');
     const metrics = await server.core.metrics.metrics();
     assert.match(metrics, /flowserve_requests_dropped_deadline_total\{model_name="slow"\} 1\b/);
     const runs =
