@@ -1,6 +1,9 @@
 /**
  * `flowserve serve`: tensorflow_model_server's flags (`--port=8500` or `--port 8500`), startServer, and a graceful
- * stop on SIGTERM/SIGINT (stop accepting, finish in-flight requests, close the core, exit 0). Unlike TF Serving,
+ * stop on SIGTERM/SIGINT: the server drains (startServer's close) and the process exits 0. When
+ * --drain_timeout_seconds passes first, or on a second signal, the process dies of the signal at once (status
+ * 128 + signal number, as without a handler): process.exit() would tear down worker threads in the middle of an ONNX
+ * Runtime call, which aborts the process instead. Unlike TF Serving,
  * unknown flags and stray arguments stop the start (with a suggestion for a misspelt flag): TF prints them and starts
  * anyway, which hides typos until the missing behaviour is noticed in production.
  */
@@ -59,14 +62,42 @@ export function registerServeCommand(program: Command): Command {
       enableCors: flags.restApiEnableCorsSupport,
       grpcChannelOptions: parseGrpcChannelArguments(flags.grpcChannelArguments),
       serializeAsTensorContent: flags.enableSerializationAsTensorContent,
+      drainTimeoutMs: flags.drainTimeoutSeconds * 1000,
+      waitForModels: flags.waitForModels,
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +
         (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`) +
         securitySummary(flags),
     );
-    const stop = (signal: string) => {
-      process.stderr.write(`${signal} received: finishing in-flight requests\n`);
+    let stopping = false;
+    const onSigterm = () => stop('SIGTERM');
+    const onSigint = () => stop('SIGINT');
+    /** Dies of `signal` as a process without handlers would. */
+    const dieOf = (signal: 'SIGTERM' | 'SIGINT') => {
+      process.removeListener('SIGTERM', onSigterm);
+      process.removeListener('SIGINT', onSigint);
+      process.kill(process.pid, signal);
+    };
+    const stop = (signal: 'SIGTERM' | 'SIGINT') => {
+      if (stopping) {
+        process.stderr.write(`${signal} received again: exiting at once\n`);
+        dieOf(signal);
+        return;
+      }
+      stopping = true;
+      process.stderr.write(
+        `${signal} received: draining (health NOT_SERVING, new requests refused, loads cancelled); ` +
+          `exiting within ${flags.drainTimeoutSeconds} s\n`,
+      );
+      // The drain cannot interrupt a model run or an ONNX Runtime session being created: the clock decides.
+      setTimeout(() => {
+        process.stderr.write(
+          `--drain_timeout_seconds=${flags.drainTimeoutSeconds} passed with ${server.core.requestsInFlight} ` +
+            'request(s) still running: exiting\n',
+        );
+        dieOf(signal);
+      }, flags.drainTimeoutSeconds * 1000).unref();
       server.close().then(
         () => process.exit(0),
         (err: unknown) => {
@@ -75,8 +106,8 @@ export function registerServeCommand(program: Command): Command {
         },
       );
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', onSigterm);
+    process.on('SIGINT', onSigint);
   });
   acceptBothFlagStyles(command);
   return command;

@@ -1,8 +1,19 @@
 /**
  * startServer: the serving core plus the gRPC front end (PredictionService, ModelService, Health), the REST front end
- * (with the Prometheus endpoint when monitoring enables it) and a graceful close. Like TF Serving, ports open only
- * after the initially configured models have settled; a failed initial load fails the start. Security (TLS/mTLS from
- * an SSL config file, a bearer token) sits at the transport edges; both files are read before any model loads.
+ * (with the Prometheus endpoint when monitoring enables it) and a graceful close. Security (TLS/mTLS from an SSL
+ * config file, a bearer token) sits at the transport edges; both files are read before any model loads.
+ *
+ * Start: like TF Serving, ports open only after the initially configured models have settled, and a failed initial
+ * load fails the start — unless `waitForModels` is false: then ports open at once, health answers NOT_SERVING until
+ * the initial models settle, status shows them LOADING, and a failed initial load is logged and leaves the server up.
+ *
+ * close() drains, in this order, all within `drainTimeoutMs`:
+ *  1. readiness becomes 'draining' (gRPC health NOT_SERVING, status shows AVAILABLE versions as UNLOADING), new
+ *     requests get UNAVAILABLE, pending loads, load retries and waiting reloads are cancelled (ServingCoreImpl);
+ *  2. requests already running finish;
+ *  3. the ports close (connections still open when the time is up are cut);
+ *  4. versions are unloaded and the workers terminated — after any model run still computing, which nothing can
+ *     interrupt safely; the CLI enforces the time limit on the process itself.
  */
 import type { AddressInfo } from 'node:net';
 import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';
@@ -11,6 +22,7 @@ import type { RequestObserver } from './apis/shared/request-event.js';
 import { readTfWarmupRequests } from './apis/shared/warmup-records.js';
 import { BearerToken } from './apis/security/bearer-token.js';
 import { grpcServerCredentials, watchSslConfig, type SslConfigFile } from './apis/security/tls.js';
+import type { FastifyInstance } from 'fastify';
 import { createServingCore, type ServingCoreImpl, type ServingCoreOptions } from './core/index.js';
 import { defaultLog } from './core/options.js';
 
@@ -29,8 +41,10 @@ export interface ServerOptions extends ServingCoreOptions {
   serializeAsTensorContent?: boolean;
   /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
   restTimeoutMs?: number;
-  /** How long close() waits for in-flight requests before cutting them; default 10 s. */
-  shutdownGraceMs?: number;
+  /** --drain_timeout_seconds: how long close() may take, in-flight requests included, before it cuts them; 10 s. */
+  drainTimeoutMs?: number;
+  /** --wait_for_models: open the ports only after the initial models have settled (TF Serving); default true. */
+  waitForModels?: boolean;
   /**
    * --ssl_config_file: a text-format SSLConfig (PEM contents). TLS on the gRPC port and, unless `restApiSsl` is false,
    * on the REST port; mTLS with client_verify. Followed while running: new certificates apply to new connections.
@@ -44,12 +58,14 @@ export interface ServerOptions extends ServingCoreOptions {
   securityFilePollMs?: number;
 }
 
+export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
+
 export interface RunningServer {
   grpcPort: number;
   /** Undefined when REST is off. */
   restPort?: number;
   core: ServingCoreImpl;
-  /** Stops accepting, finishes in-flight requests, then closes the core. Idempotent. */
+  /** Drains (see the header) and closes the core; resolves once everything is closed. Idempotent. */
   close(): Promise<void>;
 }
 
@@ -77,12 +93,21 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     closeSecurityFiles();
     throw err;
   }
-  try {
-    await core.ready();
-  } catch (err) {
-    closeSecurityFiles();
-    await core.close();
-    throw err;
+  if (options.waitForModels ?? true) {
+    try {
+      await core.ready();
+    } catch (err) {
+      closeSecurityFiles();
+      await core.close();
+      throw err;
+    }
+  } else {
+    const log = options.log ?? defaultLog;
+    core
+      .ready()
+      .catch((err: unknown) =>
+        log('error', `${(err as Error).message}; serving on without them (--wait_for_models=false)`),
+      );
   }
   const observe: RequestObserver = (event) => core.recordRequest(event);
   const grpc = createGrpcServer(core, {
@@ -120,16 +145,29 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
 
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      grpc.health.serving = false;
-      const grace = options.shutdownGraceMs ?? 10_000;
-      await Promise.all([shutdownGrpc(grpc.server, grace), rest?.close()]);
+      const deadline = Date.now() + drainTimeoutMs;
+      const left = () => Math.max(0, deadline - Date.now());
+      core.beginDrain();
+      await core.whenIdle(left());
+      await Promise.all([shutdownGrpc(grpc.server, left()), rest && closeRest(rest, left())]);
       closeSecurityFiles();
-      await core.close();
+      await core.close({ graceMs: left() });
     })();
     return closing;
   };
   return { grpcPort, restPort, core, close };
+}
+
+/** fastify's close waits for every open request, a slow upload too: after `graceMs` the connections are cut. */
+async function closeRest(rest: FastifyInstance, graceMs: number): Promise<void> {
+  const timer = setTimeout(() => rest.server.closeAllConnections(), graceMs);
+  try {
+    await rest.close();
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -406,7 +406,8 @@ describe('flowserve server over gRPC and REST', () => {
   test('graceful close finishes the in-flight request', async () => {
     const x = HostTensor.zeros('float32', [SLOW_SIZE, SLOW_SIZE]);
     const inFlight = grpc.predict({ name: 'slow' }, { x });
-    await new Promise((r) => setTimeout(r, 30));
+    // A drain lets requests that reached the model finish; one still being received gets UNAVAILABLE.
+    await waitFor(async () => server.core.requestsInFlight === 1);
     const closed = server.close();
     const result = await inFlight;
     assert.deepEqual(result.outputs.y?.shape, [SLOW_SIZE, SLOW_SIZE]);

@@ -9,16 +9,22 @@
  * - `allowedBatchSizes`: a batch is padded up to the next allowed size, and the padding is sliced off the outputs.
  * - `enableLargeBatchSplitting`: a task larger than the room left is split across batches of at most
  *   `maxExecutionBatchSize`; without it a task larger than `maxBatchSize` is rejected.
+ * - Deadlines: when a batch is cut, its tasks whose deadline has passed are dropped (DroppedAtDeadline) and the rest
+ *   run; the batch's run carries the latest remaining deadline, so the worker can drop it too.
  */
 import { InvalidArgument, Internal, Unavailable, toFlowserveError } from '../../errors.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
+import { deadlinePassed, DroppedAtDeadline, latestDeadline, type Deadline } from '../deadline.js';
 import { concatRows, padRows, sliceRows } from './batch-tensors.js';
 
 export type TensorMap = Record<string, HostTensor>;
 
-/** Runs one merged batch; the scheduler owns (and may transfer) the tensors it passes. */
-export type BatchRunner = (inputs: TensorMap) => Promise<TensorMap>;
+/**
+ * Runs one merged batch; the scheduler owns (and may transfer) the tensors it passes. `deadline`: when every task of
+ * the batch has stopped waiting (undefined = some task has no deadline).
+ */
+export type BatchRunner = (inputs: TensorMap, deadline: Deadline) => Promise<TensorMap>;
 
 export interface BatchStats {
   /** Examples in the batch before padding. */
@@ -35,6 +41,9 @@ export interface BatchSchedulerHooks {
   /** Tasks (or task pieces) waiting, after every change. */
   onQueueDepth?(depth: number): void;
 }
+
+/** The batch scheduler's wording in DroppedAtDeadline messages. */
+export const BATCH_QUEUE = 'while waiting in the batch scheduling queue';
 
 export type BatchSchedulerOptions = Pick<
   BatchingParameters,
@@ -54,6 +63,7 @@ interface Piece {
   inputs: TensorMap;
   size: number;
   enqueuedAt: number;
+  deadline: Deadline;
   settle(outputs: TensorMap | Error): void;
 }
 
@@ -110,12 +120,15 @@ export class BatchScheduler {
     return this.queue.reduce((n, b) => n + b.pieces.length, 0);
   }
 
-  /** Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs. */
-  schedule(inputs: TensorMap): Promise<TensorMap> {
+  /**
+   * Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs; rejects
+   * with DroppedAtDeadline when `deadline` passes before its batch is cut.
+   */
+  schedule(inputs: TensorMap, deadline?: Deadline): Promise<TensorMap> {
     if (this.closing) return Promise.reject(new Unavailable('the batch scheduler is shutting down'));
     const size = taskSize(inputs);
     // Scalars cannot be batched and empty tasks have nothing to merge: run them alone.
-    if (size === undefined || size === 0) return this.runner(inputs);
+    if (size === undefined || size === 0) return this.runner(inputs, deadline);
     if (size > this.options.maxBatchSize && !this.options.enableLargeBatchSplitting) {
       return Promise.reject(
         new InvalidArgument(`Task size ${size} is larger than maximum input batch size ${this.options.maxBatchSize}`),
@@ -143,6 +156,7 @@ export class BatchScheduler {
           inputs: pieceInputs,
           size: pieceSize,
           enqueuedAt: now,
+          deadline,
           settle: (outputs) => {
             if (failed) return;
             if (outputs instanceof Error) {
@@ -222,7 +236,22 @@ export class BatchScheduler {
     this.notifyIdle();
   }
 
+  /** Settles the pieces whose deadline has passed; the batch keeps the others. */
+  private dropExpired(batch: Batch): void {
+    const now = Date.now();
+    const expired = batch.pieces.filter((p) => deadlinePassed(p.deadline, now));
+    if (expired.length === 0) return;
+    batch.pieces = batch.pieces.filter((p) => !deadlinePassed(p.deadline, now));
+    batch.size = batch.pieces.reduce((n, p) => n + p.size, 0);
+    for (const piece of expired) piece.settle(new DroppedAtDeadline(BATCH_QUEUE));
+  }
+
   private async runBatch(batch: Batch): Promise<void> {
+    this.dropExpired(batch);
+    if (batch.pieces.length === 0) {
+      this.schedulePump();
+      return;
+    }
     this.inFlight++;
     try {
       const startedAt = performance.now();
@@ -232,7 +261,7 @@ export class BatchScheduler {
       for (const name of names) {
         merged[name] = padRows(concatRows(batch.pieces.map((p) => p.inputs[name] as HostTensor)), target);
       }
-      const outputs = await this.runner(merged);
+      const outputs = await this.runner(merged, latestDeadline(batch.pieces.map((p) => p.deadline)));
       this.hooks.onBatch?.({
         inputSize: batch.size,
         processedSize: target,

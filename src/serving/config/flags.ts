@@ -52,6 +52,8 @@ export interface ServerFlags {
   grpcChannelArguments: string;
   enableSerializationAsTensorContent: boolean;
   enableGrpcHealthcheckService: boolean;
+  drainTimeoutSeconds: number;
+  waitForModels: boolean;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -263,6 +265,20 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => true,
     help: 'grpc.health.v1.Health (always served by flowserve; =false is refused)',
   },
+  {
+    flag: 'drain_timeout_seconds',
+    key: 'drainTimeoutSeconds',
+    kind: 'int',
+    defaultValue: () => 10,
+    help: 'on SIGTERM/SIGINT: stop taking requests, finish running ones, cancel loads, and exit within N seconds',
+  },
+  {
+    flag: 'wait_for_models',
+    key: 'waitForModels',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'open the ports only once the initial models have loaded or failed (false: at once, models come up later)',
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -370,6 +386,9 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
     ['max_examples_per_request', result.maxExamplesPerRequest],
   ] as const) {
     if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
+  }
+  if (result.drainTimeoutSeconds < 0) {
+    throw new InvalidArgument(`--drain_timeout_seconds must be at least 0; got ${result.drainTimeoutSeconds}`);
   }
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');

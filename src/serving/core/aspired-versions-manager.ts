@@ -6,8 +6,13 @@
  *  2. otherwise load the highest aspired version not yet tried.
  * A failed load is retried `maxNumLoadRetries` times, then ends in END with the error; it is not retried while it
  * stays aspired, only after it leaves the aspired list and comes back. Unloading waits for in-flight requests.
+ *  3. a cancelled load (cancelPendingLoads: a reload whose client went away; close: shutdown) never serves: a version
+ *     still in START is not loaded; the wait before a retry ends at once and no retry follows; an attempt already
+ *     running cannot be interrupted (ONNX Runtime has no cancel), so when it succeeds its servable is unloaded at
+ *     once, before it is AVAILABLE. The version ends in END with a CANCELLED error that gives the reason.
+ *     AVAILABLE versions are not touched by a cancel.
  */
-import { toFlowserveError } from '../../errors.js';
+import { Cancelled, toFlowserveError } from '../../errors.js';
 import { RefCount } from './ref-count.js';
 import type { LoaderFactory, Servable } from './servable.js';
 import { VersionStateMachine, type TransitionListener } from './state-machine.js';
@@ -41,6 +46,8 @@ interface VersionRecord {
   refs: RefCount;
   /** Cancels waiting between load retries. */
   abort: AbortController;
+  /** Why the load was cancelled (rule 3); set once, never cleared. */
+  cancelled?: string;
 }
 
 interface ModelEntry {
@@ -169,6 +176,41 @@ export class AspiredVersionsManager {
     return this.models.get(model)?.aspired.size ?? 0;
   }
 
+  /** Whether every aspired version of `model` is AVAILABLE (false while the source has reported none). */
+  allAspiredAvailable(model: string): boolean {
+    const entry = this.models.get(model);
+    if (!entry || entry.aspired.size === 0) return false;
+    return [...entry.aspired.keys()].every((v) => entry.versions.get(v)?.machine.state === 'AVAILABLE');
+  }
+
+  /** Rule 3: cancels every version of `model` in START or LOADING; `reason` becomes their CANCELLED error. */
+  cancelPendingLoads(model: string, reason: string): void {
+    const entry = this.models.get(model);
+    if (!entry) return;
+    for (const record of entry.versions.values()) this.cancel(record, reason);
+    this.kick(entry);
+  }
+
+  /** Rule 3 for every model: what close() does first, and what a drain does as soon as it begins. */
+  cancelAll(reason: string): void {
+    for (const name of this.models.keys()) this.cancelPendingLoads(name, reason);
+  }
+
+  private cancel(record: VersionRecord, reason: string): void {
+    const state = record.machine.state;
+    if (state !== 'START' && state !== 'LOADING') return;
+    record.cancelled ??= reason;
+    record.abort.abort();
+  }
+
+  private endCancelled(record: VersionRecord, lastError?: string): void {
+    const reason = record.cancelled ?? 'cancelled';
+    const error = new Cancelled(
+      `Loading was cancelled: ${reason}${lastError ? `; last load error: ${lastError}` : ''}`,
+    );
+    record.machine.transition('END', { code: error.codeName, message: error.message });
+  }
+
   private kick(entry: ModelEntry): void {
     entry.dirty = true;
     if (entry.reconciling) return;
@@ -192,7 +234,8 @@ export class AspiredVersionsManager {
   private async step(entry: ModelEntry): Promise<boolean> {
     const records = [...entry.versions.values()];
     for (const r of records) {
-      if (r.machine.state === 'START' && !entry.aspired.has(r.version)) r.machine.transition('END');
+      if (r.machine.state === 'START' && r.cancelled !== undefined) this.endCancelled(r);
+      else if (r.machine.state === 'START' && !entry.aspired.has(r.version)) r.machine.transition('END');
     }
     const aspiredRecords = [...entry.aspired.keys()].map((v) => entry.versions.get(v));
     const aspiredServing = aspiredRecords.some((r) => r?.machine.state === 'AVAILABLE');
@@ -222,8 +265,13 @@ export class AspiredVersionsManager {
     for (let attempt = 0; attempt <= maxNumLoadRetries; attempt++) {
       const startedAt = performance.now();
       try {
-        record.servable = await loaderFactory(entry.name, record.version, record.path).load();
+        const servable = await loaderFactory(entry.name, record.version, record.path).load();
         this.options.onLoadAttempt?.(entry.name, record.path, true, (performance.now() - startedAt) / 1000);
+        if (record.cancelled !== undefined) {
+          await this.discard(entry.name, record, servable);
+          return;
+        }
+        record.servable = servable;
         record.machine.transition('AVAILABLE');
         this.options.log(
           'info',
@@ -234,19 +282,39 @@ export class AspiredVersionsManager {
         lastError = err;
         this.options.onLoadAttempt?.(entry.name, record.path, false, (performance.now() - startedAt) / 1000);
         const retriesLeft = maxNumLoadRetries - attempt;
-        const wanted = entry.aspired.has(record.version) && !this.closed;
+        const wanted = entry.aspired.has(record.version) && !this.closed && record.cancelled === undefined;
         this.options.log(
           'error',
           `Loading servable: {name: ${entry.name} version: ${record.version}} failed: ${(err as Error).message}` +
-            (wanted && retriesLeft > 0 ? `; retrying (${retriesLeft} left)` : ''),
+            (wanted && retriesLeft > 0
+              ? `; retrying in ${loadRetryIntervalMs / 1000} s (${retriesLeft} ${retriesLeft === 1 ? 'retry' : 'retries'} left)`
+              : ''),
         );
         if (!wanted || retriesLeft === 0) break;
         await sleep(loadRetryIntervalMs, record.abort.signal);
-        if (!entry.aspired.has(record.version) || this.closed) break;
+        if (!entry.aspired.has(record.version) || this.closed || record.cancelled !== undefined) break;
       }
+    }
+    if (record.cancelled !== undefined) {
+      this.endCancelled(record, (lastError as Error | undefined)?.message);
+      return;
     }
     const error = toFlowserveError(lastError);
     record.machine.transition('END', { code: error.codeName, message: error.message });
+  }
+
+  /** Rule 3: a load that finished after its cancel is released without ever serving. */
+  private async discard(model: string, record: VersionRecord, servable: Servable): Promise<void> {
+    try {
+      await servable.unload();
+    } catch (err) {
+      this.options.log('error', `Unloading cancelled version ${record.version} failed: ${(err as Error).message}`);
+    }
+    this.options.log(
+      'info',
+      `Discarded servable version {name: ${model} version: ${record.version}}: loaded after its load was cancelled (${record.cancelled ?? ''})`,
+    );
+    this.endCancelled(record);
   }
 
   private async unload(record: VersionRecord): Promise<void> {
@@ -261,10 +329,13 @@ export class AspiredVersionsManager {
     record.machine.transition('END');
   }
 
-  /** Stops loading, waits for running actions, then unloads every version (after in-flight requests finish). */
+  /**
+   * Stops loading (every pending load is cancelled, rule 3), waits for running actions, then unloads every version
+   * (after in-flight requests finish).
+   */
   async close(): Promise<void> {
+    this.cancelAll('the server is shutting down');
     this.closed = true;
-    for (const entry of this.models.values()) for (const r of entry.versions.values()) r.abort.abort();
     await Promise.all([...this.models.values()].map((e) => e.reconciling));
     const serving = [...this.models.values()].flatMap((e) =>
       [...e.versions.values()].filter((r) => r.machine.state === 'AVAILABLE'),

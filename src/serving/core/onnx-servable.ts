@@ -52,8 +52,9 @@ export class OnnxServable implements Servable {
   ): Promise<TensorMap> {
     const signature = this.signatures[signatureName] as Signature;
     const scheduler = this.scheduler(signatureName, signature);
-    if (!scheduler) return this.runDirect(signature, inputs, outputAliases, options.inputsOwned ?? false);
-    const all = await scheduler.schedule(inputs);
+    if (!scheduler)
+      return this.runDirect(signature, inputs, outputAliases, options.inputsOwned ?? false, options.deadline);
+    const all = await scheduler.schedule(inputs, options.deadline);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
@@ -66,14 +67,18 @@ export class OnnxServable implements Servable {
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
       const allOutputs = Object.keys(signature.outputs);
-      scheduler = new BatchScheduler(batching, (merged) => this.runDirect(signature, merged, allOutputs, true), {
-        onBatch: (stats) =>
-          metrics?.observeBatch(
-            { model: modelName, version, signature: signatureName, ...stats },
-            batching.threadPoolName,
-          ),
-        onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
-      });
+      scheduler = new BatchScheduler(
+        batching,
+        (merged, deadline) => this.runDirect(signature, merged, allOutputs, true, deadline),
+        {
+          onBatch: (stats) =>
+            metrics?.observeBatch(
+              { model: modelName, version, signature: signatureName, ...stats },
+              batching.threadPoolName,
+            ),
+          onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
+        },
+      );
       this.schedulers.set(signatureName, scheduler);
     }
     return scheduler;
@@ -85,6 +90,7 @@ export class OnnxServable implements Servable {
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
+    deadline: number | undefined,
   ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
@@ -96,6 +102,7 @@ export class OnnxServable implements Servable {
       graphFetches.length > 0
         ? await this.options.model.run(feeds, graphFetches, {
             transferInputs: owned && graphFetches.length === fetches.length,
+            deadline,
           })
         : {};
     this.options.metrics?.observeRuntime(

@@ -5,6 +5,8 @@ import type { Signature } from './types.js';
 export interface ServableRunOptions {
   /** The caller gives up the inputs' buffers: they may be moved to a worker thread instead of copied. */
   inputsOwned?: boolean;
+  /** Date.now() ms after which the request is dropped unrun if still queued (RunRequest.deadline). */
+  deadline?: number;
 }
 
 export interface Servable {
@@ -13,7 +15,8 @@ export interface Servable {
   readonly defaultSignature: string;
   /**
    * Runs `signatureName` on inputs keyed by alias (already validated) and returns the outputs named in
-   * `outputAliases`, keyed by alias.
+   * `outputAliases`, keyed by alias. A run still queued at `options.deadline` (Date.now() ms) rejects with
+   * DroppedAtDeadline instead of running.
    */
   run(
     signatureName: string,

@@ -6,7 +6,7 @@ import { EventEmitter } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { discoverGpus, type GpuProbeResult } from '../../devices/webgpu.js';
-import { InvalidArgument, NotFound, PermissionDenied, Unavailable, Unknown } from '../../errors.js';
+import { Cancelled, InvalidArgument, NotFound, PermissionDenied, Unavailable, Unknown } from '../../errors.js';
 import { modelServerConfigFromUnknown } from '../config/model-server-config-object.js';
 import {
   parseModelServerConfig,
@@ -14,6 +14,7 @@ import {
   type ModelServerConfig,
   type ServingDevice,
 } from '../config/model-server-config.js';
+import { deadlinePassed, DroppedAtDeadline } from '../deadline.js';
 import { ServingMetrics, type RequestRecord } from '../metrics/serving-metrics.js';
 import { WorkerPool } from '../worker/worker-pool.js';
 import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-manager.js';
@@ -33,6 +34,8 @@ import { StoragePathSource, type Log } from './storage-path-source.js';
 import type {
   ModelSelector,
   RequestAdmission,
+  Readiness,
+  ReloadOptions,
   RunRequest,
   RunResult,
   ServableInfo,
@@ -42,11 +45,18 @@ import type {
 } from './types.js';
 import { checkVersionLabels, type LabelMap } from './version-labels.js';
 
-/** Events: 'transition' (TransitionEvent) for every version state change; 'configApplied' (ModelServerConfig). */
+/**
+ * Events: 'transition' (TransitionEvent) for every version state change; 'configApplied' (ModelServerConfig);
+ * 'readiness' (Readiness) when the server starts or stops taking traffic.
+ */
 export interface ServingCoreEvents {
   transition: [TransitionEvent];
   configApplied: [ModelServerConfig];
+  readiness: [Readiness];
 }
+
+/** Why pending loads and reloads stop when a drain begins. */
+const SHUTTING_DOWN = 'the server is shutting down';
 
 export class ServingCoreImpl implements ServingCore {
   readonly events = new EventEmitter<ServingCoreEvents>();
@@ -64,6 +74,12 @@ export class ServingCoreImpl implements ServingCore {
   private configFileTimer: NodeJS.Timeout | undefined;
   private lastConfigFileText: string | undefined;
   private closed = false;
+  private currentReadiness: Readiness = 'starting';
+  /** Aborted when a drain begins: every reload still waiting is cancelled. */
+  private readonly drainAbort = new AbortController();
+  /** run() calls between acquiring a version and answering; a drain waits for them. */
+  private runsInFlight = 0;
+  private idleWaiters: (() => void)[] = [];
   private gpuProbe: Promise<GpuProbeResult> | undefined;
 
   constructor(private readonly options: ServingCoreOptions) {
@@ -123,11 +139,64 @@ export class ServingCoreImpl implements ServingCore {
     return this.config.models.find((m) => m.name === model)?.device ?? this.options.device ?? 'cpu';
   }
 
-  /** Applies the initial config (labels are checked as in a reload) and starts polling; does not wait for loads. */
+  /**
+   * Applies the initial config (labels are checked as in a reload) and starts polling; does not wait for loads.
+   * Readiness becomes 'ready' once the initial models have settled.
+   */
   async start(): Promise<void> {
     await this.checkGpu(this.options.modelConfig);
     await this.applyConfig(this.options.modelConfig, false);
     this.watchConfigFile();
+    const initial = this.config.models.map((m) => m.name);
+    void Promise.all(initial.map((n) => this.manager.whenSettled(n))).then(() => this.setReadiness('ready'));
+  }
+
+  get readiness(): Readiness {
+    return this.currentReadiness;
+  }
+
+  get draining(): boolean {
+    return this.currentReadiness === 'draining';
+  }
+
+  private setReadiness(next: Readiness): void {
+    // Draining is final; 'ready' only follows 'starting'.
+    if (this.currentReadiness === next || this.currentReadiness === 'draining') return;
+    this.currentReadiness = next;
+    this.events.emit('readiness', next);
+  }
+
+  /**
+   * The first step of a shutdown: readiness becomes 'draining' (health answers NOT_SERVING, status shows the
+   * AVAILABLE versions as UNLOADING), new requests get UNAVAILABLE while those already running finish, pending
+   * loads and load retries are cancelled, reloads still waiting are cancelled, and polling stops. Idempotent.
+   */
+  beginDrain(): void {
+    if (this.draining) return;
+    this.setReadiness('draining');
+    if (this.configFileTimer) clearTimeout(this.configFileTimer);
+    this.drainAbort.abort(new Cancelled(SHUTTING_DOWN));
+    this.manager.cancelAll(SHUTTING_DOWN);
+    void this.source.close();
+  }
+
+  /** Resolves when no run() is in flight, or after `timeoutMs`; true when idle. */
+  async whenIdle(timeoutMs = Infinity): Promise<boolean> {
+    if (this.runsInFlight === 0) return true;
+    let timer: NodeJS.Timeout | undefined;
+    const idle = new Promise<boolean>((resolve) => this.idleWaiters.push(() => resolve(true)));
+    const timeout = new Promise<boolean>((resolve) => {
+      if (Number.isFinite(timeoutMs)) timer = setTimeout(() => resolve(false), Math.max(0, timeoutMs));
+    });
+    try {
+      return await Promise.race([idle, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  get requestsInFlight(): number {
+    return this.runsInFlight;
   }
 
   /**
@@ -135,25 +204,37 @@ export class ServingCoreImpl implements ServingCore {
    * waits for before opening its ports; rejects with Unknown listing the versions that failed to load.
    */
   async ready(): Promise<void> {
-    await this.waitForModels(this.config.models.map((m) => m.name));
+    try {
+      await this.waitForModels(this.config.models.map((m) => m.name));
+    } finally {
+      this.setReadiness('ready');
+    }
   }
 
   // ---- ServingCore ----
 
   async run(request: RunRequest): Promise<RunResult> {
     const handle = this.acquire(request.model);
+    this.runsInFlight++;
     try {
       const { servable } = handle;
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
       validateInputs(signature, request.inputs);
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
+      // Decoding may have used up the time: a request already late is not queued at all.
+      if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');
       const outputs = await servable.run(signatureName, request.inputs, outputAliases, {
         inputsOwned: request.inputsOwned ?? false,
+        ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
       });
       return { modelName: handle.model, version: handle.version, signatureName, signature, outputs };
+    } catch (err) {
+      if (err instanceof DroppedAtDeadline) this.servingMetrics.countDroppedAtDeadline(handle.model);
+      throw err;
     } finally {
       handle.release();
+      if (--this.runsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
   }
 
@@ -185,10 +266,16 @@ export class ServingCoreImpl implements ServingCore {
     }
   }
 
-  /** GetModelStatus: labels are ignored, as in TF Serving. */
+  /**
+   * GetModelStatus: labels are ignored, as in TF Serving. While draining, AVAILABLE versions are reported as
+   * UNLOADING (TF Serving's state for a version that still finishes its requests but takes no new ones), so a
+   * client polling status sees the shutdown in a state it already knows.
+   */
   status(name: string, version?: number, _label?: string): VersionStatus[] {
     if (name === '') throw new InvalidArgument('ModelSpec has no name specified.');
-    const statuses = this.manager.versionStatuses(name);
+    const statuses = this.manager
+      .versionStatuses(name)
+      ?.map((s) => (this.draining && s.state === 'AVAILABLE' ? { ...s, state: 'UNLOADING' as const } : s));
     if (version !== undefined) {
       const one = statuses?.find((s) => s.version === version);
       if (!one) throw new NotFound(`Could not find version ${version} of model ${name}`);
@@ -199,12 +286,22 @@ export class ServingCoreImpl implements ServingCore {
   }
 
   /**
-   * HandleReloadConfigRequest: `config` is a ModelServerConfig, a decoded proto object, or protobuf text. Refused
-   * (PERMISSION_DENIED) unless model management is enabled, before the config is even read.
+   * HandleReloadConfigRequest: `config` is a ModelServerConfig, a decoded proto object, or protobuf text. It resolves
+   * once the models it adds or changes have settled. Refused (PERMISSION_DENIED) unless model management is enabled,
+   * before the config is even read.
+   *
+   * A cancelled reload (`options.signal` aborted: the client went away; or a drain began) rejects with CANCELLED and
+   * keeps only what had finished:
+   *  - not started yet (queued behind another reload): nothing of it is applied;
+   *  - waiting for loads: each model it added or changed whose aspired versions are not all AVAILABLE goes back to
+   *    its previous config entry (removed, if the reload added it), and that model's pending loads are cancelled
+   *    (AspiredVersionsManager rule 3: loads not started are not started, loads running are unloaded when they
+   *    finish, retries stop). Models whose new versions are all AVAILABLE keep the new config, and models the
+   *    reload removed stay removed.
    */
-  async reloadConfig(config: unknown): Promise<void> {
+  async reloadConfig(config: unknown, options: ReloadOptions = {}): Promise<void> {
     this.checkModelManagement('HandleReloadConfigRequest');
-    await this.applyConfig(modelServerConfigFromUnknown(config), true);
+    await this.applyConfig(modelServerConfigFromUnknown(config), true, options.signal);
   }
 
   /**
@@ -255,7 +352,7 @@ export class ServingCoreImpl implements ServingCore {
 
   /** Resolves a selector to a handle (spec §4.3); the caller must release it. */
   private acquire(selector: ModelSelector): ServableHandle {
-    if (this.closed) throw new Unavailable('the server is shutting down');
+    if (this.closed || this.draining) throw new Unavailable(SHUTTING_DOWN);
     const { name } = selector;
     if (name === '') throw new InvalidArgument('ModelSpec has no name specified.');
     let version = selector.version;
@@ -271,14 +368,16 @@ export class ServingCoreImpl implements ServingCore {
     return handle;
   }
 
-  private applyConfig(next: ModelServerConfig, waitForNewModels: boolean): Promise<void> {
-    const run = this.configChain.then(() => this.applyConfigNow(next, waitForNewModels));
+  private applyConfig(next: ModelServerConfig, waitForNewModels: boolean, clientSignal?: AbortSignal): Promise<void> {
+    const signal = clientSignal ? AbortSignal.any([clientSignal, this.drainAbort.signal]) : this.drainAbort.signal;
+    const run = this.configChain.then(() => this.applyConfigNow(next, waitForNewModels, signal));
     this.configChain = run.catch(() => undefined);
     return run;
   }
 
-  private async applyConfigNow(next: ModelServerConfig, waitForNewModels: boolean): Promise<void> {
-    if (this.closed) throw new Unavailable('the server is shutting down');
+  private async applyConfigNow(next: ModelServerConfig, waitForNewModels: boolean, signal: AbortSignal): Promise<void> {
+    if (this.closed || this.draining) throw new Unavailable(SHUTTING_DOWN);
+    if (signal.aborted) throw new Cancelled(`The config reload was cancelled before it started: ${reasonOf(signal)}`);
     await checkBasePaths(next, this.options.modelBasePathPrefix);
     if (JSON.stringify(next) === JSON.stringify(this.config)) return;
     const allowUnavailable = this.options.allowVersionLabelsForUnavailableModels ?? false;
@@ -292,18 +391,63 @@ export class ServingCoreImpl implements ServingCore {
         allowUnavailable,
       );
     }
-    const previous = new Map(this.config.models.map((m) => [m.name, m]));
+    const before = this.config;
+    const previous = new Map(before.models.map((m) => [m.name, m]));
     const added = next.models.filter((m) => !sameModel(previous.get(m.name), m)).map((m) => m.name);
     this.config = next;
     this.servingMetrics.setConfiguredModels(next.models.map((m) => m.name));
     this.labels = new Map(next.models.map((m) => [m.name, { ...m.versionLabels }]));
     await this.source.setModels(next.models);
     this.events.emit('configApplied', next);
-    if (waitForNewModels) await this.waitForModels(added);
+    if (!waitForNewModels) return;
+    try {
+      await this.waitForModels(added, signal);
+    } catch (err) {
+      if (err instanceof Cancelled) await this.dropUnfinished(before, added, reasonOf(signal));
+      throw err;
+    }
   }
 
-  private async waitForModels(names: readonly string[]): Promise<void> {
-    await Promise.all(names.map((n) => this.manager.whenSettled(n)));
+  /** The rules of a cancelled reload (reloadConfig): models in `changed` not yet fully AVAILABLE go back. */
+  private async dropUnfinished(before: ModelServerConfig, changed: readonly string[], reason: string): Promise<void> {
+    const unfinished = new Set(changed.filter((name) => !this.manager.allAspiredAvailable(name)));
+    if (unfinished.size === 0) return;
+    for (const name of unfinished) this.manager.cancelPendingLoads(name, `the config reload was cancelled: ${reason}`);
+    const previous = new Map(before.models.map((m) => [m.name, m]));
+    const models = this.config.models.flatMap((m) => {
+      if (!unfinished.has(m.name)) return [m];
+      const old = previous.get(m.name);
+      return old ? [old] : [];
+    });
+    this.config = { ...this.config, models };
+    this.labels = new Map(models.map((m) => [m.name, { ...m.versionLabels }]));
+    this.log(
+      'warn',
+      `Config reload cancelled (${reason}); dropped its unfinished changes to ${[...unfinished].join(', ')}`,
+    );
+    if (this.draining) return;
+    await this.source.setModels(models);
+    this.events.emit('configApplied', this.config);
+  }
+
+  /** Waits for `names` to settle; rejects with Cancelled as soon as `signal` aborts, and with Unknown on failures. */
+  private async waitForModels(names: readonly string[], signal?: AbortSignal): Promise<void> {
+    const settled = Promise.all(names.map((n) => this.manager.whenSettled(n)));
+    if (signal) {
+      let onAbort: (() => void) | undefined;
+      const aborted = new Promise<never>((_resolve, reject) => {
+        onAbort = () => reject(new Cancelled(`The config reload was cancelled: ${reasonOf(signal)}`));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener('abort', onAbort, { once: true });
+      });
+      try {
+        await Promise.race([settled, aborted]);
+      } finally {
+        if (onAbort) signal.removeEventListener('abort', onAbort);
+      }
+    } else {
+      await settled;
+    }
     const failures = names.flatMap((name) => this.manager.failedAspiredVersions(name).map((f) => ({ name, ...f })));
     if (failures.length > 0) {
       const list = failures
@@ -335,17 +479,27 @@ export class ServingCoreImpl implements ServingCore {
     }
   }
 
-  /** Stops polling, drains in-flight requests, unloads every version and terminates the workers. */
-  async close(): Promise<void> {
+  /**
+   * Drains (beginDrain), waits up to `graceMs` (default: no limit) for in-flight requests, unloads every version and
+   * terminates the workers. Past the grace, requests still queued are answered UNAVAILABLE, but a model run already
+   * computing is waited for: terminating a worker inside an ONNX Runtime call aborts the whole process.
+   */
+  async close(options: { graceMs?: number } = {}): Promise<void> {
     if (this.closed) return;
+    this.beginDrain();
     this.closed = true;
-    if (this.configFileTimer) clearTimeout(this.configFileTimer);
     await this.source.close();
+    await this.whenIdle(options.graceMs ?? Infinity);
     await this.configChain;
     await this.manager.close();
     await this.pool?.close();
     this.events.removeAllListeners();
   }
+}
+
+function reasonOf(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error ? reason.message : String(reason ?? 'cancelled');
 }
 
 function sameModel(a: ModelConfig | undefined, b: ModelConfig): boolean {

@@ -78,11 +78,30 @@ export interface RunRequest {
    * copied (a 60 MB input took 135 ms of event loop to clone). They are unusable by the caller afterwards.
    */
   inputsOwned?: boolean;
+  /**
+   * Date.now() ms when the client stops waiting (gRPC deadline, REST timeout); undefined = none. A request still
+   * queued then is dropped before it runs: DEADLINE_EXCEEDED, counted in flowserve_requests_dropped_deadline_total.
+   */
+  deadline?: number;
 }
 
 export interface RequestAdmission {
   signatureName: string;
   admission: InputAdmission;
+}
+
+/**
+ * Whether the server takes traffic: 'starting' until the initially configured models have settled (loaded or
+ * failed), 'ready', then 'draining' from the start of a shutdown on. Health endpoints report 'ready' only.
+ */
+export type Readiness = 'starting' | 'ready' | 'draining';
+
+export interface ReloadOptions {
+  /**
+   * Aborted when the client has gone (gRPC cancel or deadline): the reload stops waiting and drops what it had not
+   * finished (ServingCoreImpl.reloadConfig says exactly what).
+   */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -121,4 +140,8 @@ export interface ServingCore {
   reloadConfig(config: unknown): Promise<void>;
   /** Throws PERMISSION_DENIED naming `api` and the flag that enables it, unless model management is enabled. */
   checkModelManagement(api: string): void;
+  /** Replaces the served model list (ModelService/HandleReloadConfigRequest). */
+  reloadConfig(config: unknown, options?: ReloadOptions): Promise<void>;
+  /** Read by every health endpoint (gRPC health, and later /v2/health/ready). */
+  readonly readiness: Readiness;
 }

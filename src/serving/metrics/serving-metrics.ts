@@ -80,6 +80,7 @@ export class ServingMetrics {
   private readonly loadSeconds: Histogram;
   private readonly warmupLatency: Histogram;
   private readonly versionState: Gauge;
+  private readonly droppedAtDeadline: Counter;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -176,6 +177,17 @@ export class ServingMetrics {
       labelNames: ['model_name', 'version'],
       registers,
     });
+    this.droppedAtDeadline = new Counter({
+      name: 'flowserve_requests_dropped_deadline_total',
+      help: 'Requests dropped unrun because their deadline passed while they were queued',
+      labelNames: ['model_name'],
+      registers,
+    });
+  }
+
+  /** `model` is a served model's name (the request had resolved to a version), so the label set stays bounded. */
+  countDroppedAtDeadline(model: string): void {
+    this.droppedAtDeadline.inc({ model_name: model });
   }
 
   /** The models whose names may appear as request labels (the served config). */

@@ -54,6 +54,11 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       return { reply, transfer: [] };
     }
     case 'run': {
+      // Runs queue here while this thread computes: one whose client has stopped waiting is not worth running.
+      if (request.deadline !== undefined && Date.now() >= request.deadline) {
+        const error = { name: 'DeadlineExceeded', message: 'deadline passed in the worker queue' };
+        return { reply: { id: request.id, ok: false, error, expired: true }, transfer: [] };
+      }
       const s = session(request.sessionId);
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(request.feeds)) {

@@ -25,7 +25,15 @@ export interface LoadOptions {
 
 export type WorkerRequest =
   | { type: 'load'; id: number; modelPath: string; options: LoadOptions }
-  | { type: 'run'; id: number; sessionId: number; feeds: Record<string, WireTensor>; fetches: string[] }
+  | {
+      type: 'run';
+      id: number;
+      sessionId: number;
+      feeds: Record<string, WireTensor>;
+      fetches: string[];
+      /** Date.now() ms after which the run is dropped unrun (its client stopped waiting); absent = none. */
+      deadline?: number;
+    }
   | { type: 'unload'; id: number; sessionId: number }
   | { type: 'ping'; id: number };
 
@@ -36,7 +44,8 @@ export type WorkerReply =
   | { id: number; ok: true; kind: 'loaded'; sessionId: number; inputs: WireValueInfo[]; outputs: WireValueInfo[] }
   | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor> }
   | { id: number; ok: true; kind: 'done' }
-  | { id: number; ok: false; error: { name: string; message: string } };
+  /** `expired`: a run dropped before it started because its deadline had passed. */
+  | { id: number; ok: false; error: { name: string; message: string }; expired?: true };
 
 /** The buffers of `tensors` that can be moved rather than copied (a typed array spanning its whole buffer). */
 export function transferables(tensors: Iterable<WireTensor>): ArrayBuffer[] {

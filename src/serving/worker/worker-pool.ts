@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import type { ServingDevice } from '../config/model-server-config.js';
+import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import {
   transferables,
   type WireTensor,
@@ -33,7 +34,12 @@ export interface WorkerPoolOptions {
 export interface RunOptions {
   /** The caller gives up the input buffers: they are moved to the worker instead of copied (and become detached). */
   transferInputs?: boolean;
+  /** Date.now() ms: a run still queued then (here or in the worker) is dropped with DroppedAtDeadline. */
+  deadline?: Deadline;
 }
+
+/** The worker pool's wording in DroppedAtDeadline messages. */
+export const WORKER_QUEUE = 'while waiting in the inference worker queue';
 
 export interface LoadModelOptions {
   /** Default 'cpu'. */
@@ -132,10 +138,15 @@ class InferenceThread {
   }
 
   private flush(): void {
-    const requests = this.outbox;
+    const now = Date.now();
+    const expired = this.outbox.filter((r) => r.type === 'run' && deadlinePassed(r.deadline, now));
+    const requests = this.outbox.filter((r) => !expired.includes(r));
     const transfer = this.outboxTransfer;
     this.outbox = [];
     this.outboxTransfer = [];
+    for (const r of expired) {
+      this.settle({ id: r.id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
+    }
     if (requests.length === 0 || !this.alive) return;
     if (requests.length === 1) this.worker.postMessage(requests[0], transfer);
     else this.worker.postMessage({ type: 'many', requests } satisfies WorkerEnvelope, transfer);
@@ -304,9 +315,16 @@ class PooledModelImpl implements PooledModel {
     for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
     const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : [];
     const reply = await replica.thread.request(
-      { type: 'run', sessionId: replica.sessionId, feeds: wireFeeds, fetches: [...fetches] },
+      {
+        type: 'run',
+        sessionId: replica.sessionId,
+        feeds: wireFeeds,
+        fetches: [...fetches],
+        ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+      },
       transfer,
     );
+    if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
     if (!reply.ok) throw new InvalidArgument(reply.error.message);
     if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
     const outputs: Record<string, HostTensor> = {};

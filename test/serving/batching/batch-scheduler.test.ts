@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { InvalidArgument, Unavailable } from '../../../src/errors.js';
+import { DeadlineExceeded, InvalidArgument, Unavailable } from '../../../src/errors.js';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import {
   BatchScheduler,
@@ -10,7 +10,7 @@ import {
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
 import { defaultBatchingParameters } from '../../../src/serving/config/batching-parameters.js';
 import { createServingCore } from '../../../src/serving/core/index.js';
-import { affineModel, rows, tempRepo } from '../core/model-fixtures.js';
+import { affineModel, eventually, rows, tempRepo } from '../core/model-fixtures.js';
 
 const OPTIONS: BatchSchedulerOptions = {
   maxBatchSize: 8,
@@ -155,6 +155,37 @@ describe('BatchScheduler', () => {
     ]);
     assert.deepEqual(batchSizes, [1, 1, 1]);
     assert.deepEqual(results[1]?.y?.shape, [1, 3]);
+    await scheduler.close();
+  });
+});
+
+describe('BatchScheduler deadlines', () => {
+  it('drops a queued task whose deadline passed before its batch was cut, and runs the others', async () => {
+    const { runner, batchSizes, release } = recordingRunner(-1);
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    const first = scheduler.schedule(task(0));
+    await new Promise((r) => setImmediate(r));
+    // The only batch thread is busy with `first`: these two wait in the queue, in one batch.
+    const late = scheduler.schedule(task(1), Date.now() + 30);
+    const patient = scheduler.schedule(task(2), Date.now() + 60_000);
+    const lateOutcome = late.then(
+      () => 'ran',
+      (err: unknown) => err,
+    );
+    await new Promise((r) => setTimeout(r, 60));
+    release();
+    await first;
+    const dropped = await lateOutcome;
+    // The runner blocks every run until released: let the second batch (the patient task alone) finish.
+    await eventually(() => batchSizes.length === 2);
+    release();
+    assert.ok(dropped instanceof DeadlineExceeded, String(dropped));
+    assert.match(
+      (dropped as Error).message,
+      /while waiting in the batch scheduling queue; the request was dropped before it ran/,
+    );
+    assert.deepEqual([...((await patient).y as HostTensor).toNumbers()], expected(2));
+    assert.deepEqual(batchSizes, [1, 1], 'the late task was not part of the second run');
     await scheduler.close();
   });
 });

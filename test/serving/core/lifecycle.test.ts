@@ -41,12 +41,12 @@ function controllableLoaders() {
   return { factory, unloads, attempts, waitingLoad };
 }
 
-function managerWith(factory: LoaderFactory, retries = 0) {
+function managerWith(factory: LoaderFactory, retries = 0, loadRetryIntervalMs = 1) {
   const events: TransitionEvent[] = [];
   const manager = new AspiredVersionsManager({
     loaderFactory: factory,
     maxNumLoadRetries: retries,
-    loadRetryIntervalMs: 1,
+    loadRetryIntervalMs,
     onTransition: (e) => events.push(e),
     log: () => undefined,
   });
@@ -212,5 +212,58 @@ describe('AspiredVersionsManager', () => {
     assert.deepEqual(loaders.attempts, [2]);
     assert.ok(trace().includes('1:END'));
     await manager.close();
+  });
+
+  it('a cancelled load never serves: the running attempt is unloaded, START versions never load', async () => {
+    const loaders = controllableLoaders();
+    const { manager, events, trace } = managerWith(loaders.factory);
+    manager.setAspiredVersions('m', [at(1), at(2)]);
+    const load2 = await loaders.waitingLoad(2);
+    manager.cancelPendingLoads('m', 'the config reload was cancelled: client gone');
+    load2.resolve();
+    await manager.whenSettled('m');
+    assert.equal(servingVersion(manager), undefined);
+    assert.deepEqual(loaders.attempts, [2], 'version 1 was never tried');
+    assert.deepEqual(loaders.unloads, [2], 'the attempt that finished after the cancel was unloaded');
+    assert.ok(!trace().includes('2:AVAILABLE'));
+    const statuses = manager.versionStatuses('m') ?? [];
+    assert.deepEqual(
+      statuses.map((s) => [s.version, s.state, s.error?.code]),
+      [
+        [2, 'END', 'CANCELLED'],
+        [1, 'END', 'CANCELLED'],
+      ],
+    );
+    assert.match(statuses[0]?.error?.message ?? '', /client gone/);
+    assert.equal(events.filter((e) => e.to === 'END').length, 2);
+    await manager.close();
+  });
+
+  it('a cancel ends the wait between load retries at once and no retry follows', async () => {
+    const loaders = controllableLoaders();
+    const { manager } = managerWith(loaders.factory, 5, 60_000);
+    manager.setAspiredVersions('m', [at(1)]);
+    (await loaders.waitingLoad(1)).reject(new Error('corrupt model'));
+    await new Promise((r) => setTimeout(r, 10));
+    const started = performance.now();
+    manager.cancelPendingLoads('m', 'shutdown');
+    await manager.whenSettled('m');
+    assert.ok(performance.now() - started < 1000, 'did not wait for the 60 s retry interval');
+    assert.deepEqual(loaders.attempts, [1]);
+    const [status] = manager.versionStatuses('m') ?? [];
+    assert.equal(status?.error?.code, 'CANCELLED');
+    assert.match(status?.error?.message ?? '', /shutdown; last load error: corrupt model/);
+    await manager.close();
+  });
+
+  it('close() during a retry wait returns at once', async () => {
+    const loaders = controllableLoaders();
+    const { manager } = managerWith(loaders.factory, 5, 60_000);
+    manager.setAspiredVersions('m', [at(1)]);
+    (await loaders.waitingLoad(1)).reject(new Error('corrupt model'));
+    await new Promise((r) => setTimeout(r, 10));
+    const started = performance.now();
+    await manager.close();
+    assert.ok(performance.now() - started < 1000);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * grpc.health.v1.Health. TF Serving marks the bare names "ModelService" and "PredictionService" SERVING; the
- * fully-qualified names and "" (the whole server) are answered too. NOT_SERVING once shutdown has begun.
+ * fully-qualified names and "" (the whole server) are answered too. SERVING only while the core's readiness is
+ * 'ready': NOT_SERVING before the initial models have settled (--wait_for_models=false) and once a drain has begun.
  */
 import {
   status as grpcStatus,
@@ -25,7 +26,7 @@ interface HealthRequest {
 }
 
 export interface HealthState {
-  serving: boolean;
+  readonly serving: boolean;
 }
 
 export function healthService(state: HealthState): UntypedServiceImplementation {

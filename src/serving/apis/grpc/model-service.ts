@@ -9,16 +9,19 @@ import type {
   ReloadConfigResponseMsg,
 } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
-import { specModel, unary } from './unary.js';
+import { specModel, unary, type CallContext } from './unary.js';
 
 export function modelService(core: ServingCore, observe?: RequestObserver): UntypedServiceImplementation {
   function getModelStatus(request: GetModelStatusRequestMsg): GetModelStatusResponseMsg {
     return statusResponse(modelStatus(core, request.model_spec));
   }
 
-  /** Blocks until the new config's models are available (or failed); errors fail the RPC, as in TF Serving. */
-  async function reload(request: ReloadConfigRequestMsg): Promise<ReloadConfigResponseMsg> {
-    await core.reloadConfig(request.config ?? {});
+  /**
+   * Blocks until the new config's models are available (or failed); errors fail the RPC, as in TF Serving. A call
+   * cancelled by its client (deadline, disconnect) cancels the reload (ServingCore.reloadConfig).
+   */
+  async function reload(request: ReloadConfigRequestMsg, call: CallContext): Promise<ReloadConfigResponseMsg> {
+    await core.reloadConfig(request.config ?? {}, { signal: call.signal });
     return {
       status: { error_code: 0, error_message: '' },
       // Metric deltas are not tracked; each requested name is answered with an increase of 0.

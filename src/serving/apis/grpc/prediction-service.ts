@@ -19,7 +19,7 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
 import { admitInput, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
 import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
-import { specModel, unary } from './unary.js';
+import { specModel, unary, type CallContext } from './unary.js';
 
 export interface PredictionServiceOptions extends EncodeOptions {
   observe?: RequestObserver;
@@ -32,7 +32,10 @@ export function predictionService(
   const signatureDefMapType = protobufRoot().lookupType('tensorflow.serving.SignatureDefMap');
   const common = { observe: options.observe, modelOf: specModel };
 
-  async function predict(request: PredictWireRequest): Promise<PredictWireResponse> {
+  /** The call's deadline, for requests that reach a queue. */
+  const until = (call: CallContext) => (call.deadline === undefined ? {} : { deadline: call.deadline });
+
+  async function predict(request: PredictWireRequest, call: CallContext): Promise<PredictWireResponse> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
     // Every input is admitted from its header (signature, limits) before any memory is allocated for it.
     const { admission } = core.admission(selector, signatureName);
@@ -50,6 +53,7 @@ export function predictionService(
       inputs,
       outputFilter: request.output_filter,
       inputsOwned: true,
+      ...until(call),
     });
     // Serialized by predict-wire straight from the typed arrays.
     return {
@@ -62,18 +66,18 @@ export function predictionService(
   const examplesOf = (request: ExampleRequestWire | MultiInferenceRequestWire) =>
     examplesFromInput(admitInput(request, core.maxExamplesPerRequest));
 
-  async function classifyRpc(request: ExampleRequestWire): Promise<ClassificationResponseMsg> {
+  async function classifyRpc(request: ExampleRequestWire, call: CallContext): Promise<ClassificationResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await classify(core, { selector, signatureName, examples: examplesOf(request) });
+    const outcome = await classify(core, { selector, signatureName, examples: examplesOf(request), ...until(call) });
     return {
       result: { classifications: outcome.classifications.map((classes) => ({ classes })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
     };
   }
 
-  async function regressRpc(request: ExampleRequestWire): Promise<RegressionResponseMsg> {
+  async function regressRpc(request: ExampleRequestWire, call: CallContext): Promise<RegressionResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
-    const outcome = await regress(core, { selector, signatureName, examples: examplesOf(request) });
+    const outcome = await regress(core, { selector, signatureName, examples: examplesOf(request), ...until(call) });
     return {
       result: { regressions: outcome.values.map((value) => ({ value })) },
       model_spec: responseSpec(outcome.modelName, outcome.version, outcome.signatureName),
@@ -81,7 +85,10 @@ export function predictionService(
   }
 
   /** multi_inference.cc's checks, then one classify/regress per task on the version tasks[0] selects. */
-  async function multiInference(request: MultiInferenceRequestWire): Promise<MultiInferenceResponseMsg> {
+  async function multiInference(
+    request: MultiInferenceRequestWire,
+    call: CallContext,
+  ): Promise<MultiInferenceResponseMsg> {
     const tasks = request.tasks ?? [];
     if (tasks.length === 0) throw new InvalidArgument('ModelSpec has no name specified.');
     const modelName = tasks[0]?.model_spec?.name;
@@ -104,13 +111,13 @@ export function predictionService(
       tasks.map(async (task): Promise<InferenceResultMsg> => {
         const signatureName = task.model_spec?.signature_name || undefined;
         if (task.method_name === METHOD_CLASSIFY) {
-          const o = await classify(core, { selector, signatureName, examples });
+          const o = await classify(core, { selector, signatureName, examples, ...until(call) });
           return {
             model_spec: responseSpec(o.modelName, o.version, o.signatureName),
             classification_result: { classifications: o.classifications.map((classes) => ({ classes })) },
           };
         }
-        const o = await regress(core, { selector, signatureName, examples });
+        const o = await regress(core, { selector, signatureName, examples, ...until(call) });
         return {
           model_spec: responseSpec(o.modelName, o.version, o.signatureName),
           regression_result: { regressions: o.values.map((value) => ({ value })) },

@@ -42,7 +42,12 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
     ...options.channelOptions,
     ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
   });
-  const health: HealthState = { serving: true };
+  // The core's readiness is the one answer every health endpoint gives.
+  const health: HealthState = {
+    get serving() {
+      return core.readiness === 'ready';
+    },
+  };
   server.addService(
     service('tensorflow.serving.PredictionService'),
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),

@@ -1,6 +1,6 @@
 /** Wraps an async request handler as a grpc-js unary handler: errors go through toGrpcStatus, timing to the observer. */
-import type { handleUnaryCall } from '@grpc/grpc-js';
-import { InvalidArgument, toFlowserveError } from '../../../errors.js';
+import type { Deadline as GrpcDeadline, handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
+import { Cancelled, DeadlineExceeded, InvalidArgument, toFlowserveError } from '../../../errors.js';
 import { MalformedRequest } from './malformed.js';
 import type { ModelSpecMsg } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
@@ -13,11 +13,51 @@ export interface UnaryOptions<Req> {
   modelOf?: (request: Req) => string | undefined;
 }
 
+/** What a handler knows of its call besides the request. */
+export interface CallContext {
+  /** Aborted when the client cancels, disconnects, or its deadline passes. */
+  signal: AbortSignal;
+  /** The call's deadline as Date.now() ms; undefined when the client set none. */
+  deadline: number | undefined;
+}
+
+/** grpc-js gives a Date, a number of ms, or Infinity for "none". */
+export function deadlineMs(deadline: GrpcDeadline): number | undefined {
+  const ms = deadline instanceof Date ? deadline.getTime() : deadline;
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** The call's cancellation as an AbortSignal, plus its deadline; `done` releases the timer. */
+function callContext(call: ServerUnaryCall<unknown, unknown>): CallContext & { done(): void } {
+  const controller = new AbortController();
+  const deadline = deadlineMs(call.getDeadline());
+  const onCancel = () => controller.abort(new Cancelled('the client cancelled the call or disconnected'));
+  call.once('cancelled', onCancel);
+  if (call.cancelled) onCancel();
+  // grpc-js answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
+  const timer =
+    deadline === undefined
+      ? undefined
+      : setTimeout(
+          () => controller.abort(new DeadlineExceeded("the call's deadline passed")),
+          Math.max(0, deadline - Date.now()),
+        );
+  return {
+    signal: controller.signal,
+    deadline,
+    done: () => {
+      clearTimeout(timer);
+      call.removeListener('cancelled', onCancel);
+    },
+  };
+}
+
 export function unary<Req, Res extends object>(
-  handler: (request: Req) => Promise<Res> | Res,
+  handler: (request: Req, context: CallContext) => Promise<Res> | Res,
   options: UnaryOptions<Req>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
+    const context = callContext(call as ServerUnaryCall<unknown, unknown>);
     const started = process.hrtime.bigint();
     const report = (status: string, version?: number) => {
       if (!options.observe) return;
@@ -35,8 +75,9 @@ export function unary<Req, Res extends object>(
         if (call.request instanceof MalformedRequest) {
           throw new InvalidArgument(`malformed ${options.api} request: ${call.request.reason}`);
         }
-        return handler(call.request);
+        return handler(call.request, context);
       })
+      .finally(() => context.done())
       .then(
         (response) => {
           callback(null, response);

@@ -49,28 +49,60 @@ function predictAdmission(core: ServingCore, route: RestRoute, requested: string
   }
 }
 
-export async function predictAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+/** `deadline`: Date.now() ms when the REST timeout answers for the request (RunRequest.deadline). */
+export async function predictAction(
+  core: ServingCore,
+  route: RestRoute,
+  bytes: Uint8Array,
+  deadline?: number,
+): Promise<RestResult> {
   const body = await readJsonBody(bytes, core);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
   const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
   // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.
-  const result = await core.run({ model: route.selector, signatureName, inputs: decoded.inputs, inputsOwned: true });
+  const result = await core.run({
+    model: route.selector,
+    signatureName,
+    inputs: decoded.inputs,
+    inputsOwned: true,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
 }
 
-export async function classifyAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+export async function classifyAction(
+  core: ServingCore,
+  route: RestRoute,
+  bytes: Uint8Array,
+  deadline?: number,
+): Promise<RestResult> {
   const body = await readJsonBody(bytes, core);
   const signatureName = signatureNameOf(body);
   const examples = await examplesFromJson(body, 'classify');
-  const outcome = await classify(core, { selector: route.selector, signatureName, examples });
+  const outcome = await classify(core, {
+    selector: route.selector,
+    signatureName,
+    examples,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: classifyResultsJson(outcome.classifications), version: outcome.version };
 }
 
-export async function regressAction(core: ServingCore, route: RestRoute, bytes: Uint8Array): Promise<RestResult> {
+export async function regressAction(
+  core: ServingCore,
+  route: RestRoute,
+  bytes: Uint8Array,
+  deadline?: number,
+): Promise<RestResult> {
   const body = await readJsonBody(bytes, core);
   const signatureName = signatureNameOf(body);
   const examples = await examplesFromJson(body, 'regress');
-  const outcome = await regress(core, { selector: route.selector, signatureName, examples });
+  const outcome = await regress(core, {
+    selector: route.selector,
+    signatureName,
+    examples,
+    ...(deadline === undefined ? {} : { deadline }),
+  });
   return { body: regressResultsJson(outcome.values), version: outcome.version };
 }
 

@@ -19,6 +19,7 @@ import { DEFAULT_REQUEST_LIMITS } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import type { BearerToken } from '../security/bearer-token.js';
 import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '../security/tls.js';
+import { DroppedAtDeadline } from '../../deadline.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { collectBody } from './body-bytes.js';
 import {
@@ -86,14 +87,15 @@ async function dispatch(
   route: RestRoute,
   request: FastifyRequest,
   maxBytes: number,
+  deadline: number | undefined,
 ): Promise<RestResult> {
   switch (route.action) {
     case 'predict':
-      return predictAction(core, route, await bodyBytes(request, maxBytes));
+      return predictAction(core, route, await bodyBytes(request, maxBytes), deadline);
     case 'classify':
-      return classifyAction(core, route, await bodyBytes(request, maxBytes));
+      return classifyAction(core, route, await bodyBytes(request, maxBytes), deadline);
     case 'regress':
-      return regressAction(core, route, await bodyBytes(request, maxBytes));
+      return regressAction(core, route, await bodyBytes(request, maxBytes), deadline);
     case 'status':
       return statusAction(core, route);
     case 'metadata':
@@ -193,7 +195,10 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
         });
       try {
         route = parseRestPath(request.method, path);
-        const result = await withTimeout(dispatch(core, route, request, bodyLimit), options.timeoutMs ?? 0);
+        const timeoutMs = options.timeoutMs ?? 0;
+        // Counted from the request's arrival, so a request that waited in a queue past it is dropped unrun.
+        const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
+        const result = await withTimeout(dispatch(core, route, request, bodyLimit, deadline), timeoutMs);
         report('OK', result.version);
         return reply.type('application/json').send(result.body);
       } catch (err) {
@@ -210,14 +215,22 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
  * interrupted (ONNX Runtime has no cancel), so the answer is given up on instead: the client gets 504 at the
  * deadline and the late result is dropped.
  */
+function timeoutMessage(timeoutMs: number): string {
+  return `Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`;
+}
+
 function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
   if (!(timeoutMs > 0)) return work;
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () => reject(new DeadlineExceeded(`Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new DeadlineExceeded(timeoutMessage(timeoutMs))), timeoutMs);
   });
-  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+  // A request dropped unrun at the same deadline answers with the same words.
+  const dropped = (err: unknown) => {
+    if (err instanceof DroppedAtDeadline) throw new DeadlineExceeded(`${timeoutMessage(timeoutMs)}: ${err.message}`);
+    throw err;
+  };
+  return Promise.race([work, deadline])
+    .catch(dropped)
+    .finally(() => clearTimeout(timer));
 }

@@ -21,6 +21,8 @@ export interface ExampleRequest {
   selector: ModelSelector;
   signatureName?: string;
   examples: readonly ExampleFeatures[];
+  /** Date.now() ms when the client stops waiting (RunRequest.deadline). */
+  deadline?: number;
 }
 
 export interface ScoredClass {
@@ -112,6 +114,7 @@ export async function classify(core: ServingCore, request: ExampleRequest): Prom
     inputs,
     outputFilter,
     inputsOwned: true,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
   });
   return {
     modelName: result.modelName,
@@ -187,6 +190,7 @@ export async function regress(core: ServingCore, request: ExampleRequest): Promi
     inputs,
     outputFilter,
     inputsOwned: true,
+    ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
   });
   return {
     modelName: result.modelName,
