@@ -1,20 +1,18 @@
 /**
- * REST JSON against a server in its own process (test/helpers/rest-server-child.ts): peak RSS per request from
+ * REST JSON against a server in its own process (test/helpers/server-child.ts): peak RSS per request from
  * /proc/<pid>/status, event-loop delay from perf_hooks inside the server, and the statuses of hostile bodies.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
-import type { Readable, Writable } from 'node:stream';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { procKiB, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { tempBase, writeRowSumModel } from '../serving/apis/fixtures.js';
 
 const FEATURES = 1024;
-const BODY_BYTES = 48 * 1024 * 1024;
+// Under --max_request_bytes (32 MiB by default).
+const BODY_BYTES = 30 * 1024 * 1024;
 const HAS_PROC = existsSync('/proc/self/status') && existsSync('/proc/self/clear_refs');
 /**
  * Event-loop delay is also scheduling: with more runnable threads than cores (load 7–14 on 2 cores while other jobs
@@ -24,7 +22,6 @@ const HAS_PROC = existsSync('/proc/self/status') && existsSync('/proc/self/clear
  */
 const MAX_BLOCK_MS = 50;
 const overloaded = () => loadavg()[0]! > cpus().length;
-const CHILD = join(dirname(fileURLToPath(import.meta.url)), '..', 'helpers', 'rest-server-child.js');
 
 /** A seeded row of `FEATURES` floats as a client would print them (6 decimals, sign). */
 function floatRow(seed: number): number[] {
@@ -49,52 +46,29 @@ function instancesBody(rowTexts: string[], bytes: number): { body: Buffer; count
   return { body: Buffer.from(`{"instances": [${parts.join(',')}]}`), count };
 }
 
-function procKiB(pid: number, field: 'VmHWM' | 'VmRSS'): number {
-  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!match) throw new Error(`no ${field} in /proc/${pid}/status`);
-  return Number(match[1]);
-}
-
 describe('REST JSON bodies: bounded memory, a free event loop, 400 for hostile input', () => {
   let base: string;
-  let child: ChildProcessByStdio<Writable, Readable, null>;
-  let nextLine: () => Promise<string>;
+  let server: ServerProcess;
   let pid: number;
   let url: string;
 
-  const command = async (text: string) => {
-    child.stdin.write(`${text}\n`);
-    return JSON.parse(await nextLine()) as Record<string, number>;
-  };
+  const command = (text: 'reset' | 'stats') => server.command(text);
   const predict = (body: Buffer | string) =>
     fetch(`${url}:predict`, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body) });
 
   before(async () => {
     base = tempBase('flowserve-rest-json-');
     writeRowSumModel(join(base, 'sum'), 1, FEATURES);
-    child = spawn(process.execPath, [CHILD, 'sum', join(base, 'sum')], { stdio: ['pipe', 'pipe', 'inherit'] });
-    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
-    nextLine = async () => {
-      const next = await lines.next();
-      if (next.done) throw new Error('the server process ended');
-      return next.value as string;
-    };
-    const ready = JSON.parse(await nextLine()) as { restPort: number; pid: number };
-    pid = ready.pid;
-    url = `http://127.0.0.1:${ready.restPort}/v1/models/sum`;
+    server = await startServerProcess([['sum', join(base, 'sum')]]);
+    pid = server.pid;
+    url = `http://127.0.0.1:${server.restPort}/v1/models/sum`;
     // Warm up (JIT, the worker's session) so that the measured requests pay only for themselves.
     const warm = await predict(JSON.stringify({ instances: [floatRow(1)] }));
     assert.equal(warm.status, 200);
   });
 
   after(async () => {
-    if (child && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.stdin.write('exit\n');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await server?.close();
     rmSync(base, { recursive: true, force: true });
   });
 

@@ -11,7 +11,7 @@ import {
   DEFAULT_REQUEST_LIMITS,
   formatBytes,
   MAX_RANK,
-  STRING_ELEMENT_OVERHEAD,
+  STRING_ELEMENT_COST,
   type TensorHeader,
 } from '../../core/request-limits.js';
 import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
@@ -75,7 +75,7 @@ function admitBytesOnly(alias: string): AdmitTensor {
     const n = boundedElementCount(header.shape, DEFAULT_REQUEST_LIMITS.maxInputBytes);
     const bytes =
       header.dtype === 'string'
-        ? n * STRING_ELEMENT_OVERHEAD + (header.stringBytes ?? 0)
+        ? n * STRING_ELEMENT_COST + (header.stringBytes ?? 0)
         : n * dtypeInfo(header.dtype).bytesPerElement;
     if (bytes > DEFAULT_REQUEST_LIMITS.maxInputBytes) {
       throw new InvalidArgument(

@@ -348,7 +348,8 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
   writer.ldelim();
   const data = tensor.data;
   if (tensor.dtype === 'string') {
-    for (const s of data as string[]) writer.uint32((8 << 3) | WIRE_BYTES).bytes(Buffer.from(s, 'utf8'));
+    // protobufjs writes the UTF-8 itself: no Buffer per element.
+    for (const s of data as string[]) writer.uint32((8 << 3) | WIRE_BYTES).string(s);
     return;
   }
   const typed = data as Exclude<TensorData, string[]>;

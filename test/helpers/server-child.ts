@@ -1,6 +1,8 @@
 /**
- * A server in its own process, for tests that measure it: `node rest-server-child.js <model name> <base path>`.
- * Prints one JSON line {"restPort", "pid"} once serving, then answers line commands on stdin with one JSON line:
+ * A server in its own process, for tests that measure it:
+ * `node server-child.js <model name> <base path> [<model name> <base path> …]`.
+ * Prints one JSON line {"restPort", "grpcPort", "pid"} once serving, then answers line commands on stdin with one
+ * JSON line:
  *   reset  → clears the event-loop delay histogram                      → {"ok": true}
  *   stats  → since the last reset, the largest event-loop delay and the   → {"maxDelayMs": …, "maxTurnCpuMs": …}
  *            most main-thread CPU time spent within one 5 ms timer interval (what the loop was busy for, apart from
@@ -14,12 +16,15 @@ import { createInterface } from 'node:readline';
 import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
 import { startServer } from '../../src/serving/server.js';
 
-const [name, basePath] = process.argv.slice(2);
+const args = process.argv.slice(2);
 // `node --test dist/test/` runs every file under it, this one too, without arguments: then there is nothing to do.
-if (!name || !basePath) process.exit(0);
+if (args.length < 2 || args.length % 2 !== 0) process.exit(0);
+const models = [];
+for (let i = 0; i < args.length; i += 2)
+  models.push(...singleModelConfig(args[i] as string, args[i + 1] as string).models);
 
 const server = await startServer({
-  modelConfig: singleModelConfig(name, basePath),
+  modelConfig: { models },
   grpcPort: 0,
   restPort: 0,
   fileSystemPollWaitSeconds: -1,
@@ -47,7 +52,7 @@ const ticker = setInterval(() => {
   lastCpuMs = now;
 }, 5);
 const send = (value: unknown) => process.stdout.write(`${JSON.stringify(value)}\n`);
-send({ restPort: server.restPort, pid: process.pid });
+send({ restPort: server.restPort, grpcPort: server.grpcPort, pid: process.pid });
 
 for await (const line of createInterface({ input: process.stdin })) {
   const command = line.trim();
