@@ -1,0 +1,88 @@
+/**
+ * The values of a serialized TensorProto (tensor.proto), read into a flowserve tensor's storage: from
+ * `tensor_content` (4, little-endian bytes) when present, else from the typed field of the dtype: float_val 5,
+ * double_val 6, int_val 7 (int32, uint8), string_val 8, int64_val 10, bool_val 11, packed or not.
+ * As TensorFlow's Tensor::FromProto, fewer values than elements repeat the last one; none means zeros.
+ */
+import type { DType, TensorData } from '../graph/dtype.js';
+import { allocate, dtypeInfo } from '../graph/dtype.js';
+import { MalformedProto, readFields, WIRE } from './checkpoint-protos.js';
+import { typedArrayFromLittleEndian } from './little-endian-tensor.js';
+import type protobuf from 'protobufjs';
+
+const VALUE_FIELD: Record<DType, number> = {
+  float32: 5,
+  float64: 6,
+  int32: 7,
+  uint8: 7,
+  string: 8,
+  int64: 10,
+  bool: 11,
+};
+
+/** `count` elements of `dtype` from the TensorProto bytes; MalformedProto when they do not fit. */
+export function tensorProtoValues(bytes: Uint8Array, dtype: DType, count: number, what: string): TensorData {
+  let content: Uint8Array | undefined;
+  const values: (number | bigint | string)[] = [];
+  const valueField = VALUE_FIELD[dtype];
+  const readOne = scalarReader(dtype, what);
+  readFields(bytes, what, {
+    4: (reader, wireType) => {
+      if (wireType !== WIRE.BYTES) throw new MalformedProto(`${what}: tensor_content has wire type ${wireType}`);
+      content = reader.bytes();
+    },
+    [valueField]: (reader, wireType) => {
+      if (wireType === WIRE.BYTES && dtype !== 'string') {
+        const end = reader.uint32() + reader.pos;
+        if (end > reader.len) throw new MalformedProto(`${what}: packed values run past the message`);
+        while (reader.pos < end) values.push(readOne(reader));
+        if (reader.pos !== end) throw new MalformedProto(`${what}: packed values overrun their length`);
+      } else {
+        values.push(readOne(reader, wireType));
+      }
+      if (values.length > count) throw new MalformedProto(`${what}: more than ${count} values`);
+    },
+  });
+  if (content !== undefined && dtype !== 'string') {
+    const expected = count * dtypeInfo(dtype).bytesPerElement;
+    if (content.length !== expected) {
+      throw new MalformedProto(
+        `${what}: tensor_content has ${content.length} bytes, ${count} elements need ${expected}`,
+      );
+    }
+    // A private, aligned copy: `content` is a view into a table block that is reused.
+    return typedArrayFromLittleEndian(dtype as Exclude<DType, 'string'>, new Uint8Array(content));
+  }
+  const out = allocate(dtype, count);
+  const last = values[values.length - 1];
+  for (let i = 0; i < count && last !== undefined; i++) {
+    (out as unknown as (number | bigint | string)[])[i] = values[i] ?? last;
+  }
+  return out;
+}
+
+type ScalarReader = (reader: protobuf.Reader, wireType?: number) => number | bigint | string;
+
+function scalarReader(dtype: DType, what: string): ScalarReader {
+  const expect = (wireType: number | undefined, expected: number) => {
+    if (wireType !== undefined && wireType !== expected) {
+      throw new MalformedProto(`${what}: ${dtype} value with wire type ${wireType}`);
+    }
+  };
+  switch (dtype) {
+    case 'float32':
+      return (r, w) => (expect(w, WIRE.FIXED32), r.float());
+    case 'float64':
+      return (r, w) => (expect(w, WIRE.FIXED64), r.double());
+    case 'int32':
+      return (r, w) => (expect(w, WIRE.VARINT), r.int32());
+    case 'uint8':
+      return (r, w) => (expect(w, WIRE.VARINT), r.int32() & 0xff);
+    case 'bool':
+      return (r, w) => (expect(w, WIRE.VARINT), r.bool() ? 1 : 0);
+    case 'int64':
+      return (r, w) => (expect(w, WIRE.VARINT), BigInt.asIntN(64, BigInt(String(r.int64()))));
+    case 'string':
+      return (r, w) => (expect(w, WIRE.BYTES), Buffer.from(r.bytes()).toString('utf8'));
+  }
+}
