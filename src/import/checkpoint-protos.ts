@@ -177,7 +177,11 @@ export function decodeTensorSlice(bytes: Uint8Array): SliceExtent[] {
 }
 
 export function decodeBundleHeader(bytes: Uint8Array): BundleHeader {
-  const header: BundleHeader = { numShards: 0, endianness: 0, version: { producer: 0, minConsumer: 0, badConsumers: [] } };
+  const header: BundleHeader = {
+    numShards: 0,
+    endianness: 0,
+    version: { producer: 0, minConsumer: 0, badConsumers: [] },
+  };
   readFields(bytes, 'BundleHeaderProto', {
     1: varint('BundleHeaderProto.num_shards', (r) => (header.numShards = r.int32())),
     2: varint('BundleHeaderProto.endianness', (r) => (header.endianness = r.int32())),

@@ -178,12 +178,15 @@ function variableValue(
 }
 
 /** The nodes the fetches depend on through data edges, stopping at fed nodes, inputs before consumers. */
-function neededNodes(
-  byName: ReadonlyMap<string, NodeDefMsg>,
+export function neededNodes(
+  nodes: ReadonlyMap<string, NodeDefMsg> | readonly NodeDefMsg[],
   fetches: readonly string[],
   fed: ReadonlySet<string>,
   source: string | undefined,
 ): NodeDefMsg[] {
+  const byName = Array.isArray(nodes)
+    ? new Map(nodes.map((n) => [n.name ?? '', n]))
+    : (nodes as ReadonlyMap<string, NodeDefMsg>);
   const order: NodeDefMsg[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
   // Iterative post-order: graphs can be thousands of nodes deep.

@@ -15,8 +15,7 @@ const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
  */
 export function typedArrayFromLittleEndian(dtype: Exclude<DType, 'string'>, bytes: Uint8Array): TypedArray {
   const width = dtypeInfo(dtype).bytesPerElement;
-  const aligned =
-    bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes); // a copy only for a misaligned view
+  const aligned = bytes.byteOffset % width === 0 ? bytes : new Uint8Array(bytes); // a copy only for a misaligned view
   if (!HOST_IS_LITTLE_ENDIAN && width > 1) swapBytes(aligned, width);
   const { buffer, byteOffset } = aligned;
   const count = aligned.length / width;
