@@ -33,6 +33,11 @@ export interface LowerOptions {
   freezeVariable?: (variable: Operation, name: string, b: OnnxGraphBuilder) => void;
   /** metadata_props of the model. */
   metadata?: Record<string, string>;
+  /**
+   * false: fed inputs and outputs are declared without a shape, so ONNX Runtime accepts any shape (imported
+   * TensorFlow graphs, whose signature shapes TF Serving does not enforce). Default true.
+   */
+  declareShapes?: boolean;
 }
 
 export function lowerPartition(
@@ -46,13 +51,14 @@ export function lowerPartition(
   const names = new Map<Tensor, string>();
   const inputs: LoweredPartition['inputs'] = [];
   const outputs: LoweredPartition['outputs'] = [];
+  const declareShapes = options.declareShapes ?? true;
 
   const nameOf = (t: Tensor): string => {
     const known = names.get(t);
     if (known) return known;
     if (fed.has(t)) {
       const name = options.feedName ? options.feedName(t) : `feed/${t.name}`;
-      b.input({ name, dtype: t.dtype, shape: t.shape });
+      b.input({ name, dtype: t.dtype, shape: declareShapes ? t.shape : undefined });
       inputs.push({ name, source: { kind: 'feed', tensor: t } });
       names.set(t, name);
       return name;
@@ -99,7 +105,7 @@ export function lowerPartition(
       if (!fed.has(t) && needOutside(t)) {
         const name = options.outputName ? options.outputName(t) : t.name;
         if (name !== t.name) b.op('Identity', [t.name], {}, name);
-        b.output({ name, dtype: t.dtype, shape: t.shape });
+        b.output({ name, dtype: t.dtype, shape: declareShapes ? t.shape : undefined });
         outputs.push({ name, tensor: t });
       }
     }

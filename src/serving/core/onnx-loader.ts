@@ -2,20 +2,19 @@
  * Loads one version directory (docs/servable-format.md): model.onnx into the worker pool, its signatures, then
  * warmup. Anything that fails releases what was loaded and rejects: the manager reports it as the version's error.
  */
-import { access } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { GpuProbeResult } from '../../devices/webgpu.js';
-import { FlowserveError, InvalidArgument, NotFound } from '../../errors.js';
+import { FlowserveError, InvalidArgument } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/worker-pool.js';
 import { OnnxServable } from './onnx-servable.js';
 import type { Loader, LoaderFactory, Servable } from './servable.js';
-import { deriveSignatures, readSignatureFile } from './signatures.js';
+import { findModelSource } from './model-source.js';
+import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
 import { readWarmupRequests, runWarmup, type TfWarmupReader } from './warmup.js';
 
-export const MODEL_FILE = 'model.onnx';
+export { MODEL_FILE } from './model-source.js';
 
 export interface OnnxLoaderOptions {
   pool: WorkerPool;
@@ -31,6 +30,8 @@ export interface OnnxLoaderOptions {
   probeGpu?: () => Promise<GpuProbeResult>;
   /** Reads TF Serving's `assets.extra/tf_serving_warmup_requests`; without it only warmup.json is read. */
   readTfWarmup?: TfWarmupReader;
+  /** The MetaGraphDef tag set of SavedModels (--saved_model_tags); default `serve`. */
+  savedModelTags?: readonly string[];
 }
 
 export function onnxLoaderFactory(options: OnnxLoaderOptions): LoaderFactory {
@@ -46,12 +47,15 @@ export class OnnxLoader implements Loader {
   ) {}
 
   async load(): Promise<Servable> {
-    const modelPath = join(this.versionPath, MODEL_FILE);
+    const source = await findModelSource(this.versionPath, this.options.savedModelTags);
     try {
-      await access(modelPath);
-    } catch {
-      throw new NotFound(`Could not find ${MODEL_FILE} at supplied export directory path: ${this.versionPath}`);
+      return await this.loadFrom(source.modelPath, source.signatures);
+    } finally {
+      await source.release();
     }
+  }
+
+  private async loadFrom(modelPath: string, importedSignatures: VersionSignatures | undefined): Promise<Servable> {
     const device = this.options.deviceFor?.(this.modelName) ?? 'cpu';
     const cannotLoad = (reason: string) =>
       `model '${this.modelName}' version ${this.version} could not be loaded on ${servingDeviceName(device)}: ${reason}`;
@@ -70,6 +74,7 @@ export class OnnxLoader implements Loader {
     }
     try {
       const signatures =
+        importedSignatures ??
         (await readSignatureFile(this.versionPath, model.inputs, model.outputs)) ??
         deriveSignatures(model.inputs, model.outputs);
       const servable = new OnnxServable({

@@ -3,7 +3,8 @@
  * own BatchScheduler (TF Serving batches per signature); a batch always fetches every output of the signature and
  * each request then keeps the outputs it asked for.
  */
-import type { HostTensor } from '../../graph/host-tensor.js';
+import type { DType } from '../../graph/dtype.js';
+import { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
@@ -94,6 +95,11 @@ export class OnnxServable implements Servable {
   ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
+    // ORT wants every graph input fed, even one only another signature reads (an imported SavedModel's x2 for
+    // regress_x2_to_y3 while serving_default runs): those get a placeholder value that no fetched output reads.
+    for (const info of this.options.model.inputs) {
+      if (!(info.name in feeds) && info.dtype) feeds[info.name] = unreadInput(info.dtype, info.shape);
+    }
     const fetches = [...new Set(outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias))];
     // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
     const graphFetches = fetches.filter((name) => !(name in feeds));
@@ -122,4 +128,12 @@ export class OnnxServable implements Servable {
     await Promise.all([...this.schedulers.values()].map((s) => s.close()));
     await this.options.model.unload();
   }
+}
+
+/** The smallest value ORT accepts for an input nothing fetched reads: unknown dims 0, a scalar when undeclared. */
+function unreadInput(dtype: DType, shape: readonly number[]): HostTensor {
+  return HostTensor.zeros(
+    dtype,
+    shape.map((d) => (d < 0 ? 0 : d)),
+  );
 }

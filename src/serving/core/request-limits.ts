@@ -110,7 +110,7 @@ export class InputAdmission {
     }
     const index = Object.keys(this.signature.inputs).indexOf(alias);
     checkWireShape(header.shape, `input '${alias}'`);
-    checkTensorHeader(alias, index, spec, header.dtype, header.shape);
+    checkTensorHeader(alias, index, spec, header.dtype, header.shape, this.signature.enforceShapes !== false);
     const rows = header.shape[0];
     if (this.maxBatchSize !== undefined && header.shape.length > 0 && (rows as number) > this.maxBatchSize) {
       // The batch scheduler's own message (TF Serving's), given before the input is decoded.

@@ -61,6 +61,7 @@ export function checkTensorHeader(
   spec: TensorSpec,
   dtype: DType,
   shape: readonly number[],
+  enforceShape = true,
 ): void {
   if (dtype !== spec.dtype) {
     throw new InvalidArgument(
@@ -69,7 +70,7 @@ export function checkTensorHeader(
     );
   }
   // signatures.json and ONNX Runtime both write [] both for scalars and for "shape not declared": accept any shape.
-  if (spec.shape.length === 0) return;
+  if (spec.shape.length === 0 || !enforceShape) return;
   const fits = shape.length === spec.shape.length && spec.shape.every((d, i) => d < 0 || d === (shape[i] as number));
   if (!fits) {
     throw new InvalidArgument(
@@ -99,7 +100,7 @@ export function validateInputs(signature: Signature, inputs: Record<string, Host
   checkInputNames(signature, Object.keys(inputs));
   Object.entries(signature.inputs).forEach(([alias, spec], index) => {
     const tensor = inputs[alias] as HostTensor;
-    checkTensorHeader(alias, index, spec, tensor.dtype, tensor.shape);
+    checkTensorHeader(alias, index, spec, tensor.dtype, tensor.shape, signature.enforceShapes !== false);
   });
   checkBatchDims(signature, inputs);
 }

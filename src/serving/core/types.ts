@@ -33,6 +33,11 @@ export interface Signature {
   outputs: Record<string, TensorSpec>;
   classLabels?: string[];
   exampleFeatures?: Record<string, ExampleFeatureSpec>;
+  /**
+   * false: request shapes are not checked against the signature's (only dtypes), as TF Serving does for
+   * SavedModels, whose signature shapes are documentation (`[1.0, 2.0]` for x:[-1,1] is served). Default true.
+   */
+  enforceShapes?: boolean;
 }
 
 export interface SignatureFile {

@@ -1,0 +1,118 @@
+/**
+ * TensorFlow's TensorProto, TensorShapeProto and DataType as they appear inside model files (Const values,
+ * attrs, signatures), converted to flowserve's HostTensor / Shape / DType. Decoding follows tensor.cc
+ * FromProtoField: non-empty tensor_content wins; otherwise the typed field, fewer values than elements repeat the
+ * last one, none at all means zeros.
+ */
+import { InvalidArgument } from '../errors.js';
+import { allocate, dtypeFromTf, dtypeInfo, type DType, type TensorData } from '../graph/dtype.js';
+import { HostTensor, shapeSize } from '../graph/host-tensor.js';
+import type { Dim } from '../graph/shape.js';
+import type { TensorMsg, TensorShapeMsg } from './tf-messages.js';
+
+/** TensorFlow DataType names (types.proto), for messages. */
+const TF_DTYPE_NAMES: Record<number, string> = {
+  1: 'DT_FLOAT',
+  2: 'DT_DOUBLE',
+  3: 'DT_INT32',
+  4: 'DT_UINT8',
+  5: 'DT_INT16',
+  6: 'DT_INT8',
+  7: 'DT_STRING',
+  8: 'DT_COMPLEX64',
+  9: 'DT_INT64',
+  10: 'DT_BOOL',
+  14: 'DT_BFLOAT16',
+  17: 'DT_UINT16',
+  19: 'DT_HALF',
+  20: 'DT_RESOURCE',
+  21: 'DT_VARIANT',
+  22: 'DT_UINT32',
+  23: 'DT_UINT64',
+};
+
+export function tfDataTypeName(code: number | undefined): string {
+  const c = code ?? 0;
+  // Reference types (DT_FLOAT_REF = 101, …) are the base type + 100.
+  if (c > 100) return `${tfDataTypeName(c - 100)}_REF`;
+  return TF_DTYPE_NAMES[c] ?? `DataType(${c})`;
+}
+
+/** flowserve's dtype for a TensorFlow DataType (reference types count as their base type). */
+export function dtypeOfTf(code: number | undefined, what: string): DType {
+  const c = (code ?? 0) > 100 ? (code as number) - 100 : (code ?? 0);
+  const dtype = dtypeFromTf(c);
+  if (!dtype) throw new InvalidArgument(`${what}: dtype ${tfDataTypeName(code)} is not supported by flowserve`);
+  return dtype;
+}
+
+/** Static shape (null = unknown dim); undefined for unknown rank. */
+export function shapeOfTf(proto: TensorShapeMsg | undefined): Dim[] | undefined {
+  if (!proto || proto.unknown_rank) return undefined;
+  return (proto.dim ?? []).map((d) => {
+    const size = Number(d.size ?? 0);
+    return size < 0 ? null : size;
+  });
+}
+
+/** A TensorProto from a model file as a HostTensor; `what` names the node or attr in errors. */
+export function hostTensorOfTf(proto: TensorMsg, what: string): HostTensor {
+  const dtype = dtypeOfTf(proto.dtype, what);
+  const shape = shapeOfTf(proto.tensor_shape);
+  if (!shape || shape.some((d) => d === null))
+    throw new InvalidArgument(`${what}: a constant tensor needs a known shape`);
+  const dims = shape as number[];
+  const n = shapeSize(dims);
+  const content = proto.tensor_content;
+  if (content && content.length > 0) {
+    if (dtype === 'string') throw new InvalidArgument(`${what}: tensor_content is not valid for DT_STRING`);
+    const expected = n * dtypeInfo(dtype).bytesPerElement;
+    if (content.length !== expected) {
+      throw new InvalidArgument(
+        `${what}: tensor_content holds ${content.length} bytes, shape [${dims.join(',')}] of ${dtype} needs ${expected}`,
+      );
+    }
+    const data = allocate(dtype, n) as Exclude<TensorData, string[]>;
+    new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
+    return new HostTensor(dtype, dims, data);
+  }
+  const values = typedValues(proto, dtype);
+  const data = allocate(dtype, n);
+  if (values.length > n) throw new InvalidArgument(`${what}: ${values.length} values for shape [${dims.join(',')}]`);
+  for (let i = 0; i < n && values.length > 0; i++) {
+    const v = values[Math.min(i, values.length - 1)];
+    (data as unknown as unknown[])[i] = convert(dtype, v);
+  }
+  return new HostTensor(dtype, dims, data);
+}
+
+function typedValues(proto: TensorMsg, dtype: DType): readonly unknown[] {
+  switch (dtype) {
+    case 'float32':
+      return proto.float_val ?? [];
+    case 'float64':
+      return proto.double_val ?? [];
+    case 'int32':
+    case 'uint8':
+      return proto.int_val ?? [];
+    case 'int64':
+      return proto.int64_val ?? [];
+    case 'bool':
+      return proto.bool_val ?? [];
+    case 'string':
+      return proto.string_val ?? [];
+  }
+}
+
+function convert(dtype: DType, v: unknown): unknown {
+  switch (dtype) {
+    case 'int64':
+      return BigInt(v as string);
+    case 'bool':
+      return v ? 1 : 0;
+    case 'string':
+      return Buffer.from(v as Uint8Array).toString('utf8');
+    default:
+      return v;
+  }
+}

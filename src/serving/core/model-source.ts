@@ -1,0 +1,57 @@
+/**
+ * What a version directory holds, detected by its files: flowserve's own `model.onnx` (+ signatures.json), or a
+ * TensorFlow SavedModel (`saved_model.pb`, `saved_model.pbtxt`), which is imported (src/import) into an ONNX model
+ * and signatures written to a private temporary directory that lives only while the version loads.
+ */
+import { access, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NotFound } from '../../errors.js';
+import { convertImportedModel, writeConvertedModel } from '../../import/convert.js';
+import { DEFAULT_TAGS, readSavedModel, SAVED_MODEL_PB, SAVED_MODEL_PBTXT } from '../../import/saved-model.js';
+import type { VersionSignatures } from './signatures.js';
+
+export const MODEL_FILE = 'model.onnx';
+
+export interface ModelSource {
+  /** The ONNX model to load. */
+  modelPath: string;
+  /** Signatures of an imported model (undefined: read signatures.json or derive them from the ONNX graph). */
+  signatures?: VersionSignatures;
+  /** Removes what the import wrote; call once the model is loaded (or failed to). */
+  release(): Promise<void>;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
+
+export async function findModelSource(
+  versionPath: string,
+  savedModelTags: readonly string[] = DEFAULT_TAGS,
+): Promise<ModelSource> {
+  const onnxPath = join(versionPath, MODEL_FILE);
+  if (await exists(onnxPath)) return { modelPath: onnxPath, release: async () => undefined };
+  if ((await exists(join(versionPath, SAVED_MODEL_PB))) || (await exists(join(versionPath, SAVED_MODEL_PBTXT)))) {
+    const converted = await convertImportedModel(await readSavedModel(versionPath, savedModelTags));
+    const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
+    const release = () => rm(dir, { recursive: true, force: true });
+    try {
+      await writeConvertedModel(converted, dir);
+    } catch (err) {
+      await release();
+      throw err;
+    }
+    return {
+      modelPath: join(dir, MODEL_FILE),
+      signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
+      release,
+    };
+  }
+  throw new NotFound(
+    `Could not find ${MODEL_FILE} or a TensorFlow SavedModel (${SAVED_MODEL_PB}) at supplied export directory path: ${versionPath}`,
+  );
+}
