@@ -16,3 +16,4 @@ export * from './random.js';
 export * from './reduce.js';
 export * from './nn.js';
 export * from './losses.js';
+export * from './activations.js';
