@@ -17,3 +17,4 @@ export * from './reduce.js';
 export * from './nn.js';
 export * from './losses.js';
 export * from './activations.js';
+export * from './depthwise-conv.js';
