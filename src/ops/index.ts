@@ -18,3 +18,5 @@ export * from './nn.js';
 export * from './losses.js';
 export * from './activations.js';
 export * from './depthwise-conv.js';
+export * from './pad.js';
+export * from './batch-norm.js';
