@@ -110,6 +110,7 @@ import {
 import {
   addN,
   addV2,
+  batchMatMul,
   depthwiseConv2d,
   elu,
   erf,
@@ -121,6 +122,8 @@ import {
   rsqrt,
   selu,
   softplus,
+  stack,
+  unstack,
 } from '../src/ops/index.js';
 import { hasKernel, typeAttrsOf } from '../src/ops/kernels.js';
 import { lowerPartition } from '../src/runtime/lower.js';
@@ -698,6 +701,15 @@ export function kernelCases(): KernelCase[] {
       }),
     ),
     c('Prod', (x, dt) => [reduceProd(x.input(dt, [2, 3]), 1)]),
+    c('BatchMatMulV2', (x, dt) => [batchMatMul(x.input(dt, [2, 2, 3]), x.input(dt, [1, 4, 3]), { adjY: true })]),
+    c('BatchMatMul', (x, dt) => [
+      addDef(x, registeredOps().get('BatchMatMul') as OpDef, [x.input(dt, [2, 3, 2]), x.input(dt, [2, 3, 4])], {
+        adjX: true,
+        adjY: false,
+      }),
+    ]),
+    c('Pack', (x, dt) => [stack([x.input(dt, [2, 3]), x.input(dt, [2, 3])], 1)]),
+    c('Unpack', (x, dt) => unstack(x.input(dt, [2, 3]), 1)),
     // ---- random (values differ between EPs: shapes and dtypes only) ----
     c('RandomUniform', (x, dt) => [randomUniform([2, 3], { dtype: dt, maxval: 5, seed: 1, graph: x.graph })], '', {
       shapeOnly: true,

@@ -20,3 +20,5 @@ export * from './activations.js';
 export * from './depthwise-conv.js';
 export * from './pad.js';
 export * from './batch-norm.js';
+export * from './batch-matmul.js';
+export * from './pack.js';

@@ -152,7 +152,8 @@ describe('TensorFlow activations', () => {
         fs.withGraph(g, () =>
           addN([fs.placeholder('float32', { shape: [2, 3] }), fs.placeholder('float32', { shape: [3] })]),
         ),
-      (e: unknown) => e instanceof InvalidArgument && /Shapes must be equal rank.*\[2,3\] and \[3\].*AddN/.test(e.message),
+      (e: unknown) =>
+        e instanceof InvalidArgument && /Shapes must be equal rank.*\[2,3\] and \[3\].*AddN/.test(e.message),
     );
   });
 });
