@@ -178,10 +178,13 @@ describe('deadlines', () => {
     await until(() => server.core.requestsInFlight === 1, 10_000, 'the first request in flight');
     // The only worker is busy with `first`; this one (one row: it reaches the core at once) waits in the worker's
     // queue past its 400 ms deadline.
-    const late = await grpcCode(
+    const late = grpcCode(
       grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [1, SLOW_SIZE]) }, { timeoutMs: 400 }),
     );
-    assert.equal(late, 4);
+    // The server must hold both at once; on a starved machine the client alone could otherwise send the second
+    // after the first finished, and time it out by itself.
+    await until(() => server.core.requestsInFlight === 2, 10_000, 'the late request reaching the server');
+    assert.equal(await late, 4);
     await first;
     assert.ok(performance.now() - started > 400, 'the first run outlasted the deadline (the test would prove nothing)');
     const metrics = await server.core.metrics.metrics();
