@@ -60,6 +60,7 @@ interface PredictionStub {
   Classify: Unary;
   Regress: Unary;
   Predict: Unary;
+  MultiInference: Unary;
   GetModelMetadata: Unary;
   close(): void;
 }
@@ -167,7 +168,7 @@ describe('tf.Example signatures of imported SavedModels', () => {
     );
   });
 
-  it('serves Classify and Regress over gRPC as TF Serving’s Python client calls them', async () => {
+  it('serves Classify, Regress and MultiInference over gRPC as TF Serving’s Python client calls them', async () => {
     const classified = (await call(stub, 'Classify', exampleRequest('default', 'classify_x_to_y', [{ x: 2.0 }]))) as {
       result: { classifications: { classes: { label: string; score: number }[] }[] };
       model_spec: { name: string; signature_name: string; version: { value: string } };
@@ -188,6 +189,18 @@ describe('tf.Example signatures of imported SavedModels', () => {
     assert.deepEqual(
       regressed.result.regressions.map((r) => r.value),
       [4.0, 5.0],
+    );
+
+    const multi = (await call(stub, 'MultiInference', {
+      tasks: ['regress_x_to_y', 'regress_x_to_y2'].map((signature_name) => ({
+        model_spec: { name: 'default', signature_name },
+        method_name: 'tensorflow/serving/regress',
+      })),
+      input: exampleRequest('default', '', [{ x: 2.0 }]).input,
+    })) as { results: { regression_result: { regressions: { value: number }[] } }[] };
+    assert.deepEqual(
+      multi.results.map((r) => r.regression_result.regressions.map((v) => v.value)),
+      [[3.0], [4.0]],
     );
 
     const predicted = (await call(stub, 'Predict', {
