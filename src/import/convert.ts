@@ -19,6 +19,8 @@ import {
   METHOD_CLASSIFY,
   METHOD_PREDICT,
   METHOD_REGRESS,
+  type ParsedFeatureSpec,
+  type ParseExamplesSpec,
   type Signature,
   type SignatureFile,
   type TensorSpec,
@@ -33,6 +35,8 @@ import {
 } from './graph-def.js';
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { inlineFunctionCalls } from './functions.js';
+import { findExampleParsing, identitySource, type ImportedExampleParsing } from './parse-example.js';
+import type { NodeDefMsg } from './tf-messages.js';
 
 const SERVABLE_METHODS = new Set([METHOD_PREDICT, METHOD_CLASSIFY, METHOD_REGRESS]);
 
@@ -48,14 +52,22 @@ export interface ConvertOptions {
   signatures?: readonly string[];
 }
 
+/** A signature that can be served, with the ParseExample it parses its tf.Examples with (if any). */
+export interface UsableSignature {
+  key: string;
+  signature: ImportedSignature;
+  parsing?: ImportedExampleParsing;
+}
+
 /** Which signatures can be served, and which cannot (with why). */
 export function servableSignatures(
   model: ImportedModel,
   options: ConvertOptions = {},
-): { usable: [string, ImportedSignature][]; skipped: Record<string, string> } {
+): { usable: UsableSignature[]; skipped: Record<string, string> } {
   const nodes = inlineFunctionCalls(model.nodes, model.functions, model.source);
+  const byName = new Map(nodes.map((n) => [n.name ?? '', n]));
   const skipped: Record<string, string> = { ...model.skippedSignatures };
-  const usable: [string, ImportedSignature][] = [];
+  const usable: UsableSignature[] = [];
   const wanted = options.signatures ? new Set(options.signatures) : undefined;
   for (const key of wanted ?? []) {
     if (!(key in model.signatures)) {
@@ -70,17 +82,25 @@ export function servableSignatures(
       skipped[key] = `method '${sig.method}' is not predict, classify or regress`;
       continue;
     }
+    let parsing: ImportedExampleParsing | undefined;
+    try {
+      parsing = findExampleParsing(byName, sig, key, model.source);
+    } catch (err) {
+      skipped[key] = (err as Error).message;
+      continue;
+    }
     const fed = new Set(Object.values(sig.inputs).map((i) => parseNode(i.name)));
+    if (parsing) fed.add(parsing.node);
     const missing = unsupportedOps(
       neededNodes(
-        nodes,
+        byName,
         Object.values(sig.outputs).map((o) => o.name),
         fed,
         model.source,
       ).filter((n) => !fed.has(n.name as string)),
     );
     if (missing.size > 0) skipped[key] = unsupportedOpsError(missing, undefined).message;
-    else usable.push([key, sig]);
+    else usable.push({ key, signature: sig, ...(parsing ? { parsing } : {}) });
   }
   return { usable, skipped };
 }
@@ -89,26 +109,110 @@ function parseNode(tensorName: string): string {
   return canonicalTensorName(tensorName).replace(/:\d+$/, '');
 }
 
+/** The feeds of one ONNX model that serves every usable signature, and which fed tensors each parsed feature fills. */
+interface FeedPlan {
+  usable: UsableSignature[];
+  feeds: Map<string, FeedSpec>;
+  /** Per signature key, per feature key: the fed tensors that take the feature's values. */
+  featureTensors: Map<string, Map<string, string[]>>;
+}
+
+/**
+ * One ONNX model has one set of inputs, but TF feeds each signature where it likes: serving_default feeds `x:0`
+ * while classify_x_to_y parses examples into ParseExample:0, whose only reader is `x`. So a parsed feature fills
+ * every fed tensor that is a copy of its ParseExample output (Identity chains); a signature that would reach a
+ * fed tensor it cannot fill (another signature's feed on its path) is left out with why, instead of answering
+ * from a placeholder. Leaving one out changes the feeds, so the plan repeats until no signature is left out.
+ */
+function planFeeds(
+  model: ImportedModel,
+  byName: ReadonlyMap<string, NodeDefMsg>,
+  candidates: UsableSignature[],
+  skipped: Record<string, string>,
+): FeedPlan {
+  let usable = candidates;
+  for (;;) {
+    const feeds = new Map<string, FeedSpec>();
+    for (const { key, signature, parsing } of usable) {
+      if (parsing) {
+        for (const f of parsing.features) feeds.set(f.output, { dtype: f.dtype, shape: [null, ...f.shape] });
+        continue;
+      }
+      for (const [alias, info] of Object.entries(signature.inputs)) {
+        feeds.set(canonicalTensorName(info.name), { dtype: info.dtype, shape: feedShape(model, key, alias, info) });
+      }
+    }
+    const fedNodes = new Set([...feeds.keys()].map(parseNode));
+    const featureTensors = new Map<string, Map<string, string[]>>();
+    const left: UsableSignature[] = [];
+    for (const entry of usable) {
+      const fetches = Object.values(entry.signature.outputs).map((o) => canonicalTensorName(o.name));
+      const reached = reachedFeeds(byName, fetches, feeds, fedNodes, model.source);
+      const own = new Set(Object.values(entry.signature.inputs).map((i) => canonicalTensorName(i.name)));
+      const byFeature = new Map<string, string[]>(entry.parsing?.features.map((f) => [f.key, []]) ?? []);
+      const foreign: string[] = [];
+      for (const tensor of reached) {
+        const feature = entry.parsing?.features.find((f) => f.output === identitySource(byName, tensor));
+        if (feature) byFeature.get(feature.key)?.push(tensor);
+        else if (!own.has(tensor)) foreign.push(tensor);
+      }
+      if (foreign.length > 0) {
+        skipped[entry.key] =
+          `its outputs depend on [${foreign.join(', ')}], which another signature of the model feeds; flowserve ` +
+          `serves all signatures from one graph with one set of inputs`;
+        left.push(entry);
+      } else featureTensors.set(entry.key, byFeature);
+    }
+    if (left.length === 0) {
+      // A ParseExample output that no signature reads directly is not an input of the model.
+      const read = new Set([...featureTensors.values()].flatMap((m) => [...m.values()].flat()));
+      for (const { parsing } of usable) {
+        for (const f of parsing?.features ?? []) if (!read.has(f.output)) feeds.delete(f.output);
+      }
+      return { usable, feeds, featureTensors };
+    }
+    usable = usable.filter((u) => !left.includes(u));
+  }
+}
+
+/** The fed tensors that the fetches read (fetched fed tensors included), stopping at fed nodes. */
+function reachedFeeds(
+  byName: ReadonlyMap<string, NodeDefMsg>,
+  fetches: readonly string[],
+  feeds: ReadonlyMap<string, FeedSpec>,
+  fedNodes: ReadonlySet<string>,
+  source: string,
+): Set<string> {
+  const reached = new Set(fetches.filter((f) => feeds.has(f)));
+  for (const node of neededNodes(byName, fetches, fedNodes, source)) {
+    if (fedNodes.has(node.name as string)) continue;
+    for (const ref of node.input ?? []) {
+      if (ref.startsWith('^')) continue;
+      const name = canonicalTensorName(ref);
+      if (feeds.has(name)) reached.add(name);
+    }
+  }
+  return reached;
+}
+
 export async function convertImportedModel(
   model: ImportedModel,
   options: ConvertOptions = {},
 ): Promise<ConvertedModel> {
-  const { usable, skipped } = servableSignatures(model, options);
+  const { usable: candidates, skipped } = servableSignatures(model, options);
+  const nodes = inlineFunctionCalls(model.nodes, model.functions, model.source);
+  const byName = new Map(nodes.map((n) => [n.name ?? '', n]));
+  const { usable, feeds, featureTensors } = planFeeds(model, byName, candidates, skipped);
   if (usable.length === 0) {
     const reasons = Object.entries(skipped).map(([k, why]) => `'${k}': ${why}`);
     throw new Unimplemented(
       `${model.source}: no signature can be served${reasons.length ? ` (${reasons.join('; ')})` : ' (the model has none)'}`,
     );
   }
-  const feeds = new Map<string, FeedSpec>();
   const fetches = new Set<string>();
-  for (const [key, sig] of usable) {
-    for (const [alias, info] of Object.entries(sig.inputs)) {
-      feeds.set(canonicalTensorName(info.name), { dtype: info.dtype, shape: feedShape(model, key, alias, info) });
-    }
-    for (const info of Object.values(sig.outputs)) fetches.add(canonicalTensorName(info.name));
+  for (const { signature } of usable) {
+    for (const info of Object.values(signature.outputs)) fetches.add(canonicalTensorName(info.name));
   }
-  const nodes = inlineFunctionCalls(model.nodes, model.functions, model.source);
   const imported = importGraphDef(nodes, {
     feeds,
     fetches: [...fetches],
@@ -130,11 +234,12 @@ export async function convertImportedModel(
   const cpu = discoverDevices({}).find((d) => d.type === 'CPU');
   if (!cpu) throw new InvalidArgument('no CPU device to lower the imported graph on');
   const ops = prune([...outputs.keys()], [], inputs);
+  const onnxName = (name: string) => tfNameOf.get(imported.tensor(name)) as string;
   const signatureFile: SignatureFile = {
     format: 'flowserve.signatures/1',
-    default: usable.some(([k]) => k === DEFAULT_SIGNATURE) ? DEFAULT_SIGNATURE : (usable[0] as [string, unknown])[0],
+    default: usable.some((u) => u.key === DEFAULT_SIGNATURE) ? DEFAULT_SIGNATURE : (usable[0] as UsableSignature).key,
     signatures: Object.fromEntries(
-      usable.map(([key, sig]) => [key, signatureOf(sig, (name) => tfNameOf.get(imported.tensor(name)) as string)]),
+      usable.map((u) => [u.key, signatureOf(u, onnxName, featureTensors.get(u.key) ?? new Map())]),
     ),
   };
   const lowered = lowerPartition({ device: cpu, stage: 0, ops }, inputs, (t) => outputs.has(t), {
@@ -156,15 +261,57 @@ function feedShape(model: ImportedModel, key: string, alias: string, info: Impor
   );
 }
 
-function signatureOf(sig: ImportedSignature, onnxName: (tfName: string) => string): Signature {
-  const spec = (info: ImportedTensorInfo): TensorSpec => ({
-    name: onnxName(info.name),
+function signatureOf(
+  usable: UsableSignature,
+  onnxName: (tfName: string) => string,
+  featureTensors: ReadonlyMap<string, string[]>,
+): Signature {
+  const { signature: sig, parsing } = usable;
+  const spec = (info: ImportedTensorInfo, name: string): TensorSpec => ({
+    name,
     dtype: info.dtype,
     shape: (info.shape ?? []).map((d) => d ?? -1),
+    ...(info.shape ? {} : { unknownRank: true }),
   });
-  const map = (m: Record<string, ImportedTensorInfo>) =>
-    Object.fromEntries(Object.entries(m).map(([alias, info]) => [alias, spec(info)]));
-  return { method: sig.method, inputs: map(sig.inputs), outputs: map(sig.outputs), enforceShapes: false };
+  const map = (m: Record<string, ImportedTensorInfo>, parsedAlias?: string) =>
+    Object.fromEntries(
+      Object.entries(m).map(([alias, info]) => [
+        alias,
+        // The serialized examples are parsed on the host: their tensor is TF's, not an input of the ONNX model.
+        spec(info, alias === parsedAlias ? info.name : onnxName(info.name)),
+      ]),
+    );
+  return {
+    method: sig.method,
+    inputs: map(sig.inputs, parsing?.alias),
+    outputs: map(sig.outputs),
+    enforceShapes: false,
+    ...(parsing ? { parseExamples: parseExamplesSpec(parsing, onnxName, featureTensors) } : {}),
+  };
+}
+
+function parseExamplesSpec(
+  parsing: ImportedExampleParsing,
+  onnxName: (tfName: string) => string,
+  featureTensors: ReadonlyMap<string, string[]>,
+): ParseExamplesSpec {
+  const features: Record<string, ParsedFeatureSpec> = {};
+  for (const f of parsing.features) {
+    const defaults = f.defaultValue?.data;
+    features[f.key] = {
+      dtype: f.dtype,
+      shape: f.shape,
+      ...(defaults
+        ? {
+            defaultValue: Array.from(defaults as ArrayLike<number | bigint | string>, (v) =>
+              typeof v === 'bigint' ? String(v) : v,
+            ),
+          }
+        : {}),
+      tensors: [...new Set((featureTensors.get(f.key) ?? []).map(onnxName))],
+    };
+  }
+  return { input: parsing.alias, features };
 }
 
 /** Writes the converted model as a flowserve version directory (model.onnx + signatures.json). */

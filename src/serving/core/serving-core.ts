@@ -28,7 +28,8 @@ import {
   maxExamplesPerRequest,
   type RequestLimits,
 } from './request-limits.js';
-import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
+import { modelInputs } from './model-inputs.js';
+import { resolveOutputAliases, resolveSignatureName } from './request-validation.js';
 import type { TransitionEvent } from './state-machine.js';
 import { StoragePathSource, type Log } from './storage-path-source.js';
 import type {
@@ -220,11 +221,11 @@ export class ServingCoreImpl implements ServingCore {
       const { servable } = handle;
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
-      validateInputs(signature, request.inputs);
+      const inputs = modelInputs(signature, signatureName, request, this.limits);
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
       // Decoding may have used up the time: a request already late is not queued at all.
       if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');
-      const outputs = await servable.run(signatureName, request.inputs, outputAliases, {
+      const outputs = await servable.run(signatureName, inputs, outputAliases, {
         inputsOwned: request.inputsOwned ?? false,
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
       });

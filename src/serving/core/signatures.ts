@@ -61,7 +61,19 @@ export async function readSignatureFile(
   const inputNames = new Set(graphInputs.map((i) => i.name));
   const outputNames = new Set([...graphOutputs.map((o) => o.name), ...inputNames]);
   for (const [key, signature] of Object.entries(file.signatures)) {
-    checkSpecs(path, key, 'inputs', signature.inputs, inputNames);
+    // Serialized tf.Examples that the server parses (parseExamples) feed the model through its features' tensors.
+    const parsed = signature.parseExamples;
+    const { [parsed?.input ?? '']: _examples, ...modelInputs } = signature.inputs ?? {};
+    checkSpecs(path, key, 'inputs', parsed ? modelInputs : signature.inputs, inputNames);
+    for (const [feature, spec] of Object.entries(parsed?.features ?? {})) {
+      for (const tensor of spec.tensors ?? []) {
+        if (!inputNames.has(tensor)) {
+          throw new InvalidArgument(
+            `${path}: signature "${key}" parseExamples feature "${feature}" feeds ONNX tensor '${tensor}', which the model does not have`,
+          );
+        }
+      }
+    }
     checkSpecs(path, key, 'outputs', signature.outputs, outputNames);
   }
   const defaultSignature = typeof file.default === 'string' && file.default !== '' ? file.default : DEFAULT_SIGNATURE;

@@ -4,6 +4,7 @@
  */
 import type { DType } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
+import type { ExampleFeatures } from './example-parsing.js';
 import type { InputAdmission, RequestLimits } from './request-limits.js';
 
 export const METHOD_CLASSIFY = 'tensorflow/serving/classify';
@@ -16,6 +17,33 @@ export interface TensorSpec {
   name: string;
   dtype: DType;
   shape: number[];
+  /** The SignatureDef declares no rank (TF's `unknown_rank`); `shape` is then []. Reported as such in metadata. */
+  unknownRank?: boolean;
+}
+
+/** One dense feature (TF's FixedLenFeature) of an imported ParseExample/ParseExampleV2. */
+export interface ParsedFeatureSpec {
+  dtype: 'float32' | 'int64' | 'string';
+  /** Per-example shape (ParseExample's dense_shapes); an example's values fill it row-major. */
+  shape: number[];
+  /**
+   * The value of an example that lacks the feature, row-major (int64 as decimal strings, JSON has no int64);
+   * absent: the feature is required, as TF's empty dense_default means.
+   */
+  defaultValue?: (number | string)[];
+  /** The model (ONNX) inputs that take the parsed [N, ...shape] tensor; empty when the signature reads none. */
+  tensors: string[];
+}
+
+/**
+ * A signature whose graph parses serialized tf.Examples with ParseExample: TF's SignatureDef names the string
+ * input (`tf_example:0`), and flowserve parses the examples on the host, as TF's op does, into the model's inputs.
+ */
+export interface ParseExamplesSpec {
+  /** The signature input alias of the serialized tf.Example batch. */
+  input: string;
+  /** Dense features by tf.Example feature key, in ParseExample's order. */
+  features: Record<string, ParsedFeatureSpec>;
 }
 
 export interface ExampleFeatureSpec {
@@ -33,6 +61,8 @@ export interface Signature {
   outputs: Record<string, TensorSpec>;
   classLabels?: string[];
   exampleFeatures?: Record<string, ExampleFeatureSpec>;
+  /** Set for an imported signature that parses tf.Examples (docs/tensorflow-models.md). */
+  parseExamples?: ParseExamplesSpec;
   /**
    * false: request shapes are not checked against the signature's (only dtypes), as TF Serving does for
    * SavedModels, whose signature shapes are documentation (`[1.0, 2.0]` for x:[-1,1] is served). Default true.
@@ -78,6 +108,11 @@ export interface RunRequest {
   inputs: Record<string, HostTensor>;
   /** Output aliases to return; empty or undefined = all. */
   outputFilter?: string[];
+  /**
+   * Classify/Regress on a signature with `parseExamples`: the request's tf.Examples, which the core parses into
+   * the model's inputs (`inputs` is then empty).
+   */
+  examples?: readonly ExampleFeatures[];
   /**
    * The inputs were decoded for this request alone: their buffers may be moved to the worker thread instead of
    * copied (a 60 MB input took 135 ms of event loop to clone). They are unusable by the caller afterwards.

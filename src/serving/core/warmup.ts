@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor, type NestedArray } from '../../graph/host-tensor.js';
-import { resolveOutputAliases, resolveSignatureName, validateInputs } from './request-validation.js';
+import type { ExampleFeatures } from './example-parsing.js';
+import { modelInputs } from './model-inputs.js';
+import { resolveOutputAliases, resolveSignatureName } from './request-validation.js';
 import type { Servable } from './servable.js';
 import type { ServableInfo, Signature } from './types.js';
 
@@ -23,6 +25,8 @@ export const MAX_WARMUP_RECORDS = 1000;
 export interface WarmupRequest {
   signatureName: string;
   inputs: Record<string, HostTensor>;
+  /** A Classify/Regress record on a signature that parses tf.Examples: its examples (RunRequest.examples). */
+  examples?: readonly ExampleFeatures[];
   iterations: number;
   /** Output aliases to fetch; undefined or empty = every output of the signature. */
   outputFilter?: readonly string[];
@@ -106,10 +110,10 @@ export async function runWarmup(servable: Servable, requests: readonly WarmupReq
     try {
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
-      validateInputs(signature, request.inputs);
+      const inputs = modelInputs(signature, signatureName, request, { maxInputBytes: Infinity });
       const outputs = resolveOutputAliases(signature, request.outputFilter);
       for (let n = 0; n < request.iterations; n++) {
-        const result = await servable.run(signatureName, request.inputs, outputs);
+        const result = await servable.run(signatureName, inputs, outputs);
         request.checkOutputs?.(result);
       }
     } catch (err) {

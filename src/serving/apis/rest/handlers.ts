@@ -126,7 +126,7 @@ function tensorInfoJson(info: TensorInfoMsg) {
     dtype: tfDtypeName(info.dtype ?? 0),
     tensor_shape: {
       dim: (info.tensor_shape?.dim ?? []).map((d) => ({ size: String(d.size), name: '' })),
-      unknown_rank: false,
+      unknown_rank: info.tensor_shape?.unknown_rank ?? false,
     },
     name: info.name ?? '',
   };

@@ -7,20 +7,11 @@ import { InvalidArgument } from '../../../errors.js';
 import { allocate, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import type { TensorHeader } from '../../core/request-limits.js';
-import type { ExampleFeatureSpec, Signature } from '../../core/types.js';
+import type { ExampleFeatures, FeatureElement, FeatureKind, FeatureValue } from '../../core/example-parsing.js';
+import type { Signature } from '../../core/types.js';
 import type { ExampleMsg, FeatureMsg, InputMsg, Int64 } from './proto-types.js';
 
-export type FeatureKind = ExampleFeatureSpec['kind'];
-
-export type FeatureElement = number | bigint | string | boolean | Uint8Array;
-
-export interface FeatureValue {
-  /** 'json' = from a REST request, kind decided by the signature. */
-  kind: FeatureKind | 'json';
-  values: ArrayLike<FeatureElement>;
-}
-
-export type ExampleFeatures = Record<string, FeatureValue>;
+export type { ExampleFeatures, FeatureElement, FeatureKind, FeatureValue };
 
 const KIND_TYPE_NAME: Record<FeatureKind | 'json', string> = {
   float_list: 'float',

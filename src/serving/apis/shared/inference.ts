@@ -9,6 +9,7 @@ import {
   METHOD_CLASSIFY,
   METHOD_REGRESS,
   type ModelSelector,
+  type RunRequest,
   type ServableInfo,
   type ServingCore,
   type Signature,
@@ -99,19 +100,28 @@ function admitter(core: ServingCore, selector: ModelSelector, signatureName: str
   return (alias: string, header: TensorHeader) => admission.admit(alias, header);
 }
 
+/**
+ * A signature that parses tf.Examples in its graph (imported ParseExample) gets the examples themselves, which the
+ * core parses; any other signature gets input tensors built from its exampleFeatures here.
+ */
+async function exampleInputs(
+  core: ServingCore,
+  request: ExampleRequest,
+  signatureName: string,
+  signature: Signature,
+): Promise<Pick<RunRequest, 'inputs' | 'examples'>> {
+  if (signature.parseExamples) return { inputs: {}, examples: request.examples };
+  const admit = admitter(core, request.selector, signatureName);
+  return { inputs: await examplesToInputsSliced(request.examples, signature, signatureName, admit) };
+}
+
 export async function classify(core: ServingCore, request: ExampleRequest): Promise<ClassifyOutcome> {
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_CLASSIFY);
   const outputFilter = classifyOutputFilter(signature);
-  const inputs = await examplesToInputsSliced(
-    request.examples,
-    signature,
-    name,
-    admitter(core, request.selector, name),
-  );
   const result = await core.run({
     model: request.selector,
     signatureName: name,
-    inputs,
+    ...(await exampleInputs(core, request, name, signature)),
     outputFilter,
     inputsOwned: true,
     ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
@@ -178,16 +188,10 @@ export function toClassifications(
 export async function regress(core: ServingCore, request: ExampleRequest): Promise<RegressOutcome> {
   const { name, signature } = resolveSignature(core, request.selector, request.signatureName, METHOD_REGRESS);
   const outputFilter = regressOutputFilter(signature, name);
-  const inputs = await examplesToInputsSliced(
-    request.examples,
-    signature,
-    name,
-    admitter(core, request.selector, name),
-  );
   const result = await core.run({
     model: request.selector,
     signatureName: name,
-    inputs,
+    ...(await exampleInputs(core, request, name, signature)),
     outputFilter,
     inputsOwned: true,
     ...(request.deadline === undefined ? {} : { deadline: request.deadline }),

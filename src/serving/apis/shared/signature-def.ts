@@ -4,7 +4,8 @@ import type { SignatureDefMapMsg, SignatureDefMsg, TensorInfoMsg } from './proto
 import { shapeToProto, tfDtypeCode } from './tensor-proto.js';
 
 function tensorInfo(spec: TensorSpec): TensorInfoMsg {
-  return { name: spec.name, dtype: tfDtypeCode(spec.dtype), tensor_shape: shapeToProto(spec.shape) };
+  const tensorShape = spec.unknownRank ? { dim: [], unknown_rank: true } : shapeToProto(spec.shape);
+  return { name: spec.name, dtype: tfDtypeCode(spec.dtype), tensor_shape: tensorShape };
 }
 
 function mapValues<T, U>(record: Record<string, T>, f: (v: T) => U): Record<string, U> {

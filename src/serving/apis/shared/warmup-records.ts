@@ -132,11 +132,10 @@ function exampleRequest(
   const classifying = method === METHOD_CLASSIFY;
   const outputFilter = classifying ? classifyOutputFilter(signature) : regressOutputFilter(signature, name);
   const examples = examplesFromInput(input);
-  const inputs = examplesToInputs(examples, signature, name);
   const batch = examples.length;
   return {
     signatureName: name,
-    inputs,
+    ...(signature.parseExamples ? { inputs: {}, examples } : { inputs: examplesToInputs(examples, signature, name) }),
     iterations: 1,
     outputFilter,
     checkOutputs: classifying
