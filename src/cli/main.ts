@@ -3,9 +3,11 @@
 import { Command } from 'commander';
 import { registerBenchCommand } from './bench.js';
 import { registerClientCommand } from './client-mnist.js';
+import { registerConvertCommand } from './convert.js';
 import { registerDemoMnist } from './demo-mnist.js';
 import { registerDemoPlacement } from './demo-placement.js';
 import { registerDevicesCommand } from './devices.js';
+import { registerInspectCommand } from './inspect.js';
 import { registerServeCommand } from './serve.js';
 import { registerTrainCommand } from './train.js';
 import { FLOWSERVE_VERSION } from './version.js';
@@ -27,6 +29,8 @@ registerTrainCommand(program);
 registerServeCommand(program);
 registerClientCommand(program);
 registerBenchCommand(program);
+registerInspectCommand(program);
+registerConvertCommand(program);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));

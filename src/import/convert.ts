@@ -8,7 +8,7 @@
  * left out with the reason, and the others still serve; when none is left the conversion fails listing the ops.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { InvalidArgument, Unimplemented } from '../errors.js';
 import { discoverDevices } from '../devices/device.js';
 import type { Tensor } from '../graph/graph.js';
@@ -199,6 +199,26 @@ export async function convertImportedModel(
   model: ImportedModel,
   options: ConvertOptions = {},
 ): Promise<ConvertedModel> {
+  try {
+    return await convertOrThrow(model, options);
+  } catch (err) {
+    throw namingModel(model, err);
+  }
+}
+
+/**
+ * A failure names the model's files: graph building reports nodes and ops (a corrupt device string, a node that
+ * no longer type-checks), and a user needs to know which model they belong to. Messages that already name a file
+ * of the model's directory (the variables, say) are kept as they are.
+ */
+function namingModel(model: ImportedModel, err: unknown): unknown {
+  if (err instanceof Error && !err.message.includes(dirname(model.source))) {
+    err.message = `${model.source}: ${err.message}`;
+  }
+  return err;
+}
+
+async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Promise<ConvertedModel> {
   const { usable: candidates, skipped } = servableSignatures(model, options);
   const nodes = inlineFunctionCalls(model.nodes, model.functions, model.source);
   const byName = new Map(nodes.map((n) => [n.name ?? '', n]));

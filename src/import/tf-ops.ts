@@ -122,6 +122,8 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
   Snapshot: same(Identity),
   StopGradient: same(Identity),
   VariableV2: variable,
+  // The pre-1.0 ref variable op of the legacy SessionBundle's graphs.
+  Variable: variable,
   VarHandleOp: variable,
   ReadVariableOp: same(Identity),
   Add: same(Add),

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import type { ServingCoreOptions } from '../core/options.js';
 import { defaultBatchingParameters, parseBatchingParameters } from './batching-parameters.js';
-import type { ServerFlags } from './flags.js';
+import { parseSavedModelTags, type ServerFlags } from './flags.js';
 import { parseModelServerConfig, resolveBasePath, singleModelConfig } from './model-server-config.js';
 import { parseMonitoringConfig } from './monitoring-config.js';
 
@@ -47,6 +47,7 @@ export async function buildCoreOptions(
       maxExamples: flags.maxExamplesPerRequest,
     },
     enableModelManagement: flags.enableModelManagement,
+    savedModelTags: parseSavedModelTags(flags.savedModelTags),
     ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,
   };

@@ -54,6 +54,8 @@ export interface ServerFlags {
   enableGrpcHealthcheckService: boolean;
   drainTimeoutSeconds: number;
   waitForModels: boolean;
+  /** TF Serving's --saved_model_tags: the comma-separated MetaGraphDef tag set a SavedModel is loaded with. */
+  savedModelTags: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -279,6 +281,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     defaultValue: () => true,
     help: 'open the ports only once the initial models have loaded or failed (false: at once, models come up later)',
   },
+  {
+    flag: 'saved_model_tags',
+    key: 'savedModelTags',
+    kind: 'string',
+    defaultValue: () => 'serve',
+    help: 'comma-separated tag set of the MetaGraphDef to load from each SavedModel',
+  },
 ];
 
 const TRUE_WORDS = ['true', '1', 'yes'];
@@ -393,6 +402,7 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');
   }
+  parseSavedModelTags(result.savedModelTags);
   if (!result.enableGrpcHealthcheckService) {
     throw new InvalidArgument(
       '--enable_grpc_healthcheck_service=false is not supported by flowserve (grpc.health.v1.Health is always served)',
@@ -415,4 +425,15 @@ export function parseServerFlags(argv: readonly string[]): ServerFlags {
     throw err;
   }
   return serverFlagsFromOptions(command.opts());
+}
+
+/** --saved_model_tags as TF Serving splits it (`serve,gpu`): tags trimmed, none empty. */
+export function parseSavedModelTags(text: string): string[] {
+  const tags = text.split(',').map((tag) => tag.trim());
+  if (tags.some((tag) => tag === '')) {
+    throw new InvalidArgument(
+      `invalid value for --saved_model_tags: '${text}' (expected comma-separated tags, e.g. serve or serve,gpu)`,
+    );
+  }
+  return tags;
 }

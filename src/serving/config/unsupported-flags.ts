@@ -14,7 +14,6 @@ export const UNSUPPORTED_TF_SERVING_FLAGS: Readonly<Record<string, string>> = {
   grpc_max_threads: 'grpc-js serves calls on the event loop; inference runs in --num_workers worker threads',
   use_alts_credentials: 'ALTS exists only on Google Cloud',
   platform_config_file: 'models are ONNX; there is no per-platform session config',
-  saved_model_tags: 'flowserve loads ONNX servables, which have no MetaGraph tags',
   tensorflow_session_parallelism: 'ONNX Runtime computes; use --num_workers',
   tensorflow_intra_op_parallelism: 'ONNX Runtime computes; use --num_workers',
   tensorflow_inter_op_parallelism: 'ONNX Runtime computes; use --num_workers',

@@ -1,14 +1,16 @@
 /**
  * What a version directory holds, detected by its files: flowserve's own `model.onnx` (+ signatures.json), or a
- * TensorFlow SavedModel (`saved_model.pb`, `saved_model.pbtxt`), which is imported (src/import) into an ONNX model
- * and signatures written to a private temporary directory that lives only while the version loads.
+ * TensorFlow model of a directory format in src/import/model-formats.ts (SavedModel `saved_model.pb`, the legacy
+ * SessionBundle `export.meta`), which is imported (src/import) into an ONNX model and signatures written to a
+ * private temporary directory that lives only while the version loads.
  */
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotFound } from '../../errors.js';
 import { convertImportedModel, writeConvertedModel } from '../../import/convert.js';
-import { DEFAULT_TAGS, readSavedModel, SAVED_MODEL_PB, SAVED_MODEL_PBTXT } from '../../import/saved-model.js';
+import { detectDirectoryFormat, MODEL_FORMATS } from '../../import/model-formats.js';
+import { DEFAULT_TAGS } from '../../import/saved-model.js';
 import type { VersionSignatures } from './signatures.js';
 
 export const MODEL_FILE = 'model.onnx';
@@ -35,8 +37,9 @@ export async function findModelSource(
 ): Promise<ModelSource> {
   const onnxPath = join(versionPath, MODEL_FILE);
   if (await exists(onnxPath)) return { modelPath: onnxPath, release: async () => undefined };
-  if ((await exists(join(versionPath, SAVED_MODEL_PB))) || (await exists(join(versionPath, SAVED_MODEL_PBTXT)))) {
-    const converted = await convertImportedModel(await readSavedModel(versionPath, savedModelTags));
+  const format = await detectDirectoryFormat(versionPath);
+  if (format) {
+    const converted = await convertImportedModel(await format.read(versionPath, { tags: savedModelTags }));
     const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
     const release = () => rm(dir, { recursive: true, force: true });
     try {
@@ -51,7 +54,8 @@ export async function findModelSource(
       release,
     };
   }
+  const tensorflowFormats = MODEL_FORMATS.filter((f) => f.directoryFiles.length > 0).map((f) => f.description);
   throw new NotFound(
-    `Could not find ${MODEL_FILE} or a TensorFlow SavedModel (${SAVED_MODEL_PB}) at supplied export directory path: ${versionPath}`,
+    `Could not find ${MODEL_FILE} or a ${tensorflowFormats.join(' or a ')} at supplied export directory path: ${versionPath}`,
   );
 }

@@ -54,6 +54,8 @@ export interface ServingCoreOptions {
    * this directory. Undefined: no confinement.
    */
   modelBasePathPrefix?: string;
+  /** --saved_model_tags: the MetaGraphDef tag set SavedModels load with; default ['serve']. */
+  savedModelTags?: readonly string[];
   /** Kept for the REST adapter (Prometheus endpoint); the core does not read it. */
   monitoring?: MonitoringConfig;
   /** Registry for the metrics; a fresh one by default. */

@@ -100,6 +100,7 @@ export class ServingCoreImpl implements ServingCore {
         probeGpu: () => this.probeGpu(),
         ...(options.batching ? { batching: options.batching } : {}),
         ...(options.readTfWarmup ? { readTfWarmup: options.readTfWarmup } : {}),
+        ...(options.savedModelTags ? { savedModelTags: options.savedModelTags } : {}),
       });
     this.manager = new AspiredVersionsManager({
       loaderFactory,
