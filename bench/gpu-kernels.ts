@@ -107,6 +107,24 @@ import {
   where,
   zerosLike,
 } from '../src/ops/index.js';
+import {
+  addN,
+  addV2,
+  batchMatMul,
+  depthwiseConv2d,
+  elu,
+  erf,
+  leakyRelu,
+  pad,
+  prelu,
+  reduceProd,
+  relu6,
+  rsqrt,
+  selu,
+  softplus,
+  stack,
+  unstack,
+} from '../src/ops/index.js';
 import { hasKernel, typeAttrsOf } from '../src/ops/kernels.js';
 import { lowerPartition } from '../src/runtime/lower.js';
 import { toOrtTensor, fromOrtTensor } from '../src/runtime/ort.js';
@@ -607,6 +625,91 @@ export function kernelCases(): KernelCase[] {
       },
       'unknown batch',
     ),
+    // ---- ops of imported TensorFlow graphs ----
+    unaryCase('Relu6', relu6),
+    unaryCase('Elu', elu),
+    unaryCase('Selu', selu),
+    unaryCase('LeakyRelu', (t) => leakyRelu(t, 0.1)),
+    unaryCase('Softplus', softplus),
+    unaryCase('Rsqrt', rsqrt, 'positive'),
+    unaryCase('Erf', erf),
+    binaryCase('Prelu', prelu),
+    binaryCase('AddV2', addV2),
+    c('AddN', (x, dt) => [addN([x.input(dt, [2, 3]), x.input(dt, [2, 3]), x.input(dt, [2, 3])])]),
+    c('DepthwiseConv2dNative', (x, dt) => [
+      depthwiseConv2d(x.input(dt, [1, 5, 5, 2]), x.input(dt, [3, 3, 2, 2]), { strides: [2, 2], padding: 'SAME' }),
+    ]),
+    c(
+      'DepthwiseConv2dNative',
+      (x, dt) => [
+        depthwiseConv2d(x.input(dt, [1, 6, 6, 2]), x.input(dt, [3, 3, 2, 1]), { dilations: [2, 2], padding: 'VALID' }),
+      ],
+      'dilations 2',
+    ),
+    c('Pad', (x, dt) => [
+      pad(x.input(dt, [2, 3]), [
+        [1, 0],
+        [2, 1],
+      ]),
+    ]),
+    c('Pad', (x, dt) => [pad(x.input(dt, [2, 3]), x.input('int32', [2, 2], { values: [1, 0, 2, 1] }))], 'paddings fed'),
+    c('PadV2', (x, dt) => [
+      pad(
+        x.input(dt, [2, 3]),
+        [
+          [1, 0],
+          [2, 1],
+        ],
+        { constantValue: 3 },
+      ),
+    ]),
+    c('MirrorPad', (x, dt) => [
+      pad(
+        x.input(dt, [3, 3]),
+        [
+          [1, 2],
+          [2, 0],
+        ],
+        { mode: 'REFLECT' },
+      ),
+    ]),
+    c(
+      'MirrorPad',
+      (x, dt) => [
+        pad(
+          x.input(dt, [3, 3]),
+          [
+            [1, 3],
+            [2, 0],
+          ],
+          { mode: 'SYMMETRIC' },
+        ),
+      ],
+      'SYMMETRIC',
+    ),
+    ...['FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3'].map((type) =>
+      c(type, (x, dt) => {
+        const def = registeredOps().get(type) as OpDef;
+        const stats = [x.input(dt, [2]), x.input(dt, [2]), x.input(dt, [2]), x.input(dt, [2], { domain: 'positive' })];
+        return [
+          addDef(x, def, [x.input(dt, [1, 2, 2, 2]), ...stats], {
+            epsilon: 0.001,
+            dataFormat: 'NHWC',
+            isTraining: false,
+          }),
+        ];
+      }),
+    ),
+    c('Prod', (x, dt) => [reduceProd(x.input(dt, [2, 3]), 1)]),
+    c('BatchMatMulV2', (x, dt) => [batchMatMul(x.input(dt, [2, 2, 3]), x.input(dt, [1, 4, 3]), { adjY: true })]),
+    c('BatchMatMul', (x, dt) => [
+      addDef(x, registeredOps().get('BatchMatMul') as OpDef, [x.input(dt, [2, 3, 2]), x.input(dt, [2, 3, 4])], {
+        adjX: true,
+        adjY: false,
+      }),
+    ]),
+    c('Pack', (x, dt) => [stack([x.input(dt, [2, 3]), x.input(dt, [2, 3])], 1)]),
+    c('Unpack', (x, dt) => unstack(x.input(dt, [2, 3]), 1)),
     // ---- random (values differ between EPs: shapes and dtypes only) ----
     c('RandomUniform', (x, dt) => [randomUniform([2, 3], { dtype: dt, maxval: 5, seed: 1, graph: x.graph })], '', {
       shapeOnly: true,

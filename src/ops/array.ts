@@ -262,9 +262,33 @@ export function transpose(x: Tensor, perm?: readonly number[], options: { name?:
 // ---------------------------------------------------------------------------------------------------------
 // Concat and split
 
-export const ConcatV2 = def1<{ axis: number }>({
+/**
+ * A def's axis: its `axis` attr when flowserve's own helpers built the op, else TensorFlow's form, a constant
+ * scalar int input at `index` (ConcatV2's last input, ExpandDims' second), as an imported graph has it.
+ */
+export function axisOperand(opName: string, attrAxis: number | undefined, t: Tensor | undefined): number {
+  if (attrAxis !== undefined) return attrAxis;
+  if (!t) throw new InvalidArgument(`Operation '${opName}': needs an axis attr or an axis input`);
+  checkIntDType(opName, 'axis', t);
+  const v = constInts(t);
+  if (!v || v.length !== 1 || t.rank > 1) {
+    throw new InvalidArgument(
+      `Operation '${opName}': axis '${t.name}' must be a constant scalar when the graph is built, got shape ${formatShape(t.shape)}`,
+    );
+  }
+  return v[0] as number;
+}
+
+/** ConcatV2's values and axis, from the attr or from TensorFlow's trailing axis input. */
+function concatOperands<T>(opName: string, items: readonly T[], tensors: readonly Tensor[], attrAxis?: number) {
+  if (attrAxis !== undefined) return { values: items, axis: attrAxis };
+  return { values: items.slice(0, -1), axis: axisOperand(opName, undefined, tensors[tensors.length - 1]) };
+}
+
+export const ConcatV2 = def1<{ axis?: number }>({
   type: 'ConcatV2',
-  infer: (values, { axis }, opName) => {
+  infer: (inputs, attrs, opName) => {
+    const { values, axis } = concatOperands(opName, inputs, inputs, attrs.axis);
     const first = values[0];
     if (!first) throw new InvalidArgument(`Operation '${opName}': concat needs at least one tensor`);
     const shapes = values.map((v) => formatShape(v.shape)).join(', ');
@@ -295,24 +319,27 @@ export const ConcatV2 = def1<{ axis: number }>({
     return [{ dtype: first.dtype, shape: out }];
   },
   lower: ({ b, op, inputs, outputs, attrs }) => {
+    const { values, axis } = concatOperands(op.name, inputs, op.inputs, attrs.axis);
     const rank = (op.inputs[0] as Tensor).rank;
-    b.op('Concat', [...inputs], { axis: attrs.axis < 0 ? attrs.axis + rank : attrs.axis }, outputs[0]);
+    b.op('Concat', [...values], { axis: axis < 0 ? axis + rank : axis }, outputs[0]);
   },
   // The incoming gradient is split back into pieces the size of each input along the axis.
   grad: ({ op, grads, attrs }) => {
     const g = grads[0];
+    const { values, axis } = concatOperands(op.name, op.inputs, op.inputs, attrs.axis);
+    const axisInput = attrs.axis === undefined ? [null] : [];
     if (!g) return op.inputs.map(() => null);
-    if (op.inputs.length === 1) return [g];
+    if (values.length === 1) return [g, ...axisInput];
     const rank = (op.inputs[0] as Tensor).rank;
-    const ax = attrs.axis < 0 ? attrs.axis + rank : attrs.axis;
-    const sizes = op.inputs.map((t) => t.shape[ax] ?? null);
+    const ax = axis < 0 ? axis + rank : axis;
+    const sizes = values.map((t) => t.shape[ax] ?? null);
     const sizeOperand = sizes.every((d): d is number => d !== null)
       ? sizes
       : concat(
-          op.inputs.map((t) => gather(shape(t), [ax])),
+          values.map((t) => gather(shape(t), [ax])),
           0,
         );
-    return split(g, sizeOperand, ax);
+    return [...split(g, sizeOperand, ax), ...axisInput];
   },
   kernels: CPU_AND_GPU,
   kernelConstraints: GPU_F32_I32,
@@ -883,27 +910,24 @@ export function range(
 // ---------------------------------------------------------------------------------------------------------
 // ExpandDims, Squeeze, Shape
 
-export const ExpandDims = def1<{ axis: number }>({
+export const ExpandDims = def1<{ axis?: number }>({
   type: 'ExpandDims',
-  infer: ([x], { axis }, opName) => {
+  infer: ([x, axisInput], attrs, opName) => {
     const t = x as Tensor;
-    const ax = normalizeAxis(opName, axis, t.rank + 1);
+    const ax = normalizeAxis(opName, axisOperand(opName, attrs.axis, axisInput), t.rank + 1);
     const shape: Dim[] = [...t.shape];
     shape.splice(ax, 0, 1);
     return [{ dtype: t.dtype, shape }];
   },
   lower: ({ b, op, inputs, outputs, attrs }) => {
     const rank = (op.inputs[0] as Tensor).rank + 1;
-    b.op(
-      'Unsqueeze',
-      [inputs[0] as string, b.int64s([attrs.axis < 0 ? attrs.axis + rank : attrs.axis])],
-      {},
-      outputs[0],
-    );
+    const axis = axisOperand(op.name, attrs.axis, op.inputs[1]);
+    b.op('Unsqueeze', [inputs[0] as string, b.int64s([axis < 0 ? axis + rank : axis])], {}, outputs[0]);
   },
   grad: ({ op, grads }) => {
     const g = grads[0];
-    return [g ? reshape(g, shapeOperand(op.inputs[0] as Tensor)) : null];
+    const axisInput = op.inputs.length > 1 ? [null] : [];
+    return [g ? reshape(g, shapeOperand(op.inputs[0] as Tensor)) : null, ...axisInput];
   },
   kernels: CPU_AND_GPU,
   kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'bool'] }),

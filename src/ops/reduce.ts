@@ -2,11 +2,11 @@ import { InvalidArgument } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
 import type { Tensor } from '../graph/graph.js';
 import { HostTensor } from '../graph/host-tensor.js';
-import { defineOp, type OpDef } from '../graph/op-def.js';
+import { defineOp, type GradContext, type OpDef } from '../graph/op-def.js';
 import { formatShape, normalizeAxis, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, GPU_F32_I32, gpuKernel } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, GPU_F32_I32, gpuKernel } from './kernels.js';
 
 const REDUCE_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 
@@ -75,30 +75,72 @@ function emitReduce(
   return b.op(onnxOp, [input], { axes: [...axes], keepdims }, output);
 }
 
+/**
+ * The axes of a reduction: the `axes` attr when flowserve's own helpers built it, else TensorFlow's form, a
+ * constant `reduction_indices` input (scalar or vector, negative axes allowed), as an imported graph has it.
+ */
+export function reductionAxes(opName: string, inputs: readonly Tensor[], attrs: Partial<ReduceAttrs>): number[] {
+  const x = inputs[0] as Tensor;
+  if (attrs.axes !== undefined) return attrs.axes;
+  const indices = inputs[1];
+  if (!indices) {
+    throw new InvalidArgument(`Operation '${opName}': a reduction needs an axes attr or a reduction_indices input`);
+  }
+  if ((indices.dtype !== 'int32' && indices.dtype !== 'int64') || indices.rank > 1) {
+    throw new InvalidArgument(
+      `Operation '${opName}': reduction_indices must be an int32 or int64 scalar or vector, got ${indices.dtype} of shape ${formatShape(indices.shape)}`,
+    );
+  }
+  const value = constHostValue(indices);
+  if (!value) {
+    throw new InvalidArgument(
+      `Operation '${opName}': reduction_indices '${indices.name}' must be a constant when the graph is built`,
+    );
+  }
+  return normalizeAxes(opName, value.toNumbers(), x.rank);
+}
+
+/** The value of a Const-made tensor (the Const op keeps it as its `value` attr). */
+function constHostValue(t: Tensor): HostTensor | undefined {
+  return t.op.type === 'Const' ? (t.op.attrs.value as HostTensor | undefined) : undefined;
+}
+
 function reduceDef(
   type: string,
-  onnxOp: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceMin',
-  gradKind: 'sum' | 'mean' | 'extremum',
+  onnxOp: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceMin' | 'ReduceProd',
+  gradKind: 'sum' | 'mean' | 'extremum' | 'none',
+  gpu = true,
 ) {
   return defineOp<ReduceAttrs>({
     type,
-    infer: ([x], { axes, keepDims }, opName) => {
-      const t = x as Tensor;
+    infer: (inputs, attrs, opName) => {
+      const t = inputs[0] as Tensor;
       checkReduceDType(opName, type, t);
+      const axes = reductionAxes(opName, inputs, attrs);
       checkAxes(opName, t, axes);
-      return [{ dtype: t.dtype, shape: reducedShape(t.shape, axes, keepDims) }];
+      return [{ dtype: t.dtype, shape: reducedShape(t.shape, axes, attrs.keepDims) }];
     },
-    lower: ({ b, inputs, outputs, attrs }) => {
-      emitReduce(b, onnxOp, inputs[0] as string, attrs.axes, attrs.keepDims, outputs[0]);
+    lower: ({ b, op, inputs, outputs, attrs }) => {
+      const axes = reductionAxes(op.name, op.inputs, attrs);
+      emitReduce(b, onnxOp, inputs[0] as string, axes, attrs.keepDims, outputs[0]);
     },
-    grad: ({ op, grads: [g], attrs }) => {
-      if (!g) return [null];
-      const x = op.inputs[0] as Tensor;
-      if (gradKind === 'extremum') return [extremumGrad(g, x, op.output, attrs.axes, attrs.keepDims)];
-      return [broadcastReduced(g, x, attrs.axes, attrs.keepDims, { mean: gradKind === 'mean' })];
-    },
-    kernels: CPU_AND_GPU,
-    kernelConstraints: GPU_F32_I32,
+    ...(gradKind === 'none'
+      ? {}
+      : {
+          grad: ({ op, grads: [g], attrs }: GradContext & { attrs: ReduceAttrs }) => {
+            const extra = op.inputs.slice(1).map(() => null);
+            if (!g) return [null, ...extra];
+            const x = op.inputs[0] as Tensor;
+            const axes = reductionAxes(op.name, op.inputs, attrs);
+            if (gradKind === 'extremum') return [extremumGrad(g, x, op.output, axes, attrs.keepDims), ...extra];
+            return [broadcastReduced(g, x, axes, attrs.keepDims, { mean: gradKind === 'mean' }), ...extra];
+          },
+        }),
+    typeAttrs: (op) => ({
+      T: (op.inputs[0] as Tensor).dtype,
+      ...(op.inputs[1] ? { Tidx: (op.inputs[1] as Tensor).dtype } : {}),
+    }),
+    ...(gpu ? { kernels: CPU_AND_GPU, kernelConstraints: GPU_F32_I32 } : { kernels: CPU_ONLY }),
   });
 }
 
@@ -110,6 +152,11 @@ export const Mean = reduceDef('Mean', 'ReduceMean', 'mean');
 export const Max = reduceDef('Max', 'ReduceMax', 'extremum');
 /** tf.reduce_min (op type Min). */
 export const Min = reduceDef('Min', 'ReduceMin', 'extremum');
+/**
+ * tf.reduce_prod (op type Prod). No gradient yet (TensorFlow's needs cumulative products to handle zeros), and
+ * CPU only: ReduceProd is not in the WebGPU kernel survey.
+ */
+export const Prod = reduceDef('Prod', 'ReduceProd', 'none', false);
 
 function reducer(def: OpDef<ReduceAttrs>, defaultName: string) {
   return (x: TensorLike, axes?: number | readonly number[], options: ReduceOptions = {}): Tensor => {
@@ -132,6 +179,8 @@ export const reduceMean = reducer(Mean, 'Mean');
 export const reduceMax = reducer(Max, 'Max');
 /** Minimum over `axes` (all when undefined), tf.reduce_min. */
 export const reduceMin = reducer(Min, 'Min');
+/** Product over `axes` (all when undefined), tf.reduce_prod. */
+export const reduceProd = reducer(Prod, 'Prod');
 
 // ---- ArgMax ------------------------------------------------------------------------------------------------
 
