@@ -1,14 +1,17 @@
 /**
  * What a version directory holds, detected by its files: flowserve's own `model.onnx` (+ signatures.json), or a
- * TensorFlow SavedModel (`saved_model.pb`, `saved_model.pbtxt`), which is imported (src/import) into an ONNX model
- * and signatures written to a private temporary directory that lives only while the version loads.
+ * TensorFlow SavedModel (`saved_model.pb`, `saved_model.pbtxt`) or a TF.js graph model (`model.json`), which is
+ * imported (src/import) into an ONNX model and signatures written to a private temporary directory that lives
+ * only while the version loads.
  */
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotFound } from '../../errors.js';
 import { convertImportedModel, writeConvertedModel } from '../../import/convert.js';
+import type { ImportedModel } from '../../import/imported-model.js';
 import { DEFAULT_TAGS, readSavedModel, SAVED_MODEL_PB, SAVED_MODEL_PBTXT } from '../../import/saved-model.js';
+import { readTfjsGraphModel, TFJS_MODEL_JSON } from '../../import/tfjs-graph-model.js';
 import type { VersionSignatures } from './signatures.js';
 
 export const MODEL_FILE = 'model.onnx';
@@ -36,22 +39,29 @@ export async function findModelSource(
   const onnxPath = join(versionPath, MODEL_FILE);
   if (await exists(onnxPath)) return { modelPath: onnxPath, release: async () => undefined };
   if ((await exists(join(versionPath, SAVED_MODEL_PB))) || (await exists(join(versionPath, SAVED_MODEL_PBTXT)))) {
-    const converted = await convertImportedModel(await readSavedModel(versionPath, savedModelTags));
-    const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
-    const release = () => rm(dir, { recursive: true, force: true });
-    try {
-      await writeConvertedModel(converted, dir);
-    } catch (err) {
-      await release();
-      throw err;
-    }
-    return {
-      modelPath: join(dir, MODEL_FILE),
-      signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
-      release,
-    };
+    return importedSource(await readSavedModel(versionPath, savedModelTags));
   }
+  const tfjsModel = join(versionPath, TFJS_MODEL_JSON);
+  if (await exists(tfjsModel)) return importedSource(await readTfjsGraphModel(tfjsModel));
   throw new NotFound(
-    `Could not find ${MODEL_FILE} or a TensorFlow SavedModel (${SAVED_MODEL_PB}) at supplied export directory path: ${versionPath}`,
+    `Could not find ${MODEL_FILE}, a TensorFlow SavedModel (${SAVED_MODEL_PB}) or a TF.js graph model (${TFJS_MODEL_JSON}) at supplied export directory path: ${versionPath}`,
   );
+}
+
+/** An imported model converted into a private temporary directory, removed by release(). */
+async function importedSource(model: ImportedModel): Promise<ModelSource> {
+  const converted = await convertImportedModel(model);
+  const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
+  const release = () => rm(dir, { recursive: true, force: true });
+  try {
+    await writeConvertedModel(converted, dir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return {
+    modelPath: join(dir, MODEL_FILE),
+    signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
+    release,
+  };
 }
