@@ -4,7 +4,7 @@
  * in order, each through its own row of the one TF op table (tf-ops.ts). So a fused node computes exactly what
  * its unfused nodes did, and a newly mapped activation works fused too.
  *
- * `fused_ops` is [extra?, activation?] and `args` (the inputs after the first two, `num_args` of them) feed them
+ * `fused_ops` is [extra, activation?] and `args` (the inputs after the first two, `num_args` of them) feed them
  * in order:
  * - extra: `BiasAdd` (1 arg: bias) or, for the convolutions, `FusedBatchNorm` (4 args: scale, offset, mean,
  *   variance; attr `epsilon`), as TensorFlow's _FusedConv2D kernel has it (TF.js refuses that one);
@@ -44,7 +44,7 @@ function plan(ctx: TfNodeContext, baseType: string): FusedPlan {
   const ops = (ctx.attr('fused_ops') as string[] | undefined) ?? [];
   const refuse = (): never => {
     throw new InvalidArgument(
-      `node '${ctx.name}' (${ctx.type}): fused_ops [${ops.join(', ')}] is not supported; supported: an optional ` +
+      `node '${ctx.name}' (${ctx.type}): fused_ops [${ops.join(', ')}] is not supported; supported: ` +
         `${Object.keys(EXTRA_ARGS)
           .filter((e) => baseType !== 'MatMul' || e === 'BiasAdd')
           .join(' or ')}, then an optional ${Object.keys(ACTIVATION_ARGS).join(', ')}`,
@@ -59,7 +59,9 @@ function plan(ctx: TfNodeContext, baseType: string): FusedPlan {
   }
   const activation = rest[0];
   if (activation !== undefined && !(activation in ACTIVATION_ARGS)) refuse();
-  if (rest.length > 1 || ops.length === 0) refuse();
+  // As TensorFlow's kernels: an activation always follows a BiasAdd or FusedBatchNorm (TF.js reads a lone
+  // activation as the extra op and silently skips it).
+  if (rest.length > 1 || extra === undefined) refuse();
   return { extra, activation };
 }
 
