@@ -36,7 +36,7 @@ const DEFAULT_LEAKY_RELU_ALPHA = 0.2;
 const DEFAULT_EPSILON = 0.0001;
 
 interface FusedPlan {
-  extra: string | undefined;
+  extra: string;
   activation: string | undefined;
 }
 
@@ -61,7 +61,7 @@ function plan(ctx: TfNodeContext, baseType: string): FusedPlan {
   if (activation !== undefined && !(activation in ACTIVATION_ARGS)) refuse();
   // As TensorFlow's kernels: an activation always follows a BiasAdd or FusedBatchNorm (TF.js reads a lone
   // activation as the extra op and silently skips it).
-  if (rest.length > 1 || extra === undefined) refuse();
+  if (rest.length > 1 || extra === undefined) return refuse();
   return { extra, activation };
 }
 
@@ -85,8 +85,7 @@ export function fusedOpMapping(baseType: string, lookup: (type: string) => TfOpM
     const { extra, activation } = plan(ctx, baseType);
     const [x, w, ...args] = ctx.inputs;
     const declared = ctx.attr('num_args');
-    const needed =
-      (extra ? (EXTRA_ARGS[extra] as number) : 0) + (activation ? (ACTIVATION_ARGS[activation] as number) : 0);
+    const needed = (EXTRA_ARGS[extra] as number) + (activation ? (ACTIVATION_ARGS[activation] as number) : 0);
     if (!x || !w || args.length !== needed || (declared !== undefined && declared !== args.length)) {
       throw new InvalidArgument(
         `node '${ctx.name}' (${ctx.type}): fused_ops [${[extra, activation].filter(Boolean).join(', ')}] needs 2 + ${needed} inputs, ` +
@@ -94,7 +93,7 @@ export function fusedOpMapping(baseType: string, lookup: (type: string) => TfOpM
       );
     }
     const dtypeAttr = { T: ctx.attr('T') };
-    const steps: string[] = [baseType, ...(extra ? [extra] : []), ...(activation ? [activation] : [])];
+    const steps: string[] = [baseType, extra, ...(activation ? [activation] : [])];
     // The last step takes the node's own name, so what reads the node reads its result.
     const nameOf = (step: string) =>
       step === steps[steps.length - 1] ? ctx.name : ctx.graph.uniqueName(`${ctx.name}/${step}`);
@@ -110,16 +109,15 @@ export function fusedOpMapping(baseType: string, lookup: (type: string) => TfOpM
         .map((k) => [k, ctx.attr(k)]),
     );
     let y = run(baseType, [x, w], baseAttrs);
-    let next = 0;
+    const extraArgs = args.slice(0, EXTRA_ARGS[extra]);
+    const activationArgs = args.slice(EXTRA_ARGS[extra]);
     if (extra === 'BiasAdd') {
-      y = run('BiasAdd', [y, args[next++] as Tensor], { ...dtypeAttr, data_format: ctx.attr('data_format') });
-    } else if (extra === 'FusedBatchNorm') {
-      const stats = args.slice(next, next + 4);
-      next += 4;
+      y = run('BiasAdd', [y, ...extraArgs], { ...dtypeAttr, data_format: ctx.attr('data_format') });
+    } else {
       const format = ctx.attr('data_format') ?? 'NHWC';
       y = ctx.graph.addOp({
         def: FusedBatchNormV3,
-        inputs: [y, ...stats],
+        inputs: [y, ...extraArgs],
         attrs: {
           epsilon: (ctx.attr('epsilon') as number | undefined) ?? DEFAULT_EPSILON,
           dataFormat: format,
@@ -129,7 +127,7 @@ export function fusedOpMapping(baseType: string, lookup: (type: string) => TfOpM
         reservedName: true,
       }).outputs[0] as Tensor;
     }
-    if (activation === 'Prelu') y = run('Prelu', [y, args[next++] as Tensor], dtypeAttr);
+    if (activation === 'Prelu') y = run('Prelu', [y, ...activationArgs], dtypeAttr);
     else if (activation === 'LeakyRelu') {
       y = run('LeakyRelu', [y], {
         ...dtypeAttr,
