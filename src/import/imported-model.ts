@@ -1,6 +1,6 @@
 /**
  * One in-memory form for every TensorFlow model format flowserve reads (SavedModel, SessionBundle, frozen
- * GraphDef): the graph's nodes and function library, the signatures, and where the variable values come from.
+ * GraphDef, TF.js graph model): the graph's nodes and function library, the signatures, and where the variable values come from.
  */
 import type { DType } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
@@ -22,7 +22,7 @@ export interface ImportedSignature {
   outputs: Record<string, ImportedTensorInfo>;
 }
 
-export type ModelFormat = 'saved_model' | 'session_bundle' | 'frozen_graph';
+export type ModelFormat = 'saved_model' | 'session_bundle' | 'frozen_graph' | 'tfjs_graph_model';
 
 export interface ImportedModel {
   format: ModelFormat;

@@ -2,11 +2,12 @@
  * The TensorFlow model formats flowserve imports, as one table: how each is recognised (by the files of a
  * directory, or by a file's name) and how it is read into an ImportedModel. The server's version directories
  * (src/serving/core/model-source.ts) and the `inspect`/`convert` commands both detect formats through it, so a new
- * format (TF.js `model.json`) is one more entry.
+ * format is one more entry.
  *
  * Paths the CLI accepts: a model directory (a version directory), a base path whose numeric subdirectories are
  * versions (the highest is read, as TF Serving's default policy serves the latest), or a file: `saved_model.pb`
- * or `export.meta` (their directory is read), or any other `.pb`, read as a frozen GraphDef.
+ * or `export.meta` (their directory is read), a TF.js `model.json`, or any other `.pb`, read as a
+ * frozen GraphDef.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
@@ -15,6 +16,7 @@ import { readFrozenGraph, type FrozenGraphOptions } from './frozen-graph.js';
 import type { ImportedModel, ModelFormat } from './imported-model.js';
 import { DEFAULT_TAGS, readSavedModel, SAVED_MODEL_PB, SAVED_MODEL_PBTXT } from './saved-model.js';
 import { readSessionBundle, SESSION_BUNDLE_META } from './session-bundle.js';
+import { readTfjsGraphModel, TFJS_MODEL_JSON } from './tfjs-graph-model.js';
 
 export interface ReadModelOptions extends FrozenGraphOptions {
   /** The MetaGraphDef tag set of a SavedModel (default `serve`). */
@@ -47,6 +49,13 @@ export const MODEL_FORMATS: readonly ModelFormatEntry[] = [
     directoryFiles: [SESSION_BUNDLE_META],
     matchesFile: (name) => name === SESSION_BUNDLE_META,
     read: (dir) => readSessionBundle(dir),
+  },
+  {
+    format: 'tfjs_graph_model',
+    description: `TF.js graph model (${TFJS_MODEL_JSON})`,
+    directoryFiles: [TFJS_MODEL_JSON],
+    matchesFile: (name) => name === TFJS_MODEL_JSON,
+    read: (path) => readTfjsGraphModel(path),
   },
   {
     format: 'frozen_graph',

@@ -54,3 +54,31 @@ export function decodeMessage<T>(typeName: string, bytes: Uint8Array): T {
   const type = importRoot().lookupType(typeName);
   return type.toObject(type.decode(bytes), CONVERSION) as T;
 }
+
+let jsonRoot: protobuf.Root | undefined;
+
+/** The same messages with protobufjs' default lowerCamelCase field names, as TF's JSON form spells them. */
+function jsonMessageRoot(): protobuf.Root {
+  if (!jsonRoot) {
+    const dir = protoDir();
+    const r = new protobuf.Root();
+    r.resolvePath = (_origin, target) => join(dir, target);
+    r.loadSync(IMPORT_PROTO_FILES);
+    jsonRoot = r;
+  }
+  return jsonRoot;
+}
+
+/**
+ * A message given in protobuf's JSON mapping (lowerCamelCase fields, enum names like `DT_FLOAT`, base64 bytes,
+ * int64 as strings), as TF.js's model.json holds a GraphDef, → the same plain object decodeMessage gives for
+ * its binary form. It goes through the binary encoding so every reader sees one shape of message.
+ * Throws TypeError when a field has the wrong JSON type (an object where a list belongs, …).
+ */
+export function messageFromJson<T>(typeName: string, json: unknown): T {
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) {
+    throw new TypeError(`${typeName} must be a JSON object`);
+  }
+  const type = jsonMessageRoot().lookupType(typeName);
+  return decodeMessage<T>(typeName, type.encode(type.fromObject(json as Record<string, unknown>)).finish());
+}

@@ -18,7 +18,11 @@ import { AvgPool, BiasAdd, Conv2D, MaxPool } from '../ops/nn.js';
 import { ArgMax, Max, Mean, Min, Sum } from '../ops/reduce.js';
 import { Const, Identity, Placeholder } from '../ops/source.js';
 import { VariableV2 } from '../ops/variables.js';
+import { DepthwiseConv2dNative } from '../ops/depthwise-conv.js';
+// Every op definition registered, so TF types with a same-named definition map to it (tfOpMapping below).
+import '../ops/index.js';
 import type { TfAttrValue } from './tf-attrs.js';
+import { fusedOpMapping } from './tf-fused-ops.js';
 
 /** What a mapping sees of one GraphDef node. */
 export interface TfNodeContext {
@@ -181,6 +185,20 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
     add(ctx, MaxPool, ctx.inputs, { ksize: hw(ctx, 'ksize'), strides: hw(ctx, 'strides'), padding: padding(ctx) }),
   AvgPool: (ctx) =>
     add(ctx, AvgPool, ctx.inputs, { ksize: hw(ctx, 'ksize'), strides: hw(ctx, 'strides'), padding: padding(ctx) }),
+  DepthwiseConv2dNative: (ctx) => {
+    hw4Format(ctx);
+    const pad = ctx.attr('padding');
+    return add(ctx, DepthwiseConv2dNative, ctx.inputs, {
+      strides: ctx.attr('strides'),
+      padding: pad,
+      ...(ctx.attr('dilations') ? { dilations: ctx.attr('dilations') } : {}),
+      ...(pad === 'EXPLICIT' ? { explicitPaddings: ctx.attr('explicit_paddings') } : {}),
+    });
+  },
+  // Grappler's fused ops: the base op, then each of fused_ops through its own row (tf-fused-ops.ts).
+  _FusedConv2D: fusedOpMapping('Conv2D', tfOpMapping),
+  FusedDepthwiseConv2dNative: fusedOpMapping('DepthwiseConv2dNative', tfOpMapping),
+  _FusedMatMul: fusedOpMapping('MatMul', tfOpMapping),
 };
 
 function hw4Format(ctx: TfNodeContext): void {

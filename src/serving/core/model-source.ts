@@ -1,14 +1,15 @@
 /**
  * What a version directory holds, detected by its files: flowserve's own `model.onnx` (+ signatures.json), or a
- * TensorFlow model of a directory format in src/import/model-formats.ts (SavedModel `saved_model.pb`, the legacy
- * SessionBundle `export.meta`), which is imported (src/import) into an ONNX model and signatures written to a
- * private temporary directory that lives only while the version loads.
+ * TensorFlow model of a format in src/import/model-formats.ts (SavedModel `saved_model.pb`, the legacy SessionBundle
+ * `export.meta`, a TF.js graph model `model.json`), which is imported (src/import) into an ONNX model and signatures
+ * written to a private temporary directory that lives only while the version loads.
  */
 import { access, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotFound } from '../../errors.js';
 import { convertImportedModel, writeConvertedModel } from '../../import/convert.js';
+import type { ImportedModel } from '../../import/imported-model.js';
 import { detectDirectoryFormat, MODEL_FORMATS } from '../../import/model-formats.js';
 import { DEFAULT_TAGS } from '../../import/saved-model.js';
 import type { VersionSignatures } from './signatures.js';
@@ -39,23 +40,28 @@ export async function findModelSource(
   if (await exists(onnxPath)) return { modelPath: onnxPath, release: async () => undefined };
   const format = await detectDirectoryFormat(versionPath);
   if (format) {
-    const converted = await convertImportedModel(await format.read(versionPath, { tags: savedModelTags }));
-    const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
-    const release = () => rm(dir, { recursive: true, force: true });
-    try {
-      await writeConvertedModel(converted, dir);
-    } catch (err) {
-      await release();
-      throw err;
-    }
-    return {
-      modelPath: join(dir, MODEL_FILE),
-      signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
-      release,
-    };
+    return importedSource(await format.read(versionPath, { tags: savedModelTags }));
   }
   const tensorflowFormats = MODEL_FORMATS.filter((f) => f.directoryFiles.length > 0).map((f) => f.description);
   throw new NotFound(
     `Could not find ${MODEL_FILE} or a ${tensorflowFormats.join(' or a ')} at supplied export directory path: ${versionPath}`,
   );
+}
+
+/** An imported model converted into a private temporary directory, removed by release(). */
+async function importedSource(model: ImportedModel): Promise<ModelSource> {
+  const converted = await convertImportedModel(model);
+  const dir = await mkdtemp(join(tmpdir(), 'flowserve-import-'));
+  const release = () => rm(dir, { recursive: true, force: true });
+  try {
+    await writeConvertedModel(converted, dir);
+  } catch (err) {
+    await release();
+    throw err;
+  }
+  return {
+    modelPath: join(dir, MODEL_FILE),
+    signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
+    release,
+  };
 }
