@@ -9,6 +9,7 @@ import { healthService, type HealthState } from './health.js';
 import { modelService } from './model-service.js';
 import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
 import { predictionService } from './prediction-service.js';
+import { withUndecodableRequests } from './request-decoding.js';
 
 export interface GrpcServerOptions {
   observe?: RequestObserver;
@@ -40,10 +41,14 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   });
   const health: HealthState = { serving: true };
   server.addService(
-    withWirePredict(service('tensorflow.serving.PredictionService')),
+    // Undecodable requests are answered INVALID_ARGUMENT by the handlers (request-decoding.ts), not INTERNAL.
+    withUndecodableRequests(withWirePredict(service('tensorflow.serving.PredictionService'))),
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),
   );
-  server.addService(service('tensorflow.serving.ModelService'), modelService(core, options.observe));
+  server.addService(
+    withUndecodableRequests(service('tensorflow.serving.ModelService')),
+    modelService(core, options.observe),
+  );
   server.addService(service('grpc.health.v1.Health'), healthService(health));
   return { server, health };
 }

@@ -3,6 +3,7 @@ import type { handleUnaryCall } from '@grpc/grpc-js';
 import { toFlowserveError } from '../../../errors.js';
 import type { ModelSpecMsg } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import { UndecodableRequest } from './request-decoding.js';
 import { toGrpcStatus } from './status.js';
 
 export interface UnaryOptions<Req> {
@@ -21,7 +22,7 @@ export function unary<Req, Res extends object>(
     const report = (status: string, version?: number) => {
       if (!options.observe) return;
       options.observe({
-        model: options.modelOf?.(call.request) ?? '',
+        model: call.request instanceof UndecodableRequest ? '' : (options.modelOf?.(call.request) ?? ''),
         version,
         api: options.api,
         entrypoint: 'GRPC',
@@ -30,7 +31,10 @@ export function unary<Req, Res extends object>(
       });
     };
     Promise.resolve()
-      .then(() => handler(call.request))
+      .then(() => {
+        if (call.request instanceof UndecodableRequest) throw call.request.toError();
+        return handler(call.request);
+      })
       .then(
         (response) => {
           callback(null, response);
