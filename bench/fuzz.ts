@@ -6,7 +6,7 @@
  * and a valid request answered correctly every 1,000 requests. Prints a table, writes bench/results/fuzz.json and
  * exits non-zero on any violation, after printing the seed and case to replay and saving the request bytes.
  *
- *   node dist/bench/fuzz.js [--seed N] [--requests N] [--concurrency N] [--rss_limit_mib N] [--case I]
+ *   node dist/bench/fuzz.js [--seed N] [--requests N] [--concurrency N] [--rss_limit_mib N] [--max_input_bytes N] [--case I]
  *                           [--keep_going] [--rest_json_reader fail|record] [--json PATH]
  */
 import os from 'node:os';
@@ -27,6 +27,7 @@ function parseArgs(argv: string[]): CliOptions {
     requests: 100_000,
     concurrency: 8,
     rssLimitMiB: 1024,
+    maxInputBytes: 16 * 1024 * 1024,
     deadlineMs: 60_000,
     keepGoing: false,
     maxViolations: 50,
@@ -47,6 +48,7 @@ function parseArgs(argv: string[]): CliOptions {
     else if (flag === '--requests') options.requests = integer(flag, value(), 1);
     else if (flag === '--concurrency') options.concurrency = integer(flag, value(), 1);
     else if (flag === '--rss_limit_mib') options.rssLimitMiB = integer(flag, value(), 1);
+    else if (flag === '--max_input_bytes') options.maxInputBytes = integer(flag, value(), 1);
     else if (flag === '--deadline_ms') options.deadlineMs = integer(flag, value(), 1);
     else if (flag === '--case') options.caseIndex = integer(flag, value(), 0);
     else if (flag === '--keep_going') options.keepGoing = true;
@@ -85,7 +87,8 @@ async function main(): Promise<number> {
   const options = parseArgs(process.argv.slice(2));
   console.log(
     `flowserve fuzz: seed ${options.seed}, ${options.caseIndex !== undefined ? `case ${options.caseIndex} only` : `${options.requests} requests`}, ` +
-      `concurrency ${options.concurrency}, RSS bound ${options.rssLimitMiB} MiB per server, REST JSON reader violations: ${options.restJsonReader}`,
+      `concurrency ${options.concurrency}, servers with --max_input_bytes=${options.maxInputBytes}, RSS bound ${options.rssLimitMiB} MiB per server, ` +
+      `REST JSON reader violations: ${options.restJsonReader}`,
   );
   const summary = await runFuzz({ ...options, log: (line) => console.log(line) });
   console.log(`\n${formatTable(summary)}\n`);

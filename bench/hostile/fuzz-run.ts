@@ -22,6 +22,12 @@ export interface FuzzOptions {
   concurrency: number;
   /** Bound on each server's resident memory. */
   rssLimitMiB: number;
+  /**
+   * The servers' --max_input_bytes. What one admitted request may legitimately hold is a few copies of it (decoded
+   * input, its copy in the inference worker, the output, the encoded reply), so the RSS bound is only meaningful
+   * against it: 16 MiB with a 1 GiB bound by default.
+   */
+  maxInputBytes: number;
   /** A request not answered within this is a violation. */
   deadlineMs: number;
   /** Keep going after a violation (up to maxViolations) instead of stopping at the first. */
@@ -117,6 +123,9 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
   let notSent = 0;
   let crashes = 0;
   const crashed = new Set<ServerRole>();
+  const overRss = new Set<ServerRole>();
+  /** Case indices sent and not yet answered: the suspects when memory jumps. */
+  const inFlight = new Set<number>();
   let stop = false;
   const started = performance.now();
 
@@ -165,7 +174,8 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
           server.stderrTail(),
         );
         stop = true;
-      } else if (server.maxRssKiB > options.rssLimitMiB * 1024) {
+      } else if (server.maxRssKiB > options.rssLimitMiB * 1024 && !overRss.has(role)) {
+        overRss.add(role);
         record(
           index,
           { category: 'rss', server: role, summary: () => `(the requests up to case ${index})` },
@@ -204,6 +214,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     const drawn = fuzzCase(options.seed, index);
     const client = clients[drawn.server] as { grpc: RawGrpc; http: RawHttp };
     const t0 = performance.now();
+    inFlight.add(index);
     let verdict: Verdict;
     if (drawn.grpc) {
       verdict = judgeGrpc(drawn, await client.grpc.call(drawn.grpc.method, drawn.grpc.bytes, options.deadlineMs));
@@ -212,6 +223,21 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
       verdict = judgeHttp(await client.http.send(request, options.deadlineMs), request.method);
     }
     const ms = performance.now() - t0;
+    inFlight.delete(index);
+    const server = servers[drawn.server] as ServerProcess;
+    const rssKiB = server.rssKiB();
+    if (rssKiB > options.rssLimitMiB * 1024 && !overRss.has(drawn.server)) {
+      overRss.add(drawn.server);
+      const others = [...inFlight].filter((i) => i !== index);
+      record(
+        index,
+        drawn,
+        `RSS ${mib(rssKiB)} MiB over the bound of ${options.rssLimitMiB} MiB after this request` +
+          (others.length > 0 ? ` (or one of cases ${others.join(', ')}, in flight with it)` : ''),
+        verdict.reply,
+      );
+      stop = true;
+    }
     if (verdict.notSent) {
       notSent++;
       return;
@@ -225,7 +251,6 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
     if (!list) latencies.set(drawn.category, (list = []));
     list.push(ms);
     if (verdict.violation) {
-      const server = servers[drawn.server] as ServerProcess;
       // A lost connection is most often the server dying: give its exit event a moment to arrive.
       if (!server.exit && /no answer|UNAVAILABLE/.test(verdict.violation)) await sleep(500);
       if (server.exit) {
@@ -249,8 +274,18 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzSummary> {
 
   try {
     const [plain, batched] = await Promise.all([
-      startServerProcess('plain', { models, batching: false, fileSystemPollWaitSeconds: -1 }),
-      startServerProcess('batched', { models, batching: true, fileSystemPollWaitSeconds: -1 }),
+      startServerProcess('plain', {
+        models,
+        batching: false,
+        fileSystemPollWaitSeconds: -1,
+        maxInputBytes: options.maxInputBytes,
+      }),
+      startServerProcess('batched', {
+        models,
+        batching: true,
+        fileSystemPollWaitSeconds: -1,
+        maxInputBytes: options.maxInputBytes,
+      }),
     ]);
     servers.plain = plain;
     servers.batched = batched;

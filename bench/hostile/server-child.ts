@@ -14,6 +14,8 @@ export interface ChildConfig {
   /** Server-side batching on every model (TF Serving's batching is server-wide). */
   batching: boolean;
   fileSystemPollWaitSeconds: number;
+  /** --max_input_bytes; the server's default when absent. */
+  maxInputBytes?: number;
 }
 
 export interface ChildPorts {
@@ -38,6 +40,7 @@ const server = await startServer({
   restPort: 0,
   host: '127.0.0.1',
   numWorkers: 1,
+  ...(config.maxInputBytes ? { limits: { maxInputBytes: config.maxInputBytes } } : {}),
   fileSystemPollWaitSeconds: config.fileSystemPollWaitSeconds,
   // Labels are set before the first load finishes, as TF Serving requires this flag for (tensorflow/serving#1230).
   allowVersionLabelsForUnavailableModels: true,

@@ -23,13 +23,20 @@ export const MODELS = {
 /** The classifier's version label (clf/labels/stable → version 1). */
 export const STABLE_LABEL = 'stable';
 
-/** Writes clf/1, anyf/1 and str/1 under `base`; returns the model list for the server. */
-export function writeFuzzModels(base: string): ChildConfig['models'] {
+/**
+ * Writes clf/1, anyf/1 and str/1 under `base`; returns the model list for the server. `withLabel`: clf/labels/stable
+ * points at version 1 (the soak leaves it out: its hot swaps unload version 1).
+ */
+export function writeFuzzModels(base: string, withLabel = true): ChildConfig['models'] {
   writeClassifier(join(base, MODELS.classifier), 1);
   writeIdentityModel(join(base, MODELS.identityFloat), 1, 'float32', []);
   writeIdentityModel(join(base, MODELS.identityString), 1, 'string', []);
   return [
-    { name: MODELS.classifier, basePath: join(base, MODELS.classifier), versionLabels: { [STABLE_LABEL]: 1 } },
+    {
+      name: MODELS.classifier,
+      basePath: join(base, MODELS.classifier),
+      versionLabels: withLabel ? { [STABLE_LABEL]: 1 } : {},
+    },
     { name: MODELS.identityFloat, basePath: join(base, MODELS.identityFloat) },
     { name: MODELS.identityString, basePath: join(base, MODELS.identityString) },
   ];
