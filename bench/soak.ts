@@ -156,6 +156,7 @@ async function main(): Promise<number> {
     let validSent = 0;
     const results: Window[] = [];
     let stop = false;
+    let crashReported = false;
 
     const worker = async (w: number) => {
       for (let n = 0; !stop && performance.now() < endAt; n++) {
@@ -177,6 +178,12 @@ async function main(): Promise<number> {
           else fail(`${verdict.violation} (${hostile.category}): ${hostile.summary()} → ${verdict.reply}`);
         }
         if (server!.exit) stop = true;
+      }
+      if (server!.exit && !crashReported) {
+        crashReported = true;
+        const { code, signal } = server!.exit;
+        console.log(`FAIL: server crashed (exit code ${code}, signal ${signal}); its stderr:\n${server!.stderrTail()}`);
+        failures.unshift(`server crashed (exit code ${code}, signal ${signal}): ${server!.stderrTail().slice(-3000)}`);
       }
     };
 
@@ -218,7 +225,6 @@ async function main(): Promise<number> {
       if (!server.exit) await swap(version + 1);
       await sleep(Math.max(0, started + k * options.windowSeconds * 1000 - performance.now()));
       if (server.exit) {
-        fail(`server crashed (exit code ${server.exit.code}, signal ${server.exit.signal}):\n${server.stderrTail()}`);
         stop = true;
         break;
       }
