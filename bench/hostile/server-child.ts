@@ -66,5 +66,12 @@ const ports: ChildPorts = { grpcPort: server.grpcPort, restPort: server.restPort
 process.send?.(ports);
 process.on('message', (message) => {
   if (message === 'stop') void server.close().then(() => process.exit(0));
+  // The soak's measurement point: memory after a full collection is what the server keeps, not garbage in waiting.
+  if (message === 'gc') {
+    const collect = (globalThis as { gc?: () => void }).gc;
+    collect?.();
+    collect?.();
+    process.send?.({ memory: process.memoryUsage(), collected: collect !== undefined });
+  }
 });
 process.on('disconnect', () => void server.close().then(() => process.exit(0)));

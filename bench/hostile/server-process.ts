@@ -60,6 +60,8 @@ export interface ServerProcess extends ChildPorts {
   readonly exit: ServerExit | undefined;
   /** The last few KB the server wrote to stderr. */
   stderrTail(): string;
+  /** Runs a full garbage collection in the server and returns its memory usage after it. */
+  collectGarbage(): Promise<NodeJS.MemoryUsage>;
   /** Graceful stop (then SIGKILL after 15 s). Not a crash. */
   stop(): Promise<void>;
 }
@@ -93,8 +95,9 @@ export function startServerProcess(name: string, config: ChildConfig): Promise<S
   const script = fileURLToPath(new URL('./server-child.js', import.meta.url));
   const child: ChildProcess = fork(script, [JSON.stringify(config)], {
     stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
-    // Node's defaults (heap limit included), as `flowserve serve` runs; not the flags of whoever started us.
-    execArgv: [],
+    // Node's defaults (heap limit included), as `flowserve serve` runs, not the flags of whoever started us; plus
+    // --expose-gc, so that the soak can measure memory after a full collection (collectGarbage).
+    execArgv: ['--expose-gc'],
   });
   let tail = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -132,6 +135,17 @@ export function startServerProcess(name: string, config: ChildConfig): Promise<S
           return exit;
         },
         stderrTail: () => tail,
+        collectGarbage: () =>
+          new Promise<NodeJS.MemoryUsage>((done, fail) => {
+            const onMessage = (reply: unknown) => {
+              const memory = (reply as { memory?: NodeJS.MemoryUsage }).memory;
+              if (!memory) return;
+              child.off('message', onMessage);
+              done(memory);
+            };
+            child.on('message', onMessage);
+            if (!child.send('gc')) fail(new Error(`${name} server is gone`));
+          }),
         stop: () => {
           stopping ??= new Promise<void>((done) => {
             clearInterval(sampler);
