@@ -105,7 +105,7 @@ async function main(): Promise<number> {
         .map((l) => l.toFixed(1))
         .join(' ')}; HTTP resends after keep-alive resets ${summary.httpRetries}`,
   );
-  const open = summary.violations.length - summary.failing;
+  const open = summary.open;
   console.log(
     `violations: ${summary.failing} failing${open > 0 ? `, ${open} open in the REST JSON reader (recorded)` : ''}`,
   );
