@@ -53,10 +53,24 @@ export function toFlowserveError(err: unknown): FlowserveError {
 /** TF Serving's grpc_status_util.cc: messages longer than 1024 characters are cut and marked. */
 export const MAX_ERROR_MESSAGE_CHARS = 1024;
 
-/** The message a client sees, on either protocol: cut to MAX_ERROR_MESSAGE_CHARS, so no error echoes a whole input. */
+/** A UTF-16 surrogate without its other half. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * The message a client sees, on either protocol: cut to MAX_ERROR_MESSAGE_CHARS, so no error echoes a whole input,
+ * and well-formed Unicode. Messages quote client-sent names, which can hold lone surrogates (or a cut can split a
+ * pair); grpc-js percent-encodes the status message with encodeURI, which throws on them outside any handler, and
+ * that took the whole server down (found by `npm run soak`). Lone surrogates become U+FFFD.
+ */
 export function clientMessage(error: FlowserveError): string {
-  const message = error.message;
-  return message.length > MAX_ERROR_MESSAGE_CHARS
-    ? message.slice(0, MAX_ERROR_MESSAGE_CHARS) + '...TRUNCATED'
-    : message;
+  let message = error.message;
+  if (message.length > MAX_ERROR_MESSAGE_CHARS) {
+    message = message.slice(0, MAX_ERROR_MESSAGE_CHARS) + '...TRUNCATED';
+  }
+  return wellFormed(message);
+}
+
+/** `text` with lone surrogates replaced by U+FFFD: safe for grpc-js status messages (encodeURI) and UTF-8. */
+export function wellFormed(text: string): string {
+  return text.replace(LONE_SURROGATE, '\ufffd');
 }

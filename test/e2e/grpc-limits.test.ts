@@ -130,6 +130,18 @@ describe('gRPC Predict limits: refused from the header, before allocation', () =
     await stillServes(client);
   });
 
+  test('2^60 empty strings are refused before allocation (not UNKNOWN "Invalid array length")', async () => {
+    // Found by npm run fuzz: the byte count was Infinity × 0 = NaN, which no "greater than" comparison refuses.
+    await refused(
+      client,
+      'str',
+      { x: tensor(DT_STRING, [2 ** 20, 2 ** 20, 2 ** 20], { string_val: [Buffer.alloc(0)] }) },
+      status.INVALID_ARGUMENT,
+      /\[1048576,1048576,1048576\].*--max_input_bytes/,
+    );
+    await stillServes(client);
+  });
+
   test('float shapes of 3.2 GB and of 2^40 elements are refused before allocation (not UNKNOWN)', async () => {
     await refused(
       client,

@@ -218,7 +218,7 @@ describe('flowserve server over gRPC and REST', () => {
       assert.ok(err, 'expected an error');
       // The client's fault, not a server bug: INVALID_ARGUMENT, not grpc-js's INTERNAL "Error deserializing".
       assert.equal(err.code, 3, err.details);
-      assert.match(err.details, /malformed Predict request/);
+      assert.match(err.details, /Could not parse the request as PredictRequest/);
     } finally {
       raw.close();
     }

@@ -25,6 +25,20 @@ function decodeWire(object: Record<string, unknown>, alias = 'x'): HostTensor {
 const shape = (...dims: number[]) => ({ dim: dims.map((size) => ({ size })) });
 
 describe('TensorProto from wire bytes', () => {
+  test('a tensor with no elements ignores the values sent with it, as TensorFlow does (found by npm run fuzz)', () => {
+    // Used to grow the string array to one element and fail with UNKNOWN "needs 0 elements of string, got 1".
+    const strings = decodeWire({
+      dtype: 7,
+      tensor_shape: shape(2, 0),
+      string_val: [Buffer.from('ab'), Buffer.from('c')],
+    });
+    assert.deepEqual(strings.shape, [2, 0]);
+    assert.deepEqual(strings.data, []);
+    const floats = decodeWire({ dtype: 1, tensor_shape: shape(0, 4), float_val: [1, 2] });
+    assert.deepEqual(floats.shape, [0, 4]);
+    assert.equal(floats.data.length, 0);
+  });
+
   test('every dtype decodes to the values protobufjs encoded', () => {
     assert.deepEqual(decodeWire({ dtype: 1, tensor_shape: shape(3), float_val: [1.5, -2, 3e38] }).toNumbers(), [
       1.5,

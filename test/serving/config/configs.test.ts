@@ -154,6 +154,23 @@ describe('versions past 2^53-1', () => {
   });
 });
 
+describe('REST paths with bad percent-encoding', () => {
+  // Found by npm run soak: POST /v1/models/str/labels/cg#i%3nn:predict answered 500 "URI malformed".
+  it('are INVALID_ARGUMENT naming the segment, not a URIError (HTTP 500)', () => {
+    for (const [path, what] of [
+      ['/v1/models/str/labels/cg#i%3nn:predict', /version label 'cg#i%3nn'/],
+      ['/v1/models/%E0%A4%A/metadata', /model name '%E0%A4%A'/],
+    ] as const) {
+      assert.throws(
+        () => parseRestPath(path.endsWith('predict') ? 'POST' : 'GET', path),
+        (err: unknown) =>
+          err instanceof InvalidArgument && what.test(err.message) && /percent-encoded/.test(err.message),
+      );
+    }
+    assert.equal(parseRestPath('GET', '/v1/models/caf%C3%A9').selector.name, 'café');
+  });
+});
+
 describe('BatchingParameters and MonitoringConfig', () => {
   it('reads wrapped and bare values with TF defaults for the rest', () => {
     const p = parseBatchingParameters(`

@@ -9,6 +9,7 @@ import {
   type ServerWritableStream,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
+import { wellFormed } from '../../../errors.js';
 
 const SERVING = 1;
 const NOT_SERVING = 2;
@@ -37,7 +38,8 @@ export function healthService(state: HealthState): UntypedServiceImplementation 
     ) {
       const service = call.request.service ?? '';
       if (!KNOWN_SERVICES.has(service)) {
-        callback({ code: grpcStatus.NOT_FOUND, details: `unknown service: ${service}` });
+        // Quoted from the client: cut, and lone surrogates replaced (grpc-js's encodeURI of the message throws on them).
+        callback({ code: grpcStatus.NOT_FOUND, details: wellFormed(`unknown service: ${service.slice(0, 256)}`) });
         return;
       }
       callback(null, { status: state.serving ? SERVING : NOT_SERVING });

@@ -9,10 +9,10 @@ import type { BearerToken } from '../security/bearer-token.js';
 import { bearerTokenInterceptor } from './auth-interceptor.js';
 import { healthService, type HealthState } from './health.js';
 import { decodeExampleRequest, decodeMultiInferenceRequest } from './examples-wire.js';
-import { tolerantDeserializers } from './malformed.js';
 import { modelService } from './model-service.js';
 import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
 import { predictionService } from './prediction-service.js';
+import { withUndecodableRequests } from './request-decoding.js';
 
 export interface GrpcServerOptions {
   observe?: RequestObserver;
@@ -34,7 +34,8 @@ export interface GrpcServer {
 
 export function createGrpcServer(core: ServingCore, options: GrpcServerOptions = {}): GrpcServer {
   const definition = withWireCodecs(loadServicePackageDefinition());
-  const service = (name: string) => tolerantDeserializers(definition[name] as unknown as ServiceDefinition);
+  // Undecodable requests are answered INVALID_ARGUMENT by the handlers (request-decoding.ts), not INTERNAL.
+  const service = (name: string) => withUndecodableRequests(definition[name] as unknown as ServiceDefinition);
   const server = new Server({
     // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is decoded.
     'grpc.max_receive_message_length': core.limits.maxRequestBytes,

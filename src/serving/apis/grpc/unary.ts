@@ -1,9 +1,9 @@
 /** Wraps an async request handler as a grpc-js unary handler: errors go through toGrpcStatus, timing to the observer. */
 import type { Deadline as GrpcDeadline, handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
-import { Cancelled, DeadlineExceeded, InvalidArgument, toFlowserveError } from '../../../errors.js';
-import { MalformedRequest } from './malformed.js';
+import { Cancelled, DeadlineExceeded, toFlowserveError } from '../../../errors.js';
 import type { ModelSpecMsg } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import { UndecodableRequest } from './request-decoding.js';
 import { toGrpcStatus } from './status.js';
 
 export interface UnaryOptions<Req> {
@@ -62,7 +62,7 @@ export function unary<Req, Res extends object>(
     const report = (status: string, version?: number) => {
       if (!options.observe) return;
       options.observe({
-        model: call.request instanceof MalformedRequest ? '' : (options.modelOf?.(call.request) ?? ''),
+        model: call.request instanceof UndecodableRequest ? '' : (options.modelOf?.(call.request) ?? ''),
         version,
         api: options.api,
         entrypoint: 'GRPC',
@@ -72,9 +72,7 @@ export function unary<Req, Res extends object>(
     };
     Promise.resolve()
       .then(() => {
-        if (call.request instanceof MalformedRequest) {
-          throw new InvalidArgument(`malformed ${options.api} request: ${call.request.reason}`);
-        }
+        if (call.request instanceof UndecodableRequest) throw call.request.toError();
         return handler(call.request, context);
       })
       .finally(() => context.done())

@@ -21,14 +21,25 @@ function malformed(method: string, path: string): InvalidArgument {
   return new InvalidArgument(`Malformed request: ${method} ${path}`);
 }
 
+/** A percent-encoded path segment, decoded; a bad escape (`%3n`, `%E0%A4`) is the client's error, not a URIError. */
+function decodeSegment(segment: string, what: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidArgument(
+      `Malformed request: ${what} '${segment.slice(0, 256)}' is not valid percent-encoded UTF-8`,
+    );
+  }
+}
+
 function selectorOf(name: string, version: string | undefined, label: string | undefined): ModelSelector {
-  const selector: ModelSelector = { name: decodeURIComponent(name) };
+  const selector: ModelSelector = { name: decodeSegment(name, 'model name') };
   if (version !== undefined) {
     const n = Number(version);
     if (!Number.isSafeInteger(n)) throw new InvalidArgument(`Failed to convert version: ${version} to numeric.`);
     selector.version = n;
   }
-  if (label !== undefined) selector.label = decodeURIComponent(label);
+  if (label !== undefined) selector.label = decodeSegment(label, 'version label');
   return selector;
 }
 

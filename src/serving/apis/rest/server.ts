@@ -30,6 +30,7 @@ import {
   statusAction,
   type RestResult,
 } from './handlers.js';
+import { clientErrorHandler } from './client-errors.js';
 import { parseRestPath, type RestRoute } from './paths.js';
 
 export interface MetricsSource {
@@ -122,6 +123,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
   const app = Fastify({
     logger: options.logger ?? false,
     bodyLimit,
+    clientErrorHandler,
     ...(tls ? { https: httpsServerOptions(tls.current) } : {}),
   }) as unknown as FastifyInstance;
   if (tls) {

@@ -236,6 +236,9 @@ export function wireStringBytes(proto: WireTensorProto, n: number): number {
  */
 export function readTensorValues(proto: WireTensorProto, dtype: DType, out: TensorData): number {
   const n = out.length;
+  // A tensor with no elements takes none of the values sent with it (TensorFlow's FromProtoField copies
+  // min(given, n)); the writers below store one value before they look at n.
+  if (n === 0) return 0;
   let i = 0;
   const field = VALUE_FIELD[dtype];
   const put = valueWriter(dtype, out);
