@@ -4,31 +4,15 @@
  * RecordReader, and names the file and the record's offset.
  */
 import { DataLoss } from '../../../errors.js';
+import { extendCrc32c, maskedCrc32c } from '../../../import/masked-crc32c.js';
 
-/** CRC-32C (Castagnoli, reflected polynomial 0x82F63B78), one table lookup per byte. */
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
+/** CRC-32C (Castagnoli) of `data`, unmasked. */
 export function crc32c(data: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (let i = 0; i < data.length; i++) {
-    crc = (CRC32C_TABLE[(crc ^ (data[i] as number)) & 0xff] as number) ^ (crc >>> 8);
-  }
-  return (crc ^ 0xffffffff) >>> 0;
+  return extendCrc32c(0, data);
 }
 
-/** TFRecord's masked CRC: rotate right by 15 and add a constant, so a CRC of CRC-bearing data stays strong. */
-export function maskedCrc32c(data: Uint8Array): number {
-  const crc = crc32c(data);
-  return ((((crc >>> 15) | (crc << 17)) >>> 0) + 0xa282ead8) >>> 0;
-}
+/** TFRecord's masked CRC, the same masking as tensor bundles and checkpoints. */
+export { maskedCrc32c };
 
 const HEADER_BYTES = 12;
 const FOOTER_BYTES = 4;
