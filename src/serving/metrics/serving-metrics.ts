@@ -4,6 +4,7 @@
  * written for TF Serving keep working. Metrics TF Serving lacks are prefixed `flowserve_`.
  * Latencies in TF-named metrics are in microseconds, as TF Serving exports them.
  */
+import { basename } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VersionState } from '../core/types.js';
 
@@ -64,6 +65,9 @@ export class ServingMetrics {
   private configuredModels = new Set<string>();
   /** Label sets of flowserve_requests_total per "model\0version", so forgetVersion can remove them. */
   private readonly versionedRequestLabels = new Map<string, Map<string, Record<string, string>>>();
+  /** Version directories with load or warmup series (model_path labels), and their model. */
+  private readonly versionPaths = new Map<string, string>();
+  private readonly warmupStatuses = new Set<string>();
   /** Signatures with a queue-depth series per "model\0version". */
   private readonly queueSignatures = new Map<string, Set<string>>();
   private readonly requestCount: Counter;
@@ -228,6 +232,15 @@ export class ServingMetrics {
       this.queueDepth.remove({ model_name: model, version: String(version), signature });
     }
     this.queueSignatures.delete(key);
+    // TF Serving's load and warmup metrics are labelled by the version's directory (`<base>/<version>`).
+    // A version's warmup runs inside its load, so every such path is known here once the load is recorded.
+    for (const [path, pathModel] of this.versionPaths) {
+      if (pathModel !== model || Number(basename(path)) !== version) continue;
+      for (const status of ['success', 'fail']) this.loadAttempts.remove({ model_path: path, status });
+      this.loadLatency.remove({ model_path: path });
+      for (const status of this.warmupStatuses) this.warmupLatency.remove({ model_path: path, status });
+      this.versionPaths.delete(path);
+    }
   }
 
   observeRuntime(model: string, api: string, seconds: number): void {
@@ -253,12 +266,14 @@ export class ServingMetrics {
   }
 
   recordLoad(model: string, modelPath: string, ok: boolean, seconds: number): void {
+    this.versionPaths.set(modelPath, model);
     this.loadAttempts.inc({ model_path: modelPath, status: ok ? 'success' : 'fail' });
     if (ok) this.loadLatency.inc({ model_path: modelPath }, seconds * 1e6);
     this.loadSeconds.observe({ model_name: model, status: ok ? 'OK' : 'ERROR' }, seconds);
   }
 
   observeWarmup(modelPath: string, status: string, seconds: number): void {
+    this.warmupStatuses.add(status);
     this.warmupLatency.observe({ model_path: modelPath, status }, seconds * 1e6);
   }
 

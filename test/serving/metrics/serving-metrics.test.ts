@@ -74,7 +74,7 @@ describe('ServingMetrics', () => {
     assert.ok(body.length - before < 1000, `metrics page grew by ${body.length - before} bytes`);
   });
 
-  it('a version that ends takes its request, queue and state series with it', async () => {
+  it('a version that ends takes its request, queue, state, load and warmup series with it', async () => {
     const metrics = new ServingMetrics();
     metrics.setConfiguredModels(['m']);
     for (let version = 1; version <= 50; version++) {
@@ -82,12 +82,19 @@ describe('ServingMetrics', () => {
       metrics.setQueueDepth('m', version, 'serving_default', 1);
       metrics.recordRequest({ model: 'm', version, api: 'Predict', status: 'OK', latencySeconds: 0.001 });
       metrics.recordRequest({ model: 'm', version, api: 'Classify', status: 'INVALID_ARGUMENT', latencySeconds: 0 });
+      metrics.observeWarmup(`/models/m/${version}`, 'OK', 0.001);
+      metrics.recordLoad('m', `/models/m/${version}`, true, 0.5);
+      // Another model's version of the same number keeps its series.
+      if (version === 1) metrics.recordLoad('other', '/models/other/1', true, 0.5);
       if (version > 1) metrics.forgetVersion('m', version - 1);
     }
     const body = await metrics.registry.metrics();
     assert.equal(body.match(/^flowserve_requests_total\{/gm)?.length, 2);
     assert.equal(body.match(/^flowserve_model_version_state\{/gm)?.length, 1);
     assert.equal(body.match(/^flowserve_batch_queue_depth\{/gm)?.length, 1);
+    assert.equal(body.match(/^:tensorflow:cc:saved_model:load_attempt_count\{/gm)?.length, 2);
+    assert.match(body, /load_attempt_count\{model_path="\/models\/other\/1",status="success"\} 1/);
+    assert.equal(body.match(/^:tensorflow:serving:model_warmup_latency_count\{/gm)?.length, 1);
     assert.match(
       body,
       /^flowserve_requests_total\{model_name="m",version="50",API="Predict",entrypoint="GRPC",status="OK"\} 1$/m,
