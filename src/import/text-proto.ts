@@ -7,6 +7,7 @@
  * line and the field. Not supported (TF does not write them into SavedModels): extensions and expanded `Any`.
  */
 import protobuf from 'protobufjs';
+import { InvalidArgument } from '../errors.js';
 import { parseTextFormat, textFormatError, type TextField, type TextMessage } from '../serving/config/text-format.js';
 import { decodeMessage, importMessageType } from './protos.js';
 
@@ -16,7 +17,14 @@ import { decodeMessage, importMessageType } from './protos.js';
  */
 export function messageFromTextFormat<T>(typeName: string, source: string, fileName: string): T {
   const type = importMessageType(typeName);
-  const plain = new TextToObject(fileName).message(parseTextFormat(source, fileName), type);
+  let plain: Plain;
+  try {
+    plain = new TextToObject(fileName).message(parseTextFormat(source, fileName), type);
+  } catch (err) {
+    // Parsing recurses per nested message: a hostile file nested thousands deep must fail as a bad file.
+    if (err instanceof RangeError) throw new InvalidArgument(`${fileName}: messages nested too deeply`, { cause: err });
+    throw err;
+  }
   // Through the binary encoding, as messageFromJson does, so every reader sees one shape of message.
   return decodeMessage<T>(typeName, type.encode(type.fromObject(plain)).finish());
 }

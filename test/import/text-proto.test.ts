@@ -143,6 +143,14 @@ describe('text-format protobuf messages (saved_model.pbtxt)', () => {
     );
   });
 
+  it('refuses messages nested too deeply for the stack as a bad file, not a crash', () => {
+    assert.throws(
+      () =>
+        messageFromTextFormat('tensorflow.AttrValue', 'func { attr { key: "a" value { '.repeat(20000), 'deep.pbtxt'),
+      (err) => err instanceof InvalidArgument && /deep\.pbtxt: messages nested too deeply/.test(err.message),
+    );
+  });
+
   it('readSavedModel reads saved_model.pbtxt and names file and line when it is malformed', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'pbtxt-'));
     try {
