@@ -7,7 +7,6 @@
  * Reading the variables verifies them (CRCs, sizes), so a corrupt model fails here with the reader's error naming
  * the file, as it would at load.
  */
-import { join } from 'node:path';
 import { dtypeInfo, type DType } from '../graph/dtype.js';
 import type { Dim } from '../graph/shape.js';
 import { servableSignatures } from './convert.js';
@@ -16,8 +15,8 @@ import { inlineFunctionCalls } from './functions.js';
 import type { ImportedModel, ImportedTensorInfo } from './imported-model.js';
 import { PARSE_EXAMPLE_OPS } from './parse-example.js';
 import { locateModel, type ReadModelOptions } from './model-formats.js';
-import { DEFAULT_TAGS, readProtoFile, SAVED_MODEL_PB } from './saved-model.js';
-import type { NodeDefMsg, SavedModelMsg } from './tf-messages.js';
+import { DEFAULT_TAGS, readSavedModelMessage } from './saved-model.js';
+import type { NodeDefMsg } from './tf-messages.js';
 import { tfDataTypeName } from './tf-tensor.js';
 
 const INLINED_CALL_OPS = ['StatefulPartitionedCall', 'PartitionedCall'];
@@ -32,7 +31,7 @@ export async function inspectModel(path: string, options: ReadModelOptions = {})
   const lines: string[] = [`Model: ${located.path} (${located.entry.description})`];
   const tags = options.tags ?? DEFAULT_TAGS;
   if (located.entry.format === 'saved_model') {
-    const savedModel = await readProtoFile<SavedModelMsg>(join(located.path, SAVED_MODEL_PB), 'tensorflow.SavedModel');
+    const { savedModel } = await readSavedModelMessage(located.path);
     lines.push('The given SavedModel contains the following tag-sets:');
     for (const graph of savedModel.meta_graphs ?? []) lines.push(quoteTags(graph.meta_info_def?.tags ?? []));
   }

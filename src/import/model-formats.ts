@@ -38,7 +38,7 @@ export interface ModelFormatEntry {
 export const MODEL_FORMATS: readonly ModelFormatEntry[] = [
   {
     format: 'saved_model',
-    description: `TensorFlow SavedModel (${SAVED_MODEL_PB})`,
+    description: `TensorFlow SavedModel (${SAVED_MODEL_PB} or ${SAVED_MODEL_PBTXT})`,
     directoryFiles: [SAVED_MODEL_PB, SAVED_MODEL_PBTXT],
     matchesFile: (name) => name === SAVED_MODEL_PB || name === SAVED_MODEL_PBTXT,
     read: (dir, options) => readSavedModel(dir, options.tags ?? DEFAULT_TAGS),

@@ -49,6 +49,11 @@ const CONVERSION: protobuf.IConversionOptions = {
   oneofs: true,
 };
 
+/** The reflected message type `typeName` with snake_case field names, as the .proto files (and text format) spell them. */
+export function importMessageType(typeName: string): protobuf.Type {
+  return importRoot().lookupType(typeName);
+}
+
 /** Decodes `bytes` as the message `typeName` (e.g. `tensorflow.SavedModel`) into a plain object. */
 export function decodeMessage<T>(typeName: string, bytes: Uint8Array): T {
   const type = importRoot().lookupType(typeName);

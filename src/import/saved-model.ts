@@ -5,11 +5,12 @@
  */
 import { access, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataLoss, InvalidArgument, NotFound, Unimplemented } from '../errors.js';
+import { DataLoss, InvalidArgument, NotFound } from '../errors.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { decodeMessage } from './protos.js';
 import { readTensorBundle } from './tensor-bundle.js';
+import { messageFromTextFormat } from './text-proto.js';
 import type { MetaGraphDefMsg, SavedModelMsg, SignatureDefMsg, TensorInfoMsg } from './tf-messages.js';
 import { dtypeOfTf, shapeOfTf } from './tf-tensor.js';
 
@@ -34,17 +35,25 @@ export async function readProtoFile<T>(path: string, typeName: string): Promise<
   }
 }
 
-export async function readSavedModel(dir: string, tags: readonly string[] = DEFAULT_TAGS): Promise<ImportedModel> {
+/**
+ * The SavedModel message of a directory and the file it came from: `saved_model.pb`, or else the text form
+ * `saved_model.pbtxt` (TF's loader looks in the same order).
+ */
+export async function readSavedModelMessage(dir: string): Promise<{ savedModel: SavedModelMsg; source: string }> {
   const pb = join(dir, SAVED_MODEL_PB);
-  if (!(await exists(pb))) {
-    if (await exists(join(dir, SAVED_MODEL_PBTXT))) {
-      throw new Unimplemented(
-        `${join(dir, SAVED_MODEL_PBTXT)}: text-format SavedModels are not supported yet; save it as ${SAVED_MODEL_PB}`,
-      );
-    }
-    throw new NotFound(`no ${SAVED_MODEL_PB} in ${dir}`);
+  if (await exists(pb))
+    return { savedModel: await readProtoFile<SavedModelMsg>(pb, 'tensorflow.SavedModel'), source: pb };
+  const pbtxt = join(dir, SAVED_MODEL_PBTXT);
+  if (await exists(pbtxt)) {
+    // latin1: one char per byte, so escaped and literal UTF-8 bytes in strings read alike (see text-proto.ts).
+    const text = await readFile(pbtxt, 'latin1');
+    return { savedModel: messageFromTextFormat<SavedModelMsg>('tensorflow.SavedModel', text, pbtxt), source: pbtxt };
   }
-  const savedModel = await readProtoFile<SavedModelMsg>(pb, 'tensorflow.SavedModel');
+  throw new NotFound(`no ${SAVED_MODEL_PB} or ${SAVED_MODEL_PBTXT} in ${dir}`);
+}
+
+export async function readSavedModel(dir: string, tags: readonly string[] = DEFAULT_TAGS): Promise<ImportedModel> {
+  const { savedModel, source: pb } = await readSavedModelMessage(dir);
   const metaGraph = pickMetaGraph(savedModel, tags, pb);
   const prefix = join(dir, 'variables', 'variables');
   const hasVariables = await exists(`${prefix}.index`);
