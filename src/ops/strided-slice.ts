@@ -71,6 +71,10 @@ function resolve(opName: string, rank: number, spec: number[][], attrs: StridedS
     );
   }
   let n = begin.length;
+  // The masks are int32 bit sets (as in TensorFlow), so a spec has at most 31 entries plus the implicit ellipsis.
+  if (n > 31) {
+    throw new InvalidArgument(`Operation '${opName}' (StridedSlice): a slice spec has at most 31 entries, got ${n}`);
+  }
   let ellipsis = attrs.ellipsis_mask ?? 0;
   if ((ellipsis & (ellipsis - 1)) !== 0) {
     throw new InvalidArgument(`Operation '${opName}' (StridedSlice): Multiple ellipses in slice spec not allowed`);

@@ -194,5 +194,14 @@ describe('StridedSlice', () => {
     assert.throws(bad([0, 0, 0], [1, 1, 1], [1, 1, 1]), refused(/Index out of range using input dim 2/));
     assert.throws(bad([0], [1, 2], [1]), refused(/1D equal size/));
     assert.throws(bad([1], [0], [-1], { shrink_axis_mask: 1 }), refused(/only stride 1/));
+    const many = Array<number>(32).fill(0);
+    assert.throws(
+      bad(
+        many,
+        many,
+        many.map(() => 1),
+      ),
+      refused(/at most 31 entries, got 32/),
+    );
   });
 });
