@@ -119,10 +119,12 @@ import {
   prelu,
   reduceProd,
   relu6,
+  resizeImages,
   rsqrt,
   selu,
   softplus,
   stack,
+  stridedSlice,
   unstack,
 } from '../src/ops/index.js';
 import { hasKernel, typeAttrsOf } from '../src/ops/kernels.js';
@@ -710,6 +712,11 @@ export function kernelCases(): KernelCase[] {
     ]),
     c('Pack', (x, dt) => [stack([x.input(dt, [2, 3]), x.input(dt, [2, 3])], 1)]),
     c('Unpack', (x, dt) => unstack(x.input(dt, [2, 3]), 1)),
+    c('StridedSlice', (x, dt) => [
+      stridedSlice(x.input(dt, [3, 4]), [0, -1], [0, 0], [-1, 1], { begin_mask: 1, end_mask: 1, shrink_axis_mask: 2 }),
+    ]),
+    c('ResizeBilinear', (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { half_pixel_centers: true })]),
+    c('ResizeNearestNeighbor', (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { method: 'nearest' })]),
     // ---- random (values differ between EPs: shapes and dtypes only) ----
     c('RandomUniform', (x, dt) => [randomUniform([2, 3], { dtype: dt, maxval: 5, seed: 1, graph: x.graph })], '', {
       shapeOnly: true,

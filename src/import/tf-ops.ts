@@ -11,8 +11,9 @@ import type { DType } from '../graph/dtype.js';
 import type { Graph, Tensor } from '../graph/graph.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import { registeredOps, type OpDef } from '../graph/op-def.js';
-import type { Dim } from '../graph/shape.js';
-import { Cast, ConcatV2, ExpandDims, Reshape, ShapeOp, Squeeze, Transpose } from '../ops/array.js';
+import { formatShape, type Dim } from '../graph/shape.js';
+import { Cast, ConcatV2, constValue, ExpandDims, Reshape, ShapeOp, SplitV, Squeeze, Transpose } from '../ops/array.js';
+import { constant } from '../ops/convert.js';
 import { Add, MatMul, Maximum, Minimum, Mul, RealDiv, Sub } from '../ops/math.js';
 import { AvgPool, BiasAdd, Conv2D, MaxPool } from '../ops/nn.js';
 import { ArgMax, Max, Mean, Min, Sum } from '../ops/reduce.js';
@@ -195,11 +196,69 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
       ...(pad === 'EXPLICIT' ? { explicitPaddings: ctx.attr('explicit_paddings') } : {}),
     });
   },
+  Split: (ctx) => {
+    // TF's Split takes the axis first, then the value, and splits into num_split equal pieces.
+    const x = ctx.inputs[1] as Tensor;
+    const axis = splitAxis(ctx, constInts(ctx, 0, 'split_dim')[0] as number, x);
+    const num = ctx.attr('num_split') as number;
+    const dim = x.shape[axis] ?? null;
+    if (dim === null || !(num > 0) || dim % num !== 0) {
+      throw new InvalidArgument(
+        `node '${ctx.name}' (Split): Number of ways to split should evenly divide the split dimension, but got split_dim ${axis} (size = ${dim ?? 'unknown'}) and num_split ${num}`,
+      );
+    }
+    return add(ctx, SplitV, [x, splitSizes(ctx, Array<number>(num).fill(dim / num))], { axis, num });
+  },
+  SplitV: (ctx) => {
+    const [x, sizes] = ctx.inputs as [Tensor, Tensor];
+    const axis = splitAxis(ctx, constInts(ctx, 2, 'split_dim')[0] as number, x);
+    const num = ctx.attr('num_split') as number;
+    const known = constValue(sizes)?.toNumbers();
+    if (!known?.includes(-1)) return add(ctx, SplitV, [x, sizes], { axis, num });
+    // One size may be -1: the rest of the dimension, which must then be known.
+    const dim = x.shape[axis] ?? null;
+    const rest = known.reduce((a, v) => (v === -1 ? a : a + v), 0);
+    if (known.filter((v) => v === -1).length > 1) {
+      throw new InvalidArgument(`node '${ctx.name}' (SplitV): There can only be one -1 in the input.`);
+    }
+    if (dim === null || rest > dim) {
+      throw new InvalidArgument(
+        `node '${ctx.name}' (SplitV): Determined shape must either match input shape along split_dim exactly if fully specified, or be less than the size of the input along split_dim if not fully specified.  Got: ${rest} (dimension ${axis} of shape ${formatShape(x.shape)})`,
+      );
+    }
+    return add(
+      ctx,
+      SplitV,
+      [
+        x,
+        splitSizes(
+          ctx,
+          known.map((v) => (v === -1 ? dim - rest : v)),
+        ),
+      ],
+      { axis, num },
+    );
+  },
   // Grappler's fused ops: the base op, then each of fused_ops through its own row (tf-fused-ops.ts).
   _FusedConv2D: fusedOpMapping('Conv2D', tfOpMapping),
   FusedDepthwiseConv2dNative: fusedOpMapping('DepthwiseConv2dNative', tfOpMapping),
   _FusedMatMul: fusedOpMapping('MatMul', tfOpMapping),
 };
+
+/** A split axis in [0, rank), TensorFlow's error otherwise. */
+function splitAxis(ctx: TfNodeContext, axis: number, x: Tensor): number {
+  if (axis < -x.rank || axis >= x.rank) {
+    throw new InvalidArgument(
+      `node '${ctx.name}' (${ctx.type}): -input rank(-${x.rank}) <= split_dim < input rank (${x.rank}), but got ${axis}`,
+    );
+  }
+  return axis < 0 ? axis + x.rank : axis;
+}
+
+/** The resolved size_splits of a Split/SplitV node, as an int32 constant under the node's name. */
+function splitSizes(ctx: TfNodeContext, sizes: number[]): Tensor {
+  return constant(sizes, { graph: ctx.graph, dtype: 'int32', shape: [sizes.length], name: `${ctx.name}/sizes` });
+}
 
 function hw4Format(ctx: TfNodeContext): void {
   const format = ctx.attr('data_format') ?? 'NHWC';

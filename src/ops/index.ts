@@ -22,3 +22,5 @@ export * from './pad.js';
 export * from './batch-norm.js';
 export * from './batch-matmul.js';
 export * from './pack.js';
+export * from './strided-slice.js';
+export * from './resize.js';
