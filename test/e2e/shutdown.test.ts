@@ -155,7 +155,8 @@ describe('deadlines', () => {
   let grpc: ServingClient;
 
   before(async () => {
-    writeSlowModel(join(base, 'slow'), 1, 96);
+    // 256 matmuls of 1024²: seconds of compute, far past the late request's 300 ms even on an idle machine.
+    writeSlowModel(join(base, 'slow'), 1, 256);
     server = await startServer({
       modelConfig: { models: [modelConfig('slow', join(base, 'slow'))] },
       fileSystemPollWaitSeconds: -1,
@@ -177,9 +178,9 @@ describe('deadlines', () => {
     const first = grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [SLOW_SIZE, SLOW_SIZE]) });
     await until(() => server.core.requestsInFlight === 1, 10_000, 'the first request in flight');
     // The only worker is busy with `first`; this one (one row: it reaches the core at once) waits in the worker's
-    // queue past its 400 ms deadline.
+    // queue past its 300 ms deadline.
     const late = grpcCode(
-      grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [1, SLOW_SIZE]) }, { timeoutMs: 400 }),
+      grpc.predict({ name: 'slow' }, { x: HostTensor.zeros('float32', [1, SLOW_SIZE]) }, { timeoutMs: 300 }),
     );
     // The server must hold both at once; on a starved machine the client alone could otherwise send the second
     // after the first finished, and time it out by itself.
@@ -187,6 +188,8 @@ describe('deadlines', () => {
     assert.equal(await late, 4);
     await first;
     assert.ok(performance.now() - started > 400, 'the first run outlasted the deadline (the test would prove nothing)');
+    // The late request is dropped when the worker reaches it, just after the first run: wait for the server to be idle.
+    await until(() => server.core.requestsInFlight === 0, 10_000, 'both requests settled on the server');
     const metrics = await server.core.metrics.metrics();
     assert.match(metrics, /flowserve_requests_dropped_deadline_total\{model_name="slow"\} 1\b/);
     const runs =

@@ -99,11 +99,17 @@ function serve(request: WorkerRequest): Promise<void> {
   );
 }
 
+/**
+ * Runs go one after the other, in arrival order, each replying as soon as it is done. ONNX Runtime computes off this
+ * thread, so without the chain a run that arrives during another would pass its deadline check at once and then
+ * wait behind it; chained, the check happens when the run is about to start. Loads and unloads do not wait.
+ */
+let runs: Promise<void> = Promise.resolve();
+
 port.on('message', (envelope: WorkerEnvelope) => {
-  if (envelope.type !== 'many') {
-    void serve(envelope);
-    return;
+  const requests = envelope.type === 'many' ? envelope.requests : [envelope];
+  for (const request of requests) {
+    if (request.type === 'run') runs = runs.then(() => serve(request));
+    else void serve(request);
   }
-  // Requests that were posted together run one after the other, each replying as soon as it is done.
-  void envelope.requests.reduce((previous, request) => previous.then(() => serve(request)), Promise.resolve());
 });
