@@ -7,20 +7,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { startServer } from '../../src/serving/server.js';
+import { TF_SERVING_FIXTURES } from '../helpers/tf-serving-fixtures.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
-const FIXTURES = fixturesDir();
+const FIXTURES = TF_SERVING_FIXTURES;
 
 interface CliResult {
   code: number | null;

@@ -4,21 +4,16 @@
  * naming the corrupted file, ends in END, and the version already serving keeps answering.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, cpSync, existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type ServerOptions } from '../../src/serving/server.js';
+import { TF_SERVING_FIXTURES } from '../helpers/tf-serving-fixtures.js';
 
 type StartedServer = Awaited<ReturnType<typeof startServer>>;
 
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
-const FIXTURES = fixturesDir();
+const FIXTURES = TF_SERVING_FIXTURES;
 
 const SAVED_MODEL_VARIABLES = ['variables/variables.index', 'variables/variables.data-00000-of-00001'];
 /** Each fixture version dir and the files of it that get corrupted. */

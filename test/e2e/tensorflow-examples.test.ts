@@ -5,22 +5,17 @@
  * metadata files TF Serving wrote for these fixtures (../shared/fixtures/tensorflow-serving, read in place).
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadServicePackageDefinition, protobufRoot } from '../../src/serving/apis/shared/protos.js';
 import { startServer, type ServerOptions } from '../../src/serving/server.js';
+import { TF_SERVING_FIXTURES } from '../helpers/tf-serving-fixtures.js';
 
 type StartedServer = Awaited<ReturnType<typeof startServer>>;
 
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
-const FIXTURES = fixturesDir();
+const FIXTURES = TF_SERVING_FIXTURES;
 
 const readJson = (file: string) => JSON.parse(readFileSync(join(FIXTURES, file), 'utf8')) as Record<string, unknown>;
 

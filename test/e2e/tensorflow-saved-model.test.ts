@@ -4,41 +4,13 @@
  * a TF2 model whose signature goes through StatefulPartitionedCall.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { startServer, type ServerOptions } from '../../src/serving/server.js';
+import { startServer } from '../../src/serving/server.js';
+import { fixtureServerOptions } from '../helpers/tf-serving-fixtures.js';
 
 type StartedServer = Awaited<ReturnType<typeof startServer>>;
 
 /** ../shared/fixtures/tensorflow-serving beside the repository root (found from test/ and from dist/test/). */
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
-const FIXTURES = fixturesDir();
-
-function serverOptions(models: { name: string; dir: string }[]): ServerOptions {
-  return {
-    modelConfig: {
-      models: models.map(({ name, dir }) => ({
-        name,
-        basePath: join(FIXTURES, dir),
-        modelPlatform: 'tensorflow',
-        versionPolicy: { kind: 'latest', numVersions: 1 },
-        versionLabels: {},
-      })),
-    },
-    fileSystemPollWaitSeconds: 0,
-    maxNumLoadRetries: 0,
-    numWorkers: 1,
-    grpcPort: 0,
-    restPort: 0,
-    log: () => undefined,
-  } as ServerOptions;
-}
 
 describe('TensorFlow SavedModels over REST', () => {
   let server: StartedServer;
@@ -50,7 +22,7 @@ describe('TensorFlow SavedModels over REST', () => {
 
   before(async () => {
     server = await startServer(
-      serverOptions([
+      fixtureServerOptions([
         { name: 'half_plus_two', dir: 'saved_model_half_plus_two_cpu' },
         { name: 'matrix', dir: 'matrix_half_plus_two' },
         { name: 'tf2', dir: 'saved_model_half_plus_two_tf2_cpu' },

@@ -3,44 +3,17 @@
  * place), served as TF Serving served it; the broken `bad_half_plus_two` failing alone; and --saved_model_tags.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type ServingClient } from '../../src/client/index.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import { startServer, type ServerOptions } from '../../src/serving/server.js';
+import { fixtureServerOptions } from '../helpers/tf-serving-fixtures.js';
 
 type StartedServer = Awaited<ReturnType<typeof startServer>>;
 
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
-const FIXTURES = fixturesDir();
-
-function serverOptions(models: { name: string; dir: string }[], extra: Partial<ServerOptions> = {}): ServerOptions {
-  return {
-    modelConfig: {
-      models: models.map(({ name, dir }) => ({
-        name,
-        basePath: join(FIXTURES, dir),
-        modelPlatform: 'tensorflow',
-        versionPolicy: { kind: 'latest', numVersions: 1 },
-        versionLabels: {},
-      })),
-    },
-    fileSystemPollWaitSeconds: 0,
-    maxNumLoadRetries: 0,
-    numWorkers: 1,
-    grpcPort: 0,
-    restPort: 0,
-    waitForModels: false,
-    log: () => undefined,
-    ...extra,
-  } as ServerOptions;
-}
+/** As TF Serving's tests, but ports open at once: some of these versions are meant to fail. */
+const sessionBundleServerOptions = (models: { name: string; dir: string }[], extra: Partial<ServerOptions> = {}) =>
+  fixtureServerOptions(models, { waitForModels: false, ...extra });
 
 interface VersionStatus {
   version: string;
@@ -70,7 +43,7 @@ describe('the legacy SessionBundle (export.meta + V1 checkpoint)', () => {
 
   before(async () => {
     server = await startServer(
-      serverOptions([
+      sessionBundleServerOptions([
         { name: 'bundle', dir: 'session_bundle_half_plus_two' },
         { name: 'bad', dir: 'bad_half_plus_two' },
       ]),
@@ -148,7 +121,7 @@ describe('--saved_model_tags', () => {
 
   it('fails the load of a SavedModel without that tag set, naming the tag sets it has', async () => {
     server = await startServer(
-      serverOptions(
+      sessionBundleServerOptions(
         [
           { name: 'tagged', dir: 'saved_model_half_plus_two_cpu' },
           { name: 'matrix', dir: 'matrix_half_plus_two' },

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { InvalidArgument } from '../../src/errors.js';
@@ -12,12 +11,7 @@ import { readSavedModel } from '../../src/import/saved-model.js';
 import { messageFromTextFormat } from '../../src/import/text-proto.js';
 import type { SavedModelMsg } from '../../src/import/tf-messages.js';
 import { HALF_PLUS_TWO_PBTXT } from './text-saved-model-fixture.js';
-
-function fixturesDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) dir = dirname(dir);
-  return resolve(dir, '..', 'shared', 'fixtures', 'tensorflow-serving');
-}
+import { TF_SERVING_FIXTURES } from '../helpers/tf-serving-fixtures.js';
 
 /** A minimal text-format printer (as TF's MessageToString), driven by the same reflection, for round trips. */
 function printText(message: protobuf.Message, type: protobuf.Type, indent = ''): string {
@@ -85,7 +79,7 @@ describe('text-format protobuf messages (saved_model.pbtxt)', () => {
 
   for (const dir of ['matrix_half_plus_two/1', 'saved_model_half_plus_two_tf2_cpu/00000123']) {
     it(`round-trips ${dir}/saved_model.pb printed as text to the same message as the binary`, () => {
-      const path = join(fixturesDir(), dir, 'saved_model.pb');
+      const path = join(TF_SERVING_FIXTURES, dir, 'saved_model.pb');
       const bytes = readFileSync(path);
       const type = importMessageType('tensorflow.SavedModel');
       const text = printText(type.decode(bytes), type);
