@@ -10,7 +10,7 @@
  *                           [--keep_going] [--rest_json_reader fail|record] [--json PATH]
  */
 import os from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeResultJson } from './report.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runFuzz, type FuzzOptions, type FuzzSummary } from './hostile/fuzz-run.js';
@@ -109,27 +109,7 @@ async function main(): Promise<number> {
   console.log(
     `violations: ${summary.failing} failing${open > 0 ? `, ${open} open in the REST JSON reader (recorded)` : ''}`,
   );
-  mkdirSync(path.dirname(options.json), { recursive: true });
-  writeFileSync(
-    options.json,
-    JSON.stringify(
-      {
-        benchmark: 'fuzz',
-        date: new Date().toISOString(),
-        machine: {
-          cpus: os.cpus().length,
-          model: os.cpus()[0]?.model ?? 'unknown',
-          node: process.version,
-          loadavg: os.loadavg(),
-        },
-        config: { ...options, log: undefined },
-        ...summary,
-      },
-      null,
-      2,
-    ) + '\n',
-  );
-  console.log(`wrote ${path.relative(process.cwd(), options.json)}`);
+  writeResultJson(options.json, 'fuzz', { config: { ...options, log: undefined }, ...summary });
   return summary.failing > 0 ? 1 : 0;
 }
 

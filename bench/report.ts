@@ -37,20 +37,31 @@ export function report(name: string, rows: readonly BenchRow[], extra: Record<st
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   lines.forEach((l) => console.log(fmt(l)));
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-  const dir = path.join(root, 'bench', 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, `${name}.json`);
-  const json = {
-    benchmark: name,
-    date: new Date().toISOString(),
-    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? 'unknown', node: process.version },
+  const file = path.join(root, 'bench', 'results', `${name}.json`);
+  writeResultJson(file, name, {
     ratios: Object.fromEntries(rows.map((r) => [r.name, Number(ratio(r).toFixed(4))])),
     rows,
     ...extra,
+  });
+  return file;
+}
+
+/** Writes a run's JSON: the benchmark's name, the date and the machine (with its load), then `content`. */
+export function writeResultJson(file: string, name: string, content: Record<string, unknown>): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const json = {
+    benchmark: name,
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      model: os.cpus()[0]?.model ?? 'unknown',
+      node: process.version,
+      loadavg: os.loadavg(),
+    },
+    ...content,
   };
   writeFileSync(file, JSON.stringify(json, null, 2) + '\n');
   console.log(`\nwrote ${path.relative(process.cwd(), file)}`);
-  return file;
 }
 
 /** Median of per-iteration times (ms) after warmup, for `iterations` runs or until `budgetMs` is spent. */

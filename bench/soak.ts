@@ -22,8 +22,9 @@
  *                           [--max_input_bytes 4194304] [--rest_json_reader fail|record] [--json PATH]
  */
 import os from 'node:os';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path, { join } from 'node:path';
+import { writeResultJson } from './report.js';
 import { fileURLToPath } from 'node:url';
 import { tempBase, writeClassifier } from '../test/serving/apis/fixtures.js';
 import { isRestJsonReaderCategory, type FuzzCase } from './hostile/fuzz-case.js';
@@ -339,33 +340,16 @@ async function main(): Promise<number> {
     if (openJson > 0)
       console.log(`${openJson} hostile replies broke the bar in the REST JSON reader (recorded as open)`);
     console.log(failures.length === 0 ? 'soak passed' : `soak FAILED: ${failures.length} failure(s)`);
-    mkdirSync(path.dirname(options.json), { recursive: true });
-    writeFileSync(
-      options.json,
-      JSON.stringify(
-        {
-          benchmark: 'soak',
-          date: new Date().toISOString(),
-          machine: {
-            cpus: os.cpus().length,
-            model: os.cpus()[0]?.model ?? 'unknown',
-            node: process.version,
-            loadavg: os.loadavg(),
-          },
-          config: options,
-          seconds: round1(seconds),
-          validSent,
-          hostileSent,
-          openRestJsonReader: openJson,
-          windows: results,
-          bars,
-          failures: failures.slice(0, 50),
-        },
-        null,
-        2,
-      ) + '\n',
-    );
-    console.log(`wrote ${path.relative(process.cwd(), options.json)}`);
+    writeResultJson(options.json, 'soak', {
+      config: options,
+      seconds: round1(seconds),
+      validSent,
+      hostileSent,
+      openRestJsonReader: openJson,
+      windows: results,
+      bars,
+      failures: failures.slice(0, 50),
+    });
   } finally {
     grpc?.close();
     http?.close();

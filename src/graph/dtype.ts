@@ -97,3 +97,42 @@ export function fromValues(dtype: DType, values: ArrayLike<number | bigint | boo
   }
   return out;
 }
+
+/** TensorFlow's DataType enum names (types.proto) by code, for messages: `DT_HALF`, not `19`. */
+const TF_DATA_TYPE_NAMES: readonly string[] = [
+  'DT_INVALID',
+  'DT_FLOAT',
+  'DT_DOUBLE',
+  'DT_INT32',
+  'DT_UINT8',
+  'DT_INT16',
+  'DT_INT8',
+  'DT_STRING',
+  'DT_COMPLEX64',
+  'DT_INT64',
+  'DT_BOOL',
+  'DT_QINT8',
+  'DT_QUINT8',
+  'DT_QINT32',
+  'DT_BFLOAT16',
+  'DT_QINT16',
+  'DT_QUINT16',
+  'DT_UINT16',
+  'DT_COMPLEX128',
+  'DT_HALF',
+  'DT_RESOURCE',
+  'DT_VARIANT',
+  'DT_UINT32',
+  'DT_UINT64',
+];
+
+/**
+ * `DT_FLOAT` for 1, `DT_FLOAT_REF` for 101 (reference types are the base type + 100), `DataType(n)` for any other
+ * code: codes come from clients too, so nothing here recurses on them.
+ */
+export function tfDataTypeName(code: number | undefined): string {
+  const c = code ?? 0;
+  const base = TF_DATA_TYPE_NAMES[c > 100 ? c - 100 : c];
+  if (base === undefined) return `DataType(${c})`;
+  return c > 100 ? `${base}_REF` : base;
+}

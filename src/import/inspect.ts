@@ -17,7 +17,7 @@ import { PARSE_EXAMPLE_OPS } from './parse-example.js';
 import { locateModel, type ReadModelOptions } from './model-formats.js';
 import { DEFAULT_TAGS, readSavedModelMessage } from './saved-model.js';
 import type { NodeDefMsg } from './tf-messages.js';
-import { tfDataTypeName } from './tf-tensor.js';
+import { tfDataTypeName } from '../graph/dtype.js';
 
 const INLINED_CALL_OPS = ['StatefulPartitionedCall', 'PartitionedCall'];
 

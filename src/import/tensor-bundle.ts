@@ -20,7 +20,8 @@ import { DataLoss, InvalidArgument, NotFound, Unimplemented } from '../errors.js
 import type { DType } from '../graph/dtype.js';
 import { dtypeInfo } from '../graph/dtype.js';
 import { HostTensor, shapeSize } from '../graph/host-tensor.js';
-import { checkpointDtype, tfDataTypeName } from './checkpoint-dtype.js';
+import { tfDataTypeName } from '../graph/dtype.js';
+import { checkpointDtype } from './checkpoint-dtype.js';
 import {
   decodeBundleEntry,
   decodeBundleHeader,

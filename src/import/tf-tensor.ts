@@ -5,38 +5,10 @@
  * last one, none at all means zeros.
  */
 import { InvalidArgument } from '../errors.js';
-import { allocate, dtypeFromTf, dtypeInfo, type DType, type TensorData } from '../graph/dtype.js';
+import { allocate, dtypeFromTf, dtypeInfo, tfDataTypeName, type DType, type TensorData } from '../graph/dtype.js';
 import { HostTensor, shapeSize } from '../graph/host-tensor.js';
 import type { Dim } from '../graph/shape.js';
 import type { TensorMsg, TensorShapeMsg } from './tf-messages.js';
-
-/** TensorFlow DataType names (types.proto), for messages. */
-const TF_DTYPE_NAMES: Record<number, string> = {
-  1: 'DT_FLOAT',
-  2: 'DT_DOUBLE',
-  3: 'DT_INT32',
-  4: 'DT_UINT8',
-  5: 'DT_INT16',
-  6: 'DT_INT8',
-  7: 'DT_STRING',
-  8: 'DT_COMPLEX64',
-  9: 'DT_INT64',
-  10: 'DT_BOOL',
-  14: 'DT_BFLOAT16',
-  17: 'DT_UINT16',
-  19: 'DT_HALF',
-  20: 'DT_RESOURCE',
-  21: 'DT_VARIANT',
-  22: 'DT_UINT32',
-  23: 'DT_UINT64',
-};
-
-export function tfDataTypeName(code: number | undefined): string {
-  const c = code ?? 0;
-  // Reference types (DT_FLOAT_REF = 101, …) are the base type + 100.
-  if (c > 100) return `${tfDataTypeName(c - 100)}_REF`;
-  return TF_DTYPE_NAMES[c] ?? `DataType(${c})`;
-}
 
 /** flowserve's dtype for a TensorFlow DataType (reference types count as their base type). */
 export function dtypeOfTf(code: number | undefined, what: string): DType {

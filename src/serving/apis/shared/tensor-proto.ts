@@ -4,7 +4,7 @@
  * read, zero values mean zero-filled, fewer than n repeat the last value, extras are ignored.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, dtypeFromTf, dtypeInfo, type DType, type TensorData } from '../../../graph/dtype.js';
+import { allocate, dtypeFromTf, dtypeInfo, tfDataTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import {
   boundedElementCount,
@@ -17,29 +17,9 @@ import {
 import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
 import { isWireTensorProto, readTensorValues, wireStringBytes } from './tensor-wire.js';
 
-/** TensorFlow DataType names (types.proto) for messages. */
-const TF_DTYPE_NAMES: Record<number, string> = {
-  0: 'DT_INVALID',
-  1: 'DT_FLOAT',
-  2: 'DT_DOUBLE',
-  3: 'DT_INT32',
-  4: 'DT_UINT8',
-  5: 'DT_INT16',
-  6: 'DT_INT8',
-  7: 'DT_STRING',
-  8: 'DT_COMPLEX64',
-  9: 'DT_INT64',
-  10: 'DT_BOOL',
-  14: 'DT_BFLOAT16',
-  17: 'DT_UINT16',
-  18: 'DT_COMPLEX128',
-  19: 'DT_HALF',
-  22: 'DT_UINT32',
-  23: 'DT_UINT64',
-};
-
+/** TensorFlow's DataType name of a code, as TF Serving's messages and JSON write it. */
 export function tfDtypeName(code: number): string {
-  return TF_DTYPE_NAMES[code] ?? `DataType(${code})`;
+  return tfDataTypeName(code);
 }
 
 export function tfDtypeCode(dtype: DType): number {
