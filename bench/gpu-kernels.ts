@@ -183,6 +183,9 @@ export class CaseContext {
           return u < 0.5;
         case 'string':
           return ['a', 'b', 'cd'][Math.floor(3 * u)] as string;
+        default:
+          // The survey's ops have no kernels for the remaining storage types.
+          throw new TypeError(`no generated values for ${dtype}`);
       }
     });
   }

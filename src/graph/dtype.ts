@@ -2,11 +2,52 @@
  * Element types flowserve understands, and how each maps to ONNX, ONNX Runtime and JavaScript arrays.
  * This table is the single source for those mappings.
  */
-export type DType = 'float32' | 'float64' | 'int32' | 'int64' | 'uint8' | 'bool' | 'string';
+export type DType =
+  | 'float32'
+  | 'float64'
+  | 'int32'
+  | 'int64'
+  | 'uint8'
+  | 'bool'
+  | 'string'
+  | 'float16'
+  | 'int8'
+  | 'int16'
+  | 'uint16'
+  | 'uint32'
+  | 'uint64';
 
-export const DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64', 'uint8', 'bool', 'string'];
+export const DTYPES: readonly DType[] = [
+  'float32',
+  'float64',
+  'int32',
+  'int64',
+  'uint8',
+  'bool',
+  'string',
+  'float16',
+  'int8',
+  'int16',
+  'uint16',
+  'uint32',
+  'uint64',
+];
 
-export type TypedArray = Float32Array | Float64Array | Int32Array | BigInt64Array | Uint8Array;
+/**
+ * Storage of the numeric types. float16 is kept as its IEEE 754 binary16 bit patterns in a Uint16Array, as ONNX
+ * Runtime's JavaScript API takes it (Node 20 has no Float16Array).
+ */
+export type TypedArray =
+  | Float32Array
+  | Float64Array
+  | Int32Array
+  | BigInt64Array
+  | Uint8Array
+  | Int8Array
+  | Int16Array
+  | Uint16Array
+  | Uint32Array
+  | BigUint64Array;
 
 /** The JavaScript storage of a host tensor: a typed array, or strings for `string`. */
 export type TensorData = TypedArray | string[];
@@ -31,6 +72,12 @@ const INFO: Record<DType, DTypeInfo> = {
   uint8: { onnx: 2, tf: 4, bytesPerElement: 1, isFloat: false, isInteger: true, tfName: 'uint8' },
   bool: { onnx: 9, tf: 10, bytesPerElement: 1, isFloat: false, isInteger: false, tfName: 'bool' },
   string: { onnx: 8, tf: 7, bytesPerElement: 0, isFloat: false, isInteger: false, tfName: 'string' },
+  float16: { onnx: 10, tf: 19, bytesPerElement: 2, isFloat: true, isInteger: false, tfName: 'half' },
+  int8: { onnx: 3, tf: 6, bytesPerElement: 1, isFloat: false, isInteger: true, tfName: 'int8' },
+  int16: { onnx: 5, tf: 5, bytesPerElement: 2, isFloat: false, isInteger: true, tfName: 'int16' },
+  uint16: { onnx: 4, tf: 17, bytesPerElement: 2, isFloat: false, isInteger: true, tfName: 'uint16' },
+  uint32: { onnx: 12, tf: 22, bytesPerElement: 4, isFloat: false, isInteger: true, tfName: 'uint32' },
+  uint64: { onnx: 13, tf: 23, bytesPerElement: 8, isFloat: false, isInteger: true, tfName: 'uint64' },
 };
 
 export function dtypeInfo(dtype: DType): DTypeInfo {
@@ -82,7 +129,23 @@ export function allocate(dtype: DType, size: number): TensorData {
       return new Uint8Array(size);
     case 'string':
       return new Array<string>(size).fill('');
+    case 'float16':
+    case 'uint16':
+      return new Uint16Array(size);
+    case 'int8':
+      return new Int8Array(size);
+    case 'int16':
+      return new Int16Array(size);
+    case 'uint32':
+      return new Uint32Array(size);
+    case 'uint64':
+      return new BigUint64Array(size);
   }
+}
+
+/** Element types whose JavaScript values are bigints. */
+export function isBigIntDType(dtype: DType): dtype is 'int64' | 'uint64' {
+  return dtype === 'int64' || dtype === 'uint64';
 }
 
 /** Copies plain JavaScript values (numbers, bigints, booleans, strings) into storage of `dtype`. */
@@ -91,8 +154,10 @@ export function fromValues(dtype: DType, values: ArrayLike<number | bigint | boo
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (dtype === 'string') (out as string[])[i] = String(v);
-    else if (dtype === 'int64') (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
+    else if (isBigIntDType(dtype))
+      (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
     else if (dtype === 'bool') (out as Uint8Array)[i] = v ? 1 : 0;
+    else if (dtype === 'float16') (out as Uint16Array)[i] = float16Bits(Number(v));
     else (out as Float32Array)[i] = Number(v);
   }
   return out;
@@ -135,4 +200,41 @@ export function tfDataTypeName(code: number | undefined): string {
   const base = TF_DATA_TYPE_NAMES[c > 100 ? c - 100 : c];
   if (base === undefined) return `DataType(${c})`;
   return c > 100 ? `${base}_REF` : base;
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 binary16 bits of a number, rounded to nearest even (infinities and NaN kept). */
+export function float16Bits(value: number): number {
+  f32[0] = value;
+  const x = u32[0] as number;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const midpoint = 1 << (shift - 1);
+    return sign | (half + (rest > midpoint || (rest === midpoint && half & 1) ? 1 : 0));
+  }
+  const half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  return sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0));
+}
+
+/** The number that IEEE 754 binary16 bits stand for. */
+export function float16Value(bits: number): number {
+  const sign = bits & 0x8000 ? -1 : 1;
+  const exp = (bits >>> 10) & 0x1f;
+  const mant = bits & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
 }

@@ -31,6 +31,17 @@ export function typedArrayFromLittleEndian(dtype: Exclude<DType, 'string'>, byte
     case 'uint8':
     case 'bool':
       return new Uint8Array(buffer, byteOffset, count);
+    case 'float16':
+    case 'uint16':
+      return new Uint16Array(buffer, byteOffset, count);
+    case 'int8':
+      return new Int8Array(buffer, byteOffset, count);
+    case 'int16':
+      return new Int16Array(buffer, byteOffset, count);
+    case 'uint32':
+      return new Uint32Array(buffer, byteOffset, count);
+    case 'uint64':
+      return new BigUint64Array(buffer, byteOffset, count);
   }
 }
 

@@ -1,7 +1,8 @@
 /**
  * The values of a serialized TensorProto (tensor.proto), read into a flowserve tensor's storage: from
  * `tensor_content` (4, little-endian bytes) when present, else from the typed field of the dtype: float_val 5,
- * double_val 6, int_val 7 (int32, uint8), string_val 8, int64_val 10, bool_val 11, packed or not.
+ * double_val 6, int_val 7 (int32, int16, int8, uint8, uint16), string_val 8, int64_val 10, bool_val 11, half_val 13
+ * (float16 bit patterns), uint32_val 16, uint64_val 17, packed or not.
  * As TensorFlow's Tensor::FromProto, fewer values than elements repeat the last one; none means zeros.
  */
 import type { DType, TensorData } from '../graph/dtype.js';
@@ -18,6 +19,12 @@ const VALUE_FIELD: Record<DType, number> = {
   string: 8,
   int64: 10,
   bool: 11,
+  float16: 13,
+  int8: 7,
+  int16: 7,
+  uint16: 7,
+  uint32: 16,
+  uint64: 17,
 };
 
 /** `count` elements of `dtype` from the TensorProto bytes; MalformedProto when they do not fit. */
@@ -84,5 +91,16 @@ function scalarReader(dtype: DType, what: string): ScalarReader {
       return (r, w) => (expect(w, WIRE.VARINT), BigInt.asIntN(64, BigInt(String(r.int64()))));
     case 'string':
       return (r, w) => (expect(w, WIRE.BYTES), Buffer.from(r.bytes()).toString('utf8'));
+    case 'int8':
+      return (r, w) => (expect(w, WIRE.VARINT), (r.int32() << 24) >> 24);
+    case 'int16':
+      return (r, w) => (expect(w, WIRE.VARINT), (r.int32() << 16) >> 16);
+    case 'uint16':
+    case 'float16':
+      return (r, w) => (expect(w, WIRE.VARINT), r.int32() & 0xffff);
+    case 'uint32':
+      return (r, w) => (expect(w, WIRE.VARINT), r.uint32());
+    case 'uint64':
+      return (r, w) => (expect(w, WIRE.VARINT), BigInt.asUintN(64, BigInt(String(r.uint64()))));
   }
 }

@@ -66,6 +66,9 @@ function typedValues(proto: TensorMsg, dtype: DType): readonly unknown[] {
       return proto.double_val ?? [];
     case 'int32':
     case 'uint8':
+    case 'int8':
+    case 'int16':
+    case 'uint16':
       return proto.int_val ?? [];
     case 'int64':
       return proto.int64_val ?? [];
@@ -73,13 +76,21 @@ function typedValues(proto: TensorMsg, dtype: DType): readonly unknown[] {
       return proto.bool_val ?? [];
     case 'string':
       return proto.string_val ?? [];
+    case 'float16':
+      return proto.half_val ?? [];
+    case 'uint32':
+      return proto.uint32_val ?? [];
+    case 'uint64':
+      return proto.uint64_val ?? [];
   }
 }
 
 function convert(dtype: DType, v: unknown): unknown {
   switch (dtype) {
     case 'int64':
-      return BigInt(v as string);
+      return BigInt.asIntN(64, BigInt(v as string));
+    case 'uint64':
+      return BigInt.asUintN(64, BigInt(v as string));
     case 'bool':
       return v ? 1 : 0;
     case 'string':

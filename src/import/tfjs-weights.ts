@@ -16,6 +16,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import { DataLoss, InvalidArgument, NotFound } from '../errors.js';
+import { float16Value } from '../graph/dtype.js';
 import { HostTensor, shapeSize } from '../graph/host-tensor.js';
 import { typedArrayFromLittleEndian } from './little-endian-tensor.js';
 
@@ -135,7 +136,7 @@ async function readWeight(
   if (q.dtype === 'float16') {
     const halves = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const out = new Float32Array(count);
-    for (let i = 0; i < count; i++) out[i] = halfToFloat(halves.getUint16(2 * i, true));
+    for (let i = 0; i < count; i++) out[i] = float16Value(halves.getUint16(2 * i, true));
     return { tensor: new HostTensor('float32', entry.shape, out), byteLength };
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -169,16 +170,6 @@ async function readStrings(
     at += length;
   }
   return { tensor: new HostTensor('string', entry.shape, values), byteLength: at - offset };
-}
-
-/** IEEE 754 binary16 → number (exact: every half is a float32). */
-function halfToFloat(bits: number): number {
-  const sign = bits & 0x8000 ? -1 : 1;
-  const exponent = (bits >> 10) & 0x1f;
-  const mantissa = bits & 0x3ff;
-  if (exponent === 0) return sign * mantissa * 2 ** -24;
-  if (exponent === 0x1f) return mantissa === 0 ? sign * Infinity : NaN;
-  return sign * (1024 + mantissa) * 2 ** (exponent - 25);
 }
 
 /** A group's shard files as one byte stream, read by range with positional reads. */

@@ -1,5 +1,5 @@
 import onnxProto from 'onnx-proto';
-import { dtypeInfo, type DType } from '../graph/dtype.js';
+import { dtypeInfo, fromValues, type DType, type TypedArray } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 
 const { onnx } = onnxProto;
@@ -111,12 +111,8 @@ export class OnnxGraphBuilder {
   scalar(value: number, dtype: DType, hint = 'scalar'): string {
     const name = this.temp(hint);
     const info = dtypeInfo(dtype);
-    let bytes: Uint8Array;
-    if (dtype === 'int64') bytes = rawBytes(new BigInt64Array([BigInt(Math.trunc(value))]));
-    else if (dtype === 'float64') bytes = rawBytes(new Float64Array([value]));
-    else if (dtype === 'int32') bytes = rawBytes(new Int32Array([value]));
-    else if (dtype === 'uint8' || dtype === 'bool') bytes = new Uint8Array([value]);
-    else bytes = rawBytes(new Float32Array([value]));
+    if (dtype === 'string') throw new TypeError(`scalar '${hint}': a string is not a numeric constant`);
+    const bytes = rawBytes(fromValues(dtype, [value]) as TypedArray);
     this.initializers.push(onnx.TensorProto.create({ name, dataType: info.onnx, dims: [], rawData: bytes }));
     return name;
   }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { DataLoss, InvalidArgument, NotFound, Unimplemented } from '../../src/errors.js';
+import { float16Value } from '../../src/graph/dtype.js';
 import { extendCrc32c, maskCrc32c, maskedCrc32c } from '../../src/import/masked-crc32c.js';
 import { dataShardPath, readTensorBundle } from '../../src/import/tensor-bundle.js';
 import { bundleEntry, bundleHeader, writeTable } from './table-writer.js';
@@ -252,12 +253,33 @@ describe('readTensorBundle on bundles written here', () => {
   });
 
   it('refuses a dtype flowserve cannot hold, naming the tensor and the dtype', async () => {
-    const prefix = writeBundle([['half_weights', 19, [2], Buffer.alloc(4)]]);
+    const prefix = writeBundle([['complex_weights', 8, [2], Buffer.alloc(16)]]);
     await assert.rejects(readTensorBundle(prefix), (err: Error) => {
       assert.ok(err instanceof InvalidArgument);
-      assert.match(err.message, /tensor 'half_weights' has dtype DT_HALF/);
+      assert.match(err.message, /tensor 'complex_weights' has dtype DT_COMPLEX64/);
       return true;
     });
+  });
+
+  it('reads half, int8, uint16 and uint64 tensors as their own dtypes', async () => {
+    const half = Buffer.alloc(4);
+    half.writeUInt16LE(0x3c00, 0); // 1.0
+    half.writeUInt16LE(0xc000, 2); // -2.0
+    const u64 = Buffer.alloc(8);
+    u64.writeBigUInt64LE(2n ** 64n - 1n);
+    const prefix = writeBundle([
+      ['h', 19, [2], half],
+      ['i8', 6, [2], Buffer.from([0x7f, 0x80])],
+      ['u16', 17, [1], Buffer.from([0xff, 0xff])],
+      ['u64', 23, [1], u64],
+    ]);
+    const bundle = await readTensorBundle(prefix);
+    const get = (name: string) => bundle.get(name);
+    assert.equal(get('h')?.dtype, 'float16');
+    assert.deepEqual([...(get('h')?.data as Uint16Array)].map(float16Value), [1, -2]);
+    assert.deepEqual([...(get('i8')?.data as Int8Array)], [127, -128]);
+    assert.deepEqual([...(get('u16')?.data as Uint16Array)], [65535]);
+    assert.deepEqual([...(get('u64')?.data as BigUint64Array)], [2n ** 64n - 1n]);
   });
 
   it('refuses an entry whose size does not match its shape', async () => {

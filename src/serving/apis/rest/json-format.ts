@@ -3,6 +3,7 @@
  * (else %.9g for float, %.17g for double), ".0" on whole numbers, NaN/Infinity as bare tokens, int64 exact, strings
  * as JSON strings or {"b64": …} when the output alias ends in "_bytes".
  */
+import { float16Value } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 
 /** C's printf %.<precision>g. */
@@ -37,6 +38,10 @@ function elementWriter(tensor: HostTensor, alias: string): (i: number) => string
       const single = tensor.dtype === 'float32';
       const floats = data as Float32Array;
       return (i) => formatFloat(floats[i] as number, single);
+    }
+    case 'float16': {
+      const bits = data as Uint16Array;
+      return (i) => formatFloat(float16Value(bits[i] as number), true);
     }
     case 'bool':
       return (i) => ((data as Uint8Array)[i] ? 'true' : 'false');

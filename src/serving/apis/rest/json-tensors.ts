@@ -3,7 +3,7 @@
  * requests converted with the signature's input dtypes, and the matching "predictions" / "outputs" responses.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, tfTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
+import { allocate, float16Bits, isBigIntDType, tfTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import type { InputAdmission, TensorHeader } from '../../core/request-limits.js';
 import type { TensorSpec } from '../../core/types.js';
@@ -26,6 +26,11 @@ const INT_RANGE: Partial<Record<DType, [number, number]>> = {
   int32: [-2147483648, 2147483647],
   uint8: [0, 255],
   int64: [Number.MIN_SAFE_INTEGER, Number.MAX_SAFE_INTEGER],
+  int8: [-128, 127],
+  int16: [-32768, 32767],
+  uint16: [0, 65535],
+  uint32: [0, 4294967295],
+  uint64: [0, Number.MAX_SAFE_INTEGER],
 };
 
 /** Elements converted between two yields to the event loop (a few milliseconds of work). */
@@ -152,9 +157,13 @@ function setNumber(data: TensorData, at: number, value: number, dtype: DType, te
     (data as Float32Array)[at] = value;
     return;
   }
+  if (dtype === 'float16') {
+    (data as Uint16Array)[at] = float16Bits(value);
+    return;
+  }
   const range = INT_RANGE[dtype] as [number, number];
   if (!Number.isInteger(value) || value < range[0] || value > range[1]) throw typeError(text(), 'Number', dtype);
-  if (dtype === 'int64') (data as BigInt64Array)[at] = BigInt(value);
+  if (isBigIntDType(dtype)) (data as BigInt64Array)[at] = BigInt(value);
   else (data as Int32Array)[at] = value;
 }
 

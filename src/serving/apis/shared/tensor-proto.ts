@@ -4,7 +4,15 @@
  * read, zero values mean zero-filled, fewer than n repeat the last value, extras are ignored.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, dtypeFromTf, dtypeInfo, tfDataTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
+import {
+  allocate,
+  dtypeFromTf,
+  dtypeInfo,
+  isBigIntDType,
+  tfDataTypeName,
+  type DType,
+  type TensorData,
+} from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import {
   boundedElementCount,
@@ -126,6 +134,9 @@ function typedValues(proto: TensorProtoMsg, dtype: DType): ArrayLike<number | In
       return proto.double_val ?? [];
     case 'int32':
     case 'uint8':
+    case 'int8':
+    case 'int16':
+    case 'uint16':
       return proto.int_val ?? [];
     case 'int64':
       return proto.int64_val ?? [];
@@ -133,6 +144,12 @@ function typedValues(proto: TensorProtoMsg, dtype: DType): ArrayLike<number | In
       return proto.bool_val ?? [];
     case 'string':
       return proto.string_val ?? [];
+    case 'float16':
+      return proto.half_val ?? [];
+    case 'uint32':
+      return proto.uint32_val ?? [];
+    case 'uint64':
+      return proto.uint64_val ?? [];
   }
 }
 
@@ -146,7 +163,7 @@ function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean
   if (count > 0 && count < n) {
     const last = out[count - 1] as number | bigint | string;
     if (dtype === 'string') (out as string[]).fill(last as string, count, n);
-    else if (dtype === 'int64') (out as BigInt64Array).fill(last as bigint, count, n);
+    else if (isBigIntDType(dtype)) (out as BigInt64Array).fill(last as bigint, count, n);
     else (out as Float32Array).fill(last as number, count, n);
   }
   return out;
@@ -164,10 +181,11 @@ function elementSetter(dtype: DType, out: TensorData): (i: number, v: number | I
       strings[i] = typeof v === 'string' ? v : utf8(v as Uint8Array);
     };
   }
-  if (dtype === 'int64') {
-    const ints = out as BigInt64Array;
+  if (isBigIntDType(dtype)) {
+    const ints = out as BigInt64Array | BigUint64Array;
+    const wrap = dtype === 'int64' ? BigInt.asIntN : BigInt.asUintN;
     return (i, v) => {
-      ints[i] = BigInt(v as Int64);
+      ints[i] = wrap(64, BigInt(v as Int64));
     };
   }
   const numbers = out as Float32Array;
@@ -203,6 +221,9 @@ export function encodeTensorProto(tensor: HostTensor, options: EncodeOptions = {
       break;
     case 'int32':
     case 'uint8':
+    case 'int8':
+    case 'int16':
+    case 'uint16':
       proto.int_val = Array.from(typed as Int32Array);
       break;
     case 'int64':
@@ -210,6 +231,15 @@ export function encodeTensorProto(tensor: HostTensor, options: EncodeOptions = {
       break;
     case 'bool':
       proto.bool_val = Array.from(typed as Uint8Array, (v) => v !== 0);
+      break;
+    case 'float16':
+      proto.half_val = Array.from(typed as Uint16Array);
+      break;
+    case 'uint32':
+      proto.uint32_val = Array.from(typed as Uint32Array);
+      break;
+    case 'uint64':
+      proto.uint64_val = Array.from(typed as BigUint64Array, (v) => v.toString());
       break;
   }
   return proto;

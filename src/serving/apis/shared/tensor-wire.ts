@@ -14,7 +14,7 @@ import { endianness } from 'node:os';
 import protobuf from 'protobufjs';
 import { InvalidArgument } from '../../../errors.js';
 import type { DType, TensorData } from '../../../graph/dtype.js';
-import { dtypeInfo } from '../../../graph/dtype.js';
+import { dtypeInfo, isBigIntDType } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { MAX_RANK } from '../../core/request-limits.js';
 import type { TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
@@ -35,6 +35,12 @@ const VALUE_FIELD: Record<DType, number> = {
   string: 8,
   int64: 10,
   bool: 11,
+  float16: 13,
+  int8: 7,
+  int16: 7,
+  uint16: 7,
+  uint32: 16,
+  uint64: 17,
 };
 
 /** A TensorProto read from the wire: the header decoded, the values left in `body` until admitted. */
@@ -249,7 +255,7 @@ export function readTensorValues(proto: WireTensorProto, dtype: DType, out: Tens
   if (i > 0 && i < n) {
     const last = out[i - 1] as number | bigint | string;
     if (dtype === 'string') (out as string[]).fill(last as string, i, n);
-    else if (dtype === 'int64') (out as BigInt64Array).fill(last as bigint, i, n);
+    else if (isBigIntDType(dtype)) (out as BigInt64Array).fill(last as bigint, i, n);
     else (out as Float32Array).fill(last as number, i, n);
   }
   return i;
@@ -288,7 +294,9 @@ function valueWriter(dtype: DType, out: TensorData): ValueWriter {
         return at + 1;
       };
     }
-    case 'int64': {
+    case 'int64':
+    case 'uint64': {
+      // A BigUint64Array stores the same 64 bits; both read the varint as its two's-complement bits.
       const ints = out as BigInt64Array;
       return varintWriter(n, (c, at) => (ints[at] = c.varint64()));
     }
@@ -297,8 +305,14 @@ function valueWriter(dtype: DType, out: TensorData): ValueWriter {
       return varintWriter(n, (c, at) => (bools[at] = c.varint() !== 0 ? 1 : 0));
     }
     case 'int32':
-    case 'uint8': {
-      const ints = out as Int32Array | Uint8Array;
+    case 'uint8':
+    case 'int8':
+    case 'int16':
+    case 'uint16':
+    case 'float16':
+    case 'uint32': {
+      // The typed array narrows (int_val holds int8/int16/uint8/uint16, half_val holds float16 bits).
+      const ints = out as Int32Array;
       return varintWriter(n, (c, at) => (ints[at] = c.varint32()));
     }
   }
