@@ -341,7 +341,7 @@ export class ServingCoreImpl implements ServingCore {
    * Triton's explicit model control (repository load/unload). Refused with Triton's status (UNAVAILABLE) and the
    * start of its message, which clients match, in modes none and poll.
    */
-  private checkModelControl(action: 'load' | 'unload', name: string): void {
+  checkModelControl(action: 'load' | 'unload', name: string): void {
     if (this.modelControlMode === 'explicit') return;
     throw new Unavailable(
       `explicit model load / unload is not allowed: cannot ${action} '${name}' because this server runs with ` +

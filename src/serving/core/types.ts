@@ -234,6 +234,8 @@ export interface ServingCore {
   versionStatistics(name: string, version: number): VersionStatistics;
   /** --model_control_mode. */
   readonly modelControlMode: ModelControlMode;
+  /** Throws UNAVAILABLE naming the flag unless --model_control_mode=explicit (before a load's parameters are read). */
+  checkModelControl(action: 'load' | 'unload', name: string): void;
   /** Every model the server knows, by name: the served ones and those a repository unload took out. */
   repositoryIndex(): RepositoryModel[];
   /**
