@@ -58,6 +58,8 @@ export interface ServerFlags {
   waitForModels: boolean;
   /** TF Serving's --saved_model_tags: the comma-separated MetaGraphDef tag set a SavedModel is loaded with. */
   savedModelTags: string;
+  /** Triton's --model-control-mode: none | poll | explicit (checked by parseModelControlMode). */
+  modelControlMode: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -298,6 +300,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'string',
     defaultValue: () => 'serve',
     help: 'comma-separated tag set of the MetaGraphDef to load from each SavedModel',
+  },
+  {
+    flag: 'model_control_mode',
+    key: 'modelControlMode',
+    kind: 'string',
+    defaultValue: () => 'none',
+    help:
+      "Triton's model control: explicit allows the v2 repository API's load/unload; none and poll refuse them " +
+      '(poll also requires --file_system_poll_wait_seconds > 0)',
   },
 ];
 
