@@ -80,29 +80,17 @@ export function checkTensorHeader(
   }
 }
 
-function checkBatchDims(signature: Signature, inputs: Record<string, HostTensor>): void {
-  let first: { alias: string; size: number } | undefined;
-  for (const alias of Object.keys(signature.inputs)) {
-    const tensor = inputs[alias] as HostTensor;
-    if (tensor.rank === 0) continue;
-    const size = tensor.shape[0] as number;
-    if (!first) first = { alias, size };
-    else if (size !== first.size) {
-      throw new InvalidArgument(
-        `inputs have inconsistent batch sizes: '${first.alias}' has ${first.size} rows but '${alias}' has ${size}`,
-      );
-    }
-  }
-}
-
-/** Throws InvalidArgument for unknown/missing aliases, wrong dtypes, shape mismatches, inconsistent batch dims. */
+/**
+ * Throws InvalidArgument for unknown/missing aliases, wrong dtypes and shape mismatches. Inputs' dim 0 are not
+ * compared: in an ONNX model they need not be a batch dimension (Gather's data [5,4] and indices [3], a broadcast
+ * Add of [3,4,5] and [5]); the batch scheduler checks them when it batches, as TF Serving's does.
+ */
 export function validateInputs(signature: Signature, inputs: Record<string, HostTensor>): void {
   checkInputNames(signature, Object.keys(inputs));
   Object.entries(signature.inputs).forEach(([alias, spec], index) => {
     const tensor = inputs[alias] as HostTensor;
     checkTensorHeader(alias, index, spec, tensor.dtype, tensor.shape, signature.enforceShapes !== false);
   });
-  checkBatchDims(signature, inputs);
 }
 
 /** The output aliases to return: all of them, or the filter after TF Serving's checks. */

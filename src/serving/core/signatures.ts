@@ -5,7 +5,8 @@
 import { readOptionalText } from './read-optional.js';
 import { join } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
-import { isDType } from '../../graph/dtype.js';
+import { DTYPES, dtypeInfo, isDType } from '../../graph/dtype.js';
+import { onnxElementTypeName } from '../../onnx/tensor-proto.js';
 import type { WireValueInfo } from '../worker/protocol.js';
 import { DEFAULT_SIGNATURE, METHOD_PREDICT, type Signature, type SignatureFile, type TensorSpec } from './types.js';
 
@@ -16,6 +17,9 @@ export interface VersionSignatures {
 
 export const SIGNATURES_FILE = 'signatures.json';
 
+/** ONNX's names of the element types flowserve has a dtype for, for the load error of any other value. */
+const SERVABLE_DTYPES = DTYPES.map((d) => onnxElementTypeName(dtypeInfo(d).onnx)).join(', ');
+
 export function deriveSignatures(
   inputs: readonly WireValueInfo[],
   outputs: readonly WireValueInfo[],
@@ -23,7 +27,12 @@ export function deriveSignatures(
   const toSpecs = (infos: readonly WireValueInfo[], role: string): Record<string, TensorSpec> => {
     const specs: Record<string, TensorSpec> = {};
     for (const info of infos) {
-      if (!info.dtype) throw new InvalidArgument(`ONNX graph ${role} '${info.name}' has a type flowserve cannot serve`);
+      if (!info.dtype) {
+        throw new InvalidArgument(
+          `ONNX graph ${role} '${info.name}' is of type ${info.onnxType ?? 'unknown'}: flowserve serves models whose ` +
+            `inputs and outputs are tensors of ${SERVABLE_DTYPES}`,
+        );
+      }
       specs[info.name] = { name: info.name, dtype: info.dtype, shape: [...info.shape] };
     }
     return specs;

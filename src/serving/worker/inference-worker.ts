@@ -2,9 +2,11 @@
  * The inference worker: owns ONNX Runtime sessions. onnxruntime-node blocks its thread while it creates a session
  * and while run() computes (DESIGN.md), so this is the only place in the server that calls it.
  */
+import { readFile } from 'node:fs/promises';
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
+import { graphValueTypes } from '../../onnx/value-types.js';
 import { quietOnGpu } from '../../runtime/ort.js';
 import { sharedClockMs } from '../run-timing.js';
 import {
@@ -19,12 +21,31 @@ import {
 const sessions = new Map<number, ort.InferenceSession>();
 let nextSessionId = 1;
 
-function describe(metadata: readonly ort.InferenceSession.ValueMetadata[]): WireValueInfo[] {
-  return metadata.map((m) => ({
-    name: m.name,
-    dtype: m.isTensor && isDType(m.type) ? m.type : undefined,
-    shape: m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [],
-  }));
+function describe(
+  metadata: readonly ort.InferenceSession.ValueMetadata[],
+  onnxTypes: ReadonlyMap<string, string>,
+): WireValueInfo[] {
+  return metadata.map((m) => {
+    const dtype = m.isTensor && isDType(m.type) ? m.type : undefined;
+    const shape = m.isTensor ? m.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : -1)) : [];
+    if (dtype) return { name: m.name, dtype, shape };
+    const onnxType = onnxTypes.get(m.name) ?? (m.isTensor ? `tensor(${m.type})` : 'unknown');
+    return { name: m.name, dtype, shape, onnxType };
+  });
+}
+
+/**
+ * ONNX Runtime's JavaScript API says only "not a tensor" of a sequence, map or optional value: the model's own
+ * type is read for the load error. Only then is the model decoded a second time (here, off the event loop).
+ */
+async function onnxTypesIfNeeded(path: string, session: ort.InferenceSession): Promise<Map<string, string>> {
+  const all = [...session.inputMetadata, ...session.outputMetadata];
+  if (all.every((m) => m.isTensor && isDType(m.type))) return new Map();
+  try {
+    return graphValueTypes(new Uint8Array(await readFile(path)));
+  } catch {
+    return new Map(); // ONNX Runtime read it; a reader that cannot only loses the type's name.
+  }
 }
 
 function session(id: number): ort.InferenceSession {
@@ -47,13 +68,14 @@ async function handle(
       });
       const sessionId = nextSessionId++;
       sessions.set(sessionId, s);
+      const onnxTypes = await onnxTypesIfNeeded(request.modelPath, s);
       const reply: WorkerReply = {
         id: request.id,
         ok: true,
         kind: 'loaded',
         sessionId,
-        inputs: describe(s.inputMetadata),
-        outputs: describe(s.outputMetadata),
+        inputs: describe(s.inputMetadata, onnxTypes),
+        outputs: describe(s.outputMetadata, onnxTypes),
       };
       return { reply, transfer: [] };
     }

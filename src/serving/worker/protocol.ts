@@ -13,8 +13,11 @@ export interface WireTensor {
 /** An ONNX graph input or output as ONNX Runtime reports it; symbolic or unknown dims are -1. */
 export interface WireValueInfo {
   name: string;
+  /** Undefined for a value that is not a tensor of a flowserve dtype (a sequence, a map, an optional…). */
   dtype: DType | undefined;
   shape: number[];
+  /** The ONNX type as ONNX writes it (`seq(tensor(float))`), set when `dtype` is undefined. */
+  onnxType?: string;
 }
 
 export interface LoadOptions {

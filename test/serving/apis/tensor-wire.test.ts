@@ -161,6 +161,14 @@ describe('TensorProto written from a tensor', () => {
     new HostTensor('uint8', [2], new Uint8Array([0, 255])),
     new HostTensor('string', [2], ['héllo', '']),
     new HostTensor('float32', [0, 3], new Float32Array(0)),
+    // Found by the ONNX conformance run (Max/Min/Mod/BitShift on uint64): the typed fields of these failed the
+    // whole response with "Error serializing response".
+    new HostTensor('uint64', [3], new BigUint64Array([0n, 2n ** 63n + 1n, 2n ** 64n - 1n])),
+    new HostTensor('uint32', [2], new Uint32Array([1, 4294967295])),
+    new HostTensor('int8', [2], new Int8Array([-128, 127])),
+    new HostTensor('int16', [2], new Int16Array([-32768, 32767])),
+    new HostTensor('uint16', [2], new Uint16Array([0, 65535])),
+    new HostTensor('float16', [2], new Uint16Array([0x3c00, 0xfbff])),
   ];
 
   for (const tensor of cases) {

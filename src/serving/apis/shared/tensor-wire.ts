@@ -392,6 +392,12 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
     case 'int64':
       for (const v of typed as BigInt64Array) writer.int64(longBits(v));
       break;
+    case 'uint64':
+      for (const v of typed as BigUint64Array) writer.uint64(longBits(v));
+      break;
+    case 'uint32':
+      for (const v of typed as Uint32Array) writer.uint32(v);
+      break;
     case 'bool':
       for (const v of typed as Uint8Array) writer.bool(v !== 0);
       break;
@@ -401,7 +407,7 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
   writer.ldelim();
 }
 
-/** protobufjs takes an int64 as {low, high} (LongBits.from reads those two fields). */
+/** protobufjs takes a 64-bit integer as {low, high} (LongBits.from reads those two fields). */
 function longBits(value: bigint): number {
   const bits = BigInt.asUintN(64, value);
   return { low: Number(bits & 0xffffffffn) | 0, high: Number(bits >> 32n) | 0 } as unknown as number;
