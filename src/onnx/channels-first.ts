@@ -139,7 +139,9 @@ export function keepChannelsFirst(graph: GraphProto): void {
     if (t) return t;
     const c = constant(name);
     if (!c) return undefined;
-    if ((c.dims ?? []).every((d) => Number(d) === 1)) return name;
+    const dims = c.dims ?? [];
+    if (dims.length > 4) return undefined;
+    if (dims.every((d) => Number(d) === 1)) return name;
     let done = converted.get(name);
     if (!done) {
       const nchw = toChannelsFirst(c, fresh(name));
