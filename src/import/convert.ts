@@ -268,6 +268,7 @@ async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Pr
     freezeVariable: (op, name, b) =>
       b.namedConstant(name, values.get(op) as NonNullable<ReturnType<typeof values.get>>),
     declareShapes: false,
+    channelsFirst: true,
     metadata: { 'flowserve.signatures': JSON.stringify(signatureFile), 'flowserve.imported_from': model.format },
   });
   return { model: lowered.model, signatureFile, skipped };

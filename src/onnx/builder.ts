@@ -1,6 +1,7 @@
 import onnxProto from 'onnx-proto';
 import { dtypeInfo, fromValues, type DType, type TypedArray } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
+import { keepChannelsFirst } from './channels-first.js';
 
 const { onnx } = onnxProto;
 
@@ -151,8 +152,11 @@ export class OnnxGraphBuilder {
     return this.nodes.length;
   }
 
-  /** Serialises the model (opset 17, IR 8) with optional metadata_props. */
-  build(metadata: Record<string, string> = {}): Uint8Array {
+  /**
+   * Serialises the model (opset 17, IR 8) with optional metadata_props. `channelsFirst` keeps activations NCHW
+   * between convolutions (channels-first.ts).
+   */
+  build(metadata: Record<string, string> = {}, options: { channelsFirst?: boolean } = {}): Uint8Array {
     const model = onnx.ModelProto.create({
       irVersion: ONNX_IR_VERSION,
       producerName: 'flowserve',
@@ -167,6 +171,7 @@ export class OnnxGraphBuilder {
         output: this.outputs.map(encodeValueInfo),
       }),
     });
+    if (options.channelsFirst) keepChannelsFirst(model.graph as InstanceType<typeof onnx.GraphProto>);
     return onnx.ModelProto.encode(model).finish();
   }
 }

@@ -8,6 +8,7 @@
 import { InvalidArgument } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
 import type { Tensor } from '../graph/graph.js';
+import { HostTensor } from '../graph/host-tensor.js';
 import { defineOp, type OpDef } from '../graph/op-def.js';
 import { broadcastShapes, formatShape } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
@@ -182,6 +183,29 @@ export const Erf = unaryElementwise('Erf', 'Erf', {
  * Prelu(x, alpha): x for x > 0, alpha·x otherwise, alpha broadcast against x (TF.js's Prelu, which its converter
  * emits for Keras PReLU layers and as a fused activation). Lowered as relu(x) + alpha·min(x, 0).
  */
+/** C when x is NHWC with C known and alpha holds one value per channel ([C], [1, 1, C] or [1, 1, 1, C]). */
+function perChannelAlpha(x: Tensor, alpha: Tensor): number | undefined {
+  const C = x.shape[3];
+  if (x.rank !== 4 || C === null || C === undefined || alpha.rank < 1 || alpha.rank > 4) return undefined;
+  const perChannel = alpha.shape.every((d, i) => (i === alpha.rank - 1 ? d === C : d === 1));
+  return perChannel ? C : undefined;
+}
+
+/**
+ * prelu(x) = x + (1 − alpha)·relu(−x), with both products as 1×1 depthwise convolutions on NCHW: ONNX Runtime
+ * runs those in its blocked (NCHWc) layout with the Relu and the residual sum fused, where a Min, Mul, Relu and
+ * Add on NCHW each cost a pass plus a reorder in and out of that layout (iris: docs/performance.md).
+ */
+function emitPreluAsDepthwise(b: OnnxGraphBuilder, x: string, alpha: string, C: number, output: string): void {
+  const xn = b.op('Transpose', [x], { perm: [0, 3, 1, 2] });
+  const minusOne = b.constant(HostTensor.from('float32', Array<number>(C).fill(-1), [C, 1, 1, 1]), 'minus_one');
+  const depthwise = { group: C, kernel_shape: [1, 1] };
+  const negRelu = b.op('Relu', [b.op('Conv', [xn, minusOne], depthwise)]);
+  const scale = b.op('Reshape', [b.op('Sub', [b.scalar(1, 'float32'), alpha]), b.int64s([C, 1, 1, 1])]);
+  const yn = b.op('Add', [b.op('Conv', [negRelu, scale], depthwise), xn]);
+  b.op('Transpose', [yn], { perm: [0, 2, 3, 1] }, output);
+}
+
 export const Prelu = defineOp({
   type: 'Prelu',
   infer: ([x, alpha], _attrs, opName) => {
@@ -200,9 +224,14 @@ export const Prelu = defineOp({
     }
     return [{ dtype: t.dtype, shape }];
   },
-  lower: ({ b, op, inputs, outputs }) => {
+  lower: ({ b, op, inputs, outputs, deviceType }) => {
     const dtype = op.output.dtype;
     const [x, alpha] = inputs as [string, string];
+    const channels = perChannelAlpha(op.inputs[0] as Tensor, op.inputs[1] as Tensor);
+    if (deviceType === 'CPU' && dtype === 'float32' && channels !== undefined) {
+      emitPreluAsDepthwise(b, x, alpha, channels, outputs[0] as string);
+      return;
+    }
     const negative = b.op('Mul', [alpha, b.op('Min', [x, b.scalar(0, dtype)])]);
     b.op('Add', [b.op('Relu', [x]), negative], {}, outputs[0]);
   },

@@ -38,6 +38,11 @@ export interface LowerOptions {
    * TensorFlow graphs, whose signature shapes TF Serving does not enforce). Default true.
    */
   declareShapes?: boolean;
+  /**
+   * Keep activations NCHW between convolutions instead of transposing to and from TensorFlow's NHWC around each
+   * one (onnx/channels-first.ts). Same results; default false.
+   */
+  channelsFirst?: boolean;
 }
 
 export function lowerPartition(
@@ -112,7 +117,10 @@ export function lowerPartition(
   }
   return {
     partition,
-    model: b.build({ 'flowserve.device': partition.device.name, ...options.metadata }),
+    model: b.build(
+      { 'flowserve.device': partition.device.name, ...options.metadata },
+      { channelsFirst: options.channelsFirst ?? false },
+    ),
     inputs,
     outputs,
   };

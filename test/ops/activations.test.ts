@@ -109,6 +109,21 @@ describe('TensorFlow activations', () => {
     await gradcheck((a, b) => prelu(a, b), [x, alpha]);
   });
 
+  it('Prelu over NHWC with one alpha per channel (the depthwise lowering on the CPU) gives the same values', async () => {
+    const C = 4;
+    const values = EDGES.concat(
+      EDGES.map((v) => -v / 3),
+      [0.25, -7],
+    );
+    const x = { shape: [2, 3, 2, C], data: [...values, ...values] };
+    const alpha = { shape: [1, 1, C], data: [0.25, -0.5, 0, 1.5] };
+    for (const dtype of ['float32', 'float64'] as const) {
+      const out = await evaluate((a, b) => prelu(a, b), [host(x, dtype), host(alpha, dtype)]);
+      const expected = x.data.map((v, i) => (v > 0 ? v : v * (alpha.data[i % C] as number)));
+      assertClose(out.toNumbers(), expected, dtype === 'float32' ? 1e-6 : 1e-15, 1e-6, `prelu ${dtype}`);
+    }
+  });
+
   it('Prelu refuses an alpha that would grow the rank of x', () => {
     const g = new fs.Graph();
     assert.throws(
