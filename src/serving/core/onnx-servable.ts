@@ -2,6 +2,11 @@
  * A loaded version backed by an ONNX model in the worker pool. With batching on, each batchable signature gets its
  * own BatchScheduler (TF Serving batches per signature); a batch always fetches every output of the signature and
  * each request then keeps the outputs it asked for.
+ *
+ * An imported model whose signatures update variables (signature `state`) keeps their values here, per loaded
+ * version: every run feeds the values it has, and a signature that updates them runs alone (a chain), storing the
+ * new values before the next one starts, so no two runs update from the same old value. Such signatures are never
+ * batched: one run of a merged batch would update once for all its requests.
  */
 import type { DType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
@@ -11,6 +16,7 @@ import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import type { PooledModel } from '../worker/worker-pool.js';
 import type { Servable, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
+import type { Log } from './storage-path-source.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
 
 export interface OnnxServableOptions {
@@ -20,6 +26,9 @@ export interface OnnxServableOptions {
   signatures: VersionSignatures;
   batching?: BatchingParameters;
   metrics?: ServingMetrics;
+  log?: Log;
+  /** The starting value of every state input (STATE_FILE), when signatures update variables. */
+  initialState?: TensorMap;
 }
 
 /** TF Serving's API label for the runtime latency metric. */
@@ -39,10 +48,24 @@ export class OnnxServable implements Servable {
   readonly signatures: Readonly<Record<string, Signature>>;
   readonly defaultSignature: string;
   private readonly schedulers = new Map<string, BatchScheduler>();
+  /** ONNX input name → the variable's current value, fed to every run. */
+  private readonly state: Map<string, HostTensor>;
+  /** Runs of signatures that update state, one after the other. */
+  private stateChain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: OnnxServableOptions) {
     this.signatures = options.signatures.signatures;
     this.defaultSignature = options.signatures.defaultSignature;
+    this.state = new Map(Object.entries(options.initialState ?? {}));
+    const stateful = Object.entries(this.signatures).filter(([, sig]) => sig.state?.length);
+    if (options.batching && stateful.length > 0) {
+      options.log?.(
+        'info',
+        `model '${options.modelName}' version ${options.version}: signature${stateful.length === 1 ? '' : 's'} ` +
+          `${stateful.map(([key]) => `'${key}'`).join(', ')} update variables and are not batched ` +
+          `(each request runs alone, in arrival order)`,
+      );
+    }
   }
 
   async run(
@@ -63,7 +86,7 @@ export class OnnxServable implements Servable {
 
   private scheduler(signatureName: string, signature: Signature): BatchScheduler | undefined {
     const batching = this.options.batching;
-    if (!batching || !isBatchable(signature)) return undefined;
+    if (!batching || !isBatchable(signature) || signature.state?.length) return undefined;
     let scheduler = this.schedulers.get(signatureName);
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
@@ -85,32 +108,57 @@ export class OnnxServable implements Servable {
     return scheduler;
   }
 
-  /** One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker. */
-  private async runDirect(
+  /** One ORT run; a signature that updates state waits for the previous such run and stores its new values. */
+  private runDirect(
     signature: Signature,
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
     deadline: number | undefined,
   ): Promise<TensorMap> {
+    const updates = signature.state ?? [];
+    if (updates.length === 0) return this.runOnce(signature, inputs, outputAliases, owned, deadline);
+    const run = this.stateChain.then(() =>
+      this.runOnce(signature, inputs, outputAliases, owned, deadline, (results) => {
+        for (const { input, output } of updates) this.state.set(input, results[output] as HostTensor);
+      }),
+    );
+    // A failed run leaves the state as it was, and the next run goes on.
+    this.stateChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker. */
+  private async runOnce(
+    signature: Signature,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    owned: boolean,
+    deadline: number | undefined,
+    storeState?: (results: TensorMap) => void,
+  ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
+    for (const [input, value] of this.state) feeds[input] = value;
     // ORT wants every graph input fed, even one only another signature reads (an imported SavedModel's x2 for
     // regress_x2_to_y3 while serving_default runs): those get a placeholder value that no fetched output reads.
     for (const info of this.options.model.inputs) {
       if (!(info.name in feeds) && info.dtype) feeds[info.name] = unreadInput(info.dtype, info.shape);
     }
     const fetches = [...new Set(outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias))];
+    const stateFetches = (signature.state ?? []).map((v) => v.output);
     // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
-    const graphFetches = fetches.filter((name) => !(name in feeds));
+    const graphFetches = [...new Set([...fetches.filter((name) => !(name in feeds)), ...stateFetches])];
     const startedAt = performance.now();
     const results =
       graphFetches.length > 0
         ? await this.options.model.run(feeds, graphFetches, {
-            transferInputs: owned && graphFetches.length === fetches.length,
+            // The state's buffers stay here for the next run: they are copied to the worker, never moved.
+            transferInputs: owned && this.state.size === 0 && graphFetches.length === fetches.length,
             deadline,
           })
         : {};
+    storeState?.(results);
     this.options.metrics?.observeRuntime(
       this.options.modelName,
       apiOf(signature),
