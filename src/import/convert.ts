@@ -42,6 +42,7 @@ import {
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { inlineFunctionCalls } from './functions.js';
 import { findExampleParsing, identitySource, type ImportedExampleParsing } from './parse-example.js';
+import { updatedVariables } from './state.js';
 import type { NodeDefMsg } from './tf-messages.js';
 
 /** The initial values of a converted model's state (docs/servable-format.md), beside model.onnx. */
@@ -68,6 +69,8 @@ export interface UsableSignature {
   key: string;
   signature: ImportedSignature;
   parsing?: ImportedExampleParsing;
+  /** The variables a run of the signature updates (node names, sorted); absent when it updates none. */
+  updates?: string[];
 }
 
 /** Which signatures can be served, and which cannot (with why). */
@@ -102,16 +105,19 @@ export function servableSignatures(
     }
     const fed = new Set(Object.values(sig.inputs).map((i) => parseNode(i.name)));
     if (parsing) fed.add(parsing.node);
-    const missing = unsupportedOps(
-      neededNodes(
-        byName,
-        Object.values(sig.outputs).map((o) => o.name),
-        fed,
-        model.source,
-      ).filter((n) => !fed.has(n.name as string)),
-    );
-    if (missing.size > 0) skipped[key] = unsupportedOpsError(missing, undefined).message;
-    else usable.push({ key, signature: sig, ...(parsing ? { parsing } : {}) });
+    const run = neededNodes(
+      byName,
+      Object.values(sig.outputs).map((o) => o.name),
+      fed,
+      model.source,
+    ).filter((n) => !fed.has(n.name as string));
+    const missing = unsupportedOps(run);
+    if (missing.size > 0) {
+      skipped[key] = unsupportedOpsError(missing, undefined).message;
+      continue;
+    }
+    const updates = updatedVariables(byName, run);
+    usable.push({ key, signature: sig, ...(parsing ? { parsing } : {}), ...(updates.length ? { updates } : {}) });
   }
   return { usable, skipped };
 }

@@ -121,16 +121,17 @@ export function importGraphDef(nodes: readonly NodeDefMsg[], options: GraphImpor
     const name = node.name as string;
     if (fedNodes.has(name)) continue;
     const type = node.op ?? '';
-    if (TF_IGNORED_OPS.has(type)) {
-      built.set(name, []);
-      continue;
-    }
     const updated = isVariableUpdate(node) ? updatedVariable(byName, node) : undefined;
+    // Before the NoOp check: a NoOp grouping updates passes them on to the nodes ordered after it.
     const sees = visible.visit(
       node,
       (node.input ?? []).filter((ref) => imported.has(parseTensorRef(ref).node)),
       updated,
     );
+    if (TF_IGNORED_OPS.has(type)) {
+      built.set(name, []);
+      continue;
+    }
     const inputs = (node.input ?? [])
       .filter((ref) => !ref.startsWith('^'))
       .map((ref) => {

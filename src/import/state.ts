@@ -120,3 +120,14 @@ export class VisibleUpdates {
     return this.order.get(node) ?? -1;
   }
 }
+
+/** The variables that the update nodes among `nodes` update (node names, sorted). */
+export function updatedVariables(byName: ReadonlyMap<string, NodeDefMsg>, nodes: readonly NodeDefMsg[]): string[] {
+  const out = new Set<string>();
+  for (const node of nodes) {
+    if (!isVariableUpdate(node)) continue;
+    const variable = variableNodeOf(byName, node.input?.[0] ?? '');
+    if (variable !== undefined) out.add(variable);
+  }
+  return [...out].sort();
+}

@@ -12,6 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, type ServingClient } from '../../src/client/index.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
+import { convertImportedModel, STATE_FILE, writeConvertedModel } from '../../src/import/convert.js';
+import { readSavedModel } from '../../src/import/saved-model.js';
 import { startServer, type ServerOptions } from '../../src/serving/server.js';
 import { writeTf1Counter, writeTf2Counter } from '../import/counter-saved-model-fixture.js';
 
@@ -94,14 +96,21 @@ describe('stateful imported graphs (variables updated by a signature)', () => {
     writeTf2Counter(join(base, 'counter2', '1'), 10);
     writeTf1Counter(join(base, 'parallel', '1'), 0);
     writeTf1Counter(join(base, 'swapped', '1'), 100);
+    // `flowserve convert` output: model.onnx + signatures.json + state.onnx keep the state machinery.
+    writeTf1Counter(join(base, 'source', '1'), 40);
+    const converted = await convertImportedModel(await readSavedModel(join(base, 'source', '1')));
+    await writeConvertedModel(converted, join(base, 'converted', '1'));
+    await writeConvertedModel(converted, join(base, 'stateless', '1'));
+    rmSync(join(base, 'stateless', '1', STATE_FILE));
     server = await startServer(
-      serverOptions(base, ['counter', 'counter2', 'parallel', 'swapped'], {
+      serverOptions(base, ['counter', 'counter2', 'parallel', 'swapped', 'converted'], {
         log: (_level, message) => logs.push(message),
       }),
     );
     url = `http://127.0.0.1:${server.restPort}`;
     grpc = createClient({ server: `127.0.0.1:${server.grpcPort}` });
-    for (const model of ['counter', 'counter2', 'parallel', 'swapped']) await waitForVersion(url, model, 1);
+    for (const model of ['counter', 'counter2', 'parallel', 'swapped', 'converted'])
+      await waitForVersion(url, model, 1);
   });
   after(async () => {
     grpc?.close();
@@ -148,6 +157,19 @@ describe('stateful imported graphs (variables updated by a signature)', () => {
       Array.from({ length: 50 }, (_, i) => i + 1),
     );
     assert.equal(await restValue(url, 'parallel', 'read'), 50);
+  });
+
+  it('serves the state of a converted model (flowserve convert) from its state.onnx', async () => {
+    assert.equal(await restValue(url, 'converted', 'increment'), 41);
+    assert.equal(await grpcValue(grpc, 'converted', 'increment'), 42);
+    assert.equal(await restValue(url, 'converted', 'read'), 42);
+  });
+
+  it('a converted stateful model without its state.onnx fails to load, naming the file', async () => {
+    await assert.rejects(
+      startServer(serverOptions(base, ['stateless'])),
+      /stateless\/1\/state\.onnx is missing: signatures of this model update variables/,
+    );
   });
 
   it('a new version starts from its own checkpoint, not from the state of the version it replaces', async () => {

@@ -3,7 +3,7 @@
  * warmup. Anything that fails releases what was loaded and rejects: the manager reports it as the version's error.
  */
 import type { GpuProbeResult } from '../../devices/webgpu.js';
-import { FlowserveError, InvalidArgument } from '../../errors.js';
+import { FlowserveError, InvalidArgument, NotFound } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
@@ -14,6 +14,7 @@ import { findModelSource } from './model-source.js';
 import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
 import { readWarmupRequests, runWarmup, type TfWarmupReader } from './warmup.js';
 import type { Log } from './storage-path-source.js';
+import { access } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { STATE_FILE } from '../../import/convert.js';
 import type { TensorMap } from '../batching/batch-scheduler.js';
@@ -111,6 +112,16 @@ export class OnnxLoader implements Loader {
     );
     if (inputs.size === 0) return undefined;
     const statePath = join(dirname(modelPath), STATE_FILE);
+    if (
+      !(await access(statePath).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new NotFound(
+        `${statePath} is missing: signatures of this model update variables, and their starting values are in that file (flowserve convert writes it beside model.onnx)`,
+      );
+    }
     // A few constants: the CPU is enough wherever the model itself runs.
     const stateModel = await this.options.pool.loadModel(statePath, { device: 'cpu' });
     try {
