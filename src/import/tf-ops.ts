@@ -90,11 +90,15 @@ function padding(ctx: TfNodeContext): 'SAME' | 'VALID' {
   return p;
 }
 
-function checkDilations(ctx: TfNodeContext): void {
-  const d = ctx.attr('dilations') as number[] | undefined;
-  if (d && d.some((x) => x !== 1)) {
-    throw new InvalidArgument(`node '${ctx.name}' (${ctx.type}): dilations [${d.join(',')}] are not supported`);
+/** TF's NHWC `dilations` [1, h, w, 1] → [h, w]; TF itself refuses dilating the batch or depth dimension. */
+function dilations(ctx: TfNodeContext): [number, number] {
+  const d = ctx.attr('dilations') as number[];
+  if (d.length !== 4 || d[0] !== 1 || d[3] !== 1) {
+    throw new InvalidArgument(
+      `node '${ctx.name}' (${ctx.type}): Current implementation does not yet support dilations in the batch and depth dimensions (dilations [${d.join(', ')}])`,
+    );
   }
+  return hw(ctx, 'dilations');
 }
 
 const reduce =
@@ -213,10 +217,12 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
     hw4Format(ctx);
     return add(ctx, BiasAdd, ctx.inputs);
   },
-  Conv2D: (ctx) => {
-    checkDilations(ctx);
-    return add(ctx, Conv2D, ctx.inputs, { strides: hw(ctx, 'strides'), padding: padding(ctx) });
-  },
+  Conv2D: (ctx) =>
+    add(ctx, Conv2D, ctx.inputs, {
+      strides: hw(ctx, 'strides'),
+      padding: padding(ctx),
+      ...(ctx.attr('dilations') ? { dilations: dilations(ctx) } : {}),
+    }),
   MaxPool: (ctx) =>
     add(ctx, MaxPool, ctx.inputs, { ksize: hw(ctx, 'ksize'), strides: hw(ctx, 'strides'), padding: padding(ctx) }),
   AvgPool: (ctx) =>
