@@ -4,7 +4,7 @@
  * state.onnx, and `inspect` marking stateful signatures. Models are run here with ONNX Runtime directly.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -13,7 +13,7 @@ import { convertImportedModel, type ConvertedModel } from '../../src/import/conv
 import { inspectModel } from '../../src/import/inspect.js';
 import { readSavedModel } from '../../src/import/saved-model.js';
 import { compileModel } from '../../src/runtime/ort.js';
-import { tf1CounterText, writeTf1Counter, writeTf2Counter } from './counter-saved-model-fixture.js';
+import { tf1CounterText, tf2CounterText, writeTf1Counter, writeTf2Counter } from './counter-saved-model-fixture.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'flowserve-state-'));
 let dirs = 0;
@@ -106,6 +106,18 @@ describe('imported variable updates', () => {
     assert.equal(first.value, 11);
     assert.equal((await runOnce(model, 'increment', first.state)).value, 12);
     assert.equal((await runOnce(model, 'read', first.state)).value, 11);
+  });
+
+  it("a TF2 function's control_ret update runs even when the returned value does not depend on it", async () => {
+    const model = await converted((d) => {
+      writeTf2Counter(d, 10);
+      const text = tf2CounterText()
+        .replace('input: ["resource", "^AssignAddVariableOp"]', 'input: "resource"')
+        .replace('input: ["ReadVariableOp:value:0", "^AssignAddVariableOp"]', 'input: "ReadVariableOp:value:0"');
+      writeFileSync(join(d, 'saved_model.pbtxt'), text);
+    });
+    const run = await runOnce(model, 'increment', await initialState(model));
+    assert.deepEqual(run.state['var/v']?.toNumbers(), [11]);
   });
 
   it('a model that updates nothing has no state and no state.onnx', async () => {
