@@ -42,6 +42,7 @@ import {
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { inlineFunctionCalls } from './functions.js';
 import { findExampleParsing, identitySource, type ImportedExampleParsing } from './parse-example.js';
+import { runInitOp } from './init-op.js';
 import { updatedVariables } from './state.js';
 import type { NodeDefMsg } from './tf-messages.js';
 
@@ -250,10 +251,12 @@ async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Pr
   for (const { signature } of usable) {
     for (const info of Object.values(signature.outputs)) fetches.add(canonicalTensorName(info.name));
   }
+  const checkpoint = await model.readVariables();
   const imported = importGraphDef(nodes, {
     feeds,
     fetches: [...fetches],
-    variables: await model.readVariables(),
+    // TF's loader runs the init op after restoring the checkpoint: its assignments are what the model starts from.
+    variables: model.initOp ? runInitOp(nodes, model.initOp, checkpoint, model.source) : checkpoint,
     source: model.source,
   });
   const inputs = new Set([...feeds.keys()].map((n) => imported.tensor(n)));
