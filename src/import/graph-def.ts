@@ -2,8 +2,9 @@
  * GraphDef → flowserve Graph. Only what the fetches need is imported: the walk starts at the fetched tensors and
  * stops at fed ones (a fed tensor becomes a Placeholder of the signature's dtype and shape, which is how TF
  * Serving cuts ParseExample off a predict signature that feeds `x:0`). Control inputs are followed only into nodes
- * that update a variable or lead to one (state.ts); a read after such an update gets its value. Every op type on that path must have a mapping (tf-ops.ts); when some do not, the import fails
- * listing every missing type with one node name each, before anything is built.
+ * that update a variable or lead to one (state.ts); a read after such an update gets its value. Every op type on
+ * that path must have a mapping (tf-ops.ts); when some do not, the import fails listing every missing type with
+ * one node name each, before anything is built.
  */
 import { InvalidArgument, NotFound, Unimplemented } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
