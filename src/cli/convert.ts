@@ -7,7 +7,7 @@ import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { AlreadyExists } from '../errors.js';
-import { convertImportedModel, writeConvertedModel } from '../import/convert.js';
+import { convertImportedModel, STATE_FILE, writeConvertedModel, type ConvertedModel } from '../import/convert.js';
 import { readTfModel } from '../import/model-formats.js';
 import { acceptBothFlagStyles } from './flag-style.js';
 import { defineTfModelFlags, nameList, readModelOptions, type TfModelFlags } from './tf-model-flags.js';
@@ -43,10 +43,18 @@ export function registerConvertCommand(program: Command): Command {
     process.stdout.write(
       `Wrote ${target} (${converted.model.length} bytes) and ${join(outDir, 'signatures.json')} from ${model.source}\n` +
         `Signatures: ${keys.map((k) => (k === converted.signatureFile.default ? `${k} (default)` : k)).join(', ')}\n` +
+        (converted.stateModel
+          ? `Stateful: ${statefulKeys(converted).join(', ')} update variables; their starting values are in ${join(outDir, STATE_FILE)}, which the server needs beside model.onnx\n`
+          : '') +
         Object.entries(converted.skipped)
           .map(([key, why]) => `Left out '${key}': ${why}\n`)
           .join(''),
     );
   });
   return acceptBothFlagStyles(command);
+}
+
+/** The signatures of a converted model that update variables. */
+function statefulKeys(converted: ConvertedModel): string[] {
+  return Object.entries(converted.signatureFile.signatures).flatMap(([key, sig]) => (sig.state?.length ? [key] : []));
 }

@@ -2,7 +2,9 @@
  * An imported TensorFlow model → a flowserve servable: the graph imported (graph-def.ts), pruned to the
  * signatures' outputs, lowered to one ONNX model through the same lowering as every Session partition, with the
  * checkpoint's variable values frozen in as initializers, plus signatures.json. The server loads that as any
- * other version; `flowserve convert` writes the same files to disk.
+ * other version; `flowserve convert` writes the same files to disk. Variables that a signature updates are not
+ * frozen: they are inputs of the model (defaulting to the checkpoint's values) and the signature names the outputs
+ * with their new values, which the server keeps per loaded version (signature `state`, onnx-servable.ts).
  *
  * Signatures whose graph needs an op flowserve cannot import (ParseExample behind a classify signature, say) are
  * left out with the reason, and the others still serve; when none is left the conversion fails listing the ops.
@@ -11,7 +13,9 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidArgument, Unimplemented } from '../errors.js';
 import { discoverDevices } from '../devices/device.js';
-import type { Tensor } from '../graph/graph.js';
+import type { Operation, Tensor } from '../graph/graph.js';
+import type { HostTensor } from '../graph/host-tensor.js';
+import { OnnxGraphBuilder } from '../onnx/builder.js';
 import { lowerPartition } from '../runtime/lower.js';
 import { prune } from '../runtime/prune.js';
 import {
@@ -23,6 +27,7 @@ import {
   type ParseExamplesSpec,
   type Signature,
   type SignatureFile,
+  type StateVariableSpec,
   type TensorSpec,
 } from '../serving/core/types.js';
 import {
@@ -32,16 +37,24 @@ import {
   unsupportedOps,
   unsupportedOpsError,
   type FeedSpec,
+  type ImportedUpdate,
 } from './graph-def.js';
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { inlineFunctionCalls } from './functions.js';
 import { findExampleParsing, identitySource, type ImportedExampleParsing } from './parse-example.js';
+import { runInitOp } from './init-op.js';
+import { updatedVariables } from './state.js';
 import type { NodeDefMsg } from './tf-messages.js';
+
+/** The initial values of a converted model's state (docs/servable-format.md), beside model.onnx. */
+export const STATE_FILE = 'state.onnx';
 
 const SERVABLE_METHODS = new Set([METHOD_PREDICT, METHOD_CLASSIFY, METHOD_REGRESS]);
 
 export interface ConvertedModel {
   model: Uint8Array;
+  /** When a signature updates variables: the model of their initial values (STATE_FILE, see initialStateModel). */
+  stateModel?: Uint8Array;
   signatureFile: SignatureFile;
   /** Signatures of the model that were left out, with why. */
   skipped: Record<string, string>;
@@ -57,6 +70,8 @@ export interface UsableSignature {
   key: string;
   signature: ImportedSignature;
   parsing?: ImportedExampleParsing;
+  /** The variables a run of the signature updates (node names, sorted); absent when it updates none. */
+  updates?: string[];
 }
 
 /** Which signatures can be served, and which cannot (with why). */
@@ -91,16 +106,19 @@ export function servableSignatures(
     }
     const fed = new Set(Object.values(sig.inputs).map((i) => parseNode(i.name)));
     if (parsing) fed.add(parsing.node);
-    const missing = unsupportedOps(
-      neededNodes(
-        byName,
-        Object.values(sig.outputs).map((o) => o.name),
-        fed,
-        model.source,
-      ).filter((n) => !fed.has(n.name as string)),
-    );
-    if (missing.size > 0) skipped[key] = unsupportedOpsError(missing, undefined).message;
-    else usable.push({ key, signature: sig, ...(parsing ? { parsing } : {}) });
+    const run = neededNodes(
+      byName,
+      Object.values(sig.outputs).map((o) => o.name),
+      fed,
+      model.source,
+    ).filter((n) => !fed.has(n.name as string));
+    const missing = unsupportedOps(run);
+    if (missing.size > 0) {
+      skipped[key] = unsupportedOpsError(missing, undefined).message;
+      continue;
+    }
+    const updates = updatedVariables(byName, run);
+    usable.push({ key, signature: sig, ...(parsing ? { parsing } : {}), ...(updates.length ? { updates } : {}) });
   }
   return { usable, skipped };
 }
@@ -233,10 +251,12 @@ async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Pr
   for (const { signature } of usable) {
     for (const info of Object.values(signature.outputs)) fetches.add(canonicalTensorName(info.name));
   }
+  const checkpoint = await model.readVariables();
   const imported = importGraphDef(nodes, {
     feeds,
     fetches: [...fetches],
-    variables: await model.readVariables(),
+    // TF's loader runs the init op after restoring the checkpoint: its assignments are what the model starts from.
+    variables: model.initOp ? runInitOp(nodes, model.initOp, checkpoint, model.source) : checkpoint,
     source: model.source,
   });
   const inputs = new Set([...feeds.keys()].map((n) => imported.tensor(n)));
@@ -246,6 +266,14 @@ async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Pr
     // A tensor fetched under two names keeps the first; signatures then point at it (see specOf).
     if (!outputs.has(t)) outputs.set(t, name);
   }
+  const updates = signatureUpdates(usable, byName, feeds, imported.updates, model.source);
+  for (const list of updates.values()) {
+    for (const u of list) if (!outputs.has(u.op.output)) outputs.set(u.op.output, `${STATE_OUTPUT_PREFIX}${u.node}`);
+  }
+  // Variables some signature updates are the model's state: inputs of the ONNX model, which every run feeds (ONNX
+  // Runtime's Node binding cannot feed an initializer, so they cannot default to one); their checkpoint values are
+  // the outputs of a second model, state.onnx, that the server runs once at load.
+  const live = new Set([...updates.values()].flat().map((u) => u.variable));
   const tfNameOf = new Map<Tensor, string>([
     ...[...feeds.keys()].map((n) => [imported.tensor(n), n] as const),
     ...outputs,
@@ -253,25 +281,51 @@ async function convertOrThrow(model: ImportedModel, options: ConvertOptions): Pr
   const values = new Map(imported.variables.map((v) => [v.op, v.value]));
   const cpu = discoverDevices({}).find((d) => d.type === 'CPU');
   if (!cpu) throw new InvalidArgument('no CPU device to lower the imported graph on');
-  const ops = prune([...outputs.keys()], [], inputs);
+  const ops = prune([...outputs.keys()], [...live], inputs);
   const onnxName = (name: string) => tfNameOf.get(imported.tensor(name)) as string;
+  const stateOf = (key: string): StateVariableSpec[] =>
+    (updates.get(key) ?? []).map((u) => ({
+      variable: u.variable.name,
+      input: stateInputName(u.variable),
+      output: outputs.get(u.op.output) as string,
+    }));
   const signatureFile: SignatureFile = {
     format: 'flowserve.signatures/1',
     default: usable.some((u) => u.key === DEFAULT_SIGNATURE) ? DEFAULT_SIGNATURE : (usable[0] as UsableSignature).key,
     signatures: Object.fromEntries(
-      usable.map((u) => [u.key, signatureOf(u, onnxName, featureTensors.get(u.key) ?? new Map())]),
+      usable.map((u) => [u.key, signatureOf(u, onnxName, featureTensors.get(u.key) ?? new Map(), stateOf(u.key))]),
     ),
   };
   const lowered = lowerPartition({ device: cpu, stage: 0, ops }, inputs, (t) => outputs.has(t), {
     feedName: (t) => tfNameOf.get(t) as string,
     outputName: (t) => tfNameOf.get(t) as string,
-    freezeVariable: (op, name, b) =>
-      b.namedConstant(name, values.get(op) as NonNullable<ReturnType<typeof values.get>>),
+    freezeVariable: (op, name, b) => {
+      const value = values.get(op) as HostTensor;
+      if (live.has(op)) b.input({ name, dtype: value.dtype, shape: value.shape });
+      else b.namedConstant(name, value);
+    },
     declareShapes: false,
     channelsFirst: true,
     metadata: { 'flowserve.signatures': JSON.stringify(signatureFile), 'flowserve.imported_from': model.format },
   });
-  return { model: lowered.model, signatureFile, skipped };
+  const liveValues = [...live].map((op) => ({ input: stateInputName(op), value: values.get(op) as HostTensor }));
+  return {
+    model: lowered.model,
+    signatureFile,
+    skipped,
+    ...(liveValues.length > 0 ? { stateModel: initialStateModel(liveValues, model.format) } : {}),
+  };
+}
+
+/** state.onnx: no inputs, one output per state input of model.onnx (same name) holding its checkpoint value. */
+function initialStateModel(state: { input: string; value: HostTensor }[], format: string): Uint8Array {
+  const b = new OnnxGraphBuilder('initial_state');
+  for (const { input, value } of state) {
+    b.namedConstant(`initial/${input}`, value);
+    b.op('Identity', [`initial/${input}`], {}, input);
+    b.output({ name: input, dtype: value.dtype, shape: value.shape });
+  }
+  return b.build({ 'flowserve.imported_from': format });
 }
 
 /** A placeholder needs a rank; a signature of unknown rank takes the graph's own placeholder shape. */
@@ -282,10 +336,50 @@ function feedShape(model: ImportedModel, key: string, alias: string, info: Impor
   );
 }
 
+/** ONNX output names of variables' new values that no signature fetches: `state/<update node>`. */
+const STATE_OUTPUT_PREFIX = 'state/';
+
+/** The ONNX input of a live variable, as lowerPartition names a variable it does not freeze. */
+function stateInputName(variable: Operation): string {
+  return `var/${variable.name}`;
+}
+
+/**
+ * Per signature, the variable updates its run makes that decide each variable's value after the run: the latest
+ * update of each variable among the nodes the signature runs (TF runs them all; of two unordered updates of one
+ * variable, TF's outcome is a race and flowserve keeps the later in import order). Signatures that update nothing
+ * are absent.
+ */
+function signatureUpdates(
+  usable: readonly UsableSignature[],
+  byName: ReadonlyMap<string, NodeDefMsg>,
+  feeds: ReadonlyMap<string, FeedSpec>,
+  imported: readonly ImportedUpdate[],
+  source: string,
+): Map<string, ImportedUpdate[]> {
+  const out = new Map<string, ImportedUpdate[]>();
+  if (imported.length === 0) return out;
+  const byNode = new Map(imported.map((u) => [u.node, u]));
+  const fedNodes = new Set([...feeds.keys()].map(parseNode));
+  for (const { key, signature } of usable) {
+    const fetches = Object.values(signature.outputs).map((o) => canonicalTensorName(o.name));
+    const last = new Map<Operation, ImportedUpdate>();
+    for (const node of neededNodes(byName, fetches, fedNodes, source)) {
+      const update = byNode.get(node.name as string);
+      if (!update || fedNodes.has(update.node)) continue;
+      const before = last.get(update.variable);
+      if (!before || update.rank > before.rank) last.set(update.variable, update);
+    }
+    if (last.size > 0) out.set(key, [...last.values()]);
+  }
+  return out;
+}
+
 function signatureOf(
   usable: UsableSignature,
   onnxName: (tfName: string) => string,
   featureTensors: ReadonlyMap<string, string[]>,
+  state: StateVariableSpec[],
 ): Signature {
   const { signature: sig, parsing } = usable;
   const spec = (info: ImportedTensorInfo, name: string): TensorSpec => ({
@@ -308,6 +402,7 @@ function signatureOf(
     outputs: map(sig.outputs),
     enforceShapes: false,
     ...(parsing ? { parseExamples: parseExamplesSpec(parsing, onnxName, featureTensors) } : {}),
+    ...(state.length > 0 ? { state } : {}),
   };
 }
 
@@ -335,9 +430,10 @@ function parseExamplesSpec(
   return { input: parsing.alias, features };
 }
 
-/** Writes the converted model as a flowserve version directory (model.onnx + signatures.json). */
+/** Writes the converted model as a flowserve version directory (model.onnx + signatures.json [+ state.onnx]). */
 export async function writeConvertedModel(converted: ConvertedModel, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'model.onnx'), converted.model);
+  if (converted.stateModel) await writeFile(join(dir, STATE_FILE), converted.stateModel);
   await writeFile(join(dir, 'signatures.json'), JSON.stringify(converted.signatureFile, null, 2) + '\n');
 }

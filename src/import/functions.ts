@@ -3,7 +3,8 @@
  * imports a flat graph, so each call is inlined: the body's nodes are copied under `<call node>/`, the function's
  * arguments become the call's inputs (captured variable handles included), body references
  * `node:output_arg:index` become `node:index`, and the call's outputs become Identity nodes (`<call>` for output
- * 0, `<call>/output_<i>` for the others, with every reference to `<call>:<i>` redirected there).
+ * 0, `<call>/output_<i>` for the others, with every reference to `<call>:<i>` redirected there), ordered after the
+ * function's control_ret nodes.
  */
 import { InvalidArgument, Unimplemented } from '../errors.js';
 import type { FunctionDefMsg, NodeDefMsg } from './tf-messages.js';
@@ -80,13 +81,16 @@ function inlineCall(
     input: [...(n.input ?? []).map(rewrite), ...controlInputs],
     ...(n.device || !call.device ? {} : { device: call.device }),
   }));
+  // control_ret: the stateful ops a call runs even when no output depends on them (a variable update, say); the
+  // outputs are ordered after them, so fetching an output runs them as TF's call would.
+  const mustRun = Object.values(fn.control_ret ?? {}).map((node) => `^${prefix}${node}`);
   const outputs = (fn.signature?.output_arg ?? []).map((arg, i) => {
     const ret = fn.ret?.[arg.name ?? ''];
     if (ret === undefined)
       throw new InvalidArgument(`${source}: function '${fname}' returns nothing for output '${arg.name}'`);
     const name = i === 0 ? callName : `${prefix}output_${i}`;
     if (i > 0) redirect.set(`${callName}:${i}`, name);
-    return { name, op: 'Identity', input: [rewrite(ret)], attr: {} } satisfies NodeDefMsg;
+    return { name, op: 'Identity', input: [rewrite(ret), ...mustRun], attr: {} } satisfies NodeDefMsg;
   });
   return [...body, ...outputs];
 }

@@ -1,9 +1,10 @@
 /**
  * GraphDef → flowserve Graph. Only what the fetches need is imported: the walk starts at the fetched tensors and
  * stops at fed ones (a fed tensor becomes a Placeholder of the signature's dtype and shape, which is how TF
- * Serving cuts ParseExample off a predict signature that feeds `x:0`). Control inputs carry no data and are not
- * followed. Every op type on that path must have a mapping (tf-ops.ts); when some do not, the import fails
- * listing every missing type with one node name each, before anything is built.
+ * Serving cuts ParseExample off a predict signature that feeds `x:0`). Control inputs are followed only into nodes
+ * that update a variable or lead to one (state.ts); a read after such an update gets its value. Every op type on
+ * that path must have a mapping (tf-ops.ts); when some do not, the import fails listing every missing type with
+ * one node name each, before anything is built.
  */
 import { InvalidArgument, NotFound, Unimplemented } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
@@ -15,6 +16,7 @@ import type { Dim } from '../graph/shape.js';
 import { attrValueOfTf } from './tf-attrs.js';
 import type { NodeDefMsg } from './tf-messages.js';
 import { TF_IGNORED_OPS, tfOpMapping, type TfNodeContext } from './tf-ops.js';
+import { isVariableUpdate, nodesLeadingToUpdates, variableNodeOf, VisibleUpdates } from './state.js';
 
 export interface FeedSpec {
   dtype: DType;
@@ -38,6 +40,18 @@ export interface ImportedGraph {
   tensor(tfName: string): Tensor;
   /** Each imported variable op and its value from the checkpoint. */
   variables: { op: Operation; value: HostTensor }[];
+  /**
+   * Each imported variable update: the TF node, its flowserve op (output 0 = the variable's new value), the
+   * variable op it updates, and its rank (a later update of the same variable in one run has a higher rank).
+   */
+  updates: ImportedUpdate[];
+}
+
+export interface ImportedUpdate {
+  node: string;
+  op: Operation;
+  variable: Operation;
+  rank: number;
 }
 
 /** `node`, `node:1` or `^node` → node name, output index, control flag. */
@@ -87,6 +101,10 @@ export function importGraphDef(nodes: readonly NodeDefMsg[], options: GraphImpor
   const graph = new Graph();
   const built = new Map<string, Tensor[]>();
   const variables: ImportedGraph['variables'] = [];
+  const updates: ImportedUpdate[] = [];
+  const updateOps = new Map<string, Operation>();
+  const visible = new VisibleUpdates();
+  const imported = new Set(needed.map((n) => n.name as string));
   for (const [name, spec] of feeds) {
     const { node, index } = parseTensorRef(name);
     const opName = index === 0 ? node : `${node}_output_${index}`;
@@ -104,11 +122,25 @@ export function importGraphDef(nodes: readonly NodeDefMsg[], options: GraphImpor
     const name = node.name as string;
     if (fedNodes.has(name)) continue;
     const type = node.op ?? '';
+    const updated = isVariableUpdate(node) ? updatedVariable(byName, node) : undefined;
+    // Before the NoOp check: a NoOp grouping updates passes them on to the nodes ordered after it.
+    const sees = visible.visit(
+      node,
+      (node.input ?? []).filter((ref) => imported.has(parseTensorRef(ref).node)),
+      updated,
+    );
     if (TF_IGNORED_OPS.has(type)) {
       built.set(name, []);
       continue;
     }
-    const inputs = (node.input ?? []).filter((ref) => !ref.startsWith('^')).map((ref) => resolve(built, ref, name));
+    const inputs = (node.input ?? [])
+      .filter((ref) => !ref.startsWith('^'))
+      .map((ref) => {
+        // A read of a variable that an earlier update of this run changed gets the update's value.
+        const variable = sees.size > 0 ? variableNodeOf(byName, ref) : undefined;
+        const update = variable === undefined ? undefined : sees.get(variable);
+        return update === undefined ? resolve(built, ref, name) : (updateOps.get(update) as Operation).output;
+      });
     const ctx: TfNodeContext = {
       graph,
       name,
@@ -140,11 +172,22 @@ export function importGraphDef(nodes: readonly NodeDefMsg[], options: GraphImpor
       }
       variables.push({ op, value });
     }
+    if (updated !== undefined) {
+      const update = graph.operation(name);
+      updateOps.set(name, update);
+      updates.push({
+        node: name,
+        op: update,
+        variable: (built.get(updated)?.[0] as Tensor).op,
+        rank: visible.rank(name),
+      });
+    }
     built.set(name, outputs);
   }
   return {
     graph,
     variables,
+    updates,
     tensor: (tfName) => {
       const { node, index } = parseTensorRef(tfName);
       const t = built.get(node)?.[index];
@@ -162,6 +205,18 @@ function resolve(built: ReadonlyMap<string, Tensor[]>, ref: string, consumer: st
   return t;
 }
 
+/** The variable node an update node (input 0) updates; InvalidArgument when input 0 is not a variable. */
+function updatedVariable(byName: ReadonlyMap<string, NodeDefMsg>, node: NodeDefMsg): string {
+  const ref = (node.input ?? [])[0] ?? '';
+  const variable = variableNodeOf(byName, ref);
+  if (variable === undefined) {
+    throw new InvalidArgument(
+      `node '${node.name ?? ''}' (${node.op ?? ''}): input 0 '${ref}' must be a variable (VariableV2 or VarHandleOp)`,
+    );
+  }
+  return variable;
+}
+
 /** Checkpoint key of a variable node: its name or shared_name, as TF1 saves them, or TF2's object-graph key. */
 function variableValue(
   node: NodeDefMsg,
@@ -177,7 +232,10 @@ function variableValue(
   return undefined;
 }
 
-/** The nodes the fetches depend on through data edges, stopping at fed nodes, inputs before consumers. */
+/**
+ * The nodes the fetches depend on through data edges and control edges into variable updates (state.ts), stopping
+ * at fed nodes, inputs before consumers.
+ */
 export function neededNodes(
   nodes: ReadonlyMap<string, NodeDefMsg> | readonly NodeDefMsg[],
   fetches: readonly string[],
@@ -189,6 +247,7 @@ export function neededNodes(
     : (nodes as ReadonlyMap<string, NodeDefMsg>);
   const order: NodeDefMsg[] = [];
   const state = new Map<string, 'visiting' | 'done'>();
+  const leadingToUpdates = nodesLeadingToUpdates(byName);
   // Iterative post-order: graphs can be thousands of nodes deep.
   const stack: { name: string; expanded: boolean; from: string }[] = fetches
     .map((f) => ({ name: parseTensorRef(f).node, expanded: false, from: `fetch '${f}'` }))
@@ -217,7 +276,7 @@ export function neededNodes(
     if (fed.has(top.name)) continue;
     for (const ref of node.input ?? []) {
       const { node: input, control } = parseTensorRef(ref);
-      if (control || state.get(input) === 'done') continue;
+      if ((control && !leadingToUpdates.has(input)) || state.get(input) === 'done') continue;
       stack.push({ name: input, expanded: false, from: `node '${top.name}'` });
     }
   }

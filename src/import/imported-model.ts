@@ -5,6 +5,7 @@
 import type { DType } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import type { Dim } from '../graph/shape.js';
+import type { InitOp } from './init-op.js';
 import type { FunctionDefMsg, NodeDefMsg } from './tf-messages.js';
 
 export interface ImportedTensorInfo {
@@ -41,4 +42,6 @@ export interface ImportedModel {
   /** Where the variables are read from, for `inspect`. */
   variablesPath?: string;
   assetsDir?: string;
+  /** What the loader runs once after restoring the variables (a SavedModel's init op, init-op.ts). */
+  initOp?: InitOp;
 }

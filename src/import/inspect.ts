@@ -70,7 +70,7 @@ function tensorLines(role: 'inputs' | 'outputs', alias: string, info: ImportedTe
 
 function signatureLines(model: ImportedModel, tagSet: string | undefined): string[] {
   const { usable, skipped } = servableSignatures(model);
-  const servable = new Set(usable.map((u) => u.key));
+  const servable = new Map(usable.map((u) => [u.key, u]));
   const lines = [
     tagSet
       ? `MetaGraphDef with tag-set: ${tagSet} contains the following SignatureDefs:`
@@ -83,12 +83,23 @@ function signatureLines(model: ImportedModel, tagSet: string | undefined): strin
     lines.push('  The given SavedModel SignatureDef contains the following output(s):');
     for (const [alias, info] of Object.entries(sig.outputs)) lines.push(...tensorLines('outputs', alias, info));
     lines.push(`  Method name is: ${sig.method}`);
-    lines.push(servable.has(key) ? '  flowserve: servable' : `  flowserve: NOT servable: ${skipped[key] ?? ''}`);
+    const entry = servable.get(key);
+    lines.push(
+      entry
+        ? `  flowserve: servable${statefulNote(entry.updates)}`
+        : `  flowserve: NOT servable: ${skipped[key] ?? ''}`,
+    );
   }
   for (const [key, why] of Object.entries(model.skippedSignatures)) {
     lines.push('', `signature_def['${key}']: NOT servable: ${why}`);
   }
   return lines;
+}
+
+/** A stateful signature's mark: its runs change what later runs see (docs/tensorflow-models.md#state). */
+function statefulNote(updates: readonly string[] | undefined): string {
+  if (!updates?.length) return '';
+  return `, stateful: updates variable${updates.length === 1 ? '' : 's'} ${updates.join(', ')} (runs one at a time, never batched)`;
 }
 
 async function variableLines(model: ImportedModel): Promise<string[]> {

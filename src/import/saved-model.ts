@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { DataLoss, InvalidArgument, NotFound } from '../errors.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
+import { initOpOf } from './init-op.js';
 import { decodeMessage } from './protos.js';
 import { readTensorBundle } from './tensor-bundle.js';
 import { messageFromTextFormat } from './text-proto.js';
@@ -57,13 +58,17 @@ export async function readSavedModel(dir: string, tags: readonly string[] = DEFA
   const metaGraph = pickMetaGraph(savedModel, tags, pb);
   const prefix = join(dir, 'variables', 'variables');
   const hasVariables = await exists(`${prefix}.index`);
-  return importedFromMetaGraph(metaGraph, {
-    format: 'saved_model',
-    source: pb,
-    readVariables: hasVariables ? () => readTensorBundle(prefix) : async () => new Map<string, HostTensor>(),
-    ...(hasVariables ? { variablesPath: `${prefix}.index` } : {}),
-    assetsDir: join(dir, 'assets'),
-  });
+  const initOp = initOpOf(metaGraph, (filename) => join(dir, 'assets', filename));
+  return {
+    ...importedFromMetaGraph(metaGraph, {
+      format: 'saved_model',
+      source: pb,
+      readVariables: hasVariables ? () => readTensorBundle(prefix) : async () => new Map<string, HostTensor>(),
+      ...(hasVariables ? { variablesPath: `${prefix}.index` } : {}),
+      assetsDir: join(dir, 'assets'),
+    }),
+    ...(initOp ? { initOp } : {}),
+  };
 }
 
 /** The MetaGraphDef whose tags equal `tags` as a set; the error lists the tag sets the file has. */

@@ -18,7 +18,7 @@ import { Add, MatMul, Maximum, Minimum, Mul, RealDiv, Sub } from '../ops/math.js
 import { AvgPool, BiasAdd, Conv2D, MaxPool } from '../ops/nn.js';
 import { ArgMax, Max, Mean, Min, Sum } from '../ops/reduce.js';
 import { Const, Identity, Placeholder } from '../ops/source.js';
-import { VariableV2 } from '../ops/variables.js';
+import { Assign, AssignAdd, AssignSub, VariableV2 } from '../ops/variables.js';
 import { DepthwiseConv2dNative } from '../ops/depthwise-conv.js';
 // Every op definition registered, so TF types with a same-named definition map to it (tfOpMapping below).
 import '../ops/index.js';
@@ -90,11 +90,15 @@ function padding(ctx: TfNodeContext): 'SAME' | 'VALID' {
   return p;
 }
 
-function checkDilations(ctx: TfNodeContext): void {
-  const d = ctx.attr('dilations') as number[] | undefined;
-  if (d && d.some((x) => x !== 1)) {
-    throw new InvalidArgument(`node '${ctx.name}' (${ctx.type}): dilations [${d.join(',')}] are not supported`);
+/** TF's NHWC `dilations` [1, h, w, 1] → [h, w]; TF itself refuses dilating the batch or depth dimension. */
+function dilations(ctx: TfNodeContext): [number, number] {
+  const d = ctx.attr('dilations') as number[];
+  if (d.length !== 4 || d[0] !== 1 || d[3] !== 1) {
+    throw new InvalidArgument(
+      `node '${ctx.name}' (${ctx.type}): Current implementation does not yet support dilations in the batch and depth dimensions (dilations [${d.join(', ')}])`,
+    );
   }
+  return hw(ctx, 'dilations');
 }
 
 const reduce =
@@ -114,7 +118,41 @@ const variable: TfOpMapping = (ctx) => {
   return add(ctx, VariableV2, [], { dtype, shape: value?.shape ?? shape });
 };
 
+/** TF op types that hold a variable: ref variables and resource handles (read through ReadVariableOp). */
+export const TF_VARIABLE_OPS: ReadonlySet<string> = new Set(['VariableV2', 'Variable', 'VarHandleOp']);
+
+/**
+ * TF op types that update a variable, by flowserve definition. Input 0 is the variable (a ref or a resource
+ * handle), input 1 the value. The ref forms return the new value; the resource forms return nothing in TF, and
+ * their flowserve op's output (the new value) is only read by the importer (state.ts), never by a TF node.
+ */
+const VARIABLE_UPDATES: Readonly<Record<string, { def: OpDef; resource: boolean }>> = {
+  Assign: { def: Assign, resource: false },
+  AssignAdd: { def: AssignAdd, resource: false },
+  AssignSub: { def: AssignSub, resource: false },
+  AssignVariableOp: { def: Assign, resource: true },
+  AssignAddVariableOp: { def: AssignAdd, resource: true },
+  AssignSubVariableOp: { def: AssignSub, resource: true },
+};
+
+export const TF_VARIABLE_UPDATE_OPS: ReadonlySet<string> = new Set(Object.keys(VARIABLE_UPDATES));
+
+const variableUpdate =
+  (type: string): TfOpMapping =>
+  (ctx) => {
+    const { def, resource } = VARIABLE_UPDATES[type] as { def: OpDef; resource: boolean };
+    // An Assign that may change the variable's shape would change the shape of the model's state input.
+    if (ctx.attr('validate_shape') === false) {
+      throw new InvalidArgument(
+        `node '${ctx.name}' (${type}): validate_shape=false (an assign that may change the variable's shape) is not supported`,
+      );
+    }
+    const outputs = add(ctx, def, ctx.inputs.slice(0, 2));
+    return resource ? [] : outputs;
+  };
+
 export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
+  ...Object.fromEntries([...TF_VARIABLE_UPDATE_OPS].map((type) => [type, variableUpdate(type)])),
   Const: (ctx) => add(ctx, Const, [], { value: ctx.attr('value') }),
   Placeholder: (ctx) => {
     const shape = ctx.attr('shape') as Dim[] | undefined;
@@ -130,6 +168,7 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
   // The pre-1.0 ref variable op of the legacy SessionBundle's graphs.
   Variable: variable,
   VarHandleOp: variable,
+  // A read after an update in the same run is given the update's value by the importer (state.ts).
   ReadVariableOp: same(Identity),
   Add: same(Add),
   AddV2: same(Add),
@@ -178,10 +217,12 @@ export const TF_OP_MAPPINGS: Readonly<Record<string, TfOpMapping>> = {
     hw4Format(ctx);
     return add(ctx, BiasAdd, ctx.inputs);
   },
-  Conv2D: (ctx) => {
-    checkDilations(ctx);
-    return add(ctx, Conv2D, ctx.inputs, { strides: hw(ctx, 'strides'), padding: padding(ctx) });
-  },
+  Conv2D: (ctx) =>
+    add(ctx, Conv2D, ctx.inputs, {
+      strides: hw(ctx, 'strides'),
+      padding: padding(ctx),
+      ...(ctx.attr('dilations') ? { dilations: dilations(ctx) } : {}),
+    }),
   MaxPool: (ctx) =>
     add(ctx, MaxPool, ctx.inputs, { ksize: hw(ctx, 'ksize'), strides: hw(ctx, 'strides'), padding: padding(ctx) }),
   AvgPool: (ctx) =>

@@ -27,6 +27,9 @@ export interface Window2D {
   pr: number;
   Ho: number;
   Wo: number;
+  /** Dilation of the window's taps (Conv2D's `dilations`); absent = 1. kh/kw count taps, not the span. */
+  dh?: number;
+  dw?: number;
 }
 
 function windowAxis(opName: string, size: number, k: number, s: number, padding: Padding): [number, number, number] {
@@ -92,11 +95,12 @@ const HWIO_TO_OIHW = [3, 2, 0, 1];
 /** For each output position and window tap, the flat index into the padded plane: [1, L·KK, 1] int64. */
 function patchIndices(g: Window2D): HostTensor {
   const Wp = g.W + g.pl + g.pr;
+  const [dh, dw] = [g.dh ?? 1, g.dw ?? 1];
   const values: bigint[] = [];
   for (let oh = 0; oh < g.Ho; oh++) {
     for (let ow = 0; ow < g.Wo; ow++) {
       for (let i = 0; i < g.kh; i++) {
-        for (let j = 0; j < g.kw; j++) values.push(BigInt((oh * g.sh + i) * Wp + ow * g.sw + j));
+        for (let j = 0; j < g.kw; j++) values.push(BigInt((oh * g.sh + i * dh) * Wp + ow * g.sw + j * dw));
       }
     }
   }
@@ -164,26 +168,45 @@ function inverseCounts(g: Window2D, dtype: DType, shape: readonly number[]): Hos
 interface ConvAttrs {
   strides: [number, number];
   padding: Padding;
+  /** [h, w] (TF's NHWC `dilations` without batch and depth); absent = [1, 1]. */
+  dilations?: [number, number];
   [key: string]: unknown;
 }
 
+function convDilations(opName: string, attrs: ConvAttrs): [number, number] {
+  const [dh, dw] = attrs.dilations ?? [1, 1];
+  if (!Number.isInteger(dh) || !Number.isInteger(dw) || dh < 1 || dw < 1) {
+    throw new InvalidArgument(`Operation '${opName}': dilations must be positive integers, got [${dh}, ${dw}]`);
+  }
+  return [dh, dw];
+}
+
+/** The window of a (dilated) convolution: padding and output size as TF computes them from the dilated span. */
 function convGeometry(opName: string, x: readonly Dim[], filter: readonly Dim[], attrs: ConvAttrs): Window2D {
-  return windowGeometry(
+  const [kh, kw] = [filter[0] as number, filter[1] as number];
+  const [dh, dw] = convDilations(opName, attrs);
+  const g = windowGeometry(
     opName,
     x[1] as number,
     x[2] as number,
-    filter[0] as number,
-    filter[1] as number,
+    (kh - 1) * dh + 1,
+    (kw - 1) * dw + 1,
     attrs.strides[0],
     attrs.strides[1],
     attrs.padding,
   );
+  return { ...g, kh, kw, dh, dw };
 }
 
 function emitConvF32(b: OnnxGraphBuilder, x: string, w: string, g: Window2D, output: string): void {
   const xn = b.op('Transpose', [x], { perm: NHWC_TO_NCHW });
   const wn = b.op('Transpose', [w], { perm: HWIO_TO_OIHW });
-  const yn = b.op('Conv', [xn, wn], { kernel_shape: [g.kh, g.kw], strides: [g.sh, g.sw], pads: pads(g) });
+  const yn = b.op('Conv', [xn, wn], {
+    kernel_shape: [g.kh, g.kw],
+    strides: [g.sh, g.sw],
+    dilations: [g.dh ?? 1, g.dw ?? 1],
+    pads: pads(g),
+  });
   b.op('Transpose', [yn], { perm: NCHW_TO_NHWC }, output);
 }
 
@@ -229,6 +252,9 @@ export const Conv2D = defineOp<ConvAttrs>({
   grad: ({ op, grads: [dy], attrs }) => {
     if (!dy) return [null, null];
     const [x, f] = op.inputs as [Tensor, Tensor];
+    if (convDilations(op.name, attrs).some((d) => d !== 1)) {
+      throw new InvalidArgument(`Operation '${op.name}': the gradient of a dilated Conv2D is not supported`);
+    }
     const opts = { strides: attrs.strides, padding: attrs.padding };
     return [
       conv2dBackpropInput([x.shape[1] as number, x.shape[2] as number, f.shape[2] as number], f, dy, opts),
@@ -419,7 +445,7 @@ export function conv2dBackpropFilter(
     attrs: {
       strides: normalizeWindow(name, 'strides', options.strides ?? 1),
       padding: checkPadding(name, options.padding),
-      filterSize: [...filterSize],
+      filterSize: [...filterSize] as BackpropFilterAttrs['filterSize'],
     },
     name,
   }).output;

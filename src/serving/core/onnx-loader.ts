@@ -3,7 +3,7 @@
  * warmup. Anything that fails releases what was loaded and rejects: the manager reports it as the version's error.
  */
 import type { GpuProbeResult } from '../../devices/webgpu.js';
-import { FlowserveError, InvalidArgument } from '../../errors.js';
+import { FlowserveError, InvalidArgument, NotFound } from '../../errors.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
@@ -14,6 +14,11 @@ import type { Loader, LoaderFactory, Servable } from './servable.js';
 import { findModelSource } from './model-source.js';
 import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
 import { readWarmupRequests, runWarmup, type TfWarmupReader } from './warmup.js';
+import type { Log } from './storage-path-source.js';
+import { access } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { STATE_FILE } from '../../import/convert.js';
+import type { TensorMap } from '../batching/batch-scheduler.js';
 
 export { MODEL_FILE } from './model-source.js';
 
@@ -35,6 +40,7 @@ export interface OnnxLoaderOptions {
   savedModelTags?: readonly string[];
   /** Counts executions for the statistics extension. */
   statistics?: ExecutionRecorder;
+  log?: Log;
 }
 
 /** The platform Triton prints for a model of this format (model_config.proto's `platform`). */
@@ -90,6 +96,7 @@ export class OnnxLoader implements Loader {
         importedSignatures ??
         (await readSignatureFile(this.versionPath, model.inputs, model.outputs)) ??
         deriveSignatures(model.inputs, model.outputs);
+      const initialState = await this.initialState(modelPath, signatures);
       const servable = new OnnxServable({
         modelName: this.modelName,
         version: this.version,
@@ -97,14 +104,51 @@ export class OnnxLoader implements Loader {
         signatures,
         platform,
         ...(this.options.statistics ? { statistics: this.options.statistics } : {}),
+        ...(initialState ? { initialState } : {}),
         ...(this.options.batching ? { batching: this.options.batching } : {}),
         ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
+        ...(this.options.log ? { log: this.options.log } : {}),
       });
       if (this.options.enableModelWarmup) await this.warmup(servable);
       return servable;
     } catch (err) {
       await model.unload();
       throw err;
+    }
+  }
+
+  /**
+   * The starting values of the variables that signatures update (an imported model's state): the outputs of
+   * STATE_FILE beside the model, run once in a worker. Each loaded version starts from them again.
+   */
+  private async initialState(modelPath: string, signatures: VersionSignatures): Promise<TensorMap | undefined> {
+    const inputs = new Set(
+      Object.values(signatures.signatures).flatMap((sig) => (sig.state ?? []).map((v) => v.input)),
+    );
+    if (inputs.size === 0) return undefined;
+    const statePath = join(dirname(modelPath), STATE_FILE);
+    if (
+      !(await access(statePath).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new NotFound(
+        `${statePath} is missing: signatures of this model update variables, and their starting values are in that file (flowserve convert writes it beside model.onnx)`,
+      );
+    }
+    // A few constants: the CPU is enough wherever the model itself runs.
+    const stateModel = await this.options.pool.loadModel(statePath, { device: 'cpu' });
+    try {
+      const missing = [...inputs].filter((name) => !stateModel.outputs.some((o) => o.name === name));
+      if (missing.length > 0) {
+        throw new InvalidArgument(
+          `${statePath}: no initial value for state input${missing.length === 1 ? '' : 's'} ${missing.map((m) => `'${m}'`).join(', ')}`,
+        );
+      }
+      return await stateModel.run({}, [...inputs]);
+    } finally {
+      await stateModel.unload();
     }
   }
 

@@ -7,6 +7,11 @@
  * its rows as items, one run alone counts 1. Each execution that served such a request is reported to `statistics`:
  * a batch with its rows, a request run alone as batch size 1 (Triton's way for models that do not batch), so the
  * batch sizes reported stay within max_batch_size.
+ *
+ * An imported model whose signatures update variables (signature `state`) keeps their values here, per loaded
+ * version: every run feeds the values it has, and a signature that updates them runs alone (a chain), storing the
+ * new values before the next one starts, so no two runs update from the same old value. Such signatures are never
+ * batched: one run of a merged batch would update once for all its requests.
  */
 import type { DType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
@@ -17,6 +22,7 @@ import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTi
 import type { PooledModel } from '../worker/worker-pool.js';
 import type { Servable, ServableDescription, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
+import type { Log } from './storage-path-source.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
 
 export interface OnnxServableOptions {
@@ -30,6 +36,9 @@ export interface OnnxServableOptions {
   platform: string;
   /** Receives every execution that served a timed request. */
   statistics?: ExecutionRecorder;
+  log?: Log;
+  /** The starting value of every state input (STATE_FILE), when signatures update variables. */
+  initialState?: TensorMap;
 }
 
 export interface ExecutionRecorder {
@@ -54,6 +63,10 @@ export class OnnxServable implements Servable {
   readonly defaultSignature: string;
   readonly description: ServableDescription;
   private readonly schedulers = new Map<string, BatchScheduler>();
+  /** ONNX input name → the variable's current value, fed to every run. */
+  private readonly state: Map<string, HostTensor>;
+  /** Runs of signatures that update state, one after the other. */
+  private stateChain: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: OnnxServableOptions) {
     this.signatures = options.signatures.signatures;
@@ -63,6 +76,16 @@ export class OnnxServable implements Servable {
       device: options.model.device,
       instances: options.model.replicaCount,
     };
+    this.state = new Map(Object.entries(options.initialState ?? {}));
+    const stateful = Object.entries(this.signatures).filter(([, sig]) => sig.state?.length);
+    if (options.batching && stateful.length > 0) {
+      options.log?.(
+        'info',
+        `model '${options.modelName}' version ${options.version}: signature${stateful.length === 1 ? '' : 's'} ` +
+          `${stateful.map(([key]) => `'${key}'`).join(', ')} update variables and are not batched ` +
+          `(each request runs alone, in arrival order)`,
+      );
+    }
   }
 
   async run(
@@ -84,7 +107,7 @@ export class OnnxServable implements Servable {
 
   private scheduler(signatureName: string, signature: Signature): BatchScheduler | undefined {
     const batching = this.options.batching;
-    if (!batching || !isBatchable(signature)) return undefined;
+    if (!batching || !isBatchable(signature) || signature.state?.length) return undefined;
     let scheduler = this.schedulers.get(signatureName);
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
@@ -134,10 +157,10 @@ export class OnnxServable implements Servable {
   }
 
   /**
-   * One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker.
+   * One ORT run; a signature that updates state waits for the previous such run and stores its new values.
    * `timing` (optional) gets the run's stage times.
    */
-  private async runDirect(
+  private runDirect(
     signature: Signature,
     inputs: TensorMap,
     outputAliases: readonly string[],
@@ -145,25 +168,51 @@ export class OnnxServable implements Servable {
     deadline: number | undefined,
     timing?: StageTimes,
   ): Promise<TensorMap> {
+    const updates = signature.state ?? [];
+    if (updates.length === 0) return this.runOnce(signature, inputs, outputAliases, owned, deadline, timing);
+    const run = this.stateChain.then(() =>
+      this.runOnce(signature, inputs, outputAliases, owned, deadline, timing, (results) => {
+        for (const { input, output } of updates) this.state.set(input, results[output] as HostTensor);
+      }),
+    );
+    // A failed run leaves the state as it was, and the next run goes on.
+    this.stateChain = run.catch(() => undefined);
+    return run;
+  }
+
+  /** One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker. */
+  private async runOnce(
+    signature: Signature,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    owned: boolean,
+    deadline: number | undefined,
+    timing?: StageTimes,
+    storeState?: (results: TensorMap) => void,
+  ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
+    for (const [input, value] of this.state) feeds[input] = value;
     // ORT wants every graph input fed, even one only another signature reads (an imported SavedModel's x2 for
     // regress_x2_to_y3 while serving_default runs): those get a placeholder value that no fetched output reads.
     for (const info of this.options.model.inputs) {
       if (!(info.name in feeds) && info.dtype) feeds[info.name] = unreadInput(info.dtype, info.shape);
     }
     const fetches = [...new Set(outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias))];
+    const stateFetches = (signature.state ?? []).map((v) => v.output);
     // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
-    const graphFetches = fetches.filter((name) => !(name in feeds));
+    const graphFetches = [...new Set([...fetches.filter((name) => !(name in feeds)), ...stateFetches])];
     const startedAt = performance.now();
     const results =
       graphFetches.length > 0
         ? await this.options.model.run(feeds, graphFetches, {
-            transferInputs: owned && graphFetches.length === fetches.length,
+            // The state's buffers stay here for the next run: they are copied to the worker, never moved.
+            transferInputs: owned && this.state.size === 0 && graphFetches.length === fetches.length,
             deadline,
             ...(timing ? { timing } : {}),
           })
         : {};
+    storeState?.(results);
     this.options.metrics?.observeRuntime(
       this.options.modelName,
       apiOf(signature),

@@ -117,6 +117,7 @@ export class ServingCoreImpl implements ServingCore {
         ...(options.batching ? { batching: options.batching } : {}),
         ...(options.readTfWarmup ? { readTfWarmup: options.readTfWarmup } : {}),
         ...(options.savedModelTags ? { savedModelTags: options.savedModelTags } : {}),
+        log: this.log,
       });
     this.manager = new AspiredVersionsManager({
       loaderFactory,

@@ -84,6 +84,13 @@ export async function readSignatureFile(
       }
     }
     checkSpecs(path, key, 'outputs', signature.outputs, outputNames);
+    for (const { variable, input, output } of signature.state ?? []) {
+      if (!inputNames.has(input) || !outputNames.has(output)) {
+        throw new InvalidArgument(
+          `${path}: signature "${key}" state of variable '${variable}' names ONNX input '${input}' and output '${output}', which the model does not both have`,
+        );
+      }
+    }
   }
   const defaultSignature = typeof file.default === 'string' && file.default !== '' ? file.default : DEFAULT_SIGNATURE;
   if (!(defaultSignature in file.signatures)) {

@@ -71,6 +71,19 @@ export interface Signature {
    * SavedModels, whose signature shapes are documentation (`[1.0, 2.0]` for x:[-1,1] is served). Default true.
    */
   enforceShapes?: boolean;
+  /**
+   * An imported signature that updates variables (docs/tensorflow-models.md#state): each variable's ONNX input
+   * (its current value; the model's initializer of that name until the first update) and the output with its
+   * value after the run. The server keeps the values per loaded version and runs such signatures one at a time.
+   */
+  state?: StateVariableSpec[];
+}
+
+export interface StateVariableSpec {
+  /** The variable's name in the graph, for logs and `inspect`. */
+  variable: string;
+  input: string;
+  output: string;
 }
 
 export interface SignatureFile {
