@@ -529,6 +529,24 @@ describe('inference.GRPCInferenceService', () => {
       status.INVALID_ARGUMENT,
       /dimension size -1 is not a known size/,
     );
+    await refused(
+      {
+        model_name: 'id_int32',
+        inputs: [
+          { name: 'x', datatype: 'INT32', shape: [2], contents: { int_contents: new Array(1_000_000).fill(-1) } },
+        ],
+      },
+      status.INVALID_ARGUMENT,
+      /input 'x' \(INT32 \[2\]\): contents hold more than 2 elements, expected 2/,
+    );
+    await refused(
+      {
+        model_name: 'id_int8',
+        inputs: [{ name: 'x', datatype: 'INT8', shape: [2 ** 40], contents: { int_contents: [1] } }],
+      },
+      status.INVALID_ARGUMENT,
+      /--max_input_bytes/,
+    );
     const many = Array.from({ length: 10_000 }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
     await refused(
       { model_name: 'id_fp32', inputs: many, raw_input_contents: many.map(() => Buffer.alloc(4)) },
