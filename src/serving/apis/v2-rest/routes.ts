@@ -7,13 +7,18 @@
  * Health answers with a status (200, else 400 as Triton) and a small JSON body (KServe's), which clients ignore.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { InvalidArgument, toFlowserveError, Unimplemented } from '../../../errors.js';
+import { InvalidArgument, toFlowserveError } from '../../../errors.js';
 import { dtypeInfo } from '../../../graph/dtype.js';
 import type { ServingCore } from '../../core/types.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { bodyBytes, sendError, withTimeout } from '../rest/http-common.js';
+import { readJson, type JsonObject } from '../rest/json-reader.js';
+import { isJsonObject } from '../rest/json-values.js';
+import { modelConfigV2 } from '../v2/config.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
 import { checkV2Outputs, inferV2, requestDeadlineV2, resolveV2Target, type V2InferTarget } from '../v2/infer.js';
+import { repositoryIndexV2, repositoryLoadV2, repositoryUnloadV2 } from '../v2/repository.js';
+import { modelStatisticsV2 } from '../v2/statistics.js';
 import { modelMetadataV2, modelReadyV2, serverLiveV2, serverMetadataV2, serverReadyV2 } from '../v2/metadata.js';
 import { HEADER_LENGTH, headerLengthOf, readInferRequest, type V2RestInput } from './infer-request.js';
 import { checkJsonOutputDtype, encodeInferResponse, outputIsBinary } from './infer-response.js';
@@ -157,11 +162,50 @@ async function dispatch(
     case 'ModelInfer':
       return infer(core, route, request, options, deadline);
     case 'ModelConfig':
+      return json(modelConfigV2(core, route.model as string, route.version));
     case 'ModelStatistics':
-    case 'RepositoryIndex':
+      return json(modelStatisticsV2(core, route.model, route.version));
+    case 'RepositoryIndex': {
+      const body = await optionalJsonBody(core, request, options);
+      const ready = body.ready;
+      if (ready !== undefined && typeof ready !== 'boolean') throw new InvalidArgument("'ready' must be a boolean");
+      return json(repositoryIndexV2(core, ready === undefined ? {} : { ready }));
+    }
     case 'RepositoryModelLoad':
-    case 'RepositoryModelUnload':
-      throw new Unimplemented(`${route.api} is not available on this server`);
+    case 'RepositoryModelUnload': {
+      const body = await optionalJsonBody(core, request, options);
+      const parameters = body.parameters ?? {};
+      if (!isJsonObject(parameters)) throw new InvalidArgument("'parameters' must be an object");
+      const change = route.api === 'RepositoryModelLoad' ? repositoryLoadV2 : repositoryUnloadV2;
+      await whileConnected(request, (signal) => change(core, route.model as string, parameters, { signal }));
+      return { status: 200, body: '', contentType: 'application/json' };
+    }
+  }
+}
+
+/** A repository call's optional JSON body: {} when empty. */
+async function optionalJsonBody(
+  core: ServingCore,
+  request: FastifyRequest,
+  options: V2RoutesOptions,
+): Promise<JsonObject> {
+  const body = await bodyBytes(request, options.bodyLimit);
+  if (body.length === 0) return {};
+  const value = await readJson(body, { maxValueBytes: core.limits.maxInputBytes });
+  if (!isJsonObject(value)) throw new InvalidArgument('the request body must be a JSON object');
+  return value;
+}
+
+/** Runs `work` with a signal aborted if the client's connection closes first (a load or unload then cancels). */
+async function whileConnected<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController();
+  const socket = request.raw.socket;
+  const onClose = () => controller.abort();
+  socket.once('close', onClose);
+  try {
+    return await work(controller.signal);
+  } finally {
+    socket.off('close', onClose);
   }
 }
 
