@@ -659,6 +659,37 @@ describe('inference.GRPCInferenceService', () => {
     assert.equal(responses[4]?.infer_response?.raw_output_contents[0]?.readFloatLE(0), -3);
   });
 
+  test('ModelStreamInfer with triton_grpc_error: true ends the stream with the first failure as its status', async () => {
+    const requestType = type('ModelInferRequest');
+    const encode = (request: Record<string, unknown>) =>
+      Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
+    const metadata = new Metadata();
+    metadata.set('triton_grpc_error', 'true');
+    const stream = client.makeBidiStreamRequest(
+      '/inference.GRPCInferenceService/ModelStreamInfer',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      metadata,
+      {},
+    );
+    let answered = 0;
+    stream.on('data', () => answered++);
+    const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    const good = {
+      model_name: 'id_fp32',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }],
+      raw_input_contents: [rawOf('float32', [1])],
+    };
+    stream.write(encode(good));
+    stream.write(encode({ model_name: 'nope', inputs: [] }));
+    stream.write(encode(good));
+    stream.end();
+    const err = await ended;
+    assert.equal(err.code, status.NOT_FOUND, err.details);
+    assert.match(err.details, /nope/);
+    assert.equal(answered, 1);
+  });
+
   test('ModelStreamInfer: many requests written without reading are all answered, in order', async () => {
     const requestType = type('ModelInferRequest');
     const responseType = type('ModelStreamInferResponse');
