@@ -547,11 +547,29 @@ describe('inference.GRPCInferenceService', () => {
       status.INVALID_ARGUMENT,
       /--max_input_bytes/,
     );
-    const many = Array.from({ length: 10_000 }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
+    const inputs = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
+    const many = inputs(1_500);
     await refused(
       { model_name: 'id_fp32', inputs: many, raw_input_contents: many.map(() => Buffer.alloc(4)) },
       status.INVALID_ARGUMENT,
-      /ModelInferRequest has 10000 inputs; model 'id_fp32' \(signature 'serving_default'\) takes at most 1/,
+      /ModelInferRequest has 1500 inputs; model 'id_fp32' \(signature 'serving_default'\) takes at most 1/,
+    );
+    const tooMany = inputs(10_000);
+    await refused(
+      { model_name: 'id_fp32', inputs: tooMany, raw_input_contents: tooMany.map(() => Buffer.alloc(4)) },
+      status.INVALID_ARGUMENT,
+      /ModelInferRequest holds more than 4160 fields/,
+    );
+    const dims = Array.from({ length: 100_000 }, () => 1);
+    await refused(
+      {
+        model_name: 'id_fp32',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: dims }],
+        raw_input_contents: [Buffer.alloc(4)],
+      },
+      status.INVALID_ARGUMENT,
+      /rank 255 exceeds the maximum rank 254/,
     );
     const ok = await infer({
       model_name: 'id_fp32',
