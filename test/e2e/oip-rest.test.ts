@@ -1,9 +1,13 @@
 /** The Open Inference Protocol's REST routes (/v2) on a real server: every endpoint, JSON and binary, and errors. */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { DEFAULT_VERSION_POLICY, validateModelServerConfig } from '../../src/serving/config/model-server-config.js';
+import {
+  DEFAULT_VERSION_POLICY,
+  singleModelConfig,
+  validateModelServerConfig,
+} from '../../src/serving/config/model-server-config.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
 import { binaryBody, readBinaryResponse, type V2Response } from '../helpers/oip-rest.js';
 import { referenceScores, tempBase, writeClassifier, writeTwoOutputClassifier } from '../serving/apis/fixtures.js';
@@ -375,5 +379,42 @@ describe('Open Inference Protocol over REST', () => {
     // Unknown model names from clients never become label values.
     await infer('random-name-123', '{"inputs":[]}');
     assert.doesNotMatch(await (await fetch(`${root}${METRICS_PATH}`)).text(), /random-name-123/);
+  });
+});
+
+describe('Open Inference Protocol over REST with --auth_token_file', () => {
+  let base: string;
+  let server: RunningServer;
+  let root: string;
+  const token = 'oip-test-token-0123456789';
+
+  before(async () => {
+    base = tempBase('flowserve-oip-auth-');
+    writeClassifier(join(base, 'clf'), 1);
+    writeFileSync(join(base, 'token'), `${token}\n`);
+    server = await startServer({
+      modelConfig: singleModelConfig('clf', join(base, 'clf')),
+      grpcPort: 0,
+      restPort: 0,
+      authTokenFile: join(base, 'token'),
+      fileSystemPollWaitSeconds: -1,
+      log: () => {},
+    });
+    root = `http://127.0.0.1:${server.restPort}`;
+  });
+
+  after(async () => {
+    await server?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  test('health probes answer without credentials; everything else under /v2 needs the bearer token', async () => {
+    assert.equal((await fetch(`${root}/v2/health/live`)).status, 200);
+    assert.equal((await fetch(`${root}/v2/health/ready`)).status, 200);
+    assert.equal((await fetch(`${root}/v2`)).status, 401);
+    assert.equal((await fetch(`${root}/v2/models/clf`)).status, 401);
+    assert.equal((await fetch(`${root}/v2/health/ready?x=1/../../models/clf`)).status, 200);
+    const authorized = await fetch(`${root}/v2/models/clf`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(authorized.status, 200);
   });
 });
