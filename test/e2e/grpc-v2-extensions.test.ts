@@ -3,7 +3,7 @@
  * RepositoryModelLoad and RepositoryModelUnload, their errors, and the v2 protocol label on the request metrics.
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -215,5 +215,42 @@ describe('GRPCInferenceService extensions', () => {
     });
     assert.equal(bad.err?.code, status.INVALID_ARGUMENT, String(bad.err?.details));
     assert.match(bad.err?.details ?? '', /unknown load parameter/);
+  });
+});
+
+describe('GRPCInferenceService with --auth_token_file', () => {
+  const base = tempBase('flowserve-grpc-v2-auth-');
+  let server: RunningServer;
+  let client: Client;
+
+  before(async () => {
+    writeClassifier(join(base, 'clf'), 1);
+    writeFileSync(join(base, 'token'), 'sesame\n');
+    server = await startServer({
+      modelConfig: { models: singleModelConfig('clf', join(base, 'clf')).models },
+      fileSystemPollWaitSeconds: -1,
+      numWorkers: 1,
+      grpcPort: 0,
+      authTokenFile: join(base, 'token'),
+      log: () => {},
+    });
+    client = new Client(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+  });
+
+  after(async () => {
+    client?.close();
+    await server?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  test('ServerLive and ServerReady answer probes without the token; every other RPC needs it', async () => {
+    assert.equal((await call<{ live: boolean }>(client, 'ServerLive', {})).response?.live, true);
+    assert.equal((await call<{ ready: boolean }>(client, 'ServerReady', {})).response?.ready, true);
+    for (const method of ['ModelReady', 'ModelMetadata', 'ServerMetadata', 'ModelConfig', 'RepositoryIndex']) {
+      const { err } = await call(client, method, method.startsWith('Model') ? { name: 'clf' } : {});
+      assert.equal(err?.code, status.UNAUTHENTICATED, `${method}: ${String(err?.details)}`);
+    }
+    const { err } = await call(client, 'ModelInfer', inferRequest('clf', 1));
+    assert.equal(err?.code, status.UNAUTHENTICATED, String(err?.details));
   });
 });
