@@ -529,11 +529,47 @@ describe('inference.GRPCInferenceService', () => {
       status.INVALID_ARGUMENT,
       /dimension size -1 is not a known size/,
     );
-    const many = Array.from({ length: 10_000 }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
+    await refused(
+      {
+        model_name: 'id_int32',
+        inputs: [
+          { name: 'x', datatype: 'INT32', shape: [2], contents: { int_contents: new Array(1_000_000).fill(-1) } },
+        ],
+      },
+      status.INVALID_ARGUMENT,
+      /input 'x' \(INT32 \[2\]\): contents hold more than 2 elements, expected 2/,
+    );
+    await refused(
+      {
+        model_name: 'id_int8',
+        inputs: [{ name: 'x', datatype: 'INT8', shape: [2 ** 40], contents: { int_contents: [1] } }],
+      },
+      status.INVALID_ARGUMENT,
+      /--max_input_bytes/,
+    );
+    const inputs = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
+    const many = inputs(1_500);
     await refused(
       { model_name: 'id_fp32', inputs: many, raw_input_contents: many.map(() => Buffer.alloc(4)) },
       status.INVALID_ARGUMENT,
-      /ModelInferRequest has 10000 inputs; model 'id_fp32' \(signature 'serving_default'\) takes at most 1/,
+      /ModelInferRequest has 1500 inputs; model 'id_fp32' \(signature 'serving_default'\) takes at most 1/,
+    );
+    const tooMany = inputs(10_000);
+    await refused(
+      { model_name: 'id_fp32', inputs: tooMany, raw_input_contents: tooMany.map(() => Buffer.alloc(4)) },
+      status.INVALID_ARGUMENT,
+      /ModelInferRequest holds more than 4160 fields/,
+    );
+    const dims = Array.from({ length: 100_000 }, () => 1);
+    await refused(
+      {
+        model_name: 'id_fp32',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: dims }],
+        raw_input_contents: [Buffer.alloc(4)],
+      },
+      status.INVALID_ARGUMENT,
+      /rank 255 exceeds the maximum rank 254/,
     );
     const ok = await infer({
       model_name: 'id_fp32',
@@ -547,6 +583,63 @@ describe('inference.GRPCInferenceService', () => {
     const { err } = await inferBytes(Buffer.from([0x0a, 0x80]));
     assert.equal(err?.code, status.INVALID_ARGUMENT, String(err?.details));
     assert.match(err?.details ?? '', /ModelInferRequest/);
+  });
+
+  test('500 mutated ModelInferRequests (bit flips, cuts, inserted bytes) never answer UNKNOWN or INTERNAL', async () => {
+    // A fixed xorshift sequence, so a failure replays.
+    let seed = 0x9e3779b9;
+    const random = (n: number) => {
+      seed ^= seed << 13;
+      seed ^= seed >>> 17;
+      seed ^= seed << 5;
+      return (seed >>> 0) % n;
+    };
+    const requestType = type('ModelInferRequest');
+    const valid = [
+      {
+        model_name: 'id_fp32',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [2, 2] }],
+        raw_input_contents: [Buffer.alloc(16)],
+      },
+      {
+        model_name: 'id_bytes',
+        inputs: [{ name: 'x', datatype: 'BYTES', shape: [2] }],
+        raw_input_contents: [rawOf('string', ['ab', 'c'])],
+      },
+      {
+        model_name: 'id_int64',
+        inputs: [{ name: 'x', datatype: 'INT64', shape: [3], contents: { int64_contents: ['1', '-2', '3'] } }],
+      },
+      {
+        model_name: 'clf',
+        parameters: { signature_name: { string_param: 'serving_default' }, timeout: { int64_param: 5_000_000 } },
+        inputs: [{ name: 'inputs', datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
+        outputs: [{ name: 'scores', parameters: { binary_data: { bool_param: true } } }],
+      },
+    ].map((r) => Buffer.from(requestType.encode(requestType.fromObject(r)).finish()));
+    const codes = new Map<number, number>();
+    for (let i = 0; i < 500; i++) {
+      const bytes = Buffer.from(valid[random(valid.length)] as Buffer);
+      let mutated: Buffer = bytes;
+      for (let k = 1 + random(3); k > 0; k--) {
+        const at = random(mutated.length);
+        const kind = random(3);
+        if (kind === 0) mutated[at] = (mutated[at] as number) ^ (1 << random(8));
+        else if (kind === 1) mutated = mutated.subarray(0, at);
+        else mutated = Buffer.concat([mutated.subarray(0, at), Buffer.from([random(256)]), mutated.subarray(at)]);
+        if (mutated.length === 0) break;
+      }
+      const { err } = await inferBytes(mutated);
+      const code = err?.code ?? status.OK;
+      codes.set(code, (codes.get(code) ?? 0) + 1);
+      assert.ok(
+        code !== status.UNKNOWN && code !== status.INTERNAL,
+        `case ${i}: ${code} ${err?.details} for ${mutated.toString('hex')}`,
+      );
+    }
+    assert.ok((codes.get(status.INVALID_ARGUMENT) ?? 0) > 100, `statuses: ${JSON.stringify([...codes])}`);
+    const { err } = await inferBytes(valid[0] as Buffer);
+    assert.equal(err, null, String(err?.details));
   });
 
   test('a 40 MiB raw request (over --max_request_bytes) is served: the v2 limit is INT32_MAX', async () => {
@@ -639,6 +732,37 @@ describe('inference.GRPCInferenceService', () => {
     assert.equal(responses[4]?.error_message, '');
     assert.equal(responses[4]?.infer_response?.id, 'e');
     assert.equal(responses[4]?.infer_response?.raw_output_contents[0]?.readFloatLE(0), -3);
+  });
+
+  test('ModelStreamInfer with triton_grpc_error: true ends the stream with the first failure as its status', async () => {
+    const requestType = type('ModelInferRequest');
+    const encode = (request: Record<string, unknown>) =>
+      Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
+    const metadata = new Metadata();
+    metadata.set('triton_grpc_error', 'true');
+    const stream = client.makeBidiStreamRequest(
+      '/inference.GRPCInferenceService/ModelStreamInfer',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      metadata,
+      {},
+    );
+    let answered = 0;
+    stream.on('data', () => answered++);
+    const ended = new Promise<ServiceError>((resolve) => stream.on('error', resolve));
+    const good = {
+      model_name: 'id_fp32',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }],
+      raw_input_contents: [rawOf('float32', [1])],
+    };
+    stream.write(encode(good));
+    stream.write(encode({ model_name: 'nope', inputs: [] }));
+    stream.write(encode(good));
+    stream.end();
+    const err = await ended;
+    assert.equal(err.code, status.NOT_FOUND, err.details);
+    assert.match(err.details, /nope/);
+    assert.equal(answered, 1);
   });
 
   test('ModelStreamInfer: many requests written without reading are all answered, in order', async () => {

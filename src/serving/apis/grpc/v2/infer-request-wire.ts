@@ -22,6 +22,15 @@ import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader
  */
 export const MAX_ENTRIES = 1024;
 
+/**
+ * The most fields a message read here may hold: every repeated field at MAX_ENTRIES and the rest. Past it the
+ * request is refused without reading further, so a message of millions of tiny fields costs one bounded scan.
+ */
+const MAX_FIELDS = 4 * MAX_ENTRIES + 64;
+
+/** The most fields one input header, parameter or requested output may hold (a shape of MAX_RANK dims, unpacked). */
+const MAX_HEADER_FIELDS = MAX_RANK + 64;
+
 const REQUEST = 'ModelInferRequest';
 
 /** A repeated field's occurrences: their offsets (the first MAX_ENTRIES) and how many there were. */
@@ -56,8 +65,14 @@ function note(into: Occurrences, range: [number, number]): void {
   if (into.count++ < MAX_ENTRIES) into.ranges.push(range);
 }
 
+/** Like note(), but refuses the request past MAX_ENTRIES (for fields that nest inside another message). */
+function noteAtMost(into: Occurrences, range: [number, number], what: string): void {
+  if (into.count >= MAX_ENTRIES) throw new InvalidArgument(`${what} holds more than ${MAX_ENTRIES} parameters`);
+  note(into, range);
+}
+
 export function decodeModelInferRequest(bytes: Uint8Array): ModelInferWire {
-  const reader = new WireReader(bytes, REQUEST);
+  const reader = new WireReader(bytes, REQUEST, 0, bytes.length, MAX_FIELDS);
   const request: ModelInferWire = {
     bytes,
     modelName: '',
@@ -99,7 +114,7 @@ export function readParameters(bytes: Uint8Array, entries: Occurrences, where: s
   checkCount(entries, MAX_ENTRIES, `${where} parameters`, 'a request');
   const parameters: V2Parameters = {};
   for (const [start, end] of entries.ranges) {
-    const entry = new WireReader(bytes, 'InferParameter map entry', start, end);
+    const entry = new WireReader(bytes, 'InferParameter map entry', start, end, MAX_HEADER_FIELDS);
     let key = '';
     let value: unknown;
     while (!entry.done) {
@@ -107,7 +122,7 @@ export function readParameters(bytes: Uint8Array, entries: Occurrences, where: s
       if (field === 1 && wireType === WIRE_BYTES) key = entry.string();
       else if (field === 2 && wireType === WIRE_BYTES) {
         const [s, e] = entry.delimited();
-        value = readParameterValue(entry.sub(s, e, 'InferParameter'));
+        value = readParameterValue(entry.sub(s, e, 'InferParameter', MAX_HEADER_FIELDS));
       } else entry.skip(wireType);
     }
     // A map entry without a value holds the default message: a parameter with no choice set.
@@ -138,7 +153,7 @@ function exactNumber(value: bigint): number | bigint {
 
 /** Reads one InferInputTensor's header; its contents stay in the bytes. */
 export function readInputHeader(bytes: Uint8Array, [start, end]: [number, number], index: number): InputHeaderWire {
-  const reader = new WireReader(bytes, `${REQUEST}.inputs[${index}]`, start, end);
+  const reader = new WireReader(bytes, `${REQUEST}.inputs[${index}]`, start, end, MAX_HEADER_FIELDS);
   const header: InputHeaderWire = { name: '', datatype: '', shape: [] };
   while (!reader.done) {
     const [field, wireType] = reader.tag();
@@ -157,10 +172,14 @@ export function readInputHeader(bytes: Uint8Array, [start, end]: [number, number
   return header;
 }
 
-/** Past MAX_RANK the shape is refused anyway: keep one dimension more so that the check sees it, allocate no more. */
+/**
+ * Past MAX_RANK the shape is refused anyway: one dimension more is kept so that the check sees it, and reading
+ * stops there (a packed shape of a million dims is not walked).
+ */
 function pushDim(shape: number[], reader: WireReader): void {
   const size = Number(BigInt.asIntN(64, reader.varint64()));
   if (shape.length <= MAX_RANK) shape.push(size);
+  else reader.pos = reader.end;
 }
 
 /** Reads the requested outputs (names and parameters). */
@@ -168,13 +187,13 @@ export function readRequestedOutputs(bytes: Uint8Array, outputs: Occurrences): V
   if (outputs.count === 0) return undefined;
   return outputs.ranges.map(([start, end], index) => {
     const where = `${REQUEST}.outputs[${index}]`;
-    const reader = new WireReader(bytes, where, start, end);
+    const reader = new WireReader(bytes, where, start, end, MAX_HEADER_FIELDS);
     let name = '';
     const parameters = occurrences();
     while (!reader.done) {
       const [field, wireType] = reader.tag();
       if (field === 1 && wireType === WIRE_BYTES) name = reader.string();
-      else if (field === 2 && wireType === WIRE_BYTES) note(parameters, reader.delimited());
+      else if (field === 2 && wireType === WIRE_BYTES) noteAtMost(parameters, reader.delimited(), where);
       else reader.skip(wireType);
     }
     const read = readParameters(bytes, parameters, `output '${name}'`);

@@ -1,15 +1,17 @@
 /**
  * ModelStreamInfer: one ModelStreamInferResponse per ModelInferRequest, in the order the requests came. A request
  * that fails answers `error_message` (the same text a unary call's status would carry) and the stream stays open,
- * as Triton does by default (spec §7.4). Requests run concurrently, at most MAX_IN_FLIGHT per stream: past that
+ * as Triton does by default (spec §7.4); with the request header `triton_grpc_error: true` (Triton's switch) the
+ * first failure ends the stream with its gRPC status instead, and no later request is answered. Requests run concurrently, at most MAX_IN_FLIGHT per stream: past that
  * the stream stops reading until a response has been written, so a client that sends without reading cannot make
  * the server hold an unbounded number of requests or responses.
  */
 import type { handleBidiStreamingCall, ServerDuplexStream } from '@grpc/grpc-js';
-import { clientMessage, toFlowserveError } from '../../../../errors.js';
+import { clientMessage, toFlowserveError, type FlowserveError } from '../../../../errors.js';
 import type { ServingCore } from '../../../core/types.js';
 import type { RequestObserver } from '../../shared/request-event.js';
 import { UndecodableRequest } from '../request-decoding.js';
+import { toGrpcStatus } from '../status.js';
 import { deadlineMs } from '../unary.js';
 import { modelInferOnce } from './model-infer.js';
 import type { ModelInferWire } from './infer-request-wire.js';
@@ -34,6 +36,9 @@ export function modelStreamInfer(
     let inFlight = 0;
     let written = Promise.resolve();
     let ended = false;
+    const statusOnError = call.metadata.get('triton_grpc_error')[0] === 'true';
+    /** Set when a failure ends the stream (triton_grpc_error): nothing after it is written. */
+    let failed = false;
 
     const report = (model: string, status: string, started: bigint, version?: number) =>
       options.observe?.({
@@ -41,12 +46,13 @@ export function modelStreamInfer(
         ...(version === undefined ? {} : { version }),
         api: 'ModelStreamInfer',
         entrypoint: 'GRPC',
+        protocol: 'v2',
         status,
         latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
       });
 
-    /** One request's response message; never rejects (a failure is the message's error_message). */
-    async function answer(request: ModelInferWire | UndecodableRequest): Promise<Buffer> {
+    /** One request's response message, or the error that failed it; never rejects. */
+    async function answer(request: ModelInferWire | UndecodableRequest): Promise<Buffer | FlowserveError> {
       const started = process.hrtime.bigint();
       const model = request instanceof UndecodableRequest ? '' : request.modelName;
       try {
@@ -59,7 +65,7 @@ export function modelStreamInfer(
       } catch (err) {
         const error = toFlowserveError(err);
         report(model, error.codeName, started);
-        return encodeModelStreamInferResponse({ errorMessage: clientMessage(error) });
+        return statusOnError ? error : encodeModelStreamInferResponse({ errorMessage: clientMessage(error) });
       }
     }
 
@@ -70,17 +76,26 @@ export function modelStreamInfer(
       });
 
     call.on('data', (request: ModelInferWire | UndecodableRequest) => {
+      if (failed) return;
       if (++inFlight >= MAX_IN_FLIGHT) call.pause();
       const response = answer(request);
       written = written.then(async () => {
-        await write(await response);
+        const outcome = await response;
+        if (failed) return;
+        if (!(outcome instanceof Buffer)) {
+          failed = true;
+          // grpc-js's duplex stream ends the call with the status of an 'error' it is given.
+          call.emit('error', toGrpcStatus(outcome));
+          return;
+        }
+        await write(outcome);
         if (--inFlight < MAX_IN_FLIGHT && !ended) call.resume();
       });
     });
     call.on('end', () => {
       ended = true;
       void written.then(() => {
-        if (!call.cancelled) call.end();
+        if (!call.cancelled && !failed) call.end();
       });
     });
     call.on('error', () => {

@@ -19,6 +19,7 @@ export class MalformedMessage extends InvalidArgument {
 
 export class WireReader {
   pos: number;
+  private fields = 0;
 
   constructor(
     readonly bytes: Uint8Array,
@@ -26,6 +27,11 @@ export class WireReader {
     readonly message: string,
     start = 0,
     readonly end = bytes.length,
+    /**
+     * The most fields this message may hold: a bound on the work of reading a header, whatever the message's size
+     * (a valid one holds a few). Fields that carry tensor values are read without it, bounded by the shape instead.
+     */
+    readonly maxFields = Infinity,
   ) {
     this.pos = start;
   }
@@ -35,8 +41,8 @@ export class WireReader {
   }
 
   /** A reader over [start, end) of the same bytes, reading `message`. */
-  sub(start: number, end: number, message: string): WireReader {
-    return new WireReader(this.bytes, message, start, end);
+  sub(start: number, end: number, message: string, maxFields = Infinity): WireReader {
+    return new WireReader(this.bytes, message, start, end, maxFields);
   }
 
   malformed(what: string): MalformedMessage {
@@ -45,6 +51,9 @@ export class WireReader {
 
   /** The next tag as [field number, wire type]. */
   tag(): [number, number] {
+    if (++this.fields > this.maxFields) {
+      throw new InvalidArgument(`${this.message} holds more than ${this.maxFields} fields`);
+    }
     const tag = this.varint();
     return [Math.floor(tag / 8), tag % 8];
   }
