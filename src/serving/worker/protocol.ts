@@ -2,12 +2,17 @@
  * Messages between the main thread and an inference worker. Tensors cross as plain {dtype, shape, data}; typed
  * arrays that own their whole buffer are transferred instead of copied.
  */
-import type { DType, TensorData } from '../../graph/dtype.js';
+import type { DType, TypedArray } from '../../graph/dtype.js';
 
+/**
+ * A tensor crossing to or from a worker. String elements cross in ONNX Runtime's form (ort-strings.ts): the
+ * worker hands them to ONNX Runtime as they are, and the main thread alone converts bytes. Cloning JavaScript
+ * strings also copies only each element, where cloning byte views would copy each whole request buffer they view.
+ */
 export interface WireTensor {
   dtype: DType;
   shape: number[];
-  data: TensorData;
+  data: TypedArray | string[];
 }
 
 /** An ONNX graph input or output as ONNX Runtime reports it; symbolic or unknown dims are -1. */

@@ -12,6 +12,8 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
+import type { TypedArray } from '../../graph/dtype.js';
+import { bytesOfOrtStrings, ortStringsOf } from '../../runtime/ort-strings.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import {
@@ -178,11 +180,13 @@ class InferenceThread {
 }
 
 function toWire(tensor: HostTensor): WireTensor {
-  return { dtype: tensor.dtype, shape: [...tensor.shape], data: tensor.data };
+  const data = tensor.dtype === 'string' ? ortStringsOf(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
+  return { dtype: tensor.dtype, shape: [...tensor.shape], data };
 }
 
 function fromWire(tensor: WireTensor): HostTensor {
-  return new HostTensor(tensor.dtype, tensor.shape, tensor.data);
+  const data = Array.isArray(tensor.data) ? bytesOfOrtStrings(tensor.data) : tensor.data;
+  return new HostTensor(tensor.dtype, tensor.shape, data);
 }
 
 export class WorkerPool {

@@ -159,7 +159,7 @@ describe('TensorProto written from a tensor', () => {
     new HostTensor('int64', [2], new BigInt64Array([-9223372036854775808n, 42n])),
     new HostTensor('bool', [2], new Uint8Array([1, 0])),
     new HostTensor('uint8', [2], new Uint8Array([0, 255])),
-    new HostTensor('string', [2], ['héllo', '']),
+    HostTensor.from('string', ['héllo', '']),
     new HostTensor('float32', [0, 3], new Float32Array(0)),
   ];
 
