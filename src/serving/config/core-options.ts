@@ -45,6 +45,7 @@ export async function buildCoreOptions(
       maxRequestBytes: flags.maxRequestBytes,
       maxInputBytes: flags.maxInputBytes,
       maxExamples: flags.maxExamplesPerRequest,
+      maxResponseBytes: flags.maxResponseBytes,
     },
     enableModelManagement: flags.enableModelManagement,
     savedModelTags: parseSavedModelTags(flags.savedModelTags),

@@ -38,6 +38,7 @@ export interface ServerFlags {
   maxRequestBytes: number;
   maxInputBytes: number;
   maxExamplesPerRequest: number;
+  maxResponseBytes: number;
   /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
   sslConfigFile: string;
   restApiSsl: boolean;
@@ -203,6 +204,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'int',
     defaultValue: () => DEFAULT_REQUEST_LIMITS.maxExamples,
     help: 'most tf.Examples in one Classify/Regress/MultiInference request (with batching, max_batch_size too)',
+  },
+  {
+    flag: 'max_response_bytes',
+    key: 'maxResponseBytes',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxResponseBytes,
+    help: 'largest Predict reply (gRPC message or REST body), bounded from the outputs before encoding (larger: RESOURCE_EXHAUSTED)',
   },
   {
     flag: 'ssl_config_file',
@@ -393,6 +401,7 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
     ['max_request_bytes', result.maxRequestBytes],
     ['max_input_bytes', result.maxInputBytes],
     ['max_examples_per_request', result.maxExamplesPerRequest],
+    ['max_response_bytes', result.maxResponseBytes],
   ] as const) {
     if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
   }

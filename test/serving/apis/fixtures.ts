@@ -123,13 +123,14 @@ export function writeSlowModel(base: string, version: number, repeats = 24): str
 
 /**
  * y = Identity(x) for any dtype; `signatureShape` is what signatures.json declares ([] = shape not declared, so
- * only the request limits bound what a client may send).
+ * only the request limits bound what a client may send). `outputAlias` names the output in the signature.
  */
 export function writeIdentityModel(
   base: string,
   version: number,
   dtype: 'float32' | 'string',
   signatureShape: number[],
+  outputAlias = 'y',
 ): string {
   const g = new OnnxGraphBuilder('identity');
   const onnxShape = signatureShape.length === 0 ? undefined : signatureShape.map((d, i) => (d < 0 ? `d${i}` : d));
@@ -144,7 +145,7 @@ export function writeIdentityModel(
       serving_default: {
         method: 'tensorflow/serving/predict',
         inputs: { x: spec },
-        outputs: { y: { ...spec, name: 'y' } },
+        outputs: { [outputAlias]: { ...spec, name: 'y' } },
       },
     },
   });
