@@ -4,10 +4,14 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { isDType } from '../../graph/dtype.js';
+import { isDType, type TypedArray } from '../../graph/dtype.js';
 import { quietOnGpu } from '../../runtime/ort.js';
+import { bytesOfOrtStrings, ortStringsOf } from '../../runtime/ort-strings.js';
 import {
+  isPackedStrings,
+  packStrings,
   transferables,
+  unpackStrings,
   type WireTensor,
   type WireValueInfo,
   type WorkerEnvelope,
@@ -62,13 +66,17 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       const s = session(request.sessionId);
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(request.feeds)) {
-        feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
+        // String elements become ONNX Runtime's strings here, off the main thread (ort-strings.ts).
+        feeds[name] = isPackedStrings(t.data)
+          ? new ort.Tensor('string', ortStringsOf(unpackStrings(t.data)), t.shape)
+          : new ort.Tensor(t.dtype, t.data, t.shape);
       }
       const results = await s.run(feeds, request.fetches);
       const outputs: Record<string, WireTensor> = {};
       for (const [name, t] of Object.entries(results)) {
         if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
-        outputs[name] = { dtype: t.type, shape: [...t.dims], data: t.data as WireTensor['data'] };
+        const data = t.type === 'string' ? packStrings(bytesOfOrtStrings(t.data as string[])) : (t.data as TypedArray);
+        outputs[name] = { dtype: t.type, shape: [...t.dims], data };
       }
       return {
         reply: { id: request.id, ok: true, kind: 'ran', outputs },

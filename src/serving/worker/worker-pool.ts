@@ -13,11 +13,13 @@ import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import type { TypedArray } from '../../graph/dtype.js';
-import { bytesOfOrtStrings, ortStringsOf } from '../../runtime/ort-strings.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import {
+  isPackedStrings,
+  packStrings,
   transferables,
+  unpackStrings,
   type WireTensor,
   type WireValueInfo,
   type LoadOptions,
@@ -180,12 +182,12 @@ class InferenceThread {
 }
 
 function toWire(tensor: HostTensor): WireTensor {
-  const data = tensor.dtype === 'string' ? ortStringsOf(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
+  const data = tensor.dtype === 'string' ? packStrings(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
   return { dtype: tensor.dtype, shape: [...tensor.shape], data };
 }
 
 function fromWire(tensor: WireTensor): HostTensor {
-  const data = Array.isArray(tensor.data) ? bytesOfOrtStrings(tensor.data) : tensor.data;
+  const data = isPackedStrings(tensor.data) ? unpackStrings(tensor.data) : tensor.data;
   return new HostTensor(tensor.dtype, tensor.shape, data);
 }
 
