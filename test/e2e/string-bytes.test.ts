@@ -5,7 +5,7 @@
  * request answered with 245 MB when elements were decoded as UTF-8).
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
@@ -81,7 +81,14 @@ describe('binary string elements round-trip unchanged', () => {
 
   before(async () => {
     writeIdentityModel(join(base, 'str'), 1, 'string', []);
-    writeIdentityModel(join(base, 'str_b'), 1, 'string', [], 'y_bytes');
+    // The same model with its output alias ending in "_bytes" (TF Serving's cue for {"b64": …} replies).
+    const dir = writeIdentityModel(join(base, 'str_b'), 1, 'string', []);
+    const signatures = readFileSync(join(dir, 'signatures.json'), 'utf8').replace(
+      '"outputs":{"y":',
+      '"outputs":{"y_bytes":',
+    );
+    assert.match(signatures, /y_bytes/);
+    writeFileSync(join(dir, 'signatures.json'), signatures);
     const models = ['str', 'str_b'].flatMap((name) => singleModelConfig(name, join(base, name)).models);
     const common = { fileSystemPollWaitSeconds: -1, numWorkers: 1, grpcPort: 0, restPort: 0, log: () => {} };
     server = await startServer({ modelConfig: { models }, ...common });

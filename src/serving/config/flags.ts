@@ -37,8 +37,9 @@ export interface ServerFlags {
   device: ServingDevice;
   maxRequestBytes: number;
   maxInputBytes: number;
-  maxExamplesPerRequest: number;
+  /** Largest Predict reply, bounded from the outputs before encoding (gRPC message or REST body). */
   maxResponseBytes: number;
+  maxExamplesPerRequest: number;
   /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
   sslConfigFile: string;
   restApiSsl: boolean;
@@ -199,18 +200,18 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help: "largest decoded size of one request's input tensors, checked before they are allocated",
   },
   {
-    flag: 'max_examples_per_request',
-    key: 'maxExamplesPerRequest',
-    kind: 'int',
-    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxExamples,
-    help: 'most tf.Examples in one Classify/Regress/MultiInference request (with batching, max_batch_size too)',
-  },
-  {
     flag: 'max_response_bytes',
     key: 'maxResponseBytes',
     kind: 'int',
     defaultValue: () => DEFAULT_REQUEST_LIMITS.maxResponseBytes,
     help: 'largest Predict reply (gRPC message or REST body), bounded from the outputs before encoding (larger: RESOURCE_EXHAUSTED)',
+  },
+  {
+    flag: 'max_examples_per_request',
+    key: 'maxExamplesPerRequest',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxExamples,
+    help: 'most tf.Examples in one Classify/Regress/MultiInference request (with batching, max_batch_size too)',
   },
   {
     flag: 'ssl_config_file',

@@ -4,20 +4,17 @@
  */
 import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { isDType, type TypedArray } from '../../graph/dtype.js';
+import { isDType } from '../../graph/dtype.js';
 import { quietOnGpu } from '../../runtime/ort.js';
-import { bytesOfOrtStrings, ortStringsOf } from '../../runtime/ort-strings.js';
 import {
-  isPackedStrings,
-  packStrings,
   transferables,
-  unpackStrings,
   type WireTensor,
   type WireValueInfo,
   type WorkerEnvelope,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
+import { ortTensorOfWire, wireTensorOfOrt } from './ort-wire.js';
 
 const sessions = new Map<number, ort.InferenceSession>();
 let nextSessionId = 1;
@@ -66,17 +63,13 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
       const s = session(request.sessionId);
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(request.feeds)) {
-        // String elements become ONNX Runtime's strings here, off the main thread (ort-strings.ts).
-        feeds[name] = isPackedStrings(t.data)
-          ? new ort.Tensor('string', ortStringsOf(unpackStrings(t.data)), t.shape)
-          : new ort.Tensor(t.dtype, t.data, t.shape);
+        feeds[name] = ortTensorOfWire(t);
       }
       const results = await s.run(feeds, request.fetches);
       const outputs: Record<string, WireTensor> = {};
       for (const [name, t] of Object.entries(results)) {
         if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
-        const data = t.type === 'string' ? packStrings(bytesOfOrtStrings(t.data as string[])) : (t.data as TypedArray);
-        outputs[name] = { dtype: t.type, shape: [...t.dims], data };
+        outputs[name] = wireTensorOfOrt(t, t.type);
       }
       return {
         reply: { id: request.id, ok: true, kind: 'ran', outputs },

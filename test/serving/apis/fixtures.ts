@@ -123,14 +123,13 @@ export function writeSlowModel(base: string, version: number, repeats = 24): str
 
 /**
  * y = Identity(x) for any dtype; `signatureShape` is what signatures.json declares ([] = shape not declared, so
- * only the request limits bound what a client may send). `outputAlias` names the output in the signature.
+ * only the request limits bound what a client may send).
  */
 export function writeIdentityModel(
   base: string,
   version: number,
   dtype: 'float32' | 'string',
   signatureShape: number[],
-  outputAlias = 'y',
 ): string {
   const g = new OnnxGraphBuilder('identity');
   const onnxShape = signatureShape.length === 0 ? undefined : signatureShape.map((d, i) => (d < 0 ? `d${i}` : d));
@@ -145,7 +144,7 @@ export function writeIdentityModel(
       serving_default: {
         method: 'tensorflow/serving/predict',
         inputs: { x: spec },
-        outputs: { [outputAlias]: { ...spec, name: 'y' } },
+        outputs: { y: { ...spec, name: 'y' } },
       },
     },
   });
