@@ -401,8 +401,8 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   for (const [flag, value] of [
     ['max_request_bytes', result.maxRequestBytes],
     ['max_input_bytes', result.maxInputBytes],
-    ['max_examples_per_request', result.maxExamplesPerRequest],
     ['max_response_bytes', result.maxResponseBytes],
+    ['max_examples_per_request', result.maxExamplesPerRequest],
   ] as const) {
     if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
   }
