@@ -909,6 +909,8 @@ export function compareOutputs(gpu: readonly HostTensor[], cpu: readonly HostTen
       if (typeof b === 'number' && typeof a === 'number' && (r.dtype === 'float32' || r.dtype === 'float64')) {
         if (Number.isNaN(a) && Number.isNaN(b)) continue;
         if (!(Math.abs(a - b) <= 1e-4 + 1e-4 * Math.abs(b))) return `output ${i}[${j}]: ${a} vs ${b} (CPU)`;
+      } else if (a instanceof Uint8Array && b instanceof Uint8Array) {
+        if (Buffer.compare(a, b) !== 0) return `output ${i}[${j}]: bytes ${String(a)} vs ${String(b)} (CPU)`;
       } else if (a !== b) return `output ${i}[${j}]: ${String(a)} vs ${String(b)} (CPU)`;
     }
   }

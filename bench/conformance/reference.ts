@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../src/graph/dtype.js';
-import { HostTensor } from '../../src/graph/host-tensor.js';
+import { fromOrtTensor, toOrtTensor } from '../../src/runtime/ort.js';
 import type { NamedTensor } from '../../src/onnx/tensor-proto.js';
 import { readDataSet, type ConformanceCase } from './cases.js';
 import { compareTensor } from './compare.js';
@@ -70,7 +70,7 @@ async function runSession(session: ort.InferenceSession, testCase: ConformanceCa
     const names = feedNames(data.inputs, session.inputNames);
     const feeds: Record<string, ort.Tensor> = {};
     data.inputs.forEach(({ tensor }, i) => {
-      feeds[names[i] as string] = new ort.Tensor(tensor.dtype, tensor.data, tensor.shape);
+      feeds[names[i] as string] = toOrtTensor(tensor);
     });
     let results: ort.InferenceSession.ReturnType;
     try {
@@ -84,8 +84,7 @@ async function runSession(session: ort.InferenceSession, testCase: ConformanceCa
       const value = results[name];
       if (value && !isDType(value.type))
         return { ok: false, stage: 'run', reason: `output '${name}' has type ${value.type}` };
-      const actual =
-        value && new HostTensor(value.type as HostTensor['dtype'], value.dims, value.data as HostTensor['data']);
+      const actual = value && fromOrtTensor(value);
       const diff = compareTensor(name, expected, actual);
       if (diff) return { ok: false, stage: 'compare', reason: diff };
     }

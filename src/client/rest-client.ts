@@ -4,6 +4,7 @@
  */
 import { Unimplemented } from '../errors.js';
 import { HostTensor } from '../graph/host-tensor.js';
+import { utf8Text } from '../graph/utf8.js';
 import { readJson, type JsonObject, type JsonValue } from '../serving/apis/rest/json-reader.js';
 import { jsonToTensor } from '../serving/apis/rest/json-tensors.js';
 import { isJsonObject } from '../serving/apis/rest/json-values.js';
@@ -44,9 +45,17 @@ function modelPath(target: ModelTarget): string {
   return path;
 }
 
-/** Tensor → JSON value; int64 goes out as a number (JSON has no exact int64). */
+/**
+ * Tensor → JSON value; int64 goes out as a number (JSON has no exact int64). A string element goes as a JSON
+ * string when its bytes are UTF-8 text, else as {"b64": …}, so any bytes arrive as they were.
+ */
 function tensorValue(tensor: HostTensor): unknown {
-  const walk = (v: unknown): unknown => (Array.isArray(v) ? v.map(walk) : typeof v === 'bigint' ? Number(v) : v);
+  const walk = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(walk);
+    if (typeof v === 'bigint') return Number(v);
+    if (v instanceof Uint8Array) return utf8Text(v) ?? { b64: Buffer.from(v).toString('base64') };
+    return v;
+  };
   return walk(tensor.toArray());
 }
 

@@ -2,6 +2,8 @@
  * Element types flowserve understands, and how each maps to ONNX, ONNX Runtime and JavaScript arrays.
  * This table is the single source for those mappings.
  */
+import { utf8Bytes } from './utf8.js';
+
 export type DType =
   | 'float32'
   | 'float64'
@@ -49,8 +51,16 @@ export type TypedArray =
   | Uint32Array
   | BigUint64Array;
 
-/** The JavaScript storage of a host tensor: a typed array, or strings for `string`. */
-export type TensorData = TypedArray | string[];
+/**
+ * The JavaScript storage of a host tensor: a typed array, or, for `string`, each element's bytes. TensorFlow's
+ * DT_STRING and the Open Inference Protocol's BYTES elements are byte strings (a serialized proto, an image), so
+ * they are kept as bytes, never decoded: text is only a reading of them (string-bytes.ts).
+ */
+export type StringData = Uint8Array[];
+export type TensorData = TypedArray | StringData;
+
+/** One shared empty element: string elements are never written in place, only replaced. */
+export const EMPTY_BYTES = new Uint8Array(0);
 
 interface DTypeInfo {
   /** ONNX TensorProto.DataType (onnx.proto). */
@@ -128,7 +138,7 @@ export function allocate(dtype: DType, size: number): TensorData {
     case 'bool':
       return new Uint8Array(size);
     case 'string':
-      return new Array<string>(size).fill('');
+      return new Array<Uint8Array>(size).fill(EMPTY_BYTES);
     case 'float16':
     case 'uint16':
       return new Uint16Array(size);
@@ -148,12 +158,19 @@ export function isBigIntDType(dtype: DType): dtype is 'int64' | 'uint64' {
   return dtype === 'int64' || dtype === 'uint64';
 }
 
-/** Copies plain JavaScript values (numbers, bigints, booleans, strings) into storage of `dtype`. */
-export function fromValues(dtype: DType, values: ArrayLike<number | bigint | boolean | string>): TensorData {
+/**
+ * Copies plain JavaScript values (numbers, bigints, booleans, strings, bytes) into storage of `dtype`. A JavaScript
+ * string becomes a string element's UTF-8 bytes; a Uint8Array is taken as the element's bytes, unchanged.
+ */
+export function fromValues(
+  dtype: DType,
+  values: ArrayLike<number | bigint | boolean | string | Uint8Array>,
+): TensorData {
   const out = allocate(dtype, values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (dtype === 'string') (out as string[])[i] = String(v);
+    if (dtype === 'string') (out as StringData)[i] = v instanceof Uint8Array ? v : utf8Bytes(String(v));
+    else if (v instanceof Uint8Array) throw new TypeError(`a byte string is not a ${dtype} value`);
     else if (isBigIntDType(dtype))
       (out as BigInt64Array)[i] = typeof v === 'bigint' ? v : BigInt(Math.trunc(Number(v)));
     else if (dtype === 'bool') (out as Uint8Array)[i] = v ? 1 : 0;

@@ -1,6 +1,13 @@
-import { allocate, dtypeInfo, fromValues, type DType, type TensorData } from './dtype.js';
+import { allocate, dtypeInfo, fromValues, type DType, type StringData, type TensorData } from './dtype.js';
+import { bytesForMessage, utf8Text } from './utf8.js';
 
-export type NestedArray = number | bigint | boolean | string | NestedArray[];
+/**
+ * Nested values. A string tensor's elements come out as their bytes (Uint8Array); going in, a JavaScript string
+ * stands for its UTF-8 bytes.
+ */
+export type NestedArray = number | bigint | boolean | string | Uint8Array | NestedArray[];
+
+type Element = number | bigint | boolean | string | Uint8Array;
 
 /**
  * A concrete tensor in host memory: what `Session.run` returns and what feeds accept.
@@ -37,20 +44,20 @@ export class HostTensor {
 
   /** Builds a tensor from a nested array (its shape is read off the nesting) or flat values plus a shape. */
   static from(dtype: DType, values: NestedArray, shape?: readonly number[]): HostTensor {
-    const flat: (number | bigint | boolean | string)[] = [];
+    const flat: Element[] = [];
     const inferred = flattenNested(values, flat);
     const finalShape = shape ?? inferred;
     return new HostTensor(dtype, finalShape, fromValues(dtype, flat));
   }
 
-  /** Element i as a JavaScript number (bigint for int64, string for string). */
-  get(i: number): number | bigint | string {
-    return (this.data as ArrayLike<number | bigint | string>)[i] as number | bigint | string;
+  /** Element i as a JavaScript number (bigint for int64, its bytes for string). */
+  get(i: number): number | bigint | Uint8Array {
+    return (this.data as ArrayLike<number | bigint | Uint8Array>)[i] as number | bigint | Uint8Array;
   }
 
-  /** Nested JavaScript arrays, like `ndarray.tolist()`; bools become booleans, int64 stays bigint. */
+  /** Nested JavaScript arrays, like `ndarray.tolist()`; bools become booleans, int64 stays bigint, strings bytes. */
   toArray(): NestedArray {
-    const values = Array.from(this.data as ArrayLike<number | bigint | string>, (v) =>
+    const values = Array.from(this.data as ArrayLike<number | bigint | Uint8Array>, (v) =>
       this.dtype === 'bool' ? v !== 0 : v,
     ) as NestedArray[];
     if (this.shape.length === 0) return values[0] as NestedArray;
@@ -59,12 +66,13 @@ export class HostTensor {
 
   /** Values as plain numbers (int64 converted with Number), for tests and printing. */
   toNumbers(): number[] {
-    return Array.from(this.data as ArrayLike<number | bigint | string>, (v) => Number(v));
+    if (this.dtype === 'string') throw new TypeError('toNumbers: a string tensor holds bytes, not numbers');
+    return Array.from(this.data as ArrayLike<number | bigint>, (v) => Number(v));
   }
 
   byteLength(): number {
     return this.dtype === 'string'
-      ? (this.data as string[]).reduce((n, s) => n + Buffer.byteLength(s), 0)
+      ? (this.data as StringData).reduce((n, s) => n + s.byteLength, 0)
       : this.size * dtypeInfo(this.dtype).bytesPerElement;
   }
 
@@ -79,7 +87,7 @@ export function shapeSize(shape: readonly number[]): number {
   return n;
 }
 
-function flattenNested(values: NestedArray, out: (number | bigint | boolean | string)[]): number[] {
+function flattenNested(values: NestedArray, out: Element[]): number[] {
   if (!Array.isArray(values)) {
     out.push(values);
     return [];
@@ -114,5 +122,10 @@ function nest(
 
 function formatNested(v: NestedArray): string {
   if (Array.isArray(v)) return `[${v.map(formatNested).join(', ')}]`;
+  // String elements print as their text when it is UTF-8, else as b'\xNN…' (as TensorFlow prints bytes).
+  if (v instanceof Uint8Array) {
+    const text = utf8Text(v);
+    return text === undefined ? bytesForMessage(v) : JSON.stringify(text);
+  }
   return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }

@@ -12,6 +12,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { InvalidArgument, Unimplemented } from '../errors.js';
+import { utf8Text } from '../graph/utf8.js';
 import { discoverDevices } from '../devices/device.js';
 import type { Operation, Tensor } from '../graph/graph.js';
 import type { HostTensor } from '../graph/host-tensor.js';
@@ -419,8 +420,12 @@ function parseExamplesSpec(
       shape: f.shape,
       ...(defaults
         ? {
-            defaultValue: Array.from(defaults as ArrayLike<number | bigint | string>, (v) =>
-              typeof v === 'bigint' ? String(v) : v,
+            defaultValue: Array.from(defaults as ArrayLike<number | bigint | Uint8Array>, (v) =>
+              typeof v === 'bigint'
+                ? String(v)
+                : v instanceof Uint8Array
+                  ? (utf8Text(v) ?? { b64: Buffer.from(v).toString('base64') })
+                  : v,
             ),
           }
         : {}),

@@ -13,6 +13,7 @@
 import { InvalidArgument, Unimplemented } from '../errors.js';
 import type { DType } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
+import { utf8Text } from '../graph/utf8.js';
 import { canonicalTensorName, neededNodes, parseTensorRef } from './graph-def.js';
 import type { ImportedSignature } from './imported-model.js';
 import { attrValueOfTf } from './tf-attrs.js';
@@ -200,7 +201,12 @@ function constStrings(byName: ReadonlyMap<string, NodeDefMsg>, ref: string, wher
   const value = constValue(byName, ref, where);
   if (value.dtype !== 'string')
     throw new InvalidArgument(`${where}: '${ref}' is ${value.dtype}, not a string constant`);
-  return [...(value.data as string[])];
+  // Feature keys are proto `string`s (UTF-8), the keys of tf.Example's feature map.
+  return (value.data as Uint8Array[]).map((bytes) => {
+    const text = utf8Text(bytes);
+    if (text === undefined) throw new InvalidArgument(`${where}: '${ref}' holds a key that is not UTF-8 text`);
+    return text;
+  });
 }
 
 function scalarString(byName: ReadonlyMap<string, NodeDefMsg>, ref: string, where: string): string {

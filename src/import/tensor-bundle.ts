@@ -37,20 +37,8 @@ import { readTable } from './sstable.js';
 const BUNDLE_CONSUMER_VERSION = 1;
 const BIG_ENDIAN = 1;
 
-export interface TensorBundleOptions {
-  /**
-   * Decode DT_STRING elements as latin1, one character per byte, so that binary values (serialized protos
-   * such as `_CHECKPOINTABLE_OBJECT_GRAPH`) survive: `Buffer.from(s, 'latin1')` gives the bytes back.
-   * Default false: UTF-8, as every other string tensor in flowserve.
-   */
-  binaryStrings?: boolean;
-}
-
 /** Every tensor of the bundle at `prefix` (e.g. `<version>/variables/variables`), by name. */
-export async function readTensorBundle(
-  prefix: string,
-  options: TensorBundleOptions = {},
-): Promise<Map<string, HostTensor>> {
+export async function readTensorBundle(prefix: string): Promise<Map<string, HostTensor>> {
   const indexPath = `${prefix}.index`;
   const { header, entries } = await readIndex(indexPath);
 
@@ -79,7 +67,7 @@ export async function readTensorBundle(
     try {
       const shardBytes = (await file.stat()).size;
       for (const [name, entry] of list) {
-        tensors.set(name, await readEntry(file, shardPath, shardBytes, name, entry, options));
+        tensors.set(name, await readEntry(file, shardPath, shardBytes, name, entry));
       }
     } finally {
       await file.close();
@@ -155,7 +143,6 @@ async function readEntry(
   shardBytes: number,
   name: string,
   entry: BundleEntry,
-  options: TensorBundleOptions,
 ): Promise<HostTensor> {
   const dtype = checkpointDtype(entry.dtype, name, shardPath);
   const shape = checkedShape(shardPath, name, entry);
@@ -178,7 +165,7 @@ async function readEntry(
     throw new DataLoss(`${shardPath}: truncated: tensor '${name}' read ${bytesRead} of ${entry.size} bytes`);
   }
   if (dtype === 'string') {
-    return new HostTensor('string', shape, readStrings(bytes, count, entry.crc32c, shardPath, name, options));
+    return new HostTensor('string', shape, readStrings(bytes, count, entry.crc32c, shardPath, name));
   }
   const actual = maskedCrc32c(bytes);
   if (actual !== entry.crc32c) {
@@ -205,14 +192,7 @@ function checkedShape(file: string, name: string, entry: BundleEntry): number[] 
  * tensor_bundle.cc WriteStringTensor: `varint64 len[n] | fixed32 masked crc | string bytes`. The running CRC
  * covers each length as a fixed32 (fixed64 past 4 GiB), then the 4 checksum bytes, then the strings.
  */
-function readStrings(
-  bytes: Uint8Array,
-  count: number,
-  storedCrc: number,
-  file: string,
-  name: string,
-  options: TensorBundleOptions,
-): string[] {
+function readStrings(bytes: Uint8Array, count: number, storedCrc: number, file: string, name: string): Uint8Array[] {
   const corrupt = (what: string) => new DataLoss(`${file}: string tensor '${name}': ${what}`);
   const lengths: number[] = [];
   let pos = 0;
@@ -247,10 +227,9 @@ function readStrings(
   }
   crc = extendCrc32c(crc, bytes.subarray(pos));
   if (maskCrc32c(crc) !== storedCrc) throw corrupt('CRC mismatch in the string bytes');
-  const encoding = options.binaryStrings ? 'latin1' : 'utf8';
-  const buffer = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+  // Each element is a view of this entry's own read buffer: bytes as stored (a serialized proto stays intact).
   return lengths.map((length) => {
-    const value = buffer.toString(encoding, pos, pos + length);
+    const value = bytes.subarray(pos, pos + length);
     pos += length;
     return value;
   });

@@ -30,7 +30,7 @@ const VALUE_FIELD: Record<DType, number> = {
 /** `count` elements of `dtype` from the TensorProto bytes; MalformedProto when they do not fit. */
 export function tensorProtoValues(bytes: Uint8Array, dtype: DType, count: number, what: string): TensorData {
   let content: Uint8Array | undefined;
-  const values: (number | bigint | string)[] = [];
+  const values: (number | bigint | Uint8Array)[] = [];
   const valueField = VALUE_FIELD[dtype];
   const readOne = scalarReader(dtype, what);
   readFields(bytes, what, {
@@ -63,12 +63,12 @@ export function tensorProtoValues(bytes: Uint8Array, dtype: DType, count: number
   const out = allocate(dtype, count);
   const last = values[values.length - 1];
   for (let i = 0; i < count && last !== undefined; i++) {
-    (out as unknown as (number | bigint | string)[])[i] = values[i] ?? last;
+    (out as unknown as (number | bigint | Uint8Array)[])[i] = values[i] ?? last;
   }
   return out;
 }
 
-type ScalarReader = (reader: protobuf.Reader, wireType?: number) => number | bigint | string;
+type ScalarReader = (reader: protobuf.Reader, wireType?: number) => number | bigint | Uint8Array;
 
 function scalarReader(dtype: DType, what: string): ScalarReader {
   const expect = (wireType: number | undefined, expected: number) => {
@@ -90,7 +90,8 @@ function scalarReader(dtype: DType, what: string): ScalarReader {
     case 'int64':
       return (r, w) => (expect(w, WIRE.VARINT), BigInt.asIntN(64, BigInt(String(r.int64()))));
     case 'string':
-      return (r, w) => (expect(w, WIRE.BYTES), Buffer.from(r.bytes()).toString('utf8'));
+      // A private copy of the bytes: the reader's view points into a table block that is reused.
+      return (r, w) => (expect(w, WIRE.BYTES), new Uint8Array(r.bytes()));
     case 'int8':
       return (r, w) => (expect(w, WIRE.VARINT), (r.int32() << 24) >> 24);
     case 'int16':

@@ -5,8 +5,9 @@
  * last one, none at all means zeros.
  */
 import { InvalidArgument } from '../errors.js';
-import { allocate, dtypeFromTf, dtypeInfo, tfDataTypeName, type DType, type TensorData } from '../graph/dtype.js';
+import { allocate, dtypeFromTf, dtypeInfo, tfDataTypeName, type DType, type TypedArray } from '../graph/dtype.js';
 import { HostTensor, shapeSize } from '../graph/host-tensor.js';
+import { utf8Bytes } from '../graph/utf8.js';
 import type { Dim } from '../graph/shape.js';
 import type { TensorMsg, TensorShapeMsg } from './tf-messages.js';
 
@@ -44,7 +45,7 @@ export function hostTensorOfTf(proto: TensorMsg, what: string): HostTensor {
         `${what}: tensor_content holds ${content.length} bytes, shape [${dims.join(',')}] of ${dtype} needs ${expected}`,
       );
     }
-    const data = allocate(dtype, n) as Exclude<TensorData, string[]>;
+    const data = allocate(dtype, n) as TypedArray;
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
     return new HostTensor(dtype, dims, data);
   }
@@ -94,7 +95,8 @@ function convert(dtype: DType, v: unknown): unknown {
     case 'bool':
       return v ? 1 : 0;
     case 'string':
-      return Buffer.from(v as Uint8Array).toString('utf8');
+      // A model file's strings are bytes (an asset name, a vocabulary entry, a serialized proto).
+      return typeof v === 'string' ? utf8Bytes(v) : (v as Uint8Array);
     default:
       return v;
   }

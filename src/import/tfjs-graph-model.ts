@@ -14,7 +14,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { DataLoss, InvalidArgument, NotFound, Unimplemented } from '../errors.js';
-import { dtypeInfo, type DType } from '../graph/dtype.js';
+import { dtypeInfo, type DType, type TypedArray } from '../graph/dtype.js';
 import { HostTensor } from '../graph/host-tensor.js';
 import type { ImportedModel, ImportedSignature, ImportedTensorInfo } from './imported-model.js';
 import { parseTensorRef } from './graph-def.js';
@@ -168,9 +168,9 @@ function tensorMsgOf(t: HostTensor): TensorMsg {
   const shape = { dim: t.shape.map((d) => ({ size: String(d) })) };
   const dtype = dtypeInfo(t.dtype).tf;
   if (t.dtype === 'string') {
-    return { dtype, tensor_shape: shape, string_val: (t.data as string[]).map((s) => Buffer.from(s, 'utf8')) };
+    return { dtype, tensor_shape: shape, string_val: [...(t.data as Uint8Array[])] };
   }
-  const data = t.data as Exclude<HostTensor['data'], string[]>;
+  const data = t.data as TypedArray;
   return { dtype, tensor_shape: shape, tensor_content: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
 

@@ -5,7 +5,7 @@
  * Each group's `paths` are one byte stream cut into files; its `weights` lie in it back to back, in order.
  * A weight takes `size(shape) × bytes(dtype)` bytes, or `× bytes(quantization.dtype)` when quantized, or for
  * strings `uint32 length | bytes` per element. Rules, as tfjs-core io_utils decodeWeight:
- * 1. float32, int32 and bool weights are read as they are; string elements as UTF-8.
+ * 1. float32, int32 and bool weights are read as they are; string elements as their bytes.
  * 2. `quantization: {dtype: 'uint8'|'uint16', scale, min}` dequantizes to `v * scale + min` (float32), or
  *    `round(v * scale + min)` (int32); `{dtype: 'float16'}` widens half floats to float32 (float32 weights only).
  * 3. Each weight is read from the files straight into its own buffer, so no shard is copied twice and a
@@ -159,14 +159,14 @@ async function readStrings(
   entry: TfjsWeightEntry,
   count: number,
 ): Promise<{ tensor: HostTensor; byteLength: number }> {
-  const values: string[] = [];
+  const values: Uint8Array[] = [];
   let at = offset;
   for (let i = 0; i < count; i++) {
     const lengthBytes = await stream.read(at, STRING_LENGTH_BYTES, entry.name);
     const length = Buffer.from(lengthBytes.buffer, lengthBytes.byteOffset, 4).readUInt32LE(0);
     at += STRING_LENGTH_BYTES;
     const bytes = await stream.read(at, length, entry.name);
-    values.push(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    values.push(bytes); // a fresh read buffer, owned by this element
     at += length;
   }
   return { tensor: new HostTensor('string', entry.shape, values), byteLength: at - offset };

@@ -187,7 +187,8 @@ export function encodeTensor(name: string, tensor: HostTensor): InstanceType<typ
       name,
       dataType,
       dims: [...tensor.shape],
-      stringData: (tensor.data as string[]).map((s) => Buffer.from(s)),
+      // ONNX's string_data is `bytes`: the elements as they are.
+      stringData: [...(tensor.data as Uint8Array[])],
     });
   }
   return onnx.TensorProto.create({

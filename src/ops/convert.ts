@@ -18,7 +18,7 @@ function inferDType(values: NestedArray): DType {
   let v: NestedArray = values;
   while (Array.isArray(v)) v = v[0] as NestedArray;
   if (typeof v === 'boolean') return 'bool';
-  if (typeof v === 'string') return 'string';
+  if (typeof v === 'string' || v instanceof Uint8Array) return 'string';
   if (typeof v === 'bigint') return 'int64';
   return 'float32';
 }
@@ -36,7 +36,7 @@ export function constant(value: HostTensor | NestedArray, options: ConstantOptio
     if (options.shape) {
       const size = options.shape.reduce((a, b) => a * b, 1);
       if (host.size === 1 && size !== 1) {
-        host = HostTensor.from(dtype, Array<NestedArray>(size).fill(host.toNumbers()[0] as number), options.shape);
+        host = HostTensor.from(dtype, Array<NestedArray>(size).fill(host.get(0)), options.shape);
       } else if (host.size !== size) {
         throw new RangeError(
           `constant '${options.name ?? 'Const'}': ${host.size} values cannot fill shape [${options.shape.join(', ')}] (${size} elements)`,

@@ -5,8 +5,9 @@
  * only this module. It uses nothing but plain data, so it works inside a worker thread too.
  */
 import ort from 'onnxruntime-node';
-import { dtypeFromOrt, dtypeInfo, ortType, type DType } from '../graph/dtype.js';
+import { dtypeFromOrt, dtypeInfo, ortType, type DType, type TypedArray } from '../graph/dtype.js';
 import { HostTensor } from '../graph/host-tensor.js';
+import { bytesOfOrtStrings, ortStringsOf } from './ort-strings.js';
 
 export interface OrtSessionOptions {
   executionProviders: string[];
@@ -66,8 +67,12 @@ const ortViews = new WeakMap<HostTensor, ort.Tensor>();
 export function toOrtTensor(t: HostTensor): ort.Tensor {
   let view = ortViews.get(t);
   if (!view) {
-    // ort.Tensor wraps the typed array without copying; bool data is a Uint8Array of 0/1 as ORT expects.
-    view = new ort.Tensor(ortType(t.dtype) as 'float32', t.data as Float32Array, [...t.shape]);
+    // ort.Tensor wraps the typed array without copying; bool data is a Uint8Array of 0/1 as ORT expects. String
+    // elements are bytes, which ORT's JavaScript API takes as strings (ort-strings.ts).
+    view =
+      t.dtype === 'string'
+        ? new ort.Tensor('string', ortStringsOf(t.data as Uint8Array[]), [...t.shape])
+        : new ort.Tensor(ortType(t.dtype) as 'float32', t.data as Float32Array, [...t.shape]);
     ortViews.set(t, view);
   }
   return view;
@@ -75,8 +80,10 @@ export function toOrtTensor(t: HostTensor): ort.Tensor {
 
 export function fromOrtTensor(t: ort.Tensor): HostTensor {
   const dtype = dtypeFromOrt(t.type);
-  const data = t.data as HostTensor['data'];
-  return new HostTensor(dtype, t.dims.map(Number), dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data);
+  const shape = t.dims.map(Number);
+  if (dtype === 'string') return new HostTensor(dtype, shape, bytesOfOrtStrings(t.data as string[]));
+  const data = t.data as TypedArray;
+  return new HostTensor(dtype, shape, dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data);
 }
 
 /**

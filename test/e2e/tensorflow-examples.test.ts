@@ -205,6 +205,90 @@ describe('tf.Example signatures of imported SavedModels', () => {
     assert.deepEqual(predicted.outputs.y.float_val, [2.5, 3.0, 4.5]);
   });
 
+  it('serves the TF2 fixture’s classify/regress predict signatures through Classify and Regress (REST and gRPC)', async () => {
+    // TF2 writes them as predict signatures over serialized tf.Examples; TF Serving (its method check off by
+    // default) serves them through Classify and Regress, with the same answers as the TF1 fixture's.
+    const classify = await post('/v1/models/tf2:classify', {
+      signature_name: 'classify_x_to_y',
+      examples: [{ x: 2.0 }],
+    });
+    assert.equal(classify.status, 200, JSON.stringify(classify.body));
+    assert.deepEqual(classify.body, { results: [[['', 3.0]]] });
+    const regress = await post('/v1/models/tf2:regress', {
+      signature_name: 'regress_x_to_y2',
+      examples: [{ x: 2.0 }, { x: -1.0 }],
+    });
+    assert.deepEqual(regress.body, { results: [4.0, 2.5] });
+    const classified = (await call(stub, 'Classify', exampleRequest('tf2', 'classify_x_to_y', [{ x: 7.5 }]))) as {
+      result: { classifications: { classes: { label: string; score: number }[] }[] };
+    };
+    assert.equal(classified.result.classifications[0]?.classes[0]?.score, 5.75);
+    const regressed = (await call(
+      stub,
+      'Regress',
+      exampleRequest('tf2', 'regress_x_to_y', [{ x: 2.0 }, { x: 4.0 }]),
+    )) as {
+      result: { regressions: { value: number }[] };
+    };
+    assert.deepEqual(
+      regressed.result.regressions.map((r) => r.value),
+      [3.0, 4.0],
+    );
+    // A predict signature that does not parse examples keeps TF Serving's method check message.
+    const plain = await post('/v1/models/tf2:regress', { signature_name: 'serving_default', examples: [{ x: 2.0 }] });
+    assert.equal(plain.status, 400);
+    assert.match(
+      String(plain.body.error),
+      /Expected regression signature method_name to be tensorflow\/serving\/regress/,
+    );
+  });
+
+  it('takes serialized tf.Examples as a Predict string tensor: gRPC string_val bytes and REST {"b64"}', async () => {
+    const exampleType = protobufRoot().lookupType('tensorflow.Example');
+    const serialize = (x: number) =>
+      Buffer.from(
+        exampleType
+          .encode(exampleType.fromObject({ features: { feature: { x: { float_list: { value: [x] } } } } }))
+          .finish(),
+      );
+    const xs = [2.0, 4.0, -3.0];
+    const predicted = (await call(stub, 'Predict', {
+      model_spec: { name: 'tf2', signature_name: 'regress_x_to_y' },
+      inputs: { inputs: { dtype: 7, tensor_shape: { dim: [{ size: xs.length }] }, string_val: xs.map(serialize) } },
+    })) as { outputs: { outputs: { float_val: number[]; tensor_shape: { dim: { size: string }[] } } } };
+    assert.deepEqual(predicted.outputs.outputs.float_val, [3.0, 4.0, 0.5]);
+    assert.deepEqual(
+      predicted.outputs.outputs.tensor_shape.dim.map((d) => Number(d.size)),
+      [3, 1],
+    );
+    // The TF1 fixture's example-parsing signatures take them the same way.
+    const tf1 = (await call(stub, 'Predict', {
+      model_spec: { name: 'default', signature_name: 'regress_x_to_y2' },
+      inputs: { inputs: { dtype: 7, tensor_shape: { dim: [{ size: 1 }] }, string_val: [serialize(2.0)] } },
+    })) as { outputs: { outputs: { float_val: number[] } } };
+    assert.deepEqual(tf1.outputs.outputs.float_val, [4.0]);
+
+    const rest = await post('/v1/models/tf2:predict', {
+      signature_name: 'classify_x_to_y',
+      instances: xs.map((x) => ({ b64: serialize(x).toString('base64') })),
+    });
+    assert.equal(rest.status, 200, JSON.stringify(rest.body));
+    assert.deepEqual(rest.body, { predictions: [[3.0], [4.0], [0.5]] });
+
+    const garbage = await post('/v1/models/tf2:predict', {
+      signature_name: 'regress_x_to_y',
+      instances: [{ b64: Buffer.from([0xff, 0xff, 0xff]).toString('base64') }],
+    });
+    assert.equal(garbage.status, 400);
+    assert.match(String(garbage.body.error), /Could not parse example input/);
+    const missing = await post('/v1/models/tf2:predict', {
+      signature_name: 'regress_x_to_y',
+      instances: [{ b64: '' }],
+    });
+    assert.equal(missing.status, 400);
+    assert.match(String(missing.body.error), /Feature: x \(data type: float\) is required but could not be found/);
+  });
+
   it('answers GET /metadata equal to TF Serving’s metadata files, field for field', async () => {
     const cases = [
       { path: '/v1/models/default/metadata', file: 'half_plus_two_model_metadata.json' },

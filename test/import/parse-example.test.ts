@@ -6,6 +6,7 @@ import type { ImportedModel, ImportedSignature } from '../../src/import/imported
 import { findExampleParsing } from '../../src/import/parse-example.js';
 import type { NodeDefMsg } from '../../src/import/tf-messages.js';
 import { parseExampleFeeds } from '../../src/serving/core/example-parsing.js';
+import { textArray } from '../helpers/text-elements.js';
 
 const DT_FLOAT = 1;
 const DT_STRING = 7;
@@ -112,7 +113,13 @@ describe('ParseExample import', () => {
     assert.equal(parsing.alias, 'inputs');
     assert.equal(parsing.node, 'parse');
     assert.deepEqual(
-      parsing.features.map((f) => [f.key, f.output, f.dtype, f.shape, f.defaultValue?.toArray()]),
+      parsing.features.map((f) => [
+        f.key,
+        f.output,
+        f.dtype,
+        f.shape,
+        f.defaultValue && f.defaultValue.dtype === 'string' ? textArray(f.defaultValue) : f.defaultValue?.toArray(),
+      ]),
       [
         ['label_id', 'parse:0', 'int64', [2], [7n, 8n]],
         ['weight', 'parse:1', 'float32', [1], undefined],
@@ -196,7 +203,7 @@ describe('tf.Example parsing on the host', () => {
       [7n, 8n],
       [7n, 8n],
     ]);
-    assert.deepEqual(feeds.t?.toArray(), [['none'], ['cat']]);
+    assert.deepEqual(textArray(feeds.t), [['none'], ['cat']]);
     assert.deepEqual(feeds.w?.shape, [2, 1]);
     assert.throws(
       () => parseExampleFeeds(spec, [{ weight: { kind: 'int64_list', values: [1n] } }]),

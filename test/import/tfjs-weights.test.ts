@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { DataLoss, InvalidArgument, NotFound } from '../../src/errors.js';
 import type { HostTensor } from '../../src/graph/host-tensor.js';
 import { readTfjsWeights, type TfjsWeightsManifest } from '../../src/import/tfjs-weights.js';
+import { textArray } from '../helpers/text-elements.js';
 
 const MODELS = fileURLToPath(new URL('../../../node_modules/@vladmandic/human/models/', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'flowserve-tfjs-'));
@@ -127,7 +128,7 @@ describe('readTfjsWeights on hand-written manifests', () => {
     assert.deepEqual(weights.get('f')?.toNumbers(), [-1, -0.5, 65535 * 0.5 - 1]);
     assert.deepEqual(weights.get('i')?.toNumbers(), [0, 1, 64]); // round(0.1), round(0.85), round(63.85)
     assert.deepEqual(weights.get('flags')?.toArray(), [true, false]);
-    assert.deepEqual(weights.get('words')?.toArray(), ['hé', '']);
+    assert.deepEqual(textArray(weights.get('words')), ['hé', '']);
   });
 
   it('refuses shards that are too short, naming the weight and the files', async () => {

@@ -1,11 +1,11 @@
 /** Row (dim 0) operations on host tensors that batching needs: concatenate, slice, pad. */
-import { allocate, type TensorData, type TypedArray } from '../../graph/dtype.js';
+import { allocate, type StringData, type TensorData, type TypedArray } from '../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../graph/host-tensor.js';
 
 function copyInto(target: TensorData, source: TensorData, offset: number): void {
   if (Array.isArray(target)) {
-    const strings = source as string[];
-    for (let i = 0; i < strings.length; i++) target[offset + i] = strings[i] as string;
+    const strings = source as StringData;
+    for (let i = 0; i < strings.length; i++) target[offset + i] = strings[i] as Uint8Array;
   } else {
     (target as Float32Array).set(source as Float32Array, offset);
   }

@@ -46,6 +46,7 @@ export async function buildCoreOptions(
       maxRequestBytes: flags.maxRequestBytes,
       maxInputBytes: flags.maxInputBytes,
       maxExamples: flags.maxExamplesPerRequest,
+      maxResponseBytes: flags.maxResponseBytes,
     },
     enableModelManagement: flags.enableModelManagement,
     modelControlMode: parseModelControlMode(flags.modelControlMode, flags.fileSystemPollWaitSeconds),

@@ -37,6 +37,8 @@ export interface ServerFlags {
   device: ServingDevice;
   maxRequestBytes: number;
   maxInputBytes: number;
+  /** Largest Predict reply, bounded from the outputs before encoding (gRPC message or REST body). */
+  maxResponseBytes: number;
   maxExamplesPerRequest: number;
   /** Largest inference.GRPCInferenceService message received or sent (TF Serving's and Triton's INT32_MAX). */
   maxV2GrpcMessageBytes: number;
@@ -200,6 +202,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'int',
     defaultValue: () => DEFAULT_REQUEST_LIMITS.maxInputBytes,
     help: "largest decoded size of one request's input tensors, checked before they are allocated",
+  },
+  {
+    flag: 'max_response_bytes',
+    key: 'maxResponseBytes',
+    kind: 'int',
+    defaultValue: () => DEFAULT_REQUEST_LIMITS.maxResponseBytes,
+    help: 'largest Predict reply (gRPC message or REST body), bounded from the outputs before encoding (larger: RESOURCE_EXHAUSTED)',
   },
   {
     flag: 'max_examples_per_request',
@@ -414,6 +423,7 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   for (const [flag, value] of [
     ['max_request_bytes', result.maxRequestBytes],
     ['max_input_bytes', result.maxInputBytes],
+    ['max_response_bytes', result.maxResponseBytes],
     ['max_examples_per_request', result.maxExamplesPerRequest],
     ['max_v2_grpc_message_bytes', result.maxV2GrpcMessageBytes],
   ] as const) {

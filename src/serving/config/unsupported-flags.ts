@@ -20,7 +20,8 @@ export const UNSUPPORTED_TF_SERVING_FLAGS: Readonly<Record<string, string>> = {
   tensorflow_session_config_file: 'ONNX Runtime computes; there is no TensorFlow ConfigProto',
   per_process_gpu_memory_fraction: 'the WebGPU execution provider manages GPU memory itself',
   flush_filesystem_caches: 'there are no TensorFlow file system caches',
-  enable_signature_method_name_check: 'Classify and Regress always check method_name; Predict takes any signature',
+  enable_signature_method_name_check:
+    'Classify and Regress check method_name, except on a predict signature that parses tf.Examples (as TF2 exports them); Predict takes any signature',
   enable_profiler: 'there is no TensorFlow profiler service',
   remove_unused_fields_from_bundle_metagraph: 'there is no MetaGraph',
   prefer_tflite_model: 'TensorFlow Lite models are not served',

@@ -7,6 +7,7 @@
 import { InvalidArgument } from '../../errors.js';
 import { allocate, type TensorData } from '../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../graph/host-tensor.js';
+import { utf8Bytes } from '../../graph/utf8.js';
 import type { ExampleFeatureSpec, ParsedFeatureSpec, ParseExamplesSpec } from './types.js';
 
 export type FeatureKind = ExampleFeatureSpec['kind'];
@@ -86,10 +87,14 @@ function parseDenseFeature(key: string, feature: ParsedFeatureSpec, examples: re
   return new HostTensor(feature.dtype, [examples.length, ...feature.shape], data);
 }
 
-function writeDefault(data: TensorData, offset: number, values: readonly (number | string)[]): void {
+function writeDefault(data: TensorData, offset: number, values: readonly (number | string | { b64: string })[]): void {
   for (let i = 0; i < values.length; i++) {
-    const v = values[i] as number | string;
-    if (Array.isArray(data)) data[offset + i] = String(v);
+    const v = values[i] as number | string | { b64: string };
+    if (typeof v === 'object') {
+      if (Array.isArray(data)) data[offset + i] = new Uint8Array(Buffer.from(v.b64, 'base64'));
+      continue;
+    }
+    if (Array.isArray(data)) data[offset + i] = utf8Bytes(String(v));
     else if (data instanceof BigInt64Array) data[offset + i] = BigInt(v);
     else data[offset + i] = Number(v);
   }
@@ -108,8 +113,8 @@ function writeElements(
     const v = values[i] as FeatureElement;
     const at = offset + i;
     if (Array.isArray(data)) {
-      if (typeof v === 'string') data[at] = v;
-      else if (v instanceof Uint8Array) data[at] = Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('utf8');
+      if (typeof v === 'string') data[at] = utf8Bytes(v);
+      else if (v instanceof Uint8Array) data[at] = v;
       else throw bad(v);
     } else if (data instanceof BigInt64Array) {
       if (typeof v === 'bigint') data[at] = v;

@@ -1,13 +1,17 @@
 /**
  * What a request hands the model: its inputs as sent, checked against the signature; or, for a signature that
  * parses tf.Examples inside its graph (an imported ParseExample, `parseExamples`), the request's examples parsed
- * on the host into the model's own inputs.
+ * on the host into the model's own inputs. Those examples come from Classify/Regress/MultiInference, or from
+ * Predict as the serialized tf.Examples in the signature's string input (TF2 exports classify and regress as
+ * predict signatures over such a tensor).
  */
-import { InvalidArgument, Unimplemented } from '../../errors.js';
-import { dtypeInfo, tfTypeName } from '../../graph/dtype.js';
+import { InvalidArgument } from '../../errors.js';
+import { dtypeInfo, tfTypeName, type StringData } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
+import { stringTensorBytes } from '../../graph/string-bytes.js';
 import { parseExampleFeeds } from './example-parsing.js';
-import { formatBytes, STRING_ELEMENT_COST, type RequestLimits } from './request-limits.js';
+import { checkExampleCount, formatBytes, STRING_ELEMENT_COST, type RequestLimits } from './request-limits.js';
+import { examplesFromSerialized } from './serialized-examples.js';
 import { formatShape, validateInputs } from './request-validation.js';
 import type { RunRequest, Signature } from './types.js';
 
@@ -15,7 +19,7 @@ export function modelInputs(
   signature: Signature,
   signatureName: string,
   request: Pick<RunRequest, 'inputs' | 'examples'>,
-  limits: Pick<RequestLimits, 'maxInputBytes'>,
+  limits: Pick<RequestLimits, 'maxInputBytes' | 'maxExamples'>,
 ): Record<string, HostTensor> {
   const parse = signature.parseExamples;
   if (request.examples) {
@@ -28,11 +32,17 @@ export function modelInputs(
   }
   validateInputs(signature, request.inputs);
   if (parse) {
-    // flowserve's string tensors hold UTF-8 text, so the bytes of a serialized tf.Example do not survive decoding.
-    throw new Unimplemented(
-      `Signature "${signatureName}" parses serialized tf.Examples from input '${parse.input}' inside its graph; ` +
-        `flowserve takes those examples through Classify or Regress (or MultiInference), not as a Predict tensor`,
-    );
+    const serialized = request.inputs[parse.input] as HostTensor;
+    if (serialized.rank !== 1) {
+      throw new InvalidArgument(
+        `Expected serialized to be a vector, got shape: ${formatShape(serialized.shape)} (input '${parse.input}' ` +
+          `of signature "${signatureName}" holds serialized tf.Examples)`,
+      );
+    }
+    checkExampleCount(serialized.size, limits.maxExamples);
+    const feeds = parseExampleFeeds(parse, examplesFromSerialized(stringTensorBytes(serialized)));
+    checkParsedBytes(feeds, limits.maxInputBytes);
+    return feeds;
   }
   return request.inputs;
 }
@@ -42,7 +52,7 @@ function checkParsedBytes(feeds: Record<string, HostTensor>, maxInputBytes: numb
   let total = 0;
   for (const tensor of new Set(Object.values(feeds))) {
     if (tensor.dtype === 'string') {
-      for (const s of tensor.data as string[]) total += STRING_ELEMENT_COST + Buffer.byteLength(s);
+      for (const s of tensor.data as StringData) total += STRING_ELEMENT_COST + s.byteLength;
     } else total += tensor.size * dtypeInfo(tensor.dtype).bytesPerElement;
     if (total > maxInputBytes) {
       throw new InvalidArgument(

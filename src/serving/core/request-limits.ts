@@ -32,6 +32,12 @@ export interface RequestLimits {
    * they are counted on the wire first. With batching, max_batch_size bounds it too.
    */
   maxExamples: number;
+  /**
+   * Largest reply the server builds for a Predict: gRPC message or REST JSON body (--max_response_bytes). A small
+   * request can ask for a large reply (a TensorProto's repeated last value fills its shape; JSON escapes a control
+   * byte as six characters), so the reply's size is bounded from the outputs before it is encoded.
+   */
+  maxResponseBytes: number;
 }
 
 export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = {
@@ -40,6 +46,8 @@ export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = {
   maxRequestBytes: 32 * 1024 * 1024,
   maxInputBytes: 128 * 1024 * 1024,
   maxExamples: 10_000,
+  // Twice the inputs' budget: an identity model's reply of the largest admitted input still fits.
+  maxResponseBytes: 256 * 1024 * 1024,
 };
 
 /** gRPC's largest message (INT32_MAX bytes): TF Serving's and Triton's limit both ways. */

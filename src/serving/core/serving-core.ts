@@ -244,7 +244,10 @@ export class ServingCoreImpl implements ServingCore {
       const { servable } = handle;
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
-      const inputs = modelInputs(signature, signatureName, request, this.limits);
+      const inputs = modelInputs(signature, signatureName, request, {
+        maxInputBytes: this.limits.maxInputBytes,
+        maxExamples: this.maxExamplesPerRequest,
+      });
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
       // Decoding may have used up the time: a request already late is not queued at all.
       if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');

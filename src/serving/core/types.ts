@@ -30,10 +30,11 @@ export interface ParsedFeatureSpec {
   /** Per-example shape (ParseExample's dense_shapes); an example's values fill it row-major. */
   shape: number[];
   /**
-   * The value of an example that lacks the feature, row-major (int64 as decimal strings, JSON has no int64);
-   * absent: the feature is required, as TF's empty dense_default means.
+   * The value of an example that lacks the feature, row-major (int64 as decimal strings, JSON has no int64; a
+   * string element as its UTF-8 text, or {"b64": …} when its bytes are not text); absent: the feature is
+   * required, as TF's empty dense_default means.
    */
-  defaultValue?: (number | string)[];
+  defaultValue?: (number | string | { b64: string })[];
   /** The model (ONNX) inputs that take the parsed [N, ...shape] tensor; empty when the signature reads none. */
   tensors: string[];
 }

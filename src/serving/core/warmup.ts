@@ -110,7 +110,7 @@ export async function runWarmup(servable: Servable, requests: readonly WarmupReq
     try {
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
-      const inputs = modelInputs(signature, signatureName, request, { maxInputBytes: Infinity });
+      const inputs = modelInputs(signature, signatureName, request, { maxInputBytes: Infinity, maxExamples: Infinity });
       const outputs = resolveOutputAliases(signature, request.outputFilter);
       for (let n = 0; n < request.iterations; n++) {
         const result = await servable.run(signatureName, inputs, outputs);

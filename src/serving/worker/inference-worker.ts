@@ -17,6 +17,7 @@ import {
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
+import { ortTensorOfWire, wireTensorOfOrt } from './ort-wire.js';
 
 const sessions = new Map<number, ort.InferenceSession>();
 let nextSessionId = 1;
@@ -89,7 +90,7 @@ async function handle(
       const s = session(request.sessionId);
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(request.feeds)) {
-        feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
+        feeds[name] = ortTensorOfWire(t);
       }
       const inferStartedAt = sharedClockMs();
       const results = await s.run(feeds, request.fetches);
@@ -97,7 +98,7 @@ async function handle(
       const outputs: Record<string, WireTensor> = {};
       for (const [name, t] of Object.entries(results)) {
         if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
-        outputs[name] = { dtype: t.type, shape: [...t.dims], data: t.data as WireTensor['data'] };
+        outputs[name] = wireTensorOfOrt(t, t.type);
       }
       const times = { receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt: sharedClockMs() };
       return {

@@ -2,12 +2,53 @@
  * Messages between the main thread and an inference worker. Tensors cross as plain {dtype, shape, data}; typed
  * arrays that own their whole buffer are transferred instead of copied.
  */
-import type { DType, TensorData } from '../../graph/dtype.js';
+import type { DType, TypedArray } from '../../graph/dtype.js';
 
+/**
+ * String elements packed into one buffer: element i is bytes[ends[i - 1] .. ends[i]). One buffer moves to the
+ * worker (transferred, not cloned), where cloning byte views would copy each whole request buffer they view, and
+ * the worker, not the event loop, converts them to ONNX Runtime's strings (ort-strings.ts) and back.
+ */
+export interface PackedStrings {
+  bytes: Uint8Array;
+  /** Float64Array: a request's strings may pass 4 GiB when --max_input_bytes allows it. */
+  ends: Float64Array;
+}
+
+/** A tensor crossing to or from a worker. */
 export interface WireTensor {
   dtype: DType;
   shape: number[];
-  data: TensorData;
+  data: TypedArray | PackedStrings;
+}
+
+export function isPackedStrings(data: WireTensor['data']): data is PackedStrings {
+  return !ArrayBuffer.isView(data);
+}
+
+export function packStrings(elements: readonly Uint8Array[]): PackedStrings {
+  const ends = new Float64Array(elements.length);
+  let total = 0;
+  for (let i = 0; i < elements.length; i++) ends[i] = total += (elements[i] as Uint8Array).byteLength;
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const e of elements) {
+    bytes.set(e, at);
+    at += e.byteLength;
+  }
+  return { bytes, ends };
+}
+
+/** The elements of `packed`, each a view of its one buffer. */
+export function unpackStrings(packed: PackedStrings): Uint8Array[] {
+  const out = new Array<Uint8Array>(packed.ends.length);
+  let start = 0;
+  for (let i = 0; i < out.length; i++) {
+    const end = packed.ends[i] as number;
+    out[i] = packed.bytes.subarray(start, end);
+    start = end;
+  }
+  return out;
 }
 
 /** An ONNX graph input or output as ONNX Runtime reports it; symbolic or unknown dims are -1. */
@@ -70,12 +111,16 @@ export type WorkerReply =
 /** The buffers of `tensors` that can be moved rather than copied (a typed array spanning its whole buffer). */
 export function transferables(tensors: Iterable<WireTensor>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
-  for (const t of tensors) {
-    if (Array.isArray(t.data)) continue;
-    const view = t.data as ArrayBufferView;
+  const add = (view: ArrayBufferView) => {
     if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
       out.add(view.buffer);
     }
+  };
+  for (const t of tensors) {
+    if (isPackedStrings(t.data)) {
+      add(t.data.bytes);
+      add(t.data.ends);
+    } else add(t.data);
   }
   return [...out];
 }

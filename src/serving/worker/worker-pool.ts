@@ -12,11 +12,15 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
+import type { TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
 import {
+  isPackedStrings,
+  packStrings,
   transferables,
+  unpackStrings,
   type WireTensor,
   type WireValueInfo,
   type LoadOptions,
@@ -187,11 +191,13 @@ class InferenceThread {
 }
 
 function toWire(tensor: HostTensor): WireTensor {
-  return { dtype: tensor.dtype, shape: [...tensor.shape], data: tensor.data };
+  const data = tensor.dtype === 'string' ? packStrings(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
+  return { dtype: tensor.dtype, shape: [...tensor.shape], data };
 }
 
 function fromWire(tensor: WireTensor): HostTensor {
-  return new HostTensor(tensor.dtype, tensor.shape, tensor.data);
+  const data = isPackedStrings(tensor.data) ? unpackStrings(tensor.data) : tensor.data;
+  return new HostTensor(tensor.dtype, tensor.shape, data);
 }
 
 export class WorkerPool {

@@ -11,6 +11,7 @@ import { examplesFromInput, examplesToInputs } from '../../../src/serving/apis/s
 import { targetFromSpec } from '../../../src/serving/apis/shared/model-spec.js';
 import { decodeTensorProto, encodeTensorProto } from '../../../src/serving/apis/shared/tensor-proto.js';
 import { classifierSignatures } from './fixtures.js';
+import { textArray } from '../../helpers/text-elements.js';
 
 const shape = (...dims: number[]) => ({ dim: dims.map((size) => ({ size: String(size) })) });
 
@@ -39,7 +40,7 @@ test('typed fields broadcast the last value and zero-fill when empty', () => {
   );
   assert.deepEqual(decodeTensorProto({ dtype: 9, tensor_shape: shape(2), int64_val: [] }, 'x').toNumbers(), [0, 0]);
   const s = decodeTensorProto({ dtype: 7, tensor_shape: shape(2), string_val: [Buffer.from('hé')] }, 's');
-  assert.deepEqual(s.data, ['hé', 'hé']);
+  assert.deepEqual(textArray(s), ['hé', 'hé']);
 });
 
 test('encoding uses typed fields by default and tensor_content on request; both decode back', () => {
@@ -93,7 +94,7 @@ test('REST JSON: row and columnar requests, b64 strings, NaN tokens', async () =
   assert.deepEqual(col.inputs.x?.shape, [1, 2]);
   const strings = { s: { name: 's', dtype: 'string' as const, shape: [-1] } };
   const b64 = await decodePredictBody(await parseBody('{"instances": [{"b64": "aGk="}, "yo"]}'), strings);
-  assert.deepEqual(b64.inputs.s?.data, ['hi', 'yo']);
+  assert.deepEqual(textArray(b64.inputs.s), ['hi', 'yo']);
   await assert.rejects(decodePredictBody(await parseBody('{"instances": [[1, 2], [3]]}'), specs), /unexpected size/);
   await assert.rejects(
     decodePredictBody(await parseBody('{"instances": [["a", 2]]}'), specs),
@@ -109,6 +110,9 @@ test('REST JSON outputs: predictions per instance, outputs as a whole, _bytes as
   assert.equal(encodePredictResponse('columnar', { y }), '{"outputs": [[0.1, 3.0]]}');
   const out_bytes = HostTensor.from('string', ['hi']);
   assert.equal(encodePredictResponse('columnar', { out_bytes }), '{"outputs": [{"b64": "aGk="}]}');
+  // Elements that are not UTF-8 text have no JSON string: they are written as {"b64": …} under any alias.
+  const mixed = new HostTensor('string', [2], [Buffer.from('hi'), Uint8Array.of(0xff, 0x00)]);
+  assert.equal(encodePredictResponse('columnar', { mixed }), '{"outputs": ["hi", {"b64": "/wA="}]}');
 });
 
 test('floats print as TF Serving does: shortest %g that round-trips, .0 on whole numbers', () => {

@@ -21,6 +21,7 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
 import { admitInput, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
 import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
+import { checkReplyBytes, protoTensorBytes } from '../shared/reply-limit.js';
 import { specModel, unary, type CallContext } from './unary.js';
 
 /** Inputs larger than this are decoded in a turn of the event loop of their own. */
@@ -61,6 +62,7 @@ export function predictionService(
       inputsOwned: true,
       ...until(call),
     });
+    checkReplyBytes(result.outputs, core.limits.maxResponseBytes, protoTensorBytes);
     // Serialized by predict-wire straight from the typed arrays.
     return {
       outputs: result.outputs,

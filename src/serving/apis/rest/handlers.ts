@@ -11,6 +11,7 @@ import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
 import { readJson, type JsonObject } from './json-reader.js';
 import { decodePredictBody, encodePredictResponse } from './json-tensors.js';
+import { checkReplyBytes, jsonTensorBytes } from '../shared/reply-limit.js';
 import { isJsonObject, previewJson, previewText } from './json-values.js';
 import type { RestRoute } from './paths.js';
 
@@ -67,6 +68,7 @@ export async function predictAction(
     inputsOwned: true,
     ...(deadline === undefined ? {} : { deadline }),
   });
+  checkReplyBytes(result.outputs, core.limits.maxResponseBytes, jsonTensorBytes);
   return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
 }
 

@@ -2,9 +2,14 @@
  * Writes output tensors as TF Serving's JSON (util/json_tensor.cc): floats in the shortest %g form that round-trips
  * (else %.9g for float, %.17g for double), ".0" on whole numbers, NaN/Infinity as bare tokens, int64 exact, strings
  * as JSON strings or {"b64": …} when the output alias ends in "_bytes".
+ *
+ * A string element that is not UTF-8 has no JSON string form: TF Serving writes its bytes into the JSON as they are
+ * (invalid UTF-8 that parsers reject or replace). flowserve writes such an element as {"b64": …}, the form
+ * requests use for bytes, so the reply stays valid JSON and the bytes survive (docs/string-tensors.md).
  */
-import { float16Value } from '../../../graph/dtype.js';
+import { float16Value, type StringData } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
+import { utf8Text } from '../../../graph/utf8.js';
 
 /** C's printf %.<precision>g. */
 export function formatG(value: number, precision: number): string {
@@ -46,17 +51,23 @@ function elementWriter(tensor: HostTensor, alias: string): (i: number) => string
     case 'bool':
       return (i) => ((data as Uint8Array)[i] ? 'true' : 'false');
     case 'string': {
-      const strings = data as string[];
-      if (alias.endsWith('_bytes')) {
-        return (i) => `{"b64": "${Buffer.from(strings[i] as string, 'utf8').toString('base64')}"}`;
-      }
-      return (i) => JSON.stringify(strings[i]);
+      const strings = data as StringData;
+      if (alias.endsWith('_bytes')) return (i) => b64Json(strings[i] as Uint8Array);
+      return (i) => {
+        const bytes = strings[i] as Uint8Array;
+        const text = utf8Text(bytes);
+        return text === undefined ? b64Json(bytes) : JSON.stringify(text);
+      };
     }
     default: {
       const ints = data as Int32Array | BigInt64Array;
       return (i) => String(ints[i]);
     }
   }
+}
+
+function b64Json(bytes: Uint8Array): string {
+  return `{"b64": "${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}"}`;
 }
 
 /** The tensor (or, with `index`, its slice `index` along dim 0) as nested JSON arrays. */

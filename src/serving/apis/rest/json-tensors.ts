@@ -3,7 +3,16 @@
  * requests converted with the signature's input dtypes, and the matching "predictions" / "outputs" responses.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, float16Bits, isBigIntDType, tfTypeName, type DType, type TensorData } from '../../../graph/dtype.js';
+import {
+  allocate,
+  float16Bits,
+  isBigIntDType,
+  tfTypeName,
+  type DType,
+  type StringData,
+  type TensorData,
+} from '../../../graph/dtype.js';
+import { utf8Bytes } from '../../../graph/utf8.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import type { InputAdmission, TensorHeader } from '../../core/request-limits.js';
 import type { TensorSpec } from '../../core/types.js';
@@ -137,9 +146,10 @@ function* leaves(value: JsonValue, shape: readonly number[], alias: string): Gen
 /** One ordinary JSON scalar into element `at` of `data`. */
 function setElement(data: TensorData, at: number, value: JsonValue, dtype: DType): void {
   if (dtype === 'string') {
+    // {"b64": …} is the element's raw bytes; a JSON string stands for its UTF-8 bytes.
     const bytes = b64Value(value);
-    if (bytes) (data as string[])[at] = bytes.toString('utf8');
-    else if (typeof value === 'string') (data as string[])[at] = value;
+    if (bytes) (data as StringData)[at] = bytes;
+    else if (typeof value === 'string') (data as StringData)[at] = utf8Bytes(value);
     else throw valueTypeError(value, dtype);
     return;
   }

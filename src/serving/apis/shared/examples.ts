@@ -6,6 +6,7 @@
 import { InvalidArgument } from '../../../errors.js';
 import { allocate, type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
+import { utf8Bytes } from '../../../graph/utf8.js';
 import type { TensorHeader } from '../../core/request-limits.js';
 import type { ExampleFeatures, FeatureElement, FeatureKind, FeatureValue } from '../../core/example-parsing.js';
 import type { Signature } from '../../core/types.js';
@@ -177,8 +178,8 @@ function writeValues(
     const v = values[i] as FeatureElement;
     const at = offset + i;
     if (Array.isArray(data)) {
-      if (typeof v === 'string') data[at] = v;
-      else if (v instanceof Uint8Array) data[at] = Buffer.from(v).toString('utf8');
+      if (typeof v === 'string') data[at] = utf8Bytes(v);
+      else if (v instanceof Uint8Array) data[at] = v;
       else throw bad(v);
     } else if (data instanceof BigInt64Array) {
       if (typeof v === 'bigint') data[at] = v;

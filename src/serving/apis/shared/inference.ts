@@ -5,8 +5,10 @@
  */
 import { InvalidArgument } from '../../../errors.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
+
 import {
   METHOD_CLASSIFY,
+  METHOD_PREDICT,
   METHOD_REGRESS,
   type ModelSelector,
   type RunRequest,
@@ -70,7 +72,10 @@ export function checkSignature(
   const name = signatureName || info.defaultSignature;
   const signature = info.signatures[name];
   if (!signature) throw new InvalidArgument(`No signature was found with the name: ${name}`);
-  if (signature.method !== method) {
+  // TF Serving checks method_name only with --enable_signature_method_name_check (off by default): TF2 exports
+  // classify and regress as predict signatures over serialized tf.Examples, and it serves them. So does flowserve,
+  // for a signature that parses the examples it is given; any other keeps the check's message.
+  if (signature.method !== method && !(signature.method === METHOD_PREDICT && signature.parseExamples)) {
     const what = method === METHOD_CLASSIFY ? 'classification' : 'regression';
     throw new InvalidArgument(`Expected ${what} signature method_name to be ${method}. Was: ${signature.method}`);
   }
@@ -167,7 +172,7 @@ export function toClassifications(
     }
     numClasses = k;
   }
-  const labels = classes?.data as string[] | undefined;
+  const labels = classes?.data as Uint8Array[] | undefined;
   const scoreData = scores?.data as Float32Array | undefined;
   const out: ScoredClass[][] = [];
   for (let i = 0; i < batch; i++) {
@@ -176,13 +181,21 @@ export function toClassifications(
       const at = i * numClasses + k;
       // Without a classes output the signature's classLabels name the classes; TF Serving would send "".
       row.push({
-        label: labels ? (labels[at] as string) : (signature.classLabels?.[k] ?? ''),
+        label: labels ? labelText(labels[at] as Uint8Array) : (signature.classLabels?.[k] ?? ''),
         score: scoreData?.[at] ?? 0,
       });
     }
     out.push(row);
   }
   return out;
+}
+
+/**
+ * A class label: the classes tensor holds bytes, but Class.label is a proto `string` (and a JSON string over
+ * REST), so labels are read as UTF-8, a byte that is not UTF-8 read as U+FFFD (docs/string-tensors.md).
+ */
+function labelText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
 }
 
 export async function regress(core: ServingCore, request: ExampleRequest): Promise<RegressOutcome> {

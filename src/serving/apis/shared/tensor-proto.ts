@@ -11,7 +11,9 @@ import {
   isBigIntDType,
   tfDataTypeName,
   type DType,
+  type StringData,
   type TensorData,
+  type TypedArray,
 } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import {
@@ -94,7 +96,7 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: 
     if (content.length !== expected) {
       throw fail(`tensor_content holds ${content.length} bytes, shape [${shape.join(',')}] needs ${expected}`);
     }
-    const data = allocate(dtype, n) as Exclude<TensorData, string[]>;
+    const data = allocate(dtype, n) as TypedArray;
     // Copy rather than view: the wire buffer is rarely aligned for the element type.
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
     return new HostTensor(dtype, shape, data);
@@ -161,24 +163,21 @@ function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean
   // TF repeats the last given value to fill the shape, so a single value broadcasts. The last value is converted
   // once: for strings every repeat is then the same JS string, not a fresh copy.
   if (count > 0 && count < n) {
-    const last = out[count - 1] as number | bigint | string;
-    if (dtype === 'string') (out as string[]).fill(last as string, count, n);
+    const last = out[count - 1] as number | bigint | Uint8Array;
+    if (dtype === 'string') (out as StringData).fill(last as Uint8Array, count, n);
     else if (isBigIntDType(dtype)) (out as BigInt64Array).fill(last as bigint, count, n);
     else (out as Float32Array).fill(last as number, count, n);
   }
   return out;
 }
 
-/** A view, not a copy: Buffer.from(Uint8Array) would copy every string's bytes once more. */
-function utf8(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-}
-
 function elementSetter(dtype: DType, out: TensorData): (i: number, v: number | Int64 | boolean | Uint8Array) => void {
   if (dtype === 'string') {
-    const strings = out as string[];
+    // Bytes stay bytes: the element is the decoded field itself (protobufjs gives each its own view).
+    const strings = out as StringData;
     return (i, v) => {
-      strings[i] = typeof v === 'string' ? v : utf8(v as Uint8Array);
+      if (!(v instanceof Uint8Array)) throw new InvalidArgument(`string_val element is not bytes`);
+      strings[i] = v;
     };
   }
   if (isBigIntDType(dtype)) {
@@ -204,10 +203,11 @@ export function encodeTensorProto(tensor: HostTensor, options: EncodeOptions = {
   const proto: TensorProtoMsg = { dtype: tfDtypeCode(tensor.dtype), tensor_shape: shapeToProto(tensor.shape) };
   const data = tensor.data;
   if (tensor.dtype === 'string') {
-    proto.string_val = (data as string[]).map((s) => Buffer.from(s, 'utf8'));
+    // The elements themselves: protobufjs writes Uint8Array bytes fields as they are.
+    proto.string_val = [...(data as StringData)];
     return proto;
   }
-  const typed = data as Exclude<TensorData, string[]>;
+  const typed = data as TypedArray;
   if (options.tensorContent) {
     proto.tensor_content = Buffer.from(typed.buffer, typed.byteOffset, typed.byteLength);
     return proto;

@@ -13,7 +13,7 @@
 import { endianness } from 'node:os';
 import protobuf from 'protobufjs';
 import { InvalidArgument } from '../../../errors.js';
-import type { DType, TensorData } from '../../../graph/dtype.js';
+import type { DType, StringData, TensorData, TypedArray } from '../../../graph/dtype.js';
 import { dtypeInfo, isBigIntDType } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { MAX_RANK } from '../../core/request-limits.js';
@@ -253,8 +253,8 @@ export function readTensorValues(proto: WireTensorProto, dtype: DType, out: Tens
     return i < n;
   });
   if (i > 0 && i < n) {
-    const last = out[i - 1] as number | bigint | string;
-    if (dtype === 'string') (out as string[]).fill(last as string, i, n);
+    const last = out[i - 1] as number | bigint | Uint8Array;
+    if (dtype === 'string') (out as StringData).fill(last as Uint8Array, i, n);
     else if (isBigIntDType(dtype)) (out as BigInt64Array).fill(last as bigint, i, n);
     else (out as Float32Array).fill(last as number, i, n);
   }
@@ -286,11 +286,12 @@ function valueWriter(dtype: DType, out: TensorData): ValueWriter {
       };
     }
     case 'string': {
-      const strings = out as string[];
+      // Zero-copy: each element is a view of the request's bytes (admission already priced them).
+      const strings = out as StringData;
       return (c, wireType, at) => {
         if (wireType !== WIRE_BYTES) throw new Malformed('string_val is not length-delimited');
         const [s, e] = c.delimited();
-        strings[at] = Buffer.from(c.bytes.buffer, c.bytes.byteOffset + s, e - s).toString('utf8');
+        strings[at] = c.bytes.subarray(s, e);
         return at + 1;
       };
     }
@@ -365,11 +366,10 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
   writer.ldelim();
   const data = tensor.data;
   if (tensor.dtype === 'string') {
-    // protobufjs writes the UTF-8 itself: no Buffer per element.
-    for (const s of data as string[]) writer.uint32((8 << 3) | WIRE_BYTES).string(s);
+    for (const s of data as StringData) writer.uint32((8 << 3) | WIRE_BYTES).bytes(s);
     return;
   }
-  const typed = data as Exclude<TensorData, string[]>;
+  const typed = data as TypedArray;
   if (typed.length === 0) return;
   const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
   if (tensorContent && LITTLE_ENDIAN) {

@@ -9,7 +9,7 @@
  * else JSON. A raw binary request (no JSON header) gets every output as binary.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { float16Value, type DType } from '../../../graph/dtype.js';
+import { float16Value, type DType, type TypedArray } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorBytes } from '../../../graph/string-bytes.js';
 import { formatFloat } from '../rest/json-format.js';
@@ -97,7 +97,7 @@ async function flatJson(tensor: HostTensor): Promise<string> {
 /** The binary form of a tensor: little-endian elements, or for BYTES each element after its 4-byte length. */
 function binaryOf(tensor: HostTensor): Buffer {
   if (tensor.dtype !== 'string') {
-    const data = tensor.data as Exclude<HostTensor['data'], string[]>;
+    const data = tensor.data as TypedArray;
     return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   }
   const elements = stringTensorBytes(tensor);

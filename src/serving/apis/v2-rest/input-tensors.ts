@@ -9,7 +9,7 @@
  * Binary numeric data is little-endian (the protocol's order, and the host's on every platform Node supports here).
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, dtypeInfo, type DType } from '../../../graph/dtype.js';
+import { allocate, dtypeInfo, type DType, type TypedArray } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorFromBytes } from '../../../graph/string-bytes.js';
 import { boundedElementCount } from '../../core/request-limits.js';
@@ -185,7 +185,7 @@ async function decode(measured: Measured, body: Uint8Array): Promise<HostTensor>
   }
   if (input.binary) {
     // Copied into storage of its own: aligned for the typed array, and movable to the worker without the body.
-    const data = allocate(dtype, count) as Exclude<ReturnType<typeof allocate>, string[]>;
+    const data = allocate(dtype, count) as TypedArray;
     const { offset, length } = input.binary;
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(body.subarray(offset, offset + length));
     return new HostTensor(dtype, input.shape, data);

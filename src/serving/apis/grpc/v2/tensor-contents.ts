@@ -12,7 +12,7 @@
 import { setImmediate } from 'node:timers/promises';
 import type protobuf from 'protobufjs';
 import { InvalidArgument } from '../../../../errors.js';
-import { allocate, dtypeInfo, type DType, type TensorData } from '../../../../graph/dtype.js';
+import { allocate, dtypeInfo, type DType, type TypedArray } from '../../../../graph/dtype.js';
 import { HostTensor } from '../../../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../../../graph/string-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader.js';
@@ -122,7 +122,7 @@ export async function decodeRaw(
     }
     return stringTensorFromBytes(shape, elements);
   }
-  const data = allocate(dtype, count) as Exclude<TensorData, string[]>;
+  const data = allocate(dtype, count) as TypedArray;
   // A copy into fresh, aligned storage the worker may take (the blob is a view into the request, at any offset).
   await copyInTurns(source.bytes.subarray(source.start, source.end), new Uint8Array(data.buffer, data.byteOffset));
   if (dtype === 'bool') {
@@ -240,7 +240,7 @@ export async function decodeTyped(
     }
     return stringTensorFromBytes(shape, elements);
   }
-  const data = allocate(dtype, count) as Exclude<TensorData, string[]>;
+  const data = allocate(dtype, count) as TypedArray;
   if (source && count > 0) {
     const reader = new WireReader(source.bytes, 'InferTensorContents', source.start, source.end);
     const put = valueReader(dtype, data);
@@ -279,7 +279,7 @@ export async function decodeTyped(
 }
 
 /** Reads one value of `dtype` at the reader into `data[at]`. */
-function valueReader(dtype: DType, data: Exclude<TensorData, string[]>): (reader: WireReader, at: number) => void {
+function valueReader(dtype: DType, data: TypedArray): (reader: WireReader, at: number) => void {
   switch (dtype) {
     case 'float32': {
       const out = data as Float32Array;
@@ -325,7 +325,7 @@ export function rawBytes(tensor: HostTensor): Uint8Array {
     }
     return out;
   }
-  const data = tensor.data as Exclude<TensorData, string[]>;
+  const data = tensor.data as TypedArray;
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
@@ -342,7 +342,7 @@ export function writeTypedContents(writer: protobuf.Writer, tensor: HostTensor):
     for (const element of stringTensorBytes(tensor)) writer.uint32((field << 3) | WIRE_BYTES).bytes(element);
     return;
   }
-  const data = tensor.data as Exclude<TensorData, string[]>;
+  const data = tensor.data as TypedArray;
   if (data.length === 0) return;
   if (tensor.dtype === 'float32' || tensor.dtype === 'float64') {
     writer.uint32((field << 3) | WIRE_BYTES).bytes(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
