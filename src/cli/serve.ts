@@ -62,6 +62,7 @@ export function registerServeCommand(program: Command): Command {
       enableCors: flags.restApiEnableCorsSupport,
       grpcChannelOptions: parseGrpcChannelArguments(flags.grpcChannelArguments),
       serializeAsTensorContent: flags.enableSerializationAsTensorContent,
+      maxV2GrpcMessageBytes: flags.maxV2GrpcMessageBytes,
       drainTimeoutMs: flags.drainTimeoutSeconds * 1000,
       waitForModels: flags.waitForModels,
     });

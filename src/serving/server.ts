@@ -37,6 +37,11 @@ export interface ServerOptions extends ServingCoreOptions {
   enableCors?: boolean;
   /** --grpc_channel_arguments: grpc-js server options, over the defaults. */
   grpcChannelOptions?: Record<string, string | number>;
+  /**
+   * --max_v2_grpc_message_bytes: the largest inference.GRPCInferenceService message received or sent; default
+   * INT32_MAX (TF Serving's and Triton's). TF Serving's services keep --max_request_bytes.
+   */
+  maxV2GrpcMessageBytes?: number;
   /** --enable_serialization_as_tensor_content: gRPC Predict outputs as raw bytes. */
   serializeAsTensorContent?: boolean;
   /** --rest_api_timeout_in_ms: REST requests not answered by then get 504 DEADLINE_EXCEEDED; 0 = none. */
@@ -115,6 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     tensorContent: options.serializeAsTensorContent,
     channelOptions: options.grpcChannelOptions,
     auth,
+    ...(options.maxV2GrpcMessageBytes === undefined ? {} : { maxV2MessageBytes: options.maxV2GrpcMessageBytes }),
   });
   const prometheus = options.monitoring?.prometheus;
   const rest =

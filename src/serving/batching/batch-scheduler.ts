@@ -11,20 +11,24 @@
  *   `maxExecutionBatchSize`; without it a task larger than `maxBatchSize` is rejected.
  * - Deadlines: when a batch is cut, its tasks whose deadline has passed are dropped (DroppedAtDeadline) and the rest
  *   run; the batch's run carries the latest remaining deadline, so the worker can drop it too.
+ * - Timing (the statistics extension): a task given a RequestTiming gets its wait in the queue, its batch's merge,
+ *   run and split times added; a batch holding such a task is reported to `onExecution` once it is split.
  */
 import { InvalidArgument, Internal, Unavailable, toFlowserveError } from '../../errors.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import { deadlinePassed, DroppedAtDeadline, latestDeadline, type Deadline } from '../deadline.js';
+import { emptyStageTimes, type RequestTiming, type StageTimes } from '../run-timing.js';
 import { concatRows, padRows, sliceRows } from './batch-tensors.js';
 
 export type TensorMap = Record<string, HostTensor>;
 
 /**
  * Runs one merged batch; the scheduler owns (and may transfer) the tensors it passes. `deadline`: when every task of
- * the batch has stopped waiting (undefined = some task has no deadline).
+ * the batch has stopped waiting (undefined = some task has no deadline). `timing`, when given, is to be filled with
+ * the run's stage times.
  */
-export type BatchRunner = (inputs: TensorMap, deadline: Deadline) => Promise<TensorMap>;
+export type BatchRunner = (inputs: TensorMap, deadline: Deadline, timing?: StageTimes) => Promise<TensorMap>;
 
 export interface BatchStats {
   /** Examples in the batch before padding. */
@@ -40,6 +44,11 @@ export interface BatchSchedulerHooks {
   onBatch?(stats: BatchStats): void;
   /** Tasks (or task pieces) waiting, after every change. */
   onQueueDepth?(depth: number): void;
+  /**
+   * A batch that held a timed task has run and been split: `rows` = its examples before padding, `times` = the
+   * whole execution (merge, run, split; queue = its worker-side wait).
+   */
+  onExecution?(rows: number, times: StageTimes): void;
 }
 
 /** The batch scheduler's wording in DroppedAtDeadline messages. */
@@ -64,6 +73,8 @@ interface Piece {
   size: number;
   enqueuedAt: number;
   deadline: Deadline;
+  /** The task's stage times, added to as its pieces run; undefined = not timed (warmup). */
+  timing: RequestTiming | undefined;
   settle(outputs: TensorMap | Error): void;
 }
 
@@ -122,13 +133,14 @@ export class BatchScheduler {
 
   /**
    * Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs; rejects
-   * with DroppedAtDeadline when `deadline` passes before its batch is cut.
+   * with DroppedAtDeadline when `deadline` passes before its batch is cut. `timing` (optional) gets the task's stage
+   * times added once it has run.
    */
-  schedule(inputs: TensorMap, deadline?: Deadline): Promise<TensorMap> {
+  schedule(inputs: TensorMap, deadline?: Deadline, timing?: RequestTiming): Promise<TensorMap> {
     if (this.closing) return Promise.reject(new Unavailable('the batch scheduler is shutting down'));
     const size = taskSize(inputs);
     // Scalars cannot be batched and empty tasks have nothing to merge: run them alone.
-    if (size === undefined || size === 0) return this.runner(inputs, deadline);
+    if (size === undefined || size === 0) return this.runAlone(inputs, deadline, timing);
     if (size > this.options.maxBatchSize && !this.options.enableLargeBatchSplitting) {
       return Promise.reject(
         new InvalidArgument(`Task size ${size} is larger than maximum input batch size ${this.options.maxBatchSize}`),
@@ -157,6 +169,7 @@ export class BatchScheduler {
           size: pieceSize,
           enqueuedAt: now,
           deadline,
+          timing,
           settle: (outputs) => {
             if (failed) return;
             if (outputs instanceof Error) {
@@ -172,6 +185,19 @@ export class BatchScheduler {
       this.reportDepth();
       this.schedulePump();
     });
+  }
+
+  /** A task that cannot share a batch: run as is, its execution reported with its rows (0) or 1 for scalars. */
+  private async runAlone(inputs: TensorMap, deadline: Deadline, timing: RequestTiming | undefined): Promise<TensorMap> {
+    if (!timing) return this.runner(inputs, deadline);
+    const times = emptyStageTimes();
+    const outputs = await this.runner(inputs, deadline, times);
+    timing.queueNs += times.queueNs;
+    timing.computeInputNs += times.computeInputNs;
+    timing.computeInferNs += times.computeInferNs;
+    timing.computeOutputNs += times.computeOutputNs;
+    this.hooks.onExecution?.(taskSize(inputs) ?? 1, times);
+    return outputs;
   }
 
   /** Sizes of the pieces a task is cut into: the first fills the open batch's room, the rest full batches. */
@@ -261,7 +287,11 @@ export class BatchScheduler {
       for (const name of names) {
         merged[name] = padRows(concatRows(batch.pieces.map((p) => p.inputs[name] as HostTensor)), target);
       }
-      const outputs = await this.runner(merged, latestDeadline(batch.pieces.map((p) => p.deadline)));
+      const mergedAt = performance.now();
+      const timed = batch.pieces.some((p) => p.timing !== undefined);
+      const execution = timed ? emptyStageTimes() : undefined;
+      const outputs = await this.runner(merged, latestDeadline(batch.pieces.map((p) => p.deadline)), execution);
+      const returnedAt = performance.now();
       this.hooks.onBatch?.({
         inputSize: batch.size,
         processedSize: target,
@@ -282,6 +312,23 @@ export class BatchScheduler {
         offset += piece.size;
         return rows;
       });
+      if (execution) {
+        const splitNs = msToNs(performance.now() - returnedAt);
+        const mergeNs = msToNs(mergedAt - startedAt);
+        for (const piece of batch.pieces) {
+          if (!piece.timing) continue;
+          piece.timing.queueNs += msToNs(startedAt - piece.enqueuedAt) + execution.queueNs;
+          piece.timing.computeInputNs += mergeNs + execution.computeInputNs;
+          piece.timing.computeInferNs += execution.computeInferNs;
+          piece.timing.computeOutputNs += execution.computeOutputNs + splitNs;
+        }
+        this.hooks.onExecution?.(batch.size, {
+          queueNs: execution.queueNs,
+          computeInputNs: mergeNs + execution.computeInputNs,
+          computeInferNs: execution.computeInferNs,
+          computeOutputNs: execution.computeOutputNs + splitNs,
+        });
+      }
       batch.pieces.forEach((piece, i) => piece.settle(perPiece[i] as TensorMap));
     } catch (err) {
       const error = toFlowserveError(err);
@@ -316,6 +363,10 @@ export class BatchScheduler {
     await idle;
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+function msToNs(ms: number): number {
+  return Math.max(0, Math.round(ms * 1e6));
 }
 
 function mapTensors(map: TensorMap, fn: (t: HostTensor, alias: string) => HostTensor): TensorMap {

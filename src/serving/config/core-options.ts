@@ -6,6 +6,7 @@ import type { ServingCoreOptions } from '../core/options.js';
 import { defaultBatchingParameters, parseBatchingParameters } from './batching-parameters.js';
 import { parseSavedModelTags, type ServerFlags } from './flags.js';
 import { parseModelServerConfig, resolveBasePath, singleModelConfig } from './model-server-config.js';
+import { parseModelControlMode } from './model-control-mode.js';
 import { parseMonitoringConfig } from './monitoring-config.js';
 
 async function readConfigFile(path: string, flag: string): Promise<string> {
@@ -47,6 +48,7 @@ export async function buildCoreOptions(
       maxExamples: flags.maxExamplesPerRequest,
     },
     enableModelManagement: flags.enableModelManagement,
+    modelControlMode: parseModelControlMode(flags.modelControlMode, flags.fileSystemPollWaitSeconds),
     savedModelTags: parseSavedModelTags(flags.savedModelTags),
     ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
     ...extra,

@@ -10,7 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
-import { DEFAULT_REQUEST_LIMITS } from '../core/request-limits.js';
+import { DEFAULT_REQUEST_LIMITS, MAX_GRPC_MESSAGE_BYTES } from '../core/request-limits.js';
 import { parseGrpcChannelArguments } from './grpc-channel-arguments.js';
 import type { ServingDevice } from './model-server-config.js';
 import { UNSUPPORTED_TF_SERVING_FLAGS, unsupportedFlagMessage } from './unsupported-flags.js';
@@ -38,6 +38,8 @@ export interface ServerFlags {
   maxRequestBytes: number;
   maxInputBytes: number;
   maxExamplesPerRequest: number;
+  /** Largest inference.GRPCInferenceService message received or sent (TF Serving's and Triton's INT32_MAX). */
+  maxV2GrpcMessageBytes: number;
   /** Text-format SSLConfig: TLS (mTLS with client_verify) on the gRPC port and, unless restApiSsl is false, REST. */
   sslConfigFile: string;
   restApiSsl: boolean;
@@ -56,6 +58,8 @@ export interface ServerFlags {
   waitForModels: boolean;
   /** TF Serving's --saved_model_tags: the comma-separated MetaGraphDef tag set a SavedModel is loaded with. */
   savedModelTags: string;
+  /** Triton's --model-control-mode: none | poll | explicit (checked by parseModelControlMode). */
+  modelControlMode: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -205,6 +209,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help: 'most tf.Examples in one Classify/Regress/MultiInference request (with batching, max_batch_size too)',
   },
   {
+    flag: 'max_v2_grpc_message_bytes',
+    key: 'maxV2GrpcMessageBytes',
+    kind: 'int',
+    defaultValue: () => MAX_GRPC_MESSAGE_BYTES,
+    help:
+      'largest Open Inference Protocol gRPC message received or sent, default INT32_MAX as TF Serving and Triton ' +
+      '(TF Serving services keep --max_request_bytes); lower it for untrusted clients, see docs/security.md',
+  },
+  {
     flag: 'ssl_config_file',
     key: 'sslConfigFile',
     kind: 'string',
@@ -287,6 +300,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'string',
     defaultValue: () => 'serve',
     help: 'comma-separated tag set of the MetaGraphDef to load from each SavedModel',
+  },
+  {
+    flag: 'model_control_mode',
+    key: 'modelControlMode',
+    kind: 'string',
+    defaultValue: () => 'none',
+    help:
+      "Triton's model control: explicit allows the v2 repository API's load/unload; none and poll refuse them " +
+      '(poll also requires --file_system_poll_wait_seconds > 0)',
   },
 ];
 
@@ -393,6 +415,7 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
     ['max_request_bytes', result.maxRequestBytes],
     ['max_input_bytes', result.maxInputBytes],
     ['max_examples_per_request', result.maxExamplesPerRequest],
+    ['max_v2_grpc_message_bytes', result.maxV2GrpcMessageBytes],
   ] as const) {
     if (value < 1) throw new InvalidArgument(`--${flag} must be at least 1; got ${value}`);
   }

@@ -109,6 +109,11 @@ export class AspiredVersionsManager {
     };
   }
 
+  /** Every model the source has reported, in the order first seen. */
+  modelNames(): string[] {
+    return [...this.models.keys()];
+  }
+
   hasModel(model: string): boolean {
     return this.models.has(model);
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NotFound } from '../../errors.js';
 import { convertImportedModel, writeConvertedModel } from '../../import/convert.js';
-import type { ImportedModel } from '../../import/imported-model.js';
+import type { ImportedModel, ModelFormat } from '../../import/imported-model.js';
 import { detectDirectoryFormat, MODEL_FORMATS } from '../../import/model-formats.js';
 import { DEFAULT_TAGS } from '../../import/saved-model.js';
 import type { VersionSignatures } from './signatures.js';
@@ -19,6 +19,8 @@ export const MODEL_FILE = 'model.onnx';
 export interface ModelSource {
   /** The ONNX model to load. */
   modelPath: string;
+  /** The TensorFlow format it was imported from; undefined for flowserve's own model.onnx. */
+  format?: ModelFormat;
   /** Signatures of an imported model (undefined: read signatures.json or derive them from the ONNX graph). */
   signatures?: VersionSignatures;
   /** Removes what the import wrote; call once the model is loaded (or failed to). */
@@ -61,6 +63,7 @@ async function importedSource(model: ImportedModel): Promise<ModelSource> {
   }
   return {
     modelPath: join(dir, MODEL_FILE),
+    format: model.format,
     signatures: { signatures: converted.signatureFile.signatures, defaultSignature: converted.signatureFile.default },
     release,
   };

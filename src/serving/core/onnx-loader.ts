@@ -8,7 +8,8 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/worker-pool.js';
-import { OnnxServable } from './onnx-servable.js';
+import type { ModelFormat } from '../../import/imported-model.js';
+import { OnnxServable, type ExecutionRecorder } from './onnx-servable.js';
 import type { Loader, LoaderFactory, Servable } from './servable.js';
 import { findModelSource } from './model-source.js';
 import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
@@ -32,6 +33,14 @@ export interface OnnxLoaderOptions {
   readTfWarmup?: TfWarmupReader;
   /** The MetaGraphDef tag set of SavedModels (--saved_model_tags); default `serve`. */
   savedModelTags?: readonly string[];
+  /** Counts executions for the statistics extension. */
+  statistics?: ExecutionRecorder;
+}
+
+/** The platform Triton prints for a model of this format (model_config.proto's `platform`). */
+export function tritonPlatform(format: ModelFormat | undefined): string {
+  if (format === undefined) return 'onnxruntime_onnx';
+  return format === 'saved_model' ? 'tensorflow_savedmodel' : 'tensorflow_graphdef';
 }
 
 export function onnxLoaderFactory(options: OnnxLoaderOptions): LoaderFactory {
@@ -49,13 +58,17 @@ export class OnnxLoader implements Loader {
   async load(): Promise<Servable> {
     const source = await findModelSource(this.versionPath, this.options.savedModelTags);
     try {
-      return await this.loadFrom(source.modelPath, source.signatures);
+      return await this.loadFrom(source.modelPath, source.signatures, tritonPlatform(source.format));
     } finally {
       await source.release();
     }
   }
 
-  private async loadFrom(modelPath: string, importedSignatures: VersionSignatures | undefined): Promise<Servable> {
+  private async loadFrom(
+    modelPath: string,
+    importedSignatures: VersionSignatures | undefined,
+    platform: string,
+  ): Promise<Servable> {
     const device = this.options.deviceFor?.(this.modelName) ?? 'cpu';
     const cannotLoad = (reason: string) =>
       `model '${this.modelName}' version ${this.version} could not be loaded on ${servingDeviceName(device)}: ${reason}`;
@@ -82,6 +95,8 @@ export class OnnxLoader implements Loader {
         version: this.version,
         model,
         signatures,
+        platform,
+        ...(this.options.statistics ? { statistics: this.options.statistics } : {}),
         ...(this.options.batching ? { batching: this.options.batching } : {}),
         ...(this.options.metrics ? { metrics: this.options.metrics } : {}),
       });

@@ -2,14 +2,20 @@
  * A loaded version backed by an ONNX model in the worker pool. With batching on, each batchable signature gets its
  * own BatchScheduler (TF Serving batches per signature); a batch always fetches every output of the signature and
  * each request then keeps the outputs it asked for.
+ *
+ * Statistics (Triton's extension): a request that carries a RequestTiming gets its stage times; a batched one counts
+ * its rows as items, one run alone counts 1. Each execution that served such a request is reported to `statistics`:
+ * a batch with its rows, a request run alone as batch size 1 (Triton's way for models that do not batch), so the
+ * batch sizes reported stay within max_batch_size.
  */
 import type { DType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
+import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTimes } from '../run-timing.js';
 import type { PooledModel } from '../worker/worker-pool.js';
-import type { Servable, ServableRunOptions } from './servable.js';
+import type { Servable, ServableDescription, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
 
@@ -20,6 +26,14 @@ export interface OnnxServableOptions {
   signatures: VersionSignatures;
   batching?: BatchingParameters;
   metrics?: ServingMetrics;
+  /** Triton's platform name of the model's format (ServableDescription.platform). */
+  platform: string;
+  /** Receives every execution that served a timed request. */
+  statistics?: ExecutionRecorder;
+}
+
+export interface ExecutionRecorder {
+  recordExecution(modelName: string, version: number, execution: ExecutionRecord): void;
 }
 
 /** TF Serving's API label for the runtime latency metric. */
@@ -30,7 +44,7 @@ function apiOf(signature: Signature): string {
 }
 
 /** Batching needs dim 0 of every input to be the (free) batch dimension. */
-function isBatchable(signature: Signature): boolean {
+export function isBatchable(signature: Signature): boolean {
   const inputs = Object.values(signature.inputs);
   return inputs.length > 0 && inputs.every((spec) => spec.shape.length >= 1 && spec.shape[0] === -1);
 }
@@ -38,11 +52,17 @@ function isBatchable(signature: Signature): boolean {
 export class OnnxServable implements Servable {
   readonly signatures: Readonly<Record<string, Signature>>;
   readonly defaultSignature: string;
+  readonly description: ServableDescription;
   private readonly schedulers = new Map<string, BatchScheduler>();
 
   constructor(private readonly options: OnnxServableOptions) {
     this.signatures = options.signatures.signatures;
     this.defaultSignature = options.signatures.defaultSignature;
+    this.description = {
+      platform: options.platform,
+      device: options.model.device,
+      instances: options.model.replicaCount,
+    };
   }
 
   async run(
@@ -53,9 +73,10 @@ export class OnnxServable implements Servable {
   ): Promise<TensorMap> {
     const signature = this.signatures[signatureName] as Signature;
     const scheduler = this.scheduler(signatureName, signature);
-    if (!scheduler)
-      return this.runDirect(signature, inputs, outputAliases, options.inputsOwned ?? false, options.deadline);
-    const all = await scheduler.schedule(inputs, options.deadline);
+    const timing = options.timing;
+    if (!scheduler) return this.runAlone(signature, inputs, outputAliases, options, timing);
+    if (timing) timing.items = batchRows(inputs);
+    const all = await scheduler.schedule(inputs, options.deadline, timing);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
@@ -70,7 +91,7 @@ export class OnnxServable implements Servable {
       const allOutputs = Object.keys(signature.outputs);
       scheduler = new BatchScheduler(
         batching,
-        (merged, deadline) => this.runDirect(signature, merged, allOutputs, true, deadline),
+        (merged, deadline, timing) => this.runDirect(signature, merged, allOutputs, true, deadline, timing),
         {
           onBatch: (stats) =>
             metrics?.observeBatch(
@@ -78,6 +99,8 @@ export class OnnxServable implements Servable {
               batching.threadPoolName,
             ),
           onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
+          onExecution: (rows, times) =>
+            this.options.statistics?.recordExecution(modelName, version, { batchSize: rows, ...times }),
         },
       );
       this.schedulers.set(signatureName, scheduler);
@@ -85,13 +108,42 @@ export class OnnxServable implements Servable {
     return scheduler;
   }
 
-  /** One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker. */
+  /** A request that is not batched: one execution of its own (batch size 1 in the statistics). */
+  private async runAlone(
+    signature: Signature,
+    inputs: TensorMap,
+    outputAliases: readonly string[],
+    options: ServableRunOptions,
+    timing: RequestTiming | undefined,
+  ): Promise<TensorMap> {
+    const times = timing ? emptyStageTimes() : undefined;
+    const owned = options.inputsOwned ?? false;
+    const outputs = await this.runDirect(signature, inputs, outputAliases, owned, options.deadline, times);
+    if (timing && times) {
+      timing.items = 1;
+      timing.queueNs += times.queueNs;
+      timing.computeInputNs += times.computeInputNs;
+      timing.computeInferNs += times.computeInferNs;
+      timing.computeOutputNs += times.computeOutputNs;
+      this.options.statistics?.recordExecution(this.options.modelName, this.options.version, {
+        batchSize: 1,
+        ...times,
+      });
+    }
+    return outputs;
+  }
+
+  /**
+   * One ORT run in a worker: aliases → ONNX names and back. `owned` = the tensors may be moved to the worker.
+   * `timing` (optional) gets the run's stage times.
+   */
   private async runDirect(
     signature: Signature,
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
     deadline: number | undefined,
+    timing?: StageTimes,
   ): Promise<TensorMap> {
     const feeds: TensorMap = {};
     for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
@@ -109,6 +161,7 @@ export class OnnxServable implements Servable {
         ? await this.options.model.run(feeds, graphFetches, {
             transferInputs: owned && graphFetches.length === fetches.length,
             deadline,
+            ...(timing ? { timing } : {}),
           })
         : {};
     this.options.metrics?.observeRuntime(
@@ -128,6 +181,12 @@ export class OnnxServable implements Servable {
     await Promise.all([...this.schedulers.values()].map((s) => s.close()));
     await this.options.model.unload();
   }
+}
+
+/** Dim 0 shared by a batchable request's inputs (1 for scalars, which the scheduler runs alone). */
+function batchRows(inputs: TensorMap): number {
+  for (const tensor of Object.values(inputs)) return tensor.rank === 0 ? 1 : (tensor.shape[0] as number);
+  return 1;
 }
 
 /** The smallest value ORT accepts for an input nothing fetched reads: unknown dims 0, a scalar when undeclared. */

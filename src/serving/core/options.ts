@@ -5,6 +5,7 @@ import type { GpuProbeResult } from '../../devices/webgpu.js';
 import type { ModelServerConfig, ServingDevice } from '../config/model-server-config.js';
 import type { MonitoringConfig } from '../config/monitoring-config.js';
 import type { RequestLimits } from './request-limits.js';
+import type { ModelControlMode } from './types.js';
 import { escapeControlCharacters } from '../config/untrusted-text.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
@@ -49,6 +50,8 @@ export interface ServingCoreOptions {
    * repository API). Default false, unlike TF Serving, whose reload RPC lets any client repoint or unload every model.
    */
   enableModelManagement?: boolean;
+  /** --model_control_mode: `explicit` allows the repository API's load and unload; default `none`. */
+  modelControlMode?: ModelControlMode;
   /**
    * --model_base_path_prefix: every base path (start-up config, config-file polls and reloads) must resolve inside
    * this directory. Undefined: no confinement.

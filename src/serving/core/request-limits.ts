@@ -42,6 +42,9 @@ export const DEFAULT_REQUEST_LIMITS: Readonly<RequestLimits> = {
   maxExamples: 10_000,
 };
 
+/** gRPC's largest message (INT32_MAX bytes): TF Serving's and Triton's limit both ways. */
+export const MAX_GRPC_MESSAGE_BYTES = 2147483647;
+
 /** TensorFlow's TensorShape holds at most 254 dimensions. */
 export const MAX_RANK = 254;
 

@@ -1,5 +1,7 @@
 /** What the manager serves: one loaded model version, and the Loader that produces it. */
 import type { HostTensor } from '../../graph/host-tensor.js';
+import type { ServingDevice } from '../config/model-server-config.js';
+import type { RequestTiming } from '../run-timing.js';
 import type { Signature } from './types.js';
 
 export interface ServableRunOptions {
@@ -7,12 +9,28 @@ export interface ServableRunOptions {
   inputsOwned?: boolean;
   /** Date.now() ms after which the request is dropped unrun if still queued (RunRequest.deadline). */
   deadline?: number;
+  /**
+   * A request the statistics extension counts: the servable adds its stage times and sets `items`, and counts the
+   * executions it ran for it. Absent (warmup): nothing is counted.
+   */
+  timing?: RequestTiming;
+}
+
+/** What a servable is and where it runs, for Triton's model configuration (apis/v2/config.ts). */
+export interface ServableDescription {
+  /** Triton's platform name: `onnxruntime_onnx`, `tensorflow_savedmodel`, `tensorflow_graphdef`. */
+  platform: string;
+  device: ServingDevice;
+  /** Copies of the model that compute in parallel (one per worker thread on the CPU; one on the GPU). */
+  instances: number;
 }
 
 export interface Servable {
   readonly signatures: Readonly<Record<string, Signature>>;
   /** The signature used when a request names none. */
   readonly defaultSignature: string;
+  /** Absent for servables that do not say (test fakes). */
+  readonly description?: ServableDescription;
   /**
    * Runs `signatureName` on inputs keyed by alias (already validated) and returns the outputs named in
    * `outputAliases`, keyed by alias. A run still queued at `options.deadline` (Date.now() ms) rejects with

@@ -9,16 +9,19 @@ import { discoverGpus, type GpuProbeResult } from '../../devices/webgpu.js';
 import { Cancelled, InvalidArgument, NotFound, PermissionDenied, Unavailable, Unknown } from '../../errors.js';
 import { modelServerConfigFromUnknown } from '../config/model-server-config-object.js';
 import {
+  DEFAULT_VERSION_POLICY,
   parseModelServerConfig,
   type ModelConfig,
   type ModelServerConfig,
   type ServingDevice,
 } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline } from '../deadline.js';
+import { emptyRequestTiming } from '../run-timing.js';
 import { ServingMetrics, type RequestRecord } from '../metrics/serving-metrics.js';
 import { WorkerPool } from '../worker/worker-pool.js';
 import { AspiredVersionsManager, type ServableHandle } from './aspired-versions-manager.js';
 import { checkBasePaths } from './base-paths.js';
+import { InferenceStatistics, type VersionStatistics } from './inference-statistics.js';
 import { onnxLoaderFactory } from './onnx-loader.js';
 import { defaultLog, type ServingCoreOptions } from './options.js';
 import {
@@ -33,6 +36,11 @@ import { resolveOutputAliases, resolveSignatureName } from './request-validation
 import type { TransitionEvent } from './state-machine.js';
 import { StoragePathSource, type Log } from './storage-path-source.js';
 import type {
+  LoadModelOptions,
+  ModelChangeOptions,
+  ModelControlMode,
+  ModelDescription,
+  RepositoryModel,
   ModelSelector,
   RequestAdmission,
   Readiness,
@@ -64,11 +72,18 @@ export class ServingCoreImpl implements ServingCore {
   readonly servingMetrics: ServingMetrics;
   readonly limits: Readonly<RequestLimits>;
   readonly maxExamplesPerRequest: number;
+  /** Triton's statistics extension: per version request and execution counters. */
+  readonly inferenceStatistics = new InferenceStatistics();
   private readonly log: Log;
   private readonly pool: WorkerPool | undefined;
   private readonly manager: AspiredVersionsManager;
   private readonly source: StoragePathSource;
   private config: ModelServerConfig = { models: [] };
+  /**
+   * The models the server knows: the last config from start-up, a reload or the config file. `config` (what is
+   * served) is this minus the models a repository unload took out (with a repository load's version policy).
+   */
+  private declared: ModelServerConfig = { models: [] };
   private labels = new Map<string, LabelMap>();
   /** Serialises config changes: a reload waits for the previous one. */
   private configChain: Promise<unknown> = Promise.resolve();
@@ -96,6 +111,7 @@ export class ServingCoreImpl implements ServingCore {
         pool: this.pool as WorkerPool,
         enableModelWarmup: options.enableModelWarmup ?? true,
         metrics,
+        statistics: this.inferenceStatistics,
         deviceFor: (model) => this.deviceOf(model),
         probeGpu: () => this.probeGpu(),
         ...(options.batching ? { batching: options.batching } : {}),
@@ -109,8 +125,10 @@ export class ServingCoreImpl implements ServingCore {
       log: this.log,
       onTransition: (event) => {
         // An ended version's series go, so hot swaps do not grow the metrics page; its END state is in the status API.
-        if (event.to === 'END') metrics.forgetVersion(event.model, event.version);
-        else metrics.setVersionState(event.model, event.version, event.to);
+        if (event.to === 'END') {
+          metrics.forgetVersion(event.model, event.version);
+          this.inferenceStatistics.forgetVersion(event.model, event.version);
+        } else metrics.setVersionState(event.model, event.version, event.to);
         this.events.emit('transition', event);
       },
       onLoadAttempt: (model, path, ok, seconds) => metrics.recordLoad(model, path, ok, seconds),
@@ -217,6 +235,9 @@ export class ServingCoreImpl implements ServingCore {
 
   async run(request: RunRequest): Promise<RunResult> {
     const handle = this.acquire(request.model);
+    const startedAt = performance.now();
+    const timing = emptyRequestTiming();
+    let succeeded = false;
     this.runsInFlight++;
     try {
       const { servable } = handle;
@@ -228,13 +249,19 @@ export class ServingCoreImpl implements ServingCore {
       if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');
       const outputs = await servable.run(signatureName, inputs, outputAliases, {
         inputsOwned: request.inputsOwned ?? false,
+        timing,
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
       });
+      succeeded = true;
       return { modelName: handle.model, version: handle.version, signatureName, signature, outputs };
     } catch (err) {
       if (err instanceof DroppedAtDeadline) this.servingMetrics.countDroppedAtDeadline(handle.model);
       throw err;
     } finally {
+      // Counted before the release: once released the version may end, and its counters with it.
+      const totalNs = Math.round((performance.now() - startedAt) * 1e6);
+      if (succeeded) this.inferenceStatistics.recordSuccess(handle.model, handle.version, timing, totalNs, Date.now());
+      else this.inferenceStatistics.recordFailure(handle.model, handle.version, totalNs, Date.now());
       handle.release();
       if (--this.runsInFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
     }
@@ -306,6 +333,122 @@ export class ServingCoreImpl implements ServingCore {
     await this.applyConfig(modelServerConfigFromUnknown(config), true, options.signal);
   }
 
+  get modelControlMode(): ModelControlMode {
+    return this.options.modelControlMode ?? 'none';
+  }
+
+  /**
+   * Triton's explicit model control (repository load/unload). Refused with Triton's status (UNAVAILABLE) and the
+   * start of its message, which clients match, in modes none and poll.
+   */
+  checkModelControl(action: 'load' | 'unload', name: string): void {
+    if (this.modelControlMode === 'explicit') return;
+    throw new Unavailable(
+      `explicit model load / unload is not allowed: cannot ${action} '${name}' because this server runs with ` +
+        `--model_control_mode=${this.modelControlMode}; start it with --model_control_mode=explicit to allow it`,
+    );
+  }
+
+  repositoryIndex(): RepositoryModel[] {
+    const served = new Set(this.config.models.map((m) => m.name));
+    const names = [...new Set([...this.declared.models.map((m) => m.name), ...served])].sort();
+    return names.map((name) => ({
+      name,
+      served: served.has(name),
+      versions: this.manager.versionStatuses(name) ?? [],
+    }));
+  }
+
+  /**
+   * Triton's repository load, through the same path as a config reload (serialised with reloads): the model's entry
+   * of the declared config (with `versionPolicy` if given) joins the served config, its base path is polled at once,
+   * and this resolves when its aspired versions have settled. Loading a served model polls it again (new versions on
+   * disk load, as Triton's reload of a loaded model). Rejects with NOT_FOUND for a model the config does not list,
+   * INVALID_ARGUMENT naming each version that failed (their reasons), or when no version is available after it.
+   */
+  async loadModel(name: string, options: LoadModelOptions = {}): Promise<void> {
+    this.checkModelControl('load', name);
+    try {
+      await this.applyConfig(
+        (served, declared) => {
+          const known = declared.models.find((m) => m.name === name);
+          if (!known) {
+            throw new NotFound(`failed to load '${name}': no model of that name in the model config of this server`);
+          }
+          const entry = options.versionPolicy ? { ...known, versionPolicy: options.versionPolicy } : known;
+          const others = served.models.filter((m) => m.name !== name);
+          return { ...served, models: [...others, entry] };
+        },
+        true,
+        options.signal,
+        { declare: false, refresh: name },
+      );
+    } catch (err) {
+      if (!(err instanceof Unknown)) throw err;
+      const failures = this.manager
+        .failedAspiredVersions(name)
+        .map((f) => `version ${f.version} is at UNAVAILABLE state: ${f.message}`);
+      throw new InvalidArgument(`load failed for model '${name}': ${failures.join('; ')}`, { cause: err });
+    }
+    if (this.manager.availableVersions(name).length === 0) {
+      const basePath = this.config.models.find((m) => m.name === name)?.basePath ?? '';
+      throw new InvalidArgument(
+        `failed to load '${name}', no version is available: no version directory found under its base path ${basePath}`,
+      );
+    }
+  }
+
+  /**
+   * Triton's repository unload: the model leaves the served config (it stays in the index as UNAVAILABLE), its
+   * versions are unaspired and unloaded once their in-flight requests finish; resolves after that. Unloading a model
+   * that is not served succeeds; one the config does not list is NOT_FOUND.
+   */
+  async unloadModel(name: string, options: ModelChangeOptions = {}): Promise<void> {
+    this.checkModelControl('unload', name);
+    await this.applyConfig(
+      (served, declared) => {
+        if (!declared.models.some((m) => m.name === name) && !served.models.some((m) => m.name === name)) {
+          throw new NotFound(`failed to unload '${name}': no model of that name in the model config of this server`);
+        }
+        return { ...served, models: served.models.filter((m) => m.name !== name) };
+      },
+      true,
+      options.signal,
+      { declare: false, refresh: name },
+    );
+  }
+
+  describe(model: ModelSelector): ModelDescription {
+    const handle = this.acquire(model);
+    try {
+      const { servable } = handle;
+      const description = servable.description;
+      const configured = this.config.models.find((m) => m.name === handle.model);
+      return {
+        modelName: handle.model,
+        version: handle.version,
+        signatures: { ...servable.signatures },
+        defaultSignature: servable.defaultSignature,
+        platform: description?.platform ?? 'onnxruntime_onnx',
+        device: description?.device ?? this.deviceOf(handle.model),
+        instances: description?.instances ?? 1,
+        ...(this.options.batching ? { batching: this.options.batching } : {}),
+        versionPolicy: configured?.versionPolicy ?? DEFAULT_VERSION_POLICY,
+      };
+    } finally {
+      handle.release();
+    }
+  }
+
+  servedVersions(name?: string): { name: string; version: number }[] {
+    const names = name === undefined ? this.manager.modelNames().sort() : [name];
+    return names.flatMap((n) => this.manager.availableVersions(n).map((version) => ({ name: n, version })));
+  }
+
+  versionStatistics(name: string, version: number): VersionStatistics {
+    return this.inferenceStatistics.snapshot(name, version);
+  }
+
   /**
    * The one switch for every API that changes which models are served (the reload RPC today; the Open Inference
    * Protocol's repository load/unload later): off unless --enable_model_management.
@@ -370,18 +513,47 @@ export class ServingCoreImpl implements ServingCore {
     return handle;
   }
 
-  private applyConfig(next: ModelServerConfig, waitForNewModels: boolean, clientSignal?: AbortSignal): Promise<void> {
+  /**
+   * Queues a config change behind the ones before it. `next`: the new served config, or a function of the served
+   * and declared configs at the moment the change runs (repository load/unload). `change.declare` (default true):
+   * `next` also becomes the declared config (start-up, reload, config file); `change.refresh`: a model to poll and
+   * wait for even when its entry did not change (repository load/unload).
+   */
+  private applyConfig(
+    next: ModelServerConfig | ((served: ModelServerConfig, declared: ModelServerConfig) => ModelServerConfig),
+    waitForNewModels: boolean,
+    clientSignal?: AbortSignal,
+    change: { declare: boolean; refresh?: string } = { declare: true },
+  ): Promise<void> {
     const signal = clientSignal ? AbortSignal.any([clientSignal, this.drainAbort.signal]) : this.drainAbort.signal;
-    const run = this.configChain.then(() => this.applyConfigNow(next, waitForNewModels, signal));
+    const run = this.configChain.then(() =>
+      this.applyConfigNow(
+        typeof next === 'function' ? next(this.config, this.declared) : next,
+        waitForNewModels,
+        signal,
+        change,
+      ),
+    );
     this.configChain = run.catch(() => undefined);
     return run;
   }
 
-  private async applyConfigNow(next: ModelServerConfig, waitForNewModels: boolean, signal: AbortSignal): Promise<void> {
+  private async applyConfigNow(
+    next: ModelServerConfig,
+    waitForNewModels: boolean,
+    signal: AbortSignal,
+    change: { declare: boolean; refresh?: string },
+  ): Promise<void> {
     if (this.closed || this.draining) throw new Unavailable(SHUTTING_DOWN);
     if (signal.aborted) throw new Cancelled(`The config reload was cancelled before it started: ${reasonOf(signal)}`);
     await checkBasePaths(next, this.options.modelBasePathPrefix);
-    if (JSON.stringify(next) === JSON.stringify(this.config)) return;
+    if (JSON.stringify(next) === JSON.stringify(this.config)) {
+      if (change.declare) this.declared = next;
+      if (change.refresh === undefined) return;
+      await this.source.pollNow();
+      await this.waitForModels([change.refresh], signal);
+      return;
+    }
     const allowUnavailable = this.options.allowVersionLabelsForUnavailableModels ?? false;
     // Labels are checked before anything loads; a bad label rejects the whole config (spec §4.4).
     for (const model of next.models) {
@@ -397,15 +569,25 @@ export class ServingCoreImpl implements ServingCore {
     const previous = new Map(before.models.map((m) => [m.name, m]));
     const added = next.models.filter((m) => !sameModel(previous.get(m.name), m)).map((m) => m.name);
     this.config = next;
+    if (change.declare) this.declared = next;
     this.servingMetrics.setConfiguredModels(next.models.map((m) => m.name));
     this.labels = new Map(next.models.map((m) => [m.name, { ...m.versionLabels }]));
     await this.source.setModels(next.models);
     this.events.emit('configApplied', next);
     if (!waitForNewModels) return;
+    const refresh = change.refresh;
+    // A refreshed model that is still served is rolled back like an added one when cancelled; an unloaded one stays out.
+    const changed =
+      refresh !== undefined && !added.includes(refresh) && next.models.some((m) => m.name === refresh)
+        ? [...added, refresh]
+        : added;
     try {
-      await this.waitForModels(added, signal);
+      await this.waitForModels(
+        refresh !== undefined && !changed.includes(refresh) ? [...changed, refresh] : changed,
+        signal,
+      );
     } catch (err) {
-      if (err instanceof Cancelled) await this.dropUnfinished(before, added, reasonOf(signal));
+      if (err instanceof Cancelled) await this.dropUnfinished(before, changed, reasonOf(signal));
       throw err;
     }
   }

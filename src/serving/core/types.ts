@@ -4,6 +4,9 @@
  */
 import type { DType } from '../../graph/dtype.js';
 import type { HostTensor } from '../../graph/host-tensor.js';
+import type { BatchingParameters } from '../config/batching-parameters.js';
+import type { ServingDevice, VersionPolicy } from '../config/model-server-config.js';
+import type { VersionStatistics } from './inference-statistics.js';
 import type { ExampleFeatures } from './example-parsing.js';
 import type { InputAdmission, RequestLimits } from './request-limits.js';
 
@@ -100,6 +103,45 @@ export interface ServableInfo {
   defaultSignature: string;
 }
 
+/** A servable's info with what it is and how it is served (Triton's model configuration). */
+export interface ModelDescription extends ServableInfo {
+  /** Triton's platform name: `onnxruntime_onnx`, `tensorflow_savedmodel`, `tensorflow_graphdef`. */
+  platform: string;
+  device: ServingDevice;
+  /** Copies of the model computing in parallel (worker threads holding it). */
+  instances: number;
+  /** The server's batching parameters; undefined = batching off. */
+  batching?: BatchingParameters;
+  /** The model's version policy in the served config. */
+  versionPolicy: VersionPolicy;
+}
+
+/**
+ * Triton's --model_control_mode: `explicit` allows the repository API's load and unload; `none` (the default) and
+ * `poll` refuse them. flowserve always polls base paths for versions (--file_system_poll_wait_seconds); `poll` insists
+ * on it.
+ */
+export type ModelControlMode = 'none' | 'poll' | 'explicit';
+
+/** One model the server knows (its config lists it, or listed it before an unload), for the repository index. */
+export interface RepositoryModel {
+  name: string;
+  /** Whether the model is in the served config (false after a repository unload). */
+  served: boolean;
+  /** Every version seen, highest first (empty before its base path has been polled). */
+  versions: VersionStatus[];
+}
+
+export interface ModelChangeOptions {
+  /** Aborted when the client has gone: the change is dropped as a cancelled reload is (reloadConfig). */
+  signal?: AbortSignal;
+}
+
+export interface LoadModelOptions extends ModelChangeOptions {
+  /** Replaces the configured version policy for this load (Triton's load `config` override). */
+  versionPolicy?: VersionPolicy;
+}
+
 export interface RunRequest {
   model: ModelSelector;
   /** Empty or undefined means the servable's default signature. */
@@ -184,4 +226,23 @@ export interface ServingCore {
   reloadConfig(config: unknown, options?: ReloadOptions): Promise<void>;
   /** Read by every health endpoint (gRPC health, and later /v2/health/ready). */
   readonly readiness: Readiness;
+  /** The servable's info, format, placement and serving parameters (Triton's ModelConfig). */
+  describe(model: ModelSelector): ModelDescription;
+  /** AVAILABLE versions of `name` (highest first), or of every model when `name` is undefined (by name). */
+  servedVersions(name?: string): { name: string; version: number }[];
+  /** The statistics extension's counters of one version (zeros before its first request). */
+  versionStatistics(name: string, version: number): VersionStatistics;
+  /** --model_control_mode. */
+  readonly modelControlMode: ModelControlMode;
+  /** Throws UNAVAILABLE naming the flag unless --model_control_mode=explicit (before a load's parameters are read). */
+  checkModelControl(action: 'load' | 'unload', name: string): void;
+  /** Every model the server knows, by name: the served ones and those a repository unload took out. */
+  repositoryIndex(): RepositoryModel[];
+  /**
+   * Triton's repository load: (re)serves a known model from its base path and resolves once its aspired versions
+   * have settled; rejects naming the versions that failed. UNAVAILABLE unless --model_control_mode=explicit.
+   */
+  loadModel(name: string, options?: LoadModelOptions): Promise<void>;
+  /** Triton's repository unload: stops serving every version of `name` (after their requests finish). */
+  unloadModel(name: string, options?: ModelChangeOptions): Promise<void>;
 }

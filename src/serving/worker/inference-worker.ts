@@ -6,6 +6,7 @@ import { parentPort } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { quietOnGpu } from '../../runtime/ort.js';
+import { sharedClockMs } from '../run-timing.js';
 import {
   transferables,
   type WireTensor,
@@ -32,7 +33,10 @@ function session(id: number): ort.InferenceSession {
   return s;
 }
 
-async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+async function handle(
+  request: WorkerRequest,
+  receivedAt: number,
+): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
   switch (request.type) {
     case 'load': {
       const s = await ort.InferenceSession.create(request.modelPath, {
@@ -59,19 +63,23 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
         const error = { name: 'DeadlineExceeded', message: 'deadline passed in the worker queue' };
         return { reply: { id: request.id, ok: false, error, expired: true }, transfer: [] };
       }
+      const startedAt = sharedClockMs();
       const s = session(request.sessionId);
       const feeds: Record<string, ort.Tensor> = {};
       for (const [name, t] of Object.entries(request.feeds)) {
         feeds[name] = new ort.Tensor(t.dtype, t.data, t.shape);
       }
+      const inferStartedAt = sharedClockMs();
       const results = await s.run(feeds, request.fetches);
+      const inferEndedAt = sharedClockMs();
       const outputs: Record<string, WireTensor> = {};
       for (const [name, t] of Object.entries(results)) {
         if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
         outputs[name] = { dtype: t.type, shape: [...t.dims], data: t.data as WireTensor['data'] };
       }
+      const times = { receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt: sharedClockMs() };
       return {
-        reply: { id: request.id, ok: true, kind: 'ran', outputs },
+        reply: { id: request.id, ok: true, kind: 'ran', outputs, times },
         transfer: transferables(Object.values(outputs)),
       };
     }
@@ -88,8 +96,8 @@ async function handle(request: WorkerRequest): Promise<{ reply: WorkerReply; tra
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker.js must run as a worker thread');
-function serve(request: WorkerRequest): Promise<void> {
-  return handle(request).then(
+function serve(request: WorkerRequest, receivedAt: number): Promise<void> {
+  return handle(request, receivedAt).then(
     ({ reply, transfer }) => port?.postMessage(reply, transfer),
     (err: unknown) => {
       const error =
@@ -107,9 +115,10 @@ function serve(request: WorkerRequest): Promise<void> {
 let runs: Promise<void> = Promise.resolve();
 
 port.on('message', (envelope: WorkerEnvelope) => {
+  const receivedAt = sharedClockMs();
   const requests = envelope.type === 'many' ? envelope.requests : [envelope];
   for (const request of requests) {
-    if (request.type === 'run') runs = runs.then(() => serve(request));
-    else void serve(request);
+    if (request.type === 'run') runs = runs.then(() => serve(request, receivedAt));
+    else void serve(request, receivedAt);
   }
 });

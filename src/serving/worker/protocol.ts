@@ -40,9 +40,26 @@ export type WorkerRequest =
 /** What the main thread posts: one request, or several that arrived while the worker was busy. */
 export type WorkerEnvelope = WorkerRequest | { type: 'many'; requests: WorkerRequest[] };
 
+/**
+ * When a run passed each point in the worker, in sharedClockMs() (src/serving/run-timing.ts): the statistics
+ * extension splits a run's time into queue, input, infer and output stages from these.
+ */
+export interface WorkerRunTimes {
+  /** The message reached the worker. */
+  receivedAt: number;
+  /** Earlier runs were done and this one started (its feeds being built). */
+  startedAt: number;
+  /** ONNX Runtime's run() was called. */
+  inferStartedAt: number;
+  /** run() returned. */
+  inferEndedAt: number;
+  /** The reply was posted. */
+  repliedAt: number;
+}
+
 export type WorkerReply =
   | { id: number; ok: true; kind: 'loaded'; sessionId: number; inputs: WireValueInfo[]; outputs: WireValueInfo[] }
-  | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor> }
+  | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor>; times: WorkerRunTimes }
   | { id: number; ok: true; kind: 'done' }
   /** `expired`: a run dropped before it started because its deadline had passed. */
   | { id: number; ok: false; error: { name: string; message: string }; expired?: true };

@@ -14,6 +14,7 @@ import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../
 import { HostTensor } from '../../graph/host-tensor.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
+import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
 import {
   transferables,
   type WireTensor,
@@ -36,6 +37,12 @@ export interface RunOptions {
   transferInputs?: boolean;
   /** Date.now() ms: a run still queued then (here or in the worker) is dropped with DroppedAtDeadline. */
   deadline?: Deadline;
+  /**
+   * Filled in when the run succeeds (the statistics extension): queue = waiting behind the worker's earlier runs;
+   * input = posting the feeds to the worker and building ONNX Runtime's tensors; infer = ONNX Runtime's run();
+   * output = the results' way back to this thread.
+   */
+  timing?: StageTimes;
 }
 
 /** The worker pool's wording in DroppedAtDeadline messages. */
@@ -87,6 +94,8 @@ export interface PooledModel {
   readonly executionProviders: readonly string[];
   readonly inputs: readonly WireValueInfo[];
   readonly outputs: readonly WireValueInfo[];
+  /** Worker threads holding a session of it (Triton's instance count). */
+  readonly replicaCount: number;
   run(
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
@@ -293,6 +302,10 @@ class PooledModelImpl implements PooledModel {
     private readonly onUnload: () => void,
   ) {}
 
+  get replicaCount(): number {
+    return this.replicas.length;
+  }
+
   /** Loads this model into `fresh` in place of its replica on the worker that died. */
   async moveReplica(dead: InferenceThread, fresh: InferenceThread, options: LoadOptions): Promise<void> {
     const replica = this.replicas.find((r) => r.thread === dead);
@@ -311,6 +324,7 @@ class PooledModelImpl implements PooledModel {
   ): Promise<Record<string, HostTensor>> {
     if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
     const replica = this.pickReplica();
+    const postedAt = sharedClockMs();
     const wireFeeds: Record<string, WireTensor> = {};
     for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
     const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : [];
@@ -329,6 +343,13 @@ class PooledModelImpl implements PooledModel {
     if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
     const outputs: Record<string, HostTensor> = {};
     for (const [name, tensor] of Object.entries(reply.outputs)) outputs[name] = fromWire(tensor);
+    if (options.timing) {
+      const t = reply.times;
+      options.timing.queueNs = elapsedNs(t.receivedAt, t.startedAt);
+      options.timing.computeInputNs = elapsedNs(postedAt, t.receivedAt) + elapsedNs(t.startedAt, t.inferStartedAt);
+      options.timing.computeInferNs = elapsedNs(t.inferStartedAt, t.inferEndedAt);
+      options.timing.computeOutputNs = elapsedNs(t.inferEndedAt, sharedClockMs());
+    }
     return outputs;
   }
 

@@ -1,5 +1,9 @@
-/** Builds the grpc-js server: PredictionService, ModelService and Health from the project's protos. */
+/**
+ * Builds the grpc-js server: TF Serving's PredictionService and ModelService, Health, and the Open Inference
+ * Protocol's inference.GRPCInferenceService, all from the project's protos, on one port.
+ */
 import { Server, ServerCredentials, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import { MAX_GRPC_MESSAGE_BYTES } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import { loadServicePackageDefinition } from '../shared/protos.js';
 
@@ -12,7 +16,10 @@ import { decodeExampleRequest, decodeMultiInferenceRequest } from './examples-wi
 import { modelService } from './model-service.js';
 import { decodePredictRequest, encodePredictResponse, type PredictWireResponse } from './predict-wire.js';
 import { predictionService } from './prediction-service.js';
-import { withUndecodableRequests } from './request-decoding.js';
+import { withMessageLimit, withUndecodableRequests } from './request-decoding.js';
+import { decodeModelInferRequest } from './v2/infer-request-wire.js';
+import { inferenceService } from './v2/inference-service.js';
+import type { EncodedInferResponse } from './v2/model-infer.js';
 
 export interface GrpcServerOptions {
   observe?: RequestObserver;
@@ -22,10 +29,15 @@ export interface GrpcServerOptions {
   channelOptions?: Record<string, string | number>;
   /** --auth_token_file: every call but health checks needs `authorization: Bearer <token>`. */
   auth?: BearerToken;
+  /**
+   * --max_v2_grpc_message_bytes: the largest inference.GRPCInferenceService message received or sent. Default
+   * INT32_MAX, TF Serving's and Triton's (Triton's client raises its own limits to it). TF Serving's services keep
+   * --max_request_bytes (core.limits.maxRequestBytes) for what they receive.
+   */
+  maxV2MessageBytes?: number;
 }
 
-/** TF Serving allows INT32_MAX-byte messages both ways; flowserve sends as much but receives --max_request_bytes. */
-const MAX_SEND_MESSAGE_BYTES = 2147483647;
+const V2_SERVICE = 'inference.GRPCInferenceService';
 
 export interface GrpcServer {
   server: Server;
@@ -34,12 +46,23 @@ export interface GrpcServer {
 
 export function createGrpcServer(core: ServingCore, options: GrpcServerOptions = {}): GrpcServer {
   const definition = withWireCodecs(loadServicePackageDefinition());
+  const v1Limit = core.limits.maxRequestBytes;
+  const v2Limit = options.maxV2MessageBytes ?? MAX_GRPC_MESSAGE_BYTES;
+  // grpc-js has one receive limit per server, checked on a message's length prefix before it is buffered: the
+  // larger of the two, and each service refuses what is over its own before decoding it (request-decoding.ts).
+  const receiveLimit = Math.max(v1Limit, v2Limit);
+  const limitOf = (name: string): [number, string] =>
+    name === V2_SERVICE ? [v2Limit, 'max_v2_grpc_message_bytes'] : [v1Limit, 'max_request_bytes'];
   // Undecodable requests are answered INVALID_ARGUMENT by the handlers (request-decoding.ts), not INTERNAL.
-  const service = (name: string) => withUndecodableRequests(definition[name] as unknown as ServiceDefinition);
+  const service = (name: string) => {
+    const methods = definition[name] as unknown as ServiceDefinition;
+    const [limit, flag] = limitOf(name);
+    return withUndecodableRequests(limit < receiveLimit ? withMessageLimit(methods, limit, flag) : methods);
+  };
   const server = new Server({
-    // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is decoded.
-    'grpc.max_receive_message_length': core.limits.maxRequestBytes,
-    'grpc.max_send_message_length': MAX_SEND_MESSAGE_BYTES,
+    // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is buffered.
+    'grpc.max_receive_message_length': receiveLimit,
+    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
     ...options.channelOptions,
     ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
   });
@@ -55,6 +78,10 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   );
   server.addService(service('tensorflow.serving.ModelService'), modelService(core, options.observe));
   server.addService(service('grpc.health.v1.Health'), healthService(health));
+  server.addService(
+    service(V2_SERVICE),
+    inferenceService(core, { observe: options.observe, maxSendMessageBytes: v2Limit }),
+  );
   return { server, health };
 }
 
@@ -82,7 +109,32 @@ function withWireCodecs(definition: GrpcObjectDefinitions): GrpcObjectDefinition
       Regress: method('Regress', decodeExampleRequest),
       MultiInference: method('MultiInference', decodeMultiInferenceRequest),
     },
+    [V2_SERVICE]: withV2WireCodecs(
+      definition[V2_SERVICE] as unknown as Record<string, MethodDefinition<unknown, unknown>>,
+    ),
   } as unknown as GrpcObjectDefinitions;
+}
+
+/**
+ * ModelInfer and ModelStreamInfer read their requests with the v2 wire codec (header and offsets first, data after
+ * admission) and send responses their handlers have already encoded.
+ */
+function withV2WireCodecs(
+  service: Record<string, MethodDefinition<unknown, unknown>>,
+): Record<string, MethodDefinition<unknown, unknown>> {
+  return {
+    ...service,
+    ModelInfer: {
+      ...(service.ModelInfer as MethodDefinition<unknown, unknown>),
+      requestDeserialize: decodeModelInferRequest,
+      responseSerialize: (response: unknown) => (response as EncodedInferResponse).encoded,
+    },
+    ModelStreamInfer: {
+      ...(service.ModelStreamInfer as MethodDefinition<unknown, unknown>),
+      requestDeserialize: decodeModelInferRequest,
+      responseSerialize: (response: unknown) => response as Buffer,
+    },
+  };
 }
 
 /** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless TLS credentials are given. */

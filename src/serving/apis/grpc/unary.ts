@@ -6,11 +6,13 @@ import type { RequestObserver } from '../shared/request-event.js';
 import { UndecodableRequest } from './request-decoding.js';
 import { toGrpcStatus } from './status.js';
 
-export interface UnaryOptions<Req> {
+export interface UnaryOptions<Req, Res = unknown> {
   api: string;
   observe?: RequestObserver;
   /** The model a request addresses, for metrics. */
   modelOf?: (request: Req) => string | undefined;
+  /** The version that served a response, for metrics (default: the response's model_spec.version). */
+  versionOf?: (response: Res) => number | undefined;
 }
 
 /** What a handler knows of its call besides the request. */
@@ -54,7 +56,7 @@ function callContext(call: ServerUnaryCall<unknown, unknown>): CallContext & { d
 
 export function unary<Req, Res extends object>(
   handler: (request: Req, context: CallContext) => Promise<Res> | Res,
-  options: UnaryOptions<Req>,
+  options: UnaryOptions<Req, Res>,
 ): handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const context = callContext(call as ServerUnaryCall<unknown, unknown>);
@@ -79,7 +81,9 @@ export function unary<Req, Res extends object>(
       .then(
         (response) => {
           callback(null, response);
-          const version = (response as { model_spec?: ModelSpecMsg }).model_spec?.version?.value;
+          const version = options.versionOf
+            ? options.versionOf(response)
+            : (response as { model_spec?: ModelSpecMsg }).model_spec?.version?.value;
           report('OK', version === undefined ? undefined : Number(version));
         },
         (err: unknown) => {

@@ -12,6 +12,7 @@ export const SERVICE_PROTO_FILES = [
   'tensorflow_serving/apis/prediction_service.proto',
   'tensorflow_serving/apis/model_service.proto',
   'grpc/health/v1/health.proto',
+  'inference/grpc_service.proto',
 ];
 
 /** What the protobufjs Root loads besides the services: messages that never travel over gRPC. */

@@ -1,0 +1,41 @@
+/** One ModelInferRequest, for ModelInfer and for each message of ModelStreamInfer. */
+import { PayloadTooLarge } from '../../../../errors.js';
+import type { ServingCore } from '../../../core/types.js';
+import { inferV2, type V2InferResult } from '../../v2/infer.js';
+import { decodeInferRequest } from './infer-inputs.js';
+import type { ModelInferWire } from './infer-request-wire.js';
+import { encodeModelInferResponse, sendsRawOutputs } from './infer-response-wire.js';
+
+/** What ModelInfer's handler returns: the response already encoded (the method's serializer passes it on). */
+export interface EncodedInferResponse {
+  encoded: Buffer;
+  version: number;
+}
+
+/**
+ * One ModelInferRequest, start to end: decoded and admitted, run, encoded; a response over the send limit is
+ * refused here with RESOURCE_EXHAUSTED (as grpc-js would, but naming the flag).
+ */
+export async function modelInferOnce(
+  core: ServingCore,
+  wire: ModelInferWire,
+  callDeadline: number | undefined,
+  maxSendMessageBytes: number,
+  encode: (result: V2InferResult, raw: boolean) => Buffer = encodeModelInferResponse,
+): Promise<EncodedInferResponse> {
+  const decoded = await decodeInferRequest(core, wire, callDeadline);
+  const result = await inferV2(core, decoded.request, {
+    target: decoded.target,
+    inputsOwned: true,
+    ...(decoded.deadline === undefined ? {} : { deadline: decoded.deadline }),
+  });
+  const raw = sendsRawOutputs(result, decoded.inputsCameRaw, decoded.request.inputs.length);
+  const encoded = encode(result, raw);
+  if (encoded.byteLength > maxSendMessageBytes) {
+    throw new PayloadTooLarge(
+      `the response to model '${result.modelName}' is ${encoded.byteLength} bytes, more than ` +
+        `--max_v2_grpc_message_bytes=${maxSendMessageBytes}`,
+    );
+  }
+  return { encoded, version: Number(result.modelVersion) };
+}
