@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { createClient, type ServingClient, type V2Client } from '../client/index.js';
-import { dtypeOfDatatype } from '../client/v2/tensors.js';
+import { dtypeOfV2 } from '../serving/apis/v2/datatypes.js';
 import { HostTensor } from '../graph/host-tensor.js';
 import { acceptBothFlagStyles } from './flag-style.js';
 import {
@@ -130,7 +130,7 @@ export async function syntheticV2Inputs(
     meta.inputs.map((input) => [
       input.name,
       HostTensor.zeros(
-        dtypeOfDatatype(input.datatype, `input ${input.name}`),
+        dtypeOfV2(input.datatype, `input ${input.name}`),
         input.shape.map((d, i) => (i === 0 && d < 0 ? batch : Math.max(d, 1))),
       ),
     ]),

@@ -14,7 +14,8 @@ import { LOADER_OPTIONS, protoRoot } from '../../serving/apis/shared/protos.js';
 import type { GrpcClientOptions } from '../grpc-client.js';
 import { ServingClientError, type CallOptions } from '../types.js';
 import { inferParameters, statisticsList } from './messages.js';
-import { dtypeOfDatatype, tensorBytes, tensorFromBytes, v2DatatypeName } from './tensors.js';
+import { dtypeOfV2, v2DatatypeOf } from '../../serving/apis/v2/datatypes.js';
+import { tensorBytes, tensorFromBytes } from './tensors.js';
 import type {
   V2Client,
   V2InferOptions,
@@ -95,7 +96,7 @@ export function encodeGrpcInfer(
     parameters: Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, inferParameterMsg(v)])),
     inputs: entries.map(([name, tensor]) => ({
       name,
-      datatype: v2DatatypeName(tensor.dtype),
+      datatype: v2DatatypeOf(tensor.dtype),
       shape: tensor.shape.map(String),
     })),
     outputs: (options.outputs ?? []).map((name) => ({ name })),
@@ -122,7 +123,7 @@ const CONTENTS_FIELD: Record<string, string> = {
 
 function tensorFromContents(output: InferTensorMsg, shape: number[], name: string): HostTensor {
   const datatype = output.datatype ?? '';
-  const dtype = dtypeOfDatatype(datatype, `output ${name}`);
+  const dtype = dtypeOfV2(datatype, `output ${name}`);
   const field = CONTENTS_FIELD[datatype];
   if (!field) throw new InvalidArgument(`output ${name}: ${datatype} has no typed contents field; expected raw`);
   const values = output.contents?.[field] ?? [];

@@ -9,14 +9,8 @@ import { isJsonObject } from '../../serving/apis/rest/json-values.js';
 import { HTTP_TO_GRPC, restTransportError } from '../rest-client.js';
 import { ServingClientError, type CallOptions } from '../types.js';
 import { inferParameters, statisticsList } from './messages.js';
-import {
-  jsonData,
-  stringifyWithIntegers,
-  tensorBytes,
-  tensorFromBytes,
-  tensorFromJsonData,
-  v2DatatypeName,
-} from './tensors.js';
+import { jsonData, stringifyWithIntegers, tensorBytes, tensorFromBytes, tensorFromJsonData } from './tensors.js';
+import { v2DatatypeOf } from '../../serving/apis/v2/datatypes.js';
 import type {
   V2Client,
   V2InferOptions,
@@ -70,7 +64,7 @@ export function encodeRestInfer(
   if (binary && options.outputs === undefined) parameters.binary_data_output = true;
   if (Object.keys(parameters).length > 0) header.parameters = parameters;
   header.inputs = Object.entries(inputs).map(([name, tensor]) => {
-    const described = { name, shape: [...tensor.shape], datatype: v2DatatypeName(tensor.dtype) };
+    const described = { name, shape: [...tensor.shape], datatype: v2DatatypeOf(tensor.dtype) };
     if (binary || tensor.dtype === 'float16') {
       const bytes = tensorBytes(tensor);
       chunks.push(bytes);

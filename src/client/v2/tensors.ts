@@ -1,6 +1,5 @@
 /**
  * Tensors on the Open Inference Protocol's wire, client side (spec: open-inference-protocol.md §4, §5, §7.3):
- * - datatype strings ↔ flowserve dtypes (`STRING` read as BYTES; BF16 has no flowserve dtype);
  * - raw bytes, as the REST binary extension and gRPC `raw_*_contents` carry them: little-endian, row-major, native
  *   width; BOOL one byte 0/1; FP16 its 2-byte bit patterns; BYTES each element as a 4-byte little-endian length
  *   and its bytes;
@@ -9,7 +8,8 @@
 import { randomUUID } from 'node:crypto';
 import { endianness } from 'node:os';
 import { InvalidArgument } from '../../errors.js';
-import { allocate, dtypeInfo, type DType, type TypedArray } from '../../graph/dtype.js';
+import { dtypeOfV2 } from '../../serving/apis/v2/datatypes.js';
+import { allocate, dtypeInfo, type TypedArray } from '../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../graph/string-bytes.js';
 import type { JsonValue } from '../../serving/apis/rest/json-reader.js';
@@ -17,43 +17,6 @@ import { NUMBER, PackedArray, PackedCursor } from '../../serving/apis/rest/json-
 import { jsonToTensor } from '../../serving/apis/rest/json-tensors.js';
 
 const LITTLE_ENDIAN = endianness() === 'LE';
-
-const DATATYPE_OF: Record<DType, string> = {
-  bool: 'BOOL',
-  uint8: 'UINT8',
-  uint16: 'UINT16',
-  uint32: 'UINT32',
-  uint64: 'UINT64',
-  int8: 'INT8',
-  int16: 'INT16',
-  int32: 'INT32',
-  int64: 'INT64',
-  float16: 'FP16',
-  float32: 'FP32',
-  float64: 'FP64',
-  string: 'BYTES',
-};
-
-const DTYPE_OF: Record<string, DType> = {
-  ...Object.fromEntries(Object.entries(DATATYPE_OF).map(([dtype, datatype]) => [datatype, dtype as DType])),
-  // Triton's classification docs label BYTES outputs "STRING".
-  STRING: 'string',
-};
-
-/** The protocol's datatype string of a flowserve dtype (`float32` → `FP32`). */
-export function v2DatatypeName(dtype: DType): string {
-  return DATATYPE_OF[dtype];
-}
-
-/** The flowserve dtype of a datatype string; `where` names the tensor in the error. */
-export function dtypeOfDatatype(datatype: string, where: string): DType {
-  const dtype = DTYPE_OF[datatype];
-  if (dtype) return dtype;
-  if (datatype === 'BF16') throw new InvalidArgument(`${where}: datatype BF16 is not supported by flowserve`);
-  throw new InvalidArgument(
-    `${where}: unknown datatype '${datatype}'; expected one of ${Object.keys(DTYPE_OF).join(', ')}`,
-  );
-}
 
 /** The raw bytes of a tensor (a view of its storage where the host is little-endian). */
 export function tensorBytes(tensor: HostTensor): Uint8Array {
@@ -91,7 +54,7 @@ export function tensorFromBytes(
   bytes: Uint8Array,
   name: string,
 ): HostTensor {
-  const dtype = dtypeOfDatatype(datatype, `output ${name}`);
+  const dtype = dtypeOfV2(datatype, `output ${name}`);
   const size = shapeSize(shape);
   if (dtype === 'string') return stringTensor(shape, size, bytes, name);
   const width = dtypeInfo(dtype).bytesPerElement;
@@ -171,7 +134,7 @@ export async function tensorFromJsonData(
   data: JsonValue,
   name: string,
 ): Promise<HostTensor> {
-  const dtype = dtypeOfDatatype(datatype, `output ${name}`);
+  const dtype = dtypeOfV2(datatype, `output ${name}`);
   if ((dtype === 'int64' || dtype === 'uint64') && data instanceof PackedArray) {
     return exactIntegers(dtype, shape, data, name);
   }
