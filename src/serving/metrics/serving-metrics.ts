@@ -31,6 +31,8 @@ export interface RequestRecord {
   /** Predict / Classify / Regress / GetModelMetadata / GetModelStatus / … */
   api: string;
   entrypoint?: 'GRPC' | 'REST';
+  /** TF Serving's API (v1, the default) or the Open Inference Protocol (v2). */
+  protocol?: 'v1' | 'v2';
   /** TF error code name: OK, NOT_FOUND, INVALID_ARGUMENT, … */
   status: string;
   latencySeconds: number;
@@ -58,7 +60,8 @@ export const UNKNOWN_MODEL_LABEL = '(unknown)';
  * - `model_name` of a request is a configured name or UNKNOWN_MODEL_LABEL;
  * - `version` is one that was loaded, and its series are removed when the version ends (forgetVersion), so hot
  *   swaps do not accumulate series;
- * - API, entrypoint and status are fixed sets (method names, GRPC/REST, error code names).
+ * - API, entrypoint, protocol and status are fixed sets (method names, GRPC/REST, v1/v2, error code names): the
+ *   protocol label is 'v2' only when the adapter says exactly that, else 'v1'.
  */
 export class ServingMetrics {
   readonly registry: Registry;
@@ -97,14 +100,14 @@ export class ServingMetrics {
     });
     this.requests = new Counter({
       name: 'flowserve_requests_total',
-      help: 'Requests by model, version, API, entrypoint and status',
-      labelNames: ['model_name', 'version', 'API', 'entrypoint', 'status'],
+      help: 'Requests by model, version, API, entrypoint, protocol (v1 TF Serving, v2 Open Inference) and status',
+      labelNames: ['model_name', 'version', 'API', 'entrypoint', 'protocol', 'status'],
       registers,
     });
     this.requestLatency = new Histogram({
       name: ':tensorflow:serving:request_latency',
       help: 'Latency of successful requests in microseconds',
-      labelNames: ['model_name', 'API', 'entrypoint'],
+      labelNames: ['model_name', 'API', 'entrypoint', 'protocol'],
       buckets: [...LATENCY_BUCKETS_MICROS],
       registers,
     });
@@ -205,12 +208,16 @@ export class ServingMetrics {
     const known = this.configuredModels.has(record.model);
     const model = known ? record.model : UNKNOWN_MODEL_LABEL;
     const version = known ? String(record.version ?? '') : '';
+    const protocol = record.protocol === 'v2' ? 'v2' : 'v1';
     this.requestCount.inc({ model_name: model, status: record.status });
-    const labels = { model_name: model, version, API: record.api, entrypoint, status: record.status };
+    const labels = { model_name: model, version, API: record.api, entrypoint, protocol, status: record.status };
     this.requests.inc(labels);
     if (version !== '') this.rememberVersionedLabels(model, version, labels);
     if (record.status === 'OK') {
-      this.requestLatency.observe({ model_name: model, API: record.api, entrypoint }, record.latencySeconds * 1e6);
+      this.requestLatency.observe(
+        { model_name: model, API: record.api, entrypoint, protocol },
+        record.latencySeconds * 1e6,
+      );
     }
   }
 
@@ -218,7 +225,7 @@ export class ServingMetrics {
     const key = `${model}\0${version}`;
     let sets = this.versionedRequestLabels.get(key);
     if (!sets) this.versionedRequestLabels.set(key, (sets = new Map()));
-    const id = `${labels.API}\0${labels.entrypoint}\0${labels.status}`;
+    const id = `${labels.API}\0${labels.entrypoint}\0${labels.protocol}\0${labels.status}`;
     if (!sets.has(id)) sets.set(id, labels);
   }
 

@@ -25,16 +25,16 @@ describe('ServingMetrics', () => {
     assert.match(body, /^:tensorflow:serving:request_count\{model_name="m",status="NOT_FOUND"\} 1$/m);
     assert.match(
       body,
-      /^flowserve_requests_total\{model_name="m",version="2",API="Predict",entrypoint="REST",status="OK"\} 1$/m,
+      /^flowserve_requests_total\{model_name="m",version="2",API="Predict",entrypoint="REST",protocol="v1",status="OK"\} 1$/m,
     );
     // Only successful requests enter the latency histogram, in microseconds.
     assert.match(
       body,
-      /^:tensorflow:serving:request_latency_count\{model_name="m",API="Predict",entrypoint="REST"\} 1$/m,
+      /^:tensorflow:serving:request_latency_count\{model_name="m",API="Predict",entrypoint="REST",protocol="v1"\} 1$/m,
     );
     assert.match(
       body,
-      /^:tensorflow:serving:request_latency_sum\{model_name="m",API="Predict",entrypoint="REST"\} 2000$/m,
+      /^:tensorflow:serving:request_latency_sum\{model_name="m",API="Predict",entrypoint="REST",protocol="v1"\} 2000$/m,
     );
   });
 
@@ -97,7 +97,7 @@ describe('ServingMetrics', () => {
     assert.equal(body.match(/^:tensorflow:serving:model_warmup_latency_count\{/gm)?.length, 1);
     assert.match(
       body,
-      /^flowserve_requests_total\{model_name="m",version="50",API="Predict",entrypoint="GRPC",status="OK"\} 1$/m,
+      /^flowserve_requests_total\{model_name="m",version="50",API="Predict",entrypoint="GRPC",protocol="v1",status="OK"\} 1$/m,
     );
     // The model-level counters keep counting across versions.
     assert.match(body, /^:tensorflow:serving:request_count\{model_name="m",status="OK"\} 50$/m);

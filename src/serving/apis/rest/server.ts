@@ -1,27 +1,20 @@
 /**
- * The REST front end (fastify): TF Serving's /v1/ routes over the serving core, its error body {"error": msg} and
+ * The REST front end (fastify): TF Serving's /v1/ routes and the Open Inference Protocol's /v2 routes
+ * (../v2-rest/routes.ts) over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
  */
 import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
 import type { Server as TlsServer } from 'node:tls';
-import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import {
-  clientMessage,
-  DeadlineExceeded,
-  FlowserveError,
-  InvalidArgument,
-  PayloadTooLarge,
-  toFlowserveError,
-} from '../../../errors.js';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { clientMessage, FlowserveError, toFlowserveError } from '../../../errors.js';
 import { DEFAULT_REQUEST_LIMITS } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import type { BearerToken } from '../security/bearer-token.js';
 import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '../security/tls.js';
-import { DroppedAtDeadline } from '../../deadline.js';
 import type { RequestObserver } from '../shared/request-event.js';
+import { isV2HealthPath, registerV2Routes } from '../v2-rest/routes.js';
 import { collectBody } from './body-bytes.js';
+import { bodyBytes, errorBody, sendError, withTimeout } from './http-common.js';
 import {
   classifyAction,
   metadataAction,
@@ -59,30 +52,6 @@ export interface RestServerOptions {
 const NOT_FOUND_HTML =
   '<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n';
 
-const gunzipAsync = promisify(gunzip);
-
-/**
- * The body's bytes (never copied into a string: the JSON reader reads them in place); gzip is inflated on libuv's
- * thread pool, so a large body does not block the event loop.
- */
-async function bodyBytes(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
-  const raw = request.body;
-  if (!Buffer.isBuffer(raw)) return Buffer.alloc(0);
-  if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
-    let inflated: Buffer;
-    try {
-      inflated = await gunzipAsync(raw, { maxOutputLength: maxBytes });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
-        throw new PayloadTooLarge(`gzip request body inflates to more than --max_request_bytes=${maxBytes} bytes`);
-      }
-      throw new InvalidArgument(`Failed to decompress gzip request body: ${(err as Error).message}`);
-    }
-    return inflated;
-  }
-  return raw;
-}
-
 async function dispatch(
   core: ServingCore,
   route: RestRoute,
@@ -102,19 +71,6 @@ async function dispatch(
     case 'metadata':
       return metadataAction(core, route);
   }
-}
-
-/** TF Serving's REST error body; `message` is already cut by clientMessage, so an error stays small. */
-function errorBody(message: string): string {
-  return JSON.stringify({ error: message });
-}
-
-function sendError(reply: FastifyReply, err: unknown): FastifyReply {
-  const error = toFlowserveError(err);
-  return reply
-    .code(error.httpStatus)
-    .type('application/json')
-    .send(errorBody(clientMessage(error)));
 }
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
@@ -149,6 +105,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     // Before routing reads the body: an unauthenticated client cannot make the server buffer or parse one.
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'OPTIONS') return; // CORS preflights never carry credentials.
+      if (isV2HealthPath(request.url)) return; // probes carry none either, as gRPC health checks need none
       try {
         auth.verify(request.headers.authorization);
       } catch (err) {
@@ -178,6 +135,8 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     const origin = String(request.headers.origin ?? '');
     return reply.code(/^https?:\/\//.test(origin) ? 200 : 400).send();
   });
+
+  registerV2Routes(app, core, { observe: options.observe, bodyLimit, timeoutMs: options.timeoutMs ?? 0 });
 
   app.route({
     method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
@@ -210,29 +169,4 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     },
   });
   return app;
-}
-
-/**
- * TF Serving turns --rest_api_timeout_in_ms into the session-run timeout of a REST call. A model run cannot be
- * interrupted (ONNX Runtime has no cancel), so the answer is given up on instead: the client gets 504 at the
- * deadline and the late result is dropped.
- */
-function timeoutMessage(timeoutMs: number): string {
-  return `Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`;
-}
-
-function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  if (!(timeoutMs > 0)) return work;
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new DeadlineExceeded(timeoutMessage(timeoutMs))), timeoutMs);
-  });
-  // A request dropped unrun at the same deadline answers with the same words.
-  const dropped = (err: unknown) => {
-    if (err instanceof DroppedAtDeadline) throw new DeadlineExceeded(`${timeoutMessage(timeoutMs)}: ${err.message}`);
-    throw err;
-  };
-  return Promise.race([work, deadline])
-    .catch(dropped)
-    .finally(() => clearTimeout(timer));
 }

@@ -7,6 +7,8 @@ export interface RequestEvent {
   /** gRPC method name (`Predict`, `Classify`, …) or REST verb (`predict`, `classify`, `regress`, '' for GETs). */
   api: string;
   entrypoint: 'GRPC' | 'REST';
+  /** Which API family: TF Serving's (v1, the default) or the Open Inference Protocol's (v2). */
+  protocol?: 'v1' | 'v2';
   /** TensorFlow error code name, `OK` on success. */
   status: string;
   latencySeconds: number;

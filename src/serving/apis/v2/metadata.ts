@@ -7,7 +7,10 @@ import { readFileSync } from 'node:fs';
 import { NotFound } from '../../../errors.js';
 import type { ServingCore, TensorSpec } from '../../core/types.js';
 import { v2DatatypeOf, type V2Datatype } from './datatypes.js';
+import { MODEL_CONFIGURATION_EXTENSION } from './config.js';
 import { selectorOfV2 } from './infer.js';
+import { MODEL_REPOSITORY_EXTENSIONS } from './repository.js';
+import { STATISTICS_EXTENSION } from './statistics.js';
 
 export interface V2ServerMetadata {
   name: string;
@@ -29,19 +32,17 @@ export interface V2ModelMetadata {
   outputs: V2TensorMetadata[];
 }
 
-/** The platform name OIP uses for ONNX models (`<project>_<format>`, as Triton's ONNX Runtime backend reports). */
-export const V2_PLATFORM = 'onnxruntime_onnx';
-
 /**
- * Extensions advertised in `GET /v2` / ServerMetadata: only those flowserve implements. perf_analyzer reads the
- * statistics fields only when `statistics` is listed, so it is added only with the statistics endpoints.
+ * Extensions advertised in `GET /v2` / ServerMetadata: only those flowserve implements, every one in full (perf_analyzer
+ * reads every statistics field once `statistics` is listed).
  */
-const extensions = new Set<string>(['binary_tensor_data', 'parameters']);
-
-/** Called by the module that serves an extension (model_configuration, statistics, model_repository). */
-export function advertiseExtensionV2(name: string): void {
-  extensions.add(name);
-}
+const EXTENSIONS: readonly string[] = [
+  'binary_tensor_data',
+  'parameters',
+  MODEL_CONFIGURATION_EXTENSION,
+  STATISTICS_EXTENSION,
+  ...MODEL_REPOSITORY_EXTENSIONS,
+];
 
 let packageVersion: string | undefined;
 
@@ -59,7 +60,7 @@ function serverVersion(): string {
 }
 
 export function serverMetadataV2(_core: ServingCore): V2ServerMetadata {
-  return { name: 'flowserve', version: serverVersion(), extensions: [...extensions] };
+  return { name: 'flowserve', version: serverVersion(), extensions: [...EXTENSIONS] };
 }
 
 function tensorMetadata(name: string, spec: TensorSpec): V2TensorMetadata {
@@ -73,7 +74,8 @@ function tensorMetadata(name: string, spec: TensorSpec): V2TensorMetadata {
  * from the version the request addresses (the latest when `version` is absent or "").
  */
 export function modelMetadataV2(core: ServingCore, name: string, version?: string): V2ModelMetadata {
-  const info = core.info(selectorOfV2(name, version));
+  const selector = selectorOfV2(name, version);
+  const info = core.info(selector);
   const signatureName = 'serving_default' in info.signatures ? 'serving_default' : info.defaultSignature;
   const signature = info.signatures[signatureName];
   if (!signature) throw new NotFound(`model '${name}' has no signature '${signatureName}'`);
@@ -86,7 +88,7 @@ export function modelMetadataV2(core: ServingCore, name: string, version?: strin
   return {
     name: info.modelName,
     versions,
-    platform: V2_PLATFORM,
+    platform: core.describe(selector).platform,
     inputs: Object.entries(signature.inputs).map(([alias, spec]) => tensorMetadata(alias, spec)),
     outputs: Object.entries(signature.outputs).map(([alias, spec]) => tensorMetadata(alias, spec)),
   };

@@ -1,0 +1,78 @@
+/**
+ * What every REST route shares, TF Serving's /v1 and the Open Inference Protocol's /v2: the request body's bytes
+ * (gzip inflated off the event loop), the error body {"error": msg} with the error's HTTP status, and the
+ * --rest_api_timeout_in_ms race.
+ */
+import { promisify } from 'node:util';
+import { gunzip } from 'node:zlib';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  clientMessage,
+  DeadlineExceeded,
+  InvalidArgument,
+  PayloadTooLarge,
+  toFlowserveError,
+} from '../../../errors.js';
+import { DroppedAtDeadline } from '../../deadline.js';
+
+const gunzipAsync = promisify(gunzip);
+
+/**
+ * The body's bytes (never copied into a string: the JSON reader reads them in place); gzip is inflated on libuv's
+ * thread pool, so a large body does not block the event loop.
+ */
+export async function bodyBytes(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
+  const raw = request.body;
+  if (!Buffer.isBuffer(raw)) return Buffer.alloc(0);
+  if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
+    let inflated: Buffer;
+    try {
+      inflated = await gunzipAsync(raw, { maxOutputLength: maxBytes });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new PayloadTooLarge(`gzip request body inflates to more than --max_request_bytes=${maxBytes} bytes`);
+      }
+      throw new InvalidArgument(`Failed to decompress gzip request body: ${(err as Error).message}`);
+    }
+    return inflated;
+  }
+  return raw;
+}
+
+/** TF Serving's REST error body; `message` is already cut by clientMessage, so an error stays small. */
+export function errorBody(message: string): string {
+  return JSON.stringify({ error: message });
+}
+
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  const error = toFlowserveError(err);
+  return reply
+    .code(error.httpStatus)
+    .type('application/json')
+    .send(errorBody(clientMessage(error)));
+}
+
+/**
+ * TF Serving turns --rest_api_timeout_in_ms into the session-run timeout of a REST call. A model run cannot be
+ * interrupted (ONNX Runtime has no cancel), so the answer is given up on instead: the client gets 504 at the
+ * deadline and the late result is dropped.
+ */
+function timeoutMessage(timeoutMs: number): string {
+  return `Request did not complete within --rest_api_timeout_in_ms=${timeoutMs}`;
+}
+
+export function withTimeout<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
+  if (!(timeoutMs > 0)) return work;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new DeadlineExceeded(timeoutMessage(timeoutMs))), timeoutMs);
+  });
+  // A request dropped unrun at the same deadline answers with the same words.
+  const dropped = (err: unknown) => {
+    if (err instanceof DroppedAtDeadline) throw new DeadlineExceeded(`${timeoutMessage(timeoutMs)}: ${err.message}`);
+    throw err;
+  };
+  return Promise.race([work, deadline])
+    .catch(dropped)
+    .finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,182 @@
+/**
+ * An infer request body (spec §3.3 and §5): the JSON header, and with `Inference-Header-Content-Length` the binary
+ * tensor data after it. This module reads the header into plain request fields and checks every size it states
+ * against the body before anything is allocated:
+ *  1. The header length is a byte count within the body (0 = a raw binary request, §5).
+ *  2. The JSON header goes through the REST JSON reader (depth limit, value budget, slicing).
+ *  3. Each input has a string name and datatype, a shape of non-negative integers, and exactly one of `data` or
+ *     `parameters.binary_data_size`.
+ *  4. The binary chunks follow one another in input order, and their sizes sum to exactly the bytes after the header.
+ */
+import { InvalidArgument } from '../../../errors.js';
+import { readJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
+import { PackedArray, PackedCursor } from '../rest/json-packed.js';
+import { isJsonArray, isJsonObject, jsonTypeName } from '../rest/json-values.js';
+import type { V2Parameters, V2RequestedOutput } from '../v2/infer.js';
+
+export interface V2RestInput {
+  name: string;
+  datatype: string;
+  shape: number[];
+  parameters?: V2Parameters;
+  /** JSON tensor data (flat or nested); absent for a binary input. */
+  data?: JsonValue;
+  /** A binary input: its bytes' place in the body. */
+  binary?: { offset: number; length: number };
+}
+
+export interface V2RestInferRequest {
+  id?: string;
+  parameters?: V2Parameters;
+  inputs: V2RestInput[];
+  outputs?: V2RequestedOutput[];
+  /** The body: binary chunks are read from it in place. */
+  body: Uint8Array;
+  /** True for a raw binary request (Inference-Header-Content-Length: 0): the whole body is the one input's bytes. */
+  raw: boolean;
+}
+
+export const HEADER_LENGTH = 'inference-header-content-length';
+
+/** Header 1: the JSON header's length, or undefined when the body is all JSON. */
+export function headerLengthOf(value: string | string[] | undefined, bodyLength: number): number | undefined {
+  if (value === undefined) return undefined;
+  const text = Array.isArray(value) ? value.join(',') : value;
+  if (!/^\d{1,15}$/.test(text.trim())) {
+    throw new InvalidArgument(`Inference-Header-Content-Length '${text.slice(0, 64)}' is not a byte count`);
+  }
+  const length = Number(text.trim());
+  if (length > bodyLength) {
+    throw new InvalidArgument(
+      `Inference-Header-Content-Length ${length} is larger than the request body (${bodyLength} bytes)`,
+    );
+  }
+  return length;
+}
+
+function parameters(value: JsonValue | undefined, where: string): V2Parameters | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isJsonObject(value)) throw new InvalidArgument(`${where}: 'parameters' must be an object`);
+  const out: V2Parameters = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
+      throw new InvalidArgument(
+        `${where}: parameter '${key.slice(0, 64)}' must be a string, number or boolean, not ${jsonTypeName(v)}`,
+      );
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+function shapeOf(value: JsonValue | undefined, where: string): number[] {
+  const bad = () => new InvalidArgument(`${where}: 'shape' must be an array of non-negative integers`);
+  if (value instanceof PackedArray) {
+    if (value.shape.length !== 1 || value.kind === 'boolean') throw bad();
+    const dims: number[] = [];
+    const cursor = new PackedCursor(value);
+    while (cursor.next()) {
+      const d = cursor.number();
+      if (!Number.isSafeInteger(d) || d < 0) throw bad();
+      dims.push(d);
+      // Rank is bounded by the admission (MAX_RANK); a shape this long is refused without reading it all.
+      if (dims.length > 1024) throw bad();
+    }
+    return dims;
+  }
+  if (isJsonArray(value) && value.length === 0) return [];
+  throw bad();
+}
+
+function inputOf(value: JsonValue, index: number): V2RestInput {
+  if (!isJsonObject(value)) throw new InvalidArgument(`inputs[${index}] must be an object`);
+  const name = value.name;
+  if (typeof name !== 'string') throw new InvalidArgument(`inputs[${index}]: 'name' must be a string`);
+  const where = `input '${name.slice(0, 256)}'`;
+  const datatype = value.datatype;
+  if (typeof datatype !== 'string') throw new InvalidArgument(`${where}: 'datatype' must be a string`);
+  const input: V2RestInput = { name, datatype, shape: shapeOf(value.shape, where) };
+  const params = parameters(value.parameters, where);
+  if (params) input.parameters = params;
+  if ('data' in value) input.data = value.data as JsonValue;
+  return input;
+}
+
+function outputOf(value: JsonValue, index: number): V2RequestedOutput {
+  if (!isJsonObject(value)) throw new InvalidArgument(`outputs[${index}] must be an object`);
+  const name = value.name;
+  if (typeof name !== 'string') throw new InvalidArgument(`outputs[${index}]: 'name' must be a string`);
+  const output: V2RequestedOutput = { name };
+  const params = parameters(value.parameters, `output '${name.slice(0, 256)}'`);
+  if (params) output.parameters = params;
+  return output;
+}
+
+/** A JSON array of objects (`[]` reads as an empty packed array). */
+function objectList(value: JsonValue | undefined, key: string): JsonValue[] {
+  if (value instanceof PackedArray && value.size === 0) return [];
+  if (Array.isArray(value)) return value;
+  throw new InvalidArgument(`the inference request needs '${key}', an array of tensor objects`);
+}
+
+/** Rule 4: places each binary input's chunk in the body, in order, and checks the sizes add up exactly. */
+function placeBinaryChunks(inputs: V2RestInput[], start: number, bodyLength: number): void {
+  let offset = start;
+  for (const input of inputs) {
+    const size = input.parameters?.binary_data_size;
+    const where = `input '${input.name.slice(0, 256)}'`;
+    if (size === undefined) {
+      if (input.data === undefined) {
+        throw new InvalidArgument(`${where} has neither 'data' nor the parameter 'binary_data_size'`);
+      }
+      continue;
+    }
+    if (input.data !== undefined) {
+      throw new InvalidArgument(`${where} has both 'data' and the parameter 'binary_data_size'`);
+    }
+    if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+      throw new InvalidArgument(`${where}: 'binary_data_size' must be a non-negative integer`);
+    }
+    if (offset + size > bodyLength) {
+      throw new InvalidArgument(
+        `${where}: binary_data_size ${size} runs past the end of the request body: only ` +
+          `${bodyLength - offset} bytes are left after the JSON header and the inputs before it`,
+      );
+    }
+    input.binary = { offset, length: size };
+    offset += size;
+  }
+  if (offset !== bodyLength) {
+    throw new InvalidArgument(
+      `the request body holds ${bodyLength - start} bytes after its JSON header, but the inputs' ` +
+        `binary_data_size sum to ${offset - start}`,
+    );
+  }
+}
+
+/**
+ * Reads an infer body. `headerLength` is Inference-Header-Content-Length (undefined: no binary part);
+ * `maxValueBytes` bounds the JSON values (--max_input_bytes).
+ */
+export async function readInferRequest(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  maxValueBytes: number,
+): Promise<V2RestInferRequest> {
+  if (headerLength === 0) return { inputs: [], body, raw: true };
+  const jsonEnd = headerLength ?? body.length;
+  const json = await readJson(body.subarray(0, jsonEnd), { maxValueBytes });
+  if (!isJsonObject(json)) throw new InvalidArgument('the inference request must be a JSON object');
+  const header: JsonObject = json;
+  const request: V2RestInferRequest = { inputs: [], body, raw: false };
+  if (header.id !== undefined) {
+    if (typeof header.id !== 'string') throw new InvalidArgument(`'id' must be a string`);
+    request.id = header.id;
+  }
+  const params = parameters(header.parameters, 'request');
+  if (params) request.parameters = params;
+  request.inputs = objectList(header.inputs, 'inputs').map(inputOf);
+  if (header.outputs !== undefined) request.outputs = objectList(header.outputs, 'outputs').map(outputOf);
+  placeBinaryChunks(request.inputs, jsonEnd, body.length);
+  return request;
+}

@@ -1,0 +1,139 @@
+/**
+ * The infer response (spec §3.4, §5): a JSON header with each output's `data` flattened, or, for outputs asked as
+ * binary, `parameters.binary_data_size` in the header and the bytes after it in output order. With any binary
+ * output the reply carries `Inference-Header-Content-Length` (the JSON's byte length) and
+ * `Content-Type: application/octet-stream`, as Triton sends it and its clients read it; otherwise it is plain
+ * `application/json`.
+ *
+ * Which outputs are binary: an output's own `binary_data` parameter, else the request's `binary_data_output`,
+ * else JSON. A raw binary request (no JSON header) gets every output as binary.
+ */
+import { InvalidArgument } from '../../../errors.js';
+import { float16Value, type DType } from '../../../graph/dtype.js';
+import type { HostTensor } from '../../../graph/host-tensor.js';
+import { stringTensorBytes } from '../../../graph/string-bytes.js';
+import { formatFloat } from '../rest/json-format.js';
+import { yieldToEventLoop } from '../rest/json-reader.js';
+import type { V2InferResult, V2Parameters, V2RequestedOutput } from '../v2/infer.js';
+
+/** Elements written between two yields to the event loop. */
+const ELEMENTS_PER_SLICE = 1 << 16;
+
+export interface EncodedResponse {
+  body: string | Buffer;
+  /** Set when the body has binary outputs: the JSON header's byte length. */
+  headerLength?: number;
+}
+
+function flag(parameters: V2Parameters | undefined, key: string, where: string): boolean | undefined {
+  const value = parameters?.[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'boolean') throw new InvalidArgument(`${where}: parameter '${key}' must be a boolean`);
+  return value;
+}
+
+/** Whether output `name` goes back as binary. */
+export function outputIsBinary(
+  name: string,
+  requestParameters: V2Parameters | undefined,
+  outputs: readonly V2RequestedOutput[] | undefined,
+  allBinary = false,
+): boolean {
+  if (allBinary) return true;
+  const own = outputs?.find((o) => o.name === name);
+  return (
+    flag(own?.parameters, 'binary_data', `output '${name}'`) ??
+    flag(requestParameters, 'binary_data_output', 'request') ??
+    false
+  );
+}
+
+/** Refuses, before the model runs, an FP16 output that would have to be written as JSON (as Triton does). */
+export function checkJsonOutputDtype(name: string, dtype: DType): void {
+  if (dtype === 'float16') {
+    throw new InvalidArgument(
+      `output '${name}': sending FP16 data via JSON is not supported. Please use the binary data format ` +
+        `(the output parameter binary_data or the request parameter binary_data_output)`,
+    );
+  }
+}
+
+function elementText(tensor: HostTensor): (i: number) => string {
+  const data = tensor.data;
+  switch (tensor.dtype) {
+    case 'float32':
+      return (i) => formatFloat((data as Float32Array)[i] as number, true);
+    case 'float64':
+      return (i) => formatFloat((data as Float64Array)[i] as number, false);
+    case 'float16':
+      return (i) => formatFloat(float16Value((data as Uint16Array)[i] as number), true);
+    case 'bool':
+      return (i) => ((data as Uint8Array)[i] ? 'true' : 'false');
+    case 'string': {
+      const elements = stringTensorBytes(tensor);
+      return (i) => JSON.stringify(Buffer.from(elements[i] as Uint8Array).toString('utf8'));
+    }
+    default: {
+      const ints = data as Int32Array | BigInt64Array;
+      return (i) => String(ints[i]);
+    }
+  }
+}
+
+/** The tensor's elements as a flat JSON array, written in slices. */
+async function flatJson(tensor: HostTensor): Promise<string> {
+  const write = elementText(tensor);
+  const parts: string[] = [];
+  for (let start = 0; start < tensor.size; start += ELEMENTS_PER_SLICE) {
+    const end = Math.min(tensor.size, start + ELEMENTS_PER_SLICE);
+    const slice = new Array<string>(end - start);
+    for (let i = start; i < end; i++) slice[i - start] = write(i);
+    parts.push(slice.join(','));
+    if (end < tensor.size) await yieldToEventLoop();
+  }
+  return `[${parts.join(',')}]`;
+}
+
+/** The binary form of a tensor: little-endian elements, or for BYTES each element after its 4-byte length. */
+function binaryOf(tensor: HostTensor): Buffer {
+  if (tensor.dtype !== 'string') {
+    const data = tensor.data as Exclude<HostTensor['data'], string[]>;
+    return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  }
+  const elements = stringTensorBytes(tensor);
+  const total = elements.reduce((n, e) => n + 4 + e.byteLength, 0);
+  const out = Buffer.allocUnsafe(total);
+  let at = 0;
+  for (const e of elements) {
+    out.writeUInt32LE(e.byteLength, at);
+    out.set(e, at + 4);
+    at += 4 + e.byteLength;
+  }
+  return out;
+}
+
+export async function encodeInferResponse(
+  result: V2InferResult,
+  isBinary: (name: string) => boolean,
+): Promise<EncodedResponse> {
+  const chunks: Buffer[] = [];
+  const outputs: string[] = [];
+  for (const output of result.outputs) {
+    const head = `"name":${JSON.stringify(output.name)},"datatype":"${output.datatype}","shape":[${output.shape.join(',')}]`;
+    if (isBinary(output.name)) {
+      const bytes = binaryOf(output.tensor);
+      chunks.push(bytes);
+      outputs.push(`{${head},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
+    } else {
+      checkJsonOutputDtype(output.name, output.tensor.dtype);
+      outputs.push(`{${head},"data":${await flatJson(output.tensor)}}`);
+    }
+  }
+  const id = result.id === undefined ? '' : `,"id":${JSON.stringify(result.id)}`;
+  const json =
+    `{"model_name":${JSON.stringify(result.modelName)},"model_version":${JSON.stringify(result.modelVersion)}` +
+    `${id},"outputs":[${outputs.join(',')}]}`;
+  if (chunks.length === 0) return { body: json };
+  const header = Buffer.from(json, 'utf8');
+  return { body: Buffer.concat([header, ...chunks]), headerLength: header.byteLength };
+}
