@@ -54,7 +54,7 @@ export interface EncodedRestInfer {
 export function encodeRestInfer(
   target: V2ModelTarget,
   inputs: Record<string, HostTensor>,
-  options: V2InferOptions & { binary?: boolean },
+  options: V2InferOptions & { binary?: boolean; binaryOutputs?: ReadonlySet<string> },
 ): EncodedRestInfer {
   const binary = options.binary ?? false;
   const chunks: Uint8Array[] = [];
@@ -73,7 +73,9 @@ export function encodeRestInfer(
     return { ...described, data: jsonData(tensor, name) };
   });
   if (options.outputs !== undefined) {
-    header.outputs = options.outputs.map((name) => (binary ? { name, parameters: { binary_data: true } } : { name }));
+    header.outputs = options.outputs.map((name) =>
+      binary || options.binaryOutputs?.has(name) ? { name, parameters: { binary_data: true } } : { name },
+    );
   }
   const json = Buffer.from(stringifyWithIntegers(header), 'utf8');
   if (chunks.length === 0) return { body: json, headers: { 'content-type': 'application/json' } };
@@ -142,6 +144,8 @@ export class RestV2Client implements V2Client {
   readonly protocol = 'v2' as const;
   readonly api = 'rest' as const;
   private readonly baseUrl: string;
+  /** Per model/version, its FP16 outputs and all its outputs (JSON mode only; see fp16Outputs). */
+  private readonly outputsCache = new Map<string, Promise<{ all: string[]; fp16: Set<string> }>>();
 
   constructor(
     address: string,
@@ -207,11 +211,46 @@ export class RestV2Client implements V2Client {
     inputs: Record<string, HostTensor>,
     options: V2InferOptions = {},
   ): Promise<V2InferResult> {
-    const request = encodeRestInfer(target, inputs, { ...options, binary: this.options.binary });
+    const request = encodeRestInfer(target, inputs, {
+      ...options,
+      binary: this.options.binary,
+      ...(await this.jsonOutputs(target, options)),
+    });
     const response = await this.send('POST', `${v2ModelPath(target)}/infer`, request.body, request.headers, options);
     await this.check(response);
     const headerLength = response.headers.get(INFERENCE_HEADER);
     return decodeRestInfer(response.body, headerLength === null ? undefined : Number(headerLength));
+  }
+
+  /**
+   * JSON mode: the protocol's JSON has no FP16, so a server refuses to answer an FP16 output as JSON. For the
+   * default signature (the one model metadata describes) the model's outputs are read once, and when any is FP16,
+   * the request names every output (or the caller's) and asks the FP16 ones as binary.
+   */
+  private async jsonOutputs(
+    target: V2ModelTarget,
+    options: V2InferOptions,
+  ): Promise<{ outputs?: string[]; binaryOutputs?: Set<string> }> {
+    if (this.options.binary || target.signatureName !== undefined) return {};
+    const key = `${target.name}|${target.version ?? ''}`;
+    let cached = this.outputsCache.get(key);
+    if (!cached) {
+      cached = this.modelMetadata(target).then((meta) => ({
+        all: meta.outputs.map((o) => o.name),
+        fp16: new Set(meta.outputs.filter((o) => o.datatype === 'FP16').map((o) => o.name)),
+      }));
+      cached.catch(() => this.outputsCache.delete(key));
+      this.outputsCache.set(key, cached);
+    }
+    let found: { all: string[]; fp16: Set<string> };
+    try {
+      found = await cached;
+    } catch {
+      // No metadata (e.g. the model is missing): send the request as it is and let the server say why.
+      return {};
+    }
+    if (found.fp16.size === 0) return {};
+    return { outputs: options.outputs ?? found.all, binaryOutputs: found.fp16 };
   }
 
   serverLive(options?: CallOptions): Promise<boolean> {
@@ -272,7 +311,9 @@ export class RestV2Client implements V2Client {
     );
   }
 
-  close(): void {}
+  close(): void {
+    this.outputsCache.clear();
+  }
 }
 
 function isConfigWrapper(json: Record<string, unknown>): json is { config: Record<string, unknown> } {
