@@ -41,6 +41,29 @@ function writeIdentity(base: string, dtype: DType): void {
   writeFileSync(join(dir, 'signatures.json'), JSON.stringify(signatures));
 }
 
+/** y = Cast(x: float32) to float16: a model whose output has no typed contents field. */
+function writeCastToHalf(base: string): void {
+  const g = new OnnxGraphBuilder('cast');
+  g.input({ name: 'x', dtype: 'float32', shape: ['n'] });
+  g.op('Cast', ['x'], { to: 10 }, 'y');
+  g.output({ name: 'y', dtype: 'float16', shape: ['n'] });
+  const dir = join(base, '1');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'model.onnx'), g.build());
+  const signatures: SignatureFile = {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/predict',
+        inputs: { x: { name: 'x', dtype: 'float32', shape: [-1] } },
+        outputs: { y: { name: 'y', dtype: 'float16', shape: [-1] } },
+      },
+    },
+  };
+  writeFileSync(join(dir, 'signatures.json'), JSON.stringify(signatures));
+}
+
 /** Every datatype flowserve serves, a few values of it, and those values as raw little-endian bytes. */
 interface DatatypeCase {
   datatype: string;
@@ -208,7 +231,8 @@ describe('inference.GRPCInferenceService', () => {
     for (const c of CASES) writeIdentity(join(base, modelOf(c)), c.dtype);
     writeClassifier(join(base, 'clf'), 1);
     writeRowSumModel(join(base, 'rowsum'), 1, 1024);
-    const names = [...CASES.map(modelOf), 'clf', 'rowsum'];
+    writeCastToHalf(join(base, 'half'));
+    const names = [...CASES.map(modelOf), 'clf', 'rowsum', 'half'];
     const models = names.flatMap((name) => singleModelConfig(name, join(base, name)).models);
     server = await startServer({
       modelConfig: { models },
@@ -505,6 +529,24 @@ describe('inference.GRPCInferenceService', () => {
       status.INVALID_ARGUMENT,
       /dimension size -1 is not a known size/,
     );
+    await refused(
+      {
+        model_name: 'id_int32',
+        inputs: [
+          { name: 'x', datatype: 'INT32', shape: [2], contents: { int_contents: new Array(1_000_000).fill(-1) } },
+        ],
+      },
+      status.INVALID_ARGUMENT,
+      /input 'x' \(INT32 \[2\]\): contents hold more than 2 elements, expected 2/,
+    );
+    await refused(
+      {
+        model_name: 'id_int8',
+        inputs: [{ name: 'x', datatype: 'INT8', shape: [2 ** 40], contents: { int_contents: [1] } }],
+      },
+      status.INVALID_ARGUMENT,
+      /--max_input_bytes/,
+    );
     const many = Array.from({ length: 10_000 }, (_, i) => ({ name: `x${i}`, datatype: 'FP32', shape: [1] }));
     await refused(
       { model_name: 'id_fp32', inputs: many, raw_input_contents: many.map(() => Buffer.alloc(4)) },
@@ -539,5 +581,207 @@ describe('inference.GRPCInferenceService', () => {
     assert.equal(response?.raw_output_contents[0]?.length, rows * 1024 * 4);
     assert.equal((response?.raw_output_contents[0] as Buffer).readFloatLE(0), 1);
     assert.ok(blob.length / MiB >= 40);
+  });
+
+  test('typed inputs with an FP16 output: every output comes back raw (FP16 has no typed field)', async () => {
+    const { err, response } = await infer({
+      model_name: 'half',
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [3], contents: { fp32_contents: [0.5, -2, 1000] } }],
+    });
+    assert.equal(err, null, String(err?.details));
+    assert.equal(response?.outputs[0]?.datatype, 'FP16');
+    assert.equal(response?.outputs[0]?.contents, null);
+    const raw = response?.raw_output_contents[0] as Buffer;
+    assert.deepEqual(
+      [0, 1, 2].map((i) => float16Value(raw.readUInt16LE(i * 2))),
+      [0.5, -2, 1000],
+    );
+  });
+
+  test('ModelStreamInfer: one response per request in order; a bad request answers error_message, the stream goes on', async () => {
+    const requestType = type('ModelInferRequest');
+    const responseType = type('ModelStreamInferResponse');
+    const encode = (request: Record<string, unknown>) =>
+      Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
+    const good = (id: string, value: number) =>
+      encode({
+        model_name: 'id_fp32',
+        id,
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [1] }],
+        raw_input_contents: [rawOf('float32', [value])],
+      });
+    const messages = [
+      good('a', 1.5),
+      encode({ model_name: 'nope', id: 'b', inputs: [] }),
+      Buffer.from([0x0a, 0x80]),
+      encode({
+        model_name: 'id_fp32',
+        id: 'd',
+        inputs: [{ name: 'x', datatype: 'FP32', shape: [2] }],
+        raw_input_contents: [Buffer.alloc(4)],
+      }),
+      good('e', -3),
+    ];
+    const stream = client.makeBidiStreamRequest(
+      '/inference.GRPCInferenceService/ModelStreamInfer',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      new Metadata(),
+      {},
+    );
+    const responses: { error_message: string; infer_response?: InferResponse }[] = [];
+    const done = new Promise<void>((resolve, reject) => {
+      stream.on('data', (bytes: Buffer) =>
+        responses.push(
+          responseType.toObject(responseType.decode(bytes), { defaults: true, arrays: true, longs: String }) as {
+            error_message: string;
+            infer_response?: InferResponse;
+          },
+        ),
+      );
+      stream.on('error', reject);
+      stream.on('status', (s: { code: number }) =>
+        s.code === status.OK ? resolve() : reject(new Error(String(s.code))),
+      );
+    });
+    for (const message of messages) stream.write(message);
+    stream.end();
+    await done;
+    assert.equal(responses.length, messages.length);
+    assert.equal(responses[0]?.error_message, '');
+    assert.equal(responses[0]?.infer_response?.id, 'a');
+    assert.equal(responses[0]?.infer_response?.raw_output_contents[0]?.readFloatLE(0), 1.5);
+    assert.match(responses[1]?.error_message ?? '', /nope/);
+    assert.match(responses[2]?.error_message ?? '', /Could not parse the request as ModelInferRequest/);
+    assert.match(responses[3]?.error_message ?? '', /raw_input_contents\[0\] holds 4 bytes, expected 8/);
+    assert.equal(responses[4]?.error_message, '');
+    assert.equal(responses[4]?.infer_response?.id, 'e');
+    assert.equal(responses[4]?.infer_response?.raw_output_contents[0]?.readFloatLE(0), -3);
+  });
+
+  test('ModelStreamInfer: many requests written without reading are all answered, in order', async () => {
+    const requestType = type('ModelInferRequest');
+    const responseType = type('ModelStreamInferResponse');
+    const count = 100;
+    const stream = client.makeBidiStreamRequest(
+      '/inference.GRPCInferenceService/ModelStreamInfer',
+      (b: Buffer) => b,
+      (b: Buffer) => b,
+      new Metadata(),
+      {},
+    );
+    for (let i = 0; i < count; i++) {
+      const request = {
+        model_name: 'id_int32',
+        id: String(i),
+        inputs: [{ name: 'x', datatype: 'INT32', shape: [1] }],
+        raw_input_contents: [rawOf('int32', [i])],
+      };
+      stream.write(Buffer.from(requestType.encode(requestType.fromObject(request)).finish()));
+    }
+    stream.end();
+    const ids: string[] = [];
+    await new Promise<void>((resolve, reject) => {
+      stream.on('data', (bytes: Buffer) => {
+        const r = responseType.toObject(responseType.decode(bytes)) as { infer_response?: { id: string } };
+        ids.push(r.infer_response?.id ?? 'error');
+      });
+      stream.on('error', reject);
+      stream.on('status', () => resolve());
+    });
+    assert.deepEqual(
+      ids,
+      Array.from({ length: count }, (_, i) => String(i)),
+    );
+  });
+});
+
+describe('--max_v2_grpc_message_bytes', () => {
+  const base = tempBase('flowserve-grpc-v2-limit-');
+  const LIMIT = 4096;
+  let server: RunningServer;
+  let client: Client;
+  const requestType = protobufRoot().lookupType('inference.ModelInferRequest');
+
+  before(async () => {
+    writeIdentity(join(base, 'str'), 'string');
+    writeIdentity(join(base, 'f'), 'float32');
+    const models = ['str', 'f'].flatMap((name) => singleModelConfig(name, join(base, name)).models);
+    server = await startServer({
+      modelConfig: { models },
+      fileSystemPollWaitSeconds: -1,
+      numWorkers: 1,
+      grpcPort: 0,
+      maxV2GrpcMessageBytes: LIMIT,
+      log: () => {},
+    });
+    client = new Client(`127.0.0.1:${server.grpcPort}`, credentials.createInsecure());
+  });
+
+  after(async () => {
+    client?.close();
+    await server?.close();
+    rmSync(base, { recursive: true, force: true });
+  });
+
+  /** A ModelInferRequest of one BYTES element, grown until its encoding is exactly `size` bytes. */
+  function requestOfSize(size: number): Buffer {
+    for (let n = size - 64; ; n++) {
+      const request = {
+        model_name: 'str',
+        inputs: [{ name: 'x', datatype: 'BYTES', shape: [1] }],
+        raw_input_contents: [rawOf('string', ['a'.repeat(n)])],
+      };
+      const bytes = Buffer.from(requestType.encode(requestType.fromObject(request)).finish());
+      if (bytes.length === size) return bytes;
+      assert.ok(bytes.length < size, 'no request of exactly that size');
+    }
+  }
+
+  function send(method: string, bytes: Buffer): Promise<ServiceError | null> {
+    return new Promise((resolve) => {
+      client.makeUnaryRequest(
+        method,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        bytes,
+        new Metadata(),
+        {},
+        (err) => resolve(err),
+      );
+    });
+  }
+
+  test('a v2 request over the limit is RESOURCE_EXHAUSTED naming the flag, one at the limit is served', async () => {
+    const over = await send('/inference.GRPCInferenceService/ModelInfer', requestOfSize(LIMIT + 1));
+    assert.equal(over?.code, status.RESOURCE_EXHAUSTED, String(over?.details));
+    assert.match(over?.details ?? '', /\(4097 vs 4096\).*--max_v2_grpc_message_bytes/);
+    const at = await send('/inference.GRPCInferenceService/ModelInfer', requestOfSize(LIMIT - 16));
+    assert.equal(at, null, String(at?.details));
+  });
+
+  test('a response over the limit is RESOURCE_EXHAUSTED naming the flag', async () => {
+    // The response carries model_version besides what the request held: a request at the limit answers past it.
+    const err = await send('/inference.GRPCInferenceService/ModelInfer', requestOfSize(LIMIT));
+    assert.equal(err?.code, status.RESOURCE_EXHAUSTED, String(err?.details));
+    assert.match(
+      err?.details ?? '',
+      /response to model 'str' is \d+ bytes, more than --max_v2_grpc_message_bytes=4096/,
+    );
+  });
+
+  test("TF Serving's Predict keeps --max_request_bytes: a 64 KiB Predict is served past the v2 limit", async () => {
+    const predictType = protobufRoot().lookupType('tensorflow.serving.PredictRequest');
+    const content = Buffer.alloc(64 * 1024);
+    const bytes = predictType
+      .encode(
+        predictType.fromObject({
+          model_spec: { name: 'f' },
+          inputs: { x: { dtype: 1, tensor_shape: { dim: [{ size: content.length / 4 }] }, tensor_content: content } },
+        }),
+      )
+      .finish();
+    const err = await send('/tensorflow.serving.PredictionService/Predict', Buffer.from(bytes));
+    assert.equal(err, null, String(err?.details));
   });
 });

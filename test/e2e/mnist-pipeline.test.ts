@@ -110,4 +110,49 @@ describe('train → export → serve', () => {
       client.close();
     }
   });
+
+  it('Open Inference Protocol infer (REST /v2, JSON and binary) gives the same scores as Predict over REST v1', async () => {
+    const client = fs.createClient({ server: `127.0.0.1:${server.restPort}`, api: 'rest' });
+    let v1: number[];
+    try {
+      const result = await client.predict(
+        { name: 'mnist', signatureName: 'predict_images' },
+        { images: new fs.HostTensor('float32', [count, 784], images.slice(0, count * 784)) },
+      );
+      v1 = result.outputs.scores?.toNumbers() as number[];
+    } finally {
+      client.close();
+    }
+    const url = `http://127.0.0.1:${server.restPort}/v2/models/mnist/infer`;
+    const pixels = Array.from(images.subarray(0, count * 784));
+    const input = { name: 'images', datatype: 'FP32', shape: [count, 784] };
+    const parameters = { signature_name: 'predict_images' };
+    const json = await fetch(url, {
+      method: 'POST',
+      body: JSON.stringify({ parameters, inputs: [{ ...input, data: pixels }] }),
+    });
+    assert.equal(json.status, 200);
+    const answer = (await json.json()) as { outputs: { name: string; shape: number[]; data: number[] }[] };
+    assert.deepEqual(answer.outputs[0]?.shape, [count, 10]);
+    // Both paths print float32 values that read back to the same float32: the scores agree exactly.
+    assert.deepEqual(answer.outputs[0]?.data.map(Math.fround), v1.map(Math.fround));
+
+    const header = Buffer.from(
+      JSON.stringify({
+        parameters: { ...parameters, binary_data_output: true },
+        inputs: [{ ...input, parameters: { binary_data_size: count * 784 * 4 } }],
+      }),
+    );
+    const raw = Buffer.from(images.buffer, images.byteOffset, count * 784 * 4);
+    const binary = await fetch(url, {
+      method: 'POST',
+      headers: { 'inference-header-content-length': String(header.length) },
+      body: Buffer.concat([header, raw]),
+    });
+    assert.equal(binary.status, 200);
+    const bytes = Buffer.from(await binary.arrayBuffer());
+    const jsonLength = Number(binary.headers.get('inference-header-content-length'));
+    const scores = new Float32Array(bytes.buffer.slice(bytes.byteOffset + jsonLength, bytes.byteOffset + bytes.length));
+    assert.deepEqual(Array.from(scores), v1.map(Math.fround));
+  });
 });

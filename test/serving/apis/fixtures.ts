@@ -2,6 +2,7 @@
 import { mkdirSync, mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DType } from '../../../src/graph/dtype.js';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
 import type { SignatureFile } from '../../../src/serving/core/types.js';
@@ -125,12 +126,7 @@ export function writeSlowModel(base: string, version: number, repeats = 24): str
  * y = Identity(x) for any dtype; `signatureShape` is what signatures.json declares ([] = shape not declared, so
  * only the request limits bound what a client may send).
  */
-export function writeIdentityModel(
-  base: string,
-  version: number,
-  dtype: 'float32' | 'string',
-  signatureShape: number[],
-): string {
+export function writeIdentityModel(base: string, version: number, dtype: DType, signatureShape: number[]): string {
   const g = new OnnxGraphBuilder('identity');
   const onnxShape = signatureShape.length === 0 ? undefined : signatureShape.map((d, i) => (d < 0 ? `d${i}` : d));
   g.input({ name: 'x', dtype, shape: onnxShape });
@@ -167,4 +163,26 @@ export function writeRowSumModel(base: string, version: number, features: number
       },
     },
   });
+}
+
+/** The classifier with one signature returning both of its outputs: `scores` (y) and `first` (y[:, 0:1]). */
+export function writeTwoOutputClassifier(base: string, version: number): string {
+  const dir = writeClassifier(base, version);
+  const inputs = { inputs: { name: 'x', dtype: 'float32' as const, shape: [-1, FEATURES] } };
+  const signatures: SignatureFile = {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/predict',
+        inputs,
+        outputs: {
+          scores: { name: 'y', dtype: 'float32', shape: [-1, CLASSES] },
+          first: { name: 'first', dtype: 'float32', shape: [-1, 1] },
+        },
+      },
+    },
+  };
+  writeFileSync(join(dir, 'signatures.json'), JSON.stringify(signatures));
+  return dir;
 }

@@ -11,6 +11,8 @@ export interface UnaryOptions<Req, Res = unknown> {
   observe?: RequestObserver;
   /** The model a request addresses, for metrics. */
   modelOf?: (request: Req) => string | undefined;
+  /** Which API family the method belongs to, for the metrics' protocol label (default v1). */
+  protocol?: 'v1' | 'v2';
   /** The version that served a response, for metrics (default: the response's model_spec.version). */
   versionOf?: (response: Res) => number | undefined;
 }
@@ -68,6 +70,7 @@ export function unary<Req, Res extends object>(
         version,
         api: options.api,
         entrypoint: 'GRPC',
+        ...(options.protocol ? { protocol: options.protocol } : {}),
         status,
         latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
       });

@@ -10,7 +10,7 @@
 import { setImmediate } from 'node:timers/promises';
 import { InvalidArgument } from '../../../../errors.js';
 import { dtypeInfo, type DType } from '../../../../graph/dtype.js';
-import { boundedElementCount, checkWireShape } from '../../../core/request-limits.js';
+import { boundedElementCount, checkWireShape, STRING_ELEMENT_COST } from '../../../core/request-limits.js';
 import type { ServingCore } from '../../../core/types.js';
 import {
   admitV2Input,
@@ -78,7 +78,7 @@ export async function decodeInferRequest(
     const [start, end] = raw ? (wire.rawInputContents.ranges[i] as [number, number]) : [0, 0];
     const source = raw ? { bytes, start, end } : header.contents;
     if ((source?.end ?? 0) - (source?.start ?? 0) > LARGE_INPUT_BYTES) await setImmediate();
-    inputs.push(admitAndDecode(target, header, source, raw ? `raw_input_contents[${i}]` : undefined));
+    inputs.push(await admitAndDecode(target, header, source, raw ? `raw_input_contents[${i}]` : undefined));
   }
   return {
     request: {
@@ -96,27 +96,31 @@ export async function decodeInferRequest(
 }
 
 /** Step 4 for one input; `rawField` names its raw blob, undefined for typed contents. */
-function admitAndDecode(
+async function admitAndDecode(
   target: V2InferTarget,
   header: InputHeaderWire,
   source: ContentsSource | undefined,
   rawField: string | undefined,
-): V2Input {
+): Promise<V2Input> {
   const where = `input '${header.name}'`;
   checkWireShape(header.shape, where);
   const expected = boundedElementCount(header.shape, Number.MAX_SAFE_INTEGER);
   // Datatype and shape against the signature first: measuring reads the data as that datatype.
   const dtype = checkV2InputHeader(target, header);
+  // What the shape alone costs (strings: STRING_ELEMENT_COST each, their bytes not yet known) is admitted before
+  // the data is walked, so that walking is bounded by an admissible shape rather than by the message's size.
+  const least = expected * (dtype === 'string' ? STRING_ELEMENT_COST : dtypeInfo(dtype).bytesPerElement);
+  if (!(least <= target.admission.limits.maxInputBytes)) admitV2Input(target, { ...header, stringBytes: 0 });
   const measured = rawField
     ? measureRaw(source as ContentsSource, dtype, expected, `${where} (${rawField})`)
-    : measureTyped(source, dtype, header.datatype, expected, where);
+    : await measureTyped(source, dtype, header.datatype, expected, where);
   admitV2Input(target, { ...header, stringBytes: measured.stringBytes ?? 0 });
   if (measured.elements !== expected) {
     throw new InvalidArgument(sizeMismatch(header, dtype, measured.elements, expected, source, rawField));
   }
   const tensor = rawField
-    ? decodeRaw(source as ContentsSource, dtype, header.shape, expected)
-    : decodeTyped(source, dtype, header.shape, expected);
+    ? await decodeRaw(source as ContentsSource, dtype, header.shape, expected)
+    : await decodeTyped(source, dtype, header.shape, expected);
   return { name: header.name, datatype: header.datatype, shape: header.shape, tensor };
 }
 
@@ -135,6 +139,7 @@ function sizeMismatch(
     return `${tensor}: ${rawField} holds ${bytes} bytes, expected ${needed}`;
   }
   const what = rawField ? `${rawField} holds` : 'contents hold';
-  const count = got > expected && dtype === 'string' ? `more than ${expected}` : String(got);
+  // Counting stops one past what the shape needs.
+  const count = got > expected ? `more than ${expected}` : String(got);
   return `${tensor}: ${what} ${count} elements, expected ${expected}`;
 }

@@ -6,7 +6,23 @@
  */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ServingCore } from '../../../core/types.js';
-import { modelMetadataV2, modelReadyV2, serverLiveV2, serverMetadataV2, serverReadyV2 } from '../../v2/metadata.js';
+import { MODEL_CONFIGURATION_EXTENSION, modelConfigV2 } from '../../v2/config.js';
+import {
+  MODEL_REPOSITORY_EXTENSIONS,
+  repositoryIndexV2,
+  repositoryLoadV2,
+  repositoryUnloadV2,
+  type V2RepositoryParameters,
+} from '../../v2/repository.js';
+import { modelStatisticsV2, STATISTICS_EXTENSION } from '../../v2/statistics.js';
+import {
+  advertiseExtensionV2,
+  modelMetadataV2,
+  modelReadyV2,
+  serverLiveV2,
+  serverMetadataV2,
+  serverReadyV2,
+} from '../../v2/metadata.js';
 import type { RequestObserver } from '../../shared/request-event.js';
 import { unary, type CallContext } from '../unary.js';
 import type { ModelInferWire } from './infer-request-wire.js';
@@ -25,10 +41,44 @@ interface ModelRequest {
   version?: string;
 }
 
+/** ModelRepositoryParameter as proto-loader decodes it (oneofs: the chosen field's name, then its value). */
+interface RepositoryParameterMsg {
+  parameter_choice?: 'bool_param' | 'int64_param' | 'string_param' | 'bytes_param';
+  bool_param?: boolean;
+  int64_param?: string;
+  string_param?: string;
+  bytes_param?: Buffer;
+}
+
+interface RepositoryChangeRequest {
+  repository_name?: string;
+  model_name?: string;
+  parameters?: Record<string, RepositoryParameterMsg>;
+}
+
+/**
+ * gRPC's ModelRepositoryParameter values as the plain values the core takes: int64 as a number (a string past
+ * 2^53, as it arrived), bytes as a Buffer, a parameter with no choice set left out.
+ */
+function repositoryParameters(parameters: Record<string, RepositoryParameterMsg> | undefined): V2RepositoryParameters {
+  const plain: V2RepositoryParameters = {};
+  for (const [key, value] of Object.entries(parameters ?? {})) {
+    const choice = value.parameter_choice;
+    if (choice === undefined) continue;
+    const raw = value[choice];
+    plain[key] = choice === 'int64_param' && Number.isSafeInteger(Number(raw)) ? Number(raw) : raw;
+  }
+  return plain;
+}
+
 export function inferenceService(core: ServingCore, options: InferenceServiceOptions): UntypedServiceImplementation {
-  const common = { observe: options.observe };
+  const common = { observe: options.observe, protocol: 'v2' as const };
   const byName = { ...common, modelOf: (r: ModelRequest) => r.name };
 
+  // flowserve has one model repository: a repository_name is not needed and not checked (Triton's clients send "").
+  for (const extension of [MODEL_CONFIGURATION_EXTENSION, STATISTICS_EXTENSION, ...MODEL_REPOSITORY_EXTENSIONS]) {
+    advertiseExtensionV2(extension);
+  }
   const modelInfer = (wire: ModelInferWire, call: CallContext) =>
     modelInferOnce(core, wire, call.deadline, options.maxSendMessageBytes);
 
@@ -51,5 +101,31 @@ export function inferenceService(core: ServingCore, options: InferenceServiceOpt
       versionOf: (response: EncodedInferResponse) => response.version,
     }),
     ModelStreamInfer: modelStreamInfer(core, options),
+    ModelConfig: unary((r: ModelRequest) => ({ config: modelConfigV2(core, r.name ?? '', r.version) }), {
+      api: 'ModelConfig',
+      ...byName,
+    }),
+    ModelStatistics: unary((r: ModelRequest) => modelStatisticsV2(core, r.name, r.version), {
+      api: 'ModelStatistics',
+      ...byName,
+    }),
+    RepositoryIndex: unary((r: { ready?: boolean }) => ({ models: repositoryIndexV2(core, { ready: r.ready }) }), {
+      api: 'RepositoryIndex',
+      ...common,
+    }),
+    RepositoryModelLoad: unary(
+      async (r: RepositoryChangeRequest, call: CallContext) => {
+        await repositoryLoadV2(core, r.model_name ?? '', repositoryParameters(r.parameters), { signal: call.signal });
+        return {};
+      },
+      { api: 'RepositoryModelLoad', ...common, modelOf: (r: RepositoryChangeRequest) => r.model_name },
+    ),
+    RepositoryModelUnload: unary(
+      async (r: RepositoryChangeRequest, call: CallContext) => {
+        await repositoryUnloadV2(core, r.model_name ?? '', repositoryParameters(r.parameters), { signal: call.signal });
+        return {};
+      },
+      { api: 'RepositoryModelUnload', ...common, modelOf: (r: RepositoryChangeRequest) => r.model_name },
+    ),
   };
 }

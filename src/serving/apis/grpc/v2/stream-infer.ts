@@ -41,6 +41,7 @@ export function modelStreamInfer(
         ...(version === undefined ? {} : { version }),
         api: 'ModelStreamInfer',
         entrypoint: 'GRPC',
+        protocol: 'v2',
         status,
         latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
       });
