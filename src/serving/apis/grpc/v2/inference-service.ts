@@ -6,23 +6,15 @@
  */
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { ServingCore } from '../../../core/types.js';
-import { MODEL_CONFIGURATION_EXTENSION, modelConfigV2 } from '../../v2/config.js';
+import { modelConfigV2 } from '../../v2/config.js';
 import {
-  MODEL_REPOSITORY_EXTENSIONS,
   repositoryIndexV2,
   repositoryLoadV2,
   repositoryUnloadV2,
   type V2RepositoryParameters,
 } from '../../v2/repository.js';
-import { modelStatisticsV2, STATISTICS_EXTENSION } from '../../v2/statistics.js';
-import {
-  advertiseExtensionV2,
-  modelMetadataV2,
-  modelReadyV2,
-  serverLiveV2,
-  serverMetadataV2,
-  serverReadyV2,
-} from '../../v2/metadata.js';
+import { modelStatisticsV2 } from '../../v2/statistics.js';
+import { modelMetadataV2, modelReadyV2, serverLiveV2, serverMetadataV2, serverReadyV2 } from '../../v2/metadata.js';
 import type { RequestObserver } from '../../shared/request-event.js';
 import { unary, type CallContext } from '../unary.js';
 import type { ModelInferWire } from './infer-request-wire.js';
@@ -50,6 +42,7 @@ interface RepositoryParameterMsg {
   bytes_param?: Buffer;
 }
 
+/** flowserve has one model repository: repository_name is not needed and not checked (Triton's clients send ""). */
 interface RepositoryChangeRequest {
   repository_name?: string;
   model_name?: string;
@@ -75,10 +68,6 @@ export function inferenceService(core: ServingCore, options: InferenceServiceOpt
   const common = { observe: options.observe, protocol: 'v2' as const };
   const byName = { ...common, modelOf: (r: ModelRequest) => r.name };
 
-  // flowserve has one model repository: a repository_name is not needed and not checked (Triton's clients send "").
-  for (const extension of [MODEL_CONFIGURATION_EXTENSION, STATISTICS_EXTENSION, ...MODEL_REPOSITORY_EXTENSIONS]) {
-    advertiseExtensionV2(extension);
-  }
   const modelInfer = (wire: ModelInferWire, call: CallContext) =>
     modelInferOnce(core, wire, call.deadline, options.maxSendMessageBytes);
 
