@@ -103,7 +103,10 @@ export async function decodeRestInfer(body: Uint8Array, headerLength: number | u
     const parameters = isJsonObject(output.parameters) ? output.parameters : {};
     const size = parameters.binary_data_size;
     let tensor: HostTensor;
-    if (typeof size === 'number') {
+    if (size !== undefined) {
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) {
+        throw new ServingClientError(`output ${name}: binary_data_size ${String(plain(size))} is not a byte count`, 2);
+      }
       if (at + size > body.byteLength) {
         throw new ServingClientError(`output ${name}: binary_data_size ${size} runs past the end of the body`, 2);
       }

@@ -217,6 +217,16 @@ describe('v2 REST infer decoding', () => {
     );
   });
 
+  it('a negative binary_data_size is refused, not read as a view from the end', async () => {
+    const header = Buffer.from(
+      JSON.stringify({ outputs: [{ name: 'y', shape: [0], datatype: 'FP32', parameters: { binary_data_size: -4 } }] }),
+    );
+    await assert.rejects(
+      decodeRestInfer(Buffer.concat([header, Buffer.alloc(8)]), header.byteLength),
+      /output y: binary_data_size -4 is not a byte count/,
+    );
+  });
+
   it('a binary_data_size past the end of the body is an error, not a short tensor', async () => {
     const header = Buffer.from(
       JSON.stringify({ outputs: [{ name: 'y', shape: [4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }),
