@@ -10,13 +10,18 @@
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
- *     more than the request handling around it).
+ *     more than the request handling around it);
+ *   - the Open Inference Protocol (v2): gRPC ModelInfer with raw contents vs a bare grpc-js server answering the
+ *     same canned ModelInferResponse; REST infer with binary tensors vs a bare fastify route answering the same
+ *     canned bytes; REST binary vs REST JSON for a [1,3,224,224] FP32 input (a sum model; both request bodies
+ *     encoded once, so the server's decoding is what differs); v2 vs v1 on the same softmax model (gRPC infer vs
+ *     Predict, REST JSON infer vs :predict, each client encoding its request every time).
  *
  * Every server runs in its own child process (this file, started with --child KIND) so the load generator does not
  * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
  * ephemeral ports. The client side (typed gRPC client / fetch) is the same code for flowserve and for its peer.
  *
- *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64]
+ *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--only all|v2|cnn-batching]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -27,6 +32,9 @@ import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceI
 import Fastify from 'fastify';
 import { GrpcServingClient } from '../src/client/grpc-client.js';
 import { RestServingClient } from '../src/client/rest-client.js';
+import { GrpcV2Client, INFERENCE_SERVICE, loadInferencePackageDefinition } from '../src/client/v2/grpc.js';
+import { decodeRestInfer, encodeRestInfer, INFERENCE_HEADER, RestV2Client } from '../src/client/v2/rest.js';
+import type { V2ModelTarget } from '../src/client/v2/types.js';
 import { formatLoadTable, percentile, runLoad, type LoadResult } from '../src/cli/bench.js';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
@@ -51,6 +59,9 @@ const PIXELS = 784;
 const CLASSES = 10;
 const PREDICT_SIGNATURE = 'predict_images';
 const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
+/** The large-input model of the v2 binary vs JSON comparison: sum = Σ x over an image-sized FP32 input. */
+const LARGE_MODEL = 'sum224';
+const LARGE_SHAPE = [1, 3, 224, 224];
 
 type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
 
@@ -101,6 +112,30 @@ function writeMnistServable(base: string): void {
   writeFileSync(join(tmp, 'model.onnx'), g.build());
   writeFileSync(join(tmp, 'signatures.json'), JSON.stringify(signatures()));
   renameSync(tmp, join(base, '1'));
+}
+
+/** Writes <base>-sum/1/: sum[b] = Σ x[b, :, :, :] for x [?,3,224,224] (an identity would echo 600 KB back). */
+function writeLargeServable(base: string): void {
+  const g = new OnnxGraphBuilder('sum224');
+  g.input({ name: 'x', dtype: 'float32', shape: ['batch', 3, 224, 224] });
+  g.op('ReduceSum', ['x', g.int64s([1, 2, 3])], { keepdims: 0 }, 'sum');
+  g.output({ name: 'sum', dtype: 'float32', shape: ['batch'] });
+  const tmp = join(`${base}-sum`, '.tmp-1');
+  mkdirSync(tmp, { recursive: true });
+  writeFileSync(join(tmp, 'model.onnx'), g.build());
+  const signatures: SignatureFile = {
+    format: 'flowserve.signatures/1',
+    default: 'serving_default',
+    signatures: {
+      serving_default: {
+        method: 'tensorflow/serving/predict',
+        inputs: { x: { name: 'x', dtype: 'float32', shape: [-1, 3, 224, 224] } },
+        outputs: { sum: { name: 'sum', dtype: 'float32', shape: [-1] } },
+      },
+    },
+  };
+  writeFileSync(join(tmp, 'signatures.json'), JSON.stringify(signatures));
+  renameSync(tmp, join(`${base}-sum`, '1'));
 }
 
 /** Exports the MNIST CNN (two conv+pool blocks, dense 1024) with initial weights to `<base>-cnn/00000001`. */
@@ -164,6 +199,20 @@ async function startBare(): Promise<Ports & { close(): Promise<void> }> {
     Classify: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, classifyResponse),
   };
   server.addService(definition['tensorflow.serving.PredictionService'] as unknown as ServiceDefinition, implementation);
+  // v2: the ModelInferResponse flowserve answers for the softmax model, scores in raw_output_contents.
+  const scoresBytes = Buffer.from((cannedScores().data as Float32Array).buffer);
+  const inferResponse = {
+    model_name: MODEL,
+    model_version: '1',
+    outputs: [{ name: 'scores', datatype: 'FP32', shape: ['1', String(CLASSES)] }],
+    raw_output_contents: [scoresBytes],
+  };
+  server.addService(
+    loadInferencePackageDefinition()[INFERENCE_SERVICE] as unknown as ServiceDefinition,
+    {
+      ModelInfer: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, inferResponse),
+    } as UntypedServiceImplementation,
+  );
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
       err ? reject(err) : resolve(port),
@@ -173,6 +222,28 @@ async function startBare(): Promise<Ports & { close(): Promise<void> }> {
   const restBody = JSON.stringify({ predictions: [Array.from(cannedScores().data as Float32Array)] });
   const app = Fastify({ logger: false, bodyLimit: 256 * 1024 * 1024 });
   app.post('/v1/*', async (_request, reply) => reply.type('application/json').send(restBody));
+  // v2 REST binary: the JSON header and the 40 bytes of scores that flowserve answers with binary outputs.
+  const v2Header = Buffer.from(
+    JSON.stringify({
+      model_name: MODEL,
+      model_version: '1',
+      outputs: [
+        {
+          name: 'scores',
+          datatype: 'FP32',
+          shape: [1, CLASSES],
+          parameters: { binary_data_size: scoresBytes.byteLength },
+        },
+      ],
+    }),
+  );
+  const v2Body = Buffer.concat([v2Header, scoresBytes]);
+  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
+    done(null, body),
+  );
+  app.post('/v2/models/:model/infer', async (_request, reply) =>
+    reply.type('application/octet-stream').header(INFERENCE_HEADER, String(v2Header.byteLength)).send(v2Body),
+  );
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const restPort = typeof address === 'object' && address ? address.port : 0;
@@ -193,6 +264,7 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
         ...[
           [MODEL, base],
           [CNN_MODEL, `${base}-cnn`],
+          [LARGE_MODEL, `${base}-sum`],
         ].map(([name, basePath]) => ({
           name: name as string,
           basePath: basePath as string,
@@ -268,8 +340,8 @@ interface Options {
   rounds: number;
   /** Where flowserve runs the models (--device, as `flowserve serve --device`). */
   device: 'cpu' | 'gpu';
-  /** `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run). */
-  only: 'all' | 'cnn-batching';
+  /** `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows. */
+  only: 'all' | 'v2' | 'cnn-batching';
 }
 
 function parseArgs(argv: string[]): Options {
@@ -289,7 +361,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--concurrency' && value) options.concurrency = value.split(',').map(Number);
     else if (flag === '--rounds' && value) options.rounds = Number(value);
     else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
-    else if (flag === '--only' && (value === 'all' || value === 'cnn-batching')) options.only = value;
+    else if (flag === '--only' && (value === 'all' || value === 'v2' || value === 'cnn-batching')) options.only = value;
     else if (flag === '--device' || flag === '--only') throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
     else continue;
     i++;
@@ -306,20 +378,57 @@ interface Target {
   grpcPredictCnn: () => Promise<unknown>;
   grpcClassify: () => Promise<unknown>;
   restPredict: () => Promise<unknown>;
+  /** v2 gRPC ModelInfer, raw contents, softmax model. */
+  v2GrpcInfer: () => Promise<unknown>;
+  /** v2 REST infer, binary input and outputs, the same request bytes every time, softmax model. */
+  v2RestBinary: () => Promise<unknown>;
+  /** v2 REST infer, JSON, the client encoding every request (as v1's REST client does), softmax model. */
+  v2RestJson: () => Promise<unknown>;
+  /** v2 REST infer on the [1,3,224,224] sum model, binary / JSON bodies encoded once (flowserve servers only). */
+  v2LargeBinary: () => Promise<unknown>;
+  v2LargeJson: () => Promise<unknown>;
   close(): void;
+}
+
+/** Sends one encoded v2 REST infer request, checks the status and decodes the answer as the client does. */
+function v2RestSender(client: RestV2Client, target: V2ModelTarget, encoded: ReturnType<typeof encodeRestInfer>) {
+  const path = `/v2/models/${target.name}/infer`;
+  return async () => {
+    const response = await client.send('POST', path, encoded.body, encoded.headers);
+    if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${response.body.toString('utf8', 0, 300)}`);
+    const header = response.headers.get(INFERENCE_HEADER);
+    return decodeRestInfer(response.body, header === null ? undefined : Number(header));
+  };
 }
 
 function target(ports: Ports, image: number[]): Target {
   const grpc = new GrpcServingClient(`127.0.0.1:${ports.grpcPort}`);
   const rest = new RestServingClient(`127.0.0.1:${ports.restPort}`);
+  const grpcV2 = new GrpcV2Client(`127.0.0.1:${ports.grpcPort}`);
+  const restV2 = new RestV2Client(`127.0.0.1:${ports.restPort}`);
   const tensor = HostTensor.from('float32', [image], [1, PIXELS]);
   const restBody = { signature_name: PREDICT_SIGNATURE, instances: [image] };
+  // The v2 requests address the default signature (serving_default), whose input alias is `inputs`.
+  const mnist = { name: MODEL };
+  const large = { name: LARGE_MODEL };
+  const largeInput = {
+    x: new HostTensor('float32', LARGE_SHAPE, Float32Array.from({ length: 3 * 224 * 224 }, Math.random)),
+  };
   return {
     grpcPredict: () => grpc.predict({ name: MODEL, signatureName: PREDICT_SIGNATURE }, { images: tensor }),
     grpcPredictCnn: () => grpc.predict({ name: CNN_MODEL, signatureName: PREDICT_SIGNATURE }, { images: tensor }),
     grpcClassify: () => grpc.classify({ name: MODEL }, [{ x: image }]),
     restPredict: () => rest.request('POST', `/v1/models/${MODEL}:predict`, restBody),
-    close: () => grpc.close(),
+    v2GrpcInfer: () => grpcV2.infer(mnist, { inputs: tensor }),
+    v2RestBinary: v2RestSender(restV2, mnist, encodeRestInfer(mnist, { inputs: tensor }, { binary: true })),
+    v2RestJson: () => restV2.infer(mnist, { inputs: tensor }),
+    v2LargeBinary: v2RestSender(restV2, large, encodeRestInfer(large, largeInput, { binary: true })),
+    v2LargeJson: v2RestSender(restV2, large, encodeRestInfer(large, largeInput, {})),
+    close: () => {
+      grpc.close();
+      grpcV2.close();
+      restV2.close();
+    },
   };
 }
 
@@ -458,6 +567,83 @@ function batchingRows(c: number, suffix: string, pair: { flowserve: Series; peer
   ];
 }
 
+/** Throughput of `peer` over `flowserve` at concurrency `c`: how far above flowserve the load generator can go. */
+function headroom(pair: { flowserve: Series; peer: Series }, c: number): number {
+  return at(pair.peer, c).throughput / at(pair.flowserve, c).throughput;
+}
+
+/**
+ * The Open Inference Protocol comparisons, on servers already started: v2 gRPC and REST binary against bare
+ * transports, REST binary against REST JSON on a large input, and v2 against v1 on the same model.
+ */
+async function measureV2(
+  flow: Target,
+  bare: Target,
+  levels: readonly number[],
+  c32: readonly number[],
+  options: Options,
+): Promise<{ rows: BenchRow[]; results: Record<string, unknown> }> {
+  const largeLevels = [1, 8];
+  const grpc = await measurePair(
+    'v2 gRPC ModelInfer, raw contents (peer: bare grpc-js, canned ModelInferResponse)',
+    { flowserve: flow.v2GrpcInfer, peer: bare.v2GrpcInfer },
+    levels,
+    options,
+  );
+  const restBinary = await measurePair(
+    'v2 REST infer, binary tensors (peer: bare fastify, canned bytes)',
+    { flowserve: flow.v2RestBinary, peer: bare.v2RestBinary },
+    levels,
+    options,
+  );
+  const large = await measurePair(
+    `v2 REST infer [${LARGE_SHAPE.join(',')}] FP32, binary (peer: flowserve REST JSON)`,
+    { flowserve: flow.v2LargeBinary, peer: flow.v2LargeJson },
+    largeLevels,
+    options,
+  );
+  const v2v1Grpc = await measurePair(
+    'v2 gRPC ModelInfer (peer: flowserve v1 gRPC Predict, same model)',
+    { flowserve: flow.v2GrpcInfer, peer: flow.grpcPredict },
+    levels,
+    options,
+  );
+  const v2v1Rest = await measurePair(
+    'v2 REST JSON infer (peer: flowserve v1 REST :predict, same model)',
+    { flowserve: flow.v2RestJson, peer: flow.restPredict },
+    c32,
+    options,
+  );
+  const c = c32[0] as number;
+  const generatorHeadroom = {
+    concurrency: c,
+    bareGrpcOverFlowserveV2: headroom(grpc, c),
+    bareFastifyOverFlowserveV2Binary: headroom(restBinary, c),
+  };
+  console.log(
+    `load generator headroom at c${c}: bare grpc-js answers ${generatorHeadroom.bareGrpcOverFlowserveV2.toFixed(2)}× ` +
+      `flowserve's v2 gRPC rate, bare fastify ${generatorHeadroom.bareFastifyOverFlowserveV2Binary.toFixed(2)}× its ` +
+      `v2 REST binary rate, with the same load generator\n`,
+  );
+  return {
+    rows: [
+      ...compareRows('v2_grpc_infer', grpc.flowserve, grpc.peer, 'bare grpc-js', '>= 0.8'),
+      ...compareRows('v2_rest_binary_infer', restBinary.flowserve, restBinary.peer, 'bare fastify', '>= 0.8'),
+      ...compareRows('v2_rest_binary_vs_json_224', large.flowserve, large.peer, 'flowserve REST JSON', '>= 3'),
+      ...compareRows('v2_vs_v1_grpc', v2v1Grpc.flowserve, v2v1Grpc.peer, 'flowserve v1 Predict'),
+      ...compareRows('v2_vs_v1_rest_json', v2v1Rest.flowserve, v2v1Rest.peer, 'flowserve v1 REST predict'),
+    ],
+    results: {
+      v2GrpcInfer: grpc,
+      v2RestBinary: restBinary,
+      v2RestBinaryVsJson224: large,
+      v2VsV1Grpc: v2v1Grpc,
+      v2VsV1RestJson: v2v1Rest,
+      generatorHeadroom,
+    },
+  };
+}
+
 /**
  * `--only cnn-batching`: batching on vs off for the MNIST CNN alone, on --device (scripts/gpu/check.sh runs it
  * with --device gpu, where batching matters most). Writes bench/results/serve-cnn-DEVICE.json.
@@ -471,6 +657,7 @@ async function cnnBatchingOnly(options: Options): Promise<void> {
   try {
     writeMnistServable(base);
     await writeCnnServable(base);
+    writeLargeServable(base);
     console.log(
       `flowserve serving bench: ${CNN_MODEL} on ${options.device}, batch 1, concurrency ${c}, batching on vs off, ` +
         `${options.requests} requests or ${options.seconds} s per side, in ${options.rounds} alternating rounds\n`,
@@ -493,7 +680,21 @@ async function cnnBatchingOnly(options: Options): Promise<void> {
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(base, { recursive: true, force: true });
     rmSync(`${base}-cnn`, { recursive: true, force: true });
+    rmSync(`${base}-sum`, { recursive: true, force: true });
   }
+}
+
+function v2Config(options: Options, levels: readonly number[]): Record<string, unknown> {
+  return {
+    model: `${MODEL} softmax ${PIXELS}x${CLASSES}; ${LARGE_MODEL} sum over [${LARGE_SHAPE.join(',')}]`,
+    batch: 1,
+    concurrency: levels,
+    largeInputConcurrency: [1, 8],
+    requestsPerLevel: options.requests,
+    secondsPerLevel: options.seconds,
+    rounds: options.rounds,
+    serversInChildProcesses: true,
+  };
 }
 
 async function main(): Promise<void> {
@@ -521,6 +722,7 @@ async function main(): Promise<void> {
   try {
     writeMnistServable(base);
     await writeCnnServable(base);
+    writeLargeServable(base);
     console.log(
       `flowserve serving bench: ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ${levels.join('/')}, ` +
         `${options.requests} requests or ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
@@ -528,6 +730,15 @@ async function main(): Promise<void> {
     // Each server in its own process; all up at once (idle when not measured) so the two sides can alternate.
     const bare = await open('bare');
     const flow = await open('flowserve');
+    if (options.only === 'v2') {
+      const v2 = await measureV2(flow, bare, levels, c32, options);
+      report('serve-v2', v2.rows, {
+        config: v2Config(options, levels),
+        results: v2.results,
+      });
+      console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+      return;
+    }
     const batching = await open('flowserve-batching');
 
     const grpc = await measurePair(
@@ -562,12 +773,15 @@ async function main(): Promise<void> {
       options,
     );
 
+    const v2 = await measureV2(flow, bare, levels, c32, options);
+
     const rows: BenchRow[] = [
       ...compareRows('grpc_predict', grpc.flowserve, grpc.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('grpc_classify', classify.flowserve, classify.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('rest_predict', rest.flowserve, rest.peer, 'bare fastify', '>= 0.8'),
       ...batchingRows(cMax, '', batched),
       ...batchingRows(cMax, '_cnn', batchedCnn),
+      ...v2.rows,
     ];
     report('serve', rows, {
       config: {
@@ -586,6 +800,7 @@ async function main(): Promise<void> {
         restPredict: rest,
         batchingOnVsOff: batched,
         batchingOnVsOffCnn: batchedCnn,
+        ...v2.results,
       },
     });
     console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
@@ -594,6 +809,7 @@ async function main(): Promise<void> {
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(base, { recursive: true, force: true });
     rmSync(`${base}-cnn`, { recursive: true, force: true });
+    rmSync(`${base}-sum`, { recursive: true, force: true });
   }
 }
 

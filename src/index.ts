@@ -21,4 +21,14 @@ export { exportModel, type ExportOptions, type ExportResult } from './export/exp
 export { classificationSignature, predictSignature, regressionSignature } from './export/signatures.js';
 export { loadMnist } from './data/mnist.js';
 export { startServer, type ServerOptions, type RunningServer } from './serving/server.js';
-export { createClient, GrpcServingClient, RestServingClient, type ClientOptions } from './client/index.js';
+export {
+  createClient,
+  GrpcServingClient,
+  RestServingClient,
+  GrpcV2Client,
+  RestV2Client,
+  ServingClientError,
+  type ClientOptions,
+  type V2Client,
+  type V2InferResult,
+} from './client/index.js';

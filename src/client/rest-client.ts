@@ -25,7 +25,8 @@ import type { VersionState, VersionStatus } from '../serving/core/types.js';
 import type { SignatureDefMapMsg } from '../serving/apis/shared/proto-types.js';
 import { ERROR_CODES } from '../serving/apis/shared/status-codes.js';
 
-const HTTP_TO_GRPC: Record<number, number> = {
+/** HTTP status → gRPC code, for errors answered over REST. */
+export const HTTP_TO_GRPC: Record<number, number> = {
   400: 3,
   401: 16,
   403: 7,
@@ -68,6 +69,20 @@ function exampleJson(example: ExampleInput): Record<string, unknown> {
       ),
     ]),
   );
+}
+
+/**
+ * fetch() fails with a bare `TypeError: fetch failed` and hides the reason in `cause`: name the server and the
+ * reason (ECONNREFUSED, ENOTFOUND, …) with gRPC's codes, UNAVAILABLE (14) or DEADLINE_EXCEEDED (4).
+ */
+export function restTransportError(baseUrl: string, err: unknown, timeoutMs: number | undefined): ServingClientError {
+  const name = (err as { name?: string }).name;
+  if (name === 'TimeoutError' || name === 'AbortError') {
+    return new ServingClientError(`no answer from the REST server at ${baseUrl} within ${timeoutMs} ms`, 4, 504);
+  }
+  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
+  const reason = cause?.code ?? cause?.message ?? (err as Error).message;
+  return new ServingClientError(`cannot reach the REST server at ${baseUrl}: ${reason}`, 14);
 }
 
 export class RestServingClient implements ServingClient {
@@ -119,18 +134,8 @@ export class RestServingClient implements ServingClient {
     return json;
   }
 
-  /**
-   * fetch() fails with a bare `TypeError: fetch failed` and hides the reason in `cause`: name the server and the
-   * reason (ECONNREFUSED, ENOTFOUND, …) with gRPC's codes, UNAVAILABLE (14) or DEADLINE_EXCEEDED (4).
-   */
   private transportError(err: unknown, timeoutMs: number | undefined): ServingClientError {
-    const name = (err as { name?: string }).name;
-    if (name === 'TimeoutError' || name === 'AbortError') {
-      return new ServingClientError(`no answer from the REST server at ${this.baseUrl} within ${timeoutMs} ms`, 4, 504);
-    }
-    const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-    const reason = cause?.code ?? cause?.message ?? (err as Error).message;
-    return new ServingClientError(`cannot reach the REST server at ${this.baseUrl}: ${reason}`, 14);
+    return restTransportError(this.baseUrl, err, timeoutMs);
   }
 
   async predict(

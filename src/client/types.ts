@@ -1,5 +1,7 @@
 /** The typed client's public types: plain data in and out, HostTensors for tensors. */
 import type { HostTensor } from '../graph/host-tensor.js';
+import { FlowserveError } from '../errors.js';
+import { errorCodeName } from '../serving/apis/shared/status-codes.js';
 import type { Signature, VersionStatus } from '../serving/core/types.js';
 
 /** Which model (and version or label, and signature) a call addresses. */
@@ -84,14 +86,44 @@ export interface ReloadModel {
   versionLabels?: Record<string, number>;
 }
 
-/** An error answered by the server: gRPC code (or HTTP status) and message. */
-export class ServingClientError extends Error {
+/** gRPC code → HTTP status, as src/errors.ts maps each class (TF Serving's mapping). */
+const HTTP_OF_GRPC: Record<number, number> = {
+  1: 499,
+  2: 500,
+  3: 400,
+  4: 504,
+  5: 404,
+  6: 409,
+  7: 403,
+  8: 429,
+  9: 400,
+  10: 409,
+  11: 400,
+  12: 501,
+  13: 500,
+  14: 503,
+  15: 500,
+  16: 401,
+};
+
+/**
+ * An error answered by the server (or the transport): a FlowserveError carrying the server's message, its gRPC code
+ * (`code`, also `grpcCode`) and HTTP status — the one the server answered on REST, the usual one for the code on gRPC.
+ */
+export class ServingClientError extends FlowserveError {
+  override readonly grpcCode: number;
+  override readonly httpStatus: number;
+  override readonly codeName: string;
+
   constructor(
     message: string,
     readonly code: number,
-    readonly httpStatus?: number,
+    httpStatus?: number,
   ) {
     super(message);
     this.name = 'ServingClientError';
+    this.grpcCode = code;
+    this.httpStatus = httpStatus ?? HTTP_OF_GRPC[code] ?? 500;
+    this.codeName = errorCodeName(code);
   }
 }
