@@ -11,11 +11,11 @@ import { after, before, describe, it } from 'node:test';
 import { createClient, ServingClientError, type V2Client } from '../../src/client/index.js';
 import { float16Bits, type DType } from '../../src/graph/dtype.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
-import { stringTensorBytes } from '../../src/graph/string-bytes.js';
 import { OnnxGraphBuilder } from '../../src/onnx/builder.js';
 import type { SignatureFile } from '../../src/serving/core/types.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
 import { FEATURES, referenceScores, tempBase, writeClassifier } from '../serving/apis/fixtures.js';
+import { hexElements } from '../helpers/text-elements.js';
 
 /** y = Identity(x) over `dtype`, shape not declared. */
 function writeIdentity(base: string, dtype: DType): void {
@@ -155,7 +155,7 @@ describe('v2 client against a started server', () => {
           assert.ok(y, `${t.dtype}: no output y`);
           assert.equal(y.dtype, t.dtype);
           assert.deepEqual(y.shape, t.shape, t.dtype);
-          if (t.dtype === 'string') assert.deepEqual(stringTensorBytes(y), stringTensorBytes(t));
+          if (t.dtype === 'string') assert.deepEqual(hexElements(y), hexElements(t));
           else assert.deepEqual(Array.from(y.data as ArrayLike<unknown>), Array.from(t.data as ArrayLike<unknown>));
         }
       });
