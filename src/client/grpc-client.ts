@@ -1,6 +1,5 @@
 /** ServingClient over gRPC, wire-compatible with TensorFlow Serving (usable against either server). */
-import { Client, credentials, Metadata, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import type { MethodDefinition } from '@grpc/proto-loader';
+import type { ChannelCredentials, Client } from '@grpc/grpc-js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import type {
   ClassificationResponseMsg,
@@ -17,23 +16,21 @@ import { loadServicePackageDefinition, protobufRoot } from '../serving/apis/shar
 import { errorCodeName, versionStateName } from '../serving/apis/shared/status-codes.js';
 import { decodeTensorProto, encodeTensorProto } from '../serving/apis/shared/tensor-proto.js';
 import type { VersionState, VersionStatus } from '../serving/core/types.js';
+import { openChannel, unaryCall, type AnyMethod } from './grpc-unary.js';
 import { signaturesFromDefs } from './signatures.js';
-import {
-  ServingClientError,
-  type CallOptions,
-  type ClassifyResult,
-  type ExampleInput,
-  type ModelMetadata,
-  type ModelTarget,
-  type PredictOptions,
-  type PredictResult,
-  type RegressResult,
-  type ReloadModel,
-  type ServedModel,
-  type ServingClient,
+import type {
+  CallOptions,
+  ClassifyResult,
+  ExampleInput,
+  ModelMetadata,
+  ModelTarget,
+  PredictOptions,
+  PredictResult,
+  RegressResult,
+  ReloadModel,
+  ServedModel,
+  ServingClient,
 } from './types.js';
-
-type AnyMethod = MethodDefinition<object, object>;
 
 export function modelSpec(target: ModelTarget): ModelSpecMsg {
   const spec: ModelSpecMsg = { name: target.name };
@@ -91,10 +88,7 @@ export class GrpcServingClient implements ServingClient {
     address: string,
     private readonly options: GrpcClientOptions = {},
   ) {
-    this.client = new Client(address, options.credentials ?? credentials.createInsecure(), {
-      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? -1,
-      'grpc.max_send_message_length': -1,
-    });
+    this.client = openChannel(address, options);
     const definition = loadServicePackageDefinition();
     for (const service of ['tensorflow.serving.PredictionService', 'tensorflow.serving.ModelService']) {
       const methods = definition[service] as unknown as Record<string, AnyMethod>;
@@ -102,31 +96,9 @@ export class GrpcServingClient implements ServingClient {
     }
   }
 
-  private callMetadata(): Metadata {
-    const metadata = new Metadata();
-    if (this.options.authToken !== undefined) metadata.set('authorization', `Bearer ${this.options.authToken}`);
-    return metadata;
-  }
-
   /** One unary call; server errors become ServingClientError with the gRPC code and details. */
   call<Res>(method: string, request: object, options: CallOptions = {}): Promise<Res> {
-    const def = this.methods[method];
-    if (!def) return Promise.reject(new Error(`unknown method ${method}`));
-    const callOptions = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        request,
-        this.callMetadata(),
-        callOptions,
-        (err: ServiceError | null, response?: object) => {
-          if (err) reject(new ServingClientError(err.details, err.code));
-          else resolve(response as Res);
-        },
-      );
-    });
+    return unaryCall(this.client, this.methods[method], method, request, this.options.authToken, options);
   }
 
   async predict(

@@ -3,16 +3,16 @@
  * `raw_input_contents`, as Triton's own client sends them; outputs are read from `raw_output_contents`, or from the
  * typed `contents` fields when a server answers that way (spec §7.3).
  */
-import { Client, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import type { Client } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { MethodDefinition } from '@grpc/proto-loader';
 import { InvalidArgument } from '../../errors.js';
 import { fromValues } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import { stringTensorFromBytes } from '../../graph/string-bytes.js';
 import { LOADER_OPTIONS, protoRoot } from '../../serving/apis/shared/protos.js';
 import type { GrpcClientOptions } from '../grpc-client.js';
-import { ServingClientError, type CallOptions } from '../types.js';
+import { openChannel, unaryCall, type AnyMethod } from '../grpc-unary.js';
+import type { CallOptions } from '../types.js';
 import { inferParameters, statisticsList } from './messages.js';
 import { dtypeOfV2, v2DatatypeOf } from '../../serving/apis/v2/datatypes.js';
 import { tensorBytes, tensorFromBytes } from './tensors.js';
@@ -30,8 +30,6 @@ import type {
   V2RepositoryParameters,
   V2ServerMetadata,
 } from './types.js';
-
-type AnyMethod = MethodDefinition<object, object>;
 
 export const INFERENCE_SERVICE = 'inference.GRPCInferenceService';
 export const INFERENCE_PROTO_FILE = 'inference/grpc_service.proto';
@@ -181,35 +179,15 @@ export class GrpcV2Client implements V2Client {
     address: string,
     private readonly options: GrpcClientOptions = {},
   ) {
-    // Triton's client raises both limits to INT32_MAX; -1 is grpc-js's "unlimited".
-    this.client = new Client(address, options.credentials ?? credentials.createInsecure(), {
-      'grpc.max_receive_message_length': options.maxReceiveMessageBytes ?? -1,
-      'grpc.max_send_message_length': -1,
-    });
+    // Triton's client raises both limits to INT32_MAX.
+    this.client = openChannel(address, options);
     this.methods = loadInferencePackageDefinition()[INFERENCE_SERVICE] as unknown as Record<string, AnyMethod>;
   }
 
   /** One unary call; server errors become ServingClientError with the gRPC code and the server's message. */
   call<Res>(method: string, request: object, options: CallOptions = {}): Promise<Res> {
-    const def = this.methods[method];
-    if (!def) return Promise.reject(new Error(`unknown method ${INFERENCE_SERVICE}/${method}`));
-    const metadata = new Metadata();
-    if (this.options.authToken !== undefined) metadata.set('authorization', `Bearer ${this.options.authToken}`);
-    const callOptions = options.timeoutMs === undefined ? {} : { deadline: Date.now() + options.timeoutMs };
-    return new Promise((resolve, reject) => {
-      this.client.makeUnaryRequest(
-        def.path,
-        def.requestSerialize,
-        def.responseDeserialize,
-        request,
-        metadata,
-        callOptions,
-        (err: ServiceError | null, response?: object) => {
-          if (err) reject(new ServingClientError(err.details, err.code));
-          else resolve(response as Res);
-        },
-      );
-    });
+    const name = `${INFERENCE_SERVICE}/${method}`;
+    return unaryCall(this.client, this.methods[method], name, request, this.options.authToken, options);
   }
 
   async infer(
