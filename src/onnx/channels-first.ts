@@ -189,6 +189,7 @@ export function keepChannelsFirst(graph: GraphProto): void {
         const asConv = channelPadAsConv(node, twin.get(x) as string, permuted, graph, producer, constant, fresh);
         if (asConv) {
           nodes.push(asConv);
+          producer.set(asConv.output?.[0] as string, asConv);
           settled.add(node);
           settled.add(asConv);
           twin.set(y, asConv.output?.[0] as string);
@@ -230,6 +231,8 @@ export function keepChannelsFirst(graph: GraphProto): void {
       }),
     );
     twin.set(y, out);
+    // Later passes over twins (a channel Pad's channel count) look up what computed them.
+    producer.set(out, nodes[nodes.length - 1] as NodeProto);
     settled.add(nodes[nodes.length - 1] as NodeProto);
   }
   declareTransposedRanks(graph);
