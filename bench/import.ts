@@ -74,6 +74,46 @@ async function loadTfjs(file: string): Promise<GraphModel> {
   });
 }
 
+/**
+ * Cores a contender kept busy while timed: process CPU time over wall time across its runs. Both sides run in
+ * this process, one at a time (rounds alternate), so each side's share is its own: tfjs-wasm computes on the main
+ * thread, flowserve in a worker thread of the pool.
+ */
+class CpuMeter {
+  private cpuMs = 0;
+  private wallMs = 0;
+  private runs = 0;
+  wrap<A extends unknown[]>(run: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+    return async (...args: A) => {
+      const cpu0 = process.cpuUsage();
+      const wall0 = performance.now();
+      await run(...args);
+      const cpu = process.cpuUsage(cpu0);
+      this.wallMs += performance.now() - wall0;
+      this.cpuMs += (cpu.user + cpu.system) / 1000;
+      this.runs++;
+    };
+  }
+  /** CPU time per run: unlike wall time, not stretched by waiting for a core on a shared machine. */
+  get cpuMsPerRun(): number {
+    return this.runs > 0 ? this.cpuMs / this.runs : 0;
+  }
+  get cores(): number {
+    return this.wallMs > 0 ? this.cpuMs / this.wallMs : 0;
+  }
+}
+
+/**
+ * The binary tfjs-backend-wasm 4.x loads, by its own rule (getPathToWasmBinary): threaded SIMD only where
+ * WASM_HAS_MULTITHREAD_SUPPORT holds, which it never does in Node (the flag returns false when IS_NODE).
+ */
+function tfjsWasmBinary(): string {
+  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+  if (simd && threads) return 'tfjs-backend-wasm-threaded-simd.wasm';
+  return simd ? 'tfjs-backend-wasm-simd.wasm' : 'tfjs-backend-wasm.wasm';
+}
+
 interface Contender {
   loadMs: number;
   /** Runs one batch; resolves when the outputs are on the host. */
@@ -161,6 +201,19 @@ const workers = pool.size;
 const rows: BenchRow[] = [];
 const raw: Record<string, unknown> = { loadavgBefore: loadavg() };
 console.log(`load average before: ${load()} (${availableParallelism()} CPUs); flowserve: ${workers} workers`);
+await tf.setBackend('wasm');
+await tf.ready();
+const wasmSetup = {
+  binary: tfjsWasmBinary(),
+  simd: tf.env().getBool('WASM_HAS_SIMD_SUPPORT'),
+  multithread: tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT'),
+};
+raw.tfjsWasm = wasmSetup;
+raw.flowserveIntraOpThreads = pool.intraOpThreads;
+console.log(
+  `tfjs-wasm loads ${wasmSetup.binary} (SIMD ${wasmSetup.simd}, WASM_HAS_MULTITHREAD_SUPPORT ${wasmSetup.multithread}): ` +
+    `one thread; flowserve: ${pool.intraOpThreads} intra-op thread(s) per request`,
+);
 for (const { model, batches } of CASES) {
   const file = join(MODELS, `${model}.json`);
   const sig = (await readTfjsGraphModel(file)).signatures.serving_default;
@@ -177,6 +230,9 @@ for (const { model, batches } of CASES) {
     'tfjs-cpu': {},
   };
   const loadDuring: Record<number, string> = {};
+  const meters = { flowserve: new CpuMeter(), 'tfjs-wasm': new CpuMeter() };
+  const oursRun = meters.flowserve.wrap(ours.run);
+  const cpuPerBatch: Record<number, { flowserve: number; 'tfjs-wasm': number }> = {};
   for (const backend of ['wasm', 'cpu']) {
     const peer = await tfjs(backend, file, input.name, outputs, shapeAt(1));
     peers[`tfjs-${backend}`] = peer;
@@ -188,11 +244,19 @@ for (const { model, batches } of CASES) {
       );
       const rate = (ms: number, examples = batch) => (examples * 1000) / ms;
       if (backend === 'wasm') {
+        const peerRun = meters['tfjs-wasm'].wrap(peer.run);
+        const batchMeters = { flowserve: new CpuMeter(), 'tfjs-wasm': new CpuMeter() };
+        const oursOnce = batchMeters.flowserve.wrap(oursRun);
+        const peerOnce = batchMeters['tfjs-wasm'].wrap(peerRun);
         const [oursMs, peerMs] = await compareTimes(
-          () => ours.run(data, shape),
-          () => peer.run(data, shape),
+          () => oursOnce(data, shape),
+          () => peerOnce(data, shape),
           TIMING,
         );
+        cpuPerBatch[batch] = {
+          flowserve: batchMeters.flowserve.cpuMsPerRun,
+          'tfjs-wasm': batchMeters['tfjs-wasm'].cpuMsPerRun,
+        };
         (perSecond.flowserve as Record<number, number>)[batch] = rate(oursMs);
         (perSecond['tfjs-wasm'] as Record<number, number>)[batch] = rate(peerMs);
         const busyMs = await timeIt(() => ours.runConcurrent(data, shape, workers), TIMING);
@@ -233,6 +297,17 @@ for (const { model, batches } of CASES) {
       higherIsBetter: false,
     });
   }
+  const cores = Object.fromEntries(Object.entries(meters).map(([k, m]) => [k, Number(m.cores.toFixed(2))]));
+  console.log(
+    `${model}: cores busy while timed (CPU time / wall time, one request at a time): flowserve ${cores.flowserve}, ` +
+      `tfjs-wasm ${cores['tfjs-wasm']}`,
+  );
+  for (const [batch, c] of Object.entries(cpuPerBatch)) {
+    console.log(
+      `${model} batch ${batch}: CPU ms per batch flowserve ${c.flowserve.toFixed(1)}, tfjs-wasm ` +
+        `${c['tfjs-wasm'].toFixed(1)} (CPU-time ratio ${(c['tfjs-wasm'] / c.flowserve).toFixed(2)}×)`,
+    );
+  }
   console.log(
     `${model}: load average while timing ${Object.entries(loadDuring)
       .map(([b, l]) => `batch ${b}: ${l}`)
@@ -245,6 +320,8 @@ for (const { model, batches } of CASES) {
     loadMs: { flowserve: ours.loadMs, ...Object.fromEntries(Object.entries(peers).map(([k, v]) => [k, v.loadMs])) },
     flowserveLoadParts: ours.parts,
     loadavgWhileTiming: loadDuring,
+    coresBusyWhileTimed: cores,
+    cpuMsPerBatch: cpuPerBatch,
   };
   await ours.release();
 }
@@ -253,7 +330,7 @@ raw.loadavgAfter = loadavg();
 report('import', rows, {
   raw,
   note:
-    `flowserve through the server's WorkerPool (${workers} workers, its default intra-op threads); tfjs-wasm ` +
-    `${tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'with' : 'without'} SIMD, ` +
-    `${tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 'multi' : 'single'}-threaded; load average after ${load()}`,
+    `flowserve through the server's WorkerPool (${workers} workers, ${pool.intraOpThreads} intra-op thread(s) ` +
+    `each); tfjs-wasm ${wasmSetup.binary} (${wasmSetup.multithread ? 'multi' : 'single'}-threaded); cores busy ` +
+    `while timed in the raw figures; load average after ${load()}`,
 });

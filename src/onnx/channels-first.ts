@@ -186,6 +186,15 @@ export function keepChannelsFirst(graph: GraphProto): void {
       if (pads && pads.dataType === 7 && pads.rawData?.length === 64) {
         const v = new BigInt64Array(pads.rawData.slice().buffer);
         const permuted = [0, 3, 1, 2, 4, 7, 5, 6].map((i) => Number(v[i]));
+        const asConv = channelPadAsConv(node, twin.get(x) as string, permuted, graph, producer, constant, fresh);
+        if (asConv) {
+          nodes.push(asConv);
+          producer.set(asConv.output?.[0] as string, asConv);
+          settled.add(node);
+          settled.add(asConv);
+          twin.set(y, asConv.output?.[0] as string);
+          continue;
+        }
         const padsName = fresh('pads');
         graph.initializer.push(
           onnx.TensorProto.create({
@@ -222,12 +231,121 @@ export function keepChannelsFirst(graph: GraphProto): void {
       }),
     );
     twin.set(y, out);
+    // Later passes over twins (a channel Pad's channel count) look up what computed them.
+    producer.set(out, nodes[nodes.length - 1] as NodeProto);
     settled.add(nodes[nodes.length - 1] as NodeProto);
   }
   declareTransposedRanks(graph);
   graph.node = withoutDeadNodes(nhwcWhereNeeded(nodes, twin, transposedBack, settled, graphOutputs), [...graphOutputs]);
   const read = new Set([...graph.node.flatMap((n) => n.input ?? []), ...graphOutputs]);
   graph.initializer = graph.initializer.filter((t) => read.has(t.name ?? ''));
+}
+
+/**
+ * The output channel count of a Conv's float32 weights: an initializer, or a Transpose or a Reshape (to constant
+ * dims) of values computed from initializers, as the lowering writes TensorFlow's HWIO filters and PRelu's slopes.
+ */
+function convOutputChannels(
+  w: string,
+  producer: ReadonlyMap<string, NodeProto>,
+  constant: (name: string) => TensorProto | undefined,
+): number | undefined {
+  const direct = constant(w);
+  if (direct) return direct.dataType === 1 && direct.dims?.length === 4 ? Number(direct.dims[0]) : undefined;
+  const node = producer.get(w);
+  if (node?.opType === 'Transpose') {
+    const source = constant(node.input?.[0] ?? '');
+    const axis = perm(node)?.[0];
+    if (!source || source.dataType !== 1 || source.dims?.length !== 4 || axis === undefined) return undefined;
+    return Number(source.dims[axis]);
+  }
+  if (node?.opType === 'Reshape') {
+    const shape = constant(node.input?.[1] ?? '');
+    if (!shape || shape.dataType !== 7 || shape.rawData?.length !== 32) return undefined;
+    const first = Number(new BigInt64Array(shape.rawData.slice().buffer)[0]);
+    return first > 0 ? first : undefined;
+  }
+  return undefined;
+}
+
+/** Ops whose output has as many channels as each of their non-constant inputs (NCHW, axis 1). */
+const SAME_CHANNELS = new Set([...UNARY, ...BINARY, 'MaxPool', 'AveragePool', 'Clip']);
+
+/**
+ * The channel count of an NCHW activation computed by a float32 convolution (through pooling and elementwise
+ * ops); undefined when none is found. The pass sees no value shapes, only the graph.
+ */
+function float32Channels(
+  value: string,
+  producer: ReadonlyMap<string, NodeProto>,
+  constant: (name: string) => TensorProto | undefined,
+): number | undefined {
+  const queue = [value];
+  for (let seen = 0; seen < 64 && queue.length > 0; seen++) {
+    const node = producer.get(queue.shift() as string);
+    if (node?.opType === 'Conv') {
+      const channels = convOutputChannels(node.input?.[1] ?? '', producer, constant);
+      if (channels !== undefined) return channels;
+    } else if (node && SAME_CHANNELS.has(node.opType ?? '')) {
+      queue.push(
+        ...(node.input ?? []).filter((i, n) => i !== '' && !constant(i) && (n === 0 || node.opType !== 'Clip')),
+      );
+    }
+  }
+  return undefined;
+}
+
+/**
+ * A zero Pad of the channel axis only (the shortcut of a residual block that widens its channels, as in iris) as
+ * a 1×1 convolution whose weights copy channel c to channel c + before: ONNX Runtime keeps a Conv in its blocked
+ * (NCHWc) layout and fuses the residual Add into it, where a Pad leaves that layout and takes every later residual
+ * Add and activation of the block chain out with it (docs/performance.md#imported-models). Same values for finite
+ * inputs (each output is one input times 1 plus zeros); a non-finite activation spreads to the pixel's other
+ * channels, as the next convolution would spread it anyway.
+ */
+function channelPadAsConv(
+  node: NodeProto,
+  nchw: string,
+  pads: readonly number[],
+  graph: GraphProto,
+  producer: ReadonlyMap<string, NodeProto>,
+  constant: (name: string) => TensorProto | undefined,
+  fresh: (hint: string) => string,
+): NodeProto | undefined {
+  const mode = node.attribute?.find((a) => a.name === 'mode');
+  const modeName = mode?.s ? new TextDecoder().decode(mode.s) : 'constant';
+  const value = node.input?.[2] ? constant(node.input[2]) : undefined;
+  if (modeName !== 'constant' || (node.input?.[2] && !isZeroScalar(value))) return undefined;
+  const [, before, , , , after] = pads as [number, number, number, number, number, number, number, number];
+  if (pads.some((p, i) => i !== 1 && i !== 5 && p !== 0) || before < 0 || after < 0) return undefined;
+  const channels = float32Channels(nchw, producer, constant);
+  if (!channels) return undefined;
+  const out = channels + before + after;
+  const weights = new Float32Array(out * channels);
+  for (let c = 0; c < channels; c++) weights[(c + before) * channels + c] = 1;
+  const name = fresh('channel_pad_weights');
+  graph.initializer.push(
+    onnx.TensorProto.create({
+      name,
+      dataType: 1,
+      dims: [out, channels, 1, 1],
+      rawData: new Uint8Array(weights.buffer),
+    }),
+  );
+  return onnx.NodeProto.create({
+    opType: 'Conv',
+    input: [nchw, name],
+    output: [fresh(node.output?.[0] ?? 'pad')],
+    name: `${node.name}_as_conv`,
+    attribute: [
+      onnx.AttributeProto.create({ name: 'kernel_shape', type: onnx.AttributeProto.AttributeType.INTS, ints: [1, 1] }),
+    ],
+  });
+}
+
+function isZeroScalar(t: TensorProto | undefined): boolean {
+  if (!t?.rawData || t.rawData.length === 0) return false;
+  return t.rawData.every((byte) => byte === 0);
 }
 
 /**

@@ -111,6 +111,14 @@ describe('channels-first lowering', () => {
     );
   });
 
+  it('widens channels with a 1×1 Conv instead of a Pad, so the blocked layout of the convolutions is not left', () => {
+    const graph = onnx.ModelProto.decode(lower(true)).graph as InstanceType<typeof onnx.GraphProto>;
+    assert.equal(graph.node.filter((n) => n.opType === 'Pad').length, 0);
+    const widen = graph.node.find((n) => n.name?.endsWith('_as_conv'));
+    const weights = graph.initializer.find((t) => t.name === widen?.input?.[1]);
+    assert.deepEqual(weights?.dims?.map(Number), [12, 8, 1, 1]);
+  });
+
   it('declares the rank of an input a transpose reads, and no dims, so any batch and size still reach ONNX Runtime', () => {
     const graph = onnx.ModelProto.decode(lower(true)).graph as InstanceType<typeof onnx.GraphProto>;
     const x = graph.input.find((i) => i.name === 'x');

@@ -244,6 +244,11 @@ export class WorkerPool {
     return this.threads.filter((t) => t.alive).length;
   }
 
+  /** ONNX Runtime intra-op threads each model session gets: what one request computes on. */
+  get intraOpThreads(): number {
+    return this.intraOpNumThreads;
+  }
+
   /**
    * Loads `modelPath` into every worker (a GPU model: into one); a load error (corrupt file, missing weights, no
    * WebGPU adapter) rejects with ModelLoadError, an InvalidArgument.
