@@ -21,16 +21,30 @@
  * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
  * ephemeral ports. The client side (typed gRPC client / fetch) is the same code for flowserve and for its peer.
  *
- *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--only all|v2|cnn-batching]
+ * The load generator is native by default (bench/native-load.ts): h2load drives gRPC, on one connection with C streams
+ * and on C connections with one stream each, and wrk drives REST with C connections; both sides of a comparison are
+ * measured by the same generator in the same run, rounds alternated, and the generator's own CPU time is printed to
+ * show its headroom. Without h2load or wrk (or with --generator node) the Node.js client measures, with a warning:
+ * it saturates before the bare peers do, so its ratios flatter flowserve.
+ *
+ *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
+ *     [--only all|v2|cnn-batching]
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import {
+  Client,
+  credentials,
+  Server,
+  ServerCredentials,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import Fastify from 'fastify';
-import { GrpcServingClient } from '../src/client/grpc-client.js';
+import { exampleMsg, GrpcServingClient } from '../src/client/grpc-client.js';
 import { RestServingClient } from '../src/client/rest-client.js';
 import { GrpcV2Client, INFERENCE_SERVICE, loadInferencePackageDefinition } from '../src/client/v2/grpc.js';
 import { decodeRestInfer, encodeRestInfer, INFERENCE_HEADER, RestV2Client } from '../src/client/v2/rest.js';
@@ -45,11 +59,20 @@ import { globalVariablesInitializer } from '../src/ops/variables.js';
 import { Session } from '../src/runtime/session.js';
 import { buildModel } from '../src/train/models.js';
 import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/serving/apis/shared/proto-types.js';
-import { loadServicePackageDefinition } from '../src/serving/apis/shared/protos.js';
+import { loadServicePackageDefinition, protobufRoot } from '../src/serving/apis/shared/protos.js';
 import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
 import { defaultBatchingParameters, type BatchingParameters } from '../src/serving/config/index.js';
 import type { SignatureFile } from '../src/serving/core/types.js';
 import { startServer } from '../src/serving/server.js';
+import {
+  grpcFrame,
+  INSTALL_HINT,
+  mergeNative,
+  nativeGenerators,
+  runH2load,
+  runWrk,
+  type NativeLoadResult,
+} from './native-load.js';
 import { report, type BenchRow } from './report.js';
 
 const MODEL = 'mnist';
@@ -342,6 +365,8 @@ interface Options {
   device: 'cpu' | 'gpu';
   /** `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows. */
   only: 'all' | 'v2' | 'cnn-batching';
+  /** `native`: h2load and wrk when both are installed (the default); `node`: the Node.js client of src/cli/bench.ts. */
+  generator: 'native' | 'node';
 }
 
 function parseArgs(argv: string[]): Options {
@@ -352,6 +377,7 @@ function parseArgs(argv: string[]): Options {
     rounds: 2,
     device: 'cpu',
     only: 'all',
+    generator: 'native',
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
@@ -362,7 +388,9 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--rounds' && value) options.rounds = Number(value);
     else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
     else if (flag === '--only' && (value === 'all' || value === 'v2' || value === 'cnn-batching')) options.only = value;
-    else if (flag === '--device' || flag === '--only') throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
+    else if (flag === '--generator' && (value === 'native' || value === 'node')) options.generator = value;
+    else if (flag === '--device' || flag === '--only' || flag === '--generator')
+      throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
     else continue;
     i++;
   }
@@ -697,12 +725,319 @@ function v2Config(options: Options, levels: readonly number[]): Record<string, u
   };
 }
 
+// ---------------------------------------------------------------------------------------------------------------
+// Native load generators (h2load, wrk)
+
+const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
+
+/** The request bodies the native generators send, written once into the scratch directory. */
+interface Bodies {
+  predict: string;
+  predictCnn: string;
+  classify: string;
+  rest: string;
+}
+
+/** Serialized PredictRequest / ClassificationRequest for one image, as the Node client sends them (tensor_content). */
+function requestMessages(image: number[]): { predict: Buffer; predictCnn: Buffer; classify: Buffer } {
+  const root = protobufRoot();
+  const encode = (typeName: string, message: object) => {
+    const type = root.lookupType(typeName);
+    return Buffer.from(type.encode(type.fromObject(message)).finish());
+  };
+  const images = encodeTensorProto(HostTensor.from('float32', [image], [1, PIXELS]), { tensorContent: true });
+  const predict = (name: string) =>
+    encode('tensorflow.serving.PredictRequest', {
+      model_spec: { name, signature_name: PREDICT_SIGNATURE },
+      inputs: { images },
+    });
+  return {
+    predict: predict(MODEL),
+    predictCnn: predict(CNN_MODEL),
+    classify: encode('tensorflow.serving.ClassificationRequest', {
+      model_spec: { name: MODEL },
+      input: { example_list: { examples: [exampleMsg({ x: image })] } },
+    }),
+  };
+}
+
+function writeBodies(dir: string, image: number[]): { files: Bodies; messages: ReturnType<typeof requestMessages> } {
+  const messages = requestMessages(image);
+  const files: Bodies = {
+    predict: join(dir, 'predict.grpc'),
+    predictCnn: join(dir, 'predict-cnn.grpc'),
+    classify: join(dir, 'classify.grpc'),
+    rest: join(dir, 'predict.json'),
+  };
+  writeFileSync(files.predict, grpcFrame(messages.predict));
+  writeFileSync(files.predictCnn, grpcFrame(messages.predictCnn));
+  writeFileSync(files.classify, grpcFrame(messages.classify));
+  writeFileSync(files.rest, JSON.stringify({ signature_name: PREDICT_SIGNATURE, instances: [image] }));
+  return { files, messages };
+}
+
+/**
+ * Sends each body once with grpc-js and fails unless the call succeeds: h2load counts HTTP 200 as success, and a
+ * gRPC error travels in the trailers of an HTTP 200 response.
+ */
+async function checkGrpcBody(port: number, method: string, message: Buffer): Promise<void> {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  try {
+    await new Promise<void>((resolve, reject) =>
+      client.makeUnaryRequest(
+        `${PREDICTION_SERVICE}/${method}`,
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        message,
+        (err) => (err ? reject(new Error(`${method} on port ${port}: ${err.message}`)) : resolve()),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}
+
+async function checkRestBody(port: number, bodyFile: string): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${port}/v1/models/${MODEL}:predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: readFileSync(bodyFile),
+  });
+  if (response.status !== 200) throw new Error(`REST predict on port ${port}: HTTP ${response.status}`);
+  await response.arrayBuffer();
+}
+
+/** How one side of a comparison is loaded at a level: the generator run against that side's server. */
+type NativeRun = (level: number, durationS: number) => Promise<NativeLoadResult>;
+
+interface NativeSeries {
+  flowserve: NativeLoadResult[];
+  peer: NativeLoadResult[];
+}
+
+/** measurePair with a native generator: alternating rounds (A B, then B A, ...) at each level. */
+async function measureNativePair(
+  label: string,
+  runs: { flowserve: NativeRun; peer: NativeRun },
+  levels: readonly number[],
+  options: Options,
+): Promise<NativeSeries> {
+  const out: NativeSeries = { flowserve: [], peer: [] };
+  const sides = ['flowserve', 'peer'] as const;
+  // Warm the JIT and (for flowserve) the worker sessions.
+  for (const side of sides) await runs[side](8, 1);
+  const durationS = options.seconds / options.rounds;
+  for (const level of levels) {
+    const parts = { flowserve: [] as NativeLoadResult[], peer: [] as NativeLoadResult[] };
+    for (let round = 0; round < options.rounds; round++) {
+      for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
+        const result = await runs[side](level, durationS);
+        if (result.errors > 0) throw new Error(`${label} ${side} c${level}: ${result.errors} failed requests`);
+        parts[side].push(result);
+      }
+    }
+    for (const side of sides) out[side].push(mergeNative(level, parts[side]));
+  }
+  console.log(formatLoadTable(`${label}: flowserve`, out.flowserve));
+  console.log(formatLoadTable(`${label}: peer`, out.peer));
+  console.log(headroomLines(out) + '\n');
+  return out;
+}
+
+/** The generator's CPU use per level (one generator thread: 100% would mean the generator is the limit). */
+function headroomLines(series: NativeSeries): string {
+  const cpu = (r: NativeLoadResult) => `${((100 * r.generatorCpuS) / r.seconds).toFixed(0)}%`;
+  return series.peer
+    .map((peer, i) => {
+      const flow = series.flowserve[i] as NativeLoadResult;
+      return (
+        `  c${peer.concurrency}: generator CPU ${cpu(flow)} of one core against flowserve, ${cpu(peer)} against the ` +
+        `peer; peer/flowserve throughput ${(peer.throughput / flow.throughput).toFixed(2)}`
+      );
+    })
+    .join('\n');
+}
+
+/** Per level: the generator's CPU share of one core on each side (the JSON's proof of headroom). */
+function generatorCpuShares(series: NativeSeries): Record<string, { flowserve: number; peer: number }> {
+  return Object.fromEntries(
+    series.peer.map((peer, i) => {
+      const flow = series.flowserve[i] as NativeLoadResult;
+      const share = (r: NativeLoadResult) => Number((r.generatorCpuS / r.seconds).toFixed(3));
+      return [`c${peer.concurrency}`, { flowserve: share(flow), peer: share(peer) }];
+    }),
+  );
+}
+
+const P50_TARGET = '>= 0.833 (p50 <= 1.2x peer)';
+
+/** compareRows with the issue's serving targets: throughput >= 0.9 of the peer, p50 <= 1.2x the peer's. */
+function servingRows(prefix: string, series: NativeSeries, peerName: string): BenchRow[] {
+  return compareRows(prefix, series.flowserve, series.peer, peerName, '>= 0.9').map((row) =>
+    row.name.endsWith('_p50') ? { ...row, target: P50_TARGET } : row,
+  );
+}
+
+async function nativeMain(options: Options): Promise<void> {
+  const started = performance.now();
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'flowserve-bench-load-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  const levels = options.concurrency;
+  const manyConnectionLevels = levels.filter((c) => c > 1);
+  const cMax = Math.max(...levels);
+  const servers: ServerProcess[] = [];
+  try {
+    writeMnistServable(base);
+    await writeCnnServable(base);
+    const { files, messages } = writeBodies(scratch, image);
+    console.log(
+      `flowserve serving bench (h2load, wrk): ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ` +
+        `${levels.join('/')}, ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
+    );
+    for (const kind of ['bare', 'flowserve', 'flowserve-batching'] as const)
+      servers.push(await spawnServer(kind, base));
+    const [bare, flow, batching] = servers as [ServerProcess, ServerProcess, ServerProcess];
+    for (const server of servers) {
+      await checkGrpcBody(server.grpcPort, 'Predict', messages.predict);
+      await checkGrpcBody(server.grpcPort, 'Classify', messages.classify);
+      await checkRestBody(server.restPort, files.rest);
+    }
+    for (const server of [flow, batching]) await checkGrpcBody(server.grpcPort, 'Predict', messages.predictCnn);
+
+    /** h2load against `server`: `connections` × `streams`, at level c (connections(c), streams(c)). */
+    const h2 =
+      (server: ServerProcess, method: string, bodyFile: string, shape: (c: number) => [number, number]): NativeRun =>
+      (c, durationS) => {
+        const [connections, streams] = shape(c);
+        const url = `http://127.0.0.1:${server.grpcPort}${PREDICTION_SERVICE}/${method}`;
+        return runH2load({ url, bodyFile, connections, streams, durationS, scratch });
+      };
+    const oneConnection = (c: number): [number, number] => [1, c];
+    const manyConnections = (c: number): [number, number] => [c, 1];
+    const wrk =
+      (server: ServerProcess): NativeRun =>
+      (c, durationS) =>
+        runWrk({
+          url: `http://127.0.0.1:${server.restPort}/v1/models/${MODEL}:predict`,
+          bodyFile: files.rest,
+          connections: c,
+          durationS,
+          scratch,
+        });
+
+    const grpcOne = await measureNativePair(
+      'gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
+      {
+        flowserve: h2(flow, 'Predict', files.predict, oneConnection),
+        peer: h2(bare, 'Predict', files.predict, oneConnection),
+      },
+      levels,
+      options,
+    );
+    const grpcMany = await measureNativePair(
+      'gRPC Predict, C connections × 1 stream (h2load; peer: bare grpc-js, canned response)',
+      {
+        flowserve: h2(flow, 'Predict', files.predict, manyConnections),
+        peer: h2(bare, 'Predict', files.predict, manyConnections),
+      },
+      manyConnectionLevels,
+      options,
+    );
+    const classify = await measureNativePair(
+      'gRPC Classify, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
+      {
+        flowserve: h2(flow, 'Classify', files.classify, oneConnection),
+        peer: h2(bare, 'Classify', files.classify, oneConnection),
+      },
+      levels,
+      options,
+    );
+    const rest = await measureNativePair(
+      'REST :predict, C connections (wrk; peer: bare fastify parsing the JSON body, canned response)',
+      { flowserve: wrk(flow), peer: wrk(bare) },
+      levels,
+      options,
+    );
+    const batched = await measureNativePair(
+      'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
+      {
+        flowserve: h2(batching, 'Predict', files.predict, oneConnection),
+        peer: h2(flow, 'Predict', files.predict, oneConnection),
+      },
+      [cMax],
+      options,
+    );
+    const batchedCnn = await measureNativePair(
+      'gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off)',
+      {
+        flowserve: h2(batching, 'Predict', files.predictCnn, oneConnection),
+        peer: h2(flow, 'Predict', files.predictCnn, oneConnection),
+      },
+      [cMax],
+      options,
+    );
+
+    const rows: BenchRow[] = [
+      ...servingRows('grpc_predict_1conn', grpcOne, 'bare grpc-js'),
+      ...servingRows('grpc_predict_nconn', grpcMany, 'bare grpc-js'),
+      ...servingRows('grpc_classify_1conn', classify, 'bare grpc-js'),
+      ...servingRows('rest_predict', rest, 'bare fastify'),
+      ...batchingRows(cMax, '', batched),
+      ...batchingRows(cMax, '_cnn', batchedCnn),
+    ];
+    report('serve', rows, {
+      config: {
+        model: `${MODEL} softmax ${PIXELS}x${CLASSES}`,
+        batch: 1,
+        generator: { grpc: 'h2load -t1', rest: 'wrk -t1' },
+        concurrency: levels,
+        secondsPerLevel: options.seconds,
+        rounds: options.rounds,
+        batching: benchBatching(),
+        serversInChildProcesses: true,
+      },
+      generatorCpuShareOfOneCore: {
+        grpcPredict1conn: generatorCpuShares(grpcOne),
+        grpcPredictNconn: generatorCpuShares(grpcMany),
+        grpcClassify1conn: generatorCpuShares(classify),
+        restPredict: generatorCpuShares(rest),
+      },
+      results: {
+        grpcPredict1conn: grpcOne,
+        grpcPredictNconn: grpcMany,
+        grpcClassify1conn: classify,
+        restPredict: rest,
+        batchingOnVsOff: batched,
+        batchingOnVsOffCnn: batchedCnn,
+      },
+    });
+    console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    for (const dir of [base, `${base}-cnn`, scratch]) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   process.env.FLOWSERVE_BENCH_DEVICE = options.device;
   if (options.only === 'cnn-batching') {
     await cnnBatchingOnly(options);
     return;
+  }
+  // The v2 comparisons are measured with the Node.js clients (h2load would need a ModelInferRequest body per level):
+  // `--only v2` runs them; with the native generators a full run measures TF Serving's API only.
+  if (options.generator === 'native' && options.only !== 'v2') {
+    const found = nativeGenerators();
+    if (found.h2load && found.wrk) {
+      await nativeMain(options);
+      return;
+    }
+    console.warn(
+      `WARNING: ${found.h2load ? '' : 'h2load '}${found.wrk ? '' : 'wrk '}not found (${INSTALL_HINT}): measuring ` +
+        'with the Node.js client, which saturates before the bare peers do, so the ratios below flatter flowserve.\n',
+    );
   }
   const started = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));

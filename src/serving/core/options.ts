@@ -38,6 +38,11 @@ export interface ServingCoreOptions {
   limits?: Partial<RequestLimits>;
   /** Inference worker threads; default CPU count. */
   numWorkers?: number;
+  /**
+   * Models whose measured runs are tiny compute on the calling thread rather than hopping to a worker
+   * (src/serving/worker/calling-thread-runs.ts); default true. False sends every run to a worker.
+   */
+  callingThreadRuns?: boolean;
   /** --device: where models without a `device` in their config run; default 'cpu'. */
   device?: ServingDevice;
   /**

@@ -104,7 +104,12 @@ export class ServingCoreImpl implements ServingCore {
     this.maxExamplesPerRequest = maxExamplesPerRequest(this.limits, options.batching);
     this.servingMetrics = new ServingMetrics(options.registry);
     const metrics = this.servingMetrics;
-    this.pool = options.loaderFactory ? undefined : new WorkerPool({ size: options.numWorkers });
+    this.pool = options.loaderFactory
+      ? undefined
+      : new WorkerPool({
+          size: options.numWorkers,
+          ...(options.callingThreadRuns === undefined ? {} : { callingThreadRuns: options.callingThreadRuns }),
+        });
     const loaderFactory =
       options.loaderFactory ??
       onnxLoaderFactory({

@@ -8,6 +8,7 @@
  * one replica only, in the first running worker: one GPU does not compute faster with more sessions, each would hold
  * its own copy of the weights in GPU memory, and its runs stay on one thread.
  */
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
@@ -16,6 +17,7 @@ import type { TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
+import { CallingThreadRuns, MAX_MODEL_BYTES } from './calling-thread-runs.js';
 import {
   isPackedStrings,
   packStrings,
@@ -34,6 +36,11 @@ export interface WorkerPoolOptions {
   size?: number;
   /** ONNX Runtime intra-op threads per session (default: CPUs / size, at least 1), to avoid oversubscription. */
   intraOpNumThreads?: number;
+  /**
+   * Let models whose measured runs are tiny compute on the calling thread instead of hopping to a worker
+   * (calling-thread-runs.ts). Default true.
+   */
+  callingThreadRuns?: boolean;
 }
 
 export interface RunOptions {
@@ -100,6 +107,8 @@ export interface PooledModel {
   readonly outputs: readonly WireValueInfo[];
   /** Worker threads holding a session of it (Triton's instance count). */
   readonly replicaCount: number;
+  /** Runs computed on the calling thread instead of a worker (calling-thread-runs.ts). */
+  readonly runsOnCallingThread: number;
   run(
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
@@ -203,6 +212,7 @@ function fromWire(tensor: WireTensor): HostTensor {
 export class WorkerPool {
   private readonly threads: InferenceThread[];
   private readonly intraOpNumThreads: number;
+  private readonly callingThreadRuns: boolean;
   /** Loaded models, so that a replacement worker can load them again. */
   private readonly models = new Set<PooledModelImpl>();
   /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
@@ -212,6 +222,7 @@ export class WorkerPool {
   constructor(options: WorkerPoolOptions = {}) {
     const size = Math.max(1, options.size ?? availableParallelism());
     this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
+    this.callingThreadRuns = options.callingThreadRuns ?? true;
     this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
   }
 
@@ -280,6 +291,14 @@ export class WorkerPool {
       const reason = failure === undefined ? 'no worker available' : describeDeviceLoadFailure(device, failure);
       throw new ModelLoadError(modelPath, device, reason);
     }
+    const small = await stat(modelPath).then(
+      (s) => s.size <= MAX_MODEL_BYTES,
+      () => false,
+    );
+    const callingThread = new CallingThreadRuns(modelPath, {
+      eligible: device === 'cpu' && small,
+      disabled: !this.callingThreadRuns,
+    });
     const model = new PooledModelImpl(
       modelPath,
       device,
@@ -287,6 +306,7 @@ export class WorkerPool {
       metadata.inputs,
       metadata.outputs,
       replicas,
+      callingThread,
       () => this.models.delete(model),
     );
     this.models.add(model);
@@ -302,6 +322,7 @@ export class WorkerPool {
 
 class PooledModelImpl implements PooledModel {
   private unloaded = false;
+  runsOnCallingThread = 0;
 
   constructor(
     readonly modelPath: string,
@@ -310,6 +331,7 @@ class PooledModelImpl implements PooledModel {
     readonly inputs: readonly WireValueInfo[],
     readonly outputs: readonly WireValueInfo[],
     private readonly replicas: { thread: InferenceThread; sessionId: number }[],
+    private readonly callingThread: CallingThreadRuns,
     private readonly onUnload: () => void,
   ) {}
 
@@ -334,8 +356,22 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
     if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
-    const replica = this.pickReplica();
     const postedAt = sharedClockMs();
+    const here = this.callingThread.tryRun(feeds, fetches);
+    if (here) {
+      this.runsOnCallingThread++;
+      const { outputs, inferNs } = await here.catch((err: unknown) => {
+        throw new InvalidArgument(err instanceof Error ? err.message : String(err));
+      });
+      if (options.timing) {
+        options.timing.queueNs = 0;
+        options.timing.computeInputNs = 0;
+        options.timing.computeInferNs = inferNs;
+        options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+      }
+      return outputs;
+    }
+    const replica = this.pickReplica();
     const wireFeeds: Record<string, WireTensor> = {};
     for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
     const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : [];
@@ -354,6 +390,7 @@ class PooledModelImpl implements PooledModel {
     if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
     const outputs: Record<string, HostTensor> = {};
     for (const [name, tensor] of Object.entries(reply.outputs)) outputs[name] = fromWire(tensor);
+    this.callingThread.observe(elapsedNs(reply.times.inferStartedAt, reply.times.inferEndedAt), feeds);
     if (options.timing) {
       const t = reply.times;
       options.timing.queueNs = elapsedNs(t.receivedAt, t.startedAt);
@@ -377,6 +414,7 @@ class PooledModelImpl implements PooledModel {
     if (this.unloaded) return;
     this.unloaded = true;
     this.onUnload();
+    await this.callingThread.release();
     await Promise.allSettled(
       this.replicas
         .filter((r) => r.thread.alive)

@@ -1,0 +1,145 @@
+/**
+ * Runs of tiny models on the calling thread. A request's hop to an inference worker costs the main thread ~60 µs
+ * (postMessage, waking the worker, the reply's message event: docs/performance.md, "Serving"), more than the whole
+ * run of a small model such as the MNIST softmax (~35 µs). For such a model, computing on the calling thread is
+ * cheaper than handing the work off, and it blocks the event loop for less time than the hand-off itself does.
+ *
+ * Nothing runs here on trust: a model qualifies only once its runs in the workers have been measured, and then only
+ * requests whose predicted run time (measured ns per input element × the request's elements) fits RUN_BUDGET_NS.
+ * Every run here is measured too, so a model that turns out slower goes back to the workers. Within one turn of
+ * the event loop at most TURN_BUDGET_NS of predicted work runs here; what arrives beyond that in the same turn (many
+ * connections at once) goes to the workers, so under load the other cores still compute. A slow model never
+ * qualifies: the event loop stays free for status, metrics and other connections while it computes.
+ */
+import * as ort from 'onnxruntime-node';
+import { isDType } from '../../graph/dtype.js';
+import { HostTensor } from '../../graph/host-tensor.js';
+
+/** A run predicted to take longer than this goes to a worker. */
+export const RUN_BUDGET_NS = 150_000;
+/** Predicted calling-thread compute per turn of the event loop; requests beyond it in the same turn go to workers. */
+export const TURN_BUDGET_NS = 300_000;
+/** Larger model files are never loaded on the calling thread (creating a session blocks it while it parses). */
+export const MAX_MODEL_BYTES = 1024 * 1024;
+/** Worker runs measured before a model may qualify. */
+const MEASURED_RUNS = 16;
+/** Weight of the newest measurement in the running estimate. */
+const SMOOTHING = 0.1;
+
+let turnSpentNs = 0;
+let turnResetScheduled = false;
+
+/** Books `ns` of predicted work on this turn's budget, or returns false when it does not fit. */
+function bookTurn(ns: number): boolean {
+  if (turnSpentNs + ns > TURN_BUDGET_NS) return false;
+  turnSpentNs += ns;
+  if (!turnResetScheduled) {
+    turnResetScheduled = true;
+    setImmediate(() => {
+      turnSpentNs = 0;
+      turnResetScheduled = false;
+    });
+  }
+  return true;
+}
+
+/** From the shapes: the data of feeds sent to a worker has been transferred away (detached) by then. */
+function elementCount(feeds: Record<string, HostTensor>): number {
+  let n = 0;
+  for (const t of Object.values(feeds)) n += t.shape.reduce((a, b) => a * b, 1);
+  return Math.max(1, n);
+}
+
+export interface CallingThreadOptions {
+  /** Only CPU models qualify, and only when the model file is at most MAX_MODEL_BYTES. */
+  eligible: boolean;
+  /** Turns the feature off (tests that must see every run in a worker, or an operator's choice). */
+  disabled?: boolean;
+}
+
+export class CallingThreadRuns {
+  /** ns per input element, from the first worker runs (median), then a running average of every run. */
+  private nsPerElement: number | undefined;
+  private readonly firstSamples: number[] = [];
+  private session: ort.InferenceSession | undefined;
+  private loading = false;
+  private released = false;
+
+  constructor(
+    private readonly modelPath: string,
+    private readonly options: CallingThreadOptions,
+  ) {}
+
+  /** Records a run's measured compute time (in a worker or here). */
+  observe(inferNs: number, feeds: Record<string, HostTensor>): void {
+    if (!this.options.eligible || this.options.disabled) return;
+    const sample = inferNs / elementCount(feeds);
+    if (this.nsPerElement === undefined) {
+      this.firstSamples.push(sample);
+      if (this.firstSamples.length < MEASURED_RUNS) return;
+      const sorted = [...this.firstSamples].sort((a, b) => a - b);
+      this.nsPerElement = sorted[sorted.length >> 1] as number;
+    } else {
+      this.nsPerElement += SMOOTHING * (sample - this.nsPerElement);
+    }
+    if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
+  }
+
+  private async load(): Promise<void> {
+    this.loading = true;
+    try {
+      const session = await ort.InferenceSession.create(this.modelPath, {
+        intraOpNumThreads: 1,
+        interOpNumThreads: 1,
+        executionProviders: ['cpu'],
+      });
+      if (this.released) await session.release();
+      else this.session = session;
+    } catch {
+      // The workers loaded it; a calling-thread session that cannot be made only costs the shortcut.
+    }
+  }
+
+  /**
+   * Runs `feeds` here when the model qualifies and the run fits this turn's budget; undefined means "send it to a
+   * worker". The result carries the measured compute time.
+   */
+  tryRun(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+  ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> | undefined {
+    const session = this.session;
+    if (!session || this.nsPerElement === undefined) return undefined;
+    const predictedNs = this.nsPerElement * elementCount(feeds);
+    if (predictedNs > RUN_BUDGET_NS || !bookTurn(predictedNs)) return undefined;
+    return this.runHere(session, feeds, fetches);
+  }
+
+  private async runHere(
+    session: ort.InferenceSession,
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+  ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> {
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const [name, t] of Object.entries(feeds)) {
+      ortFeeds[name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, [...t.shape]);
+    }
+    const started = process.hrtime.bigint();
+    const results = await session.run(ortFeeds, [...fetches]);
+    const inferNs = Number(process.hrtime.bigint() - started);
+    const outputs: Record<string, HostTensor> = {};
+    for (const [name, t] of Object.entries(results)) {
+      if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
+      outputs[name] = new HostTensor(t.type, [...t.dims], t.data as HostTensor['data']);
+    }
+    this.observe(inferNs, feeds);
+    return { outputs, inferNs };
+  }
+
+  async release(): Promise<void> {
+    this.released = true;
+    const session = this.session;
+    this.session = undefined;
+    await session?.release();
+  }
+}

@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { WorkerPool, type PooledModel } from '../../../src/serving/worker/worker-pool.js';
+import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
+
+/** Runs `model` on two rows until a run computes on the calling thread, at most `limit` runs. */
+async function runUntilOnCallingThread(model: PooledModel, limit: number): Promise<number> {
+  for (let i = 0; i < limit && model.runsOnCallingThread === 0; i++) {
+    await model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y']);
+  }
+  return model.runsOnCallingThread;
+}
+
+describe('runs of tiny models on the calling thread', () => {
+  let repo: TempRepo;
+  let pool: WorkerPool;
+  let workersOnly: WorkerPool;
+
+  before(async () => {
+    repo = await tempRepo();
+    pool = new WorkerPool({ size: 1, intraOpNumThreads: 1 });
+    workersOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
+  });
+
+  after(async () => {
+    await pool.close();
+    await workersOnly.close();
+    await repo.remove();
+  });
+
+  it('a tiny model, once its worker runs are measured, computes here with the same results', async () => {
+    const dir = await repo.addVersion('affine', 1, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const before = model.runsOnCallingThread;
+    const { y } = await model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y']);
+    assert.equal(model.runsOnCallingThread, before + 1);
+    assert.deepEqual(y?.shape, [2, 4]);
+    assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    await model.unload();
+  });
+
+  it('a request far larger than the measured runs still goes to a worker', async () => {
+    const dir = await repo.addVersion('affine', 2, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0);
+    const before = model.runsOnCallingThread;
+    // 200k rows: the per-element cost measured on 2-row runs predicts far more than a run's budget here.
+    const big = HostTensor.zeros('float32', [200_000, 4]);
+    const { y } = await model.run({ x: big }, ['y']);
+    assert.equal(model.runsOnCallingThread, before, 'the large run computed on the calling thread');
+    assert.equal(y?.toNumbers()[0], 1);
+    await model.unload();
+  });
+
+  it('a slow model never computes on the calling thread', async () => {
+    const dir = await repo.addVersion('slow', 1, slowModel(256, 8));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    const x = HostTensor.zeros('float32', [64, 256]);
+    for (let i = 0; i < 40; i++) await model.run({ x }, ['y']);
+    assert.equal(model.runsOnCallingThread, 0);
+    await model.unload();
+  });
+
+  it('callingThreadRuns: false keeps every run in the workers', async () => {
+    const dir = await repo.addVersion('affine', 3, affineModel(2, 1));
+    const model = await workersOnly.loadModel(join(dir, 'model.onnx'));
+    assert.equal(await runUntilOnCallingThread(model, 100), 0);
+    await model.unload();
+  });
+});
