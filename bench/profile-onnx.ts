@@ -126,9 +126,12 @@ const session = await ort.InferenceSession.create(bytes, {
 });
 const feeds: Record<string, ort.Tensor> = {};
 session.inputMetadata.forEach((m, i) => {
-  if (!m.isTensor || m.type !== 'float32') throw new Error(`input '${m.name}' is not float32; give a float model`);
+  if (!m.isTensor) throw new Error(`input '${m.name}' is not a tensor`);
   const dims = (shapes[m.name] ?? m.shape).map((d) => (typeof d === 'number' && d >= 0 ? d : options.batch));
-  feeds[m.name] = new ort.Tensor('float32', seeded(prod(dims), i + 1), dims);
+  // A training step also reads integer variables (global_step): zeros serve.
+  if (m.type === 'int64') feeds[m.name] = new ort.Tensor('int64', new BigInt64Array(prod(dims)), dims);
+  else if (m.type === 'float32') feeds[m.name] = new ort.Tensor('float32', seeded(prod(dims), i + 1), dims);
+  else throw new Error(`input '${m.name}' is ${m.type}; give a model with float32 (or int64) inputs`);
 });
 await session.run(feeds);
 const cpu0 = process.cpuUsage();

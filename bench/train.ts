@@ -1,21 +1,31 @@
 /**
- * npm run bench:train — one training epoch at batch 100 of the MNIST softmax regression (SGD 0.5, all 60,000
- * images) and of the CNN (Adam 1e-3, the first `--limit` images, default 6,000), in flowserve (trainMnist) and in
- * TensorFlow.js (tfjs-core + the WASM backend, falling back to the CPU backend) building the same model with tf
- * ops, in the same run. Reports training examples/s and the ratio flowserve/tfjs (higher is better).
+ * npm run bench:train — one training epoch at batch 100 of each MNIST model in flowserve (trainMnist) and in its
+ * peers, in the same run:
  *
- * tfjs stops an epoch after `--tfjs-budget-s` seconds of steps (default 120: its CPU backend, needed for the CNN
- * because tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, runs a few examples per second) and its rate
- * is measured over the steps done; the output says so.
+ * - PyTorch (bench/train_torch.py through Debian's /usr/bin/python3, when it can `import torch`): the softmax
+ *   regression (SGD 0.5, all 60,000 images), the MLP and the CNN (Adam 1e-3, the first `--limit` images, default
+ *   6,000), same batch size and MNIST IDX files. Each round runs flowserve, then PyTorch on 1 and on 2 threads, the
+ *   order reversed every other round (`--rounds`, default 2); each side keeps its best round, and PyTorch its better
+ *   thread count. Target: flowserve ≥ 1.0× PyTorch. Without torch the output says how to install it.
+ * - TensorFlow.js (tfjs-core + the WASM backend, falling back to the CPU backend) for the softmax and the CNN,
+ *   unless `--skip-tfjs`. tfjs stops an epoch after `--tfjs-budget-s` seconds of steps (default 120: its CPU
+ *   backend, needed for the CNN because tfjs-backend-wasm 4.22 has no Conv2DBackpropFilter kernel, runs a few
+ *   examples per second) and its rate is measured over the steps done; the output says so.
  *
- * Usage: node dist/bench/train.js [--limit N] [--softmax-limit N] [--tfjs-budget-s S] [--skip-cnn]
+ * Reports training examples/s and the ratio flowserve/peer (higher is better).
+ *
+ * Usage: node dist/bench/train.js [--limit N] [--softmax-limit N] [--rounds N] [--tfjs-budget-s S]
+ *        [--skip-cnn] [--skip-tfjs] [--skip-torch]
  */
+import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { register } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchIterator, gatherBatch } from '../src/data/batches.js';
-import { loadMnist, type MnistSplit } from '../src/data/mnist.js';
+import { defaultMnistDir, loadMnist, type MnistSplit } from '../src/data/mnist.js';
 import { trainMnist } from '../src/train/train-mnist.js';
 import type { ModelName } from '../src/train/models.js';
 import { report, type BenchRow } from './report.js';
@@ -144,18 +154,24 @@ async function tfjsRun(
   }
 }
 
+/** The optimizer and learning rate each model trains with, in flowserve and in its peers. */
+const TRAINING: Record<ModelName, { optimizer: 'sgd' | 'adam'; learningRate: number }> = {
+  softmax: { optimizer: 'sgd', learningRate: 0.5 },
+  mlp: { optimizer: 'adam', learningRate: 1e-3 },
+  cnn: { optimizer: 'adam', learningRate: 1e-3 },
+};
+
 async function flowserveEpoch(model: ModelName, split: MnistSplit, test: MnistSplit): Promise<{ eps: number }> {
   const result = await trainMnist({
     model,
     epochs: 1,
     batchSize: BATCH,
-    learningRate: model === 'softmax' ? 0.5 : 1e-3,
-    optimizer: model === 'softmax' ? 'sgd' : 'adam',
+    ...TRAINING[model],
     seed: 1,
     dataset: { train: split, test },
     testLimit: 1000,
     quiet: true,
-    // The peer (TensorFlow.js WASM) computes on the CPU: so does flowserve here, even where a GPU exists.
+    // The peers compute on the CPU: so does flowserve here, even where a GPU exists.
     deviceCount: { GPU: 0 },
   });
   return { eps: result.examplesPerSec };
@@ -166,27 +182,82 @@ function limited(split: MnistSplit, n: number): MnistSplit {
   return { images: split.images.subarray(0, count * 784), labels: split.labels.subarray(0, count), count };
 }
 
-async function main(): Promise<void> {
-  const cnnLimit = flag('--limit', 6000);
-  const softmaxLimit = flag('--softmax-limit', 60000);
-  const budgetMs = flag('--tfjs-budget-s', 120) * 1000;
-  const data = loadMnist();
+const PYTHON = '/usr/bin/python3';
+const TORCH_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench', 'train_torch.py');
+const run = promisify(execFile);
+
+/** PyTorch's version when Debian's python3 can import it, else null (after saying how to install it). */
+async function torchVersion(): Promise<string | null> {
+  try {
+    const { stdout } = await run(PYTHON, ['-c', 'import torch; print(torch.__version__)'], { timeout: 60_000 });
+    return stdout.trim();
+  } catch {
+    console.log(
+      `PyTorch peer skipped: ${PYTHON} cannot import torch. Install it (Debian, as root) with\n` +
+        '  apt-get update && apt-get install -y python3-torch libopenblas0-pthread\n',
+    );
+    return null;
+  }
+}
+
+/** One epoch of `model` in PyTorch on `threads` threads (bench/train_torch.py); examples/s. */
+async function torchEpoch(model: ModelName, limit: number, threads: number): Promise<number> {
+  const { optimizer, learningRate } = TRAINING[model];
+  const args = [TORCH_SCRIPT, '--data', defaultMnistDir(), '--model', model, '--optimizer', optimizer];
+  args.push('--lr', String(learningRate), '--batch', String(BATCH), '--limit', String(limit));
+  args.push('--threads', String(threads), '--seed', '1');
+  const { stdout } = await run(PYTHON, args, { timeout: 1_800_000, maxBuffer: 1 << 20 });
+  const last = stdout.trim().split('\n').at(-1) as string;
+  return (JSON.parse(last) as { examples_per_s: number }).examples_per_s;
+}
+
+/**
+ * flowserve against PyTorch on one model: rounds alternate who goes first; each keeps its best round (and
+ * PyTorch its better thread count), so a busy neighbour during one contender's turn does not decide the ratio.
+ */
+async function versusTorch(
+  model: ModelName,
+  split: MnistSplit,
+  test: MnistSplit,
+  rounds: number,
+): Promise<{ ours: number[]; torch: Record<number, number[]> }> {
+  const ours: number[] = [];
+  const torch: Record<number, number[]> = { 1: [], 2: [] };
+  for (let r = 0; r < rounds; r++) {
+    const turns = ['flowserve', 'torch1', 'torch2'];
+    if (r % 2 === 1) turns.reverse();
+    for (const turn of turns) {
+      if (turn === 'flowserve') ours.push((await flowserveEpoch(model, split, test)).eps);
+      else {
+        const threads = turn === 'torch1' ? 1 : 2;
+        torch[threads]?.push(await torchEpoch(model, split.count, threads));
+      }
+    }
+    const fmt = (v: number[]) => v.map((x) => Math.round(x)).join(', ');
+    console.log(
+      `${model} round ${r + 1}: flowserve ${fmt(ours)}; PyTorch 1 thread ${fmt(torch[1] ?? [])}, 2 threads ${fmt(torch[2] ?? [])} examples/s`,
+    );
+  }
+  return { ours, torch };
+}
+
+async function tfjsRows(
+  data: ReturnType<typeof loadMnist>,
+  limits: Record<ModelName, number>,
+  budgetMs: number,
+  models: ModelName[],
+): Promise<{ rows: BenchRow[]; extra: Record<string, unknown> }> {
   await registerTfjsGradients();
   const wasm = await registerWasm();
   console.log(`tfjs backend: ${wasm ?? 'cpu (fallback: WASM did not load)'}; flowserve: onnxruntime-node CPU EP`);
-  console.log(
-    `softmax: one epoch of ${Math.min(softmaxLimit, data.train.count)} images; CNN: one epoch of ${Math.min(cnnLimit, data.train.count)} images (--limit); batch ${BATCH}\n`,
-  );
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = {};
-  const runs: { name: ModelName; limit: number; tfModel: () => TfModel; tfOptimizer: () => tf.Optimizer }[] = [
-    { name: 'softmax', limit: softmaxLimit, tfModel: tfSoftmax, tfOptimizer: () => tf.train.sgd(0.5) },
+  const runs: { name: ModelName; tfModel: () => TfModel; tfOptimizer: () => tf.Optimizer }[] = [
+    { name: 'softmax', tfModel: tfSoftmax, tfOptimizer: () => tf.train.sgd(0.5) },
+    { name: 'cnn', tfModel: tfCnn, tfOptimizer: () => tf.train.adam(1e-3) },
   ];
-  if (!process.argv.includes('--skip-cnn')) {
-    runs.push({ name: 'cnn', limit: cnnLimit, tfModel: tfCnn, tfOptimizer: () => tf.train.adam(1e-3) });
-  }
-  for (const run of runs) {
-    const split = limited(data.train, run.limit);
+  for (const run of runs.filter((r) => models.includes(r.name))) {
+    const split = limited(data.train, limits[run.name]);
     const ours = await flowserveEpoch(run.name, split, data.test);
     let backend = wasm ? await tf.setBackend('wasm').then(() => wasm) : await useCpuBackend();
     let peer: { eps: number; examples: number };
@@ -213,7 +284,49 @@ async function main(): Promise<void> {
       higherIsBetter: true,
     });
   }
-  report('train', rows, { batchSize: BATCH, tfjsBudgetSeconds: budgetMs / 1000, ...extra });
+  return { rows, extra };
+}
+
+async function main(): Promise<void> {
+  const cnnLimit = flag('--limit', 6000);
+  const softmaxLimit = flag('--softmax-limit', 60000);
+  const rounds = flag('--rounds', 2);
+  const budgetMs = flag('--tfjs-budget-s', 120) * 1000;
+  const data = loadMnist();
+  const limits: Record<ModelName, number> = { softmax: softmaxLimit, mlp: cnnLimit, cnn: cnnLimit };
+  const models: ModelName[] = process.argv.includes('--skip-cnn') ? ['softmax', 'mlp'] : ['softmax', 'mlp', 'cnn'];
+  console.log(
+    `one epoch per model, batch ${BATCH}: softmax ${Math.min(softmaxLimit, data.train.count)} images, ` +
+      `MLP and CNN ${Math.min(cnnLimit, data.train.count)} images (--limit)\n`,
+  );
+  const rows: BenchRow[] = [];
+  const extra: Record<string, unknown> = { batchSize: BATCH, rounds };
+  const torch = process.argv.includes('--skip-torch') ? null : await torchVersion();
+  if (torch) {
+    extra.pytorch = { version: torch, python: PYTHON, threads: [1, 2] };
+    for (const model of models) {
+      const split = limited(data.train, limits[model]);
+      const result = await versusTorch(model, split, data.test, rounds);
+      const best1 = Math.max(...(result.torch[1] ?? []));
+      const best2 = Math.max(...(result.torch[2] ?? []));
+      extra[`${model}_vs_pytorch`] = { images: split.count, ...result };
+      rows.push({
+        name: `mnist_${model}_train_epoch_examples_per_s_vs_pytorch`,
+        unit: 'examples/s',
+        flowserve: Math.max(...result.ours),
+        peer: Math.max(best1, best2),
+        peerName: `pytorch-${torch} ${best1 >= best2 ? 1 : 2} thread${best1 >= best2 ? '' : 's'}`,
+        higherIsBetter: true,
+        target: '≥ 1.0',
+      });
+    }
+  }
+  if (!process.argv.includes('--skip-tfjs')) {
+    const tfjs = await tfjsRows(data, limits, budgetMs, models);
+    rows.push(...tfjs.rows);
+    Object.assign(extra, { tfjsBudgetSeconds: budgetMs / 1000, tfjs: tfjs.extra });
+  }
+  report('train', rows, extra);
 }
 
 await main();

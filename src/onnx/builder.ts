@@ -2,6 +2,7 @@ import onnxProto from 'onnx-proto';
 import { dtypeInfo, fromValues, type DType, type TypedArray } from '../graph/dtype.js';
 import type { HostTensor } from '../graph/host-tensor.js';
 import { keepChannelsFirst } from './channels-first.js';
+import { foldOutputIdentities } from './output-identities.js';
 
 const { onnx } = onnxProto;
 
@@ -172,6 +173,7 @@ export class OnnxGraphBuilder {
       }),
     });
     if (options.channelsFirst) keepChannelsFirst(model.graph as InstanceType<typeof onnx.GraphProto>);
+    foldOutputIdentities(model.graph as InstanceType<typeof onnx.GraphProto>);
     return onnx.ModelProto.encode(model).finish();
   }
 }

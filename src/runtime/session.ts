@@ -22,6 +22,12 @@ export interface SessionOptions {
   deviceCount?: Record<string, number>;
   /** Threads inside one op (ConfigProto.intra_op_parallelism_threads); 0 or undefined = ONNX Runtime's default. */
   intraOpNumThreads?: number;
+  /**
+   * Let idle intra-op threads spin between ops (ONNX Runtime's default, and this option's). false: they sleep,
+   * which a long run of many ops (a training step) wants on a machine whose cores other work shares: spinning
+   * threads then take the cores the working ones need (docs/performance.md#training).
+   */
+  allowSpinning?: boolean;
   /** Where log lines go; defaults to console.log (TensorFlow prints the placement to stdout). */
   logger?: (line: string) => void;
   /** Devices to use instead of discovering them (tests). */
@@ -444,6 +450,7 @@ export class Session {
       const compileOptions = {
         executionProviders: device.executionProviders,
         ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+        ...(this.options.allowSpinning === false ? { allowSpinning: false } : {}),
         ...(deviceOutputs.length ? { deviceOutputs: deviceOutputs.map((o) => o.name) } : {}),
       };
       const compiled = await compileModel(lowered.model, compileOptions).catch((err: unknown) => {

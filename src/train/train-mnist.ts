@@ -157,6 +157,9 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
   });
   const session = new Session(graph, {
     intraOpNumThreads: options.intraOpNumThreads ?? (options.model === 'softmax' ? 1 : availableParallelism()),
+    // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
+    // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
+    allowSpinning: false,
     logger: log,
     ...(options.deviceCount ? { deviceCount: options.deviceCount } : {}),
   });
