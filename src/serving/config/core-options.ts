@@ -41,6 +41,7 @@ export async function buildCoreOptions(
     enableModelWarmup: flags.enableModelWarmup,
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
+    callingThreadRuns: flags.callingThreadRuns,
     device: flags.device,
     limits: {
       maxRequestBytes: flags.maxRequestBytes,

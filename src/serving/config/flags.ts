@@ -33,6 +33,8 @@ export interface ServerFlags {
   enableModelWarmup: boolean;
   allowVersionLabelsForUnavailableModels: boolean;
   numWorkers: number;
+  /** Tiny models compute on the calling thread (src/serving/worker/calling-thread-runs.ts). */
+  callingThreadRuns: boolean;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
   device: ServingDevice;
   maxRequestBytes: number;
@@ -181,6 +183,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'int',
     defaultValue: () => Math.max(1, availableParallelism()),
     help: 'inference worker threads (default: CPU count)',
+  },
+  {
+    flag: 'calling_thread_runs',
+    key: 'callingThreadRuns',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'run CPU models whose measured runs are tiny (≤ 150 µs) on the main thread, not a worker (false: always a worker)',
   },
   {
     flag: 'device',

@@ -276,6 +276,12 @@ describe('server flags', () => {
     assert.equal((await buildCoreOptions({ ...defaults, modelBasePath: '/m' })).enableModelManagement, false);
   });
 
+  it('--calling_thread_runs reaches the core options (on by default)', async () => {
+    assert.equal((await buildCoreOptions(parseServerFlags(['--model_base_path=/m']))).callingThreadRuns, true);
+    const off = parseServerFlags(['--model_base_path=/m', '--calling_thread_runs=false']);
+    assert.equal((await buildCoreOptions(off)).callingThreadRuns, false);
+  });
+
   it('names the flag in errors', () => {
     assert.throws(() => parseServerFlags(['--port=abc']), /invalid value for --port: 'abc'/);
     assert.throws(() => parseServerFlags(['--prot=1']), /unknown option '--prot=1'/);
