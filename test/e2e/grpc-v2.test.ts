@@ -14,31 +14,19 @@ import { protobufRoot } from '../../src/serving/apis/shared/protos.js';
 import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
 import type { SignatureFile } from '../../src/serving/core/types.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
-import { referenceScores, tempBase, writeClassifier, writeRowSumModel } from '../serving/apis/fixtures.js';
+import {
+  referenceScores,
+  tempBase,
+  writeClassifier,
+  writeRowSumModel,
+  writeIdentityModel,
+} from '../serving/apis/fixtures.js';
 
 const MiB = 1024 * 1024;
 
 /** y = Identity(x) over `dtype`, shape not declared (only the limits bound what a client sends). */
 function writeIdentity(base: string, dtype: DType): void {
-  const g = new OnnxGraphBuilder('identity');
-  g.input({ name: 'x', dtype, shape: undefined });
-  g.op('Identity', ['x'], {}, 'y');
-  g.output({ name: 'y', dtype, shape: undefined });
-  const dir = join(base, '1');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'model.onnx'), g.build());
-  const signatures: SignatureFile = {
-    format: 'flowserve.signatures/1',
-    default: 'serving_default',
-    signatures: {
-      serving_default: {
-        method: 'tensorflow/serving/predict',
-        inputs: { x: { name: 'x', dtype, shape: [] } },
-        outputs: { y: { name: 'y', dtype, shape: [] } },
-      },
-    },
-  };
-  writeFileSync(join(dir, 'signatures.json'), JSON.stringify(signatures));
+  writeIdentityModel(base, 1, dtype, []);
 }
 
 /** y = Cast(x: float32) to float16: a model whose output has no typed contents field. */

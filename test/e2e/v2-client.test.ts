@@ -5,39 +5,19 @@
  * server's message and status.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createClient, ServingClientError, type V2Client } from '../../src/client/index.js';
 import { float16Bits, type DType } from '../../src/graph/dtype.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
-import { OnnxGraphBuilder } from '../../src/onnx/builder.js';
-import type { SignatureFile } from '../../src/serving/core/types.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
-import { FEATURES, referenceScores, tempBase, writeClassifier } from '../serving/apis/fixtures.js';
+import { FEATURES, referenceScores, tempBase, writeClassifier, writeIdentityModel } from '../serving/apis/fixtures.js';
 import { hexElements } from '../helpers/text-elements.js';
 
-/** y = Identity(x) over `dtype`, shape not declared. */
+/** y = Identity(x) over `dtype`, shape not declared (only the limits bound what a client sends). */
 function writeIdentity(base: string, dtype: DType): void {
-  const g = new OnnxGraphBuilder('identity');
-  g.input({ name: 'x', dtype, shape: undefined });
-  g.op('Identity', ['x'], {}, 'y');
-  g.output({ name: 'y', dtype, shape: undefined });
-  const dir = join(base, '1');
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'model.onnx'), g.build());
-  const signatures: SignatureFile = {
-    format: 'flowserve.signatures/1',
-    default: 'serving_default',
-    signatures: {
-      serving_default: {
-        method: 'tensorflow/serving/predict',
-        inputs: { x: { name: 'x', dtype, shape: [] } },
-        outputs: { y: { name: 'y', dtype, shape: [] } },
-      },
-    },
-  };
-  writeFileSync(join(dir, 'signatures.json'), JSON.stringify(signatures));
+  writeIdentityModel(base, 1, dtype, []);
 }
 
 /**
