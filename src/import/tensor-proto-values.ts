@@ -10,28 +10,13 @@ import { allocate, dtypeInfo } from '../graph/dtype.js';
 import { MalformedProto, readFields, WIRE } from './checkpoint-protos.js';
 import { typedArrayFromLittleEndian } from './little-endian-tensor.js';
 import type protobuf from 'protobufjs';
-
-const VALUE_FIELD: Record<DType, number> = {
-  float32: 5,
-  float64: 6,
-  int32: 7,
-  uint8: 7,
-  string: 8,
-  int64: 10,
-  bool: 11,
-  float16: 13,
-  int8: 7,
-  int16: 7,
-  uint16: 7,
-  uint32: 16,
-  uint64: 17,
-};
+import { TENSOR_PROTO_VALUE_FIELD } from '../graph/tensor-proto-fields.js';
 
 /** `count` elements of `dtype` from the TensorProto bytes; MalformedProto when they do not fit. */
 export function tensorProtoValues(bytes: Uint8Array, dtype: DType, count: number, what: string): TensorData {
   let content: Uint8Array | undefined;
   const values: (number | bigint | Uint8Array)[] = [];
-  const valueField = VALUE_FIELD[dtype];
+  const valueField = TENSOR_PROTO_VALUE_FIELD[dtype].number;
   const readOne = scalarReader(dtype, what);
   readFields(bytes, what, {
     4: (reader, wireType) => {

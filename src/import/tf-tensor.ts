@@ -10,6 +10,7 @@ import { HostTensor, shapeSize } from '../graph/host-tensor.js';
 import { utf8Bytes } from '../graph/utf8.js';
 import type { Dim } from '../graph/shape.js';
 import type { TensorMsg, TensorShapeMsg } from './tf-messages.js';
+import { typedFieldValues } from '../graph/tensor-proto-fields.js';
 
 /** flowserve's dtype for a TensorFlow DataType (reference types count as their base type). */
 export function dtypeOfTf(code: number | undefined, what: string): DType {
@@ -49,7 +50,7 @@ export function hostTensorOfTf(proto: TensorMsg, what: string): HostTensor {
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
     return new HostTensor(dtype, dims, data);
   }
-  const values = typedValues(proto, dtype);
+  const values = typedFieldValues<unknown>(proto, dtype);
   const data = allocate(dtype, n);
   if (values.length > n) throw new InvalidArgument(`${what}: ${values.length} values for shape [${dims.join(',')}]`);
   for (let i = 0; i < n && values.length > 0; i++) {
@@ -57,33 +58,6 @@ export function hostTensorOfTf(proto: TensorMsg, what: string): HostTensor {
     (data as unknown as unknown[])[i] = convert(dtype, v);
   }
   return new HostTensor(dtype, dims, data);
-}
-
-function typedValues(proto: TensorMsg, dtype: DType): readonly unknown[] {
-  switch (dtype) {
-    case 'float32':
-      return proto.float_val ?? [];
-    case 'float64':
-      return proto.double_val ?? [];
-    case 'int32':
-    case 'uint8':
-    case 'int8':
-    case 'int16':
-    case 'uint16':
-      return proto.int_val ?? [];
-    case 'int64':
-      return proto.int64_val ?? [];
-    case 'bool':
-      return proto.bool_val ?? [];
-    case 'string':
-      return proto.string_val ?? [];
-    case 'float16':
-      return proto.half_val ?? [];
-    case 'uint32':
-      return proto.uint32_val ?? [];
-    case 'uint64':
-      return proto.uint64_val ?? [];
-  }
 }
 
 function convert(dtype: DType, v: unknown): unknown {

@@ -26,6 +26,7 @@ import {
 } from '../../core/request-limits.js';
 import type { Int64, TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
 import { isWireTensorProto, readTensorValues, wireStringBytes } from './tensor-wire.js';
+import { typedFieldValues } from '../../../graph/tensor-proto-fields.js';
 
 /** TensorFlow's DataType name of a code, as TF Serving's messages and JSON write it. */
 export function tfDtypeName(code: number): string {
@@ -109,7 +110,7 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: 
     readTensorValues(proto, dtype, data);
     return new HostTensor(dtype, shape, data);
   }
-  const values = typedValues(proto, dtype);
+  const values = typedFieldValues<number | Int64 | boolean | Uint8Array>(proto, dtype);
   check({ dtype, shape, stringBytes: dtype === 'string' ? filledStringBytes(values, shape) : undefined });
   return new HostTensor(dtype, shape, fillFromValues(dtype, values, shapeSize(shape)));
 }
@@ -126,33 +127,6 @@ function filledStringBytes(values: ArrayLike<unknown>, shape: readonly number[])
 
 function byteLengthOf(value: unknown): number {
   return typeof value === 'string' ? Buffer.byteLength(value) : (value as Uint8Array).byteLength;
-}
-
-function typedValues(proto: TensorProtoMsg, dtype: DType): ArrayLike<number | Int64 | boolean | Uint8Array> {
-  switch (dtype) {
-    case 'float32':
-      return proto.float_val ?? [];
-    case 'float64':
-      return proto.double_val ?? [];
-    case 'int32':
-    case 'uint8':
-    case 'int8':
-    case 'int16':
-    case 'uint16':
-      return proto.int_val ?? [];
-    case 'int64':
-      return proto.int64_val ?? [];
-    case 'bool':
-      return proto.bool_val ?? [];
-    case 'string':
-      return proto.string_val ?? [];
-    case 'float16':
-      return proto.half_val ?? [];
-    case 'uint32':
-      return proto.uint32_val ?? [];
-    case 'uint64':
-      return proto.uint64_val ?? [];
-  }
 }
 
 function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean | Uint8Array>, n: number): TensorData {

@@ -18,6 +18,7 @@ import { dtypeInfo, isBigIntDType } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { MAX_RANK } from '../../core/request-limits.js';
 import type { TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
+import { TENSOR_PROTO_VALUE_FIELD } from '../../../graph/tensor-proto-fields.js';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -25,23 +26,6 @@ const WIRE_BYTES = 2;
 const WIRE_FIXED32 = 5;
 
 const LITTLE_ENDIAN = endianness() === 'LE';
-
-/** The value field of each dtype. */
-const VALUE_FIELD: Record<DType, number> = {
-  float32: 5,
-  float64: 6,
-  int32: 7,
-  uint8: 7,
-  string: 8,
-  int64: 10,
-  bool: 11,
-  float16: 13,
-  int8: 7,
-  int16: 7,
-  uint16: 7,
-  uint32: 16,
-  uint64: 17,
-};
 
 /** A TensorProto read from the wire: the header decoded, the values left in `body` until admitted. */
 export interface WireTensorProto extends TensorProtoMsg {
@@ -226,7 +210,7 @@ export function wireStringBytes(proto: WireTensorProto, n: number): number {
   let count = 0;
   let bytes = 0;
   let last = 0;
-  forEachOccurrence(proto.wireBody, VALUE_FIELD.string, (c, wireType) => {
+  forEachOccurrence(proto.wireBody, TENSOR_PROTO_VALUE_FIELD.string.number, (c, wireType) => {
     if (wireType !== WIRE_BYTES) throw new Malformed('string_val is not length-delimited');
     const [s, e] = c.delimited();
     last = e - s;
@@ -246,7 +230,7 @@ export function readTensorValues(proto: WireTensorProto, dtype: DType, out: Tens
   // min(given, n)); the writers below store one value before they look at n.
   if (n === 0) return 0;
   let i = 0;
-  const field = VALUE_FIELD[dtype];
+  const field = TENSOR_PROTO_VALUE_FIELD[dtype].number;
   const put = valueWriter(dtype, out);
   forEachOccurrence(proto.wireBody, field, (c, wireType) => {
     i = put(c, wireType, i);
@@ -376,7 +360,7 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
     writer.uint32((4 << 3) | WIRE_BYTES).bytes(bytes);
     return;
   }
-  const field = VALUE_FIELD[tensor.dtype];
+  const field = TENSOR_PROTO_VALUE_FIELD[tensor.dtype].number;
   if ((tensor.dtype === 'float32' || tensor.dtype === 'float64') && LITTLE_ENDIAN) {
     writer.uint32((field << 3) | WIRE_BYTES).bytes(bytes);
     return;
