@@ -109,14 +109,16 @@ export async function runH2load(run: H2loadRun): Promise<NativeLoadResult> {
 
 export interface WrkRun {
   url: string;
-  /** The JSON request body. */
+  /** The request body. */
   bodyFile: string;
+  /** Request headers; default `Content-Type: application/json`. */
+  headers?: Record<string, string>;
   connections: number;
   durationS: number;
   scratch: string;
 }
 
-/** wrk -t1 -c C -d S --latency, POSTing the body file as application/json. */
+/** wrk -t1 -c C -d S --latency, POSTing the body file with the given headers (default: as application/json). */
 export async function runWrk(run: WrkRun): Promise<NativeLoadResult> {
   const script = join(run.scratch, `wrk-${process.pid}.lua`);
   writeFileSync(
@@ -126,7 +128,9 @@ export async function runWrk(run: WrkRun): Promise<NativeLoadResult> {
       'wrk.body = f:read("*a")',
       'f:close()',
       'wrk.method = "POST"',
-      'wrk.headers["Content-Type"] = "application/json"',
+      ...Object.entries(run.headers ?? { 'Content-Type': 'application/json' }).map(
+        ([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`,
+      ),
       '',
     ].join('\n'),
   );

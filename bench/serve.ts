@@ -46,7 +46,12 @@ import {
 import Fastify from 'fastify';
 import { exampleMsg, GrpcServingClient } from '../src/client/grpc-client.js';
 import { RestServingClient } from '../src/client/rest-client.js';
-import { GrpcV2Client, INFERENCE_SERVICE, loadInferencePackageDefinition } from '../src/client/v2/grpc.js';
+import {
+  encodeGrpcInfer,
+  GrpcV2Client,
+  INFERENCE_SERVICE,
+  loadInferencePackageDefinition,
+} from '../src/client/v2/grpc.js';
 import { decodeRestInfer, encodeRestInfer, INFERENCE_HEADER, RestV2Client } from '../src/client/v2/rest.js';
 import type { V2ModelTarget } from '../src/client/v2/types.js';
 import { formatLoadTable, percentile, runLoad, type LoadResult } from '../src/cli/bench.js';
@@ -729,6 +734,7 @@ function v2Config(options: Options, levels: readonly number[]): Record<string, u
 // Native load generators (h2load, wrk)
 
 const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
+const MODEL_INFER = `/${INFERENCE_SERVICE}/ModelInfer`;
 
 /** The request bodies the native generators send, written once into the scratch directory. */
 interface Bodies {
@@ -736,10 +742,21 @@ interface Bodies {
   predictCnn: string;
   classify: string;
   rest: string;
+  /** A ModelInferRequest for the softmax model, the image in raw_input_contents, as the Node v2 client sends it. */
+  v2Infer: string;
+  /** The REST infer body with the binary extension, and its headers. */
+  v2RestBinary: { file: string; headers: Record<string, string> };
+}
+
+interface RequestMessages {
+  predict: Buffer;
+  predictCnn: Buffer;
+  classify: Buffer;
+  v2Infer: Buffer;
 }
 
 /** Serialized PredictRequest / ClassificationRequest for one image, as the Node client sends them (tensor_content). */
-function requestMessages(image: number[]): { predict: Buffer; predictCnn: Buffer; classify: Buffer } {
+function requestMessages(image: number[]): RequestMessages {
   const root = protobufRoot();
   const encode = (typeName: string, message: object) => {
     const type = root.lookupType(typeName);
@@ -751,6 +768,9 @@ function requestMessages(image: number[]): { predict: Buffer; predictCnn: Buffer
       model_spec: { name, signature_name: PREDICT_SIGNATURE },
       inputs: { images },
     });
+  const modelInfer = loadInferencePackageDefinition()[INFERENCE_SERVICE] as unknown as ServiceDefinition;
+  const inferMethod = modelInfer.ModelInfer as ServiceDefinition[string];
+  const v2Inputs = { inputs: HostTensor.from('float32', [image], [1, PIXELS]) };
   return {
     predict: predict(MODEL),
     predictCnn: predict(CNN_MODEL),
@@ -758,21 +778,31 @@ function requestMessages(image: number[]): { predict: Buffer; predictCnn: Buffer
       model_spec: { name: MODEL },
       input: { example_list: { examples: [exampleMsg({ x: image })] } },
     }),
+    v2Infer: inferMethod.requestSerialize(encodeGrpcInfer({ name: MODEL }, v2Inputs)),
   };
 }
 
-function writeBodies(dir: string, image: number[]): { files: Bodies; messages: ReturnType<typeof requestMessages> } {
+function writeBodies(dir: string, image: number[]): { files: Bodies; messages: RequestMessages } {
   const messages = requestMessages(image);
+  const v2Rest = encodeRestInfer(
+    { name: MODEL },
+    { inputs: HostTensor.from('float32', [image], [1, PIXELS]) },
+    { binary: true },
+  );
   const files: Bodies = {
     predict: join(dir, 'predict.grpc'),
     predictCnn: join(dir, 'predict-cnn.grpc'),
     classify: join(dir, 'classify.grpc'),
     rest: join(dir, 'predict.json'),
+    v2Infer: join(dir, 'model-infer.grpc'),
+    v2RestBinary: { file: join(dir, 'infer.bin'), headers: v2Rest.headers },
   };
   writeFileSync(files.predict, grpcFrame(messages.predict));
   writeFileSync(files.predictCnn, grpcFrame(messages.predictCnn));
   writeFileSync(files.classify, grpcFrame(messages.classify));
   writeFileSync(files.rest, JSON.stringify({ signature_name: PREDICT_SIGNATURE, instances: [image] }));
+  writeFileSync(files.v2Infer, grpcFrame(messages.v2Infer));
+  writeFileSync(files.v2RestBinary.file, v2Rest.body);
   return { files, messages };
 }
 
@@ -780,12 +810,13 @@ function writeBodies(dir: string, image: number[]): { files: Bodies; messages: R
  * Sends each body once with grpc-js and fails unless the call succeeds: h2load counts HTTP 200 as success, and a
  * gRPC error travels in the trailers of an HTTP 200 response.
  */
-async function checkGrpcBody(port: number, method: string, message: Buffer): Promise<void> {
+async function checkGrpcBody(port: number, path: string, message: Buffer): Promise<void> {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const method = path.slice(path.lastIndexOf('/') + 1);
   try {
     await new Promise<void>((resolve, reject) =>
       client.makeUnaryRequest(
-        `${PREDICTION_SERVICE}/${method}`,
+        path,
         (b: Buffer) => b,
         (b: Buffer) => b,
         message,
@@ -797,13 +828,18 @@ async function checkGrpcBody(port: number, method: string, message: Buffer): Pro
   }
 }
 
-async function checkRestBody(port: number, bodyFile: string): Promise<void> {
-  const response = await fetch(`http://127.0.0.1:${port}/v1/models/${MODEL}:predict`, {
+async function checkRestBody(
+  port: number,
+  path: string,
+  bodyFile: string,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<void> {
+  const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers,
     body: readFileSync(bodyFile),
   });
-  if (response.status !== 200) throw new Error(`REST predict on port ${port}: HTTP ${response.status}`);
+  if (response.status !== 200) throw new Error(`REST POST ${path} on port ${port}: HTTP ${response.status}`);
   await response.arrayBuffer();
 }
 
@@ -890,6 +926,7 @@ async function nativeMain(options: Options): Promise<void> {
   try {
     writeMnistServable(base);
     await writeCnnServable(base);
+    writeLargeServable(base); // not measured here, but the servers serve it
     const { files, messages } = writeBodies(scratch, image);
     console.log(
       `flowserve serving bench (h2load, wrk): ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ` +
@@ -898,33 +935,44 @@ async function nativeMain(options: Options): Promise<void> {
     for (const kind of ['bare', 'flowserve', 'flowserve-batching'] as const)
       servers.push(await spawnServer(kind, base));
     const [bare, flow, batching] = servers as [ServerProcess, ServerProcess, ServerProcess];
+    const predictPath = `/v1/models/${MODEL}:predict`;
+    const inferPath = `/v2/models/${MODEL}/infer`;
     for (const server of servers) {
-      await checkGrpcBody(server.grpcPort, 'Predict', messages.predict);
-      await checkGrpcBody(server.grpcPort, 'Classify', messages.classify);
-      await checkRestBody(server.restPort, files.rest);
+      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
+      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Classify`, messages.classify);
+      await checkRestBody(server.restPort, predictPath, files.rest);
     }
-    for (const server of [flow, batching]) await checkGrpcBody(server.grpcPort, 'Predict', messages.predictCnn);
+    for (const server of [bare, flow]) {
+      await checkGrpcBody(server.grpcPort, MODEL_INFER, messages.v2Infer);
+      await checkRestBody(server.restPort, inferPath, files.v2RestBinary.file, files.v2RestBinary.headers);
+    }
+    for (const server of [flow, batching]) {
+      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predictCnn);
+    }
 
     /** h2load against `server`: `connections` × `streams`, at level c (connections(c), streams(c)). */
     const h2 =
       (server: ServerProcess, method: string, bodyFile: string, shape: (c: number) => [number, number]): NativeRun =>
       (c, durationS) => {
         const [connections, streams] = shape(c);
-        const url = `http://127.0.0.1:${server.grpcPort}${PREDICTION_SERVICE}/${method}`;
+        const path = method.startsWith('/') ? method : `${PREDICTION_SERVICE}/${method}`;
+        const url = `http://127.0.0.1:${server.grpcPort}${path}`;
         return runH2load({ url, bodyFile, connections, streams, durationS, scratch });
       };
     const oneConnection = (c: number): [number, number] => [1, c];
     const manyConnections = (c: number): [number, number] => [c, 1];
-    const wrk =
-      (server: ServerProcess): NativeRun =>
+    const wrkPost =
+      (server: ServerProcess, path: string, bodyFile: string, headers?: Record<string, string>): NativeRun =>
       (c, durationS) =>
         runWrk({
-          url: `http://127.0.0.1:${server.restPort}/v1/models/${MODEL}:predict`,
-          bodyFile: files.rest,
+          url: `http://127.0.0.1:${server.restPort}${path}`,
+          bodyFile,
+          ...(headers ? { headers } : {}),
           connections: c,
           durationS,
           scratch,
         });
+    const wrk = (server: ServerProcess): NativeRun => wrkPost(server, predictPath, files.rest);
 
     const grpcOne = await measureNativePair(
       'gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
@@ -959,6 +1007,25 @@ async function nativeMain(options: Options): Promise<void> {
       levels,
       options,
     );
+    const v2Grpc = await measureNativePair(
+      'v2 gRPC ModelInfer, raw contents, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
+      {
+        flowserve: h2(flow, MODEL_INFER, files.v2Infer, oneConnection),
+        peer: h2(bare, MODEL_INFER, files.v2Infer, oneConnection),
+      },
+      levels,
+      options,
+    );
+    const { file: binaryFile, headers: binaryHeaders } = files.v2RestBinary;
+    const v2RestBinary = await measureNativePair(
+      'v2 REST infer, binary tensors, C connections (wrk; peer: bare fastify, canned bytes)',
+      {
+        flowserve: wrkPost(flow, inferPath, binaryFile, binaryHeaders),
+        peer: wrkPost(bare, inferPath, binaryFile, binaryHeaders),
+      },
+      levels,
+      options,
+    );
     const batched = await measureNativePair(
       'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
       {
@@ -983,6 +1050,8 @@ async function nativeMain(options: Options): Promise<void> {
       ...servingRows('grpc_predict_nconn', grpcMany, 'bare grpc-js'),
       ...servingRows('grpc_classify_1conn', classify, 'bare grpc-js'),
       ...servingRows('rest_predict', rest, 'bare fastify'),
+      ...compareRows('v2_grpc_infer', v2Grpc.flowserve, v2Grpc.peer, 'bare grpc-js', '>= 0.8'),
+      ...compareRows('v2_rest_binary_infer', v2RestBinary.flowserve, v2RestBinary.peer, 'bare fastify', '>= 0.8'),
       ...batchingRows(cMax, '', batched),
       ...batchingRows(cMax, '_cnn', batchedCnn),
     ];
@@ -1002,12 +1071,16 @@ async function nativeMain(options: Options): Promise<void> {
         grpcPredictNconn: generatorCpuShares(grpcMany),
         grpcClassify1conn: generatorCpuShares(classify),
         restPredict: generatorCpuShares(rest),
+        v2GrpcInfer: generatorCpuShares(v2Grpc),
+        v2RestBinary: generatorCpuShares(v2RestBinary),
       },
       results: {
         grpcPredict1conn: grpcOne,
         grpcPredictNconn: grpcMany,
         grpcClassify1conn: classify,
         restPredict: rest,
+        v2GrpcInfer: v2Grpc,
+        v2RestBinary,
         batchingOnVsOff: batched,
         batchingOnVsOffCnn: batchedCnn,
       },
@@ -1026,8 +1099,8 @@ async function main(): Promise<void> {
     await cnnBatchingOnly(options);
     return;
   }
-  // The v2 comparisons are measured with the Node.js clients (h2load would need a ModelInferRequest body per level):
-  // `--only v2` runs them; with the native generators a full run measures TF Serving's API only.
+  // With the native generators a full run measures TF Serving's API and v2 gRPC / REST binary against the bare peers;
+  // `--only v2` runs every v2 comparison (binary vs JSON on a large input, v2 vs v1) with the Node.js clients.
   if (options.generator === 'native' && options.only !== 'v2') {
     const found = nativeGenerators();
     if (found.h2load && found.wrk) {
