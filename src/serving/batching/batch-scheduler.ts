@@ -2,8 +2,10 @@
  * Server-side batching for one (model version, signature), after TF Serving's BasicBatchScheduler: concurrent
  * requests are concatenated along dim 0 into one model run, and the results are split back.
  *
- * - The newest batch stays open until it is full, or until `batchTimeoutMicros` after its first task once a batch
- *   thread is free; older batches are closed. Up to `numBatchThreads` batches run at once.
+ * - When a batch leaves depends on `dispatch` (BatchDispatch): by default as soon as a batch thread is free (after
+ *   the turn in which its first task arrived); with `timeout`, the newest batch stays open until it is full, or
+ *   until `batchTimeoutMicros` after its first task once a batch thread is free. Older batches are closed either
+ *   way. Up to `numBatchThreads` batches run at once.
  * - A task that does not fit the open batch starts a new one; more than `maxEnqueuedBatches` waiting batches →
  *   Unavailable. Tasks whose inputs differ in dtype or inner shape never share a batch.
  * - `allowedBatchSizes`: a batch is padded up to the next allowed size, and the padding is sliced off the outputs.
@@ -63,6 +65,7 @@ export type BatchSchedulerOptions = Pick<
   | 'allowedBatchSizes'
   | 'enableLargeBatchSplitting'
   | 'maxExecutionBatchSize'
+  | 'dispatch'
 >;
 
 export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
@@ -249,8 +252,13 @@ export class BatchScheduler {
     while (this.inFlight < this.options.numBatchThreads) {
       const head = this.queue[0];
       if (!head) break;
+      // pump() runs only with a batch thread free: with `idle_thread` dispatch the head batch goes now.
       const ready =
-        head.size >= this.capacity || this.queue.length > 1 || this.closing || performance.now() >= head.deadline;
+        this.options.dispatch !== 'timeout' ||
+        head.size >= this.capacity ||
+        this.queue.length > 1 ||
+        this.closing ||
+        performance.now() >= head.deadline;
       if (!ready) {
         this.timer = setTimeout(() => this.pump(), Math.max(0, head.deadline - performance.now()));
         break;

@@ -7,6 +7,31 @@ import { InvalidArgument } from '../../errors.js';
 import { MessageReader } from './message-reader.js';
 import { parseTextFormat } from './text-format.js';
 
+/**
+ * When a partial batch leaves the queue (flowserve's --batch_dispatch; not a field of TF's BatchingParameters):
+ * - `idle_thread` (default): as soon as a batch thread is free, after the turn of the event loop in which its first
+ *   task arrived (so requests that arrive together share it), as Triton's dynamic batcher does with no queue delay.
+ *   While every batch thread is busy, arriving tasks fill the open batch: the load itself forms the batches, and no
+ *   request waits for `batch_timeout_micros` while a thread is idle.
+ * - `timeout`: TF Serving's BasicBatchScheduler: a partial batch waits for `batch_timeout_micros` after its first
+ *   task (or until it is full) even when a thread is free.
+ * In both, `batch_timeout_micros` is the most a partial batch waits once a thread is free.
+ */
+export type BatchDispatch = 'idle_thread' | 'timeout';
+
+const BATCH_DISPATCH_VALUES: readonly BatchDispatch[] = ['idle_thread', 'timeout'];
+
+/** --batch_dispatch's value, or InvalidArgument naming the flag and the values it takes. */
+export function parseBatchDispatch(text: string): BatchDispatch {
+  const value = text.trim().toLowerCase() as BatchDispatch;
+  if (!BATCH_DISPATCH_VALUES.includes(value)) {
+    throw new InvalidArgument(
+      `invalid value for --batch_dispatch: '${text}' (expected ${BATCH_DISPATCH_VALUES.join(' or ')})`,
+    );
+  }
+  return value;
+}
+
 export interface BatchingParameters {
   maxBatchSize: number;
   batchTimeoutMicros: number;
@@ -20,6 +45,8 @@ export interface BatchingParameters {
   enableLargeBatchSplitting: boolean;
   /** Only used with splitting; defaults to maxBatchSize. */
   maxExecutionBatchSize: number;
+  /** --batch_dispatch; undefined = `idle_thread`. */
+  dispatch?: BatchDispatch;
 }
 
 const FIELDS = [

@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import type { ServingCoreOptions } from '../core/options.js';
-import { defaultBatchingParameters, parseBatchingParameters } from './batching-parameters.js';
+import { defaultBatchingParameters, parseBatchDispatch, parseBatchingParameters } from './batching-parameters.js';
 import { parseSavedModelTags, type ServerFlags } from './flags.js';
 import { parseModelServerConfig, resolveBasePath, singleModelConfig } from './model-server-config.js';
 import { parseModelControlMode } from './model-control-mode.js';
@@ -59,13 +59,16 @@ export async function buildCoreOptions(
     options.modelConfigFile = modelConfigFile;
     options.modelConfigFilePollWaitSeconds = flags.modelConfigFilePollWaitSeconds;
   }
+  // Checked even without --enable_batching, so that a typo fails at start-up rather than when batching is turned on.
+  const dispatch = parseBatchDispatch(flags.batchDispatch);
   if (flags.enableBatching) {
-    options.batching = flags.batchingParametersFile
+    const parameters = flags.batchingParametersFile
       ? parseBatchingParameters(
           await readConfigFile(flags.batchingParametersFile, 'batching_parameters_file'),
           flags.batchingParametersFile,
         )
       : defaultBatchingParameters();
+    options.batching = { ...parameters, dispatch };
   }
   if (flags.monitoringConfigFile) {
     options.monitoring = parseMonitoringConfig(

@@ -26,6 +26,8 @@ export interface ServerFlags {
   fileSystemPollWaitSeconds: number;
   enableBatching: boolean;
   batchingParametersFile: string;
+  /** When a partial batch leaves the queue: idle_thread | timeout (BatchDispatch, checked by parseBatchDispatch). */
+  batchDispatch: string;
   monitoringConfigFile: string;
   restApiTimeoutInMs: number;
   maxNumLoadRetries: number;
@@ -134,6 +136,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'string',
     defaultValue: () => '',
     help: 'text-format BatchingParameters (needs --enable_batching)',
+  },
+  {
+    flag: 'batch_dispatch',
+    key: 'batchDispatch',
+    kind: 'string',
+    defaultValue: () => 'idle_thread',
+    help:
+      'when a partial batch runs: idle_thread = as soon as a batch thread is free (Triton); timeout = after ' +
+      "batch_timeout_micros or when full, even with a thread free (TF Serving's BasicBatchScheduler)",
   },
   {
     flag: 'monitoring_config_file',

@@ -66,9 +66,9 @@ describe('BatchScheduler', () => {
     await scheduler.close();
   });
 
-  it('waits up to batch_timeout_micros for more tasks, then runs a partial batch', async () => {
+  it('with --batch_dispatch=timeout, waits up to batch_timeout_micros for more tasks, then runs a partial batch', async () => {
     const { runner, batchSizes } = recordingRunner();
-    const scheduler = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 60_000 }, runner);
+    const scheduler = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 60_000, dispatch: 'timeout' }, runner);
     const started = performance.now();
     const first = scheduler.schedule(task(0));
     await new Promise((r) => setTimeout(r, 20));
@@ -85,6 +85,49 @@ describe('BatchScheduler', () => {
     assert.deepEqual(batchSizes, [2, 8]);
     await scheduler.close();
   });
+
+  it(
+    'by default runs a partial batch as soon as a batch thread is free, without waiting for batch_timeout_micros',
+    { timeout: 20_000 },
+    async () => {
+      const { runner, batchSizes } = recordingRunner();
+      // An hour's timeout: the task can only finish if it is dispatched without waiting for it.
+      const scheduler = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 3_600_000_000 }, runner);
+      const outcome = await Promise.race([
+        scheduler.schedule(task(0)).then((r) => r.y?.toNumbers()),
+        new Promise((resolve) => setTimeout(() => resolve('still queued after 5 s'), 5000).unref()),
+      ]);
+      assert.deepEqual(outcome, expected(0));
+      assert.deepEqual(batchSizes, [1]);
+      await scheduler.close();
+    },
+  );
+
+  it(
+    'by default fills the open batch while every batch thread is busy, and runs it when a thread frees',
+    { timeout: 20_000 },
+    async () => {
+      const blocked = recordingRunner(-1);
+      const scheduler = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 3_600_000_000 }, blocked.runner);
+      const first = scheduler.schedule(task(0));
+      await new Promise((r) => setImmediate(r));
+      // The only batch thread runs `first`; these arrive over several turns and wait together.
+      const waiting: Promise<TensorMap>[] = [];
+      for (let i = 1; i <= 3; i++) {
+        waiting.push(scheduler.schedule(task(i)));
+        await new Promise((r) => setImmediate(r));
+      }
+      assert.deepEqual(blocked.batchSizes, [1]);
+      blocked.release();
+      await first;
+      await eventually(() => blocked.batchSizes.length === 2);
+      blocked.release();
+      const results = await Promise.all(waiting);
+      assert.deepEqual(blocked.batchSizes, [1, 3]);
+      results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i + 1)));
+      await scheduler.close();
+    },
+  );
 
   it('pads a batch up to the next allowed size and slices the padding off', async () => {
     const { runner, batchSizes } = recordingRunner();
