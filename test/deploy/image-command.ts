@@ -96,3 +96,27 @@ export function runImageCommand(command: string, args: readonly string[]): Runni
     },
   };
 }
+
+/**
+ * The file of this checkout that the image holds at `imagePath`, through a runtime-stage
+ * `COPY --from=STAGE SOURCE DEST` from a stage that copied the whole checkout into its WORKDIR (`COPY . .`).
+ */
+export function hostPathOfImageFile(imagePath: string): string {
+  const { stages } = readContainerfile();
+  const runtime = stages.at(-1) as Stage;
+  const workdirOf = (stage: Stage) => lastOf(stage, 'WORKDIR')?.text ?? '/';
+  for (const instruction of runtime.instructions.filter((i) => i.keyword === 'COPY')) {
+    const [from, source, destination, ...rest] = instruction.text.split(/\s+/);
+    if (!from?.startsWith('--from=') || source === undefined || destination === undefined || rest.length > 0) continue;
+    const target = posix.resolve(workdirOf(runtime), destination);
+    if (imagePath !== target && !imagePath.startsWith(`${target}/`)) continue;
+    const build = stages.find((stage) => stage.name === from.slice('--from='.length));
+    if (!build?.instructions.some((i) => i.keyword === 'COPY' && i.text === '. .')) {
+      throw new Error(`${imagePath} comes from ${from}, which does not copy the checkout in`);
+    }
+    const inCheckout = posix.relative(workdirOf(build), posix.join(source, posix.relative(target, imagePath)));
+    if (inCheckout.startsWith('..')) throw new Error(`${imagePath} comes from ${source}, outside the checkout`);
+    return join(REPOSITORY_ROOT, inCheckout);
+  }
+  throw new Error(`the image has no ${imagePath} copied in by the runtime stage`);
+}
