@@ -100,21 +100,25 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterResult
     for (const r of replicas) r.start();
     await Promise.all(replicas.map((r) => r.waitReady(60_000)));
     proxy = await Haproxy.start(options.haproxy, { backends: replicas, ...options.check });
-    const viaProxy = `http://127.0.0.1:${proxy.restPort}/v2/health/ready`;
+    const viaProxy = `http://127.0.0.1:${proxy.ports.rest}/v2/health/ready`;
     await proxy.waitUp(10_000, async () => (await fetch(viaProxy).catch(() => undefined))?.status === 200);
-    log(`haproxy up: gRPC 127.0.0.1:${proxy.grpcPort}, REST 127.0.0.1:${proxy.restPort}`);
+    const ports = proxy.ports;
+    log(
+      `haproxy up: gRPC 127.0.0.1:${ports.grpc}, REST 127.0.0.1:${ports.rest} (with retries: ${ports.grpcRetrying}, ${ports.restRetrying})`,
+    );
 
-    const newLoad = () =>
+    // (a) and (b) go through the frontends without retries: their bar is kept by readiness and drain alone.
+    const newLoad = (retrying: boolean) =>
       new Load({
         clients: options.clients,
-        grpcAddress: `127.0.0.1:${(proxy as Haproxy).grpcPort}`,
-        restAddress: `127.0.0.1:${(proxy as Haproxy).restPort}`,
+        grpcAddress: `127.0.0.1:${retrying ? ports.grpcRetrying : ports.grpc}`,
+        restAddress: `127.0.0.1:${retrying ? ports.restRetrying : ports.rest}`,
         images: model.images,
         count: model.count,
         timeoutMs: options.requestTimeoutMs,
       });
-    const underLoad = async (event: () => Promise<Record<string, unknown>>) => {
-      const load = newLoad();
+    const underLoad = async (event: () => Promise<Record<string, unknown>>, retrying = false) => {
+      const load = newLoad(retrying);
       load.start();
       try {
         await sleep(options.steadyMs);
@@ -187,8 +191,8 @@ export async function runCluster(options: ClusterOptions): Promise<ClusterResult
       await victim.exited(5000);
       // Long enough for HAProxy's checks to take it out (inter × fall) and then some.
       await sleep(options.check.interMs * options.check.fall + options.steadyMs);
-      return { killed: victim.name };
-    });
+      return { killed: victim.name, haproxyRetries: 'retry-on conn-failure empty-response, option redispatch' };
+    }, true);
     victim.start();
     await victim.waitReady(60_000);
     scenarios.push({ name: '(c) one replica SIGKILLed', summary: summarize(c.records), details: c.details });
