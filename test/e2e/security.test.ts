@@ -394,14 +394,14 @@ describe('bearer token and reload access rules', () => {
     await waitFor(async () => (await fetch(url, { headers: { authorization: `Bearer ${TOKEN}` } })).status === 200);
   });
 
-  test('reload RPC: s3:// and file:// base paths are UNIMPLEMENTED, /proc is outside the prefix, a \\n name is refused', async () => {
+  test('reload RPC: s3:// is outside a local prefix, file:// is UNIMPLEMENTED, /proc is outside the prefix, a \\n name is refused', async () => {
     const grpc = grpcClient(server.grpcPort, undefined, TOKEN);
     try {
       const clf = { name: 'clf', basePath: join(base, 'clf') };
       await rejectsWithCode(
         grpc.reload([clf, { name: 'remote', basePath: 's3://bucket/remote' }]),
-        12,
-        /base_path "s3:\/\/bucket\/remote" of model remote .*only serves models from local directories/,
+        3,
+        /base_path "s3:\/\/bucket\/remote" of model remote is in object storage, outside --model_base_path_prefix=/,
       );
       await rejectsWithCode(grpc.reload([{ name: 'local', basePath: 'file:///tmp/m' }]), 12, /"file:\/\/\/tmp\/m"/);
       await rejectsWithCode(

@@ -53,6 +53,7 @@ export async function buildCoreOptions(
     modelControlMode: parseModelControlMode(flags.modelControlMode, flags.fileSystemPollWaitSeconds),
     savedModelTags: parseSavedModelTags(flags.savedModelTags),
     ...(flags.modelBasePathPrefix ? { modelBasePathPrefix: flags.modelBasePathPrefix } : {}),
+    ...(flags.modelCacheDir ? { modelCacheDir: resolve(flags.modelCacheDir) } : {}),
     ...extra,
   };
   if (modelConfigFile) {

@@ -66,6 +66,8 @@ export interface ServerFlags {
   savedModelTags: string;
   /** Triton's --model-control-mode: none | poll | explicit (checked by parseModelControlMode). */
   modelControlMode: string;
+  /** Where versions from object storage (s3://) are copied before they load ('' = a fresh temporary directory). */
+  modelCacheDir: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -338,6 +340,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help:
       "Triton's model control: explicit allows the v2 repository API's load/unload; none and poll refuse them " +
       '(poll also requires --file_system_poll_wait_seconds > 0)',
+  },
+  {
+    flag: 'model_cache_dir',
+    key: 'modelCacheDir',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'directory for versions copied from object storage (s3://); default a fresh directory under the OS temp dir',
   },
 ];
 

@@ -128,6 +128,12 @@ export class AspiredVersionsManager {
       .sort((a, b) => b - a);
   }
 
+  /** Whether `version` is loading, serving or unloading (its files may still be read). */
+  holds(model: string, version: number): boolean {
+    const state = this.models.get(model)?.versions.get(version)?.machine.state;
+    return state !== undefined && state !== 'END' && state !== 'START';
+  }
+
   isAvailable(model: string, version: number): boolean {
     return this.models.get(model)?.versions.get(version)?.machine.state === 'AVAILABLE';
   }

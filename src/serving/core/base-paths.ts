@@ -1,35 +1,49 @@
 /**
  * Where a model's versions may be read from, checked before a config is applied (at start-up, on a config-file
  * poll and on HandleReloadConfigRequest):
- *  1. Only local directories: a URL-scheme base path (s3://, gs://, hdfs://, file://, …) is UNIMPLEMENTED. Without
- *     this check such a path is accepted and the model stays empty forever (issue 9); object storage is a later
- *     storage layer's job.
+ *  1. Local directories and the URL schemes of src/serving/storage (`s3://`); any other scheme (gs://, hdfs://,
+ *     file://, …) is UNIMPLEMENTED, naming what works. Without this check such a path would be accepted and the model
+ *     stay empty forever (issue 9). An s3:// path must be `s3://BUCKET[/PREFIX]` without `.`/`..` segments.
  *  2. No control characters: a base path is printed in logs, and a `\n` in it would forge log lines.
- *  3. With --model_base_path_prefix, the path must resolve inside the prefix: path.resolve removes `..`, and the
- *     real path of its longest existing ancestor removes symlinks, so neither can step outside.
+ *  3. With --model_base_path_prefix, the path must lie inside the prefix, and be of the prefix's kind:
+ *     - a local prefix confines local paths: path.resolve removes `..`, and the real path of its longest existing
+ *       ancestor removes symlinks, so neither can step outside; an s3:// base path is refused (the prefix is there to
+ *       confine where models come from, and object storage is outside any local directory);
+ *     - an `s3://BUCKET/PREFIX` prefix confines s3:// paths to that bucket and key prefix (whole path segments:
+ *       `s3://b/models` admits `s3://b/models/a`, not `s3://b/models-old`); local paths are refused.
  */
 import { realpath } from 'node:fs/promises';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { InvalidArgument, Unimplemented } from '../../errors.js';
+import { InvalidArgument } from '../../errors.js';
+import { schemeOf, storageSchemes, unsupportedScheme } from '../storage/model-storage.js';
+import { parseS3Location, type S3Location } from '../storage/s3-location.js';
 import type { ModelServerConfig } from '../config/model-server-config.js';
 import { hasControlCharacters, quoteForMessage } from '../config/untrusted-text.js';
 
-const URL_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
-
 export async function checkBasePaths(config: ModelServerConfig, prefix?: string): Promise<void> {
-  const realPrefix = prefix ? await realPrefixDir(prefix) : undefined;
+  const s3Prefix = prefix && schemeOf(prefix) === 's3' ? parseS3Prefix(prefix) : undefined;
+  const realPrefix = prefix && !s3Prefix ? await realPrefixDir(prefix) : undefined;
   for (const model of config.models) {
     const path = model.basePath;
-    const scheme = URL_SCHEME.exec(path);
-    if (scheme) {
-      throw new Unimplemented(
-        `base_path ${quoteForMessage(path)} of model ${model.name} uses the ${scheme[0]} scheme: flowserve only ` +
-          'serves models from local directories (object storage is not supported yet)',
-      );
-    }
     if (hasControlCharacters(path)) {
       throw new InvalidArgument(
         `base_path ${quoteForMessage(path)} of model ${model.name} contains control characters`,
+      );
+    }
+    const scheme = schemeOf(path);
+    if (scheme !== undefined && !storageSchemes.includes(scheme)) throw unsupportedScheme(path, model.name);
+    const s3Path = scheme === 's3' ? parseS3Location(path) : undefined;
+    if (prefix !== undefined && prefix !== '' && (s3Prefix === undefined) !== (s3Path === undefined)) {
+      throw new InvalidArgument(
+        `base_path ${quoteForMessage(path)} of model ${model.name} is ${s3Path ? 'in object storage' : 'a local path'}, ` +
+          `outside --model_base_path_prefix=${quoteForMessage(prefix)}, which admits only ` +
+          `${s3Prefix ? 's3:// paths under it' : 'local paths under it'}`,
+      );
+    }
+    if (s3Prefix && s3Path && !s3Inside(s3Path, s3Prefix)) {
+      throw new InvalidArgument(
+        `base_path ${quoteForMessage(path)} of model ${model.name} is outside --model_base_path_prefix=` +
+          `${quoteForMessage(prefix as string)}`,
       );
     }
     if (realPrefix !== undefined && prefix !== undefined) {
@@ -42,6 +56,19 @@ export async function checkBasePaths(config: ModelServerConfig, prefix?: string)
       }
     }
   }
+}
+
+function parseS3Prefix(prefix: string): S3Location {
+  try {
+    return parseS3Location(prefix);
+  } catch (err) {
+    throw new InvalidArgument(`--model_base_path_prefix: ${(err as Error).message}`);
+  }
+}
+
+/** Same bucket, and the path's key prefix starts with the prefix's whole segments (both end in '/'). */
+function s3Inside(path: S3Location, prefix: S3Location): boolean {
+  return path.bucket === prefix.bucket && path.prefix.startsWith(prefix.prefix);
 }
 
 async function realPrefixDir(prefix: string): Promise<string> {

@@ -10,6 +10,7 @@ import { escapeControlCharacters } from '../config/untrusted-text.js';
 import type { LoaderFactory } from './servable.js';
 import type { Log } from './storage-path-source.js';
 import type { TfWarmupReader } from './warmup.js';
+import type { StorageOptions } from '../storage/storages.js';
 
 export interface ServingCoreOptions {
   /** The models to serve at start. */
@@ -17,6 +18,14 @@ export interface ServingCoreOptions {
   /** Re-read this file every `modelConfigFilePollWaitSeconds` (> 0) and apply it as a config reload. */
   modelConfigFile?: string;
   modelConfigFilePollWaitSeconds?: number;
+  /**
+   * --model_cache_dir: where versions from object storage (s3://) are copied before they load; its
+   * `flowserve-versions` subfolder is emptied at start. Default: a fresh directory under the OS temp dir, removed on
+   * close.
+   */
+  modelCacheDir?: string;
+  /** Object storage settings beyond the flags (environment, timeouts, retry delays); see StorageOptions. */
+  storage?: Omit<StorageOptions, 'cacheDir'>;
   /** Version discovery period: default 1; 0 = once at start; < 0 = never. Fractions allowed. */
   fileSystemPollWaitSeconds?: number;
   /** Server-side batching parameters; undefined = no batching. */

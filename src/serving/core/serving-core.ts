@@ -35,6 +35,9 @@ import { modelInputs } from './model-inputs.js';
 import { resolveOutputAliases, resolveSignatureName } from './request-validation.js';
 import type { TransitionEvent } from './state-machine.js';
 import { StoragePathSource, type Log } from './storage-path-source.js';
+import { Storages } from '../storage/storages.js';
+import { MODEL_FORMATS } from '../../import/model-formats.js';
+import { MODEL_FILE } from './model-source.js';
 import type {
   LoadModelOptions,
   ModelChangeOptions,
@@ -81,6 +84,8 @@ export class ServingCoreImpl implements ServingCore {
   private readonly pool: WorkerPool | undefined;
   private readonly manager: AspiredVersionsManager;
   private readonly source: StoragePathSource;
+  /** Where versions are read from (local directories, s3://) and the cache of fetched versions. */
+  private readonly storages: Storages;
   private config: ModelServerConfig = { models: [] };
   /**
    * The models the server knows: the last config from start-up, a reload or the config file. `config` (what is
@@ -142,9 +147,16 @@ export class ServingCoreImpl implements ServingCore {
       },
       onLoadAttempt: (model, path, ok, seconds) => metrics.recordLoad(model, path, ok, seconds),
     });
+    this.storages = new Storages(
+      { ...options.storage, ...(options.modelCacheDir ? { cacheDir: options.modelCacheDir } : {}) },
+      this.log,
+      [MODEL_FILE, ...MODEL_FORMATS.flatMap((f) => f.directoryFiles)],
+    );
     this.source = new StoragePathSource({
       pollWaitSeconds: options.fileSystemPollWaitSeconds ?? 1,
       log: this.log,
+      storages: this.storages,
+      isInUse: (model, version) => this.manager.holds(model, version),
       onAspiredVersions: (model, versions) => this.manager.setAspiredVersions(model, versions),
     });
   }
@@ -215,6 +227,7 @@ export class ServingCoreImpl implements ServingCore {
     if (this.configFileTimer) clearTimeout(this.configFileTimer);
     this.drainAbort.abort(new Cancelled(SHUTTING_DOWN));
     this.manager.cancelAll(SHUTTING_DOWN);
+    this.storages.abort();
     void this.source.close();
   }
 
@@ -323,16 +336,34 @@ export class ServingCoreImpl implements ServingCore {
    */
   status(name: string, version?: number, _label?: string): VersionStatus[] {
     if (name === '') throw new InvalidArgument('ModelSpec has no name specified.');
-    const statuses = this.manager
-      .versionStatuses(name)
-      ?.map((s) => (this.draining && s.state === 'AVAILABLE' ? { ...s, state: 'UNLOADING' as const } : s));
+    const statuses = this.versionStatuses(name)?.map((s) =>
+      this.draining && s.state === 'AVAILABLE' ? { ...s, state: 'UNLOADING' as const } : s,
+    );
+    const listing = this.source.listingError(name);
+    const why = listing === undefined ? '' : `; the last listing of its base path failed: ${listing}`;
     if (version !== undefined) {
       const one = statuses?.find((s) => s.version === version);
-      if (!one) throw new NotFound(`Could not find version ${version} of model ${name}`);
+      if (!one) throw new NotFound(`Could not find version ${version} of model ${name}${why}`);
       return [one];
     }
-    if (!statuses) throw new NotFound(`Could not find any versions of model ${name}`);
+    if (!statuses) throw new NotFound(`Could not find any versions of model ${name}${why}`);
     return statuses;
+  }
+
+  /**
+   * The manager's version statuses, with the versions the source is still fetching from object storage (START, with
+   * the fetch error or why the upload is not complete) in place of versions the manager has not seen or has ended.
+   */
+  private versionStatuses(name: string): VersionStatus[] | undefined {
+    const managed = this.manager.versionStatuses(name);
+    const pending = this.source.pendingStatuses(name);
+    if (pending.length === 0) return managed;
+    const byVersion = new Map((managed ?? []).map((s) => [s.version, s]));
+    for (const p of pending) {
+      const known = byVersion.get(p.version);
+      if (!known || known.state === 'END') byVersion.set(p.version, p);
+    }
+    return [...byVersion.values()].sort((a, b) => b.version - a.version);
   }
 
   /**
@@ -376,7 +407,7 @@ export class ServingCoreImpl implements ServingCore {
     return names.map((name) => ({
       name,
       served: served.has(name),
-      versions: this.manager.versionStatuses(name) ?? [],
+      versions: this.versionStatuses(name) ?? [],
     }));
   }
 
@@ -698,6 +729,7 @@ export class ServingCoreImpl implements ServingCore {
     await this.configChain;
     await this.manager.close();
     await this.pool?.close();
+    await this.storages.close();
     this.events.removeAllListeners();
   }
 }

@@ -1,13 +1,28 @@
 /**
- * Discovers versions on disk (TF Serving's FileSystemStoragePathSource, spec §4.1): every poll lists each model's
- * base path, keeps the children whose names are all digits, applies the version policy, and reports the aspired
- * versions. The aspired list is the whole desired state: a version that disappears is unloaded.
+ * Discovers versions (TF Serving's FileSystemStoragePathSource, spec §4.1): every poll lists each model's base path
+ * through its storage (src/serving/storage: a local directory, or `s3://`), keeps the children whose names are all
+ * digits, applies the version policy, and reports the aspired versions. The aspired list is the whole desired
+ * state: a version that disappears is unloaded.
+ *
+ * Versions in object storage are first copied whole into the local version cache; the manager sees only versions
+ * already there, so for them the rules are:
+ *  1. `wanted` = the version policy over the versions listed; each wanted version not yet cached is fetched (the
+ *     highest first). A version whose upload is not complete is not fetched (VersionIncomplete) and is looked at
+ *     again next poll; a failed fetch is retried after a delay that doubles per failure (retryDelayMs up to
+ *     maxRetryDelayMs), its error shown in the version's status meanwhile (pendingStatuses).
+ *  2. The aspired list = the version policy over the versions listed that are cached. So while a new version is
+ *     being fetched the previous one stays aspired and serving (latest 1: v1 serves until v2 is cached).
+ *  3. A listing that fails reports nothing: the last aspired list stands, so a storage outage never unloads a
+ *     serving version. The error is logged and kept for status (listingError).
+ *  4. Cached versions neither wanted, aspired nor still loaded (isInUse) are removed from the cache.
  *
  * Difference from TF Serving: a missing base path only skips that model's poll (TF aborts the cycle for all models).
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { ModelConfig } from '../config/model-server-config.js';
+import { VersionIncomplete, type ModelStorage } from '../storage/model-storage.js';
+import type { Storages } from '../storage/storages.js';
+import { VersionCache } from '../storage/version-cache.js';
+import type { VersionStatus } from './types.js';
 import { aspiredVersions, missingSpecificVersions } from './version-policy.js';
 
 export interface AspiredVersion {
@@ -23,27 +38,31 @@ export interface StoragePathSourceOptions {
   pollWaitSeconds: number;
   onAspiredVersions: AspiredVersionsCallback;
   log: Log;
+  storages: Storages;
+  /** Whether the manager still holds `version` of `model` (loading, serving or unloading): its files must stay. */
+  isInUse?: (model: string, version: number) => boolean;
 }
 
-/**
- * Version dirs under `basePath`: all-digit names (TF's SimpleAtoi also takes signs; flowserve docs say digits).
- * Names past 2^53-1 are skipped, as TF skips names past int64: a double would round them onto another number.
- */
-export async function listVersionDirs(basePath: string): Promise<Map<number, string>> {
-  const entries = await readdir(basePath, { withFileTypes: true });
-  const versions = new Map<number, string>();
-  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
-    if (!entry.isDirectory() || !/^\d+$/.test(entry.name)) continue;
-    const version = Number(entry.name);
-    if (Number.isSafeInteger(version)) versions.set(version, join(basePath, entry.name));
-  }
-  return versions;
+export { listVersionDirs } from '../storage/local-storage.js';
+
+/** A wanted version of an object-storage model that is not cached yet. */
+interface PendingFetch {
+  /** Why it is not served yet: the last fetch error, or why the version is not complete. */
+  message?: string;
+  failed: boolean;
+  failures: number;
+  /** No fetch before this time (ms since the epoch). */
+  notBefore: number;
 }
 
 export class StoragePathSource {
   private models = new Map<string, ModelConfig>();
   /** The last aspired list sent per model, to report changes only. */
   private readonly lastSent = new Map<string, string>();
+  /** Per model: its wanted versions not yet cached (rule 1). */
+  private readonly pending = new Map<string, Map<number, PendingFetch>>();
+  /** Per model: the last listing error, cleared by a listing that works (rule 3). */
+  private readonly listingErrors = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
   private polling: Promise<void> = Promise.resolve();
   private closed = false;
@@ -53,10 +72,11 @@ export class StoragePathSource {
   /** Replaces the monitored models: removed ones get an empty aspired list; all are polled before this resolves. */
   async setModels(models: readonly ModelConfig[]): Promise<void> {
     const next = new Map(models.map((m) => [m.name, m]));
-    for (const name of this.models.keys()) {
+    for (const [name, old] of this.models) {
       if (!next.has(name)) {
-        this.lastSent.delete(name);
+        this.forget(name);
         this.options.onAspiredVersions(name, []);
+        await this.evict(old, new Set(), true);
       }
     }
     for (const [name, model] of next) {
@@ -65,7 +85,7 @@ export class StoragePathSource {
         old &&
         (old.basePath !== model.basePath || JSON.stringify(old.versionPolicy) !== JSON.stringify(model.versionPolicy))
       ) {
-        this.lastSent.delete(name);
+        this.forget(name);
       }
     }
     this.models = next;
@@ -83,22 +103,49 @@ export class StoragePathSource {
     return poll;
   }
 
+  /** Wanted versions of `model` still being fetched from object storage, as START with the reason (rule 1). */
+  pendingStatuses(model: string): VersionStatus[] {
+    return [...(this.pending.get(model) ?? new Map<number, PendingFetch>())]
+      .sort(([a], [b]) => b - a)
+      .map(([version, p]) => ({
+        version,
+        state: 'START' as const,
+        ...(p.message ? { error: { code: p.failed ? 'UNAVAILABLE' : 'OK', message: p.message } } : {}),
+      }));
+  }
+
+  /** The last failed listing of `model`'s base path, while no listing has worked since (rule 3). */
+  listingError(model: string): string | undefined {
+    return this.listingErrors.get(model);
+  }
+
+  private forget(name: string): void {
+    this.lastSent.delete(name);
+    this.pending.delete(name);
+    this.listingErrors.delete(name);
+  }
+
   private async pollAll(): Promise<void> {
     await Promise.all([...this.models.values()].map((m) => this.pollModel(m)));
   }
 
   private async pollModel(model: ModelConfig): Promise<void> {
+    let storage: ModelStorage;
     let dirs: Map<number, string>;
     try {
-      dirs = await listVersionDirs(model.basePath);
+      storage = this.options.storages.forPath(model.basePath, model.name);
+      dirs = await storage.listVersions(model.basePath);
     } catch (err) {
+      const message = this.options.storages.redact((err as Error).message);
+      if (this.models.get(model.name) === model) this.listingErrors.set(model.name, message);
       this.options.log(
         'error',
-        `Could not find base path ${model.basePath} for servable ${model.name} with error ${(err as Error).message}`,
+        `Could not find base path ${model.basePath} for servable ${model.name} with error ${message}`,
       );
       return;
     }
     if (this.closed || this.models.get(model.name) !== model) return;
+    this.listingErrors.delete(model.name);
     const present = [...dirs.keys()];
     if (present.length === 0) {
       this.options.log(
@@ -110,14 +157,90 @@ export class StoragePathSource {
     for (const v of missingSpecificVersions(model.versionPolicy, present)) {
       this.options.log('warn', `Version ${v} of servable ${model.name} is not present under ${model.basePath}`);
     }
-    const aspired = aspiredVersions(model.versionPolicy, present).map((version) => ({
-      version,
-      path: dirs.get(version) as string,
-    }));
+    const wanted = aspiredVersions(model.versionPolicy, present);
+    let aspired: AspiredVersion[];
+    if (storage.servesInPlace) {
+      aspired = wanted.map((version) => ({ version, path: dirs.get(version) as string }));
+    } else {
+      const cached = await this.fetchWanted(model, storage, wanted, dirs);
+      if (this.closed || this.models.get(model.name) !== model) return;
+      aspired = aspiredVersions(
+        model.versionPolicy,
+        present.filter((v) => cached.has(v)),
+      ).map((version) => ({ version, path: cached.get(version) as string }));
+    }
     const key = JSON.stringify(aspired);
-    if (this.lastSent.get(model.name) === key) return;
-    this.lastSent.set(model.name, key);
-    this.options.onAspiredVersions(model.name, aspired);
+    if (this.lastSent.get(model.name) !== key) {
+      this.lastSent.set(model.name, key);
+      this.options.onAspiredVersions(model.name, aspired);
+    }
+    if (!storage.servesInPlace) await this.evict(model, new Set([...wanted, ...aspired.map((a) => a.version)]));
+  }
+
+  /** Rule 1: fetches the wanted versions not cached yet; returns every cached version of the model. */
+  private async fetchWanted(
+    model: ModelConfig,
+    storage: ModelStorage,
+    wanted: readonly number[],
+    locations: ReadonlyMap<number, string>,
+  ): Promise<Map<number, string>> {
+    const { cache } = this.options.storages;
+    const key = VersionCache.keyOf(model.name, model.basePath);
+    const previous = this.pending.get(model.name) ?? new Map<number, PendingFetch>();
+    const pending = new Map<number, PendingFetch>();
+    this.pending.set(model.name, pending);
+    for (const version of wanted) {
+      if (cache.get(key, version) !== undefined) continue;
+      const state = previous.get(version) ?? { failed: false, failures: 0, notBefore: 0 };
+      pending.set(version, state);
+      if (Date.now() < state.notBefore || this.closed) continue;
+      const location = locations.get(version) as string;
+      try {
+        await cache.add(key, version, (dir) => storage.fetchVersion(location, dir));
+        pending.delete(version);
+        this.options.log('info', `Fetched version ${version} of servable ${model.name} from ${location}`);
+      } catch (err) {
+        const message = this.options.storages.redact((err as Error).message);
+        if (err instanceof VersionIncomplete) {
+          Object.assign(state, { message: `waiting for the upload to complete: ${message}`, failed: false });
+          this.options.log('info', `Version ${version} of servable ${model.name} is not complete yet: ${message}`);
+          continue;
+        }
+        const delayMs = this.retryDelayMs(state.failures);
+        Object.assign(state, {
+          failed: true,
+          failures: state.failures + 1,
+          notBefore: Date.now() + delayMs,
+          message: `fetching version ${version} from ${location} failed (attempt ${state.failures + 1}), retrying in ${(delayMs / 1000).toFixed(1)} s: ${message}`,
+        });
+        this.options.log('error', `Servable ${model.name}: ${state.message}`);
+      }
+    }
+    if (pending.size === 0) this.pending.delete(model.name);
+    const cached = new Map<number, string>();
+    for (const version of locations.keys()) {
+      const path = cache.get(key, version);
+      if (path !== undefined) cached.set(version, path);
+    }
+    return cached;
+  }
+
+  private retryDelayMs(failures: number): number {
+    const { retryDelayMs = 1000, maxRetryDelayMs = 60_000 } = this.options.storages.options;
+    return Math.min(maxRetryDelayMs, retryDelayMs * 2 ** Math.min(failures, 30));
+  }
+
+  /** Rule 4. */
+  private async evict(model: ModelConfig, keep: ReadonlySet<number>, removed = false): Promise<void> {
+    const key = VersionCache.keyOf(model.name, model.basePath);
+    const inUse = (!removed && this.options.isInUse) || (() => false);
+    const cache = this.options.storages.cache;
+    const stay = new Set(keep);
+    for (const version of cache.versions(key)) if (inUse(model.name, version)) stay.add(version);
+    const gone = await cache.evict(key, stay);
+    if (gone.length > 0) {
+      this.options.log('info', `Removed version(s) ${gone.join(', ')} of servable ${model.name} from the model cache`);
+    }
   }
 
   private scheduleNext(): void {
