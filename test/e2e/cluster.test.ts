@@ -13,8 +13,8 @@ import { DEFAULT_CLUSTER_OPTIONS, runCluster, type NewVersionDetail } from '../.
 const haproxy = findHaproxy();
 /** S3 completeness: a version seen for the first time is listed again this much later before it is fetched. */
 const S3_SETTLE_MS = 1000;
-/** Room for the download and a loaded machine's scheduling. */
-const SLACK_MS = 1500;
+/** Room for the download (part of an S3 version's load, not in the load-latency metric) and a loaded machine. */
+const SLACK_MS = 2500;
 
 describe(
   'many replicas behind HAProxy',
