@@ -167,8 +167,11 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      core.withdrawReadiness();
-      if (drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      // Without a delay readiness goes straight to 'draining', as before the flag existed.
+      if (drainDelayMs > 0) {
+        core.withdrawReadiness();
+        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      }
       const deadline = Date.now() + drainTimeoutMs;
       const left = () => Math.max(0, deadline - Date.now());
       core.beginDrain();
