@@ -1,7 +1,9 @@
 /**
  * `flowserve serve`: tensorflow_model_server's flags (`--port=8500` or `--port 8500`), startServer, and a graceful
- * stop on SIGTERM/SIGINT: the server drains (startServer's close) and the process exits 0. When
- * --drain_timeout_seconds passes first, or on a second signal, the process dies of the signal at once (status
+ * stop on SIGTERM/SIGINT: readiness is withdrawn for --drain_delay_seconds while requests are still served (so a
+ * load balancer stops sending before anything is refused), then the server drains (startServer's close does both)
+ * and the process exits 0. When --drain_timeout_seconds passes after the delay, or on a second signal, the process
+ * dies of the signal at once (status
  * 128 + signal number, as without a handler): process.exit() would tear down worker threads in the middle of an ONNX
  * Runtime call, which aborts the process instead. Unlike TF Serving,
  * unknown flags and stray arguments stop the start (with a suggestion for a misspelt flag): TF prints them and starts
@@ -64,6 +66,7 @@ export function registerServeCommand(program: Command): Command {
       serializeAsTensorContent: flags.enableSerializationAsTensorContent,
       maxV2GrpcMessageBytes: flags.maxV2GrpcMessageBytes,
       drainTimeoutMs: flags.drainTimeoutSeconds * 1000,
+      drainDelayMs: flags.drainDelaySeconds * 1000,
       waitForModels: flags.waitForModels,
     });
     process.stderr.write(
@@ -87,18 +90,30 @@ export function registerServeCommand(program: Command): Command {
         return;
       }
       stopping = true;
+      const delay = flags.drainDelaySeconds;
       process.stderr.write(
-        `${signal} received: draining (health NOT_SERVING, new requests refused, loads cancelled); ` +
-          `exiting within ${flags.drainTimeoutSeconds} s\n`,
+        (delay > 0
+          ? `${signal} received: not ready (health NOT_SERVING), still serving for --drain_delay_seconds=${delay}; then `
+          : `${signal} received: `) +
+          `draining (health NOT_SERVING, new requests refused, loads cancelled); ` +
+          `exiting within ${delay + flags.drainTimeoutSeconds} s\n`,
       );
+      if (delay > 0) {
+        server.core.events.on('readiness', (readiness) => {
+          if (readiness === 'draining') process.stderr.write('drain delay over: draining\n');
+        });
+      }
       // The drain cannot interrupt a model run or an ONNX Runtime session being created: the clock decides.
-      setTimeout(() => {
-        process.stderr.write(
-          `--drain_timeout_seconds=${flags.drainTimeoutSeconds} passed with ${server.core.requestsInFlight} ` +
-            'request(s) still running: exiting\n',
-        );
-        dieOf(signal);
-      }, flags.drainTimeoutSeconds * 1000).unref();
+      setTimeout(
+        () => {
+          process.stderr.write(
+            `--drain_timeout_seconds=${flags.drainTimeoutSeconds} passed with ${server.core.requestsInFlight} ` +
+              'request(s) still running: exiting\n',
+          );
+          dieOf(signal);
+        },
+        (delay + flags.drainTimeoutSeconds) * 1000,
+      ).unref();
       server.close().then(
         () => process.exit(0),
         (err: unknown) => {

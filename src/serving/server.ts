@@ -7,7 +7,10 @@
  * load fails the start — unless `waitForModels` is false: then ports open at once, health answers NOT_SERVING until
  * the initial models settle, status shows them LOADING, and a failed initial load is logged and leaves the server up.
  *
- * close() drains, in this order, all within `drainTimeoutMs`:
+ * close() first withdraws readiness for `drainDelayMs` when set (--drain_delay_seconds, default 0): health answers
+ * not-ready (gRPC NOT_SERVING, REST /v2/health/ready 400) while requests are still accepted and answered, so a load
+ * balancer's health checks take the server out before it refuses anything. Then it drains, in this order, all within
+ * `drainTimeoutMs`:
  *  1. readiness becomes 'draining' (gRPC health NOT_SERVING, status shows AVAILABLE versions as UNLOADING), new
  *     requests get UNAVAILABLE, pending loads, load retries and waiting reloads are cancelled (ServingCoreImpl);
  *  2. requests already running finish;
@@ -48,6 +51,11 @@ export interface ServerOptions extends ServingCoreOptions {
   restTimeoutMs?: number;
   /** --drain_timeout_seconds: how long close() may take, in-flight requests included, before it cuts them; 10 s. */
   drainTimeoutMs?: number;
+  /**
+   * --drain_delay_seconds: how long close() keeps serving with readiness withdrawn before it drains; default 0. It
+   * must exceed the time a load balancer takes to notice (HAProxy: inter × fall; Kubernetes: endpoint propagation).
+   */
+  drainDelayMs?: number;
   /** --wait_for_models: open the ports only after the initial models have settled (TF Serving); default true. */
   waitForModels?: boolean;
   /**
@@ -70,7 +78,10 @@ export interface RunningServer {
   /** Undefined when REST is off. */
   restPort?: number;
   core: ServingCoreImpl;
-  /** Drains (see the header) and closes the core; resolves once everything is closed. Idempotent. */
+  /**
+   * Withdraws readiness for `drainDelayMs`, drains (see the header) and closes the core; resolves once everything is
+   * closed. Idempotent.
+   */
   close(): Promise<void>;
 }
 
@@ -152,9 +163,15 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
 
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+  const drainDelayMs = options.drainDelayMs ?? 0;
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Without a delay readiness goes straight to 'draining', as before the flag existed.
+      if (drainDelayMs > 0) {
+        core.withdrawReadiness();
+        await new Promise((resolve) => setTimeout(resolve, drainDelayMs));
+      }
       const deadline = Date.now() + drainTimeoutMs;
       const left = () => Math.max(0, deadline - Date.now());
       core.beginDrain();

@@ -1,6 +1,7 @@
 /**
  * The real `flowserve serve` process: SIGTERM during a reload that keeps retrying a failing load, a second SIGTERM,
- * a failing first load at start-up, and --wait_for_models=false. Ports are read from what the CLI prints.
+ * a failing first load at start-up, --wait_for_models=false, and --drain_delay_seconds. Ports are read from what the
+ * CLI prints.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, rmSync } from 'node:fs';
@@ -8,7 +9,15 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { createClient } from '../../src/client/index.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
-import { SLOW_SIZE, tempBase, writeClassifier, writeCorruptVersion, writeSlowModel } from '../serving/apis/fixtures.js';
+import {
+  FEATURES,
+  SLOW_SIZE,
+  tempBase,
+  writeClassifier,
+  writeCorruptVersion,
+  writeSlowModel,
+} from '../serving/apis/fixtures.js';
+import { freePort } from '../helpers/free-port.js';
 import { healthStatus, NOT_SERVING, SERVING, spawnServe, until, type ServeProcess } from './shutdown-helpers.js';
 
 const FAILED_LOAD = /Loading servable: \{name: bad version: 1\} failed: .*Protobuf parsing failed/;
@@ -132,5 +141,55 @@ describe('flowserve serve and signals', () => {
     client.close();
     server.child.kill('SIGTERM');
     assert.equal((await server.exited(10_000)).code, 0);
+  });
+
+  test('--drain_delay_seconds: SIGTERM turns health not-ready at once, requests are answered for the delay, then it drains and exits 0', async () => {
+    const clf = join(base, 'e', 'clf');
+    writeClassifier(clf, 1);
+    const server = serve([
+      '--model_name=clf',
+      `--model_base_path=${clf}`,
+      '--drain_delay_seconds=2',
+      `--rest_api_port=${await freePort()}`,
+    ]);
+    const ports = await server.ports();
+    const client = createClient({ server: `127.0.0.1:${ports.grpc}` });
+    const ready = async () => (await fetch(`http://127.0.0.1:${ports.rest}/v2/health/ready`)).status;
+    const x = HostTensor.zeros('float32', [1, FEATURES]);
+    try {
+      assert.equal(await ready(), 200);
+      const signalled = performance.now();
+      server.child.kill('SIGTERM');
+      await until(async () => (await healthStatus(ports.grpc)) === NOT_SERVING, 1000, 'NOT_SERVING');
+      assert.notEqual(await ready(), 200);
+      let answered = 0;
+      while (performance.now() - signalled < 1500) {
+        const result = await client.predict({ name: 'clf', signatureName: 'predict_probs' }, { x });
+        assert.deepEqual(result.outputs.probabilities?.shape, [1, 3]);
+        answered++;
+      }
+      assert.ok(answered > 0);
+      assert.doesNotMatch(server.stderr(), /drain delay over/);
+      const exit = await server.exited(8000);
+      assert.equal(exit.code, 0, server.stderr());
+      assert.ok(performance.now() - signalled >= 1950, 'exited after the delay');
+      assert.match(server.stderr(), /still serving for --drain_delay_seconds=2[^]*drain delay over: draining/);
+    } finally {
+      client.close();
+    }
+  });
+
+  test('--drain_delay_seconds: a second SIGTERM during the delay exits at once', async () => {
+    const clf = join(base, 'f', 'clf');
+    writeClassifier(clf, 1);
+    const server = serve(['--model_name=clf', `--model_base_path=${clf}`, '--drain_delay_seconds=30']);
+    await server.ports();
+    server.child.kill('SIGTERM');
+    await until(() => /SIGTERM received: not ready/.test(server.stderr()), 5000, 'the first signal');
+    const signalled = performance.now();
+    server.child.kill('SIGTERM');
+    const exit = await server.exited(5000);
+    assert.equal(exit.signal, 'SIGTERM', server.stderr());
+    assert.ok(performance.now() - signalled < 2000);
   });
 });

@@ -61,6 +61,8 @@ export interface ServerFlags {
   enableSerializationAsTensorContent: boolean;
   enableGrpcHealthcheckService: boolean;
   drainTimeoutSeconds: number;
+  /** Seconds between a shutdown signal and the drain, with readiness withdrawn and requests still served. */
+  drainDelaySeconds: number;
   waitForModels: boolean;
   /** TF Serving's --saved_model_tags: the comma-separated MetaGraphDef tag set a SavedModel is loaded with. */
   savedModelTags: string;
@@ -319,6 +321,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help: 'on SIGTERM/SIGINT: stop taking requests, finish running ones, cancel loads, and exit within N seconds',
   },
   {
+    flag: 'drain_delay_seconds',
+    key: 'drainDelaySeconds',
+    kind: 'int',
+    defaultValue: () => 0,
+    help:
+      'on SIGTERM/SIGINT: first answer health checks not-ready for N seconds while still serving requests (longer ' +
+      'than the load balancer takes to notice), then drain',
+  },
+  {
     flag: 'wait_for_models',
     key: 'waitForModels',
     kind: 'bool',
@@ -460,6 +471,9 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
   }
   if (result.drainTimeoutSeconds < 0) {
     throw new InvalidArgument(`--drain_timeout_seconds must be at least 0; got ${result.drainTimeoutSeconds}`);
+  }
+  if (result.drainDelaySeconds < 0) {
+    throw new InvalidArgument(`--drain_delay_seconds must be at least 0; got ${result.drainDelaySeconds}`);
   }
   if (result.batchingParametersFile !== '' && !result.enableBatching) {
     throw new InvalidArgument('--batching_parameters_file is set without --enable_batching');

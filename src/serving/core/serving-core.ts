@@ -67,6 +67,9 @@ export interface ServingCoreEvents {
   readiness: [Readiness];
 }
 
+/** Readiness's states in the only order they move in. */
+const READINESS_ORDER: readonly Readiness[] = ['starting', 'ready', 'leaving', 'draining'];
+
 /** Why pending loads and reloads stop when a drain begins. */
 const SHUTTING_DOWN = 'the server is shutting down';
 
@@ -198,10 +201,19 @@ export class ServingCoreImpl implements ServingCore {
   }
 
   private setReadiness(next: Readiness): void {
-    // Draining is final; 'ready' only follows 'starting'.
-    if (this.currentReadiness === next || this.currentReadiness === 'draining') return;
+    // Readiness only moves forward: models settling during a shutdown's delay must not make the server ready again.
+    if (READINESS_ORDER.indexOf(next) <= READINESS_ORDER.indexOf(this.currentReadiness)) return;
     this.currentReadiness = next;
     this.events.emit('readiness', next);
+  }
+
+  /**
+   * The step before a drain when a load balancer sits in front (--drain_delay_seconds): readiness becomes 'leaving',
+   * so health checks answer not-ready and the balancer takes the server out, while requests still arriving (sent
+   * before the balancer noticed) are served as usual. beginDrain follows. Idempotent; no effect once draining.
+   */
+  withdrawReadiness(): void {
+    this.setReadiness('leaving');
   }
 
   /**

@@ -188,9 +188,11 @@ export interface RequestAdmission {
 
 /**
  * Whether the server takes traffic: 'starting' until the initially configured models have settled (loaded or
- * failed), 'ready', then 'draining' from the start of a shutdown on. Health endpoints report 'ready' only.
+ * failed), 'ready', then 'leaving' for --drain_delay_seconds after a shutdown signal (health answers not-ready so
+ * load balancers stop sending, while requests are still served), then 'draining' (new requests refused). It only
+ * moves forward. Health endpoints report 'ready' only.
  */
-export type Readiness = 'starting' | 'ready' | 'draining';
+export type Readiness = 'starting' | 'ready' | 'leaving' | 'draining';
 
 export interface ReloadOptions {
   /**

@@ -282,6 +282,15 @@ describe('server flags', () => {
     assert.equal((await buildCoreOptions(off)).callingThreadRuns, false);
   });
 
+  it('--drain_delay_seconds: 0 (drain at once) by default, a count of seconds, never negative', () => {
+    assert.equal(parseServerFlags([]).drainDelaySeconds, 0);
+    assert.equal(parseServerFlags(['--drain_delay_seconds=5']).drainDelaySeconds, 5);
+    assert.throws(
+      () => parseServerFlags(['--drain_delay_seconds=-1']),
+      /--drain_delay_seconds must be at least 0; got -1/,
+    );
+  });
+
   it('names the flag in errors', () => {
     assert.throws(() => parseServerFlags(['--port=abc']), /invalid value for --port: 'abc'/);
     assert.throws(() => parseServerFlags(['--prot=1']), /unknown option '--prot=1'/);

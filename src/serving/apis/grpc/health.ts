@@ -1,7 +1,8 @@
 /**
  * grpc.health.v1.Health. TF Serving marks the bare names "ModelService" and "PredictionService" SERVING; the
  * fully-qualified names and "" (the whole server) are answered too. SERVING only while the core's readiness is
- * 'ready': NOT_SERVING before the initial models have settled (--wait_for_models=false) and once a drain has begun.
+ * 'ready': NOT_SERVING before the initial models have settled (--wait_for_models=false) and from a shutdown signal on
+ * (during --drain_delay_seconds too, while requests are still served).
  */
 import {
   status as grpcStatus,
