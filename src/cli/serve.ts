@@ -68,6 +68,7 @@ export function registerServeCommand(program: Command): Command {
       drainTimeoutMs: flags.drainTimeoutSeconds * 1000,
       drainDelayMs: flags.drainDelaySeconds * 1000,
       waitForModels: flags.waitForModels,
+      dashboard: flags.dashboard ? { ...(flags.runsDir ? { runsDir: flags.runsDir } : {}) } : false,
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +

@@ -70,6 +70,10 @@ export interface ServerFlags {
   modelControlMode: string;
   /** Where versions from object storage (s3://) are copied before they load ('' = a fresh temporary directory). */
   modelCacheDir: string;
+  /** The web dashboard on the REST port (GET /, /dashboard, /api/dashboard/*); false: those paths 404. */
+  dashboard: boolean;
+  /** A folder of training runs (`flowserve train --checkpoint_dir` outputs) whose curves the dashboard shows. */
+  runsDir: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -358,6 +362,20 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'string',
     defaultValue: () => '',
     help: 'directory for versions copied from object storage (s3://); default a fresh directory under the OS temp dir',
+  },
+  {
+    flag: 'dashboard',
+    key: 'dashboard',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'serve the web dashboard on the REST port (/, /dashboard, /api/dashboard/*); false: those paths 404',
+  },
+  {
+    flag: 'runs_dir',
+    key: 'runsDir',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'a folder of training runs (each a train --checkpoint_dir, or the folder itself) whose curves the dashboard shows',
   },
 ];
 
