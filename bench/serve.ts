@@ -196,6 +196,8 @@ function benchBatching(): BatchingParameters {
     // Fixed batch shapes, as TF Serving's guide recommends: ONNX Runtime plans memory per input shape, so a
     // new batch size costs a slow first run; padding to a few sizes keeps every run on a planned shape.
     allowedBatchSizes: [8, 16, 32, 64],
+    // --batch_dispatch (default idle_thread); FLOWSERVE_BENCH_DISPATCH=timeout measures TF Serving's wait instead.
+    dispatch: process.env.FLOWSERVE_BENCH_DISPATCH === 'timeout' ? 'timeout' : 'idle_thread',
   };
 }
 
