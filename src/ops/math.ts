@@ -61,8 +61,10 @@ export const MatMul = defineOp<{ transposeA: boolean; transposeB: boolean }>({
   },
   lower: ({ b, op, inputs, outputs, attrs }) => {
     const [a, bb] = op.inputs as [Tensor, Tensor];
-    if (a.rank === 2 && bb.rank === 2 && (a.dtype === 'float32' || a.dtype === 'float64')) {
-      // Gemm takes the transpose flags directly (2-D only).
+    const transposed = attrs.transposeA || attrs.transposeB;
+    if (transposed && a.rank === 2 && bb.rank === 2 && (a.dtype === 'float32' || a.dtype === 'float64')) {
+      // Gemm takes the transpose flags directly (2-D only). Without them MatMul: ONNX Runtime fuses a following
+      // bias Add into it (one Gemm), which it does not do for a Gemm without bias (docs/performance.md#engine).
       b.op(
         'Gemm',
         [inputs[0] as string, inputs[1] as string],

@@ -115,14 +115,16 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     typeof model === 'string'
       ? await ort.InferenceSession.create(model, sessionOptions)
       : await ort.InferenceSession.create(model, sessionOptions);
+  const inputNames = session.inputNames;
   return {
-    inputNames: session.inputNames,
+    inputNames,
     outputNames: session.outputNames,
     async run(feeds, outputs) {
+      // Only the model's inputs: a partition whose variables were baked in is still handed their values.
       const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const name in feeds) {
-        const t = feeds[name] as RuntimeTensor;
-        ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
+      for (const name of inputNames) {
+        const t = feeds[name];
+        if (t !== undefined) ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
       }
       const result = outputs ? await session.run(ortFeeds, outputs as string[]) : await session.run(ortFeeds);
       const out: Record<string, RuntimeTensor> = {};

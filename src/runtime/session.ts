@@ -59,6 +59,44 @@ interface Executable {
   resident: Tensor[];
   /** The static part of RunMetadata, computed once. */
   partitions: RunMetadata['partitions'];
+  /** The whole RunMetadata of a cache hit that moved nothing between devices, built on first use. */
+  plainMetadata?: RunMetadata;
+  /** Some partition may leave outputs in device memory, which the run must dispose of. */
+  deviceMemory: boolean;
+}
+
+/** Names of the tensors or ops, sorted, comma-separated (one name needs no sort and no array). */
+function sortedNames(items: Iterable<Tensor | Operation>): string {
+  let first: string | undefined;
+  let names: string[] | undefined;
+  for (const item of items) {
+    if (first === undefined) first = item.name;
+    else (names ??= [first]).push(item.name);
+  }
+  return names ? names.sort().join(',') : (first ?? '');
+}
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameKeys<T>(keys: readonly T[], map: ReadonlyMap<T, unknown>): boolean {
+  if (keys.length !== map.size) return false;
+  let i = 0;
+  for (const k of map.keys()) if (k !== keys[i++]) return false;
+  return true;
+}
+
+/** A fed shape matches the placeholder's: same rank, and every known dimension equal. */
+function shapeFits(fed: readonly number[], declared: readonly (number | null)[]): boolean {
+  if (fed.length !== declared.length) return false;
+  for (let i = 0; i < fed.length; i++) {
+    const d = declared[i];
+    if (d !== null && d !== fed[i]) return false;
+  }
+  return true;
 }
 
 /**
@@ -75,12 +113,17 @@ export class Session {
   private readonly placer: Placer;
   private readonly log: (line: string) => void;
   private readonly cache = new Map<string, Promise<Executable>>();
+  /** The executables of `cache` that finished building. */
+  private readonly ready = new Map<string, Executable>();
   /** Per device, each variable's value: on the host, or in device memory for a GPU (see Device.residentOutputs). */
   private readonly variables = new Map<string, Map<string, RuntimeTensor>>();
   /** Identity models that copy a device tensor to the host, per device, dtype and rank (readVariable). */
   private readonly downloaders = new Map<string, Promise<CompiledModel>>();
   private closed = false;
   private placedOpCount = 0;
+  /** The tensors of the last run and their cache key (see signatureKey). */
+  private lastSignature:
+    { fetches: readonly Tensor[]; targets: readonly Operation[]; feeds: readonly Tensor[]; key: string } | undefined;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
   lastRunMetadata: RunMetadata | undefined;
 
@@ -120,27 +163,38 @@ export class Session {
     targets: readonly Fetch[] = [],
   ): Promise<HostTensor | null | (HostTensor | null)[] | Record<string, HostTensor | null>> {
     if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
-    const list: Fetch[] =
-      fetches instanceof Tensor || fetches instanceof Operation
+    const single = fetches instanceof Tensor || fetches instanceof Operation;
+    const list: readonly Fetch[] = single
+      ? [fetches]
+      : Array.isArray(fetches)
+        ? (fetches as Fetch[])
+        : Object.values(fetches as Record<string, Fetch>);
+    this.checkFetches(list);
+    this.checkFetches(targets);
+    const feedMap = this.normalizeFeeds(feeds);
+    // The common case, one tensor and no targets, allocates nothing more (Session.run at batch 1 is mostly this).
+    const fetchTensors =
+      single && fetches instanceof Tensor
         ? [fetches]
-        : Array.isArray(fetches)
-          ? [...(fetches as Fetch[])]
-          : Object.values(fetches as Record<string, Fetch>);
-    for (const f of [...list, ...targets]) {
+        : [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
+    const targetOps: Operation[] = [];
+    for (const f of list) if (f instanceof Operation) targetOps.push(f);
+    for (const f of targets) if (f instanceof Operation) targetOps.push(f);
+    const values = await this.execute(fetchTensors, targetOps, feedMap);
+    const result = (f: Fetch) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null);
+    if (single) return result(fetches);
+    if (Array.isArray(fetches)) return (fetches as Fetch[]).map(result);
+    return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
+  }
+
+  private checkFetches(list: readonly Fetch[]): void {
+    for (const f of list) {
       if (!(f instanceof Tensor) && !(f instanceof Operation)) {
         throw new InvalidArgument(`Fetch argument ${String(f)} has invalid type; must be a Tensor or an Operation`);
       }
       if (f.graph !== this.graph)
         throw new InvalidArgument(`Fetch '${f.name}' is not an element of this session's graph`);
     }
-    const feedMap = this.normalizeFeeds(feeds);
-    const fetchTensors = [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
-    const targetOps = [...list, ...targets].map((f) => (f instanceof Operation ? f : null)).filter((o) => o !== null);
-    const values = await this.execute(fetchTensors, targetOps, feedMap);
-    const result = (f: Fetch) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null);
-    if (fetches instanceof Tensor || fetches instanceof Operation) return result(fetches);
-    if (Array.isArray(fetches)) return (fetches as Fetch[]).map(result);
-    return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
   }
 
   /**
@@ -192,6 +246,7 @@ export class Session {
     }
     const executables = await Promise.allSettled([...this.cache.values()]);
     this.cache.clear();
+    this.ready.clear();
     for (const e of executables) {
       if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.release()));
     }
@@ -250,11 +305,11 @@ export class Session {
   private normalizeFeeds(feeds: Feeds | undefined): Map<Tensor, HostTensor> {
     const out = new Map<Tensor, HostTensor>();
     if (!feeds) return out;
-    const entries: [Tensor | string, FeedValue][] =
+    const entries: Iterable<readonly [Tensor | string, FeedValue]> =
       feeds instanceof Map
-        ? [...feeds.entries()]
+        ? feeds.entries()
         : Array.isArray(feeds)
-          ? (feeds as [Tensor | string, FeedValue][])
+          ? (feeds as readonly (readonly [Tensor | string, FeedValue])[])
           : Object.entries(feeds as Record<string, FeedValue>);
     for (const [key, value] of entries) {
       const tensor = key instanceof Tensor ? key : this.graph.tensor(key);
@@ -274,9 +329,7 @@ export class Session {
           `Cannot feed value of dtype ${host.dtype} for Tensor '${tensor.name}', which has dtype ${tensor.dtype}`,
         );
       }
-      const shapeOk =
-        host.shape.length === tensor.shape.length && tensor.shape.every((d, i) => d === null || d === host.shape[i]);
-      if (!shapeOk) {
+      if (!shapeFits(host.shape, tensor.shape)) {
         throw new InvalidArgument(
           `Cannot feed value of shape ${formatShape(host.shape)} for Tensor '${tensor.name}', which has shape ${formatShape(tensor.shape)}`,
         );
@@ -286,14 +339,24 @@ export class Session {
     return out;
   }
 
-  private cacheKey(
+  /**
+   * The executable cache's key. The last call's tensors are remembered: a run with the same feeds, fetches and
+   * targets in the same order (a serving loop, a training loop) reuses its key without building and hashing a new
+   * string.
+   */
+  private signatureKey(
     fetches: readonly Tensor[],
     targets: readonly Operation[],
     feeds: ReadonlyMap<Tensor, HostTensor>,
   ): string {
+    const last = this.lastSignature;
+    if (last && sameItems(last.fetches, fetches) && sameItems(last.targets, targets) && sameKeys(last.feeds, feeds)) {
+      return last.key;
+    }
     // As DirectSession: feeds -> fetches / targets, each sorted, so argument order does not matter.
-    const sorted = (names: string[]) => names.sort().join(',');
-    return `${sorted([...feeds.keys()].map((t) => t.name))}->${sorted(fetches.map((t) => t.name))}/${sorted(targets.map((o) => o.name))}`;
+    const key = `${sortedNames(feeds.keys())}->${sortedNames(fetches)}/${sortedNames(targets)}`;
+    this.lastSignature = { fetches, targets, feeds: [...feeds.keys()], key };
+    return key;
   }
 
   private async execute(
@@ -302,101 +365,113 @@ export class Session {
     feeds: ReadonlyMap<Tensor, HostTensor>,
   ): Promise<Map<Tensor, HostTensor>> {
     this.placeNewOps();
-    const key = this.cacheKey(fetches, targets, feeds);
-    let executable = this.cache.get(key);
-    const cacheHit = executable !== undefined;
+    const key = this.signatureKey(fetches, targets, feeds);
+    // A built executable is read without an await: at batch 1 each hop through the microtask queue shows.
+    let executable = this.ready.get(key);
+    let cacheHit = executable !== undefined;
     if (!executable) {
-      executable = this.build(fetches, targets, new Set(feeds.keys()));
-      this.cache.set(key, executable);
-      executable.catch(() => this.cache.delete(key));
+      let building = this.cache.get(key);
+      cacheHit = building !== undefined;
+      if (!building) {
+        building = this.build(fetches, targets, new Set(feeds.keys()));
+        this.cache.set(key, building);
+        building.then(
+          (e) => this.cache.get(key) === building && this.ready.set(key, e),
+          () => this.cache.delete(key),
+        );
+      }
+      executable = await building;
     }
-    const { steps, transfers, partitions, resident } = await executable;
-    const values = new Map<Tensor, RuntimeTensor>(feeds);
+    const values = new Map<Tensor, RuntimeTensor>();
+    feeds.forEach((v, t) => values.set(t, v)); // forEach, not the iterator protocol: cheaper at batch 1
     /** Device tensors that became variable values: they outlive the run. */
     const kept = new Set<DeviceTensor>();
     try {
-      return await this.runSteps(steps, values, kept, fetches, cacheHit, partitions, transfers, resident);
-    } finally {
-      // Device memory is freed only on dispose (ONNX Runtime 1.30): what a run left on the device goes with it.
-      for (const v of values.values()) if (v instanceof DeviceTensor && !kept.has(v)) v.dispose();
-    }
-  }
-
-  private async runSteps(
-    steps: readonly PartitionStep[],
-    values: Map<Tensor, RuntimeTensor>,
-    kept: Set<DeviceTensor>,
-    fetches: readonly Tensor[],
-    cacheHit: boolean,
-    partitions: RunMetadata['partitions'],
-    transfers: readonly Transfer[],
-    resident: readonly Tensor[],
-  ): Promise<Map<Tensor, HostTensor>> {
-    const updates: [Operation, Device, RuntimeTensor][] = [];
-    for (const step of steps) {
-      const { lowered } = step;
-      const inputs: Record<string, RuntimeTensor> = {};
-      const variableValues: RuntimeTensor[] = [];
-      for (const { name, source } of lowered.inputs) {
-        if (source.kind === 'variable') {
-          const value = this.variables.get(lowered.partition.device.name)?.get(source.variable.name);
-          if (!value) {
-            throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
+      // One async function for the whole run (no awaited helper): at batch 1 each hop through the microtask queue
+      // shows.
+      const { steps, transfers, partitions, resident } = executable;
+      let updates: [Operation, Device, RuntimeTensor][] | undefined;
+      for (const step of steps) {
+        const { lowered } = step;
+        const inputs: Record<string, RuntimeTensor> = {};
+        const variableValues: RuntimeTensor[] = [];
+        const store = this.variables.get(lowered.partition.device.name);
+        for (const { name, source } of lowered.inputs) {
+          if (source.kind === 'variable') {
+            const value = store?.get(source.variable.name);
+            if (!value) {
+              throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
+            }
+            inputs[name] = value;
+            variableValues.push(value);
+          } else {
+            inputs[name] = values.get(source.tensor) as RuntimeTensor;
           }
-          inputs[name] = value;
-          variableValues.push(value);
-        } else {
-          inputs[name] = values.get(source.tensor) as RuntimeTensor;
+        }
+        let outputs: Record<string, RuntimeTensor>;
+        try {
+          outputs = await step.run(inputs, variableValues);
+        } catch (err) {
+          if (err instanceof FlowserveError) throw err;
+          throw new Internal(
+            `running the partition on ${lowered.partition.device.name} (ops ${lowered.partition.ops.map((o) => o.name).join(', ')}) failed: ${(err as Error).message}`,
+            { cause: err },
+          );
+        }
+        for (const { name, tensor } of lowered.outputs) {
+          const value = outputs[name] as RuntimeTensor;
+          values.set(tensor, value);
+          if (tensor.op.def.variableUpdate)
+            (updates ??= []).push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
         }
       }
-      let outputs: Record<string, RuntimeTensor>;
-      try {
-        outputs = await step.run(inputs, variableValues);
-      } catch (err) {
-        if (err instanceof FlowserveError) throw err;
-        throw new Internal(
-          `running the partition on ${lowered.partition.device.name} (ops ${lowered.partition.ops.map((o) => o.name).join(', ')}) failed: ${(err as Error).message}`,
-          { cause: err },
-        );
+      const residentVariables: string[] = [];
+      for (const [variable, device, value] of updates ?? []) {
+        if (value instanceof DeviceTensor) {
+          kept.add(value);
+          residentVariables.push(variable.name);
+        }
+        this.setVariable(device, variable.name, value);
       }
-      for (const { name, tensor } of lowered.outputs) {
-        const value = outputs[name] as RuntimeTensor;
-        values.set(tensor, value);
-        if (tensor.op.def.variableUpdate)
-          updates.push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
+      if (transfers.length === 0 && resident.length === 0 && residentVariables.length === 0) {
+        // Nothing of this run's own to report: the executable's metadata, built once (most runs, at any batch).
+        executable.plainMetadata ??= Object.freeze({
+          cacheHit: true,
+          partitions,
+          transfers: [],
+          resident: [],
+          residentVariables: [],
+        });
+        this.lastRunMetadata = cacheHit ? executable.plainMetadata : { ...executable.plainMetadata, cacheHit };
+      } else {
+        this.lastRunMetadata = {
+          cacheHit,
+          partitions,
+          transfers: transfers.map((t) => ({
+            tensor: t.tensor.name,
+            from: t.from.name,
+            to: t.to.name,
+            bytes: values.get(t.tensor)?.byteLength() ?? 0,
+          })),
+          resident: resident.map((t) => ({
+            tensor: t.name,
+            device: (this.placer.deviceOf(t.op) as Device).name,
+            bytes: values.get(t)?.byteLength() ?? 0,
+          })),
+          residentVariables: [...new Set(residentVariables)].sort(),
+        };
+      }
+      for (const f of fetches) {
+        if (!(values.get(f) instanceof HostTensor)) throw new Internal(`fetch '${f.name}' was not computed`);
+      }
+      // The fetches are host tensors (checked above); the caller reads only those.
+      return values as Map<Tensor, HostTensor>;
+    } finally {
+      // Device memory is freed only on dispose (ONNX Runtime 1.30): what a run left on the device goes with it.
+      if (executable.deviceMemory) {
+        for (const v of values.values()) if (v instanceof DeviceTensor && !kept.has(v)) v.dispose();
       }
     }
-    const residentVariables: string[] = [];
-    for (const [variable, device, value] of updates) {
-      if (value instanceof DeviceTensor) {
-        kept.add(value);
-        residentVariables.push(variable.name);
-      }
-      this.setVariable(device, variable.name, value);
-    }
-    this.lastRunMetadata = {
-      cacheHit,
-      partitions,
-      transfers: transfers.map((t) => ({
-        tensor: t.tensor.name,
-        from: t.from.name,
-        to: t.to.name,
-        bytes: values.get(t.tensor)?.byteLength() ?? 0,
-      })),
-      resident: resident.map((t) => ({
-        tensor: t.name,
-        device: (this.placer.deviceOf(t.op) as Device).name,
-        bytes: values.get(t)?.byteLength() ?? 0,
-      })),
-      residentVariables: [...new Set(residentVariables)].sort(),
-    };
-    const fetched = new Map<Tensor, HostTensor>();
-    for (const f of fetches) {
-      const v = values.get(f);
-      if (!(v instanceof HostTensor)) throw new Internal(`fetch '${f.name}' was not computed`);
-      fetched.set(f, v);
-    }
-    return fetched;
   }
 
   private async build(
@@ -473,6 +548,7 @@ export class Session {
       stage: p.stage,
       ops: p.ops.map((o) => o.name),
     }));
-    return { steps, transfers, partitions: partitionInfo, resident };
+    const deviceMemory = steps.some((s) => s.lowered.partition.device.residentOutputs === true);
+    return { steps, transfers, partitions: partitionInfo, resident, deviceMemory };
   }
 }
