@@ -80,7 +80,7 @@ export function toOrtTensor(t: HostTensor): ort.Tensor {
 
 export function fromOrtTensor(t: ort.Tensor): HostTensor {
   const dtype = dtypeFromOrt(t.type);
-  const shape = t.dims.map(Number);
+  const shape = t.dims; // numbers already; HostTensor keeps its own copy
   if (dtype === 'string') return new HostTensor(dtype, shape, bytesOfOrtStrings(t.data as string[]));
   const data = t.data as TypedArray;
   return new HostTensor(dtype, shape, dtype === 'bool' ? Uint8Array.from(data as Uint8Array) : data);
