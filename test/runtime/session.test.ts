@@ -150,6 +150,49 @@ describe('Session', () => {
     await sess.close();
   });
 
+  it('runs alternating signatures (feeds, fetches, targets) each with its own executable', async () => {
+    const g = new fs.Graph();
+    const [x, y, doubled, tripled] = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [null], name: 'x' });
+      const y = fs.placeholder('float32', { shape: [null], name: 'y' });
+      return [x, y, fs.mul(x, fs.constant(2)), fs.mul(y, fs.constant(3))] as const;
+    });
+    const sess = new fs.Session(g, quiet);
+    const both = new Map<fs.Tensor, number[]>([
+      [x, [1, 2]],
+      [y, [3]],
+    ]);
+    for (let i = 0; i < 3; i++) {
+      // Same fetch, other feeds; other fetch, same feeds; both fetches in either order: never the last call's key.
+      assert.deepEqual((await sess.run(doubled, { 'x:0': [i] })).toNumbers(), [2 * i]);
+      assert.deepEqual((await sess.run(doubled, both)).toNumbers(), [2, 4]);
+      assert.deepEqual((await sess.run(tripled, both)).toNumbers(), [9]);
+      const [d, t] = await sess.run([doubled, tripled], both);
+      const [t2, d2] = await sess.run([tripled, doubled], both);
+      assert.deepEqual([d?.toNumbers(), t?.toNumbers(), t2?.toNumbers(), d2?.toNumbers()], [[2, 4], [9], [9], [2, 4]]);
+    }
+    assert.equal(sess.lastRunMetadata?.cacheHit, true);
+    await assert.rejects(sess.run(tripled, { 'x:0': [1] }), /must feed a value for placeholder tensor 'y'/);
+    await sess.close();
+  });
+
+  it('lowers a 2-D matmul without transposes to an ONNX MatMul, which ONNX Runtime fuses with its bias Add', async () => {
+    const g = new fs.Graph();
+    const [x, z] = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [null, 3], name: 'x' });
+      const w = fs.constant([1, 2, 3, 4, 5, 6], { shape: [3, 2] });
+      return [x, fs.add(fs.matmul(x, w), fs.constant([10, 20]))] as const;
+    });
+    const sess = new fs.Session(g, quiet);
+    assert.deepEqual((await sess.run(z, new Map([[x, [[1, 1, 1]]]]))).toNumbers(), [19, 32]);
+    type Step = { lowered: { model: Uint8Array } };
+    const cache = (sess as unknown as { cache: Map<string, Promise<{ steps: Step[] }>> }).cache;
+    const [executable] = [...cache.values()];
+    const model = Buffer.from(((await executable)?.steps[0] as Step).lowered.model).toString('latin1');
+    assert.ok(model.includes('MatMul') && !model.includes('Gemm'), 'the lowered partition holds a MatMul, no Gemm');
+    await sess.close();
+  });
+
   it('splits a graph over two devices with the same numbers and an explicit transfer', async () => {
     const build = (split: boolean) => {
       const g = new fs.Graph();
