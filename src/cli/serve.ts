@@ -65,6 +65,7 @@ export function registerServeCommand(program: Command): Command {
       maxV2GrpcMessageBytes: flags.maxV2GrpcMessageBytes,
       drainTimeoutMs: flags.drainTimeoutSeconds * 1000,
       waitForModels: flags.waitForModels,
+      dashboard: flags.dashboard ? { ...(flags.runsDir ? { runsDir: flags.runsDir } : {}) } : false,
     });
     process.stderr.write(
       `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +

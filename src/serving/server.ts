@@ -25,6 +25,7 @@ import { grpcServerCredentials, watchSslConfig, type SslConfigFile } from './api
 import type { FastifyInstance } from 'fastify';
 import { createServingCore, type ServingCoreImpl, type ServingCoreOptions } from './core/index.js';
 import { defaultLog } from './core/options.js';
+import { Dashboard, type DashboardOptions } from './dashboard/dashboard.js';
 
 export interface ServerOptions extends ServingCoreOptions {
   /** gRPC port; 0 = ephemeral. Default 8500. */
@@ -61,6 +62,11 @@ export interface ServerOptions extends ServingCoreOptions {
   authTokenFile?: string;
   /** How often the SSL config and token files are checked for changes; default 1000 ms. */
   securityFilePollMs?: number;
+  /**
+   * --dashboard / --runs_dir: the web dashboard on the REST port (GET /, /dashboard, /api/dashboard/*), on by
+   * default as the flag is; false turns it off (those paths 404, and its stats sampler never runs).
+   */
+  dashboard?: DashboardOptions | false;
 }
 
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000;
@@ -123,6 +129,32 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     ...(options.maxV2GrpcMessageBytes === undefined ? {} : { maxV2MessageBytes: options.maxV2GrpcMessageBytes }),
   });
   const prometheus = options.monitoring?.prometheus;
+  const restTls = options.restApiSsl === false ? undefined : ssl;
+  let boundPorts = { grpc: 0, rest: 0 };
+  let dashboard: Dashboard | undefined;
+  if (options.restPort !== undefined && options.dashboard !== false) {
+    try {
+      dashboard = await Dashboard.create(
+        {
+          core,
+          ports: () => boundPorts,
+          grpcTls: ssl !== undefined,
+          restTls: restTls !== undefined,
+          cors: options.enableCors === true,
+          auth: auth !== undefined,
+          prometheusPath: prometheus?.enable ? prometheus.path : null,
+        },
+        options.dashboard ?? {},
+      );
+    } catch (err) {
+      closeSecurityFiles();
+      await core.close();
+      throw err;
+    }
+    const log = options.log ?? defaultLog;
+    for (const skipped of dashboard.skippedFiles)
+      log('warn', `dashboard file ${skipped.name} not served: ${skipped.reason}`);
+  }
   const rest =
     options.restPort === undefined
       ? undefined
@@ -133,7 +165,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           timeoutMs: options.restTimeoutMs,
           prometheus: prometheus?.enable ? { path: prometheus.path, registry: core.metrics } : undefined,
           auth,
-          tls: options.restApiSsl === false ? undefined : ssl,
+          tls: restTls,
+          ...(dashboard ? { extraRoutes: dashboard } : {}),
         });
   let grpcPort: number;
   let restPort: number | undefined;
@@ -143,7 +176,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       await rest.listen({ port: options.restPort, host });
       restPort = (rest.server.address() as AddressInfo).port;
     }
+    boundPorts = { grpc: grpcPort, rest: restPort ?? 0 };
   } catch (err) {
+    dashboard?.close();
     grpc.server.forceShutdown();
     await rest?.close();
     closeSecurityFiles();
@@ -158,6 +193,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const deadline = Date.now() + drainTimeoutMs;
       const left = () => Math.max(0, deadline - Date.now());
       core.beginDrain();
+      dashboard?.close(); // its live streams would otherwise hold the REST port open until the grace ends
       await core.whenIdle(left());
       await Promise.all([shutdownGrpc(grpc.server, left()), rest && closeRest(rest, left())]);
       closeSecurityFiles();

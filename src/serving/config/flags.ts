@@ -64,6 +64,10 @@ export interface ServerFlags {
   savedModelTags: string;
   /** Triton's --model-control-mode: none | poll | explicit (checked by parseModelControlMode). */
   modelControlMode: string;
+  /** The web dashboard on the REST port (GET /, /dashboard, /api/dashboard/*); false: those paths 404. */
+  dashboard: boolean;
+  /** A folder of training runs (`flowserve train --checkpoint_dir` outputs) whose curves the dashboard shows. */
+  runsDir: string;
 }
 
 type FlagKind = 'int' | 'port' | 'string' | 'bool' | 'device';
@@ -327,6 +331,20 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help:
       "Triton's model control: explicit allows the v2 repository API's load/unload; none and poll refuse them " +
       '(poll also requires --file_system_poll_wait_seconds > 0)',
+  },
+  {
+    flag: 'dashboard',
+    key: 'dashboard',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'serve the web dashboard on the REST port (/, /dashboard, /api/dashboard/*); false: those paths 404',
+  },
+  {
+    flag: 'runs_dir',
+    key: 'runsDir',
+    kind: 'string',
+    defaultValue: () => '',
+    help: 'a folder of training runs (each a train --checkpoint_dir, or the folder itself) whose curves the dashboard shows',
   },
 ];
 

@@ -146,6 +146,16 @@ export class ServingCoreImpl implements ServingCore {
     });
   }
 
+  /** Inference worker threads, or undefined when a test's loader factory runs models without a pool. */
+  get workerPoolSize(): number | undefined {
+    return this.pool?.size;
+  }
+
+  /** Whether HandleReloadConfigRequest is allowed (checkModelManagement passes). */
+  get modelManagementEnabled(): boolean {
+    return this.options.enableModelManagement === true;
+  }
+
   get metrics(): ServingMetrics['registry'] {
     return this.servingMetrics.registry;
   }

@@ -47,6 +47,15 @@ export interface RestServerOptions {
   auth?: BearerToken;
   /** --ssl_config_file (unless --rest_api_ssl=false): HTTPS, with mTLS when client_verify is set, following the file. */
   tls?: SslConfigFile;
+  /** More routes on this port (the dashboard), registered after the API routes, behind the same auth/TLS/CORS. */
+  extraRoutes?: RestRoutes;
+}
+
+/** Routes another adapter adds to the REST port (src/serving/dashboard/), with the paths that need no token. */
+export interface RestRoutes {
+  register(app: FastifyInstance): void;
+  /** Paths answered without the bearer token (a browser cannot attach one to a page load). */
+  isPublicPath(url: string): boolean;
 }
 
 const NOT_FOUND_HTML =
@@ -106,6 +115,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     app.addHook('onRequest', async (request, reply) => {
       if (request.method === 'OPTIONS') return; // CORS preflights never carry credentials.
       if (isV2HealthPath(request.url)) return; // probes carry none either, as gRPC health checks need none
+      if (options.extraRoutes?.isPublicPath(request.url)) return;
       try {
         auth.verify(request.headers.authorization);
       } catch (err) {
@@ -137,6 +147,8 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
   });
 
   registerV2Routes(app, core, { observe: options.observe, bodyLimit, timeoutMs: options.timeoutMs ?? 0 });
+
+  options.extraRoutes?.register(app);
 
   app.route({
     method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
