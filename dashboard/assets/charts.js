@@ -140,14 +140,22 @@ export function niceCeiling(value) {
   return 10 * magnitude;
 }
 
-/** @param {number} value */
+/**
+ * A short label: 3 significant digits at most, k/M for large values, no trailing zeros ("2", "0.25", "1.5k").
+ * @param {number} value
+ */
 export function formatNumber(value) {
   if (!Number.isFinite(value)) return String(value);
   const abs = Math.abs(value);
-  if (abs === 0) return '0';
-  if (abs >= 1e6) return `${(value / 1e6).toFixed(1)}M`;
-  if (abs >= 1e4) return `${(value / 1e3).toFixed(1)}k`;
+  if (abs >= 1e6) return `${trimZeros((value / 1e6).toFixed(1))}M`;
+  if (abs >= 1e4) return `${trimZeros((value / 1e3).toFixed(1))}k`;
   if (abs >= 100) return value.toFixed(0);
-  if (abs >= 1) return value.toFixed(abs >= 10 ? 1 : 2);
-  return value.toPrecision(2);
+  if (abs >= 1) return trimZeros(value.toFixed(abs >= 10 ? 1 : 2));
+  if (abs === 0) return '0';
+  return String(Number(value.toPrecision(2)));
+}
+
+/** @param {string} text */
+function trimZeros(text) {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
 }

@@ -6,7 +6,7 @@
  * load, so the charts have history when the tab is opened; drawing happens only while the tab is visible.
  */
 import { requestJson, subscribeStats } from './api.js';
-import { barChart, formatNumber, lineChart } from './charts.js';
+import { barChart, lineChart } from './charts.js';
 import { el, replaceChildren } from './dom.js';
 import { mergeStats, seriesKey } from './stats-window.js';
 
@@ -177,5 +177,5 @@ function render() {
  * @param {number} value
  */
 function tile(label, value) {
-  return el('div', { class: 'tile', 'data-tile': label }, el('dt', {}, label), el('dd', {}, formatNumber(value)));
+  return el('div', { class: 'tile', 'data-tile': label }, el('dt', {}, label), el('dd', {}, String(value)));
 }

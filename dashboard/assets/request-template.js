@@ -79,3 +79,24 @@ function preference(alias) {
 function isNumberList(value) {
   return Array.isArray(value) && value.length > 1 && value.every((v) => typeof v === 'number');
 }
+
+/**
+ * JSON indented by 2, except that arrays of plain values stay on one line: a 784-pixel instance is one line, not 784.
+ * @param {unknown} value
+ */
+export function formatJson(value) {
+  /** @type {string[]} */
+  const flat = [];
+  // A marker no string in `value` can contain by chance, so only the placeholders are swapped back.
+  const marker = `\u0000${Math.random().toString(36).slice(2)}:`;
+  const text = JSON.stringify(
+    value,
+    (_key, item) =>
+      Array.isArray(item) && item.every((v) => v === null || typeof v !== 'object')
+        ? `${marker}${flat.push(JSON.stringify(item)) - 1}`
+        : item,
+    2,
+  );
+  const escapedMarker = JSON.stringify(marker).slice(1, -1).replace(/\\/g, '\\\\');
+  return text.replace(new RegExp(`"${escapedMarker}(\\d+)"`, 'g'), (_match, index) => flat[Number(index)] ?? '');
+}

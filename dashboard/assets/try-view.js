@@ -8,7 +8,7 @@ import { requestJson } from './api.js';
 import { barChart } from './charts.js';
 import { el, replaceChildren } from './dom.js';
 import { MNIST_SIDE, mnistInputLayout, toMnistImage } from './mnist-digit.js';
-import { classScores, predictRequestTemplate } from './request-template.js';
+import { classScores, formatJson, predictRequestTemplate } from './request-template.js';
 import { versionPicker } from './version-picker.js';
 
 /** @typedef {import('./version-picker.js').LoadedVersion} LoadedVersion */
@@ -249,7 +249,7 @@ function jsonPanel(path, signatureName, signature) {
     'aria-label': 'endpoint',
   });
   const editor = el('textarea', { id: 'json-request', rows: 10, spellcheck: 'false', 'aria-label': 'request body' });
-  editor.value = JSON.stringify(predictRequestTemplate(signatureName, signature), null, 1);
+  editor.value = formatJson(predictRequestTemplate(signatureName, signature));
   const output = el('pre', { id: 'json-response', class: 'log' });
   const status = el('p', { class: 'status', role: 'status' });
   const send = async () => {
@@ -264,7 +264,7 @@ function jsonPanel(path, signatureName, signature) {
     try {
       const response = await requestJson(target, { method: 'POST', body: editor.value });
       status.textContent = `OK in ${(performance.now() - started).toFixed(1)} ms`;
-      output.textContent = JSON.stringify(response, null, 2);
+      output.textContent = formatJson(response);
     } catch (error) {
       status.textContent = 'Error';
       output.textContent = error instanceof Error ? error.message : String(error);

@@ -23,6 +23,7 @@ interface PlacementLayoutModule {
 interface RequestTemplateModule {
   predictRequestTemplate(name: string, signature: DashboardSignature): unknown;
   classScores(response: unknown): { output: string; scores: number[] } | null;
+  formatJson(value: unknown): string;
   MAX_PREFILLED_ELEMENTS: number;
 }
 
@@ -172,5 +173,13 @@ describe('the JSON request editor is prefilled from the signature', () => {
       },
     );
     assert.equal(requestTemplate.classScores({ error: 'x' }), null);
+  });
+
+  it('shows JSON with each list of plain values on one line, and parses back to the same value', () => {
+    const value = { instances: [{ images: [0, 0.5, 1], name: 'a "quoted" \u0000 string' }], nested: [[1, 2], []] };
+    const text = requestTemplate.formatJson(value);
+    assert.deepEqual(JSON.parse(text), value);
+    assert.match(text, /"images": \[0,0.5,1\]/);
+    assert.match(text, /\[1,2\],\n\s+\[\]/);
   });
 });
