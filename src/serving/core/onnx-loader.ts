@@ -10,7 +10,8 @@ import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/worker-pool.js';
 import type { ModelFormat } from '../../import/imported-model.js';
 import { OnnxServable, type ExecutionRecorder } from './onnx-servable.js';
-import type { Loader, LoaderFactory, Servable } from './servable.js';
+import { summariseOnnxGraph } from './graph-summary.js';
+import type { Loader, LoaderFactory, Servable, ServableFormat } from './servable.js';
 import { findModelSource } from './model-source.js';
 import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
 import { readWarmupRequests, runWarmup, type TfWarmupReader } from './warmup.js';
@@ -64,7 +65,7 @@ export class OnnxLoader implements Loader {
   async load(): Promise<Servable> {
     const source = await findModelSource(this.versionPath, this.options.savedModelTags);
     try {
-      return await this.loadFrom(source.modelPath, source.signatures, tritonPlatform(source.format));
+      return await this.loadFrom(source.modelPath, source.signatures, source.format);
     } finally {
       await source.release();
     }
@@ -73,7 +74,7 @@ export class OnnxLoader implements Loader {
   private async loadFrom(
     modelPath: string,
     importedSignatures: VersionSignatures | undefined,
-    platform: string,
+    importedFormat: ModelFormat | undefined,
   ): Promise<Servable> {
     const device = this.options.deviceFor?.(this.modelName) ?? 'cpu';
     const cannotLoad = (reason: string) =>
@@ -92,17 +93,20 @@ export class OnnxLoader implements Loader {
       throw err;
     }
     try {
-      const signatures =
-        importedSignatures ??
-        (await readSignatureFile(this.versionPath, model.inputs, model.outputs)) ??
-        deriveSignatures(model.inputs, model.outputs);
+      const fileSignatures = importedSignatures
+        ? undefined
+        : await readSignatureFile(this.versionPath, model.inputs, model.outputs);
+      const signatures = importedSignatures ?? fileSignatures ?? deriveSignatures(model.inputs, model.outputs);
+      const format: ServableFormat = importedFormat ?? (fileSignatures ? 'flowserve' : 'onnx');
       const initialState = await this.initialState(modelPath, signatures);
       const servable = new OnnxServable({
         modelName: this.modelName,
         version: this.version,
         model,
         signatures,
-        platform,
+        platform: tritonPlatform(importedFormat),
+        format,
+        graph: await summariseOnnxGraph(modelPath),
         ...(this.options.statistics ? { statistics: this.options.statistics } : {}),
         ...(initialState ? { initialState } : {}),
         ...(this.options.batching ? { batching: this.options.batching } : {}),

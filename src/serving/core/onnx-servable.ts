@@ -20,7 +20,8 @@ import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTimes } from '../run-timing.js';
 import type { PooledModel } from '../worker/worker-pool.js';
-import type { Servable, ServableDescription, ServableRunOptions } from './servable.js';
+import type { GraphSummary } from './graph-summary.js';
+import type { Servable, ServableDescription, ServableFormat, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
 import type { Log } from './storage-path-source.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type Signature } from './types.js';
@@ -34,6 +35,8 @@ export interface OnnxServableOptions {
   metrics?: ServingMetrics;
   /** Triton's platform name of the model's format (ServableDescription.platform). */
   platform: string;
+  format?: ServableFormat;
+  graph?: GraphSummary;
   /** Receives every execution that served a timed request. */
   statistics?: ExecutionRecorder;
   log?: Log;
@@ -75,6 +78,8 @@ export class OnnxServable implements Servable {
       platform: options.platform,
       device: options.model.device,
       instances: options.model.replicaCount,
+      ...(options.format ? { format: options.format } : {}),
+      ...(options.graph ? { graph: options.graph } : {}),
     };
     this.state = new Map(Object.entries(options.initialState ?? {}));
     const stateful = Object.entries(this.signatures).filter(([, sig]) => sig.state?.length);

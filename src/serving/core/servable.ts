@@ -1,7 +1,9 @@
 /** What the manager serves: one loaded model version, and the Loader that produces it. */
 import type { HostTensor } from '../../graph/host-tensor.js';
 import type { ServingDevice } from '../config/model-server-config.js';
+import type { ModelFormat } from '../../import/imported-model.js';
 import type { RequestTiming } from '../run-timing.js';
+import type { GraphSummary } from './graph-summary.js';
 import type { Signature } from './types.js';
 
 export interface ServableRunOptions {
@@ -16,13 +18,23 @@ export interface ServableRunOptions {
   timing?: RequestTiming;
 }
 
-/** What a servable is and where it runs, for Triton's model configuration (apis/v2/config.ts). */
+/**
+ * What a version was loaded from: flowserve's export (model.onnx + signatures.json), a plain model.onnx (signature
+ * derived from the graph), or an imported TensorFlow format.
+ */
+export type ServableFormat = 'flowserve' | 'onnx' | ModelFormat;
+
+/** What a servable is and where it runs, for Triton's model configuration (apis/v2/config.ts) and the dashboard. */
 export interface ServableDescription {
   /** Triton's platform name: `onnxruntime_onnx`, `tensorflow_savedmodel`, `tensorflow_graphdef`. */
   platform: string;
   device: ServingDevice;
   /** Copies of the model that compute in parallel (one per worker thread on the CPU; one on the GPU). */
   instances: number;
+  /** Absent for servables that do not say. */
+  format?: ServableFormat;
+  /** The graph the servable runs (the dashboard's placement view); absent for servables that do not say. */
+  graph?: GraphSummary;
 }
 
 export interface Servable {

@@ -108,8 +108,13 @@ export class ServingCoreImpl implements ServingCore {
       ? undefined
       : new WorkerPool({
           size: options.numWorkers,
+          onRestart: () => metrics.countWorkerRestart(),
           ...(options.callingThreadRuns === undefined ? {} : { callingThreadRuns: options.callingThreadRuns }),
         });
+    if (this.pool) {
+      const pool = this.pool;
+      metrics.setWorkerStateSource(() => pool.state);
+    }
     const loaderFactory =
       options.loaderFactory ??
       onnxLoaderFactory({
@@ -144,6 +149,16 @@ export class ServingCoreImpl implements ServingCore {
       log: this.log,
       onAspiredVersions: (model, versions) => this.manager.setAspiredVersions(model, versions),
     });
+  }
+
+  /** A known model's config entry: the served one, else the declared one (after a repository unload). */
+  modelConfigOf(name: string): ModelConfig | undefined {
+    return this.config.models.find((m) => m.name === name) ?? this.declared.models.find((m) => m.name === name);
+  }
+
+  /** The server's batching parameters (--enable_batching); undefined = off. */
+  get batching(): ServingCoreOptions['batching'] {
+    return this.options.batching;
   }
 
   /** Inference worker threads, or undefined when a test's loader factory runs models without a pool. */
@@ -453,6 +468,8 @@ export class ServingCoreImpl implements ServingCore {
         instances: description?.instances ?? 1,
         ...(this.options.batching ? { batching: this.options.batching } : {}),
         versionPolicy: configured?.versionPolicy ?? DEFAULT_VERSION_POLICY,
+        ...(description?.format ? { format: description.format } : {}),
+        ...(description?.graph ? { graph: description.graph } : {}),
       };
     } finally {
       handle.release();

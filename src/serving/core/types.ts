@@ -7,6 +7,8 @@ import type { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice, VersionPolicy } from '../config/model-server-config.js';
 import type { VersionStatistics } from './inference-statistics.js';
+import type { GraphSummary } from './graph-summary.js';
+import type { ServableFormat } from './servable.js';
 import type { ExampleFeatures } from './example-parsing.js';
 import type { InputAdmission, RequestLimits } from './request-limits.js';
 
@@ -128,6 +130,10 @@ export interface ModelDescription extends ServableInfo {
   batching?: BatchingParameters;
   /** The model's version policy in the served config. */
   versionPolicy: VersionPolicy;
+  /** What the version was loaded from; absent when the servable does not say. */
+  format?: ServableFormat;
+  /** The graph it runs (the dashboard's placement view); absent when the servable does not say. */
+  graph?: GraphSummary;
 }
 
 /**

@@ -11,8 +11,13 @@ import { sendError } from '../apis/rest/http-common.js';
 import { serverMetadataV2 } from '../apis/v2/metadata.js';
 import type { ServingCoreImpl } from '../core/serving-core.js';
 import type { DashboardServer } from './api-types.js';
+import { modelsView } from './models-view.js';
 import { isDashboardPagePath, registerPageRoutes } from './page-routes.js';
+import { placementView } from './placement-view.js';
+import { RunsView } from './runs-view.js';
 import { loadDashboardFiles, type DashboardFiles } from './static-files.js';
+import { StatsSampler } from './stats-sampler.js';
+import { StatsStreams } from './stats-stream.js';
 
 export interface DashboardOptions {
   /** --runs_dir: a folder of training runs whose curves GET /api/dashboard/runs lists. */
@@ -51,6 +56,10 @@ const API_PREFIX = '/api/dashboard';
 export class Dashboard implements RestRoutes {
   private readonly startedAt = Date.now();
   private readonly settings: Required<Omit<DashboardOptions, 'runsDir' | 'pageRoot'>>;
+  /** Samples the metrics registry on a timer (started with the dashboard, stopped at drain). */
+  readonly sampler: StatsSampler;
+  private readonly streams: StatsStreams;
+  private readonly runs: RunsView;
 
   private constructor(
     private readonly info: DashboardServerInfo,
@@ -63,6 +72,19 @@ export class Dashboard implements RestRoutes {
       maxStreams: options.maxStreams ?? DEFAULT_MAX_STREAMS,
       maxPlacementOps: options.maxPlacementOps ?? DEFAULT_MAX_PLACEMENT_OPS,
     };
+    this.sampler = new StatsSampler(info.core.metrics, {
+      intervalMs: this.settings.statsIntervalMs,
+      samples: this.settings.statsSamples,
+    });
+    const cors: Record<string, string> = info.cors ? { 'access-control-allow-origin': '*' } : {};
+    this.streams = new StatsStreams(this.sampler, this.settings.maxStreams, cors);
+    this.runs = new RunsView(options.runsDir || undefined);
+    this.sampler.start();
+  }
+
+  /** Live streams open now. */
+  get openStreams(): number {
+    return this.streams.count;
   }
 
   /** Reads the page's file list once (static-files.ts). */
@@ -92,6 +114,13 @@ export class Dashboard implements RestRoutes {
         }
       });
     json('server', () => this.server());
+    json('models', () => modelsView(this.info.core));
+    json('models/:name/versions/:version/placement', (params) =>
+      placementView(this.info.core, params.name ?? '', params.version ?? '', this.settings.maxPlacementOps),
+    );
+    json('stats', () => this.sampler.snapshot());
+    app.get(`${API_PREFIX}/stats/stream`, async (request, reply) => this.streams.handle(request, reply));
+    json('runs', () => this.runs.list());
     app.all(`${API_PREFIX}/*`, async (request, reply) =>
       sendError(reply, new NotFound(`no dashboard endpoint ${request.method} ${request.url.split('?')[0]}`)),
     );
@@ -133,6 +162,9 @@ export class Dashboard implements RestRoutes {
     };
   }
 
-  /** Stops the sampler and ends open streams (called when the server drains). */
-  close(): void {}
+  /** Stops the sampler and ends open streams (called when the server drains). Idempotent. */
+  close(): void {
+    this.streams.close();
+    this.sampler.stop();
+  }
 }

@@ -88,6 +88,10 @@ export class ServingMetrics {
   private readonly warmupLatency: Histogram;
   private readonly versionState: Gauge;
   private readonly droppedAtDeadline: Counter;
+  private readonly workers: Gauge;
+  private readonly workerRestarts: Counter;
+  /** Reads the worker pool's state when the workers gauge is collected (scrape or dashboard sample). */
+  private workerState: (() => { busy: number; idle: number }) | undefined;
 
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
@@ -190,6 +194,33 @@ export class ServingMetrics {
       labelNames: ['model_name'],
       registers,
     });
+    this.workers = new Gauge({
+      name: 'flowserve_inference_workers',
+      help: 'Inference worker threads by state: busy (a request in flight) or idle',
+      labelNames: ['state'],
+      registers,
+      // Counted when collected, so requests pay nothing for it.
+      collect: () => {
+        const state = this.workerState?.();
+        if (!state) return;
+        this.workers.set({ state: 'busy' }, state.busy);
+        this.workers.set({ state: 'idle' }, state.idle);
+      },
+    });
+    this.workerRestarts = new Counter({
+      name: 'flowserve_inference_worker_restarts_total',
+      help: 'Inference worker threads started in place of one that crashed',
+      registers,
+    });
+  }
+
+  /** Where the workers gauge reads the pool's busy/idle counts. */
+  setWorkerStateSource(source: () => { busy: number; idle: number }): void {
+    this.workerState = source;
+  }
+
+  countWorkerRestart(): void {
+    this.workerRestarts.inc();
   }
 
   /** `model` is a served model's name (the request had resolved to a version), so the label set stays bounded. */

@@ -41,6 +41,15 @@ export interface WorkerPoolOptions {
    * (calling-thread-runs.ts). Default true.
    */
   callingThreadRuns?: boolean;
+  /** Called each time a crashed worker is replaced (flowserve_inference_worker_restarts_total). */
+  onRestart?: () => void;
+}
+
+/** The pool's threads now: with a request in flight (busy) or not (idle), and replacements since the start. */
+export interface WorkerPoolState {
+  busy: number;
+  idle: number;
+  restarts: number;
 }
 
 export interface RunOptions {
@@ -217,12 +226,15 @@ export class WorkerPool {
   private readonly models = new Set<PooledModelImpl>();
   /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
   private respawns: number[] = [];
+  private restarts = 0;
+  private readonly onRestart: (() => void) | undefined;
   private closed = false;
 
   constructor(options: WorkerPoolOptions = {}) {
     const size = Math.max(1, options.size ?? availableParallelism());
     this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
     this.callingThreadRuns = options.callingThreadRuns ?? true;
+    this.onRestart = options.onRestart;
     this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
   }
 
@@ -240,6 +252,8 @@ export class WorkerPool {
     this.respawns = this.respawns.filter((t) => now - t < 60_000);
     if (this.respawns.length >= MAX_RESPAWNS_PER_MINUTE) return;
     this.respawns.push(now);
+    this.restarts++;
+    this.onRestart?.();
     const fresh = this.spawn(dead.index);
     this.threads[dead.index] = fresh;
     for (const model of this.models) {
@@ -253,6 +267,13 @@ export class WorkerPool {
 
   get size(): number {
     return this.threads.filter((t) => t.alive).length;
+  }
+
+  /** Counted when asked (a metrics scrape or the dashboard's sample), never per request. */
+  get state(): WorkerPoolState {
+    const alive = this.threads.filter((t) => t.alive);
+    const busy = alive.filter((t) => t.inFlight > 0).length;
+    return { busy, idle: alive.length - busy, restarts: this.restarts };
   }
 
   /** ONNX Runtime intra-op threads each model session gets: what one request computes on. */
