@@ -33,7 +33,8 @@ export function lineChart({ title, unit, series, xStart, xEnd, xLabels, yMax, id
   /** @param {number} v */
   const yOf = (v) => MARGIN.top + plotHeight - (maxValue === 0 ? 0 : (Math.min(v, maxValue) / maxValue) * plotHeight);
 
-  const grid = [0, 0.5, 1].map((fraction) => {
+  // An all-zero chart gets one grid line (three would print "0" on top of each other).
+  const grid = (maxValue === 0 ? [0] : [0, 0.5, 1]).map((fraction) => {
     const value = maxValue * fraction;
     const y = yOf(value);
     return svg(
@@ -47,18 +48,33 @@ export function lineChart({ title, unit, series, xStart, xEnd, xLabels, yMax, id
     svg('text', { class: 'axis-label', x: MARGIN.left, y: HEIGHT - 6 }, xLabels[0]),
     svg('text', { class: 'axis-label', x: WIDTH - MARGIN.right, y: HEIGHT - 6, 'text-anchor': 'end' }, xLabels[1]),
   ];
+  // A run of one sample (a lone value between gaps, or the newest one) draws no line: it gets a dot instead.
+  /** @type {SVGElement[]} */
+  const dots = [];
   const lines = series.map((s, index) => {
+    const colour = `series-${index % SERIES_COLOURS}`;
     let d = '';
-    let penDown = false;
+    /** @type {Point[]} */
+    let run = [];
+    const endRun = () => {
+      const only = run[0];
+      if (run.length === 1 && only && only.v !== null) {
+        dots.push(
+          svg('circle', { class: `dot ${colour}`, cx: xOf(only.x).toFixed(1), cy: yOf(only.v).toFixed(1), r: 3 }),
+        );
+      }
+      run = [];
+    };
     for (const p of s.points) {
       if (p.v === null || p.x < xStart) {
-        penDown = false;
+        endRun();
         continue;
       }
-      d += `${penDown ? 'L' : 'M'}${xOf(p.x).toFixed(1)},${yOf(p.v).toFixed(1)}`;
-      penDown = true;
+      d += `${run.length > 0 ? 'L' : 'M'}${xOf(p.x).toFixed(1)},${yOf(p.v).toFixed(1)}`;
+      run.push(p);
     }
-    return svg('path', { class: `line series-${index % SERIES_COLOURS}`, d, 'data-series': s.name });
+    endRun();
+    return svg('path', { class: `line ${colour}`, d, 'data-series': s.name });
   });
   const chart = svg(
     'svg',
@@ -67,6 +83,7 @@ export function lineChart({ title, unit, series, xStart, xEnd, xLabels, yMax, id
     grid,
     axisLabels,
     lines,
+    dots,
   );
   const legend = el(
     'ul',

@@ -165,6 +165,13 @@ describe('the dashboard in a real browser', { skip }, () => {
         undefined,
         { timeout: 20_000 },
       );
+      // Latency is drawn only where requests succeeded: 3 segments = 4 samples in a row with traffic, so the
+      // charts (and the README's screenshot) show a stretch of load, not one point.
+      await page.waitForFunction(
+        () => (document.querySelector('#chart-p50 path.line')?.getAttribute('d')?.split('L').length ?? 0) > 3,
+        undefined,
+        { timeout: 20_000 },
+      );
       const line = await page.locator('#chart-requests path[data-series="mnist · REST v1"]').getAttribute('d');
       assert.ok(line && line.includes('L'), `the line has segments: ${line}`);
       assert.match(await page.locator('#live-mode').innerText(), /Server-Sent Events/);
