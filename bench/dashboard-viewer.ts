@@ -22,29 +22,43 @@ const CHROMIUM_ARGS = [
 export interface DashboardViewer {
   /** CPU seconds (user + system) chromium's processes have used since the page was ready. */
   cpuSeconds(): number;
+  /** Closes the tab (its stream with it); the browser stays up for the next one. */
   close(): Promise<void>;
 }
 
-/** Opens `url` (the dashboard's live view) and resolves once its stream delivers events. */
-export async function openDashboardViewer(url: string): Promise<DashboardViewer> {
+export interface DashboardBrowser {
+  /** Opens `url` (the dashboard's live view) in a new tab and resolves once its stream delivers events. */
+  open(url: string): Promise<DashboardViewer>;
+  close(): Promise<void>;
+}
+
+/**
+ * One headless chromium for the whole benchmark: each measured round opens a tab and closes it after, so the browser's
+ * own start-up never falls inside a measured window, and between rounds it sits idle with no page.
+ */
+export async function startDashboardBrowser(): Promise<DashboardBrowser> {
   // launch() starts from a fresh temporary profile and removes it on close.
   const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
-  const close = () => browser.close();
-  try {
-    const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
-    await page.goto(url);
-    await page.waitForFunction(
-      () => /Server-Sent Events/.test(document.getElementById('live-mode')?.textContent ?? ''),
-      undefined,
-      { timeout: 20_000 },
-    );
-    // One viewer is open at a time, so chromium's processes below this one are this browser's.
-    const startCpu = chromiumCpuSeconds();
-    return { cpuSeconds: () => chromiumCpuSeconds() - startCpu, close };
-  } catch (error) {
-    await close();
-    throw error;
-  }
+  return {
+    async open(url) {
+      const page = await browser.newPage({ viewport: { width: 1100, height: 760 } });
+      try {
+        await page.goto(url);
+        await page.waitForFunction(
+          () => /Server-Sent Events/.test(document.getElementById('live-mode')?.textContent ?? ''),
+          undefined,
+          { timeout: 20_000 },
+        );
+      } catch (error) {
+        await page.close();
+        throw error;
+      }
+      // Only this browser's processes are chromium processes below this one.
+      const startCpu = chromiumCpuSeconds();
+      return { cpuSeconds: () => chromiumCpuSeconds() - startCpu, close: () => page.close() };
+    },
+    close: () => browser.close(),
+  };
 }
 
 const CLOCK_TICKS_PER_SECOND = 100; // USER_HZ on Linux

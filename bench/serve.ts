@@ -78,7 +78,7 @@ import {
   type NativeLoadResult,
 } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import { CHROMIUM, openDashboardViewer } from './dashboard-viewer.js';
+import { CHROMIUM, startDashboardBrowser, type DashboardBrowser } from './dashboard-viewer.js';
 
 const MODEL = 'mnist';
 /** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
@@ -1033,8 +1033,8 @@ async function nativeMain(options: Options): Promise<void> {
 
 /**
  * `--only dashboard`: the issue's "it must not slow the server", measured. One flowserve server; the "flowserve" side
- * of each pair runs with the dashboard open in chromium (a fresh browser per round, opened before the load starts and
- * closed after it), the peer side with no page. The browser's CPU seconds per round are printed: on a machine where
+ * of each pair runs with the dashboard open in chromium (a tab opened before the load starts and closed after it; one
+ * browser for the whole run, idle with no page during the peer's rounds), the peer side with no page. The browser's CPU seconds per round are printed: on a machine where
  * it shares the server's cores, that is the part of any difference the server did not cause.
  */
 async function dashboardOnly(options: Options): Promise<void> {
@@ -1046,11 +1046,14 @@ async function dashboardOnly(options: Options): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'flowserve-bench-load-'));
   const image = Array.from({ length: PIXELS }, () => Math.random());
   let server: ServerProcess | undefined;
+  let browser: DashboardBrowser | undefined;
   try {
     writeMnistServable(base);
     await writeCnnServable(base);
     writeLargeServable(base);
     const { files, messages } = writeBodies(scratch, image);
+    browser = await startDashboardBrowser();
+    const viewers = browser;
     console.log(
       `flowserve serving bench, dashboard open (headless chromium on the live view) vs closed: ${MODEL} softmax, ` +
         `batch 1, concurrency ${options.concurrency.join('/')}, ${options.seconds} s per level and side, in ` +
@@ -1061,11 +1064,11 @@ async function dashboardOnly(options: Options): Promise<void> {
     await checkGrpcBody(flow.grpcPort, 'Predict', messages.predict);
     await checkRestBody(flow.restPort, files.rest);
     const browserCpu: { level: number; seconds: number; cpuS: number }[] = [];
-    /** Runs `load` with the dashboard open in a fresh browser for its duration. */
+    /** Runs `load` with the dashboard open in a tab for its duration. */
     const withDashboard =
       (load: NativeRun): NativeRun =>
       async (level, durationS) => {
-        const viewer = await openDashboardViewer(`http://127.0.0.1:${flow.restPort}/#live`);
+        const viewer = await viewers.open(`http://127.0.0.1:${flow.restPort}/#live`);
         try {
           const result = await load(level, durationS);
           browserCpu.push({ level, seconds: result.seconds, cpuS: viewer.cpuSeconds() });
@@ -1134,6 +1137,7 @@ async function dashboardOnly(options: Options): Promise<void> {
     );
     console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
+    await browser?.close();
     await server?.stop();
     for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
   }
