@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { copyFile, cp, mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -14,12 +14,15 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import * as fs from '../../src/index.js';
 import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
+import { CURVES_JSON_FILE, CURVES_JSON_FORMAT } from '../../src/train/curves.js';
 import { buildModel } from '../../src/train/models.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ARTIFACTS = path.join(REPOSITORY_ROOT, 'test-artifacts', 'dashboard');
 const README_SCREENSHOT = path.join(REPOSITORY_ROOT, 'docs', 'images', 'dashboard.png');
+/** A base path whose name is markup: its load error quotes it, and the page must show it as text. */
+const HOSTILE_DIR = '<img src=x onerror="window.__injected=1">';
 const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (Debian package chromium; .ci/run installs it)`;
 
 /** The flags the issue asks for: no sandbox (root in CI), no GPU, and nothing that talks to the internet. */
@@ -74,13 +77,36 @@ describe('the dashboard in a real browser', { skip }, () => {
     dir = await mkdtemp(path.join(tmpdir(), 'flowserve-dashboard-browser-'));
     await mkdir(ARTIFACTS, { recursive: true });
     await exportTrainedMnist(path.join(dir, 'mnist'));
+    // A second model served from a folder named like markup (its version 2, added later, fails to load).
+    await cp(path.join(dir, 'mnist'), path.join(dir, HOSTILE_DIR), { recursive: true });
+    // One training run for the runs view (the curves.json `flowserve train --checkpoint_dir` writes).
+    await mkdir(path.join(dir, 'runs', 'softmax-run'), { recursive: true });
+    const steps = Array.from({ length: 50 }, (_, i) => i);
+    await writeFile(
+      path.join(dir, 'runs', 'softmax-run', CURVES_JSON_FILE),
+      JSON.stringify({
+        format: CURVES_JSON_FORMAT,
+        title: 'softmax on MNIST',
+        xLabel: 'step',
+        loss: steps.map((i) => 2.3 * Math.exp(-i / 10) + 0.3),
+        accuracy: steps.map((i) => 0.9 - 0.8 * Math.exp(-i / 8)),
+      }),
+    );
+    const model = (name: string, basePath: string) => ({
+      name,
+      basePath,
+      modelPlatform: 'tensorflow',
+      versionPolicy: { kind: 'latest' as const, numVersions: 1 },
+      versionLabels: {},
+    });
     server = await fs.startServer({
-      modelConfig: singleModelConfig('mnist', path.join(dir, 'mnist')),
+      modelConfig: { models: [model('mnist', path.join(dir, 'mnist')), model('broken', path.join(dir, HOSTILE_DIR))] },
       grpcPort: 0,
       restPort: 0,
       host: '127.0.0.1',
       fileSystemPollWaitSeconds: -1,
-      dashboard: { statsSamples: 60 },
+      modelControlMode: 'explicit',
+      dashboard: { statsSamples: 60, runsDir: path.join(dir, 'runs') },
       log: () => {},
     });
     baseUrl = `http://127.0.0.1:${server.restPort}`;
@@ -255,6 +281,70 @@ describe('the dashboard in a real browser', { skip }, () => {
       await page.screenshot({ path: path.join(ARTIFACTS, `phone-dark-${view}.png`), fullPage: true });
     }
     await page.close();
+  });
+
+  it("shows a version's load error in full, as text: markup from the server is never run", async () => {
+    // Version 2 is not ONNX; in explicit mode a load reads the versions again and tries it.
+    await mkdir(path.join(dir, HOSTILE_DIR, '2'));
+    await writeFile(path.join(dir, HOSTILE_DIR, '2', 'model.onnx'), '<b>not an ONNX model</b>');
+    const load = await fetch(`${baseUrl}/v2/repository/models/broken/load`, { method: 'POST', body: '{}' });
+    await load.arrayBuffer();
+    const page = await openDashboard('models');
+    const error = page.locator('#models-table tr[data-model="broken"] pre.error');
+    await error.waitFor({ timeout: 15_000 });
+    const text = await error.innerText();
+    assert.ok(text.includes(HOSTILE_DIR), `the error quotes the folder name: ${text}`);
+    assert.equal(await page.locator('main img').count(), 0, 'no <img> was made from server text');
+    assert.equal(await page.evaluate(() => (window as { __injected?: number }).__injected), undefined);
+    await page.close();
+  });
+
+  it('shows the training runs in --runs_dir as loss and accuracy curves', async () => {
+    const page = await openDashboard('runs');
+    const run = page.locator('#runs-body section[data-run="softmax-run"]');
+    await run.waitFor();
+    assert.match(await run.innerText(), /softmax on MNIST/);
+    const lines = await run.locator('path.line').evaluateAll((paths) => paths.map((p) => p.getAttribute('d') ?? ''));
+    assert.equal(lines.length, 2, 'a loss curve and an accuracy curve');
+    for (const d of lines) assert.equal(d.split('L').length, 50, 'one point per step');
+    await page.close();
+  });
+
+  it('unloads and loads a model through the repository API when model control is explicit', async () => {
+    const page = await openDashboard('models');
+    const row = page.locator('#models-table tr[data-model="mnist"][data-version="1"]');
+    await row.waitFor();
+    await row.getByRole('button', { name: 'Unload', exact: true }).click();
+    await page.locator('#models-table tr[data-model="mnist"] .badge', { hasText: 'not served' }).waitFor();
+    assert.equal((await fetch(`${baseUrl}/v2/models/mnist/ready`)).status, 400);
+    await page
+      .locator('#models-table tr[data-model="mnist"]')
+      .getByRole('button', { name: 'Load', exact: true })
+      .click();
+    await page.locator('#models-table tr[data-model="mnist"] .badge', { hasText: 'AVAILABLE' }).waitFor();
+    assert.equal((await fetch(`${baseUrl}/v2/models/mnist/ready`)).status, 200);
+    await page.close();
+  });
+
+  it('offers no load or unload buttons unless model control is explicit', async () => {
+    const readOnly = await fs.startServer({
+      modelConfig: singleModelConfig('mnist', path.join(dir, 'mnist')),
+      grpcPort: 0,
+      restPort: 0,
+      host: '127.0.0.1',
+      fileSystemPollWaitSeconds: -1,
+      log: () => {},
+    });
+    const page = await context.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${readOnly.restPort}/#models`);
+      await page.locator('#models-table tr[data-model="mnist"]').first().waitFor({ timeout: 15_000 });
+      assert.equal(await page.locator('#models-table button').count(), 0);
+      assert.match(await page.locator('#view-models').innerText(), /Read-only \(model control mode: none\)/);
+    } finally {
+      await page.close();
+      await readOnly.close();
+    }
   });
 
   it('raised no script errors in any page', () => {
