@@ -347,6 +347,33 @@ describe('the dashboard in a real browser', { skip }, () => {
     }
   });
 
+  it('asks for the bearer token when the server needs one, then polls the stats (EventSource sends no headers)', async () => {
+    const tokenFile = path.join(dir, 'token');
+    await writeFile(tokenFile, 'dashboard-test-token\n');
+    const guarded = await fs.startServer({
+      modelConfig: singleModelConfig('mnist', path.join(dir, 'mnist')),
+      grpcPort: 0,
+      restPort: 0,
+      host: '127.0.0.1',
+      fileSystemPollWaitSeconds: -1,
+      authTokenFile: tokenFile,
+      log: () => {},
+    });
+    // The 401s before the token is given are expected; this page's console is not watched.
+    const page = await context.newPage();
+    try {
+      await page.goto(`http://127.0.0.1:${guarded.restPort}/#live`);
+      await page.locator('input[type="password"]').fill('dashboard-test-token');
+      await page.getByRole('button', { name: 'Use token' }).click();
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+      await page.locator('#live-mode', { hasText: 'polling every second' }).waitFor({ timeout: 15_000 });
+      await page.locator('#chart-requests').waitFor();
+    } finally {
+      await page.close();
+      await guarded.close();
+    }
+  });
+
   it('raised no script errors in any page', () => {
     assert.deepEqual(pageErrors, []);
   });
