@@ -237,7 +237,9 @@ describe('the dashboard in a real browser', { skip }, () => {
     assert.ok(bars.every((v) => v >= 0 && v <= 1));
     assert.ok(Math.abs(bars.reduce((a, b) => a + b, 0) - 1) < 1e-3, `scores sum to 1: ${bars.join(', ')}`);
     const predicted = await page.locator('#digit-prediction').innerText();
-    assert.match(predicted, /^Predicted class: \d$/);
+    // The model is trained here (deterministic: fixed seed and data) and reads a well-made MNIST-like "7" as 7; a
+    // digit not centred or scaled as MNIST's are would not be.
+    assert.equal(predicted, 'Predicted class: 7', `scores: ${bars.join(', ')}`);
     await page.screenshot({ path: path.join(ARTIFACTS, 'try-it.png'), fullPage: true });
     await page.close();
   });
