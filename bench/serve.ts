@@ -28,10 +28,14 @@
  * it saturates before the bare peers do, so its ratios flatter flowserve.
  *
  *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
- *     [--only all|v2|cnn-batching]
+ *     [--only all|v2|cnn-batching|dashboard]
+ *
+ * `--only dashboard`: one flowserve server (dashboard on, as by default), with the dashboard page open in a headless
+ * chromium on the live-load view (bench/dashboard-viewer.ts) against no page open; REST :predict (wrk) and gRPC
+ * Predict (h2load, 1 connection) at each level, rounds alternated. Rows: dashboard open / closed.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -79,6 +83,7 @@ import {
   type NativeLoadResult,
 } from './native-load.js';
 import { report, type BenchRow } from './report.js';
+import { CHROMIUM, startDashboardBrowser, type DashboardBrowser } from './dashboard-viewer.js';
 
 const MODEL = 'mnist';
 /** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
@@ -370,8 +375,11 @@ interface Options {
   rounds: number;
   /** Where flowserve runs the models (--device, as `flowserve serve --device`). */
   device: 'cpu' | 'gpu';
-  /** `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows. */
-  only: 'all' | 'v2' | 'cnn-batching';
+  /**
+   * `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows;
+   * `dashboard`: only the dashboard open vs closed.
+   */
+  only: 'all' | 'v2' | 'cnn-batching' | 'dashboard';
   /** `native`: h2load and wrk when both are installed (the default); `node`: the Node.js client of src/cli/bench.ts. */
   generator: 'native' | 'node';
 }
@@ -394,7 +402,11 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--concurrency' && value) options.concurrency = value.split(',').map(Number);
     else if (flag === '--rounds' && value) options.rounds = Number(value);
     else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
-    else if (flag === '--only' && (value === 'all' || value === 'v2' || value === 'cnn-batching')) options.only = value;
+    else if (
+      flag === '--only' &&
+      (value === 'all' || value === 'v2' || value === 'cnn-batching' || value === 'dashboard')
+    )
+      options.only = value;
     else if (flag === '--generator' && (value === 'native' || value === 'node')) options.generator = value;
     else if (flag === '--device' || flag === '--only' || flag === '--generator')
       throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
@@ -1094,11 +1106,127 @@ async function nativeMain(options: Options): Promise<void> {
   }
 }
 
+/**
+ * `--only dashboard`: the issue's "it must not slow the server", measured. One flowserve server; the "flowserve" side
+ * of each pair runs with the dashboard open in chromium (a tab opened before the load starts and closed after it; one
+ * browser for the whole run, idle with no page during the peer's rounds), the peer side with no page. The browser's CPU seconds per round are printed: on a machine where
+ * it shares the server's cores, that is the part of any difference the server did not cause.
+ */
+async function dashboardOnly(options: Options): Promise<void> {
+  const found = nativeGenerators();
+  if (!found.h2load || !found.wrk) throw new Error(`--only dashboard needs h2load and wrk (${INSTALL_HINT})`);
+  if (!existsSync(CHROMIUM)) throw new Error(`--only dashboard needs ${CHROMIUM} (Debian package chromium)`);
+  const started = performance.now();
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'flowserve-bench-load-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  let server: ServerProcess | undefined;
+  let browser: DashboardBrowser | undefined;
+  try {
+    writeMnistServable(base);
+    await writeCnnServable(base);
+    writeLargeServable(base);
+    const { files, messages } = writeBodies(scratch, image);
+    browser = await startDashboardBrowser();
+    const viewers = browser;
+    console.log(
+      `flowserve serving bench, dashboard open (headless chromium on the live view) vs closed: ${MODEL} softmax, ` +
+        `batch 1, concurrency ${options.concurrency.join('/')}, ${options.seconds} s per level and side, in ` +
+        `${options.rounds} alternating rounds\n`,
+    );
+    server = await spawnServer('flowserve', base);
+    const flow = server;
+    await checkGrpcBody(flow.grpcPort, 'Predict', messages.predict);
+    await checkRestBody(flow.restPort, files.rest);
+    const browserCpu: { level: number; seconds: number; cpuS: number }[] = [];
+    /** Runs `load` with the dashboard open in a tab for its duration. */
+    const withDashboard =
+      (load: NativeRun): NativeRun =>
+      async (level, durationS) => {
+        const viewer = await viewers.open(`http://127.0.0.1:${flow.restPort}/#live`);
+        try {
+          const result = await load(level, durationS);
+          browserCpu.push({ level, seconds: result.seconds, cpuS: viewer.cpuSeconds() });
+          return result;
+        } finally {
+          await viewer.close();
+        }
+      };
+    const rest: NativeRun = (c, durationS) =>
+      runWrk({
+        url: `http://127.0.0.1:${flow.restPort}/v1/models/${MODEL}:predict`,
+        bodyFile: files.rest,
+        connections: c,
+        durationS,
+        scratch,
+      });
+    const grpc: NativeRun = (c, durationS) =>
+      runH2load({
+        url: `http://127.0.0.1:${flow.grpcPort}${PREDICTION_SERVICE}/Predict`,
+        bodyFile: files.predict,
+        connections: 1,
+        streams: c,
+        durationS,
+        scratch,
+      });
+    const restPair = await measureNativePair(
+      'REST :predict, C connections (wrk), dashboard open (peer: dashboard closed)',
+      { flowserve: withDashboard(rest), peer: rest },
+      options.concurrency,
+      options,
+    );
+    const restCpu = browserCpu.splice(0);
+    const grpcPair = await measureNativePair(
+      'gRPC Predict, 1 connection × C streams (h2load), dashboard open (peer: dashboard closed)',
+      { flowserve: withDashboard(grpc), peer: grpc },
+      options.concurrency,
+      options,
+    );
+    const grpcCpu = browserCpu.splice(0);
+    const share = (rows: typeof browserCpu) =>
+      rows.length === 0 ? 0 : rows.reduce((sum, r) => sum + r.cpuS / r.seconds, 0) / rows.length;
+    console.log(
+      `chromium's own CPU while open (share of one core, mean over rounds incl. warm-up): REST ${(100 * share(restCpu)).toFixed(0)}%, ` +
+        `gRPC ${(100 * share(grpcCpu)).toFixed(0)}%\n`,
+    );
+    const closed = 'dashboard closed';
+    report(
+      'serve-dashboard',
+      [
+        ...compareRows('dashboard_open_rest_predict', restPair.flowserve, restPair.peer, closed, '>= 0.95'),
+        ...compareRows('dashboard_open_grpc_predict', grpcPair.flowserve, grpcPair.peer, closed, '>= 0.95'),
+      ],
+      {
+        config: {
+          model: `${MODEL} softmax ${PIXELS}x${CLASSES}`,
+          batch: 1,
+          viewer: 'headless chromium, dashboard live view (SSE stream, 1 s redraw, model list polled every 3 s)',
+          generator: { grpc: 'h2load -t1', rest: 'wrk -t1' },
+          concurrency: options.concurrency,
+          secondsPerLevel: options.seconds,
+          rounds: options.rounds,
+        },
+        browserCpuShareOfOneCore: { rest: share(restCpu), grpc: share(grpcCpu) },
+        results: { restPredict: restPair, grpcPredict: grpcPair },
+      },
+    );
+    console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  } finally {
+    await browser?.close();
+    await server?.stop();
+    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   process.env.FLOWSERVE_BENCH_DEVICE = options.device;
   if (options.only === 'cnn-batching') {
     await cnnBatchingOnly(options);
+    return;
+  }
+  if (options.only === 'dashboard') {
+    await dashboardOnly(options);
     return;
   }
   // With the native generators a full run measures TF Serving's API and v2 gRPC / REST binary against the bare peers;
