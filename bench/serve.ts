@@ -1136,8 +1136,8 @@ async function dashboardOnly(options: Options): Promise<void> {
     );
     server = await spawnServer('flowserve', base);
     const flow = server;
-    await checkGrpcBody(flow.grpcPort, 'Predict', messages.predict);
-    await checkRestBody(flow.restPort, files.rest);
+    await checkGrpcBody(flow.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
+    await checkRestBody(flow.restPort, `/v1/models/${MODEL}:predict`, files.rest);
     const browserCpu: { level: number; seconds: number; cpuS: number }[] = [];
     /** Runs `load` with the dashboard open in a tab for its duration. */
     const withDashboard =
