@@ -7,7 +7,8 @@
  * share (/proc/PID/task/PID/stat) is printed beside it: that thread is the bottleneck of the serving path.
  * Rounds alternate the sides; the figure kept per side is the median of the rounds.
  *
- *   node dist/bench/request-cost.js [--requests 20000] [--rounds 3] [--streams 32] [--baseline DIST]
+ *   node dist/bench/request-cost.js [--requests 20000] [--rounds 3] [--streams 32] [--rest-connections 8]
+ *     [--baseline DIST] [--only grpc_predict,v2_grpc_infer,rest_predict,v2_rest_binary]
  *
  * --baseline DIST: another build's dist/ (e.g. main's, built in a copy of its tree): its bench/serve.js serves the
  * same models, so the table gains "this build vs baseline" rows, measured in the same run.
@@ -37,10 +38,19 @@ interface Options {
   streams: number;
   restConnections: number;
   baseline: string | undefined;
+  /** Series names to measure (default all). */
+  only: string[] | undefined;
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { requests: 20_000, rounds: 3, streams: 32, restConnections: 8, baseline: undefined };
+  const options: Options = {
+    requests: 20_000,
+    rounds: 3,
+    streams: 32,
+    restConnections: 8,
+    baseline: undefined,
+    only: undefined,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1] ?? ''];
     if (flag === '--requests') options.requests = Number(value);
@@ -48,6 +58,7 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--streams') options.streams = Number(value);
     else if (flag === '--rest-connections') options.restConnections = Number(value);
     else if (flag === '--baseline') options.baseline = resolve(value);
+    else if (flag === '--only') options.only = value.split(',');
     else throw new Error(`unknown flag ${flag ?? ''}`);
   }
   const counts = [options.requests, options.rounds, options.streams, options.restConnections];
@@ -91,6 +102,8 @@ interface Series {
 interface Sample {
   processUs: number;
   mainThreadUs: number;
+  /** h2load's req/s over the run: wall-clock, so only a hint on a shared machine. */
+  requestsPerSecond: number;
 }
 
 const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1] as number;
@@ -138,7 +151,7 @@ async function main(): Promise<void> {
       ];
     const predictPath = `/v1/models/${MODEL}:predict`;
     const inferPath = `/v2/models/${MODEL}/infer`;
-    const series: Series[] = [
+    const allSeries: Series[] = [
       { name: 'grpc_predict', args: grpc(`${PREDICTION_SERVICE}/Predict`, files.predict) },
       { name: 'v2_grpc_infer', args: grpc(MODEL_INFER, files.v2Infer) },
       { name: 'rest_predict', args: rest(predictPath, files.rest, { 'content-type': 'application/json' }) },
@@ -147,6 +160,7 @@ async function main(): Promise<void> {
         args: rest(inferPath, files.v2RestBinary.file, files.v2RestBinary.headers),
       },
     ];
+    const series = allSeries.filter((s) => !options.only || options.only.includes(s.name));
     for (const server of servers.values()) {
       await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
       await checkGrpcBody(server.grpcPort, MODEL_INFER, messages.v2Infer);
@@ -162,9 +176,11 @@ async function main(): Promise<void> {
     const measure = async (s: Series, side: string, n: number): Promise<Sample> => {
       const server = servers.get(side) as ServerProcess;
       const before = cpuOf(server.pid);
-      checkH2load(await run('h2load', s.args(server, n)), n);
+      const stdout = await run('h2load', s.args(server, n));
       const after = cpuOf(server.pid);
+      checkH2load(stdout, n);
       return {
+        requestsPerSecond: Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(stdout)?.[1] ?? NaN),
         processUs: ((after.process - before.process) * 1e6) / n,
         mainThreadUs: ((after.mainThread - before.mainThread) * 1e6) / n,
       };
@@ -187,7 +203,7 @@ async function main(): Promise<void> {
         median((samples.get(`${s.name}/${side}`) ?? []).map(pick));
       const cells = sides.map(
         (side) =>
-          `${side} ${cost(side, (x) => x.processUs).toFixed(1)} µs (main thread ${cost(side, (x) => x.mainThreadUs).toFixed(1)})`,
+          `${side} ${cost(side, (x) => x.processUs).toFixed(1)} µs (main thread ${cost(side, (x) => x.mainThreadUs).toFixed(1)}, ${cost(side, (x) => x.requestsPerSecond).toFixed(0)} req/s)`,
       );
       table.push(`${s.name.padEnd(16)} ${cells.join('   ')}`);
       const row = (peerSide: string, peerName: string, target?: string): BenchRow => ({
