@@ -85,7 +85,7 @@ import {
 import { report, type BenchRow } from './report.js';
 import { CHROMIUM, startDashboardBrowser, type DashboardBrowser } from './dashboard-viewer.js';
 
-const MODEL = 'mnist';
+export const MODEL = 'mnist';
 /** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
 const CNN_MODEL = 'mnist_cnn';
 const PIXELS = 784;
@@ -96,9 +96,9 @@ const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
 const LARGE_MODEL = 'sum224';
 const LARGE_SHAPE = [1, 3, 224, 224];
 
-type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
+export type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
 
-interface Ports {
+export interface Ports {
   grpcPort: number;
   restPort: number;
 }
@@ -130,7 +130,7 @@ function signatures(): SignatureFile {
 }
 
 /** Writes <base>/1/{model.onnx,signatures.json}: y = softmax(x·W + b) with random W, b. */
-function writeMnistServable(base: string): void {
+export function writeMnistServable(base: string): void {
   const g = new OnnxGraphBuilder('mnist_softmax');
   g.input({ name: 'x', dtype: 'float32', shape: ['batch', PIXELS] });
   const w = Float32Array.from({ length: PIXELS * CLASSES }, () => (Math.random() - 0.5) * 0.1);
@@ -148,7 +148,7 @@ function writeMnistServable(base: string): void {
 }
 
 /** Writes <base>-sum/1/: sum[b] = Σ x[b, :, :, :] for x [?,3,224,224] (an identity would echo 600 KB back). */
-function writeLargeServable(base: string): void {
+export function writeLargeServable(base: string): void {
   const g = new OnnxGraphBuilder('sum224');
   g.input({ name: 'x', dtype: 'float32', shape: ['batch', 3, 224, 224] });
   g.op('ReduceSum', ['x', g.int64s([1, 2, 3])], { keepdims: 0 }, 'sum');
@@ -172,7 +172,7 @@ function writeLargeServable(base: string): void {
 }
 
 /** Exports the MNIST CNN (two conv+pool blocks, dense 1024) with initial weights to `<base>-cnn/00000001`. */
-async function writeCnnServable(base: string): Promise<void> {
+export async function writeCnnServable(base: string): Promise<void> {
   const g = new Graph();
   const model = withGraph(g, () => buildModel('cnn', { seed: 1 }));
   const session = new Session(g, { logger: () => {} });
@@ -334,12 +334,19 @@ async function childMain(kind: ChildKind, base: string): Promise<void> {
   });
 }
 
-interface ServerProcess extends Ports {
+export interface ServerProcess extends Ports {
+  /** The child process's id (bench/request-cost.ts reads its CPU time). */
+  pid: number;
   stop(): Promise<void>;
 }
 
-function spawnServer(kind: ChildKind, base: string): Promise<ServerProcess> {
-  const child: ChildProcess = fork(fileURLToPath(import.meta.url), ['--child', kind, base], {
+/** Starts `kind` in a child process running `script` (this file by default; another build's serve.js for an A/B). */
+export function spawnServer(
+  kind: ChildKind,
+  base: string,
+  script = fileURLToPath(import.meta.url),
+): Promise<ServerProcess> {
+  const child: ChildProcess = fork(script, ['--child', kind, base], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   return new Promise((resolve, reject) => {
@@ -350,6 +357,7 @@ function spawnServer(kind: ChildKind, base: string): Promise<ServerProcess> {
       child.removeAllListeners('exit');
       resolve({
         ...ports,
+        pid: child.pid as number,
         stop: () =>
           new Promise<void>((done) => {
             const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
@@ -747,11 +755,11 @@ function v2Config(options: Options, levels: readonly number[]): Record<string, u
 // ---------------------------------------------------------------------------------------------------------------
 // Native load generators (h2load, wrk)
 
-const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
-const MODEL_INFER = `/${INFERENCE_SERVICE}/ModelInfer`;
+export const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
+export const MODEL_INFER = `/${INFERENCE_SERVICE}/ModelInfer`;
 
 /** The request bodies the native generators send, written once into the scratch directory. */
-interface Bodies {
+export interface Bodies {
   predict: string;
   predictCnn: string;
   classify: string;
@@ -762,7 +770,7 @@ interface Bodies {
   v2RestBinary: { file: string; headers: Record<string, string> };
 }
 
-interface RequestMessages {
+export interface RequestMessages {
   predict: Buffer;
   predictCnn: Buffer;
   classify: Buffer;
@@ -796,7 +804,7 @@ function requestMessages(image: number[]): RequestMessages {
   };
 }
 
-function writeBodies(dir: string, image: number[]): { files: Bodies; messages: RequestMessages } {
+export function writeBodies(dir: string, image: number[]): { files: Bodies; messages: RequestMessages } {
   const messages = requestMessages(image);
   const v2Rest = encodeRestInfer(
     { name: MODEL },
@@ -824,7 +832,7 @@ function writeBodies(dir: string, image: number[]): { files: Bodies; messages: R
  * Sends each body once with grpc-js and fails unless the call succeeds: h2load counts HTTP 200 as success, and a
  * gRPC error travels in the trailers of an HTTP 200 response.
  */
-async function checkGrpcBody(port: number, path: string, message: Buffer): Promise<void> {
+export async function checkGrpcBody(port: number, path: string, message: Buffer): Promise<void> {
   const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
   const method = path.slice(path.lastIndexOf('/') + 1);
   try {
@@ -842,7 +850,7 @@ async function checkGrpcBody(port: number, path: string, message: Buffer): Promi
   }
 }
 
-async function checkRestBody(
+export async function checkRestBody(
   port: number,
   path: string,
   bodyFile: string,
@@ -1351,10 +1359,11 @@ async function main(): Promise<void> {
   }
 }
 
+// bench/request-cost.ts imports the fixtures above; only `node dist/bench/serve.js` runs the bench.
 const childIndex = process.argv.indexOf('--child');
 if (childIndex >= 0) {
   await childMain(process.argv[childIndex + 1] as ChildKind, process.argv[childIndex + 2] ?? '');
-} else {
+} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await main();
   process.exit(0);
 }

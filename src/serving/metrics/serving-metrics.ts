@@ -49,6 +49,22 @@ export interface BatchRecord {
   queuingSeconds: number;
 }
 
+/** One flowserve_requests_total series: its label objects, made once, and the requests not yet handed over. */
+interface RequestSeries {
+  /** Its key in ServingMetrics.requestSeries. */
+  key: string;
+  /** "model\0version" when the request resolved to a version (forgetVersion removes the series with it). */
+  versionKey: string | undefined;
+  /** :tensorflow:serving:request_count's labels. */
+  countLabels: Record<string, string>;
+  /** flowserve_requests_total's labels. */
+  labels: Record<string, string>;
+  /** :tensorflow:serving:request_latency's labels. */
+  latencyLabels: Record<string, string>;
+  /** Requests counted here and not yet added to the two counters. */
+  pending: number;
+}
+
 /**
  * The `model_name` label of requests for a model that is not configured. Request labels come only from the
  * configured model list, so a client sending random names cannot grow the number of series.
@@ -66,8 +82,12 @@ export const UNKNOWN_MODEL_LABEL = '(unknown)';
 export class ServingMetrics {
   readonly registry: Registry;
   private configuredModels = new Set<string>();
-  /** Label sets of flowserve_requests_total per "model\0version", so forgetVersion can remove them. */
-  private readonly versionedRequestLabels = new Map<string, Map<string, Record<string, string>>>();
+  /** Every request series seen, by its label values (bounded as the labels are: see the class comment). */
+  private readonly requestSeries = new Map<string, RequestSeries>();
+  /** Request series per "model\0version", so forgetVersion can remove them. */
+  private readonly versionedRequestSeries = new Map<string, Set<RequestSeries>>();
+  /** runtime_latency's label set per "model\0API". */
+  private readonly runtimeLabels = new Map<string, Record<string, string>>();
   /** Version directories with load or warmup series (model_path labels), and their model. */
   private readonly versionPaths = new Map<string, string>();
   private readonly warmupStatuses = new Set<string>();
@@ -96,17 +116,21 @@ export class ServingMetrics {
   constructor(registry: Registry = new Registry()) {
     this.registry = registry;
     const registers = [registry];
+    // Requests are counted in their RequestSeries and handed to prom-client when the counters are read.
+    const flush = () => this.flushRequestCounts();
     this.requestCount = new Counter({
       name: ':tensorflow:serving:request_count',
       help: 'Predict/Classify/Regress requests by model and status',
       labelNames: ['model_name', 'status'],
       registers,
+      collect: flush,
     });
     this.requests = new Counter({
       name: 'flowserve_requests_total',
       help: 'Requests by model, version, API, entrypoint, protocol (v1 TF Serving, v2 Open Inference) and status',
       labelNames: ['model_name', 'version', 'API', 'entrypoint', 'protocol', 'status'],
       registers,
+      collect: flush,
     });
     this.requestLatency = new Histogram({
       name: ':tensorflow:serving:request_latency',
@@ -233,38 +257,60 @@ export class ServingMetrics {
     this.configuredModels = new Set(names);
   }
 
-  /** Called by the API adapters once per request. */
+  /**
+   * Called by the API adapters once per request. The request's series (its label objects, built once) is looked up
+   * by its label values; the two counters are bumped in it and reach prom-client when they are read (a scrape, the
+   * dashboard's sampler), so a request pays for a Map lookup instead of two label validations and hashes, and
+   * allocates no label objects (docs/performance.md, "Serving").
+   */
   recordRequest(record: RequestRecord): void {
     const entrypoint = record.entrypoint ?? 'GRPC';
     const known = this.configuredModels.has(record.model);
     const model = known ? record.model : UNKNOWN_MODEL_LABEL;
     const version = known ? String(record.version ?? '') : '';
     const protocol = record.protocol === 'v2' ? 'v2' : 'v1';
-    this.requestCount.inc({ model_name: model, status: record.status });
-    const labels = { model_name: model, version, API: record.api, entrypoint, protocol, status: record.status };
-    this.requests.inc(labels);
-    if (version !== '') this.rememberVersionedLabels(model, version, labels);
-    if (record.status === 'OK') {
-      this.requestLatency.observe(
-        { model_name: model, API: record.api, entrypoint, protocol },
-        record.latencySeconds * 1e6,
-      );
+    const key = `${model}\0${version}\0${record.api}\0${entrypoint}\0${protocol}\0${record.status}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = {
+        key,
+        versionKey: version === '' ? undefined : `${model}\0${version}`,
+        countLabels: { model_name: model, status: record.status },
+        labels: { model_name: model, version, API: record.api, entrypoint, protocol, status: record.status },
+        latencyLabels: { model_name: model, API: record.api, entrypoint, protocol },
+        pending: 0,
+      };
+      this.requestSeries.set(key, series);
+      if (series.versionKey !== undefined) {
+        let sets = this.versionedRequestSeries.get(series.versionKey);
+        if (!sets) this.versionedRequestSeries.set(series.versionKey, (sets = new Set()));
+        sets.add(series);
+      }
     }
+    series.pending++;
+    if (record.status === 'OK') this.requestLatency.observe(series.latencyLabels, record.latencySeconds * 1e6);
   }
 
-  private rememberVersionedLabels(model: string, version: string, labels: Record<string, string>): void {
-    const key = `${model}\0${version}`;
-    let sets = this.versionedRequestLabels.get(key);
-    if (!sets) this.versionedRequestLabels.set(key, (sets = new Map()));
-    const id = `${labels.API}\0${labels.entrypoint}\0${labels.protocol}\0${labels.status}`;
-    if (!sets.has(id)) sets.set(id, labels);
+  /** Hands the requests counted since the last read to prom-client's two request counters. */
+  private flushRequestCounts(): void {
+    for (const series of this.requestSeries.values()) {
+      if (series.pending === 0) continue;
+      this.requestCount.inc(series.countLabels, series.pending);
+      this.requests.inc(series.labels, series.pending);
+      series.pending = 0;
+    }
   }
 
   /** Removes every series labelled with this version (called when the version reaches END). */
   forgetVersion(model: string, version: number): void {
     const key = `${model}\0${version}`;
-    for (const labels of this.versionedRequestLabels.get(key)?.values() ?? []) this.requests.remove(labels);
-    this.versionedRequestLabels.delete(key);
+    // request_count (by model and status) outlives the version: its counts are handed over before the series goes.
+    this.flushRequestCounts();
+    for (const series of this.versionedRequestSeries.get(key) ?? []) {
+      this.requests.remove(series.labels);
+      this.requestSeries.delete(series.key);
+    }
+    this.versionedRequestSeries.delete(key);
     this.versionState.remove({ model_name: model, version: String(version) });
     for (const signature of this.queueSignatures.get(key) ?? []) {
       this.queueDepth.remove({ model_name: model, version: String(version), signature });
@@ -282,7 +328,10 @@ export class ServingMetrics {
   }
 
   observeRuntime(model: string, api: string, seconds: number): void {
-    this.runtimeLatency.observe({ model_name: model, API: api, runtime: 'ONNXRuntime' }, seconds * 1e6);
+    const key = `${model}\0${api}`;
+    let labels = this.runtimeLabels.get(key);
+    if (!labels) this.runtimeLabels.set(key, (labels = { model_name: model, API: api, runtime: 'ONNXRuntime' }));
+    this.runtimeLatency.observe(labels, seconds * 1e6);
   }
 
   observeBatch(batch: BatchRecord, threadPoolName: string): void {

@@ -84,6 +84,35 @@ test('tf.Examples fill the signature input by feature name; the example wins ove
 
 const parseBody = async (text: string) => (await readJson(Buffer.from(text))) as JsonObject;
 
+test('REST JSON: float literals round as Number() does, in small and large arrays, nested or flat', async () => {
+  const literals = [
+    '0.12345678901234567',
+    '-0.98765432109876543',
+    '1.0000000000000002',
+    '2.2250738585072011e-308',
+    '4.9e-324',
+    '-0',
+    '123456789012345678901234567890',
+    '3.4028235677973366e38',
+    '1E-7',
+    '7',
+  ];
+  const expected = literals.map(Number);
+  for (const dtype of ['float32', 'float64'] as const) {
+    const specs = { x: { name: 'x', dtype, shape: [-1, -1] } };
+    const round = (values: number[]) => (dtype === 'float32' ? values.map(Math.fround) : values);
+    // One row: read with one JSON.parse; 2,000 rows (past PARSED_ARRAY_MAX_BYTES): read literal by literal.
+    for (const rows of [1, 2000]) {
+      const body = `{"instances": [${Array.from({ length: rows }, () => `[${literals.join(', ')}]`).join(',')}]}`;
+      const decoded = await decodePredictBody(await parseBody(body), specs);
+      const values = decoded.inputs.x?.toNumbers() ?? [];
+      assert.equal(values.length, rows * literals.length);
+      assert.deepEqual(values.slice(-literals.length), round(expected), `${dtype}, ${rows} rows`);
+      assert.ok(Object.is(values[literals.indexOf('-0')], -0), `${dtype}: -0 keeps its sign`);
+    }
+  }
+});
+
 test('REST JSON: row and columnar requests, b64 strings, NaN tokens', async () => {
   const specs = { x: { name: 'x', dtype: 'float32' as const, shape: [-1, 2] } };
   const row = await decodePredictBody(await parseBody('{"instances": [[1, NaN], [3, -Infinity]]}'), specs);

@@ -7,6 +7,25 @@ import {
 } from '../../../src/serving/metrics/serving-metrics.js';
 
 describe('ServingMetrics', () => {
+  it('request counts are exact whenever they are read, by a scrape or straight from the registry', async () => {
+    const metrics = new ServingMetrics();
+    metrics.setConfiguredModels(['m']);
+    const count = async () => {
+      const metric = metrics.registry.getSingleMetric('flowserve_requests_total');
+      const values = (await metric?.get())?.values ?? [];
+      return values.reduce((sum, v) => sum + v.value, 0);
+    };
+    for (let i = 0; i < 3; i++)
+      metrics.recordRequest({ model: 'm', version: 1, api: 'Predict', status: 'OK', latencySeconds: 0 });
+    assert.equal(await count(), 3);
+    metrics.recordRequest({ model: 'm', version: 1, api: 'Predict', status: 'OK', latencySeconds: 0 });
+    assert.match(
+      (await metrics.exposition()).body,
+      /^:tensorflow:serving:request_count\{model_name="m",status="OK"\} 4$/m,
+    );
+    assert.equal(await count(), 4);
+  });
+
   it('exports request counts and latencies under TF Serving names', async () => {
     const metrics = new ServingMetrics();
     metrics.setConfiguredModels(['m']);

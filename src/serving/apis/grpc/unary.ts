@@ -31,25 +31,43 @@ export function deadlineMs(deadline: GrpcDeadline): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** The call's cancellation as an AbortSignal, plus its deadline; `done` releases the timer. */
+/**
+ * The call's cancellation as an AbortSignal, plus its deadline; `done` releases what the signal holds. The signal is
+ * made when a handler first reads it: only long RPCs (config reload, repository load/unload) do, so an inference call
+ * pays for no AbortController, 'cancelled' listener or deadline timer (they were ~3 % of the main thread's time per
+ * request: docs/performance.md, "Serving").
+ */
 function callContext(call: ServerUnaryCall<unknown, unknown>): CallContext & { done(): void } {
-  const controller = new AbortController();
   const deadline = deadlineMs(call.getDeadline());
-  const onCancel = () => controller.abort(new Cancelled('the client cancelled the call or disconnected'));
-  call.once('cancelled', onCancel);
-  if (call.cancelled) onCancel();
-  // grpc-js answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
-  const timer =
-    deadline === undefined
-      ? undefined
-      : setTimeout(
-          () => controller.abort(new DeadlineExceeded("the call's deadline passed")),
-          Math.max(0, deadline - Date.now()),
-        );
+  let controller: AbortController | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let finished = false;
+  const onCancel = () => controller?.abort(new Cancelled('the client cancelled the call or disconnected'));
+  const signal = (): AbortSignal => {
+    if (controller) return controller.signal;
+    controller = new AbortController();
+    // A handler reading the signal after the call ended (it never should) gets one that stays as the call left it.
+    if (finished) return controller.signal;
+    call.once('cancelled', onCancel);
+    if (call.cancelled) onCancel();
+    // grpc-js answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
+    if (deadline !== undefined) {
+      const c = controller;
+      timer = setTimeout(
+        () => c.abort(new DeadlineExceeded("the call's deadline passed")),
+        Math.max(0, deadline - Date.now()),
+      );
+    }
+    return controller.signal;
+  };
   return {
-    signal: controller.signal,
+    get signal() {
+      return signal();
+    },
     deadline,
     done: () => {
+      finished = true;
+      if (!controller) return;
       clearTimeout(timer);
       call.removeListener('cancelled', onCancel);
     },

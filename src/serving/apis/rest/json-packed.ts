@@ -4,7 +4,17 @@
  * (a `0,` costs 2), so the reader only checks them and records their shape, and the tensor is filled by reading
  * the range a second time, straight into its typed array.
  */
-import { numberAt } from './json-number.js';
+import { float32At, numberAt } from './json-number.js';
+
+/**
+ * Packed arrays of numbers up to this much text are converted by one JSON.parse of their range (flatNumbers): the
+ * engine's parser reads the 17-digit floats that JSON writers print at about half the cost of one Number() call per
+ * literal (docs/performance.md, "Serving"). The JS array it makes is transient and bounded by this size.
+ */
+export const PARSED_ARRAY_MAX_BYTES = 64 * 1024;
+
+/** Buffer's native latin1 decoder on any Uint8Array (a checked JSON number array is ASCII). */
+const latin1Slice = Buffer.prototype.latin1Slice as (this: Uint8Array, start: number, end: number) => string;
 
 /** What the elements are: numbers (NaN/Infinity tokens included), booleans, or none at all (a 0 in the shape). */
 export type PackedKind = 'number' | 'boolean' | 'empty';
@@ -27,6 +37,24 @@ export class PackedArray {
 
   get size(): number {
     return this.shape.reduce((n, d) => n * d, 1);
+  }
+
+  /**
+   * The elements as doubles in row-major order, exactly as Number() rounds each literal, or undefined when this
+   * array is not numbers, is longer than PARSED_ARRAY_MAX_BYTES, or holds the NaN / Infinity tokens that JSON.parse
+   * refuses (the cursor reads those).
+   */
+  flatNumbers(): number[] | undefined {
+    if (this.kind !== 'number' || this.end - this.start > PARSED_ARRAY_MAX_BYTES) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(latin1Slice.call(this.bytes, this.start, this.end));
+    } catch {
+      return undefined;
+    }
+    let flat = parsed as unknown[];
+    for (let depth = 1; depth < this.shape.length; depth++) flat = flat.flat();
+    return flat.length === this.size && flat.every((x) => typeof x === 'number') ? (flat as number[]) : undefined;
   }
 
   /** The start of the JSON text, for messages. */
@@ -100,6 +128,11 @@ export class PackedCursor {
 
   number(): number {
     return numberAt(this.packed.bytes, this.tokenStart, this.tokenEnd);
+  }
+
+  /** The number as a float32 tensor stores it: Math.fround(number()), computed faster (json-number.ts). */
+  float32(): number {
+    return float32At(this.packed.bytes, this.tokenStart, this.tokenEnd);
   }
 
   /** The token's text, for messages. */

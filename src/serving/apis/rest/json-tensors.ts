@@ -177,12 +177,30 @@ function setNumber(data: TensorData, at: number, value: number, dtype: DType, te
   else (data as Int32Array)[at] = value;
 }
 
+/** float32 has its own faster conversion in the cursor (PackedCursor.float32); the wider floats parse in one go. */
+const parsesWhole = (dtype: DType) => dtype === 'float64' || dtype === 'float16';
+
+/**
+ * A small packed array of numbers into a float tensor from `at`, through one JSON.parse (PackedArray.flatNumbers);
+ * false when that does not apply, and the cursor reads it. Floats take every number, so no element can fail here.
+ */
+function fillFromParsed(packed: PackedArray, data: TensorData, at: number, dtype: DType): boolean {
+  const numbers = packed.flatNumbers();
+  if (!numbers) return false;
+  if (dtype === 'float16') {
+    for (let k = 0; k < numbers.length; k++) (data as Uint16Array)[at + k] = float16Bits(numbers[k] as number);
+  } else (data as Float32Array | Float64Array).set(numbers, at);
+  return true;
+}
+
 /** Converts up to `count` elements from the cursor into `data` from `at`; returns how many it converted. */
 function fillFromCursor(cursor: PackedCursor, data: TensorData, at: number, count: number, dtype: DType): number {
   for (let n = 0; n < count; n++) {
     if (!cursor.next()) return n;
     const kind = cursor.kind;
-    if (kind === NUMBER && dtype !== 'string' && dtype !== 'bool') {
+    if (kind === NUMBER && dtype === 'float32') {
+      (data as Float32Array)[at + n] = cursor.float32();
+    } else if (kind === NUMBER && dtype !== 'string' && dtype !== 'bool') {
       setNumber(data, at + n, cursor.number(), dtype, () => previewText(cursor.text()));
     } else if (kind !== NUMBER && dtype === 'bool') {
       (data as Uint8Array)[at + n] = kind === TRUE ? 1 : 0;
@@ -241,6 +259,9 @@ export async function jsonToTensor(
     if (!(leaf instanceof PackedArray)) {
       setElement(data, at++, leaf, dtype);
       work++;
+    } else if (parsesWhole(dtype) && fillFromParsed(leaf, data, at, dtype)) {
+      at += leaf.size;
+      work += leaf.size;
     } else {
       const cursor = new PackedCursor(leaf);
       let left = leaf.size;
