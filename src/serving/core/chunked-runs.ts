@@ -19,7 +19,7 @@ export const CHUNK_CANDIDATES = [4, 8, 16];
 /** Chunked runs must cost at least this fraction less per example than whole ones. */
 export const MIN_GAIN = 0.1;
 /** Timed rounds stop after this much time (at least two rounds). */
-export const CALIBRATION_BUDGET_MS = 1000;
+export const CALIBRATION_BUDGET_MS = 600;
 /** A model whose first whole run of the calibration batch takes longer is not calibrated: its load stays fast. */
 export const MAX_CALIBRATION_RUN_MS = 250;
 
