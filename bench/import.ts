@@ -161,7 +161,11 @@ async function flowserve(pool: WorkerPool, file: string, name: string, shape1: n
   const [alias] = Object.keys(signature.inputs);
   const outputs = Object.keys(signature.outputs);
   const run = async (data: Float32Array, shape: number[]) => {
-    const result = await servable.run('serving_default', { [alias as string]: new HostTensor('float32', shape, data) }, outputs);
+    const result = await servable.run(
+      'serving_default',
+      { [alias as string]: new HostTensor('float32', shape, data) },
+      outputs,
+    );
     if (!result[outputs[0] as string]) throw new Error('no output');
   };
   const n = shape1.reduce((a, b) => a * b, 1);

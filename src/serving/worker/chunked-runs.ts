@@ -33,7 +33,11 @@ export function chunkSizes(rows: number, chunkRows: number): number[] {
 function sliceRows(t: WireTensor, start: number, rows: number): WireTensor {
   const data = t.data as TypedArray;
   const perRow = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  return { dtype: t.dtype, shape: [rows, ...t.shape.slice(1)], data: data.subarray(start * perRow, (start + rows) * perRow) };
+  return {
+    dtype: t.dtype,
+    shape: [rows, ...t.shape.slice(1)],
+    data: data.subarray(start * perRow, (start + rows) * perRow),
+  };
 }
 
 /** The chunks' outputs joined along dim 0, or undefined when a chunk's output is not batched by the chunk's rows. */
@@ -43,7 +47,8 @@ function joinRows(parts: WireTensor[], sizes: readonly number[]): WireTensor | u
   for (let i = 0; i < parts.length; i++) {
     const p = parts[i] as WireTensor;
     if (isPackedStrings(p.data) || p.dtype !== first.dtype || p.shape[0] !== sizes[i]) return undefined;
-    if (p.shape.length !== first.shape.length || p.shape.some((d, k) => k > 0 && d !== first.shape[k])) return undefined;
+    if (p.shape.length !== first.shape.length || p.shape.some((d, k) => k > 0 && d !== first.shape[k]))
+      return undefined;
   }
   const total = sizes.reduce((a, b) => a + b, 0);
   const Ctor = (first.data as TypedArray).constructor as new (n: number) => TypedArray;
@@ -147,21 +152,24 @@ function relativeDiff(a: WireTensor, b: WireTensor): number {
 }
 
 /**
- * This thread's CPU time in ns (Linux: /proc/thread-self/schedstat, the scheduler's own count), or undefined where
- * it cannot be read. With one intra-op thread ONNX Runtime computes on the calling thread, so a run's CPU time is
- * measured without what other processes do to the wall clock.
+ * This thread's time on a CPU in ns, or undefined where it cannot be read (not Linux): elapsed time less the time
+ * the thread waited on a run queue (field 2 of /proc/thread-self/schedstat), which the kernel adds up each time the
+ * thread is scheduled back in, so it is current whenever the thread reads it. (Field 1, the CPU time itself, only
+ * moves at scheduler ticks, 4 ms apart: too coarse for a run.) With one intra-op thread ONNX Runtime computes on the
+ * calling thread without blocking, so this is a run's CPU time, not stretched by other processes taking the core.
  */
-function threadCpuNs(): number | undefined {
+function onCpuNs(): number | undefined {
   try {
-    return Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+    const runQueueWaitNs = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[1]);
+    return Number.isFinite(runQueueWaitNs) ? Number(process.hrtime.bigint()) - runQueueWaitNs : undefined;
   } catch {
     return undefined;
   }
 }
 
 function clockOf(plan: ChunkCalibrationPlan): { clock: 'thread-cpu' | 'wall'; now: () => number } {
-  if (plan.clock === 'thread-cpu' && threadCpuNs() !== undefined) {
-    return { clock: 'thread-cpu', now: () => threadCpuNs() as number };
+  if (plan.clock === 'thread-cpu' && onCpuNs() !== undefined) {
+    return { clock: 'thread-cpu', now: () => onCpuNs() as number };
   }
   return { clock: 'wall', now: () => Number(process.hrtime.bigint()) };
 }

@@ -105,7 +105,12 @@ async function handle(
       };
     }
     case 'calibrate': {
-      const measurement = await calibrateChunks(session(request.sessionId), request.feeds, request.fetches, request.plan);
+      const measurement = await calibrateChunks(
+        session(request.sessionId),
+        request.feeds,
+        request.fetches,
+        request.plan,
+      );
       return { reply: { id: request.id, ok: true, kind: 'calibrated', measurement }, transfer: [] };
     }
     case 'unload': {

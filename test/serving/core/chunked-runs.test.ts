@@ -27,7 +27,13 @@ import { tempRepo, type TempRepo } from './model-fixtures.js';
 function rowwiseModel(): Uint8Array {
   const b = new OnnxGraphBuilder('rowwise');
   b.input({ name: 'x', dtype: 'float32', shape: ['n', 6] });
-  const w = b.constant(new HostTensor('float32', [6, 5], new Float32Array(30).map((_, i) => ((i % 7) - 3) / 5)));
+  const w = b.constant(
+    new HostTensor(
+      'float32',
+      [6, 5],
+      new Float32Array(30).map((_, i) => ((i % 7) - 3) / 5),
+    ),
+  );
   const bias = b.constant(new HostTensor('float32', [5], new Float32Array([0.1, -0.2, 0.3, 0, 0.5])));
   const xw = b.op('MatMul', ['x', w]);
   const sum = b.op('Add', [xw, bias]);
