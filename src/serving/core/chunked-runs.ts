@@ -20,6 +20,8 @@ export const CHUNK_CANDIDATES = [4, 8, 16];
 export const MIN_GAIN = 0.1;
 /** Timed rounds stop after this much time (at least two rounds). */
 export const CALIBRATION_BUDGET_MS = 600;
+/** Calibration feeds larger than this are not allocated (a model with huge rows is not calibrated). */
+export const MAX_CALIBRATION_BYTES = 64 * 1024 * 1024;
 /** A model whose first whole run of the calibration batch takes longer is not calibrated: its load stays fast. */
 export const MAX_CALIBRATION_RUN_MS = 250;
 
@@ -98,9 +100,15 @@ const CALIBRATED_DTYPES: readonly DType[] = [
 export function calibrationFeeds(signature: Signature, rows: number): Record<string, HostTensor> | string {
   const feeds: Record<string, HostTensor> = {};
   let seed = 1;
+  let bytes = 0;
   for (const [alias, spec] of Object.entries(signature.inputs)) {
     if (!CALIBRATED_DTYPES.includes(spec.dtype)) return `input '${alias}' is ${spec.dtype}`;
     if (spec.shape.slice(1).some((d) => d < 0)) return `input '${alias}' has dims other than the batch unknown`;
+    // Checked before allocating: 8 bytes is the widest element calibrated.
+    bytes += rows * spec.shape.slice(1).reduce((a, b) => a * b, 1) * 8;
+    if (bytes > MAX_CALIBRATION_BYTES) {
+      return `a batch of ${rows} rows would take over ${MAX_CALIBRATION_BYTES / 2 ** 20} MiB`;
+    }
     const t = HostTensor.zeros(spec.dtype, [rows, ...spec.shape.slice(1)]);
     fill(t, seed++);
     feeds[spec.name] = t;

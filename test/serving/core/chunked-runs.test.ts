@@ -145,6 +145,8 @@ describe('chunked runs: the decision', () => {
       calibrationFeeds({ ...sig([-1]), inputs: { x: { ...batched, shape: [-1, -1] } } }, 32) as string,
       /dims other than the batch unknown/,
     );
+    const huge = { ...sig([-1]), inputs: { x: { ...batched, shape: [-1, 3, 1024, 1024] } } };
+    assert.match(calibrationFeeds(huge, 32) as string, /would take over 64 MiB/);
   });
 });
 
