@@ -8,8 +8,9 @@
  *    row keeps every worker busy (one request in flight per worker), as concurrent clients do. flowserve and
  *    tfjs-wasm alternate rounds (A B B A …), each side's best round median counts; tfjs-cpu, ~100× slower, is
  *    timed alone.
- *  - load time: flowserve's read + import + lower + write + session + first run, against tf.loadGraphModel +
- *    first run, with flowserve's parts.
+ *  - load time: flowserve's read + import + lower + write + session + first run + chunked-runs calibration,
+ *    against tf.loadGraphModel + first run, with flowserve's parts. FLOWSERVE_BENCH_CHUNKED_RUNS=false measures
+ *    flowserve with every batch run whole (--chunked_runs=false).
  * Target (issue 10): ≥ 3× tfjs-wasm at batch 32. The load average is printed beside the figures: the machine is
  * shared, and only same-run ratios mean anything.
  */
@@ -27,6 +28,9 @@ import { convertImportedModel } from '../src/import/convert.js';
 import { readTfjsGraphModel } from '../src/import/tfjs-graph-model.js';
 import type { TfjsWeightsManifest } from '../src/import/tfjs-weights.js';
 import { findModelSource } from '../src/serving/core/model-source.js';
+import { OnnxServable } from '../src/serving/core/onnx-servable.js';
+import type { VersionSignatures } from '../src/serving/core/signatures.js';
+import type { Signature } from '../src/serving/core/types.js';
 import { WorkerPool } from '../src/serving/worker/worker-pool.js';
 import { compareTimes, report, timeIt, type BenchRow } from './report.js';
 
@@ -132,8 +136,11 @@ async function versionDir(file: string): Promise<string> {
   return dir;
 }
 
-/** flowserve as the server loads and runs a TF.js version: findModelSource, then the inference worker pool. */
-async function flowserve(pool: WorkerPool, file: string, input: string, outputs: string[], shape1: number[]) {
+/**
+ * flowserve as the server loads and runs a TF.js version: findModelSource, the inference worker pool, the servable
+ * with its chunked-runs calibration (unless FLOWSERVE_BENCH_CHUNKED_RUNS=false, as --chunked_runs=false).
+ */
+async function flowserve(pool: WorkerPool, file: string, name: string, shape1: number[]) {
   const dir = await versionDir(file);
   const t0 = performance.now();
   const source = await findModelSource(dir);
@@ -141,13 +148,32 @@ async function flowserve(pool: WorkerPool, file: string, input: string, outputs:
   const model = await pool.loadModel(source.modelPath);
   await source.release();
   const t2 = performance.now();
+  const { signatures } = source.signatures as VersionSignatures;
+  const servable = new OnnxServable({
+    modelName: name,
+    version: 1,
+    model,
+    signatures: source.signatures as VersionSignatures,
+    platform: 'tensorflow_graphdef',
+    log: (_level, message) => console.log(message),
+  });
+  const signature = signatures.serving_default as Signature;
+  const [alias] = Object.keys(signature.inputs);
+  const outputs = Object.keys(signature.outputs);
   const run = async (data: Float32Array, shape: number[]) => {
-    const result = await model.run({ [input]: new HostTensor('float32', shape, data) }, outputs);
+    const result = await servable.run(
+      'serving_default',
+      { [alias as string]: new HostTensor('float32', shape, data) },
+      outputs,
+    );
     if (!result[outputs[0] as string]) throw new Error('no output');
   };
   const n = shape1.reduce((a, b) => a * b, 1);
   await run(randomInput(n, 1), shape1);
   const t3 = performance.now();
+  const chunked = process.env.FLOWSERVE_BENCH_CHUNKED_RUNS !== 'false';
+  const decisions = chunked ? await servable.calibrateChunkedRuns() : [];
+  const t4 = performance.now();
   // The parts of the import, timed apart once more (findModelSource does them together).
   const r0 = performance.now();
   const imported = await readTfjsGraphModel(file);
@@ -160,16 +186,18 @@ async function flowserve(pool: WorkerPool, file: string, input: string, outputs:
     'import total (findModelSource: read, import, lower, write)': t1 - t0,
     'sessions (one per worker)': t2 - t1,
     'first run': t3 - t2,
+    'chunked-runs calibration': t4 - t3,
   };
   return {
-    loadMs: t3 - t0,
+    loadMs: t4 - t0,
     parts,
+    decisions,
     run,
     /** `n` requests in flight at once, one per worker: what the server does under concurrent clients. */
     runConcurrent: (data: Float32Array, shape: number[], k: number) =>
       Promise.all(Array.from({ length: k }, () => run(data, shape))),
     release: async () => {
-      await model.unload();
+      await servable.unload();
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -221,7 +249,7 @@ for (const { model, batches } of CASES) {
   if (!sig || !input?.shape) throw new Error(`${model}: no input`);
   const outputs = Object.values(sig.outputs).map((o) => o.name);
   const shapeAt = (batch: number) => (input.shape as (number | null)[]).map((d) => d ?? batch);
-  const ours = await flowserve(pool, file, input.name, outputs, shapeAt(1));
+  const ours = await flowserve(pool, file, model, shapeAt(1));
   const peers: Record<string, Contender> = {};
   const perSecond: Record<string, Record<number, number>> = {
     flowserve: {},
@@ -322,6 +350,7 @@ for (const { model, batches } of CASES) {
     loadavgWhileTiming: loadDuring,
     coresBusyWhileTimed: cores,
     cpuMsPerBatch: cpuPerBatch,
+    chunkedRuns: ours.decisions,
   };
   await ours.release();
 }

@@ -42,6 +42,7 @@ export async function buildCoreOptions(
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
     callingThreadRuns: flags.callingThreadRuns,
+    chunkedRuns: flags.chunkedRuns,
     device: flags.device,
     limits: {
       maxRequestBytes: flags.maxRequestBytes,

@@ -37,6 +37,8 @@ export interface ServerFlags {
   numWorkers: number;
   /** Tiny models compute on the calling thread (src/serving/worker/calling-thread-runs.ts). */
   callingThreadRuns: boolean;
+  /** Large batches of models measured to run faster in chunks run so (src/serving/core/chunked-runs.ts). */
+  chunkedRuns: boolean;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
   device: ServingDevice;
   maxRequestBytes: number;
@@ -209,6 +211,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'bool',
     defaultValue: () => true,
     help: 'run CPU models whose measured runs are tiny (≤ 150 µs) on the main thread, not a worker (false: always a worker)',
+  },
+  {
+    flag: 'chunked_runs',
+    key: 'chunkedRuns',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'measure each version at load; run batches of models that compute faster per example in chunks (of 4/8/16) so (false: every batch whole)',
   },
   {
     flag: 'device',

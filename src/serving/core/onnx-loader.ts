@@ -27,6 +27,11 @@ export interface OnnxLoaderOptions {
   pool: WorkerPool;
   batching?: BatchingParameters;
   enableModelWarmup: boolean;
+  /**
+   * Measure, after warm-up, whether each batchable signature's larger batches run faster in chunks, and run them so
+   * when they do (--chunked_runs; src/serving/core/chunked-runs.ts). Default true.
+   */
+  chunkedRuns?: boolean;
   metrics?: ServingMetrics;
   /** The device a model's versions load on, asked at each load (the model config's `device`, else --device). */
   deviceFor?: (modelName: string) => ServingDevice;
@@ -114,6 +119,7 @@ export class OnnxLoader implements Loader {
         ...(this.options.log ? { log: this.options.log } : {}),
       });
       if (this.options.enableModelWarmup) await this.warmup(servable);
+      if (this.options.chunkedRuns ?? true) await servable.calibrateChunkedRuns();
       return servable;
     } catch (err) {
       await model.unload();

@@ -20,6 +20,15 @@ import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTimes } from '../run-timing.js';
 import type { PooledModel } from '../worker/worker-pool.js';
+import {
+  CALIBRATION_ROWS,
+  calibrationFeeds,
+  calibrationPlan,
+  decideChunkedRuns,
+  describeDecision,
+  whyNotChunkable,
+  type ChunkedRunsDecision,
+} from './chunked-runs.js';
 import type { GraphSummary } from './graph-summary.js';
 import type { Servable, ServableDescription, ServableFormat, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
@@ -42,6 +51,14 @@ export interface OnnxServableOptions {
   log?: Log;
   /** The starting value of every state input (STATE_FILE), when signatures update variables. */
   initialState?: TensorMap;
+}
+
+export interface ChunkedRunsCalibrationOptions {
+  /**
+   * Replaces the measured times (tests: the decision without timing): ns per example of the calibration batch run
+   * in chunks of `rows` rows (`rows` = the whole batch for the whole run). Whether outputs match is still measured.
+   */
+  costs?: (rows: number) => number;
 }
 
 export interface ExecutionRecorder {
@@ -70,6 +87,8 @@ export class OnnxServable implements Servable {
   private readonly state: Map<string, HostTensor>;
   /** Runs of signatures that update state, one after the other. */
   private stateChain: Promise<unknown> = Promise.resolve();
+  /** Signatures whose larger batches run in chunks of this many rows (calibrateChunkedRuns). */
+  private readonly chunkRows = new Map<Signature, number>();
 
   constructor(private readonly options: OnnxServableOptions) {
     this.signatures = options.signatures.signatures;
@@ -108,6 +127,56 @@ export class OnnxServable implements Servable {
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
+  }
+
+  /**
+   * Decides, per signature, whether larger batches run in chunks (chunked-runs.ts): measured in one worker, once per
+   * loaded version, after warm-up. Each decision is logged and listed in the description.
+   */
+  async calibrateChunkedRuns(options: ChunkedRunsCalibrationOptions = {}): Promise<ChunkedRunsDecision[]> {
+    const { model, modelName, version, log } = this.options;
+    const graphInputs = model.inputs.map((i) => i.name);
+    const byFeedsAndFetches = new Map<string, ChunkedRunsDecision>();
+    const decisions: ChunkedRunsDecision[] = [];
+    for (const [name, signature] of Object.entries(this.signatures)) {
+      const why = model.device === 'cpu' ? whyNotChunkable(signature, graphInputs) : `it runs on the ${model.device}`;
+      if (why !== undefined) {
+        decisions.push({ signature: name, reason: why });
+        continue;
+      }
+      const fetches = [...new Set(Object.values(signature.outputs).map((o) => o.name))];
+      const key = JSON.stringify([Object.values(signature.inputs).map((i) => i.name), fetches]);
+      const same = byFeedsAndFetches.get(key);
+      const decision = same ? { ...same, signature: name } : await this.calibrate(name, signature, fetches, options);
+      byFeedsAndFetches.set(key, decision);
+      if (decision.chunkRows !== undefined) this.chunkRows.set(signature, decision.chunkRows);
+      decisions.push(decision);
+      log?.('info', `model '${modelName}' version ${version}: ${describeDecision(decision)}`);
+    }
+    this.description.chunkedRuns = decisions;
+    return decisions;
+  }
+
+  private async calibrate(
+    name: string,
+    signature: Signature,
+    fetches: string[],
+    options: ChunkedRunsCalibrationOptions,
+  ): Promise<ChunkedRunsDecision> {
+    const feeds = calibrationFeeds(signature, CALIBRATION_ROWS);
+    if (typeof feeds === 'string') return { signature: name, reason: `not calibrated: ${feeds}` };
+    let measurement;
+    try {
+      measurement = await this.options.model.calibrateChunks(feeds, fetches, calibrationPlan('thread-cpu'));
+    } catch (err) {
+      return { signature: name, reason: `the calibration run failed: ${err instanceof Error ? err.message : err}` };
+    }
+    const costs = options.costs;
+    if (costs) {
+      measurement.wholeNs = costs(measurement.batchRows) * measurement.batchRows;
+      for (const c of measurement.chunks) if (c.equal) c.ns = costs(c.rows) * measurement.batchRows;
+    }
+    return decideChunkedRuns(name, measurement);
   }
 
   private scheduler(signatureName: string, signature: Signature): BatchScheduler | undefined {
@@ -208,9 +277,11 @@ export class OnnxServable implements Servable {
     // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
     const graphFetches = [...new Set([...fetches.filter((name) => !(name in feeds)), ...stateFetches])];
     const startedAt = performance.now();
+    const chunkRows = this.chunkRows.get(signature);
     const results =
       graphFetches.length > 0
         ? await this.options.model.run(feeds, graphFetches, {
+            ...(chunkRows !== undefined && batchRows(inputs) > chunkRows ? { chunkRows } : {}),
             // The state's buffers stay here for the next run: they are copied to the worker, never moved.
             transferInputs: owned && this.state.size === 0 && graphFetches.length === fetches.length,
             deadline,

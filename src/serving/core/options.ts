@@ -52,6 +52,11 @@ export interface ServingCoreOptions {
    * (src/serving/worker/calling-thread-runs.ts); default true. False sends every run to a worker.
    */
   callingThreadRuns?: boolean;
+  /**
+   * A version's batchable signatures are measured when it loads, and their larger batches run as chunks where that
+   * is measurably cheaper and gives the same outputs (src/serving/core/chunked-runs.ts); default true.
+   */
+  chunkedRuns?: boolean;
   /** --device: where models without a `device` in their config run; default 'cpu'. */
   device?: ServingDevice;
   /**

@@ -3,6 +3,7 @@ import type { HostTensor } from '../../graph/host-tensor.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import type { ModelFormat } from '../../import/imported-model.js';
 import type { RequestTiming } from '../run-timing.js';
+import type { ChunkedRunsDecision } from './chunked-runs.js';
 import type { GraphSummary } from './graph-summary.js';
 import type { Signature } from './types.js';
 
@@ -35,6 +36,11 @@ export interface ServableDescription {
   format?: ServableFormat;
   /** The graph the servable runs (the dashboard's placement view); absent for servables that do not say. */
   graph?: GraphSummary;
+  /**
+   * Per signature, whether larger batches run in chunks and what was measured (--chunked_runs,
+   * src/serving/core/chunked-runs.ts); absent when no calibration ran (the flag off, or not yet).
+   */
+  chunkedRuns?: ChunkedRunsDecision[];
 }
 
 export interface Servable {

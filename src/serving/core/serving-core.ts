@@ -128,6 +128,7 @@ export class ServingCoreImpl implements ServingCore {
       onnxLoaderFactory({
         pool: this.pool as WorkerPool,
         enableModelWarmup: options.enableModelWarmup ?? true,
+        chunkedRuns: options.chunkedRuns ?? true,
         metrics,
         statistics: this.inferenceStatistics,
         deviceFor: (model) => this.deviceOf(model),
@@ -513,6 +514,7 @@ export class ServingCoreImpl implements ServingCore {
         versionPolicy: configured?.versionPolicy ?? DEFAULT_VERSION_POLICY,
         ...(description?.format ? { format: description.format } : {}),
         ...(description?.graph ? { graph: description.graph } : {}),
+        ...(description?.chunkedRuns ? { chunkedRuns: description.chunkedRuns } : {}),
       };
     } finally {
       handle.release();

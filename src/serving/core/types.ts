@@ -7,6 +7,7 @@ import type { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice, VersionPolicy } from '../config/model-server-config.js';
 import type { VersionStatistics } from './inference-statistics.js';
+import type { ChunkedRunsDecision } from './chunked-runs.js';
 import type { GraphSummary } from './graph-summary.js';
 import type { ServableFormat } from './servable.js';
 import type { ExampleFeatures } from './example-parsing.js';
@@ -134,6 +135,8 @@ export interface ModelDescription extends ServableInfo {
   format?: ServableFormat;
   /** The graph it runs (the dashboard's placement view); absent when the servable does not say. */
   graph?: GraphSummary;
+  /** Per signature, whether larger batches run in chunks and what was measured; absent when not calibrated. */
+  chunkedRuns?: ChunkedRunsDecision[];
 }
 
 /**

@@ -9,15 +9,14 @@ import { isDType } from '../../graph/dtype.js';
 import { graphValueTypes } from '../../onnx/value-types.js';
 import { quietOnGpu } from '../../runtime/ort.js';
 import { sharedClockMs } from '../run-timing.js';
+import { calibrateChunks, ortFeedsOfWire, runChunked, wireOutputsOfOrt } from './chunked-runs.js';
 import {
   transferables,
-  type WireTensor,
   type WireValueInfo,
   type WorkerEnvelope,
   type WorkerReply,
   type WorkerRequest,
 } from './protocol.js';
-import { ortTensorOfWire, wireTensorOfOrt } from './ort-wire.js';
 
 const sessions = new Map<number, ort.InferenceSession>();
 let nextSessionId = 1;
@@ -88,23 +87,31 @@ async function handle(
       }
       const startedAt = sharedClockMs();
       const s = session(request.sessionId);
-      const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(request.feeds)) {
-        feeds[name] = ortTensorOfWire(t);
+      const { feeds, fetches, chunkRows } = request;
+      let inferStartedAt = sharedClockMs();
+      // A chunked run builds each chunk's tensors as it goes: its input stage is within the infer stage.
+      const chunked = chunkRows === undefined ? undefined : await runChunked(s, feeds, fetches, chunkRows);
+      let outputs = chunked?.outputs;
+      if (!outputs) {
+        const ortFeeds = ortFeedsOfWire(feeds);
+        inferStartedAt = sharedClockMs();
+        outputs = wireOutputsOfOrt(await s.run(ortFeeds, fetches));
       }
-      const inferStartedAt = sharedClockMs();
-      const results = await s.run(feeds, request.fetches);
       const inferEndedAt = sharedClockMs();
-      const outputs: Record<string, WireTensor> = {};
-      for (const [name, t] of Object.entries(results)) {
-        if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
-        outputs[name] = wireTensorOfOrt(t, t.type);
-      }
       const times = { receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt: sharedClockMs() };
       return {
-        reply: { id: request.id, ok: true, kind: 'ran', outputs, times },
+        reply: { id: request.id, ok: true, kind: 'ran', outputs, times, chunks: chunked?.chunks ?? 1 },
         transfer: transferables(Object.values(outputs)),
       };
+    }
+    case 'calibrate': {
+      const measurement = await calibrateChunks(
+        session(request.sessionId),
+        request.feeds,
+        request.fetches,
+        request.plan,
+      );
+      return { reply: { id: request.id, ok: true, kind: 'calibrated', measurement }, transfer: [] };
     }
     case 'unload': {
       const s = sessions.get(request.sessionId);
@@ -141,7 +148,7 @@ port.on('message', (envelope: WorkerEnvelope) => {
   const receivedAt = sharedClockMs();
   const requests = envelope.type === 'many' ? envelope.requests : [envelope];
   for (const request of requests) {
-    if (request.type === 'run') runs = runs.then(() => serve(request, receivedAt));
+    if (request.type === 'run' || request.type === 'calibrate') runs = runs.then(() => serve(request, receivedAt));
     else void serve(request, receivedAt);
   }
 });

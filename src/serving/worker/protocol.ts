@@ -77,9 +77,52 @@ export type WorkerRequest =
       fetches: string[];
       /** Date.now() ms after which the run is dropped unrun (its client stopped waiting); absent = none. */
       deadline?: number;
+      /** Run a batch of more rows than this as chunks of at most this many (chunked-runs.ts); absent = whole. */
+      chunkRows?: number;
+    }
+  | {
+      type: 'calibrate';
+      id: number;
+      sessionId: number;
+      /** A batch of `ChunkCalibrationRequest.batchRows` rows, every feed batched along dim 0. */
+      feeds: Record<string, WireTensor>;
+      fetches: string[];
+      plan: ChunkCalibrationPlan;
     }
   | { type: 'unload'; id: number; sessionId: number }
   | { type: 'ping'; id: number };
+
+/** How a worker measures whole against chunked runs of one batch (src/serving/worker/chunked-runs.ts). */
+export interface ChunkCalibrationPlan {
+  /** Chunk sizes to try, each smaller than the batch. */
+  chunkRows: number[];
+  /** The rounds stop once this much time has passed (at least MIN_ROUNDS of them). */
+  budgetMs: number;
+  /** A whole run slower than this ends the calibration before any chunk is tried (big models start fast). */
+  maxRunMs: number;
+  /** 'thread-cpu': the worker thread's CPU time (one intra-op thread computes on it); 'wall': elapsed time. */
+  clock: 'thread-cpu' | 'wall';
+}
+
+/** What a worker measured: per run of the whole batch, and per chunked run of it for each chunk size. */
+export interface ChunkMeasurement {
+  batchRows: number;
+  clock: 'thread-cpu' | 'wall';
+  /** Median ns of one whole-batch run over the rounds (the first, unrounded run when `skipped`). */
+  wholeNs: number;
+  /** Why no chunk size was timed: 'slow' (a whole run exceeded maxRunMs). */
+  skipped?: 'slow';
+  rounds: number;
+  chunks: {
+    rows: number;
+    /** Median ns of the whole batch run as chunks of `rows`; absent when its outputs differed. */
+    ns?: number;
+    /** Largest difference from the whole run's outputs, relative to the output's largest magnitude (≥ 1). */
+    maxRelativeDiff: number;
+    /** Outputs matched the whole run's (same shapes, within CHUNK_TOLERANCE). */
+    equal: boolean;
+  }[];
+}
 
 /** What the main thread posts: one request, or several that arrived while the worker was busy. */
 export type WorkerEnvelope = WorkerRequest | { type: 'many'; requests: WorkerRequest[] };
@@ -103,7 +146,16 @@ export interface WorkerRunTimes {
 
 export type WorkerReply =
   | { id: number; ok: true; kind: 'loaded'; sessionId: number; inputs: WireValueInfo[]; outputs: WireValueInfo[] }
-  | { id: number; ok: true; kind: 'ran'; outputs: Record<string, WireTensor>; times: WorkerRunTimes }
+  | {
+      id: number;
+      ok: true;
+      kind: 'ran';
+      outputs: Record<string, WireTensor>;
+      times: WorkerRunTimes;
+      /** ONNX Runtime runs the batch took: 1 whole, more when it ran in chunks. */
+      chunks: number;
+    }
+  | { id: number; ok: true; kind: 'calibrated'; measurement: ChunkMeasurement }
   | { id: number; ok: true; kind: 'done' }
   /** `expired`: a run dropped before it started because its deadline had passed. */
   | { id: number; ok: false; error: { name: string; message: string }; expired?: true };

@@ -23,6 +23,8 @@ import {
   packStrings,
   transferables,
   unpackStrings,
+  type ChunkCalibrationPlan,
+  type ChunkMeasurement,
   type WireTensor,
   type WireValueInfo,
   type LoadOptions,
@@ -63,6 +65,11 @@ export interface RunOptions {
    * output = the results' way back to this thread.
    */
   timing?: StageTimes;
+  /**
+   * A batch of more rows than this runs in the worker as chunks of at most this many, outputs joined in order
+   * (chunked-runs.ts); absent = one run of the whole batch. Runs on the calling thread ignore it.
+   */
+  chunkRows?: number;
 }
 
 /** The worker pool's wording in DroppedAtDeadline messages. */
@@ -118,6 +125,17 @@ export interface PooledModel {
   readonly replicaCount: number;
   /** Runs computed on the calling thread instead of a worker (calling-thread-runs.ts). */
   readonly runsOnCallingThread: number;
+  /** Runs a worker computed as chunks (RunOptions.chunkRows). */
+  readonly chunkedRuns: number;
+  /**
+   * Times, in one worker, a run of `feeds` (every feed batched along dim 0) whole against the same batch in
+   * chunks (chunked-runs.ts). The caller decides from the measurement; nothing changes here.
+   */
+  calibrateChunks(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    plan: ChunkCalibrationPlan,
+  ): Promise<ChunkMeasurement>;
   run(
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
@@ -329,6 +347,7 @@ export class WorkerPool {
       replicas,
       callingThread,
       () => this.models.delete(model),
+      this.intraOpNumThreads,
     );
     this.models.add(model);
     return model;
@@ -344,6 +363,7 @@ export class WorkerPool {
 class PooledModelImpl implements PooledModel {
   private unloaded = false;
   runsOnCallingThread = 0;
+  chunkedRuns = 0;
 
   constructor(
     readonly modelPath: string,
@@ -354,6 +374,7 @@ class PooledModelImpl implements PooledModel {
     private readonly replicas: { thread: InferenceThread; sessionId: number }[],
     private readonly callingThread: CallingThreadRuns,
     private readonly onUnload: () => void,
+    private readonly intraOpThreads: number,
   ) {}
 
   get replicaCount(): number {
@@ -378,7 +399,7 @@ class PooledModelImpl implements PooledModel {
   ): Promise<Record<string, HostTensor>> {
     if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
     const postedAt = sharedClockMs();
-    const here = this.callingThread.tryRun(feeds, fetches);
+    const here = options.chunkRows === undefined ? this.callingThread.tryRun(feeds, fetches) : undefined;
     if (here) {
       this.runsOnCallingThread++;
       const { outputs, inferNs } = await here.catch((err: unknown) => {
@@ -403,12 +424,14 @@ class PooledModelImpl implements PooledModel {
         feeds: wireFeeds,
         fetches: [...fetches],
         ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
+        ...(options.chunkRows === undefined ? {} : { chunkRows: options.chunkRows }),
       },
       transfer,
     );
     if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
     if (!reply.ok) throw new InvalidArgument(reply.error.message);
     if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
+    if (reply.chunks > 1) this.chunkedRuns++;
     const outputs: Record<string, HostTensor> = {};
     for (const [name, tensor] of Object.entries(reply.outputs)) outputs[name] = fromWire(tensor);
     this.callingThread.observe(elapsedNs(reply.times.inferStartedAt, reply.times.inferEndedAt), feeds);
@@ -420,6 +443,28 @@ class PooledModelImpl implements PooledModel {
       options.timing.computeOutputNs = elapsedNs(t.inferEndedAt, sharedClockMs());
     }
     return outputs;
+  }
+
+  async calibrateChunks(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    plan: ChunkCalibrationPlan,
+  ): Promise<ChunkMeasurement> {
+    if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
+    const replica = this.pickReplica();
+    const wireFeeds: Record<string, WireTensor> = {};
+    for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
+    const reply = await replica.thread.request({
+      type: 'calibrate',
+      sessionId: replica.sessionId,
+      feeds: wireFeeds,
+      fetches: [...fetches],
+      // With more than one intra-op thread, ONNX Runtime also computes on threads the worker's CPU time misses.
+      plan: this.intraOpThreads > 1 ? { ...plan, clock: 'wall' } : plan,
+    });
+    if (!reply.ok) throw new InvalidArgument(reply.error.message);
+    if (reply.kind !== 'calibrated') throw new Internal(`unexpected worker reply '${reply.kind}' to calibrate`);
+    return reply.measurement;
   }
 
   private pickReplica(): { thread: InferenceThread; sessionId: number } {

@@ -282,6 +282,12 @@ describe('server flags', () => {
     assert.equal((await buildCoreOptions(off)).callingThreadRuns, false);
   });
 
+  it('--chunked_runs reaches the core options (on by default)', async () => {
+    assert.equal((await buildCoreOptions(parseServerFlags(['--model_base_path=/m']))).chunkedRuns, true);
+    const off = parseServerFlags(['--model_base_path=/m', '--chunked_runs=false']);
+    assert.equal((await buildCoreOptions(off)).chunkedRuns, false);
+  });
+
   it('--drain_delay_seconds: 0 (drain at once) by default, a count of seconds, never negative', () => {
     assert.equal(parseServerFlags([]).drainDelaySeconds, 0);
     assert.equal(parseServerFlags(['--drain_delay_seconds=5']).drainDelaySeconds, 5);
