@@ -4,7 +4,7 @@
  */
 import { join } from 'node:path';
 import * as fs from '../../src/index.js';
-import { buildModel } from '../../src/train/models.js';
+import { withSoftmaxTraining } from '../../test/helpers/trained-mnist.js';
 
 export const PIXELS = 784;
 
@@ -18,19 +18,8 @@ export interface MnistExport {
 
 export async function exportMnistVersions(dir: string, count = 16): Promise<MnistExport> {
   const exportBase = join(dir, 'mnist');
-  const g = new fs.Graph();
-  const model = fs.withGraph(g, () => buildModel('softmax', { seed: 7 }));
-  const session = new fs.Session(g, { logger: () => {} });
-  try {
-    await session.run(fs.globalVariablesInitializer(g));
-    const train = fs.withGraph(g, () => new fs.GradientDescentOptimizer(0.5).minimize(model.loss));
-    const { train: split, test } = fs.loadMnist({ trainLimit: 200, testLimit: count });
-    const labels = new Float32Array(200 * 10);
-    split.labels.forEach((l, i) => (labels[i * 10 + l] = 1));
-    const feed = new Map([
-      [model.x, new fs.HostTensor('float32', [200, PIXELS], split.images)],
-      [model.labels, new fs.HostTensor('float32', [200, 10], labels)],
-    ]);
+  const { test } = fs.loadMnist({ trainLimit: 1, testLimit: count });
+  return withSoftmaxTraining(200, async ({ session, model, train }) => {
     const signatures = {
       serving_default: fs.predictSignature({ inputs: { images: model.x }, outputs: { scores: model.scores } }),
     };
@@ -39,11 +28,9 @@ export async function exportMnistVersions(dir: string, count = 16): Promise<Mnis
       [1, 2],
       [2, 3],
     ] as const) {
-      for (let step = 0; step < steps; step++) await session.run(train, feed);
+      await train(steps);
       versionDirs[version] = (await fs.exportModel(session, { exportBase, version, signatures })).versionDir;
     }
     return { versionDirs, images: test.images, count };
-  } finally {
-    await session.close();
-  }
+  });
 }

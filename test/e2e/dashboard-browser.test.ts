@@ -15,44 +15,20 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import * as fs from '../../src/index.js';
 import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
 import { CURVES_JSON_FILE, CURVES_JSON_FORMAT } from '../../src/train/curves.js';
-import { buildModel } from '../../src/train/models.js';
+import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../helpers/chromium.js';
+import { withSoftmaxTraining } from '../helpers/trained-mnist.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const REPOSITORY_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const ARTIFACTS = path.join(REPOSITORY_ROOT, 'test-artifacts', 'dashboard');
 const README_SCREENSHOT = path.join(REPOSITORY_ROOT, 'docs', 'images', 'dashboard.png');
 /** A base path whose name is markup: its load error quotes it, and the page must show it as text. */
 const HOSTILE_DIR = '<img src=x onerror="window.__injected=1">';
-const skip = existsSync(CHROMIUM) ? false : `${CHROMIUM} is missing (Debian package chromium; .ci/run installs it)`;
-
-/** The flags the issue asks for: no sandbox (root in CI), no GPU, and nothing that talks to the internet. */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
+const skip = chromiumMissing() ?? false;
 
 /** Trains the chapter's softmax model for a few SGD steps on real MNIST digits and exports it as version 1. */
 async function exportTrainedMnist(base: string): Promise<void> {
-  const g = new fs.Graph();
-  const model = fs.withGraph(g, () => buildModel('softmax', { seed: 7 }));
-  const session = new fs.Session(g, { logger: () => {} });
-  try {
-    await session.run(fs.globalVariablesInitializer(g));
-    const train = fs.withGraph(g, () => new fs.GradientDescentOptimizer(0.5).minimize(model.loss));
-    const count = 500;
-    const { train: split } = fs.loadMnist({ trainLimit: count, testLimit: 1 });
-    const labels = new Float32Array(count * 10);
-    split.labels.forEach((label, i) => (labels[i * 10 + label] = 1));
-    const feeds = new Map([
-      [model.x, new fs.HostTensor('float32', [count, 784], split.images)],
-      [model.labels, new fs.HostTensor('float32', [count, 10], labels)],
-    ]);
-    for (let step = 0; step < 30; step++) await session.run(train, feeds);
+  await withSoftmaxTraining(500, async ({ session, model, train }) => {
+    await train(30);
     await fs.exportModel(session, {
       exportBase: base,
       version: 1,
@@ -61,9 +37,7 @@ async function exportTrainedMnist(base: string): Promise<void> {
         predict_images: fs.predictSignature({ inputs: { images: model.x }, outputs: { scores: model.scores } }),
       },
     });
-  } finally {
-    await session.close();
-  }
+  });
 }
 
 describe('the dashboard in a real browser', { skip }, () => {

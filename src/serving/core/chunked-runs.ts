@@ -8,7 +8,7 @@
  * random rows whole and in chunks of each CHUNK_CANDIDATES size (worker/chunked-runs.ts), and a chunk size is used
  * only when its outputs equal the whole run's and it costs at least MIN_GAIN less per example.
  */
-import type { DType } from '../../graph/dtype.js';
+import { DTYPES, type DType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import type { ChunkCalibrationPlan, ChunkMeasurement } from '../worker/protocol.js';
 import type { Signature } from './types.js';
@@ -79,19 +79,8 @@ function fill(t: HostTensor, seed: number): void {
   }
 }
 
-const CALIBRATED_DTYPES: readonly DType[] = [
-  'float32',
-  'float64',
-  'int32',
-  'int64',
-  'uint8',
-  'bool',
-  'int8',
-  'int16',
-  'uint16',
-  'uint32',
-  'uint64',
-];
+/** Every dtype but strings and float16, which have no meaningful random value here. */
+const CALIBRATED_DTYPES: readonly DType[] = DTYPES.filter((dtype) => dtype !== 'string' && dtype !== 'float16');
 
 /**
  * A batch of `rows` seeded random rows for each of the signature's inputs, keyed by ONNX input name; a string why
