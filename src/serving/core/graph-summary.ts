@@ -1,8 +1,9 @@
 /**
  * What a served version's graph is, kept beside the loaded model for the dashboard's placement view: the ONNX
  * graph the worker runs (for an imported TensorFlow model, the graph it was converted into), as a list of nodes
- * with their types and tensors. Read once per load, after the model loaded, from the file the worker loaded:
- * protobufjs decodes `bytes` fields (weights) as views, so a large model costs its file read, not a copy.
+ * with their types and tensors. Read on first use (a dashboard's placement request), not at load, from the file the
+ * worker loaded: protobufjs decodes `bytes` fields (weights) as views, so a large model costs its file read, not a
+ * copy.
  *
  * Bounded: a model file over MAX_GRAPH_FILE_BYTES is not read (the summary says so), and at most MAX_SUMMARY_OPS
  * nodes are kept (the count of all is kept too).
@@ -31,6 +32,15 @@ export interface GraphSummary {
   initializers: number;
   /** Set when the graph could not be summarised (too large, unreadable): why. */
   unavailable?: string;
+}
+
+/** A version's graph summary, read on first call and kept; never rejects. */
+export type GraphSummarySource = () => Promise<GraphSummary>;
+
+/** The summary of the ONNX model at `path`, read once when first asked for (servers without a dashboard never do). */
+export function lazyGraphSummary(path: string): GraphSummarySource {
+  let summary: Promise<GraphSummary> | undefined;
+  return () => (summary ??= summariseOnnxGraph(path));
 }
 
 /** Summarises the ONNX model at `path`; never throws (a failure is the summary's `unavailable`). */

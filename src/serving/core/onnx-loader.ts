@@ -10,7 +10,7 @@ import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { ModelLoadError, servingDeviceName, type WorkerPool } from '../worker/worker-pool.js';
 import type { ModelFormat } from '../../import/imported-model.js';
 import { OnnxServable, type ExecutionRecorder } from './onnx-servable.js';
-import { summariseOnnxGraph } from './graph-summary.js';
+import { lazyGraphSummary } from './graph-summary.js';
 import type { Loader, LoaderFactory, Servable, ServableFormat } from './servable.js';
 import { findModelSource } from './model-source.js';
 import { deriveSignatures, readSignatureFile, type VersionSignatures } from './signatures.js';
@@ -111,7 +111,7 @@ export class OnnxLoader implements Loader {
         signatures,
         platform: tritonPlatform(importedFormat),
         format,
-        graph: await summariseOnnxGraph(modelPath),
+        graph: lazyGraphSummary(modelPath),
         ...(this.options.statistics ? { statistics: this.options.statistics } : {}),
         ...(initialState ? { initialState } : {}),
         ...(this.options.batching ? { batching: this.options.batching } : {}),

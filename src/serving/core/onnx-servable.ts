@@ -29,7 +29,7 @@ import {
   whyNotChunkable,
   type ChunkedRunsDecision,
 } from './chunked-runs.js';
-import type { GraphSummary } from './graph-summary.js';
+import type { GraphSummarySource } from './graph-summary.js';
 import type { Servable, ServableDescription, ServableFormat, ServableRunOptions } from './servable.js';
 import type { VersionSignatures } from './signatures.js';
 import type { Log } from './storage-path-source.js';
@@ -45,7 +45,7 @@ export interface OnnxServableOptions {
   /** Triton's platform name of the model's format (ServableDescription.platform). */
   platform: string;
   format?: ServableFormat;
-  graph?: GraphSummary;
+  graph?: GraphSummarySource;
   /** Receives every execution that served a timed request. */
   statistics?: ExecutionRecorder;
   log?: Log;

@@ -4,7 +4,7 @@ import type { ServingDevice } from '../config/model-server-config.js';
 import type { ModelFormat } from '../../import/imported-model.js';
 import type { RequestTiming } from '../run-timing.js';
 import type { ChunkedRunsDecision } from './chunked-runs.js';
-import type { GraphSummary } from './graph-summary.js';
+import type { GraphSummarySource } from './graph-summary.js';
 import type { Signature } from './types.js';
 
 export interface ServableRunOptions {
@@ -34,8 +34,8 @@ export interface ServableDescription {
   instances: number;
   /** Absent for servables that do not say. */
   format?: ServableFormat;
-  /** The graph the servable runs (the dashboard's placement view); absent for servables that do not say. */
-  graph?: GraphSummary;
+  /** The graph the servable runs, read on first use (the dashboard's placement view); absent when it does not say. */
+  graph?: GraphSummarySource;
   /**
    * Per signature, whether larger batches run in chunks and what was measured (--chunked_runs,
    * src/serving/core/chunked-runs.ts); absent when no calibration ran (the flag off, or not yet).

@@ -8,7 +8,7 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import type { ServingDevice, VersionPolicy } from '../config/model-server-config.js';
 import type { VersionStatistics } from './inference-statistics.js';
 import type { ChunkedRunsDecision } from './chunked-runs.js';
-import type { GraphSummary } from './graph-summary.js';
+import type { GraphSummarySource } from './graph-summary.js';
 import type { ServableFormat } from './servable.js';
 import type { ExampleFeatures } from './example-parsing.js';
 import type { InputAdmission, RequestLimits } from './request-limits.js';
@@ -134,7 +134,7 @@ export interface ModelDescription extends ServableInfo {
   /** What the version was loaded from; absent when the servable does not say. */
   format?: ServableFormat;
   /** The graph it runs (the dashboard's placement view); absent when the servable does not say. */
-  graph?: GraphSummary;
+  graph?: GraphSummarySource;
   /** Per signature, whether larger batches run in chunks and what was measured; absent when not calibrated. */
   chunkedRuns?: ChunkedRunsDecision[];
 }

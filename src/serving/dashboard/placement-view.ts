@@ -20,16 +20,16 @@ export function parseVersionParam(text: string): number {
   return Number(text);
 }
 
-export function placementView(
+export async function placementView(
   core: ServingCoreImpl,
   name: string,
   versionText: string,
   maxOps: number,
-): DashboardPlacement {
+): Promise<DashboardPlacement> {
   const version = parseVersionParam(versionText);
   // The same resolution as any request for this version (NOT_FOUND naming it when it is not loaded).
   const description = core.describe({ name, version });
-  const graph = description.graph;
+  const graph = await description.graph?.();
   if (!graph) throw new NotFound(`model '${name}' version ${version} does not describe its graph`);
   if (graph.unavailable) throw new NotFound(`the graph of model '${name}' version ${version}: ${graph.unavailable}`);
   const device = localDeviceName(description.device === 'gpu' ? 'GPU' : 'CPU', 0);
