@@ -23,7 +23,7 @@ import {
   checkRestBody,
   MODEL,
   MODEL_INFER,
-  PREDICTION_SERVICE,
+  PREDICT,
   spawnServer,
   writeBodies,
   writeCnnServable,
@@ -152,7 +152,7 @@ async function main(): Promise<void> {
     const predictPath = `/v1/models/${MODEL}:predict`;
     const inferPath = `/v2/models/${MODEL}/infer`;
     const allSeries: Series[] = [
-      { name: 'grpc_predict', args: grpc(`${PREDICTION_SERVICE}/Predict`, files.predict) },
+      { name: 'grpc_predict', args: grpc(PREDICT, files.predict) },
       { name: 'v2_grpc_infer', args: grpc(MODEL_INFER, files.v2Infer) },
       { name: 'rest_predict', args: rest(predictPath, files.rest, { 'content-type': 'application/json' }) },
       {
@@ -162,7 +162,7 @@ async function main(): Promise<void> {
     ];
     const series = allSeries.filter((s) => !options.only || options.only.includes(s.name));
     for (const server of servers.values()) {
-      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
       await checkGrpcBody(server.grpcPort, MODEL_INFER, messages.v2Infer);
       await checkRestBody(server.restPort, predictPath, files.rest);
       await checkRestBody(server.restPort, inferPath, files.v2RestBinary.file, files.v2RestBinary.headers);

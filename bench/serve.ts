@@ -755,7 +755,9 @@ function v2Config(options: Options, levels: readonly number[]): Record<string, u
 // ---------------------------------------------------------------------------------------------------------------
 // Native load generators (h2load, wrk)
 
-export const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
+const PREDICTION_SERVICE = '/tensorflow.serving.PredictionService';
+export const PREDICT = `${PREDICTION_SERVICE}/Predict`;
+const CLASSIFY = `${PREDICTION_SERVICE}/Classify`;
 export const MODEL_INFER = `/${INFERENCE_SERVICE}/ModelInfer`;
 
 /** The request bodies the native generators send, written once into the scratch directory. */
@@ -960,8 +962,8 @@ async function nativeMain(options: Options): Promise<void> {
     const predictPath = `/v1/models/${MODEL}:predict`;
     const inferPath = `/v2/models/${MODEL}/infer`;
     for (const server of servers) {
-      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
-      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Classify`, messages.classify);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
+      await checkGrpcBody(server.grpcPort, CLASSIFY, messages.classify);
       await checkRestBody(server.restPort, predictPath, files.rest);
     }
     for (const server of [bare, flow]) {
@@ -969,15 +971,14 @@ async function nativeMain(options: Options): Promise<void> {
       await checkRestBody(server.restPort, inferPath, files.v2RestBinary.file, files.v2RestBinary.headers);
     }
     for (const server of [flow, batching]) {
-      await checkGrpcBody(server.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predictCnn);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
     }
 
     /** h2load against `server`: `connections` × `streams`, at level c (connections(c), streams(c)). */
     const h2 =
-      (server: ServerProcess, method: string, bodyFile: string, shape: (c: number) => [number, number]): NativeRun =>
+      (server: ServerProcess, path: string, bodyFile: string, shape: (c: number) => [number, number]): NativeRun =>
       (c, durationS) => {
         const [connections, streams] = shape(c);
-        const path = method.startsWith('/') ? method : `${PREDICTION_SERVICE}/${method}`;
         const url = `http://127.0.0.1:${server.grpcPort}${path}`;
         return runH2load({ url, bodyFile, connections, streams, durationS, scratch });
       };
@@ -999,8 +1000,8 @@ async function nativeMain(options: Options): Promise<void> {
     const grpcOne = await measureNativePair(
       'gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
       {
-        flowserve: h2(flow, 'Predict', files.predict, oneConnection),
-        peer: h2(bare, 'Predict', files.predict, oneConnection),
+        flowserve: h2(flow, PREDICT, files.predict, oneConnection),
+        peer: h2(bare, PREDICT, files.predict, oneConnection),
       },
       levels,
       options,
@@ -1008,8 +1009,8 @@ async function nativeMain(options: Options): Promise<void> {
     const grpcMany = await measureNativePair(
       'gRPC Predict, C connections × 1 stream (h2load; peer: bare grpc-js, canned response)',
       {
-        flowserve: h2(flow, 'Predict', files.predict, manyConnections),
-        peer: h2(bare, 'Predict', files.predict, manyConnections),
+        flowserve: h2(flow, PREDICT, files.predict, manyConnections),
+        peer: h2(bare, PREDICT, files.predict, manyConnections),
       },
       manyConnectionLevels,
       options,
@@ -1017,8 +1018,8 @@ async function nativeMain(options: Options): Promise<void> {
     const classify = await measureNativePair(
       'gRPC Classify, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
       {
-        flowserve: h2(flow, 'Classify', files.classify, oneConnection),
-        peer: h2(bare, 'Classify', files.classify, oneConnection),
+        flowserve: h2(flow, CLASSIFY, files.classify, oneConnection),
+        peer: h2(bare, CLASSIFY, files.classify, oneConnection),
       },
       levels,
       options,
@@ -1051,8 +1052,8 @@ async function nativeMain(options: Options): Promise<void> {
     const batched = await measureNativePair(
       'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
       {
-        flowserve: h2(batching, 'Predict', files.predict, oneConnection),
-        peer: h2(flow, 'Predict', files.predict, oneConnection),
+        flowserve: h2(batching, PREDICT, files.predict, oneConnection),
+        peer: h2(flow, PREDICT, files.predict, oneConnection),
       },
       [cMax],
       options,
@@ -1060,8 +1061,8 @@ async function nativeMain(options: Options): Promise<void> {
     const batchedCnn = await measureNativePair(
       'gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off)',
       {
-        flowserve: h2(batching, 'Predict', files.predictCnn, oneConnection),
-        peer: h2(flow, 'Predict', files.predictCnn, oneConnection),
+        flowserve: h2(batching, PREDICT, files.predictCnn, oneConnection),
+        peer: h2(flow, PREDICT, files.predictCnn, oneConnection),
       },
       [cMax],
       options,
@@ -1144,7 +1145,7 @@ async function dashboardOnly(options: Options): Promise<void> {
     );
     server = await spawnServer('flowserve', base);
     const flow = server;
-    await checkGrpcBody(flow.grpcPort, `${PREDICTION_SERVICE}/Predict`, messages.predict);
+    await checkGrpcBody(flow.grpcPort, PREDICT, messages.predict);
     await checkRestBody(flow.restPort, `/v1/models/${MODEL}:predict`, files.rest);
     const browserCpu: { level: number; seconds: number; cpuS: number }[] = [];
     /** Runs `load` with the dashboard open in a tab for its duration. */
@@ -1170,7 +1171,7 @@ async function dashboardOnly(options: Options): Promise<void> {
       });
     const grpc: NativeRun = (c, durationS) =>
       runH2load({
-        url: `http://127.0.0.1:${flow.grpcPort}${PREDICTION_SERVICE}/Predict`,
+        url: `http://127.0.0.1:${flow.grpcPort}${PREDICT}`,
         bodyFile: files.predict,
         connections: 1,
         streams: c,
