@@ -14,7 +14,9 @@ import {
   transferables,
   type WireValueInfo,
   type WorkerEnvelope,
+  type WireTensor,
   type WorkerReply,
+  type WorkerReplyEnvelope,
   type WorkerRequest,
 } from './protocol.js';
 
@@ -126,21 +128,83 @@ async function handle(
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker.js must run as a worker thread');
-function serve(request: WorkerRequest, receivedAt: number): Promise<void> {
+
+/**
+ * Replies wait here while more runs are queued behind the one that finished: the main thread then gets one message
+ * for several runs instead of one each (each message event costs it ~10 µs, more than a tiny model's share of the
+ * hand-off). A reply is held only while the next queued run is predicted (its session's last measured ms per input
+ * element × its elements) to end within REPLY_HOLD_MS of the oldest held reply: a slow model's replies, or those
+ * queued before a slow run of another model, go out at once.
+ */
+const REPLY_HOLD_MS = 0.5;
+let held: WorkerReply[] = [];
+let heldTransfer: ArrayBuffer[] = [];
+let heldSince = 0;
+/** Runs (and calibrations) received and not yet finished, in order. */
+const queued: WorkerRequest[] = [];
+/** Per session: ms per input element of its last run. */
+const msPerElement = new Map<number, number>();
+
+function elementsOf(request: WorkerRequest & { type: 'run' }): number {
+  let n = 0;
+  for (const name in request.feeds) {
+    let size = 1;
+    for (const d of (request.feeds[name] as WireTensor).shape) size *= d;
+    n += size;
+  }
+  return Math.max(1, n);
+}
+
+/** The next queued run's predicted ms, Infinity when unknown (a calibration, or a session not yet measured). */
+function predictedMs(request: WorkerRequest | undefined): number {
+  if (request?.type !== 'run') return Infinity;
+  const rate = msPerElement.get(request.sessionId);
+  return rate === undefined ? Infinity : rate * elementsOf(request);
+}
+
+function flushReplies(): void {
+  if (held.length === 0) return;
+  const replies = held;
+  const transfer = heldTransfer;
+  held = [];
+  heldTransfer = [];
+  if (replies.length === 1) port?.postMessage(replies[0], transfer);
+  else port?.postMessage({ type: 'replies', replies } satisfies WorkerReplyEnvelope, transfer);
+}
+
+/** `startedAt`: performance.now() when a queued run began; undefined for loads, unloads and pings (never held). */
+function reply(request: WorkerRequest, message: WorkerReply, transfer: ArrayBuffer[], startedAt?: number): void {
+  const now = performance.now();
+  if (held.length === 0) heldSince = now;
+  held.push(message);
+  for (const buffer of transfer) heldTransfer.push(buffer);
+  let hold = false;
+  if (startedAt !== undefined) {
+    queued.shift();
+    if (request.type === 'run' && message.ok)
+      msPerElement.set(request.sessionId, (now - startedAt) / elementsOf(request));
+    hold = queued.length > 0 && now + predictedMs(queued[0]) - heldSince < REPLY_HOLD_MS;
+  }
+  if (!hold) flushReplies();
+}
+
+function serve(request: WorkerRequest, receivedAt: number, queuedRun: boolean): Promise<void> {
+  const startedAt = queuedRun ? performance.now() : undefined;
   return handle(request, receivedAt).then(
-    ({ reply, transfer }) => port?.postMessage(reply, transfer),
+    ({ reply: message, transfer }) => reply(request, message, transfer, startedAt),
     (err: unknown) => {
       const error =
         err instanceof Error ? { name: err.name, message: err.message } : { name: 'Error', message: String(err) };
-      port?.postMessage({ id: request.id, ok: false, error } satisfies WorkerReply);
+      reply(request, { id: request.id, ok: false, error }, [], startedAt);
     },
   );
 }
 
 /**
- * Runs go one after the other, in arrival order, each replying as soon as it is done. ONNX Runtime computes off this
- * thread, so without the chain a run that arrives during another would pass its deadline check at once and then
- * wait behind it; chained, the check happens when the run is about to start. Loads and unloads do not wait.
+ * Runs go one after the other, in arrival order, each replying as soon as it is done (or with the next ones, see
+ * `reply`). ONNX Runtime computes off this thread, so without the chain a run that arrives during another would pass
+ * its deadline check at once and then wait behind it; chained, the check happens when the run is about to start.
+ * Loads and unloads do not wait.
  */
 let runs: Promise<void> = Promise.resolve();
 
@@ -148,7 +212,9 @@ port.on('message', (envelope: WorkerEnvelope) => {
   const receivedAt = sharedClockMs();
   const requests = envelope.type === 'many' ? envelope.requests : [envelope];
   for (const request of requests) {
-    if (request.type === 'run' || request.type === 'calibrate') runs = runs.then(() => serve(request, receivedAt));
-    else void serve(request, receivedAt);
+    if (request.type === 'run' || request.type === 'calibrate') {
+      queued.push(request);
+      runs = runs.then(() => serve(request, receivedAt, true));
+    } else void serve(request, receivedAt, false);
   }
 });

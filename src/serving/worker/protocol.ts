@@ -160,6 +160,9 @@ export type WorkerReply =
   /** `expired`: a run dropped before it started because its deadline had passed. */
   | { id: number; ok: false; error: { name: string; message: string }; expired?: true };
 
+/** What a worker posts: one reply, or several for runs that finished while more were queued (inference-worker.ts). */
+export type WorkerReplyEnvelope = WorkerReply | { type: 'replies'; replies: WorkerReply[] };
+
 /** The buffers of `tensors` that can be moved rather than copied (a typed array spanning its whole buffer). */
 export function transferables(tensors: Iterable<WireTensor>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();

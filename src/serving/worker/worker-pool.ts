@@ -30,6 +30,7 @@ import {
   type LoadOptions,
   type WorkerEnvelope,
   type WorkerReply,
+  type WorkerReplyEnvelope,
   type WorkerRequest,
 } from './protocol.js';
 
@@ -158,13 +159,20 @@ class InferenceThread {
   private outboxTransfer: ArrayBuffer[] = [];
   inFlight = 0;
   alive = true;
+  /** Messages posted to the worker and received from it (WorkerPool.messages). */
+  messagesPosted = 0;
+  messagesReceived = 0;
 
   constructor(
     readonly index: number,
     private readonly onExit: (thread: InferenceThread) => void,
   ) {
     this.worker = new Worker(new URL('./inference-worker.js', import.meta.url));
-    this.worker.on('message', (reply: WorkerReply) => this.settle(reply));
+    this.worker.on('message', (envelope: WorkerReplyEnvelope) => {
+      this.messagesReceived++;
+      if ('type' in envelope) for (const reply of envelope.replies) this.settle(reply);
+      else this.settle(envelope);
+    });
     this.worker.on('error', (err: Error) =>
       this.fail(new Internal(`inference worker ${index} crashed: ${err.message}`)),
     );
@@ -197,6 +205,7 @@ class InferenceThread {
       this.settle({ id: r.id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
     }
     if (requests.length === 0 || !this.alive) return;
+    this.messagesPosted++;
     if (requests.length === 1) this.worker.postMessage(requests[0], transfer);
     else this.worker.postMessage({ type: 'many', requests } satisfies WorkerEnvelope, transfer);
   }
@@ -292,6 +301,20 @@ export class WorkerPool {
     const alive = this.threads.filter((t) => t.alive);
     const busy = alive.filter((t) => t.inFlight > 0).length;
     return { busy, idle: alive.length - busy, restarts: this.restarts };
+  }
+
+  /**
+   * Messages posted to the running workers and received from them: what the hand-off costs the event loop (runs that
+   * arrive in one turn share a message, and so do replies of runs that finish together).
+   */
+  get messages(): { posted: number; received: number } {
+    let posted = 0;
+    let received = 0;
+    for (const t of this.threads) {
+      posted += t.messagesPosted;
+      received += t.messagesReceived;
+    }
+    return { posted, received };
   }
 
   /** ONNX Runtime intra-op threads each model session gets: what one request computes on. */

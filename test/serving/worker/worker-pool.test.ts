@@ -83,4 +83,48 @@ describe('WorkerPool', () => {
     assert.ok(longest < elapsed / 2, `a 1 ms timer fired after ${longest.toFixed(1)} ms of ${elapsed.toFixed(1)}`);
     await model.unload();
   });
+
+  it('runs that arrive together come back in fewer messages than runs, each with its own result', async () => {
+    const one = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
+    try {
+      const dir = await repo.addVersion('affine', 3, affineModel(2, 1));
+      const model = await one.loadModel(join(dir, 'model.onnx'));
+      await model.run({ x: rows([0, 0, 0, 0]) }, ['y']);
+      const before = one.messages;
+      const runs = Array.from({ length: 24 }, (_, i) => model.run({ x: rows([i, 0, 0, 0]) }, ['y']));
+      const results = await Promise.all(runs);
+      results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), [2 * i + 1, 1, 1, 1]));
+      const after = one.messages;
+      assert.equal(after.posted - before.posted, 1, 'the 24 runs of one turn go to the worker in one message');
+      const received = after.received - before.received;
+      assert.ok(received < 24, `24 runs came back in ${received} messages`);
+      await model.unload();
+    } finally {
+      await one.close();
+    }
+  });
+
+  it('a slow run is answered as soon as it is done, not held for the runs queued behind it', async () => {
+    const one = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
+    try {
+      const dir = await repo.addVersion('slow', 2, slowModel(128, 20));
+      const model = await one.loadModel(join(dir, 'model.onnx'));
+      const x = () =>
+        HostTensor.from(
+          'float32',
+          Array.from({ length: 128 * 128 }, (_, i) => (i % 5) - 2),
+          [128, 128],
+        );
+      await model.run({ x: x() }, ['y']);
+      const before = one.messages.received;
+      const settled: number[] = [];
+      const runs = [0, 1, 2].map((i) => model.run({ x: x() }, ['y']).then(() => settled.push(i)));
+      await Promise.all(runs);
+      assert.deepEqual(settled, [0, 1, 2]);
+      assert.equal(one.messages.received - before, 3, 'each slow run answered in a message of its own');
+      await model.unload();
+    } finally {
+      await one.close();
+    }
+  });
 });
