@@ -155,8 +155,8 @@ export class AspiredVersionsManager {
   acquire(model: string, version?: number): ServableHandle | undefined {
     const entry = this.models.get(model);
     if (!entry) return undefined;
-    const number = version ?? this.availableVersions(model)[0];
-    const record = number === undefined ? undefined : entry.versions.get(number);
+    // Every request comes here: the latest AVAILABLE version is found without building availableVersions' arrays.
+    const record = version === undefined ? latestAvailable(entry.versions) : entry.versions.get(version);
     if (!record || record.machine.state !== 'AVAILABLE' || !record.servable) return undefined;
     return { model, version: record.version, servable: record.servable, release: record.refs.acquire() };
   }
@@ -355,4 +355,13 @@ export class AspiredVersionsManager {
     const waiters = this.settleWaiters.splice(0);
     for (const w of waiters) w();
   }
+}
+
+/** The AVAILABLE version with the highest number, if any. */
+function latestAvailable(versions: ReadonlyMap<number, VersionRecord>): VersionRecord | undefined {
+  let latest: VersionRecord | undefined;
+  for (const record of versions.values()) {
+    if (record.machine.state === 'AVAILABLE' && (!latest || record.version > latest.version)) latest = record;
+  }
+  return latest;
 }

@@ -11,7 +11,7 @@
  * 0. Sums of nanoseconds are doubles: exact to 2^53 ns (104 days of summed request time), then rounded.
  */
 import type { ExecutionRecorder } from './onnx-servable.js';
-import type { ExecutionRecord, RequestTiming, StageTimes } from '../run-timing.js';
+import type { RequestTiming, StageTimes } from '../run-timing.js';
 
 export interface DurationCounter {
   count: number;
@@ -110,18 +110,18 @@ export class InferenceStatistics implements ExecutionRecorder {
     counters.lastInferenceMs = Math.max(counters.lastInferenceMs, endedAtMs);
   }
 
-  recordExecution(model: string, version: number, execution: ExecutionRecord): void {
+  recordExecution(model: string, version: number, batchSize: number, execution: StageTimes): void {
     const entry = this.entry(model, version);
     entry.counters.executionCount += 1;
-    let batch = entry.batches.get(execution.batchSize);
+    let batch = entry.batches.get(batchSize);
     if (!batch) {
       batch = {
-        batchSize: execution.batchSize,
+        batchSize,
         computeInput: counter(),
         computeInfer: counter(),
         computeOutput: counter(),
       };
-      entry.batches.set(execution.batchSize, batch);
+      entry.batches.set(batchSize, batch);
     }
     addStages(batch, execution);
   }

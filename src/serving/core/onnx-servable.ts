@@ -19,7 +19,7 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTimes } from '../run-timing.js';
-import type { PooledModel } from '../worker/worker-pool.js';
+import type { PooledModel, RunOptions } from '../worker/worker-pool.js';
 import {
   CALIBRATION_ROWS,
   calibrationFeeds,
@@ -61,8 +61,26 @@ export interface ChunkedRunsCalibrationOptions {
   costs?: (rows: number) => number;
 }
 
+/** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
+interface RunPlan {
+  /** The ONNX name of each requested alias, in the request's order. */
+  outputNames: string[];
+  /** The distinct ONNX names among them. */
+  fetches: string[];
+  /** Outputs holding the new values of variables (signatures that update state). */
+  stateFetches: string[];
+  /** Some fetch names a graph input (an identity signature): which to fetch then depends on the feeds. */
+  fetchesFeeds: boolean;
+  /** What ORT fetches when no fetch names a feed: the fetches and the state's outputs. */
+  graphFetches: string[];
+}
+
+/** Output lists remembered per signature (a client asking every subset of many outputs cannot grow the map). */
+const MAX_PLANS = 64;
+
 export interface ExecutionRecorder {
-  recordExecution(modelName: string, version: number, execution: ExecutionRecord): void;
+  /** `batchSize`: the execution's rows from a batch scheduler; 1 for a request run alone. */
+  recordExecution(modelName: string, version: number, batchSize: number, times: StageTimes): void;
 }
 
 /** TF Serving's API label for the runtime latency metric. */
@@ -87,6 +105,8 @@ export class OnnxServable implements Servable {
   private readonly state: Map<string, HostTensor>;
   /** Runs of signatures that update state, one after the other. */
   private stateChain: Promise<unknown> = Promise.resolve();
+  /** Per signature: the fetches of each output list requested so far (`plan`). */
+  private readonly plans = new Map<Signature, Map<string, RunPlan>>();
   /** Signatures whose larger batches run in chunks of this many rows (calibrateChunkedRuns). */
   private readonly chunkRows = new Map<Signature, number>();
 
@@ -196,8 +216,7 @@ export class OnnxServable implements Servable {
               batching.threadPoolName,
             ),
           onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
-          onExecution: (rows, times) =>
-            this.options.statistics?.recordExecution(modelName, version, { batchSize: rows, ...times }),
+          onExecution: (rows, times) => this.options.statistics?.recordExecution(modelName, version, rows, times),
         },
       );
       this.schedulers.set(signatureName, scheduler);
@@ -213,20 +232,12 @@ export class OnnxServable implements Servable {
     options: ServableRunOptions,
     timing: RequestTiming | undefined,
   ): Promise<TensorMap> {
-    const times = timing ? emptyStageTimes() : undefined;
     const owned = options.inputsOwned ?? false;
-    const outputs = await this.runDirect(signature, inputs, outputAliases, owned, options.deadline, times);
-    if (timing && times) {
-      timing.items = 1;
-      timing.queueNs += times.queueNs;
-      timing.computeInputNs += times.computeInputNs;
-      timing.computeInferNs += times.computeInferNs;
-      timing.computeOutputNs += times.computeOutputNs;
-      this.options.statistics?.recordExecution(this.options.modelName, this.options.version, {
-        batchSize: 1,
-        ...times,
-      });
-    }
+    if (!timing) return this.runDirect(signature, inputs, outputAliases, owned, options.deadline);
+    // The request's timing is zeroed by its caller and filled here alone: the run writes its stages straight into it.
+    const outputs = await this.runDirect(signature, inputs, outputAliases, owned, options.deadline, timing);
+    timing.items = 1;
+    this.options.statistics?.recordExecution(this.options.modelName, this.options.version, 1, timing);
     return outputs;
   }
 
@@ -265,29 +276,31 @@ export class OnnxServable implements Servable {
     storeState?: (results: TensorMap) => void,
   ): Promise<TensorMap> {
     const feeds: TensorMap = {};
-    for (const [alias, tensor] of Object.entries(inputs)) feeds[signature.inputs[alias]?.name ?? alias] = tensor;
+    for (const alias in inputs) feeds[signature.inputs[alias]?.name ?? alias] = inputs[alias] as HostTensor;
     for (const [input, value] of this.state) feeds[input] = value;
     // ORT wants every graph input fed, even one only another signature reads (an imported SavedModel's x2 for
     // regress_x2_to_y3 while serving_default runs): those get a placeholder value that no fetched output reads.
     for (const info of this.options.model.inputs) {
       if (!(info.name in feeds) && info.dtype) feeds[info.name] = unreadInput(info.dtype, info.shape);
     }
-    const fetches = [...new Set(outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias))];
-    const stateFetches = (signature.state ?? []).map((v) => v.output);
+    const plan = this.plan(signature, outputAliases);
     // An output that is also a graph input (identity signatures) is answered from the feeds: ORT cannot fetch inputs.
-    const graphFetches = [...new Set([...fetches.filter((name) => !(name in feeds)), ...stateFetches])];
+    const graphFetches = plan.fetchesFeeds
+      ? [...new Set([...plan.fetches.filter((name) => !(name in feeds)), ...plan.stateFetches])]
+      : plan.graphFetches;
     const startedAt = performance.now();
     const chunkRows = this.chunkRows.get(signature);
-    const results =
-      graphFetches.length > 0
-        ? await this.options.model.run(feeds, graphFetches, {
-            ...(chunkRows !== undefined && batchRows(inputs) > chunkRows ? { chunkRows } : {}),
-            // The state's buffers stay here for the next run: they are copied to the worker, never moved.
-            transferInputs: owned && this.state.size === 0 && graphFetches.length === fetches.length,
-            deadline,
-            ...(timing ? { timing } : {}),
-          })
-        : {};
+    let results: TensorMap = {};
+    if (graphFetches.length > 0) {
+      const runOptions: RunOptions = {
+        // The state's buffers stay here for the next run: they are copied to the worker, never moved.
+        transferInputs: owned && this.state.size === 0 && graphFetches.length === plan.fetches.length,
+        deadline,
+      };
+      if (chunkRows !== undefined && batchRows(inputs) > chunkRows) runOptions.chunkRows = chunkRows;
+      if (timing) runOptions.timing = timing;
+      results = await this.options.model.run(feeds, graphFetches, runOptions);
+    }
     storeState?.(results);
     this.options.metrics?.observeRuntime(
       this.options.modelName,
@@ -295,11 +308,41 @@ export class OnnxServable implements Servable {
       (performance.now() - startedAt) / 1000,
     );
     const outputs: TensorMap = {};
-    for (const alias of outputAliases) {
-      const name = signature.outputs[alias]?.name ?? alias;
-      outputs[alias] = (results[name] ?? feeds[name]) as HostTensor;
+    for (let i = 0; i < outputAliases.length; i++) {
+      const name = plan.outputNames[i] as string;
+      outputs[outputAliases[i] as string] = (results[name] ?? feeds[name]) as HostTensor;
     }
     return outputs;
+  }
+
+  /**
+   * The ONNX names a run of `signature` fetches for `outputAliases`, worked out once per signature and output list
+   * (every request of the same shape reuses them; at most MAX_PLANS lists per signature are kept).
+   */
+  private plan(signature: Signature, outputAliases: readonly string[]): RunPlan {
+    let plans = this.plans.get(signature);
+    if (!plans) this.plans.set(signature, (plans = new Map()));
+    const key = outputAliases.length === 1 ? (outputAliases[0] as string) : outputAliases.join('\0');
+    const known = plans.get(key);
+    if (known) return known;
+    const outputNames = outputAliases.map((alias) => signature.outputs[alias]?.name ?? alias);
+    const fetches = [...new Set(outputNames)];
+    const stateFetches = (signature.state ?? []).map((v) => v.output);
+    const feedNames = new Set([
+      ...Object.entries(signature.inputs).map(([alias, spec]) => spec.name ?? alias),
+      ...this.state.keys(),
+      ...(signature.state ?? []).map((v) => v.input),
+      ...this.options.model.inputs.map((info) => info.name),
+    ]);
+    const plan: RunPlan = {
+      outputNames,
+      fetches,
+      stateFetches,
+      fetchesFeeds: fetches.some((name) => feedNames.has(name)),
+      graphFetches: [...new Set([...fetches, ...stateFetches])],
+    };
+    if (plans.size < MAX_PLANS) plans.set(key, plan);
+    return plan;
   }
 
   async unload(): Promise<void> {

@@ -63,6 +63,8 @@ interface RequestSeries {
   latencyLabels: Record<string, string>;
   /** Requests counted here and not yet added to the two counters. */
   pending: number;
+  /** The record it was made for (what `recordRequest` compares the next record with). */
+  record: Omit<RequestRecord, 'latencySeconds'>;
 }
 
 /**
@@ -86,6 +88,8 @@ export class ServingMetrics {
   private readonly requestSeries = new Map<string, RequestSeries>();
   /** Request series per "model\0version", so forgetVersion can remove them. */
   private readonly versionedRequestSeries = new Map<string, Set<RequestSeries>>();
+  /** The series of the last request: consecutive requests usually share it, and then no key is built. */
+  private lastSeries: RequestSeries | undefined;
   /** runtime_latency's label set per "model\0API". */
   private readonly runtimeLabels = new Map<string, Record<string, string>>();
   /** Version directories with load or warmup series (model_path labels), and their model. */
@@ -255,6 +259,7 @@ export class ServingMetrics {
   /** The models whose names may appear as request labels (the served config). */
   setConfiguredModels(names: Iterable<string>): void {
     this.configuredModels = new Set(names);
+    this.lastSeries = undefined;
   }
 
   /**
@@ -264,6 +269,19 @@ export class ServingMetrics {
    * allocates no label objects (docs/performance.md, "Serving").
    */
   recordRequest(record: RequestRecord): void {
+    const last = this.lastSeries?.record;
+    if (
+      last &&
+      last.model === record.model &&
+      last.version === record.version &&
+      last.api === record.api &&
+      last.entrypoint === record.entrypoint &&
+      last.protocol === record.protocol &&
+      last.status === record.status
+    ) {
+      this.countIn(this.lastSeries as RequestSeries, record);
+      return;
+    }
     const entrypoint = record.entrypoint ?? 'GRPC';
     const known = this.configuredModels.has(record.model);
     const model = known ? record.model : UNKNOWN_MODEL_LABEL;
@@ -279,6 +297,14 @@ export class ServingMetrics {
         labels: { model_name: model, version, API: record.api, entrypoint, protocol, status: record.status },
         latencyLabels: { model_name: model, API: record.api, entrypoint, protocol },
         pending: 0,
+        record: {
+          model: record.model,
+          version: record.version,
+          api: record.api,
+          entrypoint: record.entrypoint,
+          protocol: record.protocol,
+          status: record.status,
+        },
       };
       this.requestSeries.set(key, series);
       if (series.versionKey !== undefined) {
@@ -287,6 +313,11 @@ export class ServingMetrics {
         sets.add(series);
       }
     }
+    this.lastSeries = series;
+    this.countIn(series, record);
+  }
+
+  private countIn(series: RequestSeries, record: RequestRecord): void {
     series.pending++;
     if (record.status === 'OK') this.requestLatency.observe(series.latencyLabels, record.latencySeconds * 1e6);
   }
@@ -306,6 +337,7 @@ export class ServingMetrics {
     const key = `${model}\0${version}`;
     // request_count (by model and status) outlives the version: its counts are handed over before the series goes.
     this.flushRequestCounts();
+    this.lastSeries = undefined;
     for (const series of this.versionedRequestSeries.get(key) ?? []) {
       this.requests.remove(series.labels);
       this.requestSeries.delete(series.key);

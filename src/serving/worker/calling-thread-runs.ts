@@ -46,7 +46,11 @@ function bookTurn(ns: number): boolean {
 /** From the shapes: the data of feeds sent to a worker has been transferred away (detached) by then. */
 function elementCount(feeds: Record<string, HostTensor>): number {
   let n = 0;
-  for (const t of Object.values(feeds)) n += t.shape.reduce((a, b) => a * b, 1);
+  for (const name in feeds) {
+    let size = 1;
+    for (const d of (feeds[name] as HostTensor).shape) size *= d;
+    n += size;
+  }
   return Math.max(1, n);
 }
 
