@@ -7,6 +7,7 @@
 import { basename } from 'node:path';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { VersionState } from '../core/types.js';
+import { SeriesHistogram, type HistogramSeries } from './series-histogram.js';
 
 /** TF Serving's latency buckets: exponential, scale 10 µs, factor 1.8, 33 bounds. */
 export const LATENCY_BUCKETS_MICROS: readonly number[] = Array.from({ length: 33 }, (_, i) =>
@@ -61,6 +62,8 @@ interface RequestSeries {
   labels: Record<string, string>;
   /** :tensorflow:serving:request_latency's labels. */
   latencyLabels: Record<string, string>;
+  /** Its :tensorflow:serving:request_latency series, made at its first successful request (only those are timed). */
+  latency: HistogramSeries | undefined;
   /** Requests counted here and not yet added to the two counters. */
   pending: number;
   /** The record it was made for (what `recordRequest` compares the next record with). */
@@ -88,10 +91,12 @@ export class ServingMetrics {
   private readonly requestSeries = new Map<string, RequestSeries>();
   /** Request series per "model\0version", so forgetVersion can remove them. */
   private readonly versionedRequestSeries = new Map<string, Set<RequestSeries>>();
+  /** The runtime_latency series of the last run (consecutive runs usually share it). */
+  private lastRuntime: { model: string; api: string; series: HistogramSeries } | undefined;
   /** The series of the last request: consecutive requests usually share it, and then no key is built. */
   private lastSeries: RequestSeries | undefined;
-  /** runtime_latency's label set per "model\0API". */
-  private readonly runtimeLabels = new Map<string, Record<string, string>>();
+  /** runtime_latency's series per "model\0API". */
+  private readonly runtimeSeries = new Map<string, HistogramSeries>();
   /** Version directories with load or warmup series (model_path labels), and their model. */
   private readonly versionPaths = new Map<string, string>();
   private readonly warmupStatuses = new Set<string>();
@@ -99,8 +104,8 @@ export class ServingMetrics {
   private readonly queueSignatures = new Map<string, Set<string>>();
   private readonly requestCount: Counter;
   private readonly requests: Counter;
-  private readonly requestLatency: Histogram;
-  private readonly runtimeLatency: Histogram;
+  private readonly requestLatency: SeriesHistogram;
+  private readonly runtimeLatency: SeriesHistogram;
   private readonly inputBatchSize: Histogram;
   private readonly processedBatchSize: Histogram;
   private readonly paddingSize: Histogram;
@@ -136,14 +141,15 @@ export class ServingMetrics {
       registers,
       collect: flush,
     });
-    this.requestLatency = new Histogram({
+    // The two histograms every request observes count in series the callers hold (series-histogram.ts).
+    this.requestLatency = new SeriesHistogram({
       name: ':tensorflow:serving:request_latency',
       help: 'Latency of successful requests in microseconds',
       labelNames: ['model_name', 'API', 'entrypoint', 'protocol'],
       buckets: [...LATENCY_BUCKETS_MICROS],
       registers,
     });
-    this.runtimeLatency = new Histogram({
+    this.runtimeLatency = new SeriesHistogram({
       name: ':tensorflow:serving:runtime_latency',
       help: 'Time inside the model run in microseconds',
       labelNames: ['model_name', 'API', 'runtime'],
@@ -296,6 +302,7 @@ export class ServingMetrics {
         countLabels: { model_name: model, status: record.status },
         labels: { model_name: model, version, API: record.api, entrypoint, protocol, status: record.status },
         latencyLabels: { model_name: model, API: record.api, entrypoint, protocol },
+        latency: undefined,
         pending: 0,
         record: {
           model: record.model,
@@ -319,7 +326,9 @@ export class ServingMetrics {
 
   private countIn(series: RequestSeries, record: RequestRecord): void {
     series.pending++;
-    if (record.status === 'OK') this.requestLatency.observe(series.latencyLabels, record.latencySeconds * 1e6);
+    if (record.status !== 'OK') return;
+    series.latency ??= this.requestLatency.seriesOf(series.latencyLabels);
+    series.latency.observe(record.latencySeconds * 1e6);
   }
 
   /** Hands the requests counted since the last read to prom-client's two request counters. */
@@ -360,10 +369,18 @@ export class ServingMetrics {
   }
 
   observeRuntime(model: string, api: string, seconds: number): void {
-    const key = `${model}\0${api}`;
-    let labels = this.runtimeLabels.get(key);
-    if (!labels) this.runtimeLabels.set(key, (labels = { model_name: model, API: api, runtime: 'ONNXRuntime' }));
-    this.runtimeLatency.observe(labels, seconds * 1e6);
+    const last = this.lastRuntime;
+    let series = last && last.model === model && last.api === api ? last.series : undefined;
+    if (!series) {
+      const key = `${model}\0${api}`;
+      series = this.runtimeSeries.get(key);
+      if (!series) {
+        series = this.runtimeLatency.seriesOf({ model_name: model, API: api, runtime: 'ONNXRuntime' });
+        this.runtimeSeries.set(key, series);
+      }
+      this.lastRuntime = { model, api, series };
+    }
+    series.observe(seconds * 1e6);
   }
 
   observeBatch(batch: BatchRecord, threadPoolName: string): void {

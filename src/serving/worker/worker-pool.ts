@@ -179,30 +179,36 @@ class InferenceThread {
     this.worker.on('exit', (code) => this.fail(new Internal(`inference worker ${index} exited with code ${code}`)));
   }
 
-  request(body: RequestBody, transfer: ArrayBuffer[] = []): Promise<WorkerReply> {
+  /** `body` becomes the message (its id is set here): the caller passes an object of its own. */
+  request(body: RequestBody, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply> {
     if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
     const id = this.nextId++;
     this.inFlight++;
-    const message = { ...body, id } as WorkerRequest;
+    const message = body as WorkerRequest;
+    message.id = id;
     return new Promise<WorkerReply>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Posting a message costs this thread ~40 µs on the 2-core VM (mostly waking the worker), more than a small
       // model's run: requests that arrive in the same turn of the event loop go to the worker in one message.
       this.outbox.push(message);
-      this.outboxTransfer.push(...transfer);
-      if (this.outbox.length === 1) setImmediate(() => this.flush());
+      if (transfer) for (const buffer of transfer) this.outboxTransfer.push(buffer);
+      if (this.outbox.length === 1) setImmediate(this.flushOutbox);
     });
   }
 
+  private readonly flushOutbox = () => this.flush();
+
   private flush(): void {
     const now = Date.now();
-    const expired = this.outbox.filter((r) => r.type === 'run' && deadlinePassed(r.deadline, now));
-    const requests = this.outbox.filter((r) => !expired.includes(r));
+    const outbox = this.outbox;
     const transfer = this.outboxTransfer;
     this.outbox = [];
     this.outboxTransfer = [];
-    for (const r of expired) {
-      this.settle({ id: r.id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
+    const requests: WorkerRequest[] = [];
+    for (const r of outbox) {
+      if (r.type === 'run' && r.deadline !== undefined && deadlinePassed(r.deadline, now)) {
+        this.settle({ id: r.id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
+      } else requests.push(r);
     }
     if (requests.length === 0 || !this.alive) return;
     this.messagesPosted++;
@@ -237,7 +243,8 @@ class InferenceThread {
 
 function toWire(tensor: HostTensor): WireTensor {
   const data = tensor.dtype === 'string' ? packStrings(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
-  return { dtype: tensor.dtype, shape: [...tensor.shape], data };
+  // The shape is cloned by postMessage: the worker never shares it with this thread.
+  return { dtype: tensor.dtype, shape: tensor.shape as number[], data };
 }
 
 function fromWire(tensor: WireTensor): HostTensor {
@@ -438,19 +445,17 @@ class PooledModelImpl implements PooledModel {
     }
     const replica = this.pickReplica();
     const wireFeeds: Record<string, WireTensor> = {};
-    for (const [name, tensor] of Object.entries(feeds)) wireFeeds[name] = toWire(tensor);
-    const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : [];
-    const reply = await replica.thread.request(
-      {
-        type: 'run',
-        sessionId: replica.sessionId,
-        feeds: wireFeeds,
-        fetches: [...fetches],
-        ...(options.deadline === undefined ? {} : { deadline: options.deadline }),
-        ...(options.chunkRows === undefined ? {} : { chunkRows: options.chunkRows }),
-      },
-      transfer,
-    );
+    for (const name in feeds) wireFeeds[name] = toWire(feeds[name] as HostTensor);
+    const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : undefined;
+    const request: Omit<Extract<WorkerRequest, { type: 'run' }>, 'id'> = {
+      type: 'run',
+      sessionId: replica.sessionId,
+      feeds: wireFeeds,
+      fetches: fetches as string[],
+    };
+    if (options.deadline !== undefined) request.deadline = options.deadline;
+    if (options.chunkRows !== undefined) request.chunkRows = options.chunkRows;
+    const reply = await replica.thread.request(request, transfer);
     if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
     if (!reply.ok) throw new InvalidArgument(reply.error.message);
     if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
