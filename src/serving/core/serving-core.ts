@@ -39,6 +39,7 @@ import { Storages } from '../storage/storages.js';
 import { MODEL_FORMATS } from '../../import/model-formats.js';
 import { MODEL_FILE } from './model-source.js';
 import type {
+  AdmissionOptions,
   LoadModelOptions,
   ModelChangeOptions,
   ModelControlMode,
@@ -327,10 +328,17 @@ export class ServingCoreImpl implements ServingCore {
     }
   }
 
-  admission(model: ModelSelector, signatureName?: string): RequestAdmission {
+  admission(model: ModelSelector, signatureName?: string, options: AdmissionOptions = {}): RequestAdmission {
     const handle = this.acquire(model);
     try {
-      const name = resolveSignatureName(handle.servable, signatureName);
+      const preferred = options.preferredSignature;
+      const requested =
+        (signatureName === undefined || signatureName === '') &&
+        preferred !== undefined &&
+        preferred in handle.servable.signatures
+          ? preferred
+          : signatureName;
+      const name = resolveSignatureName(handle.servable, requested);
       const signature = handle.servable.signatures[name] as Signature;
       return {
         signatureName: name,

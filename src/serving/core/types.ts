@@ -224,6 +224,11 @@ export interface RunResult {
  * What the API adapters need from the serving core. Errors thrown are FlowserveError subclasses
  * (src/errors.ts) with TensorFlow Serving's codes and messages.
  */
+export interface AdmissionOptions {
+  /** With no signature named: this one when the servable has it, else the servable's default (v2's serving_default). */
+  preferredSignature?: string;
+}
+
 export interface ServingCore {
   /** Resolves the version, validates inputs against the signature, batches and runs off the event loop. */
   run(request: RunRequest): Promise<RunResult>;
@@ -231,7 +236,7 @@ export interface ServingCore {
    * Resolves the version and signature a request addresses (the same errors as `run`) and returns the admission
    * that checks each input's header against the signature and the limits before the adapter decodes it.
    */
-  admission(model: ModelSelector, signatureName?: string): RequestAdmission;
+  admission(model: ModelSelector, signatureName?: string, options?: AdmissionOptions): RequestAdmission;
   /** The request size limits the adapters enforce on the wire. */
   readonly limits: Readonly<RequestLimits>;
   /** The most tf.Examples one request may carry (limits and batching together). */

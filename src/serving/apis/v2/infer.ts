@@ -113,10 +113,9 @@ export function resolveV2Target(
   parameters: V2Parameters | undefined,
 ): V2InferTarget {
   const selector = selectorOfV2(modelName, modelVersion);
-  let requested = parameterString(parameters, 'signature_name') || undefined;
-  if (requested === undefined && DEFAULT_SIGNATURE in core.info(selector).signatures) requested = DEFAULT_SIGNATURE;
+  const requested = parameterString(parameters, 'signature_name') || undefined;
   try {
-    const { signatureName, admission } = core.admission(selector, requested);
+    const { signatureName, admission } = core.admission(selector, requested, { preferredSignature: DEFAULT_SIGNATURE });
     return { modelName, selector, signatureName, signature: admission.signature, admission };
   } catch (err) {
     if (err instanceof SignatureNotFound) {
