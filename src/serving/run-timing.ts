@@ -40,7 +40,8 @@ export function emptyStageTimes(): StageTimes {
 }
 
 export function emptyRequestTiming(): RequestTiming {
-  return { ...emptyStageTimes(), items: 1 };
+  // Made once per request: a literal, not a spread of emptyStageTimes() (V8 clones a spread's source slowly).
+  return { queueNs: 0, computeInputNs: 0, computeInferNs: 0, computeOutputNs: 0, items: 1 };
 }
 
 /** Milliseconds since the Unix epoch with sub-millisecond resolution, the same on every thread. */

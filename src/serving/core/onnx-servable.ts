@@ -18,7 +18,7 @@ import { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
-import { emptyStageTimes, type ExecutionRecord, type RequestTiming, type StageTimes } from '../run-timing.js';
+import type { RequestTiming, StageTimes } from '../run-timing.js';
 import type { PooledModel, RunOptions } from '../worker/worker-pool.js';
 import {
   CALIBRATION_ROWS,
