@@ -55,8 +55,9 @@ export interface TrainMnistOptions {
   /** Write `model.ckpt-STEP.*`, `checkpoint` and `curves.svg` here when given. */
   checkpointDir?: string;
   /**
-   * ONNX Runtime threads inside one op. Default: 1 for softmax (its ops are too small to split: measured 1.6×
-   * faster on 1 thread than on 2 on a 2-core machine), the machine's cores for the others.
+   * ONNX Runtime threads inside one op. Default: the machine's cores, for every model. (The softmax regression had
+   * 1: measured 1.6× faster than 2 threads while idle threads spun; since they sleep, 2 threads cost it ~6 % more
+   * CPU per step and ran its epoch 2–3× faster on a loaded 2-core machine, with the same values.)
    */
   intraOpNumThreads?: number;
   /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
@@ -163,7 +164,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     return { model, trainOp, init: globalVariablesInitializer(graph) };
   });
   const session = new Session(graph, {
-    intraOpNumThreads: options.intraOpNumThreads ?? (options.model === 'softmax' ? 1 : availableParallelism()),
+    intraOpNumThreads: options.intraOpNumThreads ?? availableParallelism(),
     // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,
