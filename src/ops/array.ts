@@ -811,7 +811,12 @@ function likeDef(type: string, valueOf: (dtype: DType) => Scalar) {
     infer: ([x]) => [{ dtype: (x as Tensor).dtype, shape: (x as Tensor).shape }],
     lower: ({ b, op, inputs, outputs }) => {
       const x = op.inputs[0] as Tensor;
-      b.op('Expand', [scalarConst(b, x.dtype, valueOf(x.dtype)), b.op('Shape', [inputs[0] as string])], {}, outputs[0]);
+      // A shape known when the graph is built is a constant: ONNX Runtime then folds the whole op into a constant
+      // (the gradient's seed, ones like a scalar loss, costs no node per step).
+      const shape = x.shape.every((d) => d !== null)
+        ? b.int64s(x.shape as number[], 'shape')
+        : b.op('Shape', [inputs[0] as string]);
+      b.op('Expand', [scalarConst(b, x.dtype, valueOf(x.dtype)), shape], {}, outputs[0]);
     },
     notDifferentiable: true,
     kernels: CPU_AND_GPU,

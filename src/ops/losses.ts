@@ -2,15 +2,16 @@ import { InvalidArgument } from '../errors.js';
 import type { Tensor } from '../graph/graph.js';
 import { defineOp } from '../graph/op-def.js';
 import { dimsCompatible, formatShape } from '../graph/shape.js';
+import { expandDims } from './array.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { CPU_AND_GPU, GPU_F32, gpuKernel, staticShapes } from './kernels.js';
 import { checkDType, emitLogSoftmax, FLOAT_DTYPES, logSoftmax, mul, neg, softmax, sub } from './math.js';
-import { broadcastReduced } from './reduce.js';
 
-function classesAxisGrad(g: Tensor, logits: Tensor): Tensor {
-  // dY has the logits' shape without the class axis: put it back and broadcast.
-  return broadcastReduced(g, logits, [logits.rank - 1], false);
+function classesAxisGrad(g: Tensor): Tensor {
+  // dY has the logits' shape without the class axis: put the axis back; the Mul that uses it broadcasts it over the
+  // classes, with the same products as a broadcast copy of dY (one Unsqueeze where Shape + Expand were three nodes).
+  return expandDims(g, -1);
 }
 
 /**
@@ -42,7 +43,7 @@ export const SoftmaxCrossEntropyWithLogits = defineOp({
   grad: ({ op, grads: [g] }) => {
     if (!g) return [null, null];
     const [labels, logits] = op.inputs as [Tensor, Tensor];
-    const dy = classesAxisGrad(g, logits);
+    const dy = classesAxisGrad(g);
     return [mul(neg(logSoftmax(logits)), dy), mul(sub(softmax(logits), labels), dy)];
   },
   kernels: CPU_AND_GPU,
@@ -111,7 +112,7 @@ export const SparseSoftmaxCrossEntropyWithLogits = defineOp({
       inputs: [labels, logits],
       name: 'SoftmaxMinusOneHot',
     }).output;
-    return [null, mul(diff, classesAxisGrad(g, logits))];
+    return [null, mul(diff, classesAxisGrad(g))];
   },
   typeAttrs: (op) => ({ T: op.output.dtype, Tlabels: (op.inputs[0] as Tensor).dtype }),
   kernels: CPU_AND_GPU,

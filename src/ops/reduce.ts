@@ -244,13 +244,16 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
   lower: ({ b, op, inputs, outputs, attrs }) => {
     const x = op.inputs[1] as Tensor;
     const dtype = (op.inputs[0] as Tensor).dtype;
-    const gk = unsqueezeReduced(b, inputs[0] as string, attrs.axes, attrs.keepDims);
+    // dY of a reduction over every axis is a scalar, which Expand broadcasts as it is.
+    const gk =
+      attrs.axes.length === x.rank
+        ? (inputs[0] as string)
+        : unsqueezeReduced(b, inputs[0] as string, attrs.axes, attrs.keepDims);
     const shapeX = b.op('Shape', [inputs[1] as string]);
     if (!attrs.mean) {
       b.op('Expand', [gk, shapeX], {}, outputs[0]);
       return;
     }
-    const expanded = b.op('Expand', [gk, shapeX]);
     const dims = attrs.axes.map((a) => x.shape[a] ?? null);
     let count: string;
     if (dims.every((d) => d !== null)) {
@@ -265,7 +268,8 @@ export const ReductionGrad = defineOp<ReductionGradAttrs>({
       const ones = b.op('Expand', [b.scalar(1, dtype, 'one'), shapeX]);
       count = b.op('ReduceSum', [ones, b.int64s(attrs.axes, 'axes')], { keepdims: 1 });
     }
-    b.op('Div', [expanded, count], {}, outputs[0]);
+    // Divided before the broadcast: the same quotient, computed once per reduced value instead of once per element.
+    b.op('Expand', [b.op('Div', [gk, count]), shapeX], {}, outputs[0]);
   },
   grad: ({ grads: [g], attrs }) => {
     if (!g) return [null, null];

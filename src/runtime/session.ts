@@ -187,6 +187,57 @@ export class Session {
     return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
   }
 
+  /**
+   * A function that runs `fetches` (and `targets`) with values for the tensors of `feedList`, given in that order
+   * (tf.Session.make_callable). The executable is built here, before the first call, so a training loop's first
+   * step costs what the others do; each call skips what run() does per call to resolve fetches and feed names and
+   * find the executable. Fed values are still checked against their tensor's dtype and shape on every call.
+   */
+  async makeCallable(
+    fetches: Tensor,
+    feedList?: readonly (Tensor | string)[],
+    targets?: readonly Fetch[],
+  ): Promise<(...feedValues: FeedValue[]) => Promise<HostTensor>>;
+  async makeCallable(
+    fetches: readonly Fetch[],
+    feedList?: readonly (Tensor | string)[],
+    targets?: readonly Fetch[],
+  ): Promise<(...feedValues: FeedValue[]) => Promise<(HostTensor | null)[]>>;
+  async makeCallable(
+    fetches: Tensor | readonly Fetch[],
+    feedList: readonly (Tensor | string)[] = [],
+    targets: readonly Fetch[] = [],
+  ): Promise<(...feedValues: FeedValue[]) => Promise<HostTensor | (HostTensor | null)[]>> {
+    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
+    const single = fetches instanceof Tensor;
+    const list: readonly Fetch[] = single ? [fetches] : fetches;
+    this.checkFetches(list);
+    this.checkFetches(targets);
+    const fed = feedList.map((key) => this.feedTensor(key));
+    const twice = fed.find((t, i) => fed.indexOf(t) !== i);
+    if (twice) throw new InvalidArgument(`makeCallable: Tensor '${twice.name}' is in the feed list twice`);
+    const fetchTensors = [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
+    const targetOps = [...list, ...targets].filter((f): f is Operation => f instanceof Operation);
+    const found = this.executableFor(fetchTensors, targetOps, new Map(fed.map((t) => [t, null])));
+    const executable = found instanceof Promise ? (await found).executable : found;
+    return async (...feedValues) => {
+      if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
+      if (feedValues.length !== fed.length) {
+        throw new InvalidArgument(
+          `The callable takes ${fed.length} feed value(s) (${fed.map((t) => t.name).join(', ')}), got ${feedValues.length}`,
+        );
+      }
+      const feeds = new Map<Tensor, HostTensor>();
+      for (let i = 0; i < fed.length; i++) {
+        const tensor = fed[i] as Tensor;
+        feeds.set(tensor, this.checkedFeed(tensor, feedValues[i] as FeedValue));
+      }
+      const values = await this.runExecutable(executable, true, fetchTensors, feeds);
+      if (single) return values.get(fetches) as HostTensor;
+      return list.map((f) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null));
+    };
+  }
+
   private checkFetches(list: readonly Fetch[]): void {
     for (const f of list) {
       if (!(f instanceof Tensor) && !(f instanceof Operation)) {
@@ -312,31 +363,42 @@ export class Session {
           ? (feeds as readonly (readonly [Tensor | string, FeedValue])[])
           : Object.entries(feeds as Record<string, FeedValue>);
     for (const [key, value] of entries) {
-      const tensor = key instanceof Tensor ? key : this.graph.tensor(key);
-      if (tensor.graph !== this.graph)
-        throw new InvalidArgument(`Feed tensor '${tensor.name}' is not in this session's graph`);
-      let host: HostTensor;
-      if (value instanceof HostTensor) host = value;
-      else {
-        try {
-          host = HostTensor.from(tensor.dtype, value);
-        } catch (err) {
-          throw new InvalidArgument(`Cannot feed value for Tensor '${tensor.name}': ${(err as Error).message}`);
-        }
-      }
-      if (host.dtype !== tensor.dtype) {
-        throw new InvalidArgument(
-          `Cannot feed value of dtype ${host.dtype} for Tensor '${tensor.name}', which has dtype ${tensor.dtype}`,
-        );
-      }
-      if (!shapeFits(host.shape, tensor.shape)) {
-        throw new InvalidArgument(
-          `Cannot feed value of shape ${formatShape(host.shape)} for Tensor '${tensor.name}', which has shape ${formatShape(tensor.shape)}`,
-        );
-      }
-      out.set(tensor, host);
+      const tensor = this.feedTensor(key);
+      out.set(tensor, this.checkedFeed(tensor, value));
     }
     return out;
+  }
+
+  /** The graph tensor a feed key names; it must belong to this session's graph. */
+  private feedTensor(key: Tensor | string): Tensor {
+    const tensor = key instanceof Tensor ? key : this.graph.tensor(key);
+    if (tensor.graph !== this.graph)
+      throw new InvalidArgument(`Feed tensor '${tensor.name}' is not in this session's graph`);
+    return tensor;
+  }
+
+  /** A fed value as a host tensor of the tensor's dtype and a shape that fits it (else InvalidArgument). */
+  private checkedFeed(tensor: Tensor, value: FeedValue): HostTensor {
+    let host: HostTensor;
+    if (value instanceof HostTensor) host = value;
+    else {
+      try {
+        host = HostTensor.from(tensor.dtype, value);
+      } catch (err) {
+        throw new InvalidArgument(`Cannot feed value for Tensor '${tensor.name}': ${(err as Error).message}`);
+      }
+    }
+    if (host.dtype !== tensor.dtype) {
+      throw new InvalidArgument(
+        `Cannot feed value of dtype ${host.dtype} for Tensor '${tensor.name}', which has dtype ${tensor.dtype}`,
+      );
+    }
+    if (!shapeFits(host.shape, tensor.shape)) {
+      throw new InvalidArgument(
+        `Cannot feed value of shape ${formatShape(host.shape)} for Tensor '${tensor.name}', which has shape ${formatShape(tensor.shape)}`,
+      );
+    }
+    return host;
   }
 
   /**
@@ -347,7 +409,7 @@ export class Session {
   private signatureKey(
     fetches: readonly Tensor[],
     targets: readonly Operation[],
-    feeds: ReadonlyMap<Tensor, HostTensor>,
+    feeds: ReadonlyMap<Tensor, unknown>,
   ): string {
     const last = this.lastSignature;
     if (last && sameItems(last.fetches, fetches) && sameItems(last.targets, targets) && sameKeys(last.feeds, feeds)) {
@@ -359,29 +421,47 @@ export class Session {
     return key;
   }
 
-  private async execute(
+  private execute(
     fetches: readonly Tensor[],
     targets: readonly Operation[],
     feeds: ReadonlyMap<Tensor, HostTensor>,
   ): Promise<Map<Tensor, HostTensor>> {
+    const found = this.executableFor(fetches, targets, feeds);
+    // A built executable is run without an await first: at batch 1 each hop through the microtask queue shows.
+    if (!(found instanceof Promise)) return this.runExecutable(found, true, fetches, feeds);
+    return found.then(({ executable, cacheHit }) => this.runExecutable(executable, cacheHit, fetches, feeds));
+  }
+
+  /** The cached executable for this signature when built; else a promise of it, built once. */
+  private executableFor(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    feeds: ReadonlyMap<Tensor, unknown>,
+  ): Executable | Promise<{ executable: Executable; cacheHit: boolean }> {
     this.placeNewOps();
     const key = this.signatureKey(fetches, targets, feeds);
-    // A built executable is read without an await: at batch 1 each hop through the microtask queue shows.
-    let executable = this.ready.get(key);
-    let cacheHit = executable !== undefined;
-    if (!executable) {
-      let building = this.cache.get(key);
-      cacheHit = building !== undefined;
-      if (!building) {
-        building = this.build(fetches, targets, new Set(feeds.keys()));
-        this.cache.set(key, building);
-        building.then(
-          (e) => this.cache.get(key) === building && this.ready.set(key, e),
-          () => this.cache.delete(key),
-        );
-      }
-      executable = await building;
+    const ready = this.ready.get(key);
+    if (ready) return ready;
+    let building = this.cache.get(key);
+    const cacheHit = building !== undefined;
+    if (!building) {
+      building = this.build(fetches, targets, new Set(feeds.keys()));
+      this.cache.set(key, building);
+      building.then(
+        (e) => this.cache.get(key) === building && this.ready.set(key, e),
+        () => this.cache.delete(key),
+      );
     }
+    return building.then((executable) => ({ executable, cacheHit }));
+  }
+
+  /** Runs a built executable: its partitions in order, then stores the variables they updated. */
+  private async runExecutable(
+    executable: Executable,
+    cacheHit: boolean,
+    fetches: readonly Tensor[],
+    feeds: ReadonlyMap<Tensor, HostTensor>,
+  ): Promise<Map<Tensor, HostTensor>> {
     const values = new Map<Tensor, RuntimeTensor>();
     feeds.forEach((v, t) => values.set(t, v)); // forEach, not the iterator protocol: cheaper at batch 1
     /** Device tensors that became variable values: they outlive the run. */

@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { InvalidArgument } from '../errors.js';
-import { Graph, withGraph, type Operation, type Tensor } from '../graph/graph.js';
+import { Graph, withGraph, type Operation } from '../graph/graph.js';
 import { HostTensor } from '../graph/host-tensor.js';
 import { BatchIterator, gatherBatch } from '../data/batches.js';
 import { loadMnist, MNIST_CLASSES, MNIST_PIXELS, type MnistDataset, type MnistSplit } from '../data/mnist.js';
@@ -55,8 +55,9 @@ export interface TrainMnistOptions {
   /** Write `model.ckpt-STEP.*`, `checkpoint` and `curves.svg` here when given. */
   checkpointDir?: string;
   /**
-   * ONNX Runtime threads inside one op. Default: 1 for softmax (its ops are too small to split: measured 1.6×
-   * faster on 1 thread than on 2 on a 2-core machine), the machine's cores for the others.
+   * ONNX Runtime threads inside one op. Default: the machine's cores, for every model. (The softmax regression had
+   * 1: measured 1.6× faster than 2 threads while idle threads spun; since they sleep, 2 threads cost it ~6 % more
+   * CPU per step and ran its epoch 2–3× faster on a loaded 2-core machine, with the same values.)
    */
   intraOpNumThreads?: number;
   /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
@@ -109,13 +110,13 @@ function checkOptions(o: TrainMnistOptions): void {
   if (!Number.isFinite(o.seed)) throw new InvalidArgument(`seed must be a number, got ${o.seed}`);
 }
 
-/** Feeds for one batch, built straight from Float32Arrays (no nested arrays). */
-function batchFeeds(model: MnistModel, split: MnistSplit, indices: ArrayLike<number>): Map<Tensor, HostTensor> {
+/** Images and one-hot labels of one batch, built straight from Float32Arrays (no nested arrays). */
+function batchFeeds(split: MnistSplit, indices: ArrayLike<number>): { x: HostTensor; labels: HostTensor } {
   const batch = gatherBatch(split.images, split.labels, indices, { oneHot: true, numClasses: MNIST_CLASSES });
-  return new Map([
-    [model.x, new HostTensor('float32', [batch.size, MNIST_PIXELS], batch.x)],
-    [model.labels, new HostTensor('float32', [batch.size, MNIST_CLASSES], batch.y)],
-  ]);
+  return {
+    x: new HostTensor('float32', [batch.size, MNIST_PIXELS], batch.x),
+    labels: new HostTensor('float32', [batch.size, MNIST_CLASSES], batch.y),
+  };
 }
 
 /** Test error over a split, evaluated in batches. */
@@ -129,7 +130,14 @@ export async function evaluate(
   for (let start = 0; start < split.count; start += batchSize) {
     const end = Math.min(start + batchSize, split.count);
     const indices = Uint32Array.from({ length: end - start }, (_, i) => start + i);
-    const accuracy = (await session.run(model.accuracy, batchFeeds(model, split, indices))) as HostTensor;
+    const { x, labels } = batchFeeds(split, indices);
+    const accuracy = await session.run(
+      model.accuracy,
+      new Map([
+        [model.x, x],
+        [model.labels, labels],
+      ]),
+    );
     correct += Math.round((accuracy.get(0) as number) * (end - start));
   }
   return { error: split.count > 0 ? 1 - correct / split.count : NaN, correct, count: split.count };
@@ -156,7 +164,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     return { model, trainOp, init: globalVariablesInitializer(graph) };
   });
   const session = new Session(graph, {
-    intraOpNumThreads: options.intraOpNumThreads ?? (options.model === 'softmax' ? 1 : availableParallelism()),
+    intraOpNumThreads: options.intraOpNumThreads ?? availableParallelism(),
     // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,
@@ -173,15 +181,18 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
       stream: options.progressStream,
     });
     const history: TrainMnistResult['history'] = { loss: [], accuracy: [], epochs: [] };
+    // Built before the clock starts: `seconds` excludes graph building (lowering and ONNX Runtime's compile, which
+    // were 12 % of an MLP epoch of 60 steps when the first step built them).
+    const trainStep = await session.makeCallable([model.loss, model.accuracy], [model.x, model.labels], [trainOp]);
     let trainMs = 0;
     let examples = 0;
     try {
       for (let epoch = 0; epoch < options.epochs; epoch++) {
         progress.startEpoch();
         for (const indices of batches.nextEpoch()) {
-          const feeds = batchFeeds(model, train, indices);
+          const feeds = batchFeeds(train, indices);
           const t0 = performance.now();
-          const [loss, accuracy] = (await session.run([model.loss, model.accuracy], feeds, [trainOp])) as HostTensor[];
+          const [loss, accuracy] = await trainStep(feeds.x, feeds.labels);
           trainMs += performance.now() - t0;
           examples += indices.length;
           const lossValue = loss?.get(0) as number;

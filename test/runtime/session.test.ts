@@ -245,6 +245,35 @@ describe('Session', () => {
     }
   });
 
+  it('makes a callable that builds its executable up front and runs it with positional feeds', async () => {
+    const g = new fs.Graph();
+    const { x, y, v, bump } = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [null, 2], name: 'x' });
+      const v = new fs.Variable([10, 20], { name: 'acc' });
+      return { x, y: fs.add(x, v.value), v, bump: v.assignAdd(fs.constant([1, 1])) };
+    });
+    const sess = new fs.Session(g, quiet);
+    await sess.run(fs.globalVariablesInitializer(g));
+    const call = await sess.makeCallable([y, bump.op], [x]);
+    // Built by makeCallable: run() with the same signature finds it in the cache on its first call.
+    const [first] = await sess.run([y, bump.op], { 'x:0': [[0, 0]] });
+    assert.equal(sess.lastRunMetadata?.cacheHit, true);
+    assert.deepEqual(first?.toNumbers(), [10, 20]);
+    const [sum, none] = await call([[1, 2]]);
+    assert.deepEqual(sum?.toNumbers(), [12, 23]);
+    assert.equal(none, null);
+    assert.deepEqual((await call(fs.HostTensor.from('float32', [[0, 0]])))[0]?.toNumbers(), [12, 22]);
+    assert.deepEqual((await sess.readVariable(v)).toNumbers(), [13, 23]);
+    const one = await sess.makeCallable(y, ['x:0']);
+    assert.deepEqual((await one([[0, 0]])).toNumbers(), [13, 23]);
+    await assert.rejects(call([1, 2]), /Cannot feed value of shape \[2\] for Tensor 'x:0', which has shape \[\?,2\]/);
+    await assert.rejects(call(), /The callable takes 1 feed value\(s\) \(x:0\), got 0/);
+    await assert.rejects(sess.makeCallable(y, [x, 'x:0']), /Tensor 'x:0' is in the feed list twice/);
+    await assert.rejects(sess.makeCallable(y), /You must feed a value for placeholder tensor 'x'/);
+    await sess.close();
+    await assert.rejects(one([[0, 0]]), /closed Session/);
+  });
+
   it('refuses to run after close', async () => {
     const { g, c } = chapterGraph();
     const sess = new fs.Session(g, quiet);

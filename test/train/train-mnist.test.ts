@@ -103,6 +103,28 @@ describe('trainMnist', () => {
     assert.ok(!(await shard('seed-a')).equals(await shard('seed-c')), 'checkpoints equal for different seeds');
   });
 
+  it('the softmax regression trains to the same bits on one intra-op thread and on two (the default on 2 cores)', async () => {
+    const run = (intraOpNumThreads: number) =>
+      trainMnist({
+        model: 'softmax',
+        epochs: 1,
+        batchSize: 100,
+        learningRate: 0.5,
+        optimizer: 'sgd',
+        seed: 3,
+        dataset: data,
+        testLimit: 500,
+        quiet: true,
+        deviceCount: { GPU: 0 },
+        intraOpNumThreads,
+      });
+    const one = await run(1);
+    const two = await run(2);
+    assert.deepEqual(two.history.loss, one.history.loss);
+    assert.deepEqual(two.history.accuracy, one.history.accuracy);
+    assert.equal(two.testError, one.testError);
+  });
+
   it('the CLI refuses an existing export version before loading data, naming --overwrite', async () => {
     const base = path.join(dir, 'existing');
     await mkdir(path.join(base, '00000003'), { recursive: true });
