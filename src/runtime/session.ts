@@ -108,10 +108,10 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
+/** The map's keys are exactly `keys` (distinct), in any order: the cache key sorts them anyway. No iterator. */
 function sameKeys<T>(keys: readonly T[], map: ReadonlyMap<T, unknown>): boolean {
   if (keys.length !== map.size) return false;
-  let i = 0;
-  for (const k of map.keys()) if (k !== keys[i++]) return false;
+  for (const k of keys) if (!map.has(k)) return false;
   return true;
 }
 
@@ -150,6 +150,8 @@ export class Session {
   /** The tensors of the last run and their cache key (see signatureKey). */
   private lastSignature:
     { fetches: readonly Tensor[]; targets: readonly Operation[]; feeds: readonly Tensor[]; key: string } | undefined;
+  /** checkedInPlace's result while it runs (a field, so that its forEach needs no closure). */
+  private feedsPlain = true;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
   lastRunMetadata: RunMetadata | undefined;
 
@@ -374,13 +376,16 @@ export class Session {
    * it must convert, otherwise). Throws on a feed that does not fit.
    */
   private checkedInPlace(feeds: ReadonlyMap<unknown, unknown>): boolean {
-    let plain = true;
-    // forEach, not the iterator protocol: no [key, value] array per entry.
-    feeds.forEach((value, key) => {
-      if (plain && key instanceof Tensor && value instanceof HostTensor) this.checkFeed(key, value);
-      else plain = false;
-    });
-    return plain;
+    this.feedsPlain = true;
+    // forEach with this session as `this`: no [key, value] array per entry, no closure per run.
+    feeds.forEach(this.checkPlainFeed, this);
+    return this.feedsPlain;
+  }
+
+  /** checkedInPlace's step for one entry. */
+  private checkPlainFeed(value: unknown, key: unknown): void {
+    if (this.feedsPlain && key instanceof Tensor && value instanceof HostTensor) this.checkFeed(key, value);
+    else this.feedsPlain = false;
   }
 
   /** A fed value fits its tensor: this graph's, same dtype, and the shape the placeholder allows. */
