@@ -117,7 +117,7 @@ const NO_RUN_OPTIONS = Object.freeze({});
 /**
  * How a run reaches ONNX Runtime. `InferenceSession.run` (onnxruntime-common 1.30) checks its arguments, builds a
  * fetch object, awaits the session handler's `run` and copies the results into a new object: at batch 1 that is
- * ≈0.5 µs of a ≈10 µs run (docs/performance.md#engine). flowserve builds feeds and fetches from the model's own
+ * ≈0.6 µs of a ≈10 µs run (docs/performance.md#engine). flowserve builds feeds and fetches from the model's own
  * input and output names and checks every input itself (see `run` below), so it calls the handler directly. The
  * handler is not public API: it is used only when it looks as in 1.30 (a `run` function and the session's own
  * names), else the public `run` (test/runtime/ort.test.ts pins which one the installed ONNX Runtime gets).
