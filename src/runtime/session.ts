@@ -63,6 +63,32 @@ interface Executable {
   plainMetadata?: RunMetadata;
   /** Some partition may leave outputs in device memory, which the run must dispose of. */
   deviceMemory: boolean;
+  /** Some partition outputs a variable's new value (a training step, an assignment). */
+  updatesVariables: boolean;
+}
+
+/** A variable's new value from a partition: the variable, its device, the value. */
+type VariableUpdate = [Operation, Device, RuntimeTensor];
+
+const NO_TARGETS: readonly Operation[] = Object.freeze([]);
+const NO_FEEDS: ReadonlyMap<Tensor, HostTensor> = new Map();
+
+/** The ONNX output name of `tensor` in a partition, if it is one (a few outputs: a scan allocates nothing). */
+function outputNameOf(step: PartitionStep, tensor: Tensor): string | undefined {
+  for (const o of step.lowered.outputs) if (o.tensor === tensor) return o.name;
+  return undefined;
+}
+
+/** The metadata of a run that moved nothing between devices: the executable's, built once (most runs). */
+function plainMetadata(executable: Executable, cacheHit: boolean): RunMetadata {
+  executable.plainMetadata ??= Object.freeze({
+    cacheHit: true,
+    partitions: executable.partitions,
+    transfers: [],
+    resident: [],
+    residentVariables: [],
+  });
+  return cacheHit ? executable.plainMetadata : { ...executable.plainMetadata, cacheHit };
 }
 
 /** Names of the tensors or ops, sorted, comma-separated (one name needs no sort and no array). */
@@ -82,10 +108,10 @@ function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
   return true;
 }
 
+/** The map's keys are exactly `keys` (distinct), in any order: the cache key sorts them anyway. No iterator. */
 function sameKeys<T>(keys: readonly T[], map: ReadonlyMap<T, unknown>): boolean {
   if (keys.length !== map.size) return false;
-  let i = 0;
-  for (const k of map.keys()) if (k !== keys[i++]) return false;
+  for (const k of keys) if (!map.has(k)) return false;
   return true;
 }
 
@@ -124,6 +150,8 @@ export class Session {
   /** The tensors of the last run and their cache key (see signatureKey). */
   private lastSignature:
     { fetches: readonly Tensor[]; targets: readonly Operation[]; feeds: readonly Tensor[]; key: string } | undefined;
+  /** checkedInPlace's result while it runs (a field, so that its forEach needs no closure). */
+  private feedsPlain = true;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
   lastRunMetadata: RunMetadata | undefined;
 
@@ -147,44 +175,54 @@ export class Session {
     return new Map(this.graph.operations.map((op) => [op, this.placer.deviceOf(op) as Device]));
   }
 
-  /** Runs `fetches` (a tensor, an op, an array or a record of them) with `feeds`, also running `targets`. */
-  async run(fetches: Tensor, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor>;
-  async run(fetches: Operation, feeds?: Feeds, targets?: readonly Fetch[]): Promise<null>;
-  async run(fetches: Fetch, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor | null>;
-  async run(fetches: readonly Fetch[], feeds?: Feeds, targets?: readonly Fetch[]): Promise<(HostTensor | null)[]>;
-  async run<K extends string>(
+  /**
+   * Runs `fetches` (a tensor, an op, an array or a record of them) with `feeds`, also running `targets`. Errors
+   * come back as a rejected promise, never thrown. Not async: a cached executable's run hands ONNX Runtime's promise
+   * on with one `.then` (at batch 1 each hop through the microtask queue shows).
+   */
+  run(fetches: Tensor, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor>;
+  run(fetches: Operation, feeds?: Feeds, targets?: readonly Fetch[]): Promise<null>;
+  run(fetches: Fetch, feeds?: Feeds, targets?: readonly Fetch[]): Promise<HostTensor | null>;
+  run(fetches: readonly Fetch[], feeds?: Feeds, targets?: readonly Fetch[]): Promise<(HostTensor | null)[]>;
+  run<K extends string>(
     fetches: Readonly<Record<K, Fetch>>,
     feeds?: Feeds,
     targets?: readonly Fetch[],
   ): Promise<Record<K, HostTensor | null>>;
-  async run(
+  run(
     fetches: Fetch | readonly Fetch[] | Readonly<Record<string, Fetch>>,
     feeds?: Feeds,
     targets: readonly Fetch[] = [],
   ): Promise<HostTensor | null | (HostTensor | null)[] | Record<string, HostTensor | null>> {
-    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
-    const single = fetches instanceof Tensor || fetches instanceof Operation;
-    const list: readonly Fetch[] = single
-      ? [fetches]
-      : Array.isArray(fetches)
-        ? (fetches as Fetch[])
-        : Object.values(fetches as Record<string, Fetch>);
-    this.checkFetches(list);
-    this.checkFetches(targets);
-    const feedMap = this.normalizeFeeds(feeds);
-    // The common case, one tensor and no targets, allocates nothing more (Session.run at batch 1 is mostly this).
-    const fetchTensors =
-      single && fetches instanceof Tensor
+    try {
+      if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
+      // The common case, one tensor and no targets, allocates nothing more (Session.run at batch 1 is mostly this).
+      if (fetches instanceof Tensor && targets.length === 0) {
+        this.checkFetch(fetches);
+        return this.execute([fetches], NO_TARGETS, this.normalizeFeeds(feeds), fetches);
+      }
+      const single = fetches instanceof Tensor || fetches instanceof Operation;
+      const list: readonly Fetch[] = single
         ? [fetches]
-        : [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
-    const targetOps: Operation[] = [];
-    for (const f of list) if (f instanceof Operation) targetOps.push(f);
-    for (const f of targets) if (f instanceof Operation) targetOps.push(f);
-    const values = await this.execute(fetchTensors, targetOps, feedMap);
-    const result = (f: Fetch) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null);
-    if (single) return result(fetches);
-    if (Array.isArray(fetches)) return (fetches as Fetch[]).map(result);
-    return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
+        : Array.isArray(fetches)
+          ? (fetches as Fetch[])
+          : Object.values(fetches as Record<string, Fetch>);
+      for (const f of list) this.checkFetch(f);
+      for (const f of targets) this.checkFetch(f);
+      const feedMap = this.normalizeFeeds(feeds);
+      const fetchTensors = [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
+      const targetOps: Operation[] = [];
+      for (const f of list) if (f instanceof Operation) targetOps.push(f);
+      for (const f of targets) if (f instanceof Operation) targetOps.push(f);
+      return this.execute(fetchTensors, targetOps, feedMap, undefined).then((values) => {
+        const result = (f: Fetch) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null);
+        if (single) return result(fetches);
+        if (Array.isArray(fetches)) return (fetches as Fetch[]).map(result);
+        return Object.fromEntries(Object.entries(fetches as Record<string, Fetch>).map(([k, f]) => [k, result(f)]));
+      });
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
   }
 
   /**
@@ -211,15 +249,17 @@ export class Session {
     if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
     const single = fetches instanceof Tensor;
     const list: readonly Fetch[] = single ? [fetches] : fetches;
-    this.checkFetches(list);
-    this.checkFetches(targets);
+    for (const f of list) this.checkFetch(f);
+    for (const f of targets) this.checkFetch(f);
     const fed = feedList.map((key) => this.feedTensor(key));
     const twice = fed.find((t, i) => fed.indexOf(t) !== i);
     if (twice) throw new InvalidArgument(`makeCallable: Tensor '${twice.name}' is in the feed list twice`);
     const fetchTensors = [...new Set(list.filter((f): f is Tensor => f instanceof Tensor))];
     const targetOps = [...list, ...targets].filter((f): f is Operation => f instanceof Operation);
-    const found = this.executableFor(fetchTensors, targetOps, new Map(fed.map((t) => [t, null])));
-    const executable = found instanceof Promise ? (await found).executable : found;
+    this.placeNewOps();
+    const fedKeys = new Map(fed.map((t) => [t, null]));
+    const key = this.signatureKey(fetchTensors, targetOps, fedKeys);
+    const executable = this.ready.get(key) ?? (await this.executableFor(key, fetchTensors, targetOps, fedKeys));
     return async (...feedValues) => {
       if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
       if (feedValues.length !== fed.length) {
@@ -232,20 +272,20 @@ export class Session {
         const tensor = fed[i] as Tensor;
         feeds.set(tensor, this.checkedFeed(tensor, feedValues[i] as FeedValue));
       }
-      const values = await this.runExecutable(executable, true, fetchTensors, feeds);
-      if (single) return values.get(fetches) as HostTensor;
-      return list.map((f) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null));
+      const values = await this.runExecutable(executable, true, fetchTensors, feeds, undefined);
+      const result = (f: Fetch) =>
+        f instanceof Tensor ? ((values as Map<Tensor, HostTensor>).get(f) as HostTensor) : null;
+      if (single) return result(fetches) as HostTensor;
+      return list.map(result);
     };
   }
 
-  private checkFetches(list: readonly Fetch[]): void {
-    for (const f of list) {
-      if (!(f instanceof Tensor) && !(f instanceof Operation)) {
-        throw new InvalidArgument(`Fetch argument ${String(f)} has invalid type; must be a Tensor or an Operation`);
-      }
-      if (f.graph !== this.graph)
-        throw new InvalidArgument(`Fetch '${f.name}' is not an element of this session's graph`);
+  private checkFetch(f: Fetch): void {
+    if (!(f instanceof Tensor) && !(f instanceof Operation)) {
+      throw new InvalidArgument(`Fetch argument ${String(f)} has invalid type; must be a Tensor or an Operation`);
     }
+    if (f.graph !== this.graph)
+      throw new InvalidArgument(`Fetch '${f.name}' is not an element of this session's graph`);
   }
 
   /**
@@ -353,9 +393,14 @@ export class Session {
     }
   }
 
-  private normalizeFeeds(feeds: Feeds | undefined): Map<Tensor, HostTensor> {
+  /**
+   * The feeds as host tensors by graph tensor, each checked against its tensor's dtype and shape. A Map of tensors
+   * to host tensors (a serving or training loop's usual feeds) is checked in place and returned as it is: no copy.
+   */
+  private normalizeFeeds(feeds: Feeds | undefined): ReadonlyMap<Tensor, HostTensor> {
+    if (!feeds) return NO_FEEDS;
+    if (feeds instanceof Map && this.checkedInPlace(feeds)) return feeds as ReadonlyMap<Tensor, HostTensor>;
     const out = new Map<Tensor, HostTensor>();
-    if (!feeds) return out;
     const entries: Iterable<readonly [Tensor | string, FeedValue]> =
       feeds instanceof Map
         ? feeds.entries()
@@ -388,6 +433,31 @@ export class Session {
         throw new InvalidArgument(`Cannot feed value for Tensor '${tensor.name}': ${(err as Error).message}`);
       }
     }
+    this.checkFeed(tensor, host);
+    return host;
+  }
+
+  /**
+   * Checks a Map's feeds when every key is a tensor and every value a host tensor (false, having checked nothing
+   * it must convert, otherwise). Throws on a feed that does not fit.
+   */
+  private checkedInPlace(feeds: ReadonlyMap<unknown, unknown>): boolean {
+    this.feedsPlain = true;
+    // forEach with this session as `this`: no [key, value] array per entry, no closure per run.
+    feeds.forEach(this.checkPlainFeed, this);
+    return this.feedsPlain;
+  }
+
+  /** checkedInPlace's step for one entry. */
+  private checkPlainFeed(value: unknown, key: unknown): void {
+    if (this.feedsPlain && key instanceof Tensor && value instanceof HostTensor) this.checkFeed(key, value);
+    else this.feedsPlain = false;
+  }
+
+  /** A fed value fits its tensor: this graph's, same dtype, and the shape the placeholder allows. */
+  private checkFeed(tensor: Tensor, host: HostTensor): void {
+    if (tensor.graph !== this.graph)
+      throw new InvalidArgument(`Feed tensor '${tensor.name}' is not in this session's graph`);
     if (host.dtype !== tensor.dtype) {
       throw new InvalidArgument(
         `Cannot feed value of dtype ${host.dtype} for Tensor '${tensor.name}', which has dtype ${tensor.dtype}`,
@@ -398,7 +468,6 @@ export class Session {
         `Cannot feed value of shape ${formatShape(host.shape)} for Tensor '${tensor.name}', which has shape ${formatShape(tensor.shape)}`,
       );
     }
-    return host;
   }
 
   /**
@@ -421,136 +490,227 @@ export class Session {
     return key;
   }
 
+  /**
+   * Runs the executable of (fetches, targets, feeds), building it first on a cache miss. With `only`, the promise
+   * gives that one fetch's value instead of the whole value map.
+   */
   private execute(
     fetches: readonly Tensor[],
     targets: readonly Operation[],
     feeds: ReadonlyMap<Tensor, HostTensor>,
-  ): Promise<Map<Tensor, HostTensor>> {
-    const found = this.executableFor(fetches, targets, feeds);
-    // A built executable is run without an await first: at batch 1 each hop through the microtask queue shows.
-    if (!(found instanceof Promise)) return this.runExecutable(found, true, fetches, feeds);
-    return found.then(({ executable, cacheHit }) => this.runExecutable(executable, cacheHit, fetches, feeds));
+    only: Tensor,
+  ): Promise<HostTensor>;
+  private execute(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    feeds: ReadonlyMap<Tensor, HostTensor>,
+    only: undefined,
+  ): Promise<Map<Tensor, HostTensor>>;
+  private execute(
+    fetches: readonly Tensor[],
+    targets: readonly Operation[],
+    feeds: ReadonlyMap<Tensor, HostTensor>,
+    only: Tensor | undefined,
+  ): Promise<HostTensor | Map<Tensor, HostTensor>> {
+    this.placeNewOps();
+    const key = this.signatureKey(fetches, targets, feeds);
+    // A built executable is read without an await: at batch 1 each hop through the microtask queue shows.
+    const executable = this.ready.get(key);
+    if (executable) return this.runExecutable(executable, true, fetches, feeds, only);
+    const cacheHit = this.cache.has(key);
+    const building = this.executableFor(key, fetches, targets, feeds);
+    // The feeds may be the caller's own map (normalizeFeeds): it is read now, not after the build.
+    const fed = new Map(feeds);
+    return building.then((e) => this.runExecutable(e, cacheHit, fetches, fed, only));
   }
 
-  /** The cached executable for this signature when built; else a promise of it, built once. */
+  /** The executable of the signature `key`, built once: concurrent callers share the one build. */
   private executableFor(
+    key: string,
     fetches: readonly Tensor[],
     targets: readonly Operation[],
     feeds: ReadonlyMap<Tensor, unknown>,
-  ): Executable | Promise<{ executable: Executable; cacheHit: boolean }> {
-    this.placeNewOps();
-    const key = this.signatureKey(fetches, targets, feeds);
-    const ready = this.ready.get(key);
-    if (ready) return ready;
+  ): Promise<Executable> {
     let building = this.cache.get(key);
-    const cacheHit = building !== undefined;
     if (!building) {
-      building = this.build(fetches, targets, new Set(feeds.keys()));
-      this.cache.set(key, building);
-      building.then(
-        (e) => this.cache.get(key) === building && this.ready.set(key, e),
+      const started = this.build(fetches, targets, new Set(feeds.keys()));
+      building = started;
+      this.cache.set(key, started);
+      started.then(
+        (e) => this.cache.get(key) === started && this.ready.set(key, e),
         () => this.cache.delete(key),
       );
     }
-    return building.then((executable) => ({ executable, cacheHit }));
+    return building;
   }
 
-  /** Runs a built executable: its partitions in order, then stores the variables they updated. */
-  private async runExecutable(
+  /** The run itself: one partition on the host without an await (most runs), several through an async loop. */
+  private runExecutable(
     executable: Executable,
     cacheHit: boolean,
     fetches: readonly Tensor[],
     feeds: ReadonlyMap<Tensor, HostTensor>,
+    only: Tensor | undefined,
+  ): Promise<HostTensor | Map<Tensor, HostTensor>> {
+    const { steps } = executable;
+    const step = steps[0];
+    if (steps.length !== 1 || executable.deviceMemory || !step) {
+      const values = new Map<Tensor, RuntimeTensor>();
+      feeds.forEach((v, t) => values.set(t, v)); // forEach, not the iterator protocol: cheaper at batch 1
+      return this.runSteps(executable, cacheHit, fetches, values).then((done) =>
+        only ? (done.get(only) as HostTensor) : done,
+      );
+    }
+    // One partition on the host (most runs): its inputs are feeds and variables, none from another partition.
+    const variableValues: RuntimeTensor[] = [];
+    const inputs = this.stepInputs(step, feeds, variableValues);
+    return step.run(inputs, variableValues).then(
+      (outputs) => {
+        if (only && !executable.updatesVariables) {
+          // The one fetch straight from the outputs: no map of the run's values (a batch-1 inference run).
+          const name = outputNameOf(step, only);
+          const value = name === undefined ? feeds.get(only) : outputs[name];
+          if (!(value instanceof HostTensor)) throw new Internal(`fetch '${only.name}' was not computed`);
+          this.lastRunMetadata = plainMetadata(executable, cacheHit);
+          return value;
+        }
+        const values = new Map<Tensor, RuntimeTensor>();
+        feeds.forEach((v, t) => values.set(t, v));
+        const updates = this.storeOutputs(step, outputs, values, undefined);
+        this.finishRun(executable, cacheHit, fetches, values, updates, undefined);
+        return only ? (values.get(only) as HostTensor) : (values as Map<Tensor, HostTensor>);
+      },
+      (err: unknown) => {
+        throw this.partitionError(step, err);
+      },
+    );
+  }
+
+  /** Runs the partitions in order; what a run left in device memory and no variable kept is freed at the end. */
+  private async runSteps(
+    executable: Executable,
+    cacheHit: boolean,
+    fetches: readonly Tensor[],
+    values: Map<Tensor, RuntimeTensor>,
   ): Promise<Map<Tensor, HostTensor>> {
-    const values = new Map<Tensor, RuntimeTensor>();
-    feeds.forEach((v, t) => values.set(t, v)); // forEach, not the iterator protocol: cheaper at batch 1
     /** Device tensors that became variable values: they outlive the run. */
     const kept = new Set<DeviceTensor>();
     try {
-      // One async function for the whole run (no awaited helper): at batch 1 each hop through the microtask queue
-      // shows.
-      const { steps, transfers, partitions, resident } = executable;
-      let updates: [Operation, Device, RuntimeTensor][] | undefined;
-      for (const step of steps) {
-        const { lowered } = step;
-        const inputs: Record<string, RuntimeTensor> = {};
+      let updates: VariableUpdate[] | undefined;
+      for (const step of executable.steps) {
         const variableValues: RuntimeTensor[] = [];
-        const store = this.variables.get(lowered.partition.device.name);
-        for (const { name, source } of lowered.inputs) {
-          if (source.kind === 'variable') {
-            const value = store?.get(source.variable.name);
-            if (!value) {
-              throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
-            }
-            inputs[name] = value;
-            variableValues.push(value);
-          } else {
-            inputs[name] = values.get(source.tensor) as RuntimeTensor;
-          }
-        }
+        const inputs = this.stepInputs(step, values, variableValues);
         let outputs: Record<string, RuntimeTensor>;
         try {
           outputs = await step.run(inputs, variableValues);
         } catch (err) {
-          if (err instanceof FlowserveError) throw err;
-          throw new Internal(
-            `running the partition on ${lowered.partition.device.name} (ops ${lowered.partition.ops.map((o) => o.name).join(', ')}) failed: ${(err as Error).message}`,
-            { cause: err },
-          );
+          throw this.partitionError(step, err);
         }
-        for (const { name, tensor } of lowered.outputs) {
-          const value = outputs[name] as RuntimeTensor;
-          values.set(tensor, value);
-          if (tensor.op.def.variableUpdate)
-            (updates ??= []).push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
-        }
+        updates = this.storeOutputs(step, outputs, values, updates);
       }
-      const residentVariables: string[] = [];
-      for (const [variable, device, value] of updates ?? []) {
-        if (value instanceof DeviceTensor) {
-          kept.add(value);
-          residentVariables.push(variable.name);
-        }
-        this.setVariable(device, variable.name, value);
-      }
-      if (transfers.length === 0 && resident.length === 0 && residentVariables.length === 0) {
-        // Nothing of this run's own to report: the executable's metadata, built once (most runs, at any batch).
-        executable.plainMetadata ??= Object.freeze({
-          cacheHit: true,
-          partitions,
-          transfers: [],
-          resident: [],
-          residentVariables: [],
-        });
-        this.lastRunMetadata = cacheHit ? executable.plainMetadata : { ...executable.plainMetadata, cacheHit };
-      } else {
-        this.lastRunMetadata = {
-          cacheHit,
-          partitions,
-          transfers: transfers.map((t) => ({
-            tensor: t.tensor.name,
-            from: t.from.name,
-            to: t.to.name,
-            bytes: values.get(t.tensor)?.byteLength() ?? 0,
-          })),
-          resident: resident.map((t) => ({
-            tensor: t.name,
-            device: (this.placer.deviceOf(t.op) as Device).name,
-            bytes: values.get(t)?.byteLength() ?? 0,
-          })),
-          residentVariables: [...new Set(residentVariables)].sort(),
-        };
-      }
-      for (const f of fetches) {
-        if (!(values.get(f) instanceof HostTensor)) throw new Internal(`fetch '${f.name}' was not computed`);
-      }
-      // The fetches are host tensors (checked above); the caller reads only those.
+      this.finishRun(executable, cacheHit, fetches, values, updates, kept);
+      // The fetches are host tensors (checked by finishRun); the caller reads only those.
       return values as Map<Tensor, HostTensor>;
     } finally {
       // Device memory is freed only on dispose (ONNX Runtime 1.30): what a run left on the device goes with it.
       if (executable.deviceMemory) {
         for (const v of values.values()) if (v instanceof DeviceTensor && !kept.has(v)) v.dispose();
       }
+    }
+  }
+
+  /** A partition's inputs by name; the variables' current values are also pushed to `variableValues`. */
+  private stepInputs(
+    step: PartitionStep,
+    values: ReadonlyMap<Tensor, RuntimeTensor>,
+    variableValues: RuntimeTensor[],
+  ): Record<string, RuntimeTensor> {
+    const { lowered } = step;
+    const inputs: Record<string, RuntimeTensor> = {};
+    const store = this.variables.get(lowered.partition.device.name);
+    for (const { name, source } of lowered.inputs) {
+      if (source.kind === 'variable') {
+        const value = store?.get(source.variable.name);
+        if (!value) throw new FailedPrecondition(`Attempting to use uninitialized value ${source.variable.name}`);
+        inputs[name] = value;
+        variableValues.push(value);
+      } else {
+        inputs[name] = values.get(source.tensor) as RuntimeTensor;
+      }
+    }
+    return inputs;
+  }
+
+  /** Records a partition's outputs in `values`; returns `updates` with the variable updates among them added. */
+  private storeOutputs(
+    step: PartitionStep,
+    outputs: Record<string, RuntimeTensor>,
+    values: Map<Tensor, RuntimeTensor>,
+    updates: VariableUpdate[] | undefined,
+  ): VariableUpdate[] | undefined {
+    const { lowered } = step;
+    for (const { name, tensor } of lowered.outputs) {
+      const value = outputs[name] as RuntimeTensor;
+      values.set(tensor, value);
+      if (tensor.op.def.variableUpdate)
+        (updates ??= []).push([tensor.op.inputs[0]?.op as Operation, lowered.partition.device, value]);
+    }
+    return updates;
+  }
+
+  private partitionError(step: PartitionStep, err: unknown): FlowserveError {
+    if (err instanceof FlowserveError) return err;
+    const { partition: p } = step.lowered;
+    return new Internal(
+      `running the partition on ${p.device.name} (ops ${p.ops.map((o) => o.name).join(', ')}) failed: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+
+  /**
+   * After the partitions ran: stores the variables' new values (adding those left in device memory to `kept`),
+   * sets lastRunMetadata, and checks that every fetch is on the host.
+   */
+  private finishRun(
+    executable: Executable,
+    cacheHit: boolean,
+    fetches: readonly Tensor[],
+    values: ReadonlyMap<Tensor, RuntimeTensor>,
+    updates: readonly VariableUpdate[] | undefined,
+    kept: Set<DeviceTensor> | undefined,
+  ): void {
+    const { transfers, partitions, resident } = executable;
+    const residentVariables: string[] = [];
+    for (const [variable, device, value] of updates ?? []) {
+      if (value instanceof DeviceTensor) {
+        kept?.add(value);
+        residentVariables.push(variable.name);
+      }
+      this.setVariable(device, variable.name, value);
+    }
+    if (transfers.length === 0 && resident.length === 0 && residentVariables.length === 0) {
+      // Nothing of this run's own to report: the executable's metadata, built once (most runs, at any batch).
+      this.lastRunMetadata = plainMetadata(executable, cacheHit);
+    } else {
+      this.lastRunMetadata = {
+        cacheHit,
+        partitions,
+        transfers: transfers.map((t) => ({
+          tensor: t.tensor.name,
+          from: t.from.name,
+          to: t.to.name,
+          bytes: values.get(t.tensor)?.byteLength() ?? 0,
+        })),
+        resident: resident.map((t) => ({
+          tensor: t.name,
+          device: (this.placer.deviceOf(t.op) as Device).name,
+          bytes: values.get(t)?.byteLength() ?? 0,
+        })),
+        residentVariables: [...new Set(residentVariables)].sort(),
+      };
+    }
+    for (const f of fetches) {
+      if (!(values.get(f) instanceof HostTensor)) throw new Internal(`fetch '${f.name}' was not computed`);
     }
   }
 
@@ -629,6 +789,7 @@ export class Session {
       ops: p.ops.map((o) => o.name),
     }));
     const deviceMemory = steps.some((s) => s.lowered.partition.device.residentOutputs === true);
-    return { steps, transfers, partitions: partitionInfo, resident, deviceMemory };
+    const updatesVariables = steps.some((s) => s.lowered.outputs.some((o) => o.tensor.op.def.variableUpdate));
+    return { steps, transfers, partitions: partitionInfo, resident, deviceMemory, updatesVariables };
   }
 }

@@ -280,4 +280,65 @@ describe('Session', () => {
     await sess.close();
     await assert.rejects(sess.run(c), /closed Session/);
   });
+
+  it('reports every error as a rejected promise, never a throw from run itself', async () => {
+    const { g, c } = chapterGraph();
+    const sess = new fs.Session(g, quiet);
+    const other = fs.withGraph(new fs.Graph(), () => fs.constant([1], { name: 'elsewhere' }));
+    const calls = [
+      () => sess.run(other),
+      () => sess.run(c, { 'nothing:0': [1] }),
+      () => sess.run(c, new Map([[other, fs.HostTensor.from('float32', [1])]])),
+      () => sess.run([c], undefined, [null as unknown as fs.Operation]),
+    ];
+    for (const call of calls) {
+      let pending: Promise<unknown> | undefined;
+      assert.doesNotThrow(() => (pending = call()));
+      await assert.rejects(pending as Promise<unknown>, fs.FlowserveError);
+    }
+    await sess.close();
+    await assert.rejects(sess.run(c), /closed Session/);
+  });
+
+  it("reads the caller's feed Map when run is called: changing it afterwards changes nothing", async () => {
+    const g = new fs.Graph();
+    const [x, y] = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [-1, 2], name: 'x' });
+      return [x, fs.mul(x, 10)] as const;
+    });
+    const sess = new fs.Session(g, quiet);
+    try {
+      const feeds = new Map([[x, fs.HostTensor.from('float32', [[1, 2]])]]);
+      // The first run builds its executable before it computes; the second finds it cached.
+      for (const cacheHit of [false, true]) {
+        const pending = sess.run(y, feeds);
+        feeds.set(x, fs.HostTensor.from('float32', [[7, 7]]));
+        assert.deepEqual((await pending).toNumbers(), [10, 20]);
+        assert.equal(sess.lastRunMetadata?.cacheHit, cacheHit);
+        feeds.set(x, fs.HostTensor.from('float32', [[1, 2]]));
+      }
+    } finally {
+      await sess.close();
+    }
+  });
+
+  it('gives a fed tensor back when it is fetched, alone or with what it computes', async () => {
+    const g = new fs.Graph();
+    const [x, y] = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [2], name: 'x' });
+      return [x, fs.add(x, 1)] as const;
+    });
+    const sess = new fs.Session(g, quiet);
+    try {
+      const fed = fs.HostTensor.from('float32', [3, 4]);
+      for (let i = 0; i < 2; i++) {
+        assert.equal(await sess.run(x, new Map([[x, fed]])), fed);
+        const [gotX, gotY] = await sess.run([x, y], new Map([[x, fed]]));
+        assert.equal(gotX, fed);
+        assert.deepEqual(gotY?.toNumbers(), [4, 5]);
+      }
+    } finally {
+      await sess.close();
+    }
+  });
 });
