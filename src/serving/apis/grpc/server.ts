@@ -1,8 +1,16 @@
 /**
- * Builds the grpc-js server: TF Serving's PredictionService and ModelService, Health, and the Open Inference
- * Protocol's inference.GRPCInferenceService, all from the project's protos, on one port.
+ * Builds the gRPC server: TF Serving's PredictionService and ModelService, Health, and the Open Inference
+ * Protocol's inference.GRPCInferenceService, all from the project's protos, on one port. The handlers are written
+ * against grpc-js's server call shapes and served by one of two transports (--grpc_transport): flowserve's own on
+ * node:http2 (transport/, the default) or grpc-js's Server.
  */
-import { Server, ServerCredentials, type MethodDefinition, type ServiceDefinition } from '@grpc/grpc-js';
+import {
+  Server,
+  ServerCredentials,
+  type MethodDefinition,
+  type ServiceDefinition,
+  type UntypedServiceImplementation,
+} from '@grpc/grpc-js';
 import { MAX_GRPC_MESSAGE_BYTES } from '../../core/request-limits.js';
 import type { ServingCore } from '../../core/types.js';
 import { loadServicePackageDefinition } from '../shared/protos.js';
@@ -10,7 +18,9 @@ import { loadServicePackageDefinition } from '../shared/protos.js';
 type GrpcObjectDefinitions = ReturnType<typeof loadServicePackageDefinition>;
 import type { RequestObserver } from '../shared/request-event.js';
 import type { BearerToken } from '../security/bearer-token.js';
+import { grpcServerCredentials, type SslConfigFile } from '../security/tls.js';
 import { bearerTokenInterceptor } from './auth-interceptor.js';
+import { FlowserveGrpcServer } from './transport/http2-server.js';
 import { healthService, type HealthState } from './health.js';
 import { decodeExampleRequest, decodeMultiInferenceRequest } from './examples-wire.js';
 import { modelService } from './model-service.js';
@@ -25,8 +35,10 @@ export interface GrpcServerOptions {
   observe?: RequestObserver;
   /** Predict outputs as tensor_content (--enable_serialization_as_tensor_content). */
   tensorContent?: boolean;
-  /** Extra grpc-js channel options (--grpc_channel_arguments). */
+  /** --grpc_channel_arguments: grpc-js options, or the ones flowserve's transport honours (others are refused). */
   channelOptions?: Record<string, string | number>;
+  /** --grpc_transport: flowserve's own on node:http2 (default) or grpc-js's Server. */
+  transport?: GrpcTransportName;
   /** --auth_token_file: every call but health checks needs `authorization: Bearer <token>`. */
   auth?: BearerToken;
   /**
@@ -39,9 +51,47 @@ export interface GrpcServerOptions {
 
 const V2_SERVICE = 'inference.GRPCInferenceService';
 
+export const GRPC_TRANSPORTS = ['flowserve', 'grpc-js'] as const;
+export type GrpcTransportName = (typeof GRPC_TRANSPORTS)[number];
+
+/** What server.ts needs of a transport: services in, a port out, and the two ways to stop. */
+export interface GrpcTransportServer {
+  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void;
+  /** Listens on host:port (0 = ephemeral); TLS (and mTLS) from the SSL config file when given. */
+  bind(host: string, port: number, tls?: SslConfigFile): Promise<number>;
+  /** GOAWAY, then calls back once in-flight calls have finished. */
+  tryShutdown(callback: () => void): void;
+  forceShutdown(): void;
+}
+
 export interface GrpcServer {
-  server: Server;
+  server: GrpcTransportServer;
   health: HealthState;
+}
+
+/** grpc-js's Server behind the transport interface (--grpc_transport=grpc-js). */
+class GrpcJsServer implements GrpcTransportServer {
+  constructor(private readonly server: Server) {}
+
+  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
+    this.server.addService(definition, implementation);
+  }
+
+  bind(host: string, port: number, tls?: SslConfigFile): Promise<number> {
+    const credentials = tls ? grpcServerCredentials(tls) : ServerCredentials.createInsecure();
+    const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
+    return new Promise((resolve, reject) => {
+      this.server.bindAsync(address, credentials, (err, actualPort) => (err ? reject(err) : resolve(actualPort)));
+    });
+  }
+
+  tryShutdown(callback: () => void): void {
+    this.server.tryShutdown(() => callback());
+  }
+
+  forceShutdown(): void {
+    this.server.forceShutdown();
+  }
 }
 
 export function createGrpcServer(core: ServingCore, options: GrpcServerOptions = {}): GrpcServer {
@@ -59,13 +109,23 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
     const [limit, flag] = limitOf(name);
     return withUndecodableRequests(limit < receiveLimit ? withMessageLimit(methods, limit, flag) : methods);
   };
-  const server = new Server({
-    // grpc-js refuses a larger message with RESOURCE_EXHAUSTED before it is buffered.
-    'grpc.max_receive_message_length': receiveLimit,
-    'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
-    ...options.channelOptions,
-    ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
-  });
+  // Both transports refuse a larger message with RESOURCE_EXHAUSTED from its length prefix, before it is buffered.
+  const server: GrpcTransportServer =
+    (options.transport ?? 'flowserve') === 'flowserve'
+      ? new FlowserveGrpcServer({
+          maxReceiveBytes: receiveLimit,
+          maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
+          channelArguments: options.channelOptions,
+          auth: options.auth,
+        })
+      : new GrpcJsServer(
+          new Server({
+            'grpc.max_receive_message_length': receiveLimit,
+            'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
+            ...options.channelOptions,
+            ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
+          }),
+        );
   // The core's readiness is the one answer every health endpoint gives.
   const health: HealthState = {
     get serving() {
@@ -137,21 +197,13 @@ function withV2WireCodecs(
   };
 }
 
-/** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless TLS credentials are given. */
-export function bindGrpc(
-  server: Server,
-  host: string,
-  port: number,
-  credentials: ServerCredentials = ServerCredentials.createInsecure(),
-): Promise<number> {
-  const address = host.includes(':') && !host.startsWith('[') ? `[${host}]:${port}` : `${host}:${port}`;
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, actualPort) => (err ? reject(err) : resolve(actualPort)));
-  });
+/** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless an SSL config file is given. */
+export function bindGrpc(server: GrpcTransportServer, host: string, port: number, tls?: SslConfigFile): Promise<number> {
+  return server.bind(host, port, tls);
 }
 
 /** Stops accepting calls and waits for in-flight ones; forces the rest after `graceMs`. */
-export function shutdownGrpc(server: Server, graceMs = 10_000): Promise<void> {
+export function shutdownGrpc(server: GrpcTransportServer, graceMs = 10_000): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(() => {
       server.forceShutdown();
