@@ -12,7 +12,7 @@ import { toGrpcStatus } from '../status.js';
 import { ACCEPTED_ENCODINGS, decompressMessage, UnsupportedEncoding } from './compression.js';
 import { frameMessage, MessageReader } from './message-framing.js';
 import type { ServedMethod } from './method-table.js';
-import { RESPONSE_HEADERS, statusTrailers, trailersOnly, type CallStatus } from './status-headers.js';
+import { OK_TRAILERS, RESPONSE_HEADERS, statusTrailers, trailersOnly, type CallStatus } from './status-headers.js';
 
 export interface CallLimits {
   /** The largest message received, checked on its length prefix (and on its decompressed size). */
@@ -38,13 +38,29 @@ function statusOf(err: unknown): CallStatus {
   return toGrpcStatus(err);
 }
 
-function onStreamClose(this: ServerHttp2Stream & { grpcCall?: GrpcCall }): void {
-  this.grpcCall?.onClosed();
+/** The call a stream carries, for the listeners below: one function each for every call, no per-call closures. */
+const CALL = Symbol('grpcCall');
+type CallStream = ServerHttp2Stream & { [CALL]?: GrpcCall };
+
+function onStreamData(this: CallStream, chunk: Buffer): void {
+  this[CALL]?.onData(chunk);
 }
 
-function sendOkTrailersWhenWanted(this: ServerHttp2Stream): void {
-  this.sendTrailers(statusTrailers({ code: 0, details: '' }));
+function onStreamEnd(this: CallStream): void {
+  this[CALL]?.onEnd();
 }
+
+function onStreamClose(this: CallStream): void {
+  this[CALL]?.onClosed();
+}
+
+function sendOkTrailers(this: ServerHttp2Stream): void {
+  this.sendTrailers(OK_TRAILERS);
+}
+
+/** respond() options: no `date` header (gRPC has no use for it, and node:http2 formats one per response otherwise). */
+const RESPOND_WITH_MESSAGES = Object.freeze({ waitForTrailers: true, sendDate: false });
+const RESPOND_TRAILERS_ONLY = Object.freeze({ endStream: true, sendDate: false });
 
 export abstract class GrpcCall extends EventEmitter {
   cancelled = false;
@@ -69,9 +85,9 @@ export abstract class GrpcCall extends EventEmitter {
 
   /** Starts the call: deadline, reading. `timeoutMs` is the parsed grpc-timeout, if any. */
   start(timeoutMs: number | undefined): void {
-    const stream = this.stream as ServerHttp2Stream & { grpcCall?: GrpcCall };
-    stream.grpcCall = this;
-    stream.once('close', onStreamClose);
+    const stream = this.stream as CallStream;
+    stream[CALL] = this;
+    stream.on('close', onStreamClose);
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
       this.timer = setTimeout(() => {
@@ -79,8 +95,8 @@ export abstract class GrpcCall extends EventEmitter {
         this.markCancelled();
       }, timeoutMs);
     }
-    stream.on('data', (chunk: Buffer) => this.onData(chunk));
-    stream.once('end', () => (this.pending ? void this.pending.then(() => this.onHalfClose()) : this.onHalfClose()));
+    stream.on('data', onStreamData);
+    stream.on('end', onStreamEnd);
     this.onStart();
   }
 
@@ -119,7 +135,7 @@ export abstract class GrpcCall extends EventEmitter {
       stream.end();
       return;
     }
-    stream.respond(trailersOnly(status, extraHeaders), { endStream: true });
+    stream.respond(trailersOnly(status, extraHeaders), RESPOND_TRAILERS_ONLY);
     // What the client still sends is not read: RST_STREAM(NO_ERROR) after the response tells it to stop.
     if (!this.readEnded) stream.close(constants.NGHTTP2_NO_ERROR);
   }
@@ -144,7 +160,7 @@ export abstract class GrpcCall extends EventEmitter {
     }
     if (!this.headersSent) {
       this.headersSent = true;
-      this.stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_MESSAGES);
     }
     this.stream.write(frameMessage(message), callback);
     return true;
@@ -172,14 +188,19 @@ export abstract class GrpcCall extends EventEmitter {
     clearTimeout(this.timer);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
-    stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-    stream.once('wantTrailers', sendOkTrailersWhenWanted);
+    stream.respond(RESPONSE_HEADERS, RESPOND_WITH_MESSAGES);
+    stream.on('wantTrailers', sendOkTrailers);
     stream.end(frameMessage(message));
   }
 
   private readEnded = false;
 
-  private onData(chunk: Buffer): void {
+  onEnd(): void {
+    if (this.pending) void this.pending.then(() => this.onHalfClose());
+    else this.onHalfClose();
+  }
+
+  onData(chunk: Buffer): void {
     if (this.finished) return;
     try {
       this.reader.push(chunk, (body, compressed) => this.onMessageBytes(body, compressed));

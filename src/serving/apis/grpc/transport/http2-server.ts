@@ -46,6 +46,8 @@ type SessionHook = ((stream: ServerHttp2Stream) => void) | null;
 
 function ignore(): void {}
 
+const ENDS_STREAM = Object.freeze({ endStream: true, sendDate: false });
+
 export class FlowserveGrpcServer {
   private readonly methods = new Map<string, ServedMethod>();
   private readonly sessions = new Map<ServerHttp2Session, SessionHook>();
@@ -54,6 +56,8 @@ export class FlowserveGrpcServer {
   private readonly auth: BearerToken | undefined;
   private http2: Http2Server | Http2SecureServer | undefined;
   private shuttingDown = false;
+  /** Whether a per-connection timer (idle, keepalive) needs to see each call. */
+  private readonly countsCalls: boolean;
 
   constructor(options: FlowserveGrpcServerOptions) {
     this.settings = transportSettings(options.channelArguments);
@@ -62,6 +66,7 @@ export class FlowserveGrpcServer {
       maxSendBytes: this.settings.maxSendBytes ?? options.maxSendBytes,
     };
     this.auth = options.auth;
+    this.countsCalls = this.settings.maxConnectionIdleMs !== undefined || this.settings.keepaliveTimeMs !== undefined;
   }
 
   addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
@@ -148,8 +153,7 @@ export class FlowserveGrpcServer {
   /** The hot path: every call starts here. */
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', ignore);
-    const hook = this.sessions.get(stream.session as ServerHttp2Session);
-    if (hook) hook(stream);
+    if (this.countsCalls) this.sessions.get(stream.session as ServerHttp2Session)?.(stream);
     if (headers[HTTP2_HEADER_METHOD] !== 'POST') {
       // gRPC is POST only (PROTOCOL-HTTP2.md): 405, and a gRPC status for clients that read only that.
       this.refuse(stream, 405, `gRPC requests use POST; got ${String(headers[HTTP2_HEADER_METHOD]).slice(0, 32)}`);
@@ -197,7 +201,7 @@ export class FlowserveGrpcServer {
 
   /** A Trailers-Only status before the request is read; what the client still sends is refused (RST NO_ERROR). */
   private answer(stream: ServerHttp2Stream, code: number, details: string): void {
-    stream.respond(trailersOnly({ code, details }), { endStream: true });
+    stream.respond(trailersOnly({ code, details }), ENDS_STREAM);
     stream.close(constants.NGHTTP2_NO_ERROR);
   }
 
@@ -210,7 +214,7 @@ export class FlowserveGrpcServer {
         'grpc-status': '13',
         'grpc-message': encodeURIComponent(details),
       },
-      { endStream: true },
+      ENDS_STREAM,
     );
     stream.close(constants.NGHTTP2_NO_ERROR);
   }

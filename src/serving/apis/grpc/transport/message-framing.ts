@@ -11,7 +11,8 @@ const PREFIX_BYTES = 5;
 export type MessageSink = (body: Buffer, compressed: boolean) => void;
 
 export class MessageReader {
-  private readonly prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+  /** Only for a prefix split across chunks (rare): allocated then. */
+  private prefix: Buffer | undefined;
   private prefixFilled = 0;
   private body: Buffer | undefined;
   private bodyFilled = 0;
@@ -38,13 +39,13 @@ export class MessageReader {
             offset += PREFIX_BYTES + size;
             continue;
           }
-          chunk.copy(this.prefix, 0, offset, offset + PREFIX_BYTES);
           this.prefixFilled = PREFIX_BYTES;
           offset += PREFIX_BYTES;
           this.start(size, flag);
           continue;
         }
         const take = Math.min(PREFIX_BYTES - this.prefixFilled, chunk.length - offset);
+        this.prefix ??= Buffer.allocUnsafe(PREFIX_BYTES);
         chunk.copy(this.prefix, this.prefixFilled, offset, offset + take);
         this.prefixFilled += take;
         offset += take;

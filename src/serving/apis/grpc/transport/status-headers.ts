@@ -11,11 +11,13 @@ const { HTTP2_HEADER_STATUS, HTTP2_HEADER_CONTENT_TYPE } = constants;
 
 export const CONTENT_TYPE = 'application/grpc+proto';
 
-/** The headers of every response that carries messages. */
+/**
+ * The headers of every response that carries messages: only what the spec requires (node:http2 copies, validates and
+ * encodes each header on every respond()). grpc-accept-encoding goes only with the refusal of an unknown encoding.
+ */
 export const RESPONSE_HEADERS: OutgoingHttpHeaders = Object.freeze({
   [HTTP2_HEADER_STATUS]: 200,
   [HTTP2_HEADER_CONTENT_TYPE]: CONTENT_TYPE,
-  'grpc-accept-encoding': 'identity,deflate,gzip',
 });
 
 /** The trailers of a call that ended OK with no trailing metadata. */
