@@ -69,6 +69,29 @@ export interface GrpcServer {
   health: HealthState;
 }
 
+export interface TransportOptions {
+  maxReceiveBytes: number;
+  maxSendBytes: number;
+  channelArguments?: Record<string, string | number>;
+  auth?: BearerToken;
+}
+
+/**
+ * A gRPC server of the named transport, with no services yet. Both refuse a message over `maxReceiveBytes` with
+ * RESOURCE_EXHAUSTED from its length prefix, before it is buffered.
+ */
+export function grpcTransportServer(name: GrpcTransportName, options: TransportOptions): GrpcTransportServer {
+  if (name === 'flowserve') return new FlowserveGrpcServer(options);
+  return new GrpcJsServer(
+    new Server({
+      'grpc.max_receive_message_length': options.maxReceiveBytes,
+      'grpc.max_send_message_length': options.maxSendBytes,
+      ...options.channelArguments,
+      ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
+    }),
+  );
+}
+
 /** grpc-js's Server behind the transport interface (--grpc_transport=grpc-js). */
 class GrpcJsServer implements GrpcTransportServer {
   constructor(private readonly server: Server) {}
@@ -109,23 +132,12 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
     const [limit, flag] = limitOf(name);
     return withUndecodableRequests(limit < receiveLimit ? withMessageLimit(methods, limit, flag) : methods);
   };
-  // Both transports refuse a larger message with RESOURCE_EXHAUSTED from its length prefix, before it is buffered.
-  const server: GrpcTransportServer =
-    (options.transport ?? 'flowserve') === 'flowserve'
-      ? new FlowserveGrpcServer({
-          maxReceiveBytes: receiveLimit,
-          maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
-          channelArguments: options.channelOptions,
-          auth: options.auth,
-        })
-      : new GrpcJsServer(
-          new Server({
-            'grpc.max_receive_message_length': receiveLimit,
-            'grpc.max_send_message_length': MAX_GRPC_MESSAGE_BYTES,
-            ...options.channelOptions,
-            ...(options.auth ? { interceptors: [bearerTokenInterceptor(options.auth)] } : {}),
-          }),
-        );
+  const server = grpcTransportServer(options.transport ?? 'flowserve', {
+    maxReceiveBytes: receiveLimit,
+    maxSendBytes: MAX_GRPC_MESSAGE_BYTES,
+    channelArguments: options.channelOptions,
+    auth: options.auth,
+  });
   // The core's readiness is the one answer every health endpoint gives.
   const health: HealthState = {
     get serving() {
