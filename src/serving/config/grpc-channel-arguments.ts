@@ -30,7 +30,6 @@ export function parseGrpcChannelArguments(text: string): Record<string, string |
   return options;
 }
 
-
 export interface TransportSettings {
   /** HTTP/2 SETTINGS sent to clients (max_concurrent_streams, frame size, window, header list size). */
   settings: Settings;

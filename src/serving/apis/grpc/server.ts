@@ -210,7 +210,12 @@ function withV2WireCodecs(
 }
 
 /** Binds host:port (0 = ephemeral) and resolves the actual port; plaintext unless an SSL config file is given. */
-export function bindGrpc(server: GrpcTransportServer, host: string, port: number, tls?: SslConfigFile): Promise<number> {
+export function bindGrpc(
+  server: GrpcTransportServer,
+  host: string,
+  port: number,
+  tls?: SslConfigFile,
+): Promise<number> {
   return server.bind(host, port, tls);
 }
 

@@ -17,10 +17,21 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { grpcTransportServer, shutdownGrpc, type GrpcTransportServer } from '../../../../src/serving/apis/grpc/server.js';
+import {
+  grpcTransportServer,
+  shutdownGrpc,
+  type GrpcTransportServer,
+} from '../../../../src/serving/apis/grpc/server.js';
 import { watchSslConfig, type SslConfigFile } from '../../../../src/serving/apis/security/tls.js';
 import { parseServerFlags } from '../../../../src/serving/config/flags.js';
-import { makeCa, makeLeaf, opensslMissing, sslConfigText, type Ca, type KeyPair } from '../../../helpers/certificates.js';
+import {
+  makeCa,
+  makeLeaf,
+  opensslMissing,
+  sslConfigText,
+  type Ca,
+  type KeyPair,
+} from '../../../helpers/certificates.js';
 
 const identity = (b: Buffer) => b;
 const DEFINITION = {
@@ -55,8 +66,14 @@ async function start(
 
 function call(client: Client, request: string): Promise<{ value?: Buffer; error?: ServiceError }> {
   return new Promise((resolve) =>
-    client.makeUnaryRequest('/test.Echo/Unary', identity, identity, Buffer.from(request), new Metadata(), {}, (error, value) =>
-      resolve({ value: value ?? undefined, error: error ?? undefined }),
+    client.makeUnaryRequest(
+      '/test.Echo/Unary',
+      identity,
+      identity,
+      Buffer.from(request),
+      new Metadata(),
+      {},
+      (error, value) => resolve({ value: value ?? undefined, error: error ?? undefined }),
     ),
   );
 }
@@ -141,12 +158,21 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
         await stopped;
         const late = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
         const refused = await new Promise<ServiceError | undefined>((resolve) =>
-          late.makeUnaryRequest('/test.Echo/Unary', identity, identity, Buffer.from('x'), new Metadata(), { deadline: Date.now() + 1000 }, (e) =>
-            resolve(e ?? undefined),
+          late.makeUnaryRequest(
+            '/test.Echo/Unary',
+            identity,
+            identity,
+            Buffer.from('x'),
+            new Metadata(),
+            { deadline: Date.now() + 1000 },
+            (e) => resolve(e ?? undefined),
           ),
         );
         late.close();
-        assert.ok(refused && [4, 14].includes(refused.code), `expected UNAVAILABLE or DEADLINE_EXCEEDED, got ${refused?.code}`);
+        assert.ok(
+          refused && [4, 14].includes(refused.code),
+          `expected UNAVAILABLE or DEADLINE_EXCEEDED, got ${refused?.code}`,
+        );
       } finally {
         client.close();
         server.forceShutdown();

@@ -21,7 +21,11 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from '@grpc/grpc-js';
-import { grpcTransportServer, shutdownGrpc, type GrpcTransportServer } from '../../../../src/serving/apis/grpc/server.js';
+import {
+  grpcTransportServer,
+  shutdownGrpc,
+  type GrpcTransportServer,
+} from '../../../../src/serving/apis/grpc/server.js';
 import { BearerToken } from '../../../../src/serving/apis/security/bearer-token.js';
 
 const RECEIVE_LIMIT = 64 * 1024;
@@ -179,7 +183,9 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       const auth = new BearerToken(join(dir, 'token'), { log: () => undefined, pollMs: 60_000 });
       server = grpcTransportServer(transport, { maxReceiveBytes: RECEIVE_LIMIT, maxSendBytes: SEND_LIMIT, auth });
       server.addService(DEFINITION, implementation(observed));
-      server.addService(OPEN_DEFINITION, { Check: (_call: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from('up')) });
+      server.addService(OPEN_DEFINITION, {
+        Check: (_call: unknown, cb: (e: null, v: Buffer) => void) => cb(null, Buffer.from('up')),
+      });
       port = await server.bind('127.0.0.1', 0);
       client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
       session = connect(`http://127.0.0.1:${port}`);
@@ -218,7 +224,10 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       // The stream is left open with 5 bytes of a 64 KiB message sent: only the prefix can have been judged.
       const response = await raw(session, { ':path': '/test.Echo/Unary', ...rawAuth }, [prefix], false);
       assert.equal(statusOf(response), 8);
-      assert.match(decodeURIComponent(String(response.headers['grpc-message'] ?? response.trailers['grpc-message'])), /larger than max \(65537 vs 65536\)/);
+      assert.match(
+        decodeURIComponent(String(response.headers['grpc-message'] ?? response.trailers['grpc-message'])),
+        /larger than max \(65537 vs 65536\)/,
+      );
     });
 
     it('reads gzip- and deflate-compressed requests from a grpc-js client', async () => {
@@ -238,22 +247,18 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
     it('stops inflating a compressed message at the receive limit (a zip bomb is RESOURCE_EXHAUSTED)', async () => {
       const bomb = gzipSync(Buffer.alloc(8 * 1024 * 1024));
       assert.ok(bomb.length < RECEIVE_LIMIT);
-      const response = await raw(
-        session,
-        { ':path': '/test.Echo/Unary', 'grpc-encoding': 'gzip', ...rawAuth },
-        [frame(bomb, true)],
-      );
+      const response = await raw(session, { ':path': '/test.Echo/Unary', 'grpc-encoding': 'gzip', ...rawAuth }, [
+        frame(bomb, true),
+      ]);
       assert.equal(statusOf(response), 8);
       const message = decodeURIComponent(String(response.headers['grpc-message'] ?? response.trailers['grpc-message']));
       assert.match(message, /decompresses to a size larger than 65536/);
     });
 
     it('answers a message compressed with an unknown encoding UNIMPLEMENTED', async () => {
-      const response = await raw(
-        session,
-        { ':path': '/test.Echo/Unary', 'grpc-encoding': 'snappy', ...rawAuth },
-        [frame(Buffer.from('xx'), true)],
-      );
+      const response = await raw(session, { ':path': '/test.Echo/Unary', 'grpc-encoding': 'snappy', ...rawAuth }, [
+        frame(Buffer.from('xx'), true),
+      ]);
       assert.equal(statusOf(response), 12);
       if (transport === 'flowserve') assert.equal(response.headers['grpc-accept-encoding'], 'identity,deflate,gzip');
     });
@@ -284,11 +289,9 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
     it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED, and the handler hears it is cancelled', async () => {
       const before = observed.cancelled;
       // A raw request: the server, not a client timer, must end the call.
-      const response = await raw(
-        session,
-        { ':path': '/test.Echo/Unary', 'grpc-timeout': '100m', ...rawAuth },
-        [frame(Buffer.from('hang'))],
-      );
+      const response = await raw(session, { ':path': '/test.Echo/Unary', 'grpc-timeout': '100m', ...rawAuth }, [
+        frame(Buffer.from('hang')),
+      ]);
       assert.equal(statusOf(response), 4);
       for (let i = 0; i < 100 && observed.cancelled === before; i++) await new Promise((r) => setTimeout(r, 10));
       assert.equal(observed.cancelled, before + 1);
@@ -296,7 +299,13 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
 
     it('tells the handler when the client cancels (RST_STREAM)', async () => {
       const before = observed.cancelled;
-      const req = session.request({ ':method': 'POST', ':path': '/test.Echo/Unary', 'content-type': 'application/grpc', te: 'trailers', ...rawAuth });
+      const req = session.request({
+        ':method': 'POST',
+        ':path': '/test.Echo/Unary',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        ...rawAuth,
+      });
       req.on('error', () => undefined);
       req.end(frame(Buffer.from('hang')));
       for (let i = 0; i < 200 && observed.hanging.length === 0; i++) await new Promise((r) => setTimeout(r, 5));

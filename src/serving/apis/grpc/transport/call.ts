@@ -22,11 +22,23 @@ export interface CallLimits {
 }
 
 /** Request headers that are the transport's, not the application's (grpc-js drops the same ones). */
-const TRANSPORT_HEADERS = ['grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'accept-encoding', 'te', 'content-type'];
+const TRANSPORT_HEADERS = [
+  'grpc-timeout',
+  'grpc-encoding',
+  'grpc-accept-encoding',
+  'accept-encoding',
+  'te',
+  'content-type',
+];
 
 /** A handler's error (grpc-js's ServerErrorResponse / partial StatusObject, or anything thrown) as a status. */
 function statusOf(err: unknown): CallStatus {
-  if (err !== null && typeof err === 'object' && typeof (err as CallStatus).code === 'number' && !(err instanceof Error)) {
+  if (
+    err !== null &&
+    typeof err === 'object' &&
+    typeof (err as CallStatus).code === 'number' &&
+    !(err instanceof Error)
+  ) {
     const status = err as Partial<CallStatus>;
     return { code: status.code as number, details: status.details ?? '', metadata: status.metadata ?? null };
   }
@@ -214,7 +226,7 @@ export abstract class GrpcCall extends EventEmitter {
       this.decode(body);
       return;
     }
-    const encoding = compressed ? this.headers['grpc-encoding'] ?? 'identity' : 'identity';
+    const encoding = compressed ? (this.headers['grpc-encoding'] ?? 'identity') : 'identity';
     const next = (this.pending ?? Promise.resolve()).then(async () => {
       if (this.finished) return;
       try {

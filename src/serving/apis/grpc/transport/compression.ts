@@ -9,7 +9,11 @@ import { Internal, ResourceExhausted, Unimplemented } from '../../../../errors.j
 /** What this server reads; sent back as `grpc-accept-encoding` when a client used something else. */
 export const ACCEPTED_ENCODINGS = 'identity,deflate,gzip';
 
-type Inflater = (input: InputType, options: ZlibOptions, callback: (error: Error | null, result: Buffer) => void) => void;
+type Inflater = (
+  input: InputType,
+  options: ZlibOptions,
+  callback: (error: Error | null, result: Buffer) => void,
+) => void;
 
 const INFLATERS: Record<string, Inflater | undefined> = { gzip: gunzip, deflate: inflate };
 
@@ -20,7 +24,9 @@ export function isSupportedEncoding(encoding: string): boolean {
 
 export class UnsupportedEncoding extends Unimplemented {
   constructor(encoding: string) {
-    super(`Received message compressed with unsupported encoding "${encoding}" (this server reads ${ACCEPTED_ENCODINGS})`);
+    super(
+      `Received message compressed with unsupported encoding "${encoding}" (this server reads ${ACCEPTED_ENCODINGS})`,
+    );
   }
 }
 

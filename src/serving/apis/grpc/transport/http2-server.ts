@@ -162,7 +162,11 @@ export class FlowserveGrpcServer {
     const contentType = headers[HTTP2_HEADER_CONTENT_TYPE];
     if (typeof contentType !== 'string' || !contentType.startsWith('application/grpc')) {
       // The spec's answer (and grpc-js's): 415 Unsupported Media Type.
-      this.refuse(stream, 415, `invalid gRPC request content-type ${JSON.stringify(String(contentType ?? '')).slice(0, 80)}`);
+      this.refuse(
+        stream,
+        415,
+        `invalid gRPC request content-type ${JSON.stringify(String(contentType ?? '')).slice(0, 80)}`,
+      );
       return;
     }
     const path = headers[HTTP2_HEADER_PATH] as string;
