@@ -6,6 +6,7 @@
 import { ResourceExhausted } from '../../../../errors.js';
 
 const PREFIX_BYTES = 5;
+const PREALLOCATE_BYTES = 1024 * 1024;
 
 /** Receives each complete message: its bytes (still compressed when `compressed`) and the flag. */
 export type MessageSink = (body: Buffer, compressed: boolean) => void;
@@ -15,6 +16,8 @@ export class MessageReader {
   private prefix: Buffer | undefined;
   private prefixFilled = 0;
   private body: Buffer | undefined;
+  private parts: Buffer[] | undefined;
+  private bodySize = 0;
   private bodyFilled = 0;
   private compressed = false;
 
@@ -51,30 +54,38 @@ export class MessageReader {
         offset += take;
         if (this.prefixFilled < PREFIX_BYTES) return;
         this.start(this.checkedSize(this.prefix.readUInt32BE(1)), this.prefix[0] !== 0);
-        if (this.body === undefined) {
+        if (this.bodySize === 0) {
           // An empty message is complete with its prefix.
           this.prefixFilled = 0;
           sink(Buffer.alloc(0), this.compressed);
         }
         continue;
       }
-      const body = this.body as Buffer;
-      const take = Math.min(body.length - this.bodyFilled, chunk.length - offset);
-      chunk.copy(body, this.bodyFilled, offset, offset + take);
+      const take = Math.min(this.bodySize - this.bodyFilled, chunk.length - offset);
+      if (this.body) chunk.copy(this.body, this.bodyFilled, offset, offset + take);
+      else (this.parts ??= []).push(chunk.subarray(offset, offset + take));
       this.bodyFilled += take;
       offset += take;
-      if (this.bodyFilled === body.length) {
+      if (this.bodyFilled === this.bodySize) {
+        const body = this.body ?? Buffer.concat(this.parts ?? [], this.bodySize);
         this.body = undefined;
+        this.parts = undefined;
         this.prefixFilled = 0;
         sink(body, this.compressed);
       }
     }
   }
 
+  /**
+   * A message up to PREALLOCATE_BYTES is copied into a buffer of its size as it arrives; a larger one is kept as the
+   * chunks that came and joined at its end, so that memory grows with what a client sends, not with what it
+   * announces (a prefix near the limit with no body behind it costs nothing).
+   */
   private start(size: number, compressed: boolean): void {
     this.compressed = compressed;
     this.bodyFilled = 0;
-    this.body = size === 0 ? undefined : Buffer.allocUnsafe(size);
+    this.bodySize = size;
+    this.body = size === 0 || size > PREALLOCATE_BYTES ? undefined : Buffer.allocUnsafe(size);
   }
 
   private checkedSize(size: number): number {
