@@ -21,6 +21,7 @@ import type { BearerToken } from '../security/bearer-token.js';
 import { grpcServerCredentials, type SslConfigFile } from '../security/tls.js';
 import { bearerTokenInterceptor } from './auth-interceptor.js';
 import { FlowserveGrpcServer } from './transport/http2-server.js';
+import type { ServiceReceiveLimit } from './transport/method-table.js';
 import { healthService, type HealthState } from './health.js';
 import { decodeExampleRequest, decodeMultiInferenceRequest } from './examples-wire.js';
 import { modelService } from './model-service.js';
@@ -56,7 +57,15 @@ export type GrpcTransportName = (typeof GRPC_TRANSPORTS)[number];
 
 /** What server.ts needs of a transport: services in, a port out, and the two ways to stop. */
 export interface GrpcTransportServer {
-  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void;
+  /**
+   * `receiveLimit`: the service's own limit when below the server's. flowserve's transport checks it on the length
+   * prefix; grpc-js has one limit per server, so there the service's deserializers refuse (request-decoding.ts).
+   */
+  addService(
+    definition: ServiceDefinition,
+    implementation: UntypedServiceImplementation,
+    receiveLimit?: ServiceReceiveLimit,
+  ): void;
   /** Listens on host:port (0 = ephemeral); TLS (and mTLS) from the SSL config file when given. */
   bind(host: string, port: number, tls?: SslConfigFile): Promise<number>;
   /** GOAWAY, then calls back once in-flight calls have finished. */
@@ -121,8 +130,9 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
   const definition = withWireCodecs(loadServicePackageDefinition());
   const v1Limit = core.limits.maxRequestBytes;
   const v2Limit = options.maxV2MessageBytes ?? MAX_GRPC_MESSAGE_BYTES;
-  // grpc-js has one receive limit per server, checked on a message's length prefix before it is buffered: the
-  // larger of the two, and each service refuses what is over its own before decoding it (request-decoding.ts).
+  // The server's receive limit is the larger of the two. flowserve's transport checks each service's own on the
+  // length prefix; grpc-js has one limit per server, so there each service refuses what is over its own before
+  // decoding it (request-decoding.ts).
   const receiveLimit = Math.max(v1Limit, v2Limit);
   const limitOf = (name: string): [number, string] =>
     name === V2_SERVICE ? [v2Limit, 'max_v2_grpc_message_bytes'] : [v1Limit, 'max_request_bytes'];
@@ -144,16 +154,17 @@ export function createGrpcServer(core: ServingCore, options: GrpcServerOptions =
       return core.readiness === 'ready';
     },
   };
-  server.addService(
-    service('tensorflow.serving.PredictionService'),
+  const add = (name: string, implementation: UntypedServiceImplementation) => {
+    const [maxBytes, flag] = limitOf(name);
+    server.addService(service(name), implementation, { maxBytes, flag });
+  };
+  add(
+    'tensorflow.serving.PredictionService',
     predictionService(core, { observe: options.observe, tensorContent: options.tensorContent }),
   );
-  server.addService(service('tensorflow.serving.ModelService'), modelService(core, options.observe));
-  server.addService(service('grpc.health.v1.Health'), healthService(health));
-  server.addService(
-    service(V2_SERVICE),
-    inferenceService(core, { observe: options.observe, maxSendMessageBytes: v2Limit }),
-  );
+  add('tensorflow.serving.ModelService', modelService(core, options.observe));
+  add('grpc.health.v1.Health', healthService(health));
+  add(V2_SERVICE, inferenceService(core, { observe: options.observe, maxSendMessageBytes: v2Limit }));
   return { server, health };
 }
 

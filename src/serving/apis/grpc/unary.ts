@@ -58,7 +58,8 @@ class UnaryCallContext implements CallContext {
     this.call.once('cancelled', this.onCancel);
     if (this.call.cancelled) this.onCancel();
     // The transport answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
-    if (this.deadline !== undefined) {
+    // setTimeout fires at once past 2^31-1 ms: a deadline further off than those 24.8 days needs no timer.
+    if (this.deadline !== undefined && this.deadline - Date.now() <= 2 ** 31 - 1) {
       this.timer = setTimeout(
         () => controller.abort(new DeadlineExceeded("the call's deadline passed")),
         Math.max(0, this.deadline - Date.now()),

@@ -365,6 +365,49 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
 }
 
 describe('flowserve gRPC transport only', () => {
+  it("checks a service's own receive limit on the length prefix, naming its flag", async () => {
+    const server = grpcTransportServer('flowserve', { maxReceiveBytes: 1 << 20, maxSendBytes: 1024 });
+    server.addService(DEFINITION, implementation({ cancelled: 0, hanging: [] }), {
+      maxBytes: 100,
+      flag: 'max_request_bytes',
+    });
+    const port = await server.bind('127.0.0.1', 0);
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(101, 1);
+      // Only the prefix is sent, the stream left open: the refusal can only come from the prefix.
+      const response = await raw(session, { ':path': '/test.Echo/Unary' }, [prefix], false);
+      assert.equal(statusOf(response), 8);
+      assert.match(
+        decodeURIComponent(String(response.headers['grpc-message'])),
+        /larger than max \(101 vs 100\).*--max_request_bytes/,
+      );
+      const fits = await raw(session, { ':path': '/test.Echo/Unary' }, [frame(Buffer.alloc(100, 1))]);
+      assert.equal(statusOf(fits), 0);
+    } finally {
+      session.close();
+      await shutdownGrpc(server, 1000);
+    }
+  });
+
+  it('takes a grpc-timeout beyond what a timer can hold (99999999H) as far off, not as past', async () => {
+    const server = grpcTransportServer('flowserve', { maxReceiveBytes: 1024, maxSendBytes: 1024 });
+    server.addService(DEFINITION, implementation({ cancelled: 0, hanging: [] }));
+    const port = await server.bind('127.0.0.1', 0);
+    const session = connect(`http://127.0.0.1:${port}`);
+    try {
+      const response = await raw(session, { ':path': '/test.Echo/Unary', 'grpc-timeout': '99999999H' }, [
+        frame(Buffer.from('far')),
+      ]);
+      assert.equal(statusOf(response), 0);
+      assert.equal(response.body.subarray(5).toString(), 'far');
+    } finally {
+      session.close();
+      await shutdownGrpc(server, 1000);
+    }
+  });
+
   it('refuses a non-POST request with HTTP 405', async () => {
     const server = grpcTransportServer('flowserve', { maxReceiveBytes: 1024, maxSendBytes: 1024 });
     server.addService(DEFINITION, implementation({ cancelled: 0, hanging: [] }));

@@ -15,7 +15,7 @@ import type { ServedMethod } from './method-table.js';
 import { OK_TRAILERS, RESPONSE_HEADERS, statusTrailers, trailersOnly, type CallStatus } from './status-headers.js';
 
 export interface CallLimits {
-  /** The largest message received, checked on its length prefix (and on its decompressed size). */
+  /** The largest message received (each method has its own, ServedMethod.maxReceiveBytes, at most this). */
   maxReceiveBytes: number;
   /** The largest message sent. */
   maxSendBytes: number;
@@ -52,6 +52,7 @@ function statusOf(err: unknown): CallStatus {
 
 /** The call a stream carries, for the listeners below: one function each for every call, no per-call closures. */
 const CALL = Symbol('grpcCall');
+const MAX_TIMER_MS = 2 ** 31 - 1;
 type CallStream = ServerHttp2Stream & { [CALL]?: GrpcCall };
 
 function onStreamData(this: CallStream, chunk: Buffer): void {
@@ -92,7 +93,7 @@ export abstract class GrpcCall extends EventEmitter {
     protected readonly limits: CallLimits,
   ) {
     super();
-    this.reader = new MessageReader(limits.maxReceiveBytes);
+    this.reader = new MessageReader(method.maxReceiveBytes, method.tooLarge);
   }
 
   /** Starts the call: deadline, reading. `timeoutMs` is the parsed grpc-timeout, if any. */
@@ -102,10 +103,12 @@ export abstract class GrpcCall extends EventEmitter {
     stream.on('close', onStreamClose);
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
-      this.timer = setTimeout(() => {
-        this.sendStatus(toGrpcStatus(new DeadlineExceeded('Deadline exceeded')));
-        this.markCancelled();
-      }, timeoutMs);
+      // setTimeout fires at once past 2^31-1 ms; a deadline further off than those 24.8 days needs no timer.
+      if (timeoutMs <= MAX_TIMER_MS)
+        this.timer = setTimeout(() => {
+          this.sendStatus(toGrpcStatus(new DeadlineExceeded('Deadline exceeded')));
+          this.markCancelled();
+        }, timeoutMs);
     }
     stream.on('data', onStreamData);
     stream.on('end', onStreamEnd);
@@ -230,7 +233,7 @@ export abstract class GrpcCall extends EventEmitter {
     const next = (this.pending ?? Promise.resolve()).then(async () => {
       if (this.finished) return;
       try {
-        this.decode(compressed ? await decompressMessage(body, String(encoding), this.limits.maxReceiveBytes) : body);
+        this.decode(compressed ? await decompressMessage(body, String(encoding), this.method.maxReceiveBytes) : body);
       } catch (err) {
         this.sendStatus(
           toGrpcStatus(err),

@@ -26,7 +26,7 @@ import { toGrpcStatus } from '../status.js';
 import { StreamCall, UnaryCall, type CallLimits } from './call.js';
 import { transportSettings, type TransportSettings } from '../../../config/grpc-channel-arguments.js';
 import { parseGrpcTimeout } from './grpc-timeout.js';
-import { methodsOf, type ServedMethod } from './method-table.js';
+import { methodsOf, type ServedMethod, type ServiceReceiveLimit } from './method-table.js';
 import { watchSession } from './session-lifetime.js';
 import { CONTENT_TYPE, trailersOnly } from './status-headers.js';
 
@@ -69,8 +69,13 @@ export class FlowserveGrpcServer {
     this.countsCalls = this.settings.maxConnectionIdleMs !== undefined || this.settings.keepaliveTimeMs !== undefined;
   }
 
-  addService(definition: ServiceDefinition, implementation: UntypedServiceImplementation): void {
-    for (const method of methodsOf(definition, implementation)) {
+  /** Serves a service's methods; `receiveLimit`, when below the server's, is checked on each message's prefix. */
+  addService(
+    definition: ServiceDefinition,
+    implementation: UntypedServiceImplementation,
+    receiveLimit?: ServiceReceiveLimit,
+  ): void {
+    for (const method of methodsOf(definition, implementation, this.limits.maxReceiveBytes, receiveLimit)) {
       if (this.methods.has(method.path)) throw new InvalidArgument(`method ${method.path} is added twice`);
       this.methods.set(method.path, method);
     }

@@ -21,7 +21,11 @@ export class MessageReader {
   private bodyFilled = 0;
   private compressed = false;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    /** The error for a message over the limit; grpc-js's words by default. */
+    private readonly tooLarge?: (bytes: number) => Error,
+  ) {}
 
   /** True while a message has started and not ended: a stream half-closed then was cut mid-message. */
   get midMessage(): boolean {
@@ -90,6 +94,7 @@ export class MessageReader {
 
   private checkedSize(size: number): number {
     if (size > this.maxBytes) {
+      if (this.tooLarge) throw this.tooLarge(size);
       // grpc-js's words, which clients and the existing tests know.
       throw new ResourceExhausted(`Received message larger than max (${size} vs ${this.maxBytes})`);
     }

@@ -4,6 +4,8 @@
  * transport.
  */
 import type { MethodDefinition, ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { FlowserveError } from '../../../../errors.js';
+import { OversizedRequest, requestTypeName } from '../request-decoding.js';
 
 export type MethodKind = 'unary' | 'serverStream' | 'bidi';
 
@@ -14,9 +16,26 @@ export interface ServedMethod {
   serialize: (value: unknown) => Buffer;
   /** The grpc-js-style handler: (call, callback) for unary, (call) for streams. */
   handler: (...args: never[]) => void;
+  /** The largest request message, checked on its length prefix (and on its size once inflated). */
+  maxReceiveBytes: number;
+  /** The error for a message over a service's own limit (naming its flag); the transport's words otherwise. */
+  tooLarge?: (bytes: number) => FlowserveError;
 }
 
-export function methodsOf(definition: ServiceDefinition, implementation: UntypedServiceImplementation): ServedMethod[] {
+/** A service's own receive limit, below the server's: TF Serving's --max_request_bytes beside the v2 limit. */
+export interface ServiceReceiveLimit {
+  maxBytes: number;
+  /** The flag that sets it, named in the refusal. */
+  flag: string;
+}
+
+export function methodsOf(
+  definition: ServiceDefinition,
+  implementation: UntypedServiceImplementation,
+  serverReceiveBytes: number,
+  serviceLimit?: ServiceReceiveLimit,
+): ServedMethod[] {
+  const own = serviceLimit !== undefined && serviceLimit.maxBytes < serverReceiveBytes ? serviceLimit : undefined;
   const methods: ServedMethod[] = [];
   for (const [name, method] of Object.entries(definition as Record<string, MethodDefinition<unknown, unknown>>)) {
     const handler = implementation[name] ?? implementation[(method as { originalName?: string }).originalName ?? ''];
@@ -30,6 +49,13 @@ export function methodsOf(definition: ServiceDefinition, implementation: Untyped
       deserialize: method.requestDeserialize,
       serialize: method.responseSerialize as (value: unknown) => Buffer,
       handler: handler as ServedMethod['handler'],
+      maxReceiveBytes: own ? own.maxBytes : serverReceiveBytes,
+      ...(own
+        ? {
+            tooLarge: (bytes: number) =>
+              new OversizedRequest(requestTypeName(name, method), bytes, own.maxBytes, own.flag).toError(),
+          }
+        : {}),
     });
   }
   return methods;
