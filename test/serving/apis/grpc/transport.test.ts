@@ -62,6 +62,10 @@ function implementation(observed: Observed): UntypedServiceImplementation {
         call.once('cancelled', () => observed.cancelled++);
         return;
       }
+      if (text === 'later') {
+        setTimeout(() => callback(null, Buffer.from('later')), 50);
+        return;
+      }
       if (text === 'fail') {
         callback({ code: 3, details: 'bad 100% «input»\nline two' });
         return;
@@ -398,10 +402,10 @@ describe('flowserve gRPC transport only', () => {
     const session = connect(`http://127.0.0.1:${port}`);
     try {
       const response = await raw(session, { ':path': '/test.Echo/Unary', 'grpc-timeout': '99999999H' }, [
-        frame(Buffer.from('far')),
+        frame(Buffer.from('later')),
       ]);
       assert.equal(statusOf(response), 0);
-      assert.equal(response.body.subarray(5).toString(), 'far');
+      assert.equal(response.body.subarray(5).toString(), 'later');
     } finally {
       session.close();
       await shutdownGrpc(server, 1000);
