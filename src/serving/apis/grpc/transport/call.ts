@@ -2,8 +2,8 @@
  * One gRPC call on a node:http2 stream, shaped as the grpc-js server call its handler already reads (request,
  * metadata, getDeadline(), cancelled and its 'cancelled' event; write/end and data/end/pause/resume for streams), so
  * the handlers serve unchanged on either transport. The request is read through MessageReader (limit checked on the
- * length prefix), decompressed when flagged, and decoded with the method's deserializer; unary-call.ts and stream-call.ts
- * add what each kind of call does with its messages.
+ * length prefix), decompressed when flagged, and decoded with the method's deserializer; unary-call.ts and
+ * stream-call.ts add what each kind of call does with its messages.
  */
 import { EventEmitter } from 'node:events';
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
