@@ -1,4 +1,4 @@
-/** The gRPC transport's message framing: reassembly across chunks, the limit on the prefix, memory that follows data. */
+/** The gRPC transport's message framing: reassembly across chunks, the limit on the prefix, memory following data. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { frameMessage, MessageReader } from '../../../../src/serving/apis/grpc/transport/message-framing.js';

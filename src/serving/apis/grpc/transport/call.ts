@@ -254,7 +254,8 @@ export abstract class GrpcCall extends EventEmitter {
     try {
       message = this.method.deserialize(bytes);
     } catch (err) {
-      // server.ts's deserializers never throw (request-decoding.ts); a method without that wrapper gets grpc-js's answer.
+      // server.ts's deserializers never throw (request-decoding.ts); a method without that wrapper gets grpc-js's
+      // answer.
       this.sendStatus(toGrpcStatus(new Internal(`Error deserializing request: ${(err as Error).message}`)));
       return;
     }
@@ -271,7 +272,7 @@ export abstract class GrpcCall extends EventEmitter {
     this.onRequestEnd();
   }
 
-  /** The stream closed (reset by the client, connection lost, or after the status): a call not finished is cancelled. */
+  /** The stream closed (client reset, connection lost, or after the status): a call not finished is cancelled. */
   onClosed(): void {
     clearTimeout(this.timer);
     if (!this.finished) {
