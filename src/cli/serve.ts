@@ -63,6 +63,7 @@ export function registerServeCommand(program: Command): Command {
       ...(flags.authTokenFile ? { authTokenFile: flags.authTokenFile } : {}),
       enableCors: flags.restApiEnableCorsSupport,
       grpcChannelOptions: parseGrpcChannelArguments(flags.grpcChannelArguments),
+      grpcTransport: flags.grpcTransport,
       serializeAsTensorContent: flags.enableSerializationAsTensorContent,
       maxV2GrpcMessageBytes: flags.maxV2GrpcMessageBytes,
       drainTimeoutMs: flags.drainTimeoutSeconds * 1000,

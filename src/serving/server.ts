@@ -19,12 +19,12 @@
  *     interrupt safely; the CLI enforces the time limit on the process itself.
  */
 import type { AddressInfo } from 'node:net';
-import { bindGrpc, createGrpcServer, shutdownGrpc } from './apis/grpc/server.js';
+import { bindGrpc, createGrpcServer, shutdownGrpc, type GrpcTransportName } from './apis/grpc/server.js';
 import { createRestServer } from './apis/rest/server.js';
 import type { RequestObserver } from './apis/shared/request-event.js';
 import { readTfWarmupRequests } from './apis/shared/warmup-records.js';
 import { BearerToken } from './apis/security/bearer-token.js';
-import { grpcServerCredentials, watchSslConfig, type SslConfigFile } from './apis/security/tls.js';
+import { watchSslConfig, type SslConfigFile } from './apis/security/tls.js';
 import type { FastifyInstance } from 'fastify';
 import { createServingCore, type ServingCoreImpl, type ServingCoreOptions } from './core/index.js';
 import { defaultLog } from './core/options.js';
@@ -39,8 +39,10 @@ export interface ServerOptions extends ServingCoreOptions {
   host?: string;
   /** --rest_api_enable_cors_support */
   enableCors?: boolean;
-  /** --grpc_channel_arguments: grpc-js server options, over the defaults. */
+  /** --grpc_channel_arguments: gRPC server options over the defaults (the transport refuses ones it cannot honour). */
   grpcChannelOptions?: Record<string, string | number>;
+  /** --grpc_transport: flowserve's own gRPC server on node:http2 (default) or grpc-js's. */
+  grpcTransport?: GrpcTransportName;
   /**
    * --max_v2_grpc_message_bytes: the largest inference.GRPCInferenceService message received or sent; default
    * INT32_MAX (TF Serving's and Triton's). TF Serving's services keep --max_request_bytes.
@@ -136,6 +138,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     observe,
     tensorContent: options.serializeAsTensorContent,
     channelOptions: options.grpcChannelOptions,
+    ...(options.grpcTransport ? { transport: options.grpcTransport } : {}),
     auth,
     ...(options.maxV2GrpcMessageBytes === undefined ? {} : { maxV2MessageBytes: options.maxV2GrpcMessageBytes }),
   });
@@ -182,7 +185,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   let grpcPort: number;
   let restPort: number | undefined;
   try {
-    grpcPort = await bindGrpc(grpc.server, host, options.grpcPort ?? 8500, ssl && grpcServerCredentials(ssl));
+    grpcPort = await bindGrpc(grpc.server, host, options.grpcPort ?? 8500, ssl);
     if (rest) {
       await rest.listen({ port: options.restPort, host });
       restPort = (rest.server.address() as AddressInfo).port;

@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import { InvalidArgument } from '../../errors.js';
 import { DEFAULT_REQUEST_LIMITS, MAX_GRPC_MESSAGE_BYTES } from '../core/request-limits.js';
-import { parseGrpcChannelArguments } from './grpc-channel-arguments.js';
+import { parseGrpcChannelArguments, transportSettings } from './grpc-channel-arguments.js';
 import type { ServingDevice } from './model-server-config.js';
 import { UNSUPPORTED_TF_SERVING_FLAGS, unsupportedFlagMessage } from './unsupported-flags.js';
 
@@ -60,6 +60,8 @@ export interface ServerFlags {
   restApiEnableCorsSupport: boolean;
   /** `k=v,k=v` as TF Serving takes it; parseGrpcChannelArguments turns it into grpc-js server options. */
   grpcChannelArguments: string;
+  /** Which gRPC server serves the port: flowserve's own on node:http2, or grpc-js's. */
+  grpcTransport: 'flowserve' | 'grpc-js';
   enableSerializationAsTensorContent: boolean;
   enableGrpcHealthcheckService: boolean;
   drainTimeoutSeconds: number;
@@ -313,6 +315,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help: 'grpc-js server options as k=v,k=v (integer values where they parse), e.g. grpc.max_connection_age_ms=2000',
   },
   {
+    flag: 'grpc_transport',
+    key: 'grpcTransport',
+    kind: 'string',
+    defaultValue: () => 'flowserve',
+    help:
+      "gRPC server: flowserve (its own on node:http2, the default) or grpc-js (grpc-js's Server; takes every " +
+      'grpc.* channel argument)',
+  },
+  {
     flag: 'enable_serialization_as_tensor_content',
     key: 'enableSerializationAsTensorContent',
     kind: 'bool',
@@ -511,7 +522,12 @@ export function serverFlagsFromOptions(options: Record<string, unknown>): Server
       '--enable_grpc_healthcheck_service=false is not supported by flowserve (grpc.health.v1.Health is always served)',
     );
   }
-  parseGrpcChannelArguments(result.grpcChannelArguments);
+  if (result.grpcTransport !== 'flowserve' && result.grpcTransport !== 'grpc-js') {
+    throw new InvalidArgument(`--grpc_transport must be flowserve or grpc-js; got '${String(result.grpcTransport)}'`);
+  }
+  const channelArguments = parseGrpcChannelArguments(result.grpcChannelArguments);
+  // flowserve's transport refuses, here before any model loads, the arguments it cannot honour.
+  if (result.grpcTransport === 'flowserve') transportSettings(channelArguments);
   return result;
 }
 

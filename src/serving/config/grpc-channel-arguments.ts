@@ -1,8 +1,11 @@
 /**
  * --grpc_channel_arguments: TF Serving's `k=v,k=v` list of gRPC channel arguments, a value an integer where it parses
- * as one and a string otherwise (model_servers/server.cc). flowserve hands them to the grpc-js Server, which reads
- * only keys in the `grpc.` and `grpc-node.` namespaces: any other key is refused, so a typo cannot pass silently.
+ * as one and a string otherwise (model_servers/server.cc). With --grpc_transport=grpc-js they go to the grpc-js
+ * Server, which reads only keys in the `grpc.` and `grpc-node.` namespaces: any other key is refused, so a typo cannot
+ * pass silently. flowserve's own transport (the default) maps the arguments that mean something to a gRPC server to
+ * node:http2 settings and its own limits and timers (transportSettings), and refuses every other key by name.
  */
+import type { Settings } from 'node:http2';
 import { InvalidArgument } from '../../errors.js';
 
 const KNOWN_NAMESPACES = /^grpc(-node)?\./;
@@ -25,4 +28,71 @@ export function parseGrpcChannelArguments(text: string): Record<string, string |
     options[key] = /^-?\d+$/.test(value) && Number.isSafeInteger(Number(value)) ? Number(value) : value;
   }
   return options;
+}
+
+export interface TransportSettings {
+  /** HTTP/2 SETTINGS sent to clients (max_concurrent_streams, frame size, window, header list size). */
+  settings: Settings;
+  /** node:http2's per-session buffer limit; unlimited by default as in grpc-js (Node degrades badly at the limit). */
+  maxSessionMemory: number;
+  maxReceiveBytes?: number;
+  maxSendBytes?: number;
+  /** Server-initiated PING every keepaliveTimeMs; the connection is dropped if one goes unanswered this long. */
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs: number;
+  /** Whether keepalive pings are sent while the connection has no call in flight (gRPC's default: no). */
+  keepalivePermitWithoutCalls: boolean;
+  /** GOAWAY to a connection without calls for this long. */
+  maxConnectionIdleMs?: number;
+  /** GOAWAY to a connection this old; its calls get maxConnectionAgeGraceMs more before it is cut. */
+  maxConnectionAgeMs?: number;
+  maxConnectionAgeGraceMs?: number;
+}
+
+type Apply = (target: TransportSettings, value: number) => void;
+
+/** A message length of -1 means "no limit" in gRPC. */
+const length = (value: number) => (value < 0 ? Number.MAX_SAFE_INTEGER : value);
+
+const SUPPORTED: Record<string, Apply> = {
+  'grpc.max_concurrent_streams': (t, v) => (t.settings.maxConcurrentStreams = v),
+  'grpc.max_receive_message_length': (t, v) => (t.maxReceiveBytes = length(v)),
+  'grpc.max_send_message_length': (t, v) => (t.maxSendBytes = length(v)),
+  'grpc.keepalive_time_ms': (t, v) => (t.keepaliveTimeMs = v),
+  'grpc.keepalive_timeout_ms': (t, v) => (t.keepaliveTimeoutMs = v),
+  'grpc.keepalive_permit_without_calls': (t, v) => (t.keepalivePermitWithoutCalls = v !== 0),
+  'grpc.max_connection_idle_ms': (t, v) => (t.maxConnectionIdleMs = v),
+  'grpc.max_connection_age_ms': (t, v) => (t.maxConnectionAgeMs = v),
+  'grpc.max_connection_age_grace_ms': (t, v) => (t.maxConnectionAgeGraceMs = v),
+  'grpc.max_metadata_size': (t, v) => (t.settings.maxHeaderListSize = v),
+  'grpc.http2.max_frame_size': (t, v) => (t.settings.maxFrameSize = v),
+  'grpc.http2.lookahead_bytes': (t, v) => (t.settings.initialWindowSize = v),
+  'grpc.http2.hpack_table_size.decoder': (t, v) => (t.settings.headerTableSize = v),
+  'grpc-node.max_session_memory': (t, v) => (t.maxSessionMemory = v),
+};
+
+/** The keys this transport honours, for messages and docs. */
+export const SUPPORTED_CHANNEL_ARGUMENTS = Object.keys(SUPPORTED);
+
+export function transportSettings(args: Record<string, string | number> = {}): TransportSettings {
+  const target: TransportSettings = {
+    settings: {},
+    maxSessionMemory: Number.MAX_SAFE_INTEGER,
+    keepaliveTimeoutMs: 20_000,
+    keepalivePermitWithoutCalls: false,
+  };
+  for (const [key, value] of Object.entries(args)) {
+    const apply = SUPPORTED[key];
+    if (apply === undefined) {
+      throw new InvalidArgument(
+        `--grpc_channel_arguments: '${key}' is not supported by the flowserve gRPC transport (it supports ` +
+          `${SUPPORTED_CHANNEL_ARGUMENTS.join(', ')}); use --grpc_transport=grpc-js to pass it to grpc-js`,
+      );
+    }
+    if (typeof value !== 'number') {
+      throw new InvalidArgument(`--grpc_channel_arguments: '${key}' takes an integer; got '${value}'`);
+    }
+    apply(target, value);
+  }
+  return target;
 }

@@ -11,10 +11,14 @@ import { toGrpcStatus } from './status.js';
 const OPEN_SERVICE_PREFIXES = ['/grpc.health.v1.Health/'];
 const OPEN_METHODS = ['/inference.GRPCInferenceService/ServerLive', '/inference.GRPCInferenceService/ServerReady'];
 
+/** Whether `path` is a health check, answered without a token. */
+export function isOpenToAll(path: string): boolean {
+  return OPEN_METHODS.includes(path) || OPEN_SERVICE_PREFIXES.some((p) => path.startsWith(p));
+}
+
 export function bearerTokenInterceptor(token: BearerToken): ServerInterceptor {
   return (method, call) => {
-    const open = OPEN_METHODS.includes(method.path) || OPEN_SERVICE_PREFIXES.some((p) => method.path.startsWith(p));
-    if (open) return new ServerInterceptingCall(call);
+    if (isOpenToAll(method.path)) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
       start: (next) => {
         next({

@@ -44,7 +44,7 @@ export class OversizedRequest extends UndecodableRequest {
 }
 
 /** The message type a proto-loader method definition reads (grpc-js's type does not declare the descriptor). */
-function requestTypeName(name: string, method: MethodDefinition<unknown, unknown>): string {
+export function requestTypeName(name: string, method: MethodDefinition<unknown, unknown>): string {
   const descriptor = (method as { requestType?: { type?: { name?: string } } }).requestType;
   return descriptor?.type?.name ?? `${name} request`;
 }

@@ -1,5 +1,5 @@
-/** Wraps an async request handler as a grpc-js unary handler: errors go through toGrpcStatus, timing to the observer. */
-import type { Deadline as GrpcDeadline, handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
+/** Wraps a request handler as a grpc-js-style unary handler: errors go through toGrpcStatus, timing to the observer. */
+import type { Deadline as GrpcDeadline, handleUnaryCall, sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
 import { Cancelled, DeadlineExceeded, toFlowserveError } from '../../../errors.js';
 import type { ModelSpecMsg } from '../shared/proto-types.js';
 import type { RequestObserver } from '../shared/request-event.js';
@@ -35,83 +35,111 @@ export function deadlineMs(deadline: GrpcDeadline): number | undefined {
  * The call's cancellation as an AbortSignal, plus its deadline; `done` releases what the signal holds. The signal is
  * made when a handler first reads it: only long RPCs (config reload, repository load/unload) do, so an inference call
  * pays for no AbortController, 'cancelled' listener or deadline timer (they were ~3 % of the main thread's time per
- * request: docs/performance.md, "Serving").
+ * request: docs/performance.md, "Serving"). A class rather than closures: one object per call.
  */
-function callContext(call: ServerUnaryCall<unknown, unknown>): CallContext & { done(): void } {
-  const deadline = deadlineMs(call.getDeadline());
-  let controller: AbortController | undefined;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let finished = false;
-  const onCancel = () => controller?.abort(new Cancelled('the client cancelled the call or disconnected'));
-  const signal = (): AbortSignal => {
-    if (controller) return controller.signal;
-    controller = new AbortController();
+class UnaryCallContext implements CallContext {
+  readonly deadline: number | undefined;
+  private controller: AbortController | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private onCancel: (() => void) | undefined;
+  private finished = false;
+
+  constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {
+    this.deadline = deadlineMs(call.getDeadline());
+  }
+
+  get signal(): AbortSignal {
+    if (this.controller) return this.controller.signal;
+    const controller = new AbortController();
+    this.controller = controller;
     // A handler reading the signal after the call ended (it never should) gets one that stays as the call left it.
-    if (finished) return controller.signal;
-    call.once('cancelled', onCancel);
-    if (call.cancelled) onCancel();
-    // grpc-js answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
-    if (deadline !== undefined) {
-      const c = controller;
-      timer = setTimeout(
-        () => c.abort(new DeadlineExceeded("the call's deadline passed")),
-        Math.max(0, deadline - Date.now()),
+    if (this.finished) return controller.signal;
+    this.onCancel = () => controller.abort(new Cancelled('the client cancelled the call or disconnected'));
+    this.call.once('cancelled', this.onCancel);
+    if (this.call.cancelled) this.onCancel();
+    // The transport answers DEADLINE_EXCEEDED itself; the timer makes sure the handler hears of it as well.
+    // setTimeout fires at once past 2^31-1 ms: a deadline further off than those 24.8 days needs no timer.
+    if (this.deadline !== undefined && this.deadline - Date.now() <= 2 ** 31 - 1) {
+      this.timer = setTimeout(
+        () => controller.abort(new DeadlineExceeded("the call's deadline passed")),
+        Math.max(0, this.deadline - Date.now()),
       );
     }
     return controller.signal;
-  };
-  return {
-    get signal() {
-      return signal();
-    },
-    deadline,
-    done: () => {
-      finished = true;
-      if (!controller) return;
-      clearTimeout(timer);
-      call.removeListener('cancelled', onCancel);
-    },
-  };
+  }
+
+  done(): void {
+    this.finished = true;
+    if (!this.onCancel) return;
+    clearTimeout(this.timer);
+    this.call.removeListener('cancelled', this.onCancel);
+  }
 }
 
+/**
+ * A request handler as a grpc-js-style unary handler (served by either transport): the handler runs at once, its
+ * result or error is answered through the callback (errors through toGrpcStatus) and reported to the observer.
+ */
 export function unary<Req, Res extends object>(
   handler: (request: Req, context: CallContext) => Promise<Res> | Res,
   options: UnaryOptions<Req, Res>,
 ): handleUnaryCall<Req, Res> {
+  const { observe } = options;
+  const report = (call: ServerUnaryCall<Req, Res>, started: bigint, status: string, version?: number) => {
+    if (!observe) return;
+    observe({
+      model: call.request instanceof UndecodableRequest ? '' : (options.modelOf?.(call.request) ?? ''),
+      version,
+      api: options.api,
+      entrypoint: 'GRPC',
+      ...(options.protocol ? { protocol: options.protocol } : {}),
+      status,
+      latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    });
+  };
+  const answer = (
+    call: ServerUnaryCall<Req, Res>,
+    callback: sendUnaryData<Res>,
+    started: bigint,
+    response: Res,
+  ): void => {
+    callback(null, response);
+    const version = options.versionOf
+      ? options.versionOf(response)
+      : (response as { model_spec?: ModelSpecMsg }).model_spec?.version?.value;
+    report(call, started, 'OK', version === undefined ? undefined : Number(version));
+  };
+  const fail = (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>, started: bigint, err: unknown) => {
+    callback(toGrpcStatus(err));
+    report(call, started, toFlowserveError(err).codeName);
+  };
   return (call, callback) => {
-    const context = callContext(call as ServerUnaryCall<unknown, unknown>);
-    const started = process.hrtime.bigint();
-    const report = (status: string, version?: number) => {
-      if (!options.observe) return;
-      options.observe({
-        model: call.request instanceof UndecodableRequest ? '' : (options.modelOf?.(call.request) ?? ''),
-        version,
-        api: options.api,
-        entrypoint: 'GRPC',
-        ...(options.protocol ? { protocol: options.protocol } : {}),
-        status,
-        latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      });
-    };
-    Promise.resolve()
-      .then(() => {
-        if (call.request instanceof UndecodableRequest) throw call.request.toError();
-        return handler(call.request, context);
-      })
-      .finally(() => context.done())
-      .then(
-        (response) => {
-          callback(null, response);
-          const version = options.versionOf
-            ? options.versionOf(response)
-            : (response as { model_spec?: ModelSpecMsg }).model_spec?.version?.value;
-          report('OK', version === undefined ? undefined : Number(version));
-        },
-        (err: unknown) => {
-          callback(toGrpcStatus(err));
-          report(toFlowserveError(err).codeName);
-        },
-      );
+    const context = new UnaryCallContext(call as ServerUnaryCall<unknown, unknown>);
+    const started = observe ? process.hrtime.bigint() : 0n;
+    let result: Promise<Res> | Res;
+    try {
+      if (call.request instanceof UndecodableRequest) throw call.request.toError();
+      result = handler(call.request, context);
+    } catch (err) {
+      context.done();
+      fail(call, callback, started, err);
+      return;
+    }
+    if (!(result instanceof Promise)) {
+      context.done();
+      answer(call, callback, started, result);
+      return;
+    }
+    result.then(
+      (response) => {
+        context.done();
+        answer(call, callback, started, response);
+      },
+      (err: unknown) => {
+        context.done();
+        fail(call, callback, started, err);
+      },
+    );
   };
 }
 

@@ -1,0 +1,63 @@
+/** The gRPC transport's message framing: reassembly across chunks, the limit on the prefix, memory following data. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { frameMessage, MessageReader } from '../../../../src/serving/apis/grpc/transport/message-framing.js';
+
+function readAll(reader: MessageReader, chunks: Buffer[]): { body: Buffer; compressed: boolean }[] {
+  const out: { body: Buffer; compressed: boolean }[] = [];
+  for (const chunk of chunks)
+    reader.push(chunk, (body, compressed) => out.push({ body: Buffer.from(body), compressed }));
+  return out;
+}
+
+function chunked(bytes: Buffer, size: number): Buffer[] {
+  const chunks: Buffer[] = [];
+  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.subarray(i, i + size));
+  return chunks;
+}
+
+describe('gRPC message framing', () => {
+  it('reads several messages, empty ones included, from one chunk and from chunks cut anywhere', () => {
+    const messages = [Buffer.from('first'), Buffer.alloc(0), Buffer.from('third message')];
+    const wire = Buffer.concat(messages.map((m) => frameMessage(m)));
+    for (const size of [wire.length, 1, 2, 3, 7]) {
+      const read = readAll(new MessageReader(1024), chunked(wire, size));
+      assert.deepEqual(
+        read.map((m) => m.body.toString()),
+        messages.map((m) => m.toString()),
+        `chunks of ${size}`,
+      );
+    }
+  });
+
+  it('reassembles a message larger than the preallocation threshold from many chunks', () => {
+    const message = Buffer.alloc(3 * 1024 * 1024 + 17);
+    for (let i = 0; i < message.length; i++) message[i] = i % 251;
+    const read = readAll(new MessageReader(8 * 1024 * 1024), chunked(frameMessage(message), 16_384));
+    assert.equal(read.length, 1);
+    assert.ok(read[0]?.body.equals(message));
+  });
+
+  it('passes the compressed flag on', () => {
+    const framed = frameMessage(Buffer.from('z'));
+    framed[0] = 1;
+    assert.equal(readAll(new MessageReader(10), [framed])[0]?.compressed, true);
+  });
+
+  it('refuses a length over the limit from the prefix alone, even when the prefix is split', () => {
+    const prefix = Buffer.from([0, 0, 0, 4, 1]);
+    const reader = new MessageReader(1024);
+    reader.push(prefix.subarray(0, 2), () => assert.fail('no message'));
+    assert.throws(() => reader.push(prefix.subarray(2), () => undefined), /larger than max \(1025 vs 1024\)/);
+  });
+
+  it('allocates for a large message as its bytes arrive, not as its prefix announces', () => {
+    const reader = new MessageReader(2 ** 31 - 1);
+    const before = process.memoryUsage().arrayBuffers;
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(2 ** 31 - 1, 1);
+    reader.push(Buffer.concat([prefix, Buffer.alloc(100)]), () => assert.fail('not complete'));
+    assert.ok(process.memoryUsage().arrayBuffers - before < 1024 * 1024);
+    assert.equal(reader.midMessage, true);
+  });
+});
