@@ -28,7 +28,13 @@
  * it saturates before the bare peers do, so its ratios flatter flowserve.
  *
  *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
- *     [--only all|v2|cnn-batching|dashboard]
+ *     [--only all|v2|cnn-batching|batching|dashboard] [--baseline OTHER_DIST]
+ *
+ * `--only batching`: only the two batching pairs (batching on vs off at the highest --concurrency, softmax and CNN,
+ * h2load on one connection), each side's server CPU time per request beside it (/proc/PID/stat: on this shared
+ * machine CPU per request moves far less than throughput). With `--baseline OTHER_DIST` (another build's dist/,
+ * e.g. /work/base/dist) that build's batching-on server is measured too, against this build's, in the same
+ * alternated rounds. Writes bench/results/serve-batching.json.
  *
  * `--only dashboard`: one flowserve server (dashboard on, as by default), with the dashboard page open in a headless
  * chromium on the live-load view (bench/dashboard-viewer.ts) against no page open; REST :predict (wrk) and gRPC
@@ -384,10 +390,12 @@ interface Options {
   /** Where flowserve runs the models (--device, as `flowserve serve --device`). */
   device: 'cpu' | 'gpu';
   /**
-   * `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows;
-   * `dashboard`: only the dashboard open vs closed.
+   * `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `batching`: only batching on vs
+   * off, softmax and CNN (h2load); `v2`: only the v2 rows; `dashboard`: only the dashboard open vs closed.
    */
-  only: 'all' | 'v2' | 'cnn-batching' | 'dashboard';
+  only: 'all' | 'v2' | 'cnn-batching' | 'batching' | 'dashboard';
+  /** `--only batching`: another build's dist/ whose batching-on server is measured against this build's. */
+  baseline?: string;
   /** `native`: h2load and wrk when both are installed (the default); `node`: the Node.js client of src/cli/bench.ts. */
   generator: 'native' | 'node';
 }
@@ -412,9 +420,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
     else if (
       flag === '--only' &&
-      (value === 'all' || value === 'v2' || value === 'cnn-batching' || value === 'dashboard')
+      (value === 'all' || value === 'v2' || value === 'cnn-batching' || value === 'batching' || value === 'dashboard')
     )
       options.only = value;
+    else if (flag === '--baseline' && value) options.baseline = value;
     else if (flag === '--generator' && (value === 'native' || value === 'node')) options.generator = value;
     else if (flag === '--device' || flag === '--only' || flag === '--generator')
       throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
@@ -1115,6 +1124,177 @@ async function nativeMain(options: Options): Promise<void> {
   }
 }
 
+/** utime + stime of a process, in seconds (/proc/PID/stat; the name in field 2 may hold spaces: read after ')'). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime; USER_HZ = 100 on Linux
+}
+
+interface CpuTally {
+  cpuS: number;
+  requests: number;
+}
+
+/** `run`, adding the server's CPU time and the requests of every call but the first (measureNativePair's warm-up). */
+function withCpu(pid: number, run: NativeRun, tally: CpuTally): NativeRun {
+  let calls = 0;
+  return async (level, durationS) => {
+    const before = processCpuSeconds(pid);
+    const result = await run(level, durationS);
+    if (calls++ > 0) {
+      tally.cpuS += processCpuSeconds(pid) - before;
+      tally.requests += result.requests;
+    }
+    return result;
+  };
+}
+
+function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): BenchRow {
+  const perRequest = (t: CpuTally) => (t.requests > 0 ? (1e6 * t.cpuS) / t.requests : NaN);
+  return {
+    name,
+    unit: 'µs CPU/request',
+    flowserve: perRequest(on),
+    peer: perRequest(off),
+    peerName,
+    higherIsBetter: false,
+  };
+}
+
+/**
+ * `--only batching`: batching on vs off on the softmax model and on the CNN at the highest --concurrency, h2load on
+ * one connection (the issue's c64 rows, alone so they are quick to repeat), with each server's CPU per request.
+ * `--baseline DIST`: also that build's batching-on server against this build's. Writes bench/results/serve-batching.json.
+ */
+async function batchingOnly(options: Options): Promise<void> {
+  const found = nativeGenerators();
+  if (!found.h2load) throw new Error(`--only batching needs h2load (${INSTALL_HINT})`);
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'flowserve-bench-load-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  const c = Math.max(...options.concurrency);
+  const servers: ServerProcess[] = [];
+  try {
+    writeMnistServable(base);
+    await writeCnnServable(base);
+    writeLargeServable(base);
+    const { files, messages } = writeBodies(scratch, image);
+    console.log(
+      `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax and CNN, ${options.seconds} s per ` +
+        `side in ${options.rounds} alternating rounds; batching ${JSON.stringify(benchBatching())}` +
+        (options.baseline ? `; baseline build ${options.baseline}` : '') +
+        '\n',
+    );
+    const off = await spawnServer('flowserve', base);
+    servers.push(off);
+    const on = await spawnServer('flowserve-batching', base);
+    servers.push(on);
+    const baseline = options.baseline
+      ? await spawnServer('flowserve-batching', base, join(options.baseline, 'bench', 'serve.js'))
+      : undefined;
+    if (baseline) servers.push(baseline);
+    for (const server of servers) {
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
+    }
+    const h2 =
+      (server: ServerProcess, bodyFile: string): NativeRun =>
+      (level, durationS) =>
+        runH2load({
+          url: `http://127.0.0.1:${server.grpcPort}${PREDICT}`,
+          bodyFile,
+          connections: 1,
+          streams: level,
+          durationS,
+          scratch,
+        });
+    const rows: BenchRow[] = [];
+    const results: Record<string, unknown> = {};
+    const models = [
+      { key: 'softmax', suffix: '', body: files.predict },
+      { key: 'cnn', suffix: '_cnn', body: files.predictCnn },
+    ];
+    const pairs: { label: string; name: string; peerName: string; flowserve: ServerProcess; peer: ServerProcess }[] = [
+      {
+        label: 'batching on (peer: batching off)',
+        name: 'batching_on_vs_off',
+        peerName: 'flowserve batching off',
+        flowserve: on,
+        peer: off,
+      },
+    ];
+    if (baseline) {
+      pairs.push({
+        label: 'batching on (peer: the baseline build, batching on)',
+        name: 'batching_on_vs_baseline_on',
+        peerName: 'baseline batching on',
+        flowserve: on,
+        peer: baseline,
+      });
+    }
+    for (const pair of pairs) {
+      for (const model of models) {
+        const tally = { flowserve: { cpuS: 0, requests: 0 }, peer: { cpuS: 0, requests: 0 } };
+        const series = await measureNativePair(
+          `gRPC Predict, ${model.key}, ${pair.label}`,
+          {
+            flowserve: withCpu(pair.flowserve.pid, h2(pair.flowserve, model.body), tally.flowserve),
+            peer: withCpu(pair.peer.pid, h2(pair.peer, model.body), tally.peer),
+          },
+          [c],
+          options,
+        );
+        const name = `${pair.name}_c${c}${model.suffix}`;
+        const flow = at(series.flowserve, c);
+        const peer = at(series.peer, c);
+        rows.push(
+          {
+            name,
+            unit: 'req/s',
+            flowserve: flow.throughput,
+            peer: peer.throughput,
+            peerName: pair.peerName,
+            higherIsBetter: true,
+            target: pair.name === 'batching_on_vs_off' ? (model.key === 'cnn' ? '>= 1.5' : '>= 1.0') : undefined,
+          },
+          {
+            name: `${name}_p50`,
+            unit: 'ms',
+            flowserve: flow.p50Ms,
+            peer: peer.p50Ms,
+            peerName: pair.peerName,
+            higherIsBetter: false,
+          },
+          {
+            name: `${name}_p99`,
+            unit: 'ms',
+            flowserve: flow.p99Ms,
+            peer: peer.p99Ms,
+            peerName: pair.peerName,
+            higherIsBetter: false,
+            target: pair.name === 'batching_on_vs_off' ? '>= 1.0' : undefined,
+          },
+          cpuRow(`${name}_cpu`, tally.flowserve, tally.peer, pair.peerName),
+        );
+        results[`${pair.name}_${model.key}`] = { ...series, cpu: tally };
+      }
+    }
+    report('serve-batching', rows, {
+      config: {
+        generator: `h2load -c1 -m${c}`,
+        secondsPerSide: options.seconds,
+        rounds: options.rounds,
+        batching: benchBatching(),
+        ...(options.baseline ? { baseline: options.baseline } : {}),
+      },
+      results,
+    });
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * `--only dashboard`: the issue's "it must not slow the server", measured. One flowserve server; the "flowserve" side
  * of each pair runs with the dashboard open in chromium (a tab opened before the load starts and closed after it; one
@@ -1236,6 +1416,10 @@ async function main(): Promise<void> {
   }
   if (options.only === 'dashboard') {
     await dashboardOnly(options);
+    return;
+  }
+  if (options.only === 'batching') {
+    await batchingOnly(options);
     return;
   }
   // With the native generators a full run measures TF Serving's API and v2 gRPC / REST binary against the bare peers;
