@@ -204,11 +204,12 @@ function benchBatching(): BatchingParameters {
     batchTimeoutMicros: 1000,
     numBatchThreads: 2,
     maxEnqueuedBatches: 100,
-    // Fixed batch shapes, as TF Serving's guide recommends: ONNX Runtime plans memory per input shape, so a
-    // new batch size costs a slow first run; padding to a few sizes keeps every run on a planned shape.
+    // TF Serving's guide recommends a few fixed batch sizes; flowserve pads to them only on the GPU by default.
     allowedBatchSizes: [8, 16, 32, 64],
     // --batch_dispatch (default idle_thread); FLOWSERVE_BENCH_DISPATCH=timeout measures TF Serving's wait instead.
     dispatch: process.env.FLOWSERVE_BENCH_DISPATCH === 'timeout' ? 'timeout' : 'idle_thread',
+    // --batch_padding (default auto: no padding on the CPU); FLOWSERVE_BENCH_PADDING=always pads as TF Serving does.
+    padding: process.env.FLOWSERVE_BENCH_PADDING === 'always' ? 'always' : 'auto',
   };
 }
 

@@ -56,7 +56,7 @@ export interface BatchStats {
 
 export interface BatchSchedulerHooks {
   onBatch?(stats: BatchStats): void;
-  /** Tasks (or task pieces) waiting, after every change. */
+  /** Tasks (or task pieces) waiting, once per turn of the event loop in which tasks arrived or batches left. */
   onQueueDepth?(depth: number): void;
   /**
    * A batch that held a timed task has run and been split: `rows` = its examples before padding, `times` = the
@@ -204,7 +204,7 @@ export class BatchScheduler {
           },
         });
       });
-      this.reportDepth();
+      // The depth is reported by the pump this schedules, once per turn rather than once per task.
       this.schedulePump();
     });
   }
@@ -288,9 +288,9 @@ export class BatchScheduler {
         break;
       }
       this.queue.shift();
-      this.reportDepth();
       void this.runBatch(head);
     }
+    this.reportDepth();
     this.notifyIdle();
   }
 

@@ -16,6 +16,8 @@
 const FIRST_RUNS = 5;
 /** Weight of the newest measurement in a class's running average. */
 const SMOOTHING = 0.1;
+/** A measurement counts as at most this many times the class's estimate. */
+const OUTLIER_CAP = 2;
 
 interface SizeClass {
   /** ns per input element; undefined until FIRST_RUNS runs are measured. */
@@ -48,7 +50,10 @@ export class RunCostEstimate {
     }
     const sample = ns / elements;
     if (c.rate !== undefined) {
-      c.rate += SMOOTHING * (sample - c.rate);
+      // A run stalled by the scheduler or a GC pause can take 10–100× its cost on a loaded machine; averaged in
+      // whole, one such sample would price the size out of the budget for dozens of runs. Capped at twice the
+      // estimate, it moves it by at most 10 %, while a real slowdown still raises it by 10 % a run.
+      c.rate += SMOOTHING * (Math.min(sample, OUTLIER_CAP * c.rate) - c.rate);
       return;
     }
     c.first.push(sample);

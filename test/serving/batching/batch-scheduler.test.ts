@@ -129,6 +129,25 @@ describe('BatchScheduler', () => {
     },
   );
 
+  it('reports the queue depth once per turn, also while every batch thread is busy', async () => {
+    const blocked = recordingRunner(-1);
+    const depths: number[] = [];
+    const scheduler = new BatchScheduler(OPTIONS, blocked.runner, { onQueueDepth: (d) => depths.push(d) });
+    const first = scheduler.schedule(task(0));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(depths, [0], 'the first task left at once');
+    const waiting = [1, 2, 3].map((i) => scheduler.schedule(task(i)));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(depths, [0, 3], 'three tasks arriving in one turn: one report');
+    blocked.release();
+    await first;
+    await eventually(() => blocked.batchSizes.length === 2);
+    blocked.release();
+    await Promise.all(waiting);
+    assert.equal(depths[depths.length - 1], 0);
+    await scheduler.close();
+  });
+
   it('pads a batch up to the next allowed size and slices the padding off', async () => {
     const { runner, batchSizes } = recordingRunner();
     const scheduler = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [2, 4, 8] }, runner);

@@ -41,6 +41,14 @@ describe('RunCostEstimate', () => {
     assert.ok(predicted >= 10_000_000 / 2, `predicted ${predicted} ns for a run whose fixed cost is 10 ms`);
   });
 
+  it('moves little for one stalled run, so one stall does not send a size to the workers for dozens of runs', () => {
+    const estimate = new RunCostEstimate();
+    measure(estimate, 8000, 60_000, 10);
+    estimate.observe(2_000_000, 8000); // descheduled for 2 ms
+    const after = estimate.predict(8000) as number;
+    assert.ok(after <= 66_000, `one stalled run moved the estimate from 60 µs to ${(after / 1000).toFixed(0)} µs`);
+  });
+
   it('follows a size whose cost changes, and ignores one outlier among its first runs', () => {
     const estimate = new RunCostEstimate();
     for (const ns of [20_000, 20_000, 5_000_000, 20_000, 20_000]) estimate.observe(ns, 1000);
