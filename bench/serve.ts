@@ -33,8 +33,8 @@
  * `--only batching`: only the two batching pairs (batching on vs off at the highest --concurrency, softmax and CNN,
  * h2load on one connection), each side's server CPU time per request beside it (/proc/PID/stat: on this shared
  * machine CPU per request moves far less than throughput). With `--baseline OTHER_DIST` (another build's dist/,
- * e.g. /work/base/dist) that build's batching-on server is measured too, against this build's, in the same
- * alternated rounds. Writes bench/results/serve-batching.json.
+ * e.g. /work/base/dist) that build's batching-on server is measured too, in the same rounds (order rotated each
+ * round; use --rounds 3 or more). Writes bench/results/serve-batching.json.
  *
  * `--only dashboard`: one flowserve server (dashboard on, as by default), with the dashboard page open in a headless
  * chromium on the live-load view (bench/dashboard-viewer.ts) against no page open; REST :predict (wrk) and gRPC
@@ -1136,20 +1136,6 @@ interface CpuTally {
   requests: number;
 }
 
-/** `run`, adding the server's CPU time and the requests of every call but the first (measureNativePair's warm-up). */
-function withCpu(pid: number, run: NativeRun, tally: CpuTally): NativeRun {
-  let calls = 0;
-  return async (level, durationS) => {
-    const before = processCpuSeconds(pid);
-    const result = await run(level, durationS);
-    if (calls++ > 0) {
-      tally.cpuS += processCpuSeconds(pid) - before;
-      tally.requests += result.requests;
-    }
-    return result;
-  };
-}
-
 function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): BenchRow {
   const perRequest = (t: CpuTally) => (t.requests > 0 ? (1e6 * t.cpuS) / t.requests : NaN);
   return {
@@ -1165,7 +1151,10 @@ function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): Be
 /**
  * `--only batching`: batching on vs off on the softmax model and on the CNN at the highest --concurrency, h2load on
  * one connection (the issue's c64 rows, alone so they are quick to repeat), with each server's CPU per request.
- * `--baseline DIST`: also that build's batching-on server against this build's. Writes bench/results/serve-batching.json.
+ * `--baseline DIST`: also that build's batching-on server. Every server is first warmed alike (2 s at that
+ * concurrency on each model), then all sides are measured in the same rounds, the order rotated each round, so that
+ * neither a server's warm-up nor drift in the machine's load favours one side. Writes
+ * bench/results/serve-batching.json.
  */
 async function batchingOnly(options: Options): Promise<void> {
   const found = nativeGenerators();
@@ -1182,103 +1171,86 @@ async function batchingOnly(options: Options): Promise<void> {
     const { files, messages } = writeBodies(scratch, image);
     console.log(
       `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax and CNN, ${options.seconds} s per ` +
-        `side in ${options.rounds} alternating rounds; batching ${JSON.stringify(benchBatching())}` +
+        `side in ${options.rounds} rotated rounds; batching ${JSON.stringify(benchBatching())}` +
         (options.baseline ? `; baseline build ${options.baseline}` : '') +
         '\n',
     );
-    const off = await spawnServer('flowserve', base);
-    servers.push(off);
-    const on = await spawnServer('flowserve-batching', base);
-    servers.push(on);
-    const baseline = options.baseline
-      ? await spawnServer('flowserve-batching', base, join(options.baseline, 'bench', 'serve.js'))
-      : undefined;
-    if (baseline) servers.push(baseline);
-    for (const server of servers) {
+    const sides: { name: string; server: ServerProcess }[] = [];
+    const add = async (name: string, kind: ChildKind, script?: string) => {
+      const server = await spawnServer(kind, base, script);
+      servers.push(server);
+      sides.push({ name, server });
+    };
+    await add('batching on', 'flowserve-batching');
+    await add('batching off', 'flowserve');
+    if (options.baseline)
+      await add('baseline batching on', 'flowserve-batching', join(options.baseline, 'bench', 'serve.js'));
+    for (const { server } of sides) {
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
     }
-    const h2 =
-      (server: ServerProcess, bodyFile: string): NativeRun =>
-      (level, durationS) =>
-        runH2load({
-          url: `http://127.0.0.1:${server.grpcPort}${PREDICT}`,
-          bodyFile,
-          connections: 1,
-          streams: level,
-          durationS,
-          scratch,
-        });
+    const h2 = (server: ServerProcess, bodyFile: string, durationS: number) =>
+      runH2load({
+        url: `http://127.0.0.1:${server.grpcPort}${PREDICT}`,
+        bodyFile,
+        connections: 1,
+        streams: c,
+        durationS,
+        scratch,
+      });
+    const models = [
+      { key: 'softmax', suffix: '', body: files.predict, target: '>= 1.0' },
+      { key: 'cnn', suffix: '_cnn', body: files.predictCnn, target: '>= 1.5' },
+    ];
+    for (const model of models) for (const { server } of sides) await h2(server, model.body, 2);
     const rows: BenchRow[] = [];
     const results: Record<string, unknown> = {};
-    const models = [
-      { key: 'softmax', suffix: '', body: files.predict },
-      { key: 'cnn', suffix: '_cnn', body: files.predictCnn },
-    ];
-    const pairs: { label: string; name: string; peerName: string; flowserve: ServerProcess; peer: ServerProcess }[] = [
-      {
-        label: 'batching on (peer: batching off)',
-        name: 'batching_on_vs_off',
-        peerName: 'flowserve batching off',
-        flowserve: on,
-        peer: off,
-      },
-    ];
-    if (baseline) {
-      pairs.push({
-        label: 'batching on (peer: the baseline build, batching on)',
-        name: 'batching_on_vs_baseline_on',
-        peerName: 'baseline batching on',
-        flowserve: on,
-        peer: baseline,
-      });
-    }
-    for (const pair of pairs) {
-      for (const model of models) {
-        const tally = { flowserve: { cpuS: 0, requests: 0 }, peer: { cpuS: 0, requests: 0 } };
-        const series = await measureNativePair(
-          `gRPC Predict, ${model.key}, ${pair.label}`,
-          {
-            flowserve: withCpu(pair.flowserve.pid, h2(pair.flowserve, model.body), tally.flowserve),
-            peer: withCpu(pair.peer.pid, h2(pair.peer, model.body), tally.peer),
-          },
-          [c],
-          options,
-        );
-        const name = `${pair.name}_c${c}${model.suffix}`;
-        const flow = at(series.flowserve, c);
-        const peer = at(series.peer, c);
-        rows.push(
-          {
-            name,
-            unit: 'req/s',
-            flowserve: flow.throughput,
-            peer: peer.throughput,
-            peerName: pair.peerName,
-            higherIsBetter: true,
-            target: pair.name === 'batching_on_vs_off' ? (model.key === 'cnn' ? '>= 1.5' : '>= 1.0') : undefined,
-          },
-          {
-            name: `${name}_p50`,
-            unit: 'ms',
-            flowserve: flow.p50Ms,
-            peer: peer.p50Ms,
-            peerName: pair.peerName,
-            higherIsBetter: false,
-          },
-          {
-            name: `${name}_p99`,
-            unit: 'ms',
-            flowserve: flow.p99Ms,
-            peer: peer.p99Ms,
-            peerName: pair.peerName,
-            higherIsBetter: false,
-            target: pair.name === 'batching_on_vs_off' ? '>= 1.0' : undefined,
-          },
-          cpuRow(`${name}_cpu`, tally.flowserve, tally.peer, pair.peerName),
-        );
-        results[`${pair.name}_${model.key}`] = { ...series, cpu: tally };
+    for (const model of models) {
+      const parts = sides.map(() => [] as NativeLoadResult[]);
+      const cpu = sides.map(() => ({ cpuS: 0, requests: 0 }));
+      for (let round = 0; round < options.rounds; round++) {
+        for (let k = 0; k < sides.length; k++) {
+          const i = (round + k) % sides.length;
+          const { name, server } = sides[i] as (typeof sides)[number];
+          const before = processCpuSeconds(server.pid);
+          const result = await h2(server, model.body, options.seconds / options.rounds);
+          if (result.errors > 0) throw new Error(`${model.key} ${name}: ${result.errors} failed requests`);
+          (cpu[i] as CpuTally).cpuS += processCpuSeconds(server.pid) - before;
+          (cpu[i] as CpuTally).requests += result.requests;
+          (parts[i] as NativeLoadResult[]).push(result);
+        }
       }
+      const merged = parts.map((p) => mergeNative(c, p));
+      sides.forEach((side, i) => {
+        const perRequest = (1e6 * (cpu[i] as CpuTally).cpuS) / (cpu[i] as CpuTally).requests;
+        console.log(formatLoadTable(`gRPC Predict, ${model.key}, ${side.name}`, [merged[i] as NativeLoadResult]));
+        console.log(`  server CPU ${perRequest.toFixed(1)} µs per request\n`);
+      });
+      const on = merged[0] as NativeLoadResult;
+      for (let i = 1; i < sides.length; i++) {
+        const peer = merged[i] as NativeLoadResult;
+        const peerName = `flowserve ${(sides[i] as (typeof sides)[number]).name}`;
+        const name = `batching_on_vs_${i === 1 ? 'off' : 'baseline_on'}_c${c}${model.suffix}`;
+        const target = i === 1 ? model.target : undefined;
+        const row = (suffix: string, unit: string, f: number, p: number, higherIsBetter: boolean, t?: string) => ({
+          name: `${name}${suffix}`,
+          unit,
+          flowserve: f,
+          peer: p,
+          peerName,
+          higherIsBetter,
+          ...(t ? { target: t } : {}),
+        });
+        rows.push(
+          row('', 'req/s', on.throughput, peer.throughput, true, target),
+          row('_p50', 'ms', on.p50Ms, peer.p50Ms, false),
+          row('_p99', 'ms', on.p99Ms, peer.p99Ms, false, i === 1 ? '>= 1.0' : undefined),
+          cpuRow(`${name}_cpu`, cpu[0] as CpuTally, cpu[i] as CpuTally, peerName),
+        );
+      }
+      results[model.key] = Object.fromEntries(
+        sides.map((side, i) => [side.name, { ...(merged[i] as NativeLoadResult), cpu: cpu[i] }]),
+      );
     }
     report('serve-batching', rows, {
       config: {
