@@ -5,9 +5,7 @@
  * cheaper than handing the work off, and it blocks the event loop for less time than the hand-off itself does.
  *
  * Nothing runs here on trust: a model qualifies only once its runs in the workers have been measured, and then only
- * requests whose predicted run time (run-cost-estimate.ts: measured ns per input element, per size class, × the
- * request's elements) fits RUN_BUDGET_NS; so a merged batch of a tiny model, whose run costs about what one request's
- * does, may run here too.
+ * requests whose predicted run time (measured ns per input element × the request's elements) fits RUN_BUDGET_NS.
  * Every run here is measured too, so a model that turns out slower goes back to the workers. Within one turn of
  * the event loop at most TURN_BUDGET_NS of predicted work runs here; what arrives beyond that in the same turn (many
  * connections at once) goes to the workers, so under load the other cores still compute. A slow model never
@@ -16,7 +14,6 @@
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
-import { RunCostEstimate } from './run-cost-estimate.js';
 
 /** A run predicted to take longer than this goes to a worker. */
 export const RUN_BUDGET_NS = 150_000;
@@ -26,6 +23,8 @@ export const TURN_BUDGET_NS = 300_000;
 export const MAX_MODEL_BYTES = 1024 * 1024;
 /** Worker runs measured before a model may qualify. */
 const MEASURED_RUNS = 16;
+/** Weight of the newest measurement in the running estimate. */
+const SMOOTHING = 0.1;
 
 let turnSpentNs = 0;
 let turnResetScheduled = false;
@@ -59,8 +58,9 @@ export interface CallingThreadOptions {
 }
 
 export class CallingThreadRuns {
-  /** Run time by input size, from every measured run (in a worker or here). */
-  private readonly costs = new RunCostEstimate();
+  /** ns per input element, from the first worker runs (median), then a running average of every run. */
+  private nsPerElement: number | undefined;
+  private readonly firstSamples: number[] = [];
   private session: ort.InferenceSession | undefined;
   private loading = false;
   private released = false;
@@ -73,10 +73,16 @@ export class CallingThreadRuns {
   /** Records a run's measured compute time (in a worker or here). */
   observe(inferNs: number, feeds: Record<string, HostTensor>): void {
     if (!this.options.eligible || this.options.disabled) return;
-    const elements = elementCount(feeds);
-    this.costs.observe(inferNs, elements);
-    if (this.session || this.loading || this.costs.measuredRuns < MEASURED_RUNS) return;
-    if ((this.costs.predict(elements) ?? Infinity) <= RUN_BUDGET_NS) void this.load();
+    const sample = inferNs / elementCount(feeds);
+    if (this.nsPerElement === undefined) {
+      this.firstSamples.push(sample);
+      if (this.firstSamples.length < MEASURED_RUNS) return;
+      const sorted = [...this.firstSamples].sort((a, b) => a - b);
+      this.nsPerElement = sorted[sorted.length >> 1] as number;
+    } else {
+      this.nsPerElement += SMOOTHING * (sample - this.nsPerElement);
+    }
+    if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
   }
 
   private async load(): Promise<void> {
@@ -103,9 +109,9 @@ export class CallingThreadRuns {
     fetches: readonly string[],
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> | undefined {
     const session = this.session;
-    if (!session) return undefined;
-    const predictedNs = this.costs.predict(elementCount(feeds));
-    if (predictedNs === undefined || predictedNs > RUN_BUDGET_NS || !bookTurn(predictedNs)) return undefined;
+    if (!session || this.nsPerElement === undefined) return undefined;
+    const predictedNs = this.nsPerElement * elementCount(feeds);
+    if (predictedNs > RUN_BUDGET_NS || !bookTurn(predictedNs)) return undefined;
     return this.runHere(session, feeds, fetches);
   }
 
