@@ -28,7 +28,13 @@
  * it saturates before the bare peers do, so its ratios flatter flowserve.
  *
  *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
- *     [--only all|v2|cnn-batching|dashboard]
+ *     [--only all|v2|cnn-batching|batching|dashboard] [--baseline OTHER_DIST]
+ *
+ * `--only batching`: only the two batching pairs (batching on vs off at the highest --concurrency, softmax and CNN,
+ * h2load on one connection), each side's server CPU time per request beside it (/proc/PID/stat: on this shared
+ * machine CPU per request moves far less than throughput). With `--baseline OTHER_DIST` (another build's dist/,
+ * e.g. /work/base/dist) that build's batching-on server is measured too, in the same rounds (order rotated each
+ * round; use --rounds 3 or more). Writes bench/results/serve-batching.json.
  *
  * `--only dashboard`: one flowserve server (dashboard on, as by default), with the dashboard page open in a headless
  * chromium on the live-load view (bench/dashboard-viewer.ts) against no page open; REST :predict (wrk) and gRPC
@@ -198,11 +204,12 @@ function benchBatching(): BatchingParameters {
     batchTimeoutMicros: 1000,
     numBatchThreads: 2,
     maxEnqueuedBatches: 100,
-    // Fixed batch shapes, as TF Serving's guide recommends: ONNX Runtime plans memory per input shape, so a
-    // new batch size costs a slow first run; padding to a few sizes keeps every run on a planned shape.
+    // TF Serving's guide recommends a few fixed batch sizes; flowserve pads to them only on the GPU by default.
     allowedBatchSizes: [8, 16, 32, 64],
     // --batch_dispatch (default idle_thread); FLOWSERVE_BENCH_DISPATCH=timeout measures TF Serving's wait instead.
     dispatch: process.env.FLOWSERVE_BENCH_DISPATCH === 'timeout' ? 'timeout' : 'idle_thread',
+    // --batch_padding (default auto: no padding on the CPU); FLOWSERVE_BENCH_PADDING=always pads as TF Serving does.
+    padding: process.env.FLOWSERVE_BENCH_PADDING === 'always' ? 'always' : 'auto',
   };
 }
 
@@ -384,10 +391,12 @@ interface Options {
   /** Where flowserve runs the models (--device, as `flowserve serve --device`). */
   device: 'cpu' | 'gpu';
   /**
-   * `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `v2`: only the v2 rows;
-   * `dashboard`: only the dashboard open vs closed.
+   * `cnn-batching`: only batching on vs off on the CNN (the GPU check's short run); `batching`: only batching on vs
+   * off, softmax and CNN (h2load); `v2`: only the v2 rows; `dashboard`: only the dashboard open vs closed.
    */
-  only: 'all' | 'v2' | 'cnn-batching' | 'dashboard';
+  only: 'all' | 'v2' | 'cnn-batching' | 'batching' | 'dashboard';
+  /** `--only batching`: another build's dist/ whose batching-on server is measured against this build's. */
+  baseline?: string;
   /** `native`: h2load and wrk when both are installed (the default); `node`: the Node.js client of src/cli/bench.ts. */
   generator: 'native' | 'node';
 }
@@ -412,9 +421,10 @@ function parseArgs(argv: string[]): Options {
     else if (flag === '--device' && (value === 'cpu' || value === 'gpu')) options.device = value;
     else if (
       flag === '--only' &&
-      (value === 'all' || value === 'v2' || value === 'cnn-batching' || value === 'dashboard')
+      (value === 'all' || value === 'v2' || value === 'cnn-batching' || value === 'batching' || value === 'dashboard')
     )
       options.only = value;
+    else if (flag === '--baseline' && value) options.baseline = value;
     else if (flag === '--generator' && (value === 'native' || value === 'node')) options.generator = value;
     else if (flag === '--device' || flag === '--only' || flag === '--generator')
       throw new Error(`invalid value for ${flag}: '${value ?? ''}'`);
@@ -1115,6 +1125,149 @@ async function nativeMain(options: Options): Promise<void> {
   }
 }
 
+/** utime + stime of a process, in seconds (/proc/PID/stat; the name in field 2 may hold spaces: read after ')'). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime; USER_HZ = 100 on Linux
+}
+
+interface CpuTally {
+  cpuS: number;
+  requests: number;
+}
+
+function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): BenchRow {
+  const perRequest = (t: CpuTally) => (t.requests > 0 ? (1e6 * t.cpuS) / t.requests : NaN);
+  return {
+    name,
+    unit: 'µs CPU/request',
+    flowserve: perRequest(on),
+    peer: perRequest(off),
+    peerName,
+    higherIsBetter: false,
+  };
+}
+
+/**
+ * `--only batching`: batching on vs off on the softmax model and on the CNN at the highest --concurrency, h2load on
+ * one connection (the issue's c64 rows, alone so they are quick to repeat), with each server's CPU per request.
+ * `--baseline DIST`: also that build's batching-on server. Every server is first warmed alike (2 s at that
+ * concurrency on each model), then all sides are measured in the same rounds, the order rotated each round, so that
+ * neither a server's warm-up nor drift in the machine's load favours one side. Writes
+ * bench/results/serve-batching.json.
+ */
+async function batchingOnly(options: Options): Promise<void> {
+  const found = nativeGenerators();
+  if (!found.h2load) throw new Error(`--only batching needs h2load (${INSTALL_HINT})`);
+  const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
+  const scratch = mkdtempSync(join(tmpdir(), 'flowserve-bench-load-'));
+  const image = Array.from({ length: PIXELS }, () => Math.random());
+  const c = Math.max(...options.concurrency);
+  const servers: ServerProcess[] = [];
+  try {
+    writeMnistServable(base);
+    await writeCnnServable(base);
+    writeLargeServable(base);
+    const { files, messages } = writeBodies(scratch, image);
+    console.log(
+      `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax and CNN, ${options.seconds} s per ` +
+        `side in ${options.rounds} rotated rounds; batching ${JSON.stringify(benchBatching())}` +
+        (options.baseline ? `; baseline build ${options.baseline}` : '') +
+        '\n',
+    );
+    const sides: { name: string; server: ServerProcess }[] = [];
+    const add = async (name: string, kind: ChildKind, script?: string) => {
+      const server = await spawnServer(kind, base, script);
+      servers.push(server);
+      sides.push({ name, server });
+    };
+    await add('batching on', 'flowserve-batching');
+    await add('batching off', 'flowserve');
+    if (options.baseline)
+      await add('baseline batching on', 'flowserve-batching', join(options.baseline, 'bench', 'serve.js'));
+    for (const { server } of sides) {
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
+    }
+    const h2 = (server: ServerProcess, bodyFile: string, durationS: number) =>
+      runH2load({
+        url: `http://127.0.0.1:${server.grpcPort}${PREDICT}`,
+        bodyFile,
+        connections: 1,
+        streams: c,
+        durationS,
+        scratch,
+      });
+    const models = [
+      { key: 'softmax', suffix: '', body: files.predict, target: '>= 1.0' },
+      { key: 'cnn', suffix: '_cnn', body: files.predictCnn, target: '>= 1.5' },
+    ];
+    for (const model of models) for (const { server } of sides) await h2(server, model.body, 2);
+    const rows: BenchRow[] = [];
+    const results: Record<string, unknown> = {};
+    for (const model of models) {
+      const parts = sides.map(() => [] as NativeLoadResult[]);
+      const cpu = sides.map(() => ({ cpuS: 0, requests: 0 }));
+      for (let round = 0; round < options.rounds; round++) {
+        for (let k = 0; k < sides.length; k++) {
+          const i = (round + k) % sides.length;
+          const { name, server } = sides[i] as (typeof sides)[number];
+          const before = processCpuSeconds(server.pid);
+          const result = await h2(server, model.body, options.seconds / options.rounds);
+          if (result.errors > 0) throw new Error(`${model.key} ${name}: ${result.errors} failed requests`);
+          (cpu[i] as CpuTally).cpuS += processCpuSeconds(server.pid) - before;
+          (cpu[i] as CpuTally).requests += result.requests;
+          (parts[i] as NativeLoadResult[]).push(result);
+        }
+      }
+      const merged = parts.map((p) => mergeNative(c, p));
+      sides.forEach((side, i) => {
+        const perRequest = (1e6 * (cpu[i] as CpuTally).cpuS) / (cpu[i] as CpuTally).requests;
+        console.log(formatLoadTable(`gRPC Predict, ${model.key}, ${side.name}`, [merged[i] as NativeLoadResult]));
+        console.log(`  server CPU ${perRequest.toFixed(1)} µs per request\n`);
+      });
+      const on = merged[0] as NativeLoadResult;
+      for (let i = 1; i < sides.length; i++) {
+        const peer = merged[i] as NativeLoadResult;
+        const peerName = `flowserve ${(sides[i] as (typeof sides)[number]).name}`;
+        const name = `batching_on_vs_${i === 1 ? 'off' : 'baseline_on'}_c${c}${model.suffix}`;
+        const target = i === 1 ? model.target : undefined;
+        const row = (suffix: string, unit: string, f: number, p: number, higherIsBetter: boolean, t?: string) => ({
+          name: `${name}${suffix}`,
+          unit,
+          flowserve: f,
+          peer: p,
+          peerName,
+          higherIsBetter,
+          ...(t ? { target: t } : {}),
+        });
+        rows.push(
+          row('', 'req/s', on.throughput, peer.throughput, true, target),
+          row('_p50', 'ms', on.p50Ms, peer.p50Ms, false),
+          row('_p99', 'ms', on.p99Ms, peer.p99Ms, false, i === 1 ? '>= 1.0' : undefined),
+          cpuRow(`${name}_cpu`, cpu[0] as CpuTally, cpu[i] as CpuTally, peerName),
+        );
+      }
+      results[model.key] = Object.fromEntries(
+        sides.map((side, i) => [side.name, { ...(merged[i] as NativeLoadResult), cpu: cpu[i] }]),
+      );
+    }
+    report('serve-batching', rows, {
+      config: {
+        generator: `h2load -c1 -m${c}`,
+        secondsPerSide: options.seconds,
+        rounds: options.rounds,
+        batching: benchBatching(),
+        ...(options.baseline ? { baseline: options.baseline } : {}),
+      },
+      results,
+    });
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /**
  * `--only dashboard`: the issue's "it must not slow the server", measured. One flowserve server; the "flowserve" side
  * of each pair runs with the dashboard open in chromium (a tab opened before the load starts and closed after it; one
@@ -1236,6 +1389,10 @@ async function main(): Promise<void> {
   }
   if (options.only === 'dashboard') {
     await dashboardOnly(options);
+    return;
+  }
+  if (options.only === 'batching') {
+    await batchingOnly(options);
     return;
   }
   // With the native generators a full run measures TF Serving's API and v2 gRPC / REST binary against the bare peers;

@@ -8,7 +8,13 @@
  *   way. Up to `numBatchThreads` batches run at once.
  * - A task that does not fit the open batch starts a new one; more than `maxEnqueuedBatches` waiting batches →
  *   Unavailable. Tasks whose inputs differ in dtype or inner shape never share a batch.
- * - `allowedBatchSizes`: a batch is padded up to the next allowed size, and the padding is sliced off the outputs.
+ * - `allowedBatchSizes`: with `padToAllowedSizes` (the default), a batch is padded up to the next allowed size, and the
+ *   padding is sliced off the outputs (TF Serving's rule: its graphs are compiled per batch size). Without it a batch
+ *   runs at its own size: ONNX Runtime on the CPU runs any size at no extra cost on first use, so padding would only
+ *   compute rows that are thrown away (docs/performance.md, "Round 5").
+ * - A batch of one task that needs no padding runs on the task's own tensors (no merge, no split); its tensors are
+ *   the runner's to move only when the task's were (`owned`). A merged batch's outputs are split as views of the
+ *   batch's buffers, not copies.
  * - `enableLargeBatchSplitting`: a task larger than the room left is split across batches of at most
  *   `maxExecutionBatchSize`; without it a task larger than `maxBatchSize` is rejected.
  * - Deadlines: when a batch is cut, its tasks whose deadline has passed are dropped (DroppedAtDeadline) and the rest
@@ -21,7 +27,7 @@ import type { HostTensor } from '../../graph/host-tensor.js';
 import type { BatchingParameters } from '../config/batching-parameters.js';
 import { deadlinePassed, DroppedAtDeadline, latestDeadline, type Deadline } from '../deadline.js';
 import { emptyStageTimes, type RequestTiming, type StageTimes } from '../run-timing.js';
-import { concatRows, padRows, sliceRows } from './batch-tensors.js';
+import { concatRows, padRows, rowsView, sliceRows } from './batch-tensors.js';
 
 export type TensorMap = Record<string, HostTensor>;
 
@@ -30,7 +36,13 @@ export type TensorMap = Record<string, HostTensor>;
  * the batch has stopped waiting (undefined = some task has no deadline). `timing`, when given, is to be filled with
  * the run's stage times.
  */
-export type BatchRunner = (inputs: TensorMap, deadline: Deadline, timing?: StageTimes) => Promise<TensorMap>;
+export type BatchRunner = (
+  inputs: TensorMap,
+  deadline: Deadline,
+  timing?: StageTimes,
+  /** False when `inputs` are a task's own tensors that its caller did not give up: copy them, never move them. */
+  owned?: boolean,
+) => Promise<TensorMap>;
 
 export interface BatchStats {
   /** Examples in the batch before padding. */
@@ -44,7 +56,7 @@ export interface BatchStats {
 
 export interface BatchSchedulerHooks {
   onBatch?(stats: BatchStats): void;
-  /** Tasks (or task pieces) waiting, after every change. */
+  /** Tasks (or task pieces) waiting, once per turn of the event loop in which tasks arrived or batches left. */
   onQueueDepth?(depth: number): void;
   /**
    * A batch that held a timed task has run and been split: `rows` = its examples before padding, `times` = the
@@ -66,7 +78,10 @@ export type BatchSchedulerOptions = Pick<
   | 'enableLargeBatchSplitting'
   | 'maxExecutionBatchSize'
   | 'dispatch'
->;
+> & {
+  /** Pad each batch up to the next of `allowedBatchSizes` (TF Serving's rule). Default true. */
+  padToAllowedSizes?: boolean;
+};
 
 export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
 
@@ -78,6 +93,8 @@ interface Piece {
   deadline: Deadline;
   /** The task's stage times, added to as its pieces run; undefined = not timed (warmup). */
   timing: RequestTiming | undefined;
+  /** The caller gave up the task's tensors (they may be moved to a worker). */
+  owned: boolean;
   settle(outputs: TensorMap | Error): void;
 }
 
@@ -137,13 +154,13 @@ export class BatchScheduler {
   /**
    * Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs; rejects
    * with DroppedAtDeadline when `deadline` passes before its batch is cut. `timing` (optional) gets the task's stage
-   * times added once it has run.
+   * times added once it has run. `owned`: the caller gives up `inputs`' buffers (they may be moved to a worker).
    */
-  schedule(inputs: TensorMap, deadline?: Deadline, timing?: RequestTiming): Promise<TensorMap> {
+  schedule(inputs: TensorMap, deadline?: Deadline, timing?: RequestTiming, owned = false): Promise<TensorMap> {
     if (this.closing) return Promise.reject(new Unavailable('the batch scheduler is shutting down'));
     const size = taskSize(inputs);
     // Scalars cannot be batched and empty tasks have nothing to merge: run them alone.
-    if (size === undefined || size === 0) return this.runAlone(inputs, deadline, timing);
+    if (size === undefined || size === 0) return this.runAlone(inputs, deadline, timing, owned);
     if (size > this.options.maxBatchSize && !this.options.enableLargeBatchSplitting) {
       return Promise.reject(
         new InvalidArgument(`Task size ${size} is larger than maximum input batch size ${this.options.maxBatchSize}`),
@@ -173,6 +190,8 @@ export class BatchScheduler {
           enqueuedAt: now,
           deadline,
           timing,
+          // A piece cut from the task is a copy of its own.
+          owned: owned || pieceSizes.length > 1,
           settle: (outputs) => {
             if (failed) return;
             if (outputs instanceof Error) {
@@ -185,16 +204,21 @@ export class BatchScheduler {
           },
         });
       });
-      this.reportDepth();
+      // The depth is reported by the pump this schedules, once per turn rather than once per task.
       this.schedulePump();
     });
   }
 
   /** A task that cannot share a batch: run as is, its execution reported with its rows (0) or 1 for scalars. */
-  private async runAlone(inputs: TensorMap, deadline: Deadline, timing: RequestTiming | undefined): Promise<TensorMap> {
-    if (!timing) return this.runner(inputs, deadline);
+  private async runAlone(
+    inputs: TensorMap,
+    deadline: Deadline,
+    timing: RequestTiming | undefined,
+    owned: boolean,
+  ): Promise<TensorMap> {
+    if (!timing) return this.runner(inputs, deadline, undefined, owned);
     const times = emptyStageTimes();
-    const outputs = await this.runner(inputs, deadline, times);
+    const outputs = await this.runner(inputs, deadline, times, owned);
     timing.queueNs += times.queueNs;
     timing.computeInputNs += times.computeInputNs;
     timing.computeInferNs += times.computeInferNs;
@@ -264,9 +288,9 @@ export class BatchScheduler {
         break;
       }
       this.queue.shift();
-      this.reportDepth();
       void this.runBatch(head);
     }
+    this.reportDepth();
     this.notifyIdle();
   }
 
@@ -290,15 +314,13 @@ export class BatchScheduler {
     try {
       const startedAt = performance.now();
       const target = this.paddedSize(batch.size);
-      const names = Object.keys(batch.pieces[0]?.inputs ?? {});
-      const merged: TensorMap = {};
-      for (const name of names) {
-        merged[name] = padRows(concatRows(batch.pieces.map((p) => p.inputs[name] as HostTensor)), target);
-      }
+      const lone = batch.pieces.length === 1 && target === batch.size ? batch.pieces[0] : undefined;
+      const merged = lone ? lone.inputs : mergePieces(batch.pieces, target);
       const mergedAt = performance.now();
       const timed = batch.pieces.some((p) => p.timing !== undefined);
       const execution = timed ? emptyStageTimes() : undefined;
-      const outputs = await this.runner(merged, latestDeadline(batch.pieces.map((p) => p.deadline)), execution);
+      const deadline = latestDeadline(batch.pieces.map((p) => p.deadline));
+      const outputs = await this.runner(merged, deadline, execution, lone ? lone.owned : true);
       const returnedAt = performance.now();
       this.hooks.onBatch?.({
         inputSize: batch.size,
@@ -315,7 +337,7 @@ export class BatchScheduler {
                 `expected the batch size ${target}`,
             );
           }
-          return sliceRows(t, offset, piece.size);
+          return rowsView(t, offset, piece.size);
         });
         offset += piece.size;
         return rows;
@@ -347,8 +369,9 @@ export class BatchScheduler {
     }
   }
 
-  /** The smallest allowed batch size that holds `size` examples (no padding when none are configured). */
+  /** The smallest allowed batch size that holds `size` examples (no padding when none are configured or wanted). */
   private paddedSize(size: number): number {
+    if (this.options.padToAllowedSizes === false) return size;
     return this.options.allowedBatchSizes.find((allowed) => allowed >= size) ?? size;
   }
 
@@ -381,6 +404,17 @@ function mapTensors(map: TensorMap, fn: (t: HostTensor, alias: string) => HostTe
   const out: TensorMap = {};
   for (const [alias, t] of Object.entries(map)) out[alias] = fn(t, alias);
   return out;
+}
+
+/** The pieces' inputs concatenated along dim 0, padded to `rows` rows. */
+function mergePieces(pieces: readonly Piece[], rows: number): TensorMap {
+  const merged: TensorMap = {};
+  for (const name of Object.keys(pieces[0]?.inputs ?? {})) {
+    const parts = pieces.map((p) => p.inputs[name] as HostTensor);
+    // One piece padded: padRows makes the fresh buffer; concatenating first would copy it twice.
+    merged[name] = padRows(parts.length === 1 ? (parts[0] as HostTensor) : concatRows(parts), rows);
+  }
+  return merged;
 }
 
 function concatMaps(maps: TensorMap[]): TensorMap {

@@ -36,6 +36,20 @@ export function sliceRows(tensor: HostTensor, start: number, count: number): Hos
   return new HostTensor(tensor.dtype, [count, ...inner], data);
 }
 
+/**
+ * Rows [start, start + count) sharing `tensor`'s buffer (typed arrays; a string tensor's row array is copied, its
+ * strings shared): how a batch's outputs are split, since nothing writes to them or moves their buffers afterwards.
+ */
+export function rowsView(tensor: HostTensor, start: number, count: number): HostTensor {
+  const inner = tensor.shape.slice(1);
+  if (start === 0 && count === tensor.shape[0]) return tensor;
+  const rowSize = shapeSize(inner);
+  const data = Array.isArray(tensor.data)
+    ? tensor.data.slice(start * rowSize, (start + count) * rowSize)
+    : (tensor.data as TypedArray).subarray(start * rowSize, (start + count) * rowSize);
+  return new HostTensor(tensor.dtype, [count, ...inner], data);
+}
+
 /** Pads to `rows` rows by repeating the first row (TF Serving pads with copies of the first example). */
 export function padRows(tensor: HostTensor, rows: number): HostTensor {
   const have = tensor.shape[0] ?? 0;

@@ -32,6 +32,36 @@ export function parseBatchDispatch(text: string): BatchDispatch {
   return value;
 }
 
+/**
+ * Whether batches are padded up to the next of `allowed_batch_sizes` (flowserve's --batch_padding; not a field of TF's
+ * BatchingParameters):
+ * - `auto` (default): only for models on the GPU, where a new input shape can mean new compiled kernels (TF Serving
+ *   pads for the same reason: its graphs are compiled per batch size). On the CPU, ONNX Runtime runs any batch size
+ *   at the same cost on first use as later, so a padded row is computed only to be thrown away: a batch of 33 CNN
+ *   requests padded to 64 costs nearly twice the run. There a batch runs at its own size.
+ * - `always`: TF Serving's rule on every device.
+ * The outputs are the same either way; what differs is the batch size the model runs (and the padding metrics).
+ */
+export type BatchPadding = 'auto' | 'always';
+
+const BATCH_PADDING_VALUES: readonly BatchPadding[] = ['auto', 'always'];
+
+/** --batch_padding's value, or InvalidArgument naming the flag and the values it takes. */
+export function parseBatchPadding(text: string): BatchPadding {
+  const value = text.trim().toLowerCase() as BatchPadding;
+  if (!BATCH_PADDING_VALUES.includes(value)) {
+    throw new InvalidArgument(
+      `invalid value for --batch_padding: '${text}' (expected ${BATCH_PADDING_VALUES.join(' or ')})`,
+    );
+  }
+  return value;
+}
+
+/** Whether a model on `device` pads its batches to `allowed_batch_sizes` under `parameters.padding`. */
+export function padsToAllowedSizes(parameters: Pick<BatchingParameters, 'padding'>, device: string): boolean {
+  return parameters.padding === 'always' || device !== 'cpu';
+}
+
 export interface BatchingParameters {
   maxBatchSize: number;
   batchTimeoutMicros: number;
@@ -39,7 +69,7 @@ export interface BatchingParameters {
   /** How many batches of one scheduler may run at the same time. */
   numBatchThreads: number;
   threadPoolName: string;
-  /** Empty = any size; otherwise batches are padded up to the next entry. */
+  /** Empty = any size; otherwise batches are padded up to the next entry (on the CPU only with `padding: 'always'`). */
   allowedBatchSizes: number[];
   padVariableLengthInputs: boolean;
   enableLargeBatchSplitting: boolean;
@@ -47,6 +77,8 @@ export interface BatchingParameters {
   maxExecutionBatchSize: number;
   /** --batch_dispatch; undefined = `idle_thread`. */
   dispatch?: BatchDispatch;
+  /** --batch_padding; undefined = `auto`. */
+  padding?: BatchPadding;
 }
 
 const FIELDS = [

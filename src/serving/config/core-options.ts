@@ -3,7 +3,12 @@ import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { InvalidArgument } from '../../errors.js';
 import type { ServingCoreOptions } from '../core/options.js';
-import { defaultBatchingParameters, parseBatchDispatch, parseBatchingParameters } from './batching-parameters.js';
+import {
+  defaultBatchingParameters,
+  parseBatchDispatch,
+  parseBatchingParameters,
+  parseBatchPadding,
+} from './batching-parameters.js';
 import { parseSavedModelTags, type ServerFlags } from './flags.js';
 import { parseModelServerConfig, resolveBasePath, singleModelConfig } from './model-server-config.js';
 import { parseModelControlMode } from './model-control-mode.js';
@@ -63,6 +68,7 @@ export async function buildCoreOptions(
   }
   // Checked even without --enable_batching, so that a typo fails at start-up rather than when batching is turned on.
   const dispatch = parseBatchDispatch(flags.batchDispatch);
+  const padding = parseBatchPadding(flags.batchPadding);
   if (flags.enableBatching) {
     const parameters = flags.batchingParametersFile
       ? parseBatchingParameters(
@@ -70,7 +76,7 @@ export async function buildCoreOptions(
           flags.batchingParametersFile,
         )
       : defaultBatchingParameters();
-    options.batching = { ...parameters, dispatch };
+    options.batching = { ...parameters, dispatch, padding };
   }
   if (flags.monitoringConfigFile) {
     options.monitoring = parseMonitoringConfig(

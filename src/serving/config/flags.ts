@@ -28,6 +28,8 @@ export interface ServerFlags {
   batchingParametersFile: string;
   /** When a partial batch leaves the queue: idle_thread | timeout (BatchDispatch, checked by parseBatchDispatch). */
   batchDispatch: string;
+  /** Whether batches are padded to allowed_batch_sizes: auto | always (BatchPadding, checked by parseBatchPadding). */
+  batchPadding: string;
   monitoringConfigFile: string;
   restApiTimeoutInMs: number;
   maxNumLoadRetries: number;
@@ -157,6 +159,15 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     help:
       'when a partial batch runs: idle_thread = as soon as a batch thread is free (Triton); timeout = after ' +
       "batch_timeout_micros or when full, even with a thread free (TF Serving's BasicBatchScheduler)",
+  },
+  {
+    flag: 'batch_padding',
+    key: 'batchPadding',
+    kind: 'string',
+    defaultValue: () => 'auto',
+    help:
+      'padding of batches up to allowed_batch_sizes: auto = only for models on the GPU (on the CPU a batch runs at ' +
+      "its own size); always = on every device (TF Serving's rule)",
   },
   {
     flag: 'monitoring_config_file',

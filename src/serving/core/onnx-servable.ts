@@ -15,7 +15,7 @@
  */
 import type { DType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
-import type { BatchingParameters } from '../config/batching-parameters.js';
+import { padsToAllowedSizes, type BatchingParameters } from '../config/batching-parameters.js';
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import type { RequestTiming, StageTimes } from '../run-timing.js';
@@ -143,7 +143,7 @@ export class OnnxServable implements Servable {
     const timing = options.timing;
     if (!scheduler) return this.runAlone(signature, inputs, outputAliases, options, timing);
     if (timing) timing.items = batchRows(inputs);
-    const all = await scheduler.schedule(inputs, options.deadline, timing);
+    const all = await scheduler.schedule(inputs, options.deadline, timing, options.inputsOwned ?? false);
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
@@ -207,8 +207,10 @@ export class OnnxServable implements Servable {
       const { modelName, version, metrics } = this.options;
       const allOutputs = Object.keys(signature.outputs);
       scheduler = new BatchScheduler(
-        batching,
-        (merged, deadline, timing) => this.runDirect(signature, merged, allOutputs, true, deadline, timing),
+        // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
+        { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
+        (merged, deadline, timing, owned) =>
+          this.runDirect(signature, merged, allOutputs, owned ?? true, deadline, timing),
         {
           onBatch: (stats) =>
             metrics?.observeBatch(

@@ -8,7 +8,7 @@ import {
   type TensorMap,
 } from '../../../src/serving/batching/batch-scheduler.js';
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
-import { defaultBatchingParameters } from '../../../src/serving/config/batching-parameters.js';
+import { defaultBatchingParameters, type BatchPadding } from '../../../src/serving/config/batching-parameters.js';
 import { createServingCore } from '../../../src/serving/core/index.js';
 import { affineModel, eventually, rows, tempRepo } from '../core/model-fixtures.js';
 
@@ -129,6 +129,25 @@ describe('BatchScheduler', () => {
     },
   );
 
+  it('reports the queue depth once per turn, also while every batch thread is busy', async () => {
+    const blocked = recordingRunner(-1);
+    const depths: number[] = [];
+    const scheduler = new BatchScheduler(OPTIONS, blocked.runner, { onQueueDepth: (d) => depths.push(d) });
+    const first = scheduler.schedule(task(0));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(depths, [0], 'the first task left at once');
+    const waiting = [1, 2, 3].map((i) => scheduler.schedule(task(i)));
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(depths, [0, 3], 'three tasks arriving in one turn: one report');
+    blocked.release();
+    await first;
+    await eventually(() => blocked.batchSizes.length === 2);
+    blocked.release();
+    await Promise.all(waiting);
+    assert.equal(depths[depths.length - 1], 0);
+    await scheduler.close();
+  });
+
   it('pads a batch up to the next allowed size and slices the padding off', async () => {
     const { runner, batchSizes } = recordingRunner();
     const scheduler = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [2, 4, 8] }, runner);
@@ -141,6 +160,69 @@ describe('BatchScheduler', () => {
     assert.deepEqual(stats, [[3, 4]]);
     results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i)));
     await Promise.all([scheduler.close(), withHooks.close()]);
+  });
+
+  it('a lone task padded up to an allowed size gets only its own rows back', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const scheduler = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [4, 8] }, runner);
+    const result = await scheduler.schedule(task(5, 3));
+    assert.deepEqual(batchSizes, [4]);
+    assert.deepEqual(result.y?.shape, [3, 2]);
+    assert.deepEqual(result.y?.toNumbers(), expected(5, 3));
+    await scheduler.close();
+  });
+
+  it('with padToAllowedSizes: false, a batch runs at its own size', async () => {
+    const { runner, batchSizes } = recordingRunner();
+    const stats: number[][] = [];
+    const scheduler = new BatchScheduler({ ...OPTIONS, allowedBatchSizes: [4, 8], padToAllowedSizes: false }, runner, {
+      onBatch: (s) => stats.push([s.inputSize, s.processedSize]),
+    });
+    const results = await Promise.all([0, 1, 2].map((i) => scheduler.schedule(task(i))));
+    assert.deepEqual(batchSizes, [3]);
+    assert.deepEqual(stats, [[3, 3]]);
+    results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i)));
+    await scheduler.close();
+  });
+
+  it('a batch of one task runs on its own tensors, which the runner may move only when the caller gave them up', async () => {
+    const seen: { x: HostTensor | undefined; owned: boolean | undefined }[] = [];
+    const runner = async (inputs: TensorMap, _d: unknown, _t: unknown, owned?: boolean): Promise<TensorMap> => {
+      seen.push({ x: inputs.x, owned });
+      return { y: inputs.x as HostTensor };
+    };
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    const kept = task(0, 2);
+    const given = task(10, 2);
+    await scheduler.schedule(kept);
+    await scheduler.schedule(given, undefined, undefined, true);
+    assert.equal(seen[0]?.x, kept.x, 'a lone task was copied');
+    assert.equal(seen[0]?.owned, false, 'the runner may move tensors the caller still holds');
+    assert.equal(seen[1]?.x, given.x);
+    assert.equal(seen[1]?.owned, true);
+    // Merged tasks are a fresh buffer: the runner owns it whatever the callers said.
+    await Promise.all([scheduler.schedule(task(0)), scheduler.schedule(task(1))]);
+    assert.deepEqual(seen[2]?.x?.shape, [2, 2]);
+    assert.equal(seen[2]?.owned, true);
+    await scheduler.close();
+  });
+
+  it("splits a merged batch's outputs as views of the run's output buffer, each with its own rows", async () => {
+    const outputs: HostTensor[] = [];
+    const { runner } = recordingRunner();
+    const keeping = async (inputs: TensorMap): Promise<TensorMap> => {
+      const out = await runner(inputs);
+      outputs.push(out.y as HostTensor);
+      return out;
+    };
+    const scheduler = new BatchScheduler(OPTIONS, keeping);
+    const results = await Promise.all([0, 1, 2].map((i) => scheduler.schedule(task(i))));
+    const buffer = (outputs[0]?.data as Float32Array).buffer;
+    results.forEach((r, i) => {
+      assert.deepEqual(r.y?.toNumbers(), expected(i));
+      assert.equal((r.y?.data as Float32Array).buffer, buffer, `task ${i}'s output was copied`);
+    });
+    await scheduler.close();
   });
 
   it('rejects a task larger than max_batch_size, or splits it when large batch splitting is on', async () => {
@@ -234,7 +316,8 @@ describe('BatchScheduler deadlines', () => {
 });
 
 describe('batching in the serving core', () => {
-  it('concurrent requests to a real ONNX model merge into one run and get their own rows', async () => {
+  /** Six concurrent requests to a CPU model with allowed_batch_sizes 8/16: their results and the batch metrics. */
+  async function sixRequests(padding?: BatchPadding): Promise<void> {
     const repo = await tempRepo();
     await repo.addVersion('affine', 1, affineModel(2, 1));
     const core = await createServingCore({
@@ -246,6 +329,7 @@ describe('batching in the serving core', () => {
         maxBatchSize: 16,
         batchTimeoutMicros: 20_000,
         allowedBatchSizes: [8, 16],
+        ...(padding ? { padding } : {}),
       },
       fileSystemPollWaitSeconds: 0,
       numWorkers: 1,
@@ -266,10 +350,22 @@ describe('batching in the serving core', () => {
       const metrics = await core.metrics.metrics();
       assert.match(metrics, /:tensorflow:serving:batching_session:input_batch_size_count\{model_name="affine"\} 1\n/);
       assert.match(metrics, /:tensorflow:serving:batching_session:input_batch_size_sum\{model_name="affine"\} 6\n/);
-      assert.match(metrics, /:tensorflow:serving:batching_session:processed_batch_size_sum\{model_name="affine"\} 8\n/);
+      // TF Serving's rule pads the 6 rows to the allowed size 8; on the CPU by default the batch runs at its own size.
+      const processed = padding === 'always' ? 8 : 6;
+      assert.match(
+        metrics,
+        new RegExp(
+          `:tensorflow:serving:batching_session:processed_batch_size_sum\\{model_name="affine"\\} ${processed}\n`,
+        ),
+      );
     } finally {
       await core.close();
       await repo.remove();
     }
-  });
+  }
+
+  it('concurrent requests to a real ONNX model merge into one run and get their own rows', () => sixRequests());
+
+  it('with --batch_padding=always, a CPU model pads its batches up to the next allowed size', () =>
+    sixRequests('always'));
 });
