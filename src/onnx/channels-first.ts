@@ -247,7 +247,10 @@ export function keepChannelsFirst(graph: GraphProto): void {
   declareTransposedRanks(graph);
   const live = withoutDeadNodes(nhwcWhereNeeded(nodes, twin, transposedBack, settled, graphOutputs), [...graphOutputs]);
   // The widening Adds are rewritten on live nodes only: a value read by one live node is read once.
-  graph.node = withoutDeadNodes(widenByConcat(graph, live, channelPads, graphOutputs), [...graphOutputs]);
+  graph.node = withoutDeadNodes(
+    widenByConcat(graph, live, channelPads, graphOutputs, (w) => convOutputChannels(w, producer, constant)),
+    [...graphOutputs],
+  );
   const read = new Set([...graph.node.flatMap((n) => n.input ?? []), ...graphOutputs]);
   graph.initializer = graph.initializer.filter((t) => read.has(t.name ?? ''));
 }

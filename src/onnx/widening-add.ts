@@ -50,7 +50,8 @@ function attr(node: NodeProto, name: string) {
 
 /**
  * Rewrites each `Add(pad, q)` whose `pad` is a channel Pad written as a Conv (`pads`, by output name) and whose `q` is
- * a dense Conv plus constant bias, both read by that Add only.
+ * a dense Conv (of `outputChannels(weights)` channels, the padded width) plus constant bias, both read by that Add
+ * only.
  * Returns the node list with the new nodes in the Add's place; the nodes they replace are left for the caller's
  * dead-node removal.
  */
@@ -59,6 +60,7 @@ export function widenByConcat(
   nodes: readonly NodeProto[],
   pads: ReadonlyMap<string, ChannelPad>,
   graphOutputs: ReadonlySet<string>,
+  outputChannels: (weights: string) => number | undefined,
 ): NodeProto[] {
   if (pads.size === 0) return [...nodes];
   const initializers = new Map(graph.initializer.map((t) => [t.name ?? '', t]));
@@ -126,6 +128,8 @@ export function widenByConcat(
     if (node?.opType !== 'Conv' || (node.output?.length ?? 0) !== 1) return undefined;
     const group = attr(node, 'group');
     if (group && Number(group.i) !== 1) return undefined;
+    // A Conv of fewer channels would broadcast in the Add: only one of the same width splits into slices.
+    if (outputChannels(node.input?.[1] ?? '') !== channels) return undefined;
     return { conv: node, ...(biasAdd ? { biasAdd } : {}) };
   };
 
