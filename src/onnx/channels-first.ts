@@ -16,6 +16,7 @@
  * computes exactly the transposed tensor of its original.
  */
 import onnxProto from 'onnx-proto';
+import { declareEqualResidualShapes } from './equal-shapes.js';
 import { widenByConcat, type ChannelPad } from './widening-add.js';
 
 const { onnx } = onnxProto;
@@ -253,6 +254,7 @@ export function keepChannelsFirst(graph: GraphProto): void {
   );
   const read = new Set([...graph.node.flatMap((n) => n.input ?? []), ...graphOutputs]);
   graph.initializer = graph.initializer.filter((t) => read.has(t.name ?? ''));
+  declareEqualResidualShapes(graph);
 }
 
 /**

@@ -111,6 +111,25 @@ export function widenByConcat(
     return out;
   };
 
+  /**
+   * Channels `from .. to` of a [1, C, 1, 1] bias: a constant of its own when the bias holds raw float32 data (so
+   * later passes see its shape), else a Slice, which ONNX Runtime folds.
+   */
+  const biasSlice = (bias: string, from: number, to: number): string => {
+    const t = constant(bias);
+    if (t?.dataType !== 1 || !t.rawData || t.rawData.length === 0) return slice(bias, 1, from, to);
+    const name = fresh(bias);
+    graph.initializer.push(
+      onnx.TensorProto.create({
+        name,
+        dataType: 1,
+        dims: [1, to - from, 1, 1],
+        rawData: t.rawData.slice(from * 4, to * 4),
+      }),
+    );
+    return name;
+  };
+
   /** `q` as a dense Conv plus bias whose weights have `channels` outputs, or undefined. */
   const biasedConv = (q: string, channels: number): BiasedConv | undefined => {
     let node = producer.get(q);
@@ -182,7 +201,7 @@ export function widenByConcat(
         );
         value = sum;
       };
-      if (biasAdd) addTo(slice(biasAdd.bias, 1, from, to), 'bias');
+      if (biasAdd) addTo(biasSlice(biasAdd.bias, from, to), 'bias');
       if (from === pad.before) addTo(pad.input, 'shortcut');
       parts.push(value);
     }
