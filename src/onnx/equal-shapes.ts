@@ -76,11 +76,11 @@ function windowKey(node: NodeProto): string | undefined {
 
 export function declareEqualResidualShapes(graph: GraphProto): void {
   const constants = new Set(graph.initializer.map((t) => t.name ?? ''));
-  const inputs = new Set(graph.input.map((i) => i.name ?? ''));
+  const inputs = new Map(graph.input.map((i, n) => [i.name ?? '', n]));
   const signature = new Map<string, string>();
   const producer = new Map<string, NodeProto>();
   for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
-  /** Values computed by a float32 Conv, or from one by pooling and size-keeping ops: what ONNX Runtime blocks. */
+  /** Values with a signature computed by a float32 Conv, or from one by pooling and size-keeping ops. */
   const float32 = new Set<string>();
   /** Whether a Conv's weights are float32: an initializer, or computed from one by Transpose, Reshape, Identity, Slice. */
   const float32Weights = (w: string): boolean => {
@@ -93,16 +93,28 @@ export function declareEqualResidualShapes(graph: GraphProto): void {
     }
     return false;
   };
-  /** An initializer whose last two dims (those of height and width against an NCHW value) are 1, or a scalar. */
+  /**
+   * An initializer (or an Identity of one: a frozen variable) whose last two dims, those of height and width against
+   * an NCHW value, are 1; a scalar too.
+   */
   const spatiallyOne = (name: string): boolean => {
-    const dims = graph.initializer.find((t) => t.name === name)?.dims?.map(Number);
-    return dims !== undefined && dims.slice(-2).every((d) => d === 1);
+    for (let seen = 0; seen < 16; seen++) {
+      const t = graph.initializer.find((i) => i.name === name);
+      if (t)
+        return (t.dims ?? [])
+          .map(Number)
+          .slice(-2)
+          .every((d) => d === 1);
+      const p = producer.get(name);
+      if (p?.opType !== 'Identity') return false;
+      name = p.input?.[0] ?? '';
+    }
+    return false;
   };
   for (const node of graph.node) {
     const [y] = node.output ?? [];
     if (y === undefined || (node.output?.length ?? 0) !== 1) continue;
     const input = node.input ?? [];
-    if (node.opType === 'Identity' && constants.has(input[0] ?? '')) constants.add(y);
     const computed = input.filter((i) => i !== '' && !constants.has(i));
     if (computed.length === 0) {
       constants.add(y);
@@ -111,7 +123,7 @@ export function declareEqualResidualShapes(graph: GraphProto): void {
     let sig: string | undefined;
     const p = node.opType === 'Transpose' ? ints(node, 'perm') : undefined;
     if (p && p.join() === NHWC_TO_NCHW.join() && inputs.has(input[0] ?? '')) {
-      sig = `input ${input[0]}`;
+      sig = `input${inputs.get(input[0] ?? '')}`;
     } else if (['Conv', 'MaxPool', 'AveragePool'].includes(node.opType ?? '')) {
       const from = signature.get(input[0] ?? '');
       const key = windowKey(node);
@@ -122,7 +134,8 @@ export function declareEqualResidualShapes(graph: GraphProto): void {
       if (input.some((i) => i !== '' && constants.has(i) && !spatiallyOne(i))) sigs.add(undefined);
       if (sigs.size === 1 && !sigs.has(undefined)) sig = [...sigs][0];
     }
-    if (sig !== undefined) signature.set(y, sig);
+    if (sig === undefined) continue;
+    signature.set(y, sig);
     if (node.opType === 'Conv' ? float32Weights(input[1] ?? '') : computed.some((i) => float32.has(i))) float32.add(y);
   }
 
@@ -133,7 +146,7 @@ export function declareEqualResidualShapes(graph: GraphProto): void {
     declared.add(value);
     let id = ids.get(sig);
     if (id === undefined) ids.set(sig, (id = ids.size));
-    const source = sig.split(' ')[1] as string;
+    const source = sig.split(' ')[0] as string;
     graph.valueInfo.push(
       onnx.ValueInfoProto.create({
         name: value,
