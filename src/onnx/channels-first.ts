@@ -16,6 +16,8 @@
  * computes exactly the transposed tensor of its original.
  */
 import onnxProto from 'onnx-proto';
+import { declareEqualResidualShapes } from './equal-shapes.js';
+import { widenByConcat, type ChannelPad } from './widening-add.js';
 
 const { onnx } = onnxProto;
 type GraphProto = InstanceType<typeof onnx.GraphProto>;
@@ -130,6 +132,8 @@ export function keepChannelsFirst(graph: GraphProto): void {
   const transposedBack = new Set<string>();
   /** Nodes that read NCHW values as they should: twins, rewritten reductions, transposes that became aliases. */
   const settled = new Set<NodeProto>();
+  /** Channel Pads written as a Conv, by the Conv's output. */
+  const channelPads = new Map<string, ChannelPad>();
   let counter = 0;
   const fresh = (hint: string) => `${hint}__nchw${counter++}`;
   /** The NCHW operand for an NHWC operand: its twin, a scalar as is, or a transposed constant. */
@@ -188,6 +192,12 @@ export function keepChannelsFirst(graph: GraphProto): void {
         const permuted = [0, 3, 1, 2, 4, 7, 5, 6].map((i) => Number(v[i]));
         const asConv = channelPadAsConv(node, twin.get(x) as string, permuted, graph, producer, constant, fresh);
         if (asConv) {
+          channelPads.set(asConv.output?.[0] as string, {
+            input: twin.get(x) as string,
+            channels: Number(graph.initializer.find((t) => t.name === asConv.input?.[1])?.dims?.[1]),
+            before: permuted[1] as number,
+            after: permuted[5] as number,
+          });
           nodes.push(asConv);
           producer.set(asConv.output?.[0] as string, asConv);
           settled.add(node);
@@ -236,9 +246,15 @@ export function keepChannelsFirst(graph: GraphProto): void {
     settled.add(nodes[nodes.length - 1] as NodeProto);
   }
   declareTransposedRanks(graph);
-  graph.node = withoutDeadNodes(nhwcWhereNeeded(nodes, twin, transposedBack, settled, graphOutputs), [...graphOutputs]);
+  const live = withoutDeadNodes(nhwcWhereNeeded(nodes, twin, transposedBack, settled, graphOutputs), [...graphOutputs]);
+  // The widening Adds are rewritten on live nodes only: a value read by one live node is read once.
+  graph.node = withoutDeadNodes(
+    widenByConcat(graph, live, channelPads, graphOutputs, (w) => convOutputChannels(w, producer, constant)),
+    [...graphOutputs],
+  );
   const read = new Set([...graph.node.flatMap((n) => n.input ?? []), ...graphOutputs]);
   graph.initializer = graph.initializer.filter((t) => read.has(t.name ?? ''));
+  declareEqualResidualShapes(graph);
 }
 
 /**

@@ -181,6 +181,17 @@ function median(values: number[]): number {
 }
 
 /**
+ * Whether the first whole run of the calibration batch, `firstRunNs` on the calibration clock, is too slow to go
+ * on: on the thread-CPU clock that is the run's own cost. In wall time a run on a loaded machine also waits for a
+ * core, and a model cheap enough to calibrate would then run whole for the life of its version because other
+ * processes were busy while it loaded (iris, ~60 ms of CPU per batch of 32, took over 250 ms of wall time at load
+ * 12: docs/performance.md, "Imported models").
+ */
+export function tooSlowToCalibrate(firstRunNs: number, maxRunMs: number): boolean {
+  return firstRunNs / 1e6 > maxRunMs;
+}
+
+/**
  * Times one batch run whole against the same batch run in chunks of each of `plan.chunkRows`, rounds alternated
  * (the order reversed every other round), medians kept. A chunk size whose outputs differ from the whole run's is
  * not timed. The first whole run doubles as warm-up and as the bound: slower than `plan.maxRunMs`, nothing more runs.
@@ -194,11 +205,10 @@ export async function calibrateChunks(
   const { clock, now } = clockOf(plan);
   const batchRows = sharedRows(feeds);
   if (batchRows === undefined) throw new Error('calibration feeds must share dim 0 and hold no strings');
-  const startedWall = performance.now();
   const t0 = now();
   const whole = await runWhole(session, feeds, fetches);
   const firstNs = now() - t0;
-  if (performance.now() - startedWall > plan.maxRunMs) {
+  if (tooSlowToCalibrate(firstNs, plan.maxRunMs)) {
     return { batchRows, clock, wholeNs: firstNs, skipped: 'slow', rounds: 0, chunks: [] };
   }
   const chunks: ChunkMeasurement['chunks'] = [];

@@ -13,12 +13,13 @@ import {
   calibrationFeeds,
   decideChunkedRuns,
   describeDecision,
+  MAX_CALIBRATION_RUN_MS,
   whyNotChunkable,
 } from '../../../src/serving/core/chunked-runs.js';
 import { createServingCore } from '../../../src/serving/core/index.js';
 import { OnnxServable } from '../../../src/serving/core/onnx-servable.js';
 import { deriveSignatures } from '../../../src/serving/core/signatures.js';
-import { chunkSizes } from '../../../src/serving/worker/chunked-runs.js';
+import { chunkSizes, tooSlowToCalibrate } from '../../../src/serving/worker/chunked-runs.js';
 import type { ChunkMeasurement } from '../../../src/serving/worker/protocol.js';
 import { WorkerPool, type PooledModel } from '../../../src/serving/worker/worker-pool.js';
 import { tempRepo, type TempRepo } from './model-fixtures.js';
@@ -121,6 +122,12 @@ describe('chunked runs: the decision', () => {
     const d = decideChunkedRuns('s', measurement({ skipped: 'slow', rounds: 0, chunks: [] }));
     assert.equal(d.chunkRows, undefined);
     assert.match(d.reason ?? '', /over 250 ms: not calibrated/);
+  });
+
+  it('stops calibrating after a first run too costly on its clock, however long the run waited for a core', () => {
+    // Iris at load 12: about 60 ms of thread CPU time per batch of 32, over 250 ms of wall time.
+    assert.equal(tooSlowToCalibrate(60e6, MAX_CALIBRATION_RUN_MS), false);
+    assert.equal(tooSlowToCalibrate(300e6, MAX_CALIBRATION_RUN_MS), true);
   });
 
   it('splits a batch into the fewest chunks, as even as possible', () => {
