@@ -73,11 +73,13 @@ export interface H2loadRun {
  */
 export async function runH2load(run: H2loadRun): Promise<NativeLoadResult> {
   const log = join(run.scratch, `h2load-${process.pid}-${Date.now()}.log`);
+  // h2load's -D takes whole seconds (it refuses "1.5"), as wrk's -d does below.
+  const durationS = Math.max(1, Math.round(run.durationS));
   const args = [
     '-t1',
     `-c${run.connections}`,
     `-m${run.streams}`,
-    `-D${run.durationS}`,
+    `-D${durationS}`,
     `-d${run.bodyFile}`,
     '-H',
     'content-type: application/grpc',
