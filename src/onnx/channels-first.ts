@@ -16,6 +16,7 @@
  * computes exactly the transposed tensor of its original.
  */
 import onnxProto from 'onnx-proto';
+import { initializerLookup } from './initializer-lookup.js';
 import { declareEqualResidualShapes } from './equal-shapes.js';
 import { widenByConcat, type ChannelPad } from './widening-add.js';
 
@@ -112,16 +113,7 @@ export function keepChannelsFirst(graph: GraphProto): void {
   const producer = new Map<string, NodeProto>();
   for (const node of graph.node) for (const out of node.output ?? []) producer.set(out, node);
   /** The initializer a value is, looking through Identity (frozen variables are Identity(initializer)). */
-  const constant = (name: string): TensorProto | undefined => {
-    for (let seen = 0; seen < 64; seen++) {
-      const t = initializers.get(name);
-      if (t) return t;
-      const p = producer.get(name);
-      if (!p || p.opType !== 'Identity') return undefined;
-      name = p.input?.[0] ?? '';
-    }
-    return undefined;
-  };
+  const constant = initializerLookup(initializers, producer);
   const graphOutputs = new Set(graph.output.map((o) => o.name ?? ''));
   /** NHWC value → its NCHW twin. */
   const twin = new Map<string, string>();

@@ -17,11 +17,11 @@
  * shortcut added once instead of a product by 1 plus zeros (docs/performance.md, "Imported models").
  */
 import onnxProto from 'onnx-proto';
+import { initializerLookup } from './initializer-lookup.js';
 
 const { onnx } = onnxProto;
 type GraphProto = InstanceType<typeof onnx.GraphProto>;
 type NodeProto = onnxProto.onnx.INodeProto;
-type TensorProto = onnxProto.onnx.ITensorProto;
 
 /** A channel Pad written as a 1×1 Conv: its input (NCHW) and the channels it puts before and after. */
 export interface ChannelPad {
@@ -71,16 +71,7 @@ export function widenByConcat(
     for (const i of node.input ?? []) readers.set(i, (readers.get(i) ?? 0) + 1);
   }
   /** The initializer a value is, looking through Identity (frozen variables are Identity(initializer)). */
-  const constant = (name: string): TensorProto | undefined => {
-    for (let seen = 0; seen < 64; seen++) {
-      const t = initializers.get(name);
-      if (t) return t;
-      const p = producer.get(name);
-      if (!p || p.opType !== 'Identity') return undefined;
-      name = p.input?.[0] ?? '';
-    }
-    return undefined;
-  };
+  const constant = initializerLookup(initializers, producer);
   const onlyReader = (value: string) => readers.get(value) === 1 && !graphOutputs.has(value);
   let counter = 0;
   /** The nodes of the rewrite in progress, in order. */
