@@ -80,6 +80,8 @@ describe('the dashboard in a real browser', { skip }, () => {
       host: '127.0.0.1',
       fileSystemPollWaitSeconds: -1,
       modelControlMode: 'explicit',
+      // The broken version's load fails at once instead of after five retries a minute apart (5 minutes of CI).
+      maxNumLoadRetries: 0,
       dashboard: { statsSamples: 60, runsDir: path.join(dir, 'runs') },
       log: () => {},
     });
