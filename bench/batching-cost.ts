@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
-import { writeCnnServable, writeMnistServable } from './serve.js';
+import { BENCH_BATCHING_SETTINGS, writeCnnServable, writeMnistServable } from './serve.js';
 
 const IN_FLIGHT = 64;
 const REQUESTS = { softmax: 30_000, cnn: 3_000 } as const;
@@ -43,15 +43,7 @@ async function child(dist: string, base: string, model: ModelKey, batching: bool
     ),
     ...(batching
       ? {
-          batching: {
-            ...defaultBatchingParameters(),
-            maxBatchSize: 64,
-            maxExecutionBatchSize: 64,
-            batchTimeoutMicros: 1000,
-            numBatchThreads: 2,
-            maxEnqueuedBatches: 100,
-            allowedBatchSizes: [8, 16, 32, 64],
-          },
+          batching: { ...defaultBatchingParameters(), ...BENCH_BATCHING_SETTINGS },
         }
       : {}),
     fileSystemPollWaitSeconds: 0,

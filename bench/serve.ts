@@ -196,16 +196,22 @@ export async function writeCnnServable(base: string): Promise<void> {
 // ---------------------------------------------------------------------------------------------------------------
 // Server processes
 
+/** The bench's batching settings over the defaults (bench/batching-cost.ts uses them with another build's defaults). */
+export const BENCH_BATCHING_SETTINGS = {
+  maxBatchSize: 64,
+  maxExecutionBatchSize: 64,
+  batchTimeoutMicros: 1000,
+  numBatchThreads: 2,
+  maxEnqueuedBatches: 100,
+  // TF Serving's guide recommends a few fixed batch sizes; flowserve pads to them only on the GPU by default.
+  allowedBatchSizes: [8, 16, 32, 64],
+} as const satisfies Partial<BatchingParameters>;
+
 function benchBatching(): BatchingParameters {
   return {
     ...defaultBatchingParameters(),
-    maxBatchSize: 64,
-    maxExecutionBatchSize: 64,
-    batchTimeoutMicros: 1000,
-    numBatchThreads: 2,
-    maxEnqueuedBatches: 100,
-    // TF Serving's guide recommends a few fixed batch sizes; flowserve pads to them only on the GPU by default.
-    allowedBatchSizes: [8, 16, 32, 64],
+    ...BENCH_BATCHING_SETTINGS,
+    allowedBatchSizes: [...BENCH_BATCHING_SETTINGS.allowedBatchSizes],
     // --batch_dispatch (default idle_thread); FLOWSERVE_BENCH_DISPATCH=timeout measures TF Serving's wait instead.
     dispatch: process.env.FLOWSERVE_BENCH_DISPATCH === 'timeout' ? 'timeout' : 'idle_thread',
     // --batch_padding (default auto: no padding on the CPU); FLOWSERVE_BENCH_PADDING=always pads as TF Serving does.

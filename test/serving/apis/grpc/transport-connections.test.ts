@@ -110,27 +110,21 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       }
     });
 
-    it('grpc.max_connection_idle_ms sends GOAWAY to a connection without calls', async () => {
-      const { server, port } = await start(transport, { 'grpc.max_connection_idle_ms': 100 });
-      const session = await connected(port);
-      try {
-        assert.equal(await eventWithin(session, 'goaway', 3000), true);
-      } finally {
-        session.destroy();
-        server.forceShutdown();
-      }
-    });
-
-    it('grpc.max_connection_age_ms sends GOAWAY to a connection that old', async () => {
-      const { server, port } = await start(transport, { 'grpc.max_connection_age_ms': 100 });
-      const session = await connected(port);
-      try {
-        assert.equal(await eventWithin(session, 'goaway', 3000), true);
-      } finally {
-        session.destroy();
-        server.forceShutdown();
-      }
-    });
+    for (const [argument, what] of [
+      ['grpc.max_connection_idle_ms', 'a connection without calls'],
+      ['grpc.max_connection_age_ms', 'a connection that old'],
+    ] as const) {
+      it(`${argument} sends GOAWAY to ${what}`, async () => {
+        const { server, port } = await start(transport, { [argument]: 100 });
+        const session = await connected(port);
+        try {
+          assert.equal(await eventWithin(session, 'goaway', 3000), true);
+        } finally {
+          session.destroy();
+          server.forceShutdown();
+        }
+      });
+    }
 
     it('grpc.keepalive_time_ms with keepalive_permit_without_calls pings an idle connection', async () => {
       const { server, port } = await start(transport, {
