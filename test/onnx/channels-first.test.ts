@@ -2,25 +2,16 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import onnxProto from 'onnx-proto';
 import * as fs from '../../src/index.js';
-import { HostTensor, type Tensor } from '../../src/index.js';
-import { lowerPartition } from '../../src/runtime/lower.js';
-import { compileModel } from '../../src/runtime/ort.js';
-import { prune } from '../../src/runtime/prune.js';
-import { randomNd } from '../helpers/reference.js';
+import { assertLayoutsAgree, lowerNet, seededWeights as weights, type NamedNet } from '../helpers/layout-lowering.js';
 
 const { onnx } = onnxProto;
-
-function weights(shape: number[], seed: number): Tensor {
-  const nd = randomNd(shape, seed, -1, 1);
-  return fs.constant(HostTensor.from('float32', nd.data, nd.shape));
-}
 
 /**
  * A small NHWC convolutional net with every pattern the pass rewrites: conv + bias + relu, depthwise conv, a
  * per-channel PRelu, max pooling, a residual add, channel padding, a channel concat, a global mean (layout-free
  * reduction), a flatten (a Reshape, which must still see NHWC) and an activation fetched as it is.
  */
-function convNet() {
+function convNet(): NamedNet {
   const g = new fs.Graph();
   const built = fs.withGraph(g, () => {
     const x = fs.placeholder('float32', { shape: [null, 9, 9, 3], name: 'x' });
@@ -39,27 +30,13 @@ function convNet() {
     const joined = fs.concat([fs.add(widened, c2), c2], 3);
     const mean = fs.reduceMean(joined, [1, 2]);
     const flat = fs.reshape(fs.sigmoid(joined), [-1, 5 * 5 * 24]);
-    return { x, outputs: [mean, flat, residual] };
+    return { x, outputs: [mean, flat, residual], outputNames: ['mean', 'flat', 'residual'] };
   });
   return built;
 }
 
-function lower(channelsFirst: boolean) {
-  const { x, outputs } = convNet();
-  const names = new Map<Tensor, string>([
-    [x, 'x'],
-    [outputs[0] as Tensor, 'mean'],
-    [outputs[1] as Tensor, 'flat'],
-    [outputs[2] as Tensor, 'residual'],
-  ]);
-  const cpu = fs.discoverDevices({}).find((d) => d.type === 'CPU') as fs.Device;
-  const fed = new Set([x]);
-  return lowerPartition({ device: cpu, stage: 0, ops: prune(outputs, [], fed) }, fed, (t) => outputs.includes(t), {
-    feedName: (t) => names.get(t) as string,
-    outputName: (t) => names.get(t) as string,
-    declareShapes: false,
-    channelsFirst,
-  }).model;
+function lower(channelsFirst: boolean): Uint8Array {
+  return lowerNet(convNet(), channelsFirst);
 }
 
 /** Transposes of values computed at run time (those of weights, computed from constants only, fold at load). */
@@ -74,26 +51,9 @@ function activationTransposes(model: Uint8Array): number {
   return graph.node.filter((n) => n.opType === 'Transpose' && !constants.has(n.input?.[0] ?? '')).length;
 }
 
-async function run(model: Uint8Array, batch: number) {
-  const compiled = await compileModel(model, { executionProviders: ['cpu'] });
-  const input = randomNd([batch, 9, 9, 3], 7 + batch, -2, 2);
-  const out = await compiled.run({ x: HostTensor.from('float32', input.data, input.shape) });
-  await compiled.release();
-  return out as Record<string, HostTensor>;
-}
-
 describe('channels-first lowering', () => {
   it('computes what the NHWC lowering computes, at any batch size', async () => {
-    const [nhwc, nchw] = [lower(false), lower(true)];
-    for (const batch of [1, 3]) {
-      const [expected, actual] = [await run(nhwc, batch), await run(nchw, batch)];
-      for (const name of ['mean', 'flat', 'residual']) {
-        const [e, a] = [expected[name] as HostTensor, actual[name] as HostTensor];
-        assert.deepEqual(a.shape, e.shape, name);
-        const worst = e.toNumbers().reduce((m, v, i) => Math.max(m, Math.abs(v - (a.toNumbers()[i] as number))), 0);
-        assert.ok(worst <= 1e-5, `${name} at batch ${batch}: max abs diff ${worst}`);
-      }
-    }
+    await assertLayoutsAgree(lower(false), lower(true), [9, 9, 3], 7, ['mean', 'flat', 'residual']);
   });
 
   it('leaves one transpose in (the input) and one out per NHWC reader (flatten, output) instead of a pair per layer', () => {
