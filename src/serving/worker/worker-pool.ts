@@ -392,6 +392,8 @@ export class WorkerPool {
 
 class PooledModelImpl implements PooledModel {
   private unloaded = false;
+  /** Runs of this model started and not yet finished, wherever they compute. */
+  private runsInFlight = 0;
   runsOnCallingThread = 0;
   chunkedRuns = 0;
 
@@ -428,8 +430,34 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
     if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
+    this.runsInFlight++;
+    try {
+      return await this.runSomewhere(feeds, fetches, options);
+    } finally {
+      this.runsInFlight--;
+    }
+  }
+
+  /**
+   * The calling thread computes a run only when it is the model's one run in flight and the workers holding it are
+   * idle: one request at a time, where the hop would cost more than the run. Runs that overlap (many streams or
+   * connections) mean the event loop, which every request's transport work needs, is the scarce thread; a run
+   * handed to a worker costs it ~10 µs against ~17 µs computed here (docs/performance.md, "Round 6: the gRPC
+   * path"), and the worker computes on another core meanwhile.
+   */
+  private mayRunHere(options: RunOptions): boolean {
+    if (options.chunkRows !== undefined || this.runsInFlight > 1) return false;
+    for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
+    return true;
+  }
+
+  private async runSomewhere(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    options: RunOptions,
+  ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
-    const here = options.chunkRows === undefined ? this.callingThread.tryRun(feeds, fetches) : undefined;
+    const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
     if (here) {
       this.runsOnCallingThread++;
       const { outputs, inferNs } = await here.catch((err: unknown) => {
