@@ -11,7 +11,11 @@ import { quietOnGpu } from '../../runtime/ort.js';
 import { sharedClockMs } from '../run-timing.js';
 import { calibrateChunks, ortFeedsOfWire, runChunked, wireOutputsOfOrt } from './chunked-runs.js';
 import {
+  flatRan,
+  isFlatRun,
+  runRequestOfFlat,
   transferables,
+  type FlatRan,
   type WireValueInfo,
   type WorkerEnvelope,
   type WireTensor,
@@ -59,7 +63,7 @@ function session(id: number): ort.InferenceSession {
 async function handle(
   request: WorkerRequest,
   receivedAt: number,
-): Promise<{ reply: WorkerReply; transfer: ArrayBuffer[] }> {
+): Promise<{ reply: WorkerReply | FlatRan; transfer: ArrayBuffer[] }> {
   switch (request.type) {
     case 'load': {
       const s = await ort.InferenceSession.create(request.modelPath, {
@@ -102,7 +106,7 @@ async function handle(
       const inferEndedAt = sharedClockMs();
       const times = { receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt: sharedClockMs() };
       return {
-        reply: { id: request.id, ok: true, kind: 'ran', outputs, times, chunks: chunked?.chunks ?? 1 },
+        reply: flatRan(request.id, chunked?.chunks ?? 1, times, outputs),
         transfer: transferables(Object.values(outputs)),
       };
     }
@@ -137,7 +141,7 @@ if (!port) throw new Error('inference-worker.js must run as a worker thread');
  * queued before a slow run of another model, go out at once.
  */
 const REPLY_HOLD_MS = 0.5;
-let held: WorkerReply[] = [];
+let held: (WorkerReply | FlatRan)[] = [];
 let heldTransfer: ArrayBuffer[] = [];
 let heldSince = 0;
 /** Runs (and calibrations) received and not yet finished, in order. */
@@ -173,7 +177,12 @@ function flushReplies(): void {
 }
 
 /** `startedAt`: performance.now() when a queued run began; undefined for loads, unloads and pings (never held). */
-function reply(request: WorkerRequest, message: WorkerReply, transfer: ArrayBuffer[], startedAt?: number): void {
+function reply(
+  request: WorkerRequest,
+  message: WorkerReply | FlatRan,
+  transfer: ArrayBuffer[],
+  startedAt?: number,
+): void {
   const now = performance.now();
   if (held.length === 0) heldSince = now;
   held.push(message);
@@ -181,7 +190,7 @@ function reply(request: WorkerRequest, message: WorkerReply, transfer: ArrayBuff
   let hold = false;
   if (startedAt !== undefined) {
     queued.shift();
-    if (request.type === 'run' && message.ok)
+    if (request.type === 'run' && (Array.isArray(message) || message.ok))
       msPerElement.set(request.sessionId, (now - startedAt) / elementsOf(request));
     hold = queued.length > 0 && now + predictedMs(queued[0]) - heldSince < REPLY_HOLD_MS;
   }
@@ -210,8 +219,9 @@ let runs: Promise<void> = Promise.resolve();
 
 port.on('message', (envelope: WorkerEnvelope) => {
   const receivedAt = sharedClockMs();
-  const requests = envelope.type === 'many' ? envelope.requests : [envelope];
-  for (const request of requests) {
+  const requests = isFlatRun(envelope) ? [envelope] : envelope.type === 'many' ? envelope.requests : [envelope];
+  for (const message of requests) {
+    const request = isFlatRun(message) ? runRequestOfFlat(message) : message;
     if (request.type === 'run' || request.type === 'calibrate') {
       queued.push(request);
       runs = runs.then(() => serve(request, receivedAt, true));

@@ -125,7 +125,7 @@ export interface ChunkMeasurement {
 }
 
 /** What the main thread posts: one request, or several that arrived while the worker was busy. */
-export type WorkerEnvelope = WorkerRequest | { type: 'many'; requests: WorkerRequest[] };
+export type WorkerEnvelope = WorkerRequest | FlatRun | { type: 'many'; requests: (WorkerRequest | FlatRun)[] };
 
 /**
  * When a run passed each point in the worker, in sharedClockMs() (src/serving/run-timing.ts): the statistics
@@ -161,21 +161,105 @@ export type WorkerReply =
   | { id: number; ok: false; error: { name: string; message: string }; expired?: true };
 
 /** What a worker posts: one reply, or several for runs that finished while more were queued (inference-worker.ts). */
-export type WorkerReplyEnvelope = WorkerReply | { type: 'replies'; replies: WorkerReply[] };
+export type WorkerReplyEnvelope = WorkerReply | FlatRan | { type: 'replies'; replies: (WorkerReply | FlatRan)[] };
+
+/**
+ * A run request and a finished run's reply cross between the threads as flat arrays, not as the objects above:
+ * structured cloning costs per object and per property name, and a run's objects (the message, its feeds record,
+ * each tensor, the times) cost the posting and the receiving thread ~2 µs more per run than one array of the same
+ * values (docs/performance.md, "Round 6: the gRPC path"). The worker turns a run back into a WorkerRequest; the
+ * pool reads a reply in place.
+ *
+ *   run: ['run', id, sessionId, deadline (NaN: none), chunkRows (NaN: whole), fetch count, ...fetches,
+ *         ...each feed as name, dtype, shape, data]
+ *   ran: [id, chunks, receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt,
+ *         ...each output as name, dtype, shape, data]
+ */
+export type FlatRun = (string | number | number[] | WireTensor['data'])[];
+export type FlatRan = (string | number | number[] | WireTensor['data'])[];
+
+/** Where a FlatRan's outputs start, and its times. */
+export const RAN_OUTPUTS_AT = 7;
+export const RAN_TIMES = { receivedAt: 2, startedAt: 3, inferStartedAt: 4, inferEndedAt: 5, repliedAt: 6 } as const;
+/** Where a FlatRun's id and deadline are (the pool sets the id and checks the deadline before posting). */
+export const RUN_ID_AT = 1;
+export const RUN_DEADLINE_AT = 3;
+
+export function isFlatRun(message: unknown): message is FlatRun {
+  return Array.isArray(message) && message[0] === 'run';
+}
+
+export function isFlatRan(message: unknown): message is FlatRan {
+  return Array.isArray(message);
+}
+
+/** The run request a FlatRun holds. */
+export function runRequestOfFlat(flat: FlatRun): WorkerRequest & { type: 'run' } {
+  const fetchCount = flat[5] as number;
+  const fetches = flat.slice(6, 6 + fetchCount) as string[];
+  const feeds: Record<string, WireTensor> = {};
+  for (let i = 6 + fetchCount; i + 3 < flat.length; i += 4) {
+    feeds[flat[i] as string] = {
+      dtype: flat[i + 1] as DType,
+      shape: flat[i + 2] as number[],
+      data: flat[i + 3] as WireTensor['data'],
+    };
+  }
+  const request: WorkerRequest & { type: 'run' } = {
+    type: 'run',
+    id: flat[1] as number,
+    sessionId: flat[2] as number,
+    feeds,
+    fetches,
+  };
+  if (!Number.isNaN(flat[3])) request.deadline = flat[3] as number;
+  if (!Number.isNaN(flat[4])) request.chunkRows = flat[4] as number;
+  return request;
+}
+
+/** A finished run's reply as a FlatRan. */
+export function flatRan(
+  id: number,
+  chunks: number,
+  times: WorkerRunTimes,
+  outputs: Record<string, WireTensor>,
+): FlatRan {
+  const flat: FlatRan = [
+    id,
+    chunks,
+    times.receivedAt,
+    times.startedAt,
+    times.inferStartedAt,
+    times.inferEndedAt,
+    times.repliedAt,
+  ];
+  for (const name in outputs) {
+    const t = outputs[name] as WireTensor;
+    flat.push(name, t.dtype, t.shape, t.data);
+  }
+  return flat;
+}
 
 /** The buffers of `tensors` that can be moved rather than copied (a typed array spanning its whole buffer). */
 export function transferables(tensors: Iterable<WireTensor>): ArrayBuffer[] {
+  const data: WireTensor['data'][] = [];
+  for (const t of tensors) data.push(t.data);
+  return transferablesOf(data);
+}
+
+/** The buffers of tensors' data (transferables' rule) that can be moved rather than copied. */
+export function transferablesOf(tensorData: Iterable<WireTensor['data']>): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   const add = (view: ArrayBufferView) => {
     if (view.buffer instanceof ArrayBuffer && view.byteOffset === 0 && view.byteLength === view.buffer.byteLength) {
       out.add(view.buffer);
     }
   };
-  for (const t of tensors) {
-    if (isPackedStrings(t.data)) {
-      add(t.data.bytes);
-      add(t.data.ends);
-    } else add(t.data);
+  for (const data of tensorData) {
+    if (isPackedStrings(data)) {
+      add(data.bytes);
+      add(data.ends);
+    } else add(data);
   }
   return [...out];
 }

@@ -13,15 +13,23 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { Internal, InvalidArgument, Unavailable, type FlowserveError } from '../../errors.js';
 import { HostTensor } from '../../graph/host-tensor.js';
-import type { TypedArray } from '../../graph/dtype.js';
+import type { DType, TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
 import { CallingThreadRuns, MAX_MODEL_BYTES } from './calling-thread-runs.js';
 import {
+  isFlatRan,
+  isFlatRun,
   isPackedStrings,
+  RAN_OUTPUTS_AT,
+  RAN_TIMES,
+  RUN_DEADLINE_AT,
+  RUN_ID_AT,
+  transferablesOf,
+  type FlatRan,
+  type FlatRun,
   packStrings,
-  transferables,
   unpackStrings,
   type ChunkCalibrationPlan,
   type ChunkMeasurement,
@@ -147,7 +155,7 @@ export interface PooledModel {
 
 const MAX_RESPAWNS_PER_MINUTE = 5;
 
-type Pending = { resolve: (reply: WorkerReply) => void; reject: (err: FlowserveError) => void };
+type Pending = { resolve: (reply: WorkerReply | FlatRan) => void; reject: (err: FlowserveError) => void };
 type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
 class InferenceThread {
@@ -155,7 +163,7 @@ class InferenceThread {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /** Requests waiting to be posted together (see `request`). */
-  private outbox: WorkerRequest[] = [];
+  private outbox: (WorkerRequest | FlatRun)[] = [];
   private outboxTransfer: ArrayBuffer[] = [];
   inFlight = 0;
   alive = true;
@@ -170,7 +178,8 @@ class InferenceThread {
     this.worker = new Worker(new URL('./inference-worker.js', import.meta.url));
     this.worker.on('message', (envelope: WorkerReplyEnvelope) => {
       this.messagesReceived++;
-      if ('type' in envelope) for (const reply of envelope.replies) this.settle(reply);
+      if (isFlatRan(envelope)) this.settle(envelope);
+      else if ('type' in envelope) for (const reply of envelope.replies) this.settle(reply);
       else this.settle(envelope);
     });
     this.worker.on('error', (err: Error) =>
@@ -181,12 +190,22 @@ class InferenceThread {
 
   /** `body` becomes the message (its id is set here): the caller passes an object of its own. */
   request(body: RequestBody, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply> {
+    // Only runs are answered with a FlatRan, and runs go through requestRun.
+    return this.post(body as WorkerRequest, transfer) as Promise<WorkerReply>;
+  }
+
+  /** A run (its id, at RUN_ID_AT, is set here); answered with a FlatRan, or a WorkerReply when it failed. */
+  requestRun(message: FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
+    return this.post(message, transfer);
+  }
+
+  private post(message: WorkerRequest | FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
     if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
     const id = this.nextId++;
     this.inFlight++;
-    const message = body as WorkerRequest;
-    message.id = id;
-    return new Promise<WorkerReply>((resolve, reject) => {
+    if (isFlatRun(message)) message[RUN_ID_AT] = id;
+    else message.id = id;
+    return new Promise<WorkerReply | FlatRan>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       // Posting a message costs this thread ~40 µs on the 2-core VM (mostly waking the worker), more than a small
       // model's run: requests that arrive in the same turn of the event loop go to the worker in one message.
@@ -204,10 +223,12 @@ class InferenceThread {
     const transfer = this.outboxTransfer;
     this.outbox = [];
     this.outboxTransfer = [];
-    const requests: WorkerRequest[] = [];
+    const requests: (WorkerRequest | FlatRun)[] = [];
     for (const r of outbox) {
-      if (r.type === 'run' && r.deadline !== undefined && deadlinePassed(r.deadline, now)) {
-        this.settle({ id: r.id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
+      const deadline = isFlatRun(r) ? (r[RUN_DEADLINE_AT] as number) : NaN;
+      if (isFlatRun(r) && !Number.isNaN(deadline) && deadlinePassed(deadline, now)) {
+        const id = r[RUN_ID_AT] as number;
+        this.settle({ id, ok: false, error: { name: 'DeadlineExceeded', message: 'expired' }, expired: true });
       } else requests.push(r);
     }
     if (requests.length === 0 || !this.alive) return;
@@ -216,10 +237,11 @@ class InferenceThread {
     else this.worker.postMessage({ type: 'many', requests } satisfies WorkerEnvelope, transfer);
   }
 
-  private settle(reply: WorkerReply): void {
-    const pending = this.pending.get(reply.id);
+  private settle(reply: WorkerReply | FlatRan): void {
+    const id = isFlatRan(reply) ? (reply[0] as number) : reply.id;
+    const pending = this.pending.get(id);
     if (!pending) return;
-    this.pending.delete(reply.id);
+    this.pending.delete(id);
     this.inFlight--;
     pending.resolve(reply);
   }
@@ -392,6 +414,8 @@ export class WorkerPool {
 
 class PooledModelImpl implements PooledModel {
   private unloaded = false;
+  /** Runs of this model started and not yet finished, wherever they compute. */
+  private runsInFlight = 0;
   runsOnCallingThread = 0;
   chunkedRuns = 0;
 
@@ -428,8 +452,34 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions = {},
   ): Promise<Record<string, HostTensor>> {
     if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
+    this.runsInFlight++;
+    try {
+      return await this.runSomewhere(feeds, fetches, options);
+    } finally {
+      this.runsInFlight--;
+    }
+  }
+
+  /**
+   * The calling thread computes a run only when it is the model's one run in flight and the workers holding it are
+   * idle: one request at a time, where the hop would cost more than the run. Runs that overlap (many streams or
+   * connections) mean the event loop, which every request's transport work needs, is the scarce thread; a run
+   * handed to a worker costs it ~10 µs against ~17 µs computed here (docs/performance.md, "Round 6: the gRPC
+   * path"), and the worker computes on another core meanwhile.
+   */
+  private mayRunHere(options: RunOptions): boolean {
+    if (options.chunkRows !== undefined || this.runsInFlight > 1) return false;
+    for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
+    return true;
+  }
+
+  private async runSomewhere(
+    feeds: Record<string, HostTensor>,
+    fetches: readonly string[],
+    options: RunOptions,
+  ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
-    const here = options.chunkRows === undefined ? this.callingThread.tryRun(feeds, fetches) : undefined;
+    const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
     if (here) {
       this.runsOnCallingThread++;
       const { outputs, inferNs } = await here.catch((err: unknown) => {
@@ -444,31 +494,46 @@ class PooledModelImpl implements PooledModel {
       return outputs;
     }
     const replica = this.pickReplica();
-    const wireFeeds: Record<string, WireTensor> = {};
-    for (const name in feeds) wireFeeds[name] = toWire(feeds[name] as HostTensor);
-    const transfer = options.transferInputs ? transferables(Object.values(wireFeeds)) : undefined;
-    const request: Omit<Extract<WorkerRequest, { type: 'run' }>, 'id'> = {
-      type: 'run',
-      sessionId: replica.sessionId,
-      feeds: wireFeeds,
-      fetches: fetches as string[],
-    };
-    if (options.deadline !== undefined) request.deadline = options.deadline;
-    if (options.chunkRows !== undefined) request.chunkRows = options.chunkRows;
-    const reply = await replica.thread.request(request, transfer);
-    if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
-    if (!reply.ok) throw new InvalidArgument(reply.error.message);
-    if (reply.kind !== 'ran') throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
-    if (reply.chunks > 1) this.chunkedRuns++;
+    const message: FlatRun = [
+      'run',
+      0,
+      replica.sessionId,
+      options.deadline ?? NaN,
+      options.chunkRows ?? NaN,
+      fetches.length,
+      ...fetches,
+    ];
+    const data: WireTensor['data'][] = [];
+    for (const name in feeds) {
+      const wire = toWire(feeds[name] as HostTensor);
+      message.push(name, wire.dtype, wire.shape, wire.data);
+      data.push(wire.data);
+    }
+    const reply = await replica.thread.requestRun(message, options.transferInputs ? transferablesOf(data) : undefined);
+    if (!isFlatRan(reply)) {
+      if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
+      if (!reply.ok) throw new InvalidArgument(reply.error.message);
+      throw new Internal(`unexpected worker reply '${reply.kind}' to run`);
+    }
+    if ((reply[1] as number) > 1) this.chunkedRuns++;
     const outputs: Record<string, HostTensor> = {};
-    for (const [name, tensor] of Object.entries(reply.outputs)) outputs[name] = fromWire(tensor);
-    this.callingThread.observe(elapsedNs(reply.times.inferStartedAt, reply.times.inferEndedAt), feeds);
+    for (let i = RAN_OUTPUTS_AT; i + 3 < reply.length; i += 4) {
+      outputs[reply[i] as string] = fromWire({
+        dtype: reply[i + 1] as DType,
+        shape: reply[i + 2] as number[],
+        data: reply[i + 3] as WireTensor['data'],
+      });
+    }
+    const receivedAt = reply[RAN_TIMES.receivedAt] as number;
+    const startedAt = reply[RAN_TIMES.startedAt] as number;
+    const inferStartedAt = reply[RAN_TIMES.inferStartedAt] as number;
+    const inferEndedAt = reply[RAN_TIMES.inferEndedAt] as number;
+    this.callingThread.observe(elapsedNs(inferStartedAt, inferEndedAt), feeds);
     if (options.timing) {
-      const t = reply.times;
-      options.timing.queueNs = elapsedNs(t.receivedAt, t.startedAt);
-      options.timing.computeInputNs = elapsedNs(postedAt, t.receivedAt) + elapsedNs(t.startedAt, t.inferStartedAt);
-      options.timing.computeInferNs = elapsedNs(t.inferStartedAt, t.inferEndedAt);
-      options.timing.computeOutputNs = elapsedNs(t.inferEndedAt, sharedClockMs());
+      options.timing.queueNs = elapsedNs(receivedAt, startedAt);
+      options.timing.computeInputNs = elapsedNs(postedAt, receivedAt) + elapsedNs(startedAt, inferStartedAt);
+      options.timing.computeInferNs = elapsedNs(inferStartedAt, inferEndedAt);
+      options.timing.computeOutputNs = elapsedNs(inferEndedAt, sharedClockMs());
     }
     return outputs;
   }

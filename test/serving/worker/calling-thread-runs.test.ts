@@ -70,6 +70,21 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
+  it('runs that overlap go to the workers: at most one at a time computes on the calling thread', async () => {
+    const dir = await repo.addVersion('affine', 4, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    for (let burst = 0; burst < 5; burst++) {
+      const before = model.runsOnCallingThread;
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () => model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'])),
+      );
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      assert.ok(model.runsOnCallingThread - before <= 1, `${model.runsOnCallingThread - before} of 8 ran here`);
+    }
+    await model.unload();
+  });
+
   it('callingThreadRuns: false keeps every run in the workers', async () => {
     const dir = await repo.addVersion('affine', 3, affineModel(2, 1));
     const model = await workersOnly.loadModel(join(dir, 'model.onnx'));

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InvalidArgument } from '../../../src/errors.js';
+import { DroppedAtDeadline } from '../../../src/serving/deadline.js';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { WorkerPool } from '../../../src/serving/worker/worker-pool.js';
 import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
@@ -81,6 +82,30 @@ describe('WorkerPool', () => {
     assert.ok(elapsed > 100, `the model should take a while (took ${elapsed.toFixed(1)} ms)`);
     assert.ok(delays.length >= 5, `timers fired ${delays.length} times during ${elapsed.toFixed(1)} ms`);
     assert.ok(longest < elapsed / 2, `a 1 ms timer fired after ${longest.toFixed(1)} ms of ${elapsed.toFixed(1)}`);
+    await model.unload();
+  });
+
+  it('a run whose deadline passes before it is posted, or while it waits behind a slow run, is dropped unrun', async () => {
+    const dir = await repo.addVersion('slow-deadline', 1, slowModel(384, 120));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    const x = HostTensor.zeros('float32', [384, 384]);
+    await assert.rejects(model.run({ x }, ['y'], { deadline: Date.now() - 1 }), DroppedAtDeadline);
+    const one = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
+    try {
+      const alone = await one.loadModel(join(dir, 'model.onnx'));
+      const started = performance.now();
+      const slow = alone.run({ x }, ['y']);
+      const late = alone.run({ x: HostTensor.zeros('float32', [1, 384]) }, ['y'], { deadline: Date.now() + 20 });
+      await assert.rejects(
+        late,
+        (err: unknown) => err instanceof DroppedAtDeadline && /worker queue/.test(err.message),
+      );
+      const { y } = await slow;
+      assert.deepEqual(y?.shape, [384, 384]);
+      assert.ok(performance.now() - started > 20, 'the slow run ended before the deadline of the run queued behind it');
+    } finally {
+      await one.close();
+    }
     await model.unload();
   });
 

@@ -13,7 +13,7 @@ import { dtypeInfo, type DType } from '../../../../graph/dtype.js';
 import { boundedElementCount, checkWireShape, STRING_ELEMENT_COST } from '../../../core/request-limits.js';
 import type { ServingCore } from '../../../core/types.js';
 import {
-  admitV2Input,
+  chargeV2Input,
   checkV2InputHeader,
   checkV2InputNames,
   requestDeadlineV2,
@@ -69,7 +69,8 @@ export async function decodeInferRequest(
     headers.map((h) => h.name),
   );
   const inputs: V2Input[] = [];
-  for (const [i, header] of headers.entries()) {
+  for (let i = 0; i < headers.length; i++) {
+    const header = headers[i] as InputHeaderWire;
     if (raw && header.contents) {
       throw new InvalidArgument(
         `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
@@ -110,11 +111,11 @@ async function admitAndDecode(
   // What the shape alone costs (strings: STRING_ELEMENT_COST each, their bytes not yet known) is admitted before
   // the data is walked, so that walking is bounded by an admissible shape rather than by the message's size.
   const least = expected * (dtype === 'string' ? STRING_ELEMENT_COST : dtypeInfo(dtype).bytesPerElement);
-  if (!(least <= target.admission.limits.maxInputBytes)) admitV2Input(target, { ...header, stringBytes: 0 });
+  if (!(least <= target.admission.limits.maxInputBytes)) chargeV2Input(target, header, dtype, 0);
   const measured = rawField
     ? measureRaw(source as ContentsSource, dtype, expected, `${where} (${rawField})`)
     : await measureTyped(source, dtype, header.datatype, expected, where);
-  admitV2Input(target, { ...header, stringBytes: measured.stringBytes ?? 0 });
+  chargeV2Input(target, header, dtype, measured.stringBytes ?? 0);
   if (measured.elements !== expected) {
     throw new InvalidArgument(sizeMismatch(header, dtype, measured.elements, expected, source, rawField));
   }

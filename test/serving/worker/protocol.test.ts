@@ -1,0 +1,62 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  flatRan,
+  isFlatRan,
+  isFlatRun,
+  packStrings,
+  RAN_OUTPUTS_AT,
+  RAN_TIMES,
+  runRequestOfFlat,
+  transferablesOf,
+  type FlatRun,
+} from '../../../src/serving/worker/protocol.js';
+
+describe('the flat run messages between the main thread and a worker', () => {
+  it('a flat run holds every field of the run request: fetches, feeds of any dtype, deadline and chunk rows', () => {
+    const x = new Float32Array([1, 2, 3, 4]);
+    const words = packStrings([new Uint8Array([104, 105]), new Uint8Array([])]);
+    const flat: FlatRun = ['run', 7, 3, 1234.5, 16, 2, 'y', 'z', 'x', 'float32', [2, 2], x, 'w', 'string', [2], words];
+    assert.ok(isFlatRun(flat));
+    assert.deepEqual(runRequestOfFlat(flat), {
+      type: 'run',
+      id: 7,
+      sessionId: 3,
+      fetches: ['y', 'z'],
+      feeds: {
+        x: { dtype: 'float32', shape: [2, 2], data: x },
+        w: { dtype: 'string', shape: [2], data: words },
+      },
+      deadline: 1234.5,
+      chunkRows: 16,
+    });
+  });
+
+  it('NaN stands for no deadline and no chunking', () => {
+    const request = runRequestOfFlat(['run', 1, 1, NaN, NaN, 1, 'y', 'x', 'int32', [1], new Int32Array([5])]);
+    assert.equal('deadline' in request, false);
+    assert.equal('chunkRows' in request, false);
+    assert.deepEqual(request.fetches, ['y']);
+  });
+
+  it('a flat reply keeps the times and outputs in order at their fixed places', () => {
+    const y = new Float32Array([0.5]);
+    const z = new Int32Array([1, 2]);
+    const times = { receivedAt: 1, startedAt: 2, inferStartedAt: 3, inferEndedAt: 4, repliedAt: 5 };
+    const flat = flatRan(9, 2, times, {
+      y: { dtype: 'float32', shape: [1], data: y },
+      z: { dtype: 'int32', shape: [2], data: z },
+    });
+    assert.ok(isFlatRan(flat));
+    assert.equal(isFlatRun(flat), false);
+    assert.deepEqual([flat[0], flat[1]], [9, 2]);
+    for (const [name, at] of Object.entries(RAN_TIMES)) assert.equal(flat[at], times[name as keyof typeof times]);
+    assert.deepEqual(flat.slice(RAN_OUTPUTS_AT), ['y', 'float32', [1], y, 'z', 'int32', [2], z]);
+  });
+
+  it('two feeds viewing one buffer transfer it once; views of part of a buffer are copied', () => {
+    const whole = new Float32Array(8);
+    const part = new Float32Array(whole.buffer, 4, 2);
+    assert.deepEqual(transferablesOf([whole, whole, part]), [whole.buffer]);
+  });
+});
