@@ -54,11 +54,7 @@ export interface TrainMnistOptions {
   overwrite?: boolean;
   /** Write `model.ckpt-STEP.*`, `checkpoint` and `curves.svg` here when given. */
   checkpointDir?: string;
-  /**
-   * ONNX Runtime threads inside one op. Default: the machine's cores, for every model. (The softmax regression had
-   * 1: measured 1.6× faster than 2 threads while idle threads spun; since they sleep, 2 threads cost it ~6 % more
-   * CPU per step and ran its epoch 2–3× faster on a loaded 2-core machine, with the same values.)
-   */
+  /** ONNX Runtime threads inside one op. Default: `defaultIntraOpThreads(model)`. */
   intraOpNumThreads?: number;
   /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
   deviceCount?: Record<string, number>;
@@ -90,6 +86,18 @@ export interface TrainMnistResult {
   exportDir?: string;
   /** The devices the graph's ops were placed on, in the placer's order (GPU first, as TensorFlow prefers it). */
   devices: string[];
+}
+
+/**
+ * ONNX Runtime's intra-op threads for a model's training step: 1 for the softmax regression, the machine's cores for
+ * the MLP and the CNN. The softmax's ops are a few microseconds each; a second thread only adds fork-join hand-offs
+ * to them: with it a step cost 25–50 % more CPU (268–376 against 217–250 µs, load 6), and on the idle machine the
+ * epoch ran at 329,700 examples/s on 2 threads against 373,664 on 1 with an older, slower build. (Round 5 had chosen
+ * the cores from runs on a machine at load 12–17, where a second thread mostly buys a second share of the CPU;
+ * docs/performance.md, "Round 6".) The values are the same either way (test/train/train-mnist.test.ts).
+ */
+export function defaultIntraOpThreads(model: ModelName): number {
+  return model === 'softmax' ? 1 : availableParallelism();
 }
 
 function makeOptimizer(options: TrainMnistOptions): Optimizer {
@@ -169,7 +177,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     return { model, trainOp, init: globalVariablesInitializer(graph) };
   });
   const session = new Session(graph, {
-    intraOpNumThreads: options.intraOpNumThreads ?? availableParallelism(),
+    intraOpNumThreads: options.intraOpNumThreads ?? defaultIntraOpThreads(options.model),
     // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Command } from 'commander';
@@ -13,7 +13,7 @@ import { HostTensor } from '../../src/graph/host-tensor.js';
 import { Session } from '../../src/runtime/session.js';
 import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
-import { trainMnist } from '../../src/train/train-mnist.js';
+import { defaultIntraOpThreads, trainMnist } from '../../src/train/train-mnist.js';
 
 describe('trainMnist', () => {
   let dir: string;
@@ -110,7 +110,13 @@ describe('trainMnist', () => {
     assert.ok(!(await shard('seed-a')).equals(await shard('seed-c')), 'checkpoints equal for different seeds');
   });
 
-  it('the softmax regression trains to the same bits on one intra-op thread and on two (the default on 2 cores)', async () => {
+  it('the softmax regression trains on one intra-op thread by default, the MLP and the CNN on every core', () => {
+    assert.equal(defaultIntraOpThreads('softmax'), 1);
+    assert.equal(defaultIntraOpThreads('mlp'), availableParallelism());
+    assert.equal(defaultIntraOpThreads('cnn'), availableParallelism());
+  });
+
+  it('the softmax regression trains to the same bits on one intra-op thread (the default) and on two', async () => {
     const run = (intraOpNumThreads: number) =>
       trainMnist({
         model: 'softmax',
