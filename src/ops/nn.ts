@@ -378,9 +378,9 @@ export const Conv2DBackpropFilter = defineOp<BackpropFilterAttrs>({
  * The reduction is the same as the 2-D lowering below (over the batch and the output positions), but ONNX Runtime
  * runs it as one GEMM whose columns are all C·kh·kw filter taps, instead of C GEMMs of kh·kw columns each (25 for
  * the CNN's 5×5 filters, a poor shape for its kernels): the CNN's second filter gradient took ~25 % less time and a
- * whole training step 3–5 % less CPU (docs/performance.md, "Round 6"). The sums are grouped differently, so values
- * differ from the 2-D lowering in the last bits. The x transpose is the forward convolution's own (NHWC → NCHW), so
- * ONNX Runtime computes it once.
+ * whole training step 2–5 % less CPU, least of alternated rounds (docs/performance.md, "Round 6"). The sums are
+ * grouped differently, so values differ from the 2-D lowering in the last bits. The x transpose is the forward
+ * convolution's own (NHWC → NCHW), so ONNX Runtime computes it once.
  */
 function emitFilterGradAsVolumeConv(
   b: OnnxGraphBuilder,
