@@ -72,7 +72,11 @@ export function registerTrainCommand(program: Command): Command {
     )
     .option('--train_limit <n>', 'use only the first N training images', positiveInt)
     .option('--test_limit <n>', 'use only the first N test images', positiveInt)
-    .option('--threads <n>', 'ONNX Runtime intra-op threads (default: all cores)', positiveInt)
+    .option(
+      '--threads <n>',
+      'ONNX Runtime intra-op threads (default: 1 for softmax, all cores for mlp and cnn)',
+      positiveInt,
+    )
     .option('--device_count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
     .option('--overwrite', 'replace an existing export version')
     .option('--quiet', 'no progress output')

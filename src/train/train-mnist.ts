@@ -54,11 +54,7 @@ export interface TrainMnistOptions {
   overwrite?: boolean;
   /** Write `model.ckpt-STEP.*`, `checkpoint` and `curves.svg` here when given. */
   checkpointDir?: string;
-  /**
-   * ONNX Runtime threads inside one op. Default: the machine's cores, for every model. (The softmax regression had
-   * 1: measured 1.6× faster than 2 threads while idle threads spun; since they sleep, 2 threads cost it ~6 % more
-   * CPU per step and ran its epoch 2–3× faster on a loaded 2-core machine, with the same values.)
-   */
+  /** ONNX Runtime threads inside one op. Default: `defaultIntraOpThreads(model)`. */
   intraOpNumThreads?: number;
   /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
   deviceCount?: Record<string, number>;
@@ -78,6 +74,11 @@ export interface TrainMnistResult {
   seconds: number;
   /** Training examples per second. */
   examplesPerSec: number;
+  /**
+   * CPU seconds the process used during the training steps (every thread: ONNX Runtime's pool, GC), the same window
+   * as `seconds`. Unlike wall time it hardly moves when other processes share the cores, so benchmarks compare it.
+   */
+  cpuSeconds: number;
   steps: number;
   history: { loss: number[]; accuracy: number[]; epochs: EpochSummary[] };
   checkpointPath?: string;
@@ -85,6 +86,18 @@ export interface TrainMnistResult {
   exportDir?: string;
   /** The devices the graph's ops were placed on, in the placer's order (GPU first, as TensorFlow prefers it). */
   devices: string[];
+}
+
+/**
+ * ONNX Runtime's intra-op threads for a model's training step: 1 for the softmax regression, the machine's cores for
+ * the MLP and the CNN. The softmax's ops are a few microseconds each; a second thread only adds fork-join hand-offs
+ * to them: with it a step cost 25–50 % more CPU (268–376 against 217–250 µs, load 6), and on the idle machine the
+ * epoch ran at 329,700 examples/s on 2 threads against 373,664 on 1 with an older, slower build. (Round 5 had chosen
+ * the cores from runs on a machine at load 12–17, where a second thread mostly buys a second share of the CPU;
+ * docs/performance.md, "Round 6".) The values are the same either way (test/train/train-mnist.test.ts).
+ */
+export function defaultIntraOpThreads(model: ModelName): number {
+  return model === 'softmax' ? 1 : availableParallelism();
 }
 
 function makeOptimizer(options: TrainMnistOptions): Optimizer {
@@ -164,7 +177,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     return { model, trainOp, init: globalVariablesInitializer(graph) };
   });
   const session = new Session(graph, {
-    intraOpNumThreads: options.intraOpNumThreads ?? availableParallelism(),
+    intraOpNumThreads: options.intraOpNumThreads ?? defaultIntraOpThreads(options.model),
     // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,
@@ -185,15 +198,19 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     // were 12 % of an MLP epoch of 60 steps when the first step built them).
     const trainStep = await session.makeCallable([model.loss, model.accuracy], [model.x, model.labels], [trainOp]);
     let trainMs = 0;
+    let cpuMicros = 0;
     let examples = 0;
     try {
       for (let epoch = 0; epoch < options.epochs; epoch++) {
         progress.startEpoch();
         for (const indices of batches.nextEpoch()) {
           const feeds = batchFeeds(train, indices);
+          const cpu0 = process.cpuUsage();
           const t0 = performance.now();
           const [loss, accuracy] = await trainStep(feeds.x, feeds.labels);
           trainMs += performance.now() - t0;
+          const cpu = process.cpuUsage(cpu0);
+          cpuMicros += cpu.user + cpu.system;
           examples += indices.length;
           const lossValue = loss?.get(0) as number;
           const accuracyValue = accuracy?.get(0) as number;
@@ -213,6 +230,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
       testExamples: evaluation.count,
       seconds: trainMs / 1000,
       examplesPerSec: trainMs > 0 ? examples / (trainMs / 1000) : 0,
+      cpuSeconds: cpuMicros / 1e6,
       steps: history.loss.length,
       history,
       devices: usedDevices(session),

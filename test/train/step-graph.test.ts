@@ -16,7 +16,62 @@ async function loweredOpCounts(sess: fs.Session): Promise<Record<string, number>
   return counts;
 }
 
+/** The nodes of the ONNX model a session lowered for its only executable. */
+async function loweredNodes(sess: fs.Session): Promise<onnxProto.onnx.INodeProto[]> {
+  type Step = { lowered: { model: Uint8Array } };
+  const cache = (sess as unknown as { cache: Map<string, Promise<{ steps: Step[] }>> }).cache;
+  const [executable] = [...cache.values()];
+  return onnx.ModelProto.decode(((await executable)?.steps[0] as Step).lowered.model).graph?.node ?? [];
+}
+
 describe('training step graph', () => {
+  it('a float32 conv filter gradient on the CPU is one 3-D Conv over the batch, equal to the sum it stands for', async () => {
+    const g = new fs.Graph();
+    const [N, H, W, C, K, O] = [3, 6, 5, 2, 3, 4];
+    const { x, grad } = fs.withGraph(g, () => {
+      const x = fs.placeholder('float32', { shape: [null, H, W, C], name: 'x' });
+      const f = fs.constant(
+        Array.from({ length: K * K * C * O }, (_, i) => ((i * 37) % 11) / 10 - 0.5),
+        { shape: [K, K, C, O], name: 'f' },
+      );
+      const y = fs.conv2d(x, f, { strides: 2, padding: 'SAME' });
+      const dyWeights = fs.constant(
+        Array.from({ length: N * 3 * 3 * O }, (_, i) => ((i * 13) % 7) / 7 - 0.4),
+        { shape: [N, 3, 3, O] },
+      );
+      return { x, grad: fs.gradients(fs.reduceSum(fs.mul(y, dyWeights)), [f])[0] as fs.Tensor };
+    });
+    const sess = new fs.Session(g, { logger: () => {}, deviceCount: { GPU: 0 } });
+    const xs = Array.from({ length: N * H * W * C }, (_, i) => ((i * 29) % 17) / 8 - 1);
+    const df = (
+      await sess.run(grad, new Map([[x, new fs.HostTensor('float32', [N, H, W, C], Float32Array.from(xs))]]))
+    ).toNumbers();
+    // dW[i,j,c,o] = Σ_{n,h,w} x[n, 2h+i-pt, 2w+j-pl, c] · dY[n,h,w,o] in float64; TensorFlow's SAME pads the 6 rows
+    // by pt = 0 above (1 below) and the 5 columns by pl = 1 on each side.
+    const dy = (n: number, h: number, w: number, o: number) => (((((n * 3 + h) * 3 + w) * O + o) * 13) % 7) / 7 - 0.4;
+    const xv = (n: number, h: number, w: number, c: number) =>
+      h < 0 || h >= H || w < 0 || w >= W ? 0 : (xs[((n * H + h) * W + w) * C + c] as number);
+    df.forEach((v, idx) => {
+      const [i, j, c, o] = [
+        Math.floor(idx / (K * C * O)),
+        Math.floor(idx / (C * O)) % K,
+        Math.floor(idx / O) % C,
+        idx % O,
+      ];
+      let want = 0;
+      for (let n = 0; n < N; n++)
+        for (let h = 0; h < 3; h++)
+          for (let w = 0; w < 3; w++) want += xv(n, 2 * h + i, 2 * w + j - 1, c) * dy(n, h, w, o);
+      assert.ok(Math.abs(v - want) < 1e-5, `dW[${i},${j},${c},${o}] = ${v}, expected ${want}`);
+    });
+    const convs = (await loweredNodes(sess)).filter((n) => n.opType === 'Conv');
+    const volumeConvs = convs.filter((n) => n.attribute?.find((a) => a.name === 'dilations')?.ints?.length === 3);
+    // The forward convolution is 2-D; the filter gradient one 3-D Conv (not a 2-D Conv per input channel's taps).
+    assert.equal(convs.length, 2, JSON.stringify(convs.map((n) => n.name)));
+    assert.equal(volumeConvs.length, 1);
+    await sess.close();
+  });
+
   it("a mean softmax cross-entropy's gradient has no per-example copy of dY and a constant seed", async () => {
     const g = new fs.Graph();
     const { x, y, grad } = fs.withGraph(g, () => {
