@@ -25,14 +25,43 @@ export function formatG(value: number, precision: number): string {
   return strip(value.toFixed(Math.max(0, precision - 1 - exponent)));
 }
 
+/** Trailing zeros of a fraction, and then its '.', removed (as %g does). */
+function stripFraction(text: string): string {
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 0x30) end--;
+  if (text.charCodeAt(end - 1) === 0x2e) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/**
+ * %.<precision>g through one toPrecision call where the two agree: at 1e-4 ≤ |value| the rounded exponent is at
+ * least -4, and toPrecision switches to exponential notation at the same exponent (≥ precision) as %g, whose form
+ * formatG then writes. Both round the exact binary value correctly, so the digits are the same.
+ */
+function formatGFast(value: number, precision: number): string {
+  if (!(Math.abs(value) >= 1e-4)) return formatG(value, precision);
+  const text = value.toPrecision(precision);
+  if (text.includes('e')) return formatG(value, precision);
+  return text.includes('.') ? stripFraction(text) : text;
+}
+
+/** No '.', exponent or letter: a whole number, which TF Serving writes with ".0". */
+function isWholeNumber(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) return false;
+  }
+  return true;
+}
+
 export function formatFloat(value: number, single: boolean): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return 'Infinity';
   if (value === -Infinity) return '-Infinity';
-  let text = formatG(value, 6);
+  let text = formatGFast(value, 6);
   const back = Number(text);
-  if ((single ? Math.fround(back) : back) !== value) text = formatG(value, single ? 9 : 17);
-  return /^-?\d+$/.test(text) ? `${text}.0` : text;
+  if ((single ? Math.fround(back) : back) !== value) text = formatGFast(value, single ? 9 : 17);
+  return isWholeNumber(text) ? `${text}.0` : text;
 }
 
 function elementWriter(tensor: HostTensor, alias: string): (i: number) => string {
@@ -74,15 +103,34 @@ function b64Json(bytes: Uint8Array): string {
 export function tensorJson(tensor: HostTensor, alias: string, index?: number): string {
   const write = elementWriter(tensor, alias);
   const shape = index === undefined ? tensor.shape : tensor.shape.slice(1);
+  const rank = shape.length;
   const inner = shape.reduce((n, d) => n * d, 1);
-  const offset = index === undefined ? 0 : index * inner;
-  const walk = (axis: number, start: number): string => {
-    if (axis === shape.length) return write(start);
-    const dim = shape[axis] as number;
-    const stride = shape.slice(axis + 1).reduce((n, d) => n * d, 1);
-    const parts: string[] = [];
-    for (let i = 0; i < dim; i++) parts.push(walk(axis + 1, start + i * stride));
-    return `[${parts.join(', ')}]`;
-  };
-  return walk(0, offset);
+  let at = index === undefined ? 0 : index * inner;
+  if (rank === 0) return write(at);
+  if (inner === 0) return emptyJson(shape);
+  // Row-major order: each element is written after the brackets and separators its position in `shape` calls for.
+  const position = new Array<number>(rank).fill(0);
+  const last = shape[rank - 1] as number;
+  let out = '['.repeat(rank);
+  for (;;) {
+    out += write(at++);
+    for (let k = 1; k < last; k++) out += `, ${write(at++)}`;
+    // Carry into the outer axes: close the rows that ended, open the next ones.
+    let axis = rank - 2;
+    while (axis >= 0 && (position[axis] as number) + 1 === shape[axis]) axis--;
+    if (axis < 0) return `${out}${']'.repeat(rank)}`;
+    position[axis] = (position[axis] as number) + 1;
+    for (let k = axis + 1; k < rank - 1; k++) position[k] = 0;
+    const depth = rank - 1 - axis;
+    out += `${']'.repeat(depth)}, ${'['.repeat(depth)}`;
+  }
+}
+
+/** A tensor with no elements: its nested lists down to the first 0 in the shape, e.g. [[], []] for [2, 0]. */
+function emptyJson(shape: readonly number[]): string {
+  const zeroAt = shape.indexOf(0);
+  let out = '[]';
+  for (let axis = zeroAt - 1; axis >= 0; axis--)
+    out = `[${new Array<string>(shape[axis] as number).fill(out).join(', ')}]`;
+  return out;
 }

@@ -135,6 +135,25 @@ export function float32At(bytes: Uint8Array, start: number, end: number): number
     }
   }
   if (i < end) return Math.fround(numberAt(bytes, start, end)); // an exponent: rare in tensors, the general path
+  return float32OfDecimal(negative, mantissa, digits, exponent, bytes, start, end);
+}
+
+/**
+ * The float32 of a checked literal without an exponent, bytes[start, end), from its parts as a scan found them:
+ * `mantissa` accumulated in a double from its `digits` significant digits (leading zeros not counted), scaled by
+ * 10^`exponent` (minus the number of fraction digits). Up to MAX_FLOAT32_DIGITS digits the result is exact (see
+ * float32At); more digits, and the cases near a float32 midpoint, go to the literal's own conversion.
+ */
+export function float32OfDecimal(
+  negative: boolean,
+  mantissa: number,
+  digits: number,
+  exponent: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  if (digits > MAX_FLOAT32_DIGITS) return Math.fround(slowNumber(bytes, start, end));
   if (mantissa === 0) return negative ? -0 : 0;
   let value: number;
   if (exponent === 0) value = mantissa;

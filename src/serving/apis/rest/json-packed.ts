@@ -29,6 +29,11 @@ export class PackedArray {
     readonly end: number,
     readonly shape: readonly number[],
     readonly kind: PackedKind,
+    /**
+     * The elements as float32, row-major, when the reader converted them while scanning (json-reader.ts rule 8):
+     * exactly what PackedCursor.float32 gives for each.
+     */
+    readonly float32?: Float32Array,
   ) {}
 
   get length(): number {

@@ -259,6 +259,10 @@ export async function jsonToTensor(
     if (!(leaf instanceof PackedArray)) {
       setElement(data, at++, leaf, dtype);
       work++;
+    } else if (dtype === 'float32' && leaf.float32 !== undefined && leaf.float32.length === leaf.size) {
+      (data as Float32Array).set(leaf.float32, at);
+      at += leaf.size;
+      work += leaf.size;
     } else if (parsesWhole(dtype) && fillFromParsed(leaf, data, at, dtype)) {
       at += leaf.size;
       work += leaf.size;
