@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PackedArray } from '../../../src/serving/apis/rest/json-packed.js';
 import {
+  MAX_FLOAT32_SCAN_BYTES,
   MAX_FLOAT32_VALUES,
   readJson,
   type JsonObject,
@@ -123,7 +124,7 @@ test('float32 tensors decoded from the scan equal those converted after it, bit 
 });
 
 test('past MAX_FLOAT32_VALUES the scan stops converting, and the tensor is converted after admission', async () => {
-  const first = Array.from({ length: MAX_FLOAT32_VALUES - 10 }, (_, i) => `${i}.25`);
+  const first = Array.from({ length: MAX_FLOAT32_VALUES - 10 }, (_, i) => `${i % 10}.5`);
   const second = Array.from({ length: 100 }, (_, i) => `-${i}.5`);
   const body = (await readFloat32(`{"a": [${first.join(',')}], "b": [${second.join(',')}]}`)) as JsonObject;
   assert.ok((body.a as PackedArray).float32, 'the first array fits the store');
@@ -133,6 +134,15 @@ test('past MAX_FLOAT32_VALUES the scan stops converting, and the tensor is conve
   const whole = (await readFloat32(`[${[...first, ...second].join(',')}]`)) as PackedArray;
   assert.equal(whole.float32, undefined, 'an array longer than the store is not held twice');
   assert.equal((await jsonToTensor(whole, 'float32', 'x')).toNumbers()[MAX_FLOAT32_VALUES + 50], -60.5);
+});
+
+test('a body larger than MAX_FLOAT32_SCAN_BYTES is not converted during the scan at all', async () => {
+  const padding = 'p'.repeat(MAX_FLOAT32_SCAN_BYTES);
+  const body = (await readFloat32(`{"x": [0.5, 1.5], "padding": "${padding}"}`)) as JsonObject;
+  assert.equal((body.x as PackedArray).float32, undefined);
+  assert.deepEqual((await jsonToTensor(body.x as JsonValue, 'float32', 'x')).toNumbers(), [0.5, 1.5]);
+  const small = (await readFloat32(`{"x": [0.5, 1.5], "padding": "${padding.slice(100)}"}`)) as JsonObject;
+  assert.deepEqual(Array.from((small.x as PackedArray).float32 ?? []), [0.5, 1.5]);
 });
 
 /** Packed arrays back to plain values through JSON.parse of their text; their float32 values checked against it. */

@@ -10,9 +10,9 @@
  *  5. A rectangular array of numbers or of booleans becomes a PackedArray (shape + byte range), not JS values.
  *  6. Everything else becomes ordinary values; their estimated memory is charged against `maxValueBytes`.
  *  7. The reader stops every `sliceBytes` of input and yields to the event loop, so no body holds it for long.
- *  8. With `float32Values`, the numbers of packed arrays are also converted to float32 as they are scanned (one pass
- *     over their bytes instead of two), up to MAX_FLOAT32_VALUES per body; a packed array whose numbers were all
- *     converted carries them (PackedArray.float32).
+ *  8. With `float32Values`, in a body of up to MAX_FLOAT32_SCAN_BYTES, the numbers of packed arrays are also
+ *     converted to float32 as they are scanned (one pass over their bytes instead of two), up to MAX_FLOAT32_VALUES;
+ *     a packed array whose numbers were all converted carries them (PackedArray.float32).
  * Errors are InvalidArgument "JSON Parse error: <rapidjson's message> at offset: N".
  */
 import { InvalidArgument } from '../../../errors.js';
@@ -33,6 +33,12 @@ const DEFAULT_SLICE_BYTES = 256 * 1024;
  * storage.
  */
 export const MAX_FLOAT32_VALUES = 64 * 1024;
+/**
+ * Rule 8 applies to bodies up to this size: 8 bytes per value of the store, so a body of floats printed with a few
+ * digits or more fits, and a larger one (whose values would overflow the store, and be converted twice) is converted
+ * after admission only.
+ */
+export const MAX_FLOAT32_SCAN_BYTES = 8 * MAX_FLOAT32_VALUES;
 const FIRST_FLOAT32_VALUES = 1024;
 /** numberRun converts literals up to this long itself; longer ones take scanNumber's checks of length and range. */
 const FAST_LITERAL_BYTES = 300;
@@ -153,7 +159,7 @@ class JsonReader {
     this.pos = range.start;
     this.maxDepth = options.maxDepth ?? MAX_JSON_DEPTH;
     this.sliceBytes = options.sliceBytes ?? DEFAULT_SLICE_BYTES;
-    this.float32Capture = options.float32Values === true;
+    this.float32Capture = options.float32Values === true && range.end - range.start <= MAX_FLOAT32_SCAN_BYTES;
   }
 
   async read(): Promise<JsonValue> {
