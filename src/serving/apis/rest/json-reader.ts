@@ -496,27 +496,29 @@ class JsonReader {
         c = ++j < end ? (bytes[j] as number) : -1;
         simple = !(c >= 0x30 && c <= 0x39);
       } else if (simple) {
+        const first = j;
         mantissa = c - 0x30;
-        digits = 1;
+        // `digit >>> 0 > 9`: one comparison for "not a digit" (bytes below '0' wrap to large unsigned values).
         for (j++; j < end; j++) {
-          c = bytes[j] as number;
-          if (c < 0x30 || c > 0x39) break;
-          mantissa = mantissa * 10 + (c - 0x30);
-          digits++;
+          const digit = (bytes[j] as number) - 0x30;
+          if (digit >>> 0 > 9) break;
+          mantissa = mantissa * 10 + digit;
         }
-        if (j >= end) c = -1;
+        digits = j - first;
+        c = j < end ? (bytes[j] as number) : -1;
       }
       if (simple && c === 0x2e) {
         const fractionStart = ++j;
+        // Zeros before the first significant digit scale the value but are not digits of the mantissa.
+        if (digits === 0) while (j < end && bytes[j] === 0x30) j++;
+        const significant = j;
         for (; j < end; j++) {
-          c = bytes[j] as number;
-          if (c < 0x30 || c > 0x39) break;
-          if (digits > 0 || c !== 0x30) {
-            mantissa = mantissa * 10 + (c - 0x30);
-            digits++;
-          }
+          const digit = (bytes[j] as number) - 0x30;
+          if (digit >>> 0 > 9) break;
+          mantissa = mantissa * 10 + digit;
         }
-        if (j >= end) c = -1;
+        digits += j - significant;
+        c = j < end ? (bytes[j] as number) : -1;
         exponent = fractionStart - j;
         simple = exponent < 0;
       }
