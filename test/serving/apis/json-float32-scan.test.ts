@@ -110,6 +110,13 @@ test('nested packed arrays carry their elements in row-major order', async () =>
   assertFloat32Values(body.x as JsonValue, ['1.5'], 'x');
 });
 
+test('arrays before, across and after a growth of the store keep their own values', async () => {
+  const arrays = [700, 700, 1500, 3, 5000].map((n, k) => literals(100 + k, n));
+  const text = `{${arrays.map((texts, k) => `"a${k}": [${texts.join(',')}]`).join(', ')}}`;
+  const body = (await readFloat32(text)) as JsonObject;
+  arrays.forEach((texts, k) => assertFloat32Values(body[`a${k}`] as JsonValue, texts, `a${k}`));
+});
+
 test('float32 tensors decoded from the scan equal those converted after it, bit for bit', async () => {
   const specs = { x: { name: 'x', dtype: 'float32' as const, shape: [-1, 50] } };
   for (let seed = 1; seed <= 20; seed++) {

@@ -478,6 +478,10 @@ class JsonReader {
     let i = this.pos;
     let count = top.count;
     let lastComma = top.lastComma;
+    // The float32 store in locals while the loop runs (synced around the calls that use the fields).
+    let capturing = this.float32Capture;
+    let store = this.float32;
+    let stored = this.float32Count;
     while (i < limit && bytes[i] === 0x2c) {
       let j = i + 1;
       let c = j < end ? (bytes[j] as number) : -1;
@@ -523,19 +527,29 @@ class JsonReader {
         simple = exponent < 0;
       }
       if (!simple || c === 0x65 || c === 0x45 || j - start > FAST_LITERAL_BYTES) {
+        this.float32Count = stored;
         this.pos = start;
-        this.scanNumber(this.float32Capture);
+        this.scanNumber(capturing);
         i = this.pos;
+        capturing = this.float32Capture;
+        store = this.float32;
+        stored = this.float32Count;
         continue;
       }
-      if (this.float32Capture) {
+      if (capturing) {
         const value = float32OfDecimal(negative, mantissa, digits, exponent, bytes, start, j);
-        const store = this.float32;
-        if (store !== undefined && this.float32Count < store.length) store[this.float32Count++] = value;
-        else this.capture(value);
+        if (store !== undefined && stored < store.length) store[stored++] = value;
+        else {
+          this.float32Count = stored;
+          this.capture(value);
+          capturing = this.float32Capture;
+          store = this.float32;
+          stored = this.float32Count;
+        }
       }
       i = j;
     }
+    this.float32Count = stored;
     top.count = count;
     top.lastComma = lastComma;
     this.pos = i;
