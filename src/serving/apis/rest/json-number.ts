@@ -86,9 +86,10 @@ export function numberAt(bytes: Uint8Array, start: number, end: number): number 
 const MAX_FLOAT32_DIGITS = 19;
 /**
  * The relative margin around an approximate double within which the float32 rounding must not change for the fast
- * result to stand: 2^-49 is 8 double ulps (relative to the value), more than float32OfDecimal's worst error (5 ulps)
- * plus the rounding of the margin's own products (½ ulp), and plus the ½ ulp by which the correctly rounded double
- * may differ from the literal's exact value.
+ * result to stand: 2^-49 is 8 double ulps (relative to the value), more than float32OfDecimal's worst error (5 ulps:
+ * past 2^53, at most 4 digits are accumulated, one or two at a time, each step rounding its product and its sum by
+ * ½ ulp at most, and the scaling ½ ulp), plus the rounding of the margin's own products (½ ulp) and the ½ ulp by
+ * which the correctly rounded double may differ from the literal's exact value.
  */
 const MARGIN = 2 ** -49;
 const ABOVE = 1 + MARGIN;
