@@ -241,6 +241,12 @@ export async function jsonToTensor(
   alias: string,
   admit?: AdmitTensor,
 ): Promise<HostTensor> {
+  if (dtype === 'float32' && value instanceof PackedArray && value.float32) {
+    // The whole input as one packed array the reader converted: shape and values are known, no walk is needed.
+    if (value.float32.length !== value.size) throw new TypeError(`float32 values of input ${alias} do not fill it`);
+    admit?.({ dtype, shape: [...value.shape] });
+    return new HostTensor(dtype, [...value.shape], value.float32.slice());
+  }
   const shape = inferShape(value);
   let stringBytes = 0;
   let work = 0;
