@@ -54,13 +54,42 @@ function isWholeNumber(text: string): boolean {
   return true;
 }
 
+// 10^0 … 10^22 are exact doubles.
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * Whether %.6g of `value` reads back as `value` (as a float32 when `single`), without printing it: undefined when
+ * this cannot tell, and the caller prints and reads back. With 10^5 < value·10^k < 10^6 - 1 (k = 5 - its decimal
+ * exponent, |k| ≤ 22), the 6 digits are n = round(value·10^k), and n / 10^k is one correctly rounded division of
+ * exact doubles: what reading the printed text gives. value·10^k is itself rounded, so n may be off by one when the
+ * exact product lies within an ulp of a half; then value lies half a unit of the 6th digit (≥ 5·10^-7 relative) from
+ * both candidates, far more than the ½ float32 ulp (≤ 6·10^-8 relative) within which a text reads back as `value`:
+ * neither reads back, and the answer is the same.
+ */
+function sixDigitsRoundTrip(value: number, single: boolean): boolean | undefined {
+  const magnitude = Math.abs(value);
+  const k = 5 - Math.floor(Math.log10(magnitude));
+  if (!(k >= -22 && k <= 22)) return undefined;
+  const power = POWERS_OF_TEN[Math.abs(k)] as number;
+  const scaled = k >= 0 ? magnitude * power : magnitude / power;
+  if (!(scaled > 100_000.5 && scaled < 999_998.5)) return undefined;
+  const digits = Math.round(scaled);
+  const back = k >= 0 ? digits / power : digits * power;
+  return (single ? Math.fround(back) : back) === magnitude;
+}
+
 export function formatFloat(value: number, single: boolean): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return 'Infinity';
   if (value === -Infinity) return '-Infinity';
-  let text = formatGFast(value, 6);
-  const back = Number(text);
-  if ((single ? Math.fround(back) : back) !== value) text = formatGFast(value, single ? 9 : 17);
+  const six = sixDigitsRoundTrip(value, single);
+  let text: string;
+  if (six !== undefined) text = formatGFast(value, six ? 6 : single ? 9 : 17);
+  else {
+    text = formatGFast(value, 6);
+    const back = Number(text);
+    if ((single ? Math.fround(back) : back) !== value) text = formatGFast(value, single ? 9 : 17);
+  }
   return isWholeNumber(text) ? `${text}.0` : text;
 }
 
