@@ -117,6 +117,32 @@ test('arrays before, across and after a growth of the store keep their own value
   arrays.forEach((texts, k) => assertFloat32Values(body[`a${k}`] as JsonValue, texts, `a${k}`));
 });
 
+test('values converted for one body stay as they were while other bodies are read, one after another or together', async () => {
+  const bodies = [1, 2, 3, 4, 5, 6].map((seed) => literals(200 + seed, 300 + 50 * seed));
+  const text = (texts: readonly string[]) => `{"instances": [[${texts.join(',')}]]}`;
+  const first = (await readFloat32(text(bodies[0] as string[]))) as JsonObject;
+  const second = (await readFloat32(text(bodies[1] as string[]))) as JsonObject;
+  assertFloat32Values(first.instances as JsonValue, bodies[0] as string[], 'first body, after the second was read');
+  assertFloat32Values(second.instances as JsonValue, bodies[1] as string[], 'second body');
+  // Read in slices of a few bytes, the bodies' reads interleave at every yield.
+  const together = await Promise.all(bodies.map((texts, k) => readFloat32(text(texts), 5 + k)));
+  together.forEach((body, k) =>
+    assertFloat32Values((body as JsonObject).instances as JsonValue, bodies[k] as string[], `body ${k}, together`),
+  );
+  await assert.rejects(readFloat32('{"instances": [[0.5, 1.5, x]]}'), /Invalid value/);
+  const after = (await readFloat32(text(bodies[2] as string[]))) as JsonObject;
+  assertFloat32Values(after.instances as JsonValue, bodies[2] as string[], 'a body after a refused one');
+});
+
+test('a tensor takes the converted values as its storage; the array converts again from its text', async () => {
+  const packed = (await readFloat32('[[0.25, 1.5], [2.75, -4]]')) as PackedArray;
+  const values = packed.float32;
+  const tensor = await jsonToTensor(packed, 'float32', 'x');
+  assert.equal(tensor.data, values, 'no copy');
+  assert.equal(packed.float32, undefined);
+  assert.deepEqual((await jsonToTensor(packed, 'float32', 'x')).toNumbers(), [0.25, 1.5, 2.75, -4]);
+});
+
 test('float32 tensors decoded from the scan equal those converted after it, bit for bit', async () => {
   const specs = { x: { name: 'x', dtype: 'float32' as const, shape: [-1, 50] } };
   for (let seed = 1; seed <= 20; seed++) {

@@ -242,10 +242,11 @@ export async function jsonToTensor(
   admit?: AdmitTensor,
 ): Promise<HostTensor> {
   if (dtype === 'float32' && value instanceof PackedArray && value.float32) {
-    // The whole input as one packed array the reader converted: shape and values are known, no walk is needed.
+    // The whole input as one packed array the reader converted: shape and values are known, no walk is needed, and
+    // the values become the tensor's storage.
     if (value.float32.length !== value.size) throw new TypeError(`float32 values of input ${alias} do not fill it`);
     admit?.({ dtype, shape: [...value.shape] });
-    return new HostTensor(dtype, [...value.shape], value.float32.slice());
+    return new HostTensor(dtype, [...value.shape], value.takeFloat32() as Float32Array);
   }
   const shape = inferShape(value);
   let stringBytes = 0;
