@@ -21,10 +21,13 @@ export interface RestResult {
   version?: number;
 }
 
-/** Reads a request body with TF Serving's JSON rules; the top level must be an object. */
-export async function readJsonBody(body: Uint8Array, core: ServingCore): Promise<JsonObject> {
+/**
+ * Reads a request body with TF Serving's JSON rules; the top level must be an object. `float32Values`: a Predict
+ * body, whose arrays of numbers are most likely float32 inputs, converted while they are scanned (json-reader.ts).
+ */
+export async function readJsonBody(body: Uint8Array, core: ServingCore, float32Values = false): Promise<JsonObject> {
   // Ordinary values (strings, objects) are bounded like decoded inputs; arrays of numbers stay in the body.
-  const value = await readJson(body, { maxValueBytes: core.limits.maxInputBytes });
+  const value = await readJson(body, { maxValueBytes: core.limits.maxInputBytes, float32Values });
   if (!isJsonObject(value)) throw new InvalidArgument(`JSON Value: ${previewJson(value)} Is not object`);
   return value;
 }
@@ -57,7 +60,7 @@ export async function predictAction(
   bytes: Uint8Array,
   deadline?: number,
 ): Promise<RestResult> {
-  const body = await readJsonBody(bytes, core);
+  const body = await readJsonBody(bytes, core, true);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
   const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
   // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.

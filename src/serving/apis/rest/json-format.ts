@@ -25,14 +25,72 @@ export function formatG(value: number, precision: number): string {
   return strip(value.toFixed(Math.max(0, precision - 1 - exponent)));
 }
 
+/** Trailing zeros of a fraction, and then its '.', removed (as %g does). */
+function stripFraction(text: string): string {
+  let end = text.length;
+  while (text.charCodeAt(end - 1) === 0x30) end--;
+  if (text.charCodeAt(end - 1) === 0x2e) end--;
+  return end === text.length ? text : text.slice(0, end);
+}
+
+/**
+ * %.<precision>g through one toPrecision call where the two agree: at 1e-4 ≤ |value| the rounded exponent is at
+ * least -4, and toPrecision switches to exponential notation at the same exponent (≥ precision) as %g, whose form
+ * formatG then writes. Both round the exact binary value correctly, so the digits are the same.
+ */
+function formatGFast(value: number, precision: number): string {
+  if (!(Math.abs(value) >= 1e-4)) return formatG(value, precision);
+  const text = value.toPrecision(precision);
+  if (text.includes('e')) return formatG(value, precision);
+  return text.includes('.') ? stripFraction(text) : text;
+}
+
+/** No '.', exponent or letter: a whole number, which TF Serving writes with ".0". */
+function isWholeNumber(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x2d && (c < 0x30 || c > 0x39)) return false;
+  }
+  return true;
+}
+
+// 10^0 … 10^22 are exact doubles.
+const POWERS_OF_TEN = Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * Whether %.6g of `value` reads back as `value` (as a float32 when `single`), without printing it: undefined when
+ * this cannot tell, and the caller prints and reads back. With 10^5 < value·10^k < 10^6 - 1 (k = 5 - its decimal
+ * exponent, |k| ≤ 22), the 6 digits are n = round(value·10^k), and n / 10^k is one correctly rounded division of
+ * exact doubles: what reading the printed text gives. value·10^k is itself rounded, so n may be off by one when the
+ * exact product lies within an ulp of a half; then value lies half a unit of the 6th digit (≥ 5·10^-7 relative) from
+ * both candidates, far more than the ½ float32 ulp (≤ 6·10^-8 relative) within which a text reads back as `value`:
+ * neither reads back, and the answer is the same.
+ */
+function sixDigitsRoundTrip(value: number, single: boolean): boolean | undefined {
+  const magnitude = Math.abs(value);
+  const k = 5 - Math.floor(Math.log10(magnitude));
+  if (!(k >= -22 && k <= 22)) return undefined;
+  const power = POWERS_OF_TEN[Math.abs(k)] as number;
+  const scaled = k >= 0 ? magnitude * power : magnitude / power;
+  if (!(scaled > 100_000.5 && scaled < 999_998.5)) return undefined;
+  const digits = Math.round(scaled);
+  const back = k >= 0 ? digits / power : digits * power;
+  return (single ? Math.fround(back) : back) === magnitude;
+}
+
 export function formatFloat(value: number, single: boolean): string {
   if (Number.isNaN(value)) return 'NaN';
   if (value === Infinity) return 'Infinity';
   if (value === -Infinity) return '-Infinity';
-  let text = formatG(value, 6);
-  const back = Number(text);
-  if ((single ? Math.fround(back) : back) !== value) text = formatG(value, single ? 9 : 17);
-  return /^-?\d+$/.test(text) ? `${text}.0` : text;
+  const six = sixDigitsRoundTrip(value, single);
+  let text: string;
+  if (six !== undefined) text = formatGFast(value, six ? 6 : single ? 9 : 17);
+  else {
+    text = formatGFast(value, 6);
+    const back = Number(text);
+    if ((single ? Math.fround(back) : back) !== value) text = formatGFast(value, single ? 9 : 17);
+  }
+  return isWholeNumber(text) ? `${text}.0` : text;
 }
 
 function elementWriter(tensor: HostTensor, alias: string): (i: number) => string {
@@ -74,15 +132,34 @@ function b64Json(bytes: Uint8Array): string {
 export function tensorJson(tensor: HostTensor, alias: string, index?: number): string {
   const write = elementWriter(tensor, alias);
   const shape = index === undefined ? tensor.shape : tensor.shape.slice(1);
+  const rank = shape.length;
   const inner = shape.reduce((n, d) => n * d, 1);
-  const offset = index === undefined ? 0 : index * inner;
-  const walk = (axis: number, start: number): string => {
-    if (axis === shape.length) return write(start);
-    const dim = shape[axis] as number;
-    const stride = shape.slice(axis + 1).reduce((n, d) => n * d, 1);
-    const parts: string[] = [];
-    for (let i = 0; i < dim; i++) parts.push(walk(axis + 1, start + i * stride));
-    return `[${parts.join(', ')}]`;
-  };
-  return walk(0, offset);
+  let at = index === undefined ? 0 : index * inner;
+  if (rank === 0) return write(at);
+  if (inner === 0) return emptyJson(shape);
+  // Row-major order: each element is written after the brackets and separators its position in `shape` calls for.
+  const position = new Array<number>(rank).fill(0);
+  const last = shape[rank - 1] as number;
+  let out = '['.repeat(rank);
+  for (;;) {
+    out += write(at++);
+    for (let k = 1; k < last; k++) out += `, ${write(at++)}`;
+    // Carry into the outer axes: close the rows that ended, open the next ones.
+    let axis = rank - 2;
+    while (axis >= 0 && (position[axis] as number) + 1 === shape[axis]) axis--;
+    if (axis < 0) return `${out}${']'.repeat(rank)}`;
+    position[axis] = (position[axis] as number) + 1;
+    for (let k = axis + 1; k < rank - 1; k++) position[k] = 0;
+    const depth = rank - 1 - axis;
+    out += `${']'.repeat(depth)}, ${'['.repeat(depth)}`;
+  }
+}
+
+/** A tensor with no elements: its nested lists down to the first 0 in the shape, e.g. [[], []] for [2, 0]. */
+function emptyJson(shape: readonly number[]): string {
+  const zeroAt = shape.indexOf(0);
+  let out = '[]';
+  for (let axis = zeroAt - 1; axis >= 0; axis--)
+    out = `[${new Array<string>(shape[axis] as number).fill(out).join(', ')}]`;
+  return out;
 }

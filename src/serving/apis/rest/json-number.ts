@@ -85,14 +85,15 @@ export function numberAt(bytes: Uint8Array, start: number, end: number): number 
 /** Significant digits float32At accumulates in a double: at most 4 inexact steps past 2^53 (see float32At). */
 const MAX_FLOAT32_DIGITS = 19;
 /**
- * How close (relative) to the midpoint between two float32 neighbours an approximate double may come before the
- * exact conversion decides: 2^-49 is 16 double ulps, more than three times float32At's worst error (5 ulps).
+ * The relative margin around an approximate double within which the float32 rounding must not change for the fast
+ * result to stand: 2^-49 is 8 double ulps (relative to the value), more than float32OfDecimal's worst error (5 ulps:
+ * past 2^53, at most 4 digits are accumulated, one or two at a time, each step rounding its product and its sum by
+ * ½ ulp at most, and the scaling ½ ulp), plus the rounding of the margin's own products (½ ulp) and the ½ ulp by
+ * which the correctly rounded double may differ from the literal's exact value.
  */
-const MIDPOINT_MARGIN = 2 ** -49;
-const MIN_NORMAL_FLOAT32 = 2 ** -126;
-const MAX_FLOAT32_EXPONENT_BOUND = 2 ** 127;
-const f32 = new Float32Array(1);
-const f32Bits = new Uint32Array(f32.buffer);
+const MARGIN = 2 ** -49;
+const ABOVE = 1 + MARGIN;
+const BELOW = 1 - MARGIN;
 
 /**
  * The float32 of the checked literal bytes[start, end), always equal to Math.fround(numberAt(…)): what a float32
@@ -101,7 +102,7 @@ const f32Bits = new Uint32Array(f32.buffer);
  * Here up to 19 digits are accumulated in a double, scaled by an exact power of ten: the result is within 5 double
  * ulps of the literal's value (≤ 4 roundings of the accumulation, 1 of the scaling). Rounding that to float32 gives
  * the same float32 as rounding the correctly rounded double, unless the value lies near the midpoint between two
- * float32 neighbours; then, and outside float32's normal range, the exact conversion decides.
+ * float32 neighbours; then the exact conversion decides.
  */
 export function float32At(bytes: Uint8Array, start: number, end: number): number {
   let i = start;
@@ -135,21 +136,36 @@ export function float32At(bytes: Uint8Array, start: number, end: number): number
     }
   }
   if (i < end) return Math.fround(numberAt(bytes, start, end)); // an exponent: rare in tensors, the general path
+  return float32OfDecimal(negative, mantissa, digits, exponent, bytes, start, end);
+}
+
+/**
+ * The float32 of a checked literal without an exponent, bytes[start, end), from its parts as a scan found them:
+ * `mantissa` accumulated in a double from its `digits` significant digits (leading zeros not counted), scaled by
+ * 10^`exponent` (minus the number of fraction digits). Up to MAX_FLOAT32_DIGITS digits the result is exact (see
+ * float32At); more digits, and the cases near a float32 midpoint, go to the literal's own conversion.
+ */
+export function float32OfDecimal(
+  negative: boolean,
+  mantissa: number,
+  digits: number,
+  exponent: number,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): number {
+  if (digits > MAX_FLOAT32_DIGITS) return Math.fround(slowNumber(bytes, start, end));
   if (mantissa === 0) return negative ? -0 : 0;
   let value: number;
   if (exponent === 0) value = mantissa;
   else if (exponent >= -22) value = mantissa / (POWERS_OF_TEN[-exponent] as number);
   else return Math.fround(slowNumber(bytes, start, end));
   const rounded = Math.fround(value);
-  if (digits > MAX_FAST_DIGITS) {
-    // The approximate value must be clearly on one side of the midpoint between `rounded` and its neighbour.
-    if (!(rounded >= MIN_NORMAL_FLOAT32 && rounded < MAX_FLOAT32_EXPONENT_BOUND)) {
-      return Math.fround(slowNumber(bytes, start, end));
-    }
-    f32[0] = rounded;
-    f32Bits[0] = (f32Bits[0] as number) + (value > rounded ? 1 : -1);
-    const midpoint = (rounded + (f32[0] as number)) / 2;
-    if (Math.abs(value - midpoint) <= value * MIDPOINT_MARGIN) return Math.fround(slowNumber(bytes, start, end));
+  // Up to 15 digits the value is exact. Past that it is within 5 ulps of the literal's: if the values MARGIN above
+  // and below it round to the same float32, so does everything between them (rounding is monotonic), the literal's
+  // correctly rounded double included. Otherwise the value is near a midpoint between two float32 neighbours.
+  if (digits > MAX_FAST_DIGITS && (Math.fround(value * ABOVE) !== rounded || Math.fround(value * BELOW) !== rounded)) {
+    return Math.fround(slowNumber(bytes, start, end));
   }
   return negative ? -rounded : rounded;
 }

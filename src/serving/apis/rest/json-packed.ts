@@ -29,7 +29,19 @@ export class PackedArray {
     readonly end: number,
     readonly shape: readonly number[],
     readonly kind: PackedKind,
+    /**
+     * The elements as float32, row-major, when the reader converted them while scanning (json-reader.ts rule 8):
+     * exactly what PackedCursor.float32 gives for each. This array's own storage, which a tensor may take.
+     */
+    public float32?: Float32Array,
   ) {}
+
+  /** float32, handed over: the caller owns the array (a tensor's storage), and this array no longer holds it. */
+  takeFloat32(): Float32Array | undefined {
+    const values = this.float32;
+    this.float32 = undefined;
+    return values;
+  }
 
   get length(): number {
     return this.shape[0] as number;

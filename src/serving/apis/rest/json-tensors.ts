@@ -241,6 +241,13 @@ export async function jsonToTensor(
   alias: string,
   admit?: AdmitTensor,
 ): Promise<HostTensor> {
+  if (dtype === 'float32' && value instanceof PackedArray && value.float32) {
+    // The whole input as one packed array the reader converted: shape and values are known, no walk is needed, and
+    // the values become the tensor's storage.
+    if (value.float32.length !== value.size) throw new TypeError(`float32 values of input ${alias} do not fill it`);
+    admit?.({ dtype, shape: [...value.shape] });
+    return new HostTensor(dtype, [...value.shape], value.takeFloat32() as Float32Array);
+  }
   const shape = inferShape(value);
   let stringBytes = 0;
   let work = 0;
@@ -259,6 +266,10 @@ export async function jsonToTensor(
     if (!(leaf instanceof PackedArray)) {
       setElement(data, at++, leaf, dtype);
       work++;
+    } else if (dtype === 'float32' && leaf.float32 !== undefined && leaf.float32.length === leaf.size) {
+      (data as Float32Array).set(leaf.float32, at);
+      at += leaf.size;
+      work += leaf.size;
     } else if (parsesWhole(dtype) && fillFromParsed(leaf, data, at, dtype)) {
       at += leaf.size;
       work += leaf.size;
