@@ -10,7 +10,7 @@
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
- *     more than the request handling around it);
+ *     more than the request handling around it), both servers first loaded for 2 s at c64 (BATCHING_WARM_SECONDS);
  *   - the Open Inference Protocol (v2): gRPC ModelInfer with raw contents vs a bare grpc-js server answering the
  *     same canned ModelInferResponse; REST infer with binary tensors vs a bare fastify route answering the same
  *     canned bytes; REST binary vs REST JSON for a [1,3,224,224] FP32 input (a sum model; both request bodies
