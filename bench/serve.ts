@@ -10,7 +10,7 @@
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
- *     more than the request handling around it);
+ *     more than the request handling around it), both servers first loaded for 2 s at c64 (BATCHING_WARM_SECONDS);
  *   - the Open Inference Protocol (v2): gRPC ModelInfer with raw contents vs a bare grpc-js server answering the
  *     same canned ModelInferResponse; REST infer with binary tensors vs a bare fastify route answering the same
  *     canned bytes; REST binary vs REST JSON for a [1,3,224,224] FP32 input (a sum model; both request bodies
@@ -897,11 +897,12 @@ async function measureNativePair(
   runs: { flowserve: NativeRun; peer: NativeRun },
   levels: readonly number[],
   options: Options,
+  warm: { concurrency: number; seconds: number } = { concurrency: 8, seconds: 1 },
 ): Promise<NativeSeries> {
   const out: NativeSeries = { flowserve: [], peer: [] };
   const sides = ['flowserve', 'peer'] as const;
   // Warm the JIT and (for flowserve) the worker sessions.
-  for (const side of sides) await runs[side](8, 1);
+  for (const side of sides) await runs[side](warm.concurrency, warm.seconds);
   const durationS = options.seconds / options.rounds;
   for (const level of levels) {
     const parts = { flowserve: [] as NativeLoadResult[], peer: [] as NativeLoadResult[] };
@@ -1065,6 +1066,11 @@ async function nativeMain(options: Options): Promise<void> {
       levels,
       options,
     );
+    // Both servers warmed alike at the measured load first: by now the batching-off server has served every row
+    // above and the batching-on one almost nothing, and a server's first second at c64 costs it about twice the CPU
+    // per request of its later ones, with or without batching (docs/performance.md, "Round 6"). Measured cold, the
+    // pair compared the JIT's warm-up, not batching.
+    const batchingWarm = { concurrency: cMax, seconds: BATCHING_WARM_SECONDS };
     const batched = await measureNativePair(
       'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
       {
@@ -1073,6 +1079,7 @@ async function nativeMain(options: Options): Promise<void> {
       },
       [cMax],
       options,
+      batchingWarm,
     );
     const batchedCnn = await measureNativePair(
       'gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off)',
@@ -1082,6 +1089,7 @@ async function nativeMain(options: Options): Promise<void> {
       },
       [cMax],
       options,
+      batchingWarm,
     );
 
     const rows: BenchRow[] = [
@@ -1154,6 +1162,9 @@ function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): Be
   };
 }
 
+/** Seconds each server of a batching pair is loaded at the measured concurrency before its rounds. */
+const BATCHING_WARM_SECONDS = 2;
+
 /**
  * `--only batching`: batching on vs off on the softmax model and on the CNN at the highest --concurrency, h2load on
  * one connection (the issue's c64 rows, alone so they are quick to repeat), with each server's CPU per request.
@@ -1208,7 +1219,7 @@ async function batchingOnly(options: Options): Promise<void> {
       { key: 'softmax', suffix: '', body: files.predict, target: '>= 1.0' },
       { key: 'cnn', suffix: '_cnn', body: files.predictCnn, target: '>= 1.5' },
     ];
-    for (const model of models) for (const { server } of sides) await h2(server, model.body, 2);
+    for (const model of models) for (const { server } of sides) await h2(server, model.body, BATCHING_WARM_SECONDS);
     const rows: BenchRow[] = [];
     const results: Record<string, unknown> = {};
     for (const model of models) {
