@@ -4,7 +4,9 @@
  * body, and the headers a client reads) must be the same, and only the hot one keeps these requests from fastify.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { connect } from 'node:net';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -257,5 +259,36 @@ describe('REST hot routes answer v1 :predict and v2 /infer exactly as fastify do
       assert.deepEqual(reported(events.hot), reported(events.plain), name);
       assert.equal(events.hot.length, name.includes('max_request_bytes') ? 0 : 1, name);
     }
+  });
+
+  test("while the server closes, a request pipelined on an open connection gets fastify's 503", async () => {
+    // The first request's body is held back until the close has begun, so the connection is busy (not closed as
+    // idle) and the second request, pipelined behind it, is routed only once the server is closing.
+    const answers: string[] = [];
+    for (const hotRoutes of [true, false]) {
+      const app = createRestServer(server.core, { hotRoutes, bodyLimitBytes: 4096 });
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const port = (app.server.address() as { port: number }).port;
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      const head = (length: number) =>
+        `POST /v1/models/clf:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`;
+      socket.write(head(predict.length) + predict.slice(0, 5));
+      await new Promise((resolve) => setTimeout(resolve, 50)); // the first request reaches its route
+      const closing = app.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      socket.write(predict.slice(5) + head(predict.length) + predict);
+      await Promise.race([once(socket, 'end'), once(socket, 'close')]);
+      socket.destroy();
+      await closing;
+      const text = Buffer.concat(received).toString('latin1');
+      answers.push(
+        [...text.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => m[1]).join(',') +
+          (/connection: close/i.test(text) ? ' close' : ''),
+      );
+    }
+    assert.deepEqual(answers, ['200 close', '200 close']);
   });
 });
