@@ -261,7 +261,7 @@ describe('REST hot routes answer v1 :predict and v2 /infer exactly as fastify do
     }
   });
 
-  test("while the server closes, a request pipelined on an open connection gets fastify's 503", async () => {
+  test('while the server closes, a busy connection gets its answer, then is closed with nothing more routed', async () => {
     // The first request's body is held back until the close has begun, so the connection is busy (not closed as
     // idle) and the second request, pipelined behind it, is routed only once the server is closing.
     const answers: string[] = [];
