@@ -2,6 +2,7 @@
  * The REST front end (fastify): TF Serving's /v1/ routes and the Open Inference Protocol's /v2 routes
  * (../v2-rest/routes.ts) over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
+ * v1 `:predict` and v2 `/infer` are answered in front of fastify by ./hot-routes.ts, through the same route functions.
  */
 import type { IncomingMessage, RequestListener, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
@@ -151,7 +152,8 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
 /**
  * Puts the hot routes before fastify's own 'request' listener on the server fastify made. fastify's `serverFactory`
  * would do it too, but then fastify skips what it does for its own server: the keep-alive and request timeouts, and
- * the second binding for a host name with two addresses (`--host localhost`: 127.0.0.1 and ::1).
+ * the second binding for a host name with two addresses (`--host localhost`: 127.0.0.1 and ::1). That second
+ * server, made by fastify at listen, has fastify's listener alone: its requests get the same answers, from fastify.
  */
 function putInFront(server: HttpServer, hot: HotRoutes): void {
   const listeners = server.listeners('request') as RequestListener[];
