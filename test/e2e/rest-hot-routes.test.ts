@@ -276,10 +276,13 @@ describe('REST hot routes answer v1 :predict and v2 /infer exactly as fastify do
       socket.on('data', (chunk: Buffer) => received.push(chunk));
       const head = (length: number) =>
         `POST /v1/models/clf:predict HTTP/1.1\r\nHost: x\r\nContent-Length: ${length}\r\n\r\n`;
+      const routed = once(app.server, 'request');
       socket.write(head(predict.length) + predict.slice(0, 5));
-      await new Promise((resolve) => setTimeout(resolve, 50)); // the first request reaches its route
+      await routed; // the first request is in progress: its connection is not idle
       const closing = app.close();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The listening socket closes when fastify's close reaches server.close(), after its preClose hooks.
+      for (let i = 0; i < 200 && app.server.listening; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(app.server.listening, false);
       socket.write(predict.slice(5) + head(predict.length) + predict);
       await Promise.race([once(socket, 'end'), once(socket, 'close')]);
       socket.destroy();
