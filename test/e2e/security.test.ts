@@ -32,10 +32,12 @@ function httpsCall(
   path: string,
   tls: TlsClientMaterial,
   headers: Record<string, string> = {},
+  body?: string,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
+    const method = body === undefined ? 'GET' : 'POST';
     const req = httpsRequest(
-      { host: '127.0.0.1', port, path, method: 'GET', headers, agent: false, timeout: 5000, ...tls },
+      { host: '127.0.0.1', port, path, method, headers, agent: false, timeout: 5000, ...tls },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
@@ -46,7 +48,7 @@ function httpsCall(
     );
     req.on('timeout', () => req.destroy(new Error('timed out')));
     req.on('error', reject);
-    req.end();
+    req.end(body);
   });
 }
 
@@ -188,6 +190,28 @@ describe('TLS and mTLS on both ports', { skip: opensslMissing() }, () => {
     const res = await httpsCall(server.restPort as number, '/v1/models/clf', trusted());
     assert.equal(res.status, 200, res.body);
     assert.match(res.body, /"state": ?"AVAILABLE"/);
+  });
+
+  test('REST: :predict and v2 infer over HTTPS with a trusted client certificate are answered', async () => {
+    const port = server.restPort as number;
+    const predict = await httpsCall(
+      port,
+      '/v1/models/clf:predict',
+      trusted(),
+      {},
+      JSON.stringify({ signature_name: 'predict_probs', instances: [[0.5, -1, 2, 0.25]] }),
+    );
+    assert.equal(predict.status, 200, predict.body);
+    assert.match(predict.body, /"predictions"/);
+    const infer = await httpsCall(
+      port,
+      '/v2/models/clf/infer',
+      trusted(),
+      {},
+      JSON.stringify({ inputs: [{ name: 'inputs', datatype: 'FP32', shape: [1, 4], data: [0.5, -1, 2, 0.25] }] }),
+    );
+    assert.equal(infer.status, 200, infer.body);
+    assert.match(infer.body, /"model_name":"clf"/);
   });
 
   test('REST: no client certificate, a certificate from another CA, and plain HTTP are all refused', async () => {

@@ -1,8 +1,11 @@
 /**
- * What every REST route shares, TF Serving's /v1 and the Open Inference Protocol's /v2: the request body's bytes
- * (gzip inflated off the event loop), the error body {"error": msg} with the error's HTTP status, and the
- * --rest_api_timeout_in_ms race.
+ * What every REST route shares, TF Serving's /v1 and the Open Inference Protocol's /v2, whichever transport received
+ * the request (fastify, or the lean node:http front of ./hot-routes.ts): the request and reply as plain data, the
+ * request body's bytes (gzip inflated off the event loop), the error body {"error": msg} with the error's HTTP
+ * status, and the --rest_api_timeout_in_ms race.
  */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Socket } from 'node:net';
 import { promisify } from 'node:util';
 import { gunzip } from 'node:zlib';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -17,11 +20,50 @@ import { DroppedAtDeadline } from '../../deadline.js';
 
 const gunzipAsync = promisify(gunzip);
 
+/** What a route reads of a request: the same fields from fastify's request or from node:http's. */
+export interface RestRequest {
+  method: string;
+  /** The raw request target, query included. */
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The collected body (a Buffer; anything else reads as empty), still gzip-encoded if it came so. */
+  body: unknown;
+  /** The client's connection (a repository load is cancelled when it closes). */
+  socket: Socket;
+}
+
+/** What a route answers, for the transport to write: a status, a body, and any headers beyond Content-Type. */
+export interface RestReply {
+  status: number;
+  body: string | Buffer;
+  contentType: string;
+  headers?: Record<string, string>;
+  /** The version that served the request, for metrics. */
+  version?: number;
+}
+
+export function restRequestOf(request: FastifyRequest): RestRequest {
+  return {
+    method: request.method,
+    url: request.url,
+    headers: request.headers,
+    body: request.body,
+    socket: request.raw.socket,
+  };
+}
+
+/** Writes a route's reply through fastify (its onSend hooks, CORS among them, run as for any reply). */
+export function sendReply(reply: FastifyReply, result: RestReply): FastifyReply {
+  reply.code(result.status).type(result.contentType);
+  for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
+  return reply.send(result.body);
+}
+
 /**
  * The body's bytes (never copied into a string: the JSON reader reads them in place); gzip is inflated on libuv's
  * thread pool, so a large body does not block the event loop.
  */
-export async function bodyBytes(request: FastifyRequest, maxBytes: number): Promise<Buffer> {
+export async function bodyBytes(request: Pick<RestRequest, 'body' | 'headers'>, maxBytes: number): Promise<Buffer> {
   const raw = request.body;
   if (!Buffer.isBuffer(raw)) return Buffer.alloc(0);
   if (/gzip/i.test(String(request.headers['content-encoding'] ?? ''))) {
@@ -44,12 +86,14 @@ export function errorBody(message: string): string {
   return JSON.stringify({ error: message });
 }
 
-export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+/** An error as TF Serving's REST answer: its HTTP status and {"error": msg}. */
+export function errorReply(err: unknown): RestReply {
   const error = toFlowserveError(err);
-  return reply
-    .code(error.httpStatus)
-    .type('application/json')
-    .send(errorBody(clientMessage(error)));
+  return { status: error.httpStatus, body: errorBody(clientMessage(error)), contentType: 'application/json' };
+}
+
+export function sendError(reply: FastifyReply, err: unknown): FastifyReply {
+  return sendReply(reply, errorReply(err));
 }
 
 /**

@@ -2,7 +2,9 @@
  * The REST front end (fastify): TF Serving's /v1/ routes and the Open Inference Protocol's /v2 routes
  * (../v2-rest/routes.ts) over the serving core, its error body {"error": msg} and
  * HTTP mapping, gzip request bodies, CORS preflight, and the Prometheus endpoint when monitoring enables it.
+ * v1 `:predict` and v2 `/infer` are answered in front of fastify by ./hot-routes.ts, through the same route functions.
  */
+import type { IncomingMessage, RequestListener, Server as HttpServer, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Server as TlsServer } from 'node:tls';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -14,17 +16,10 @@ import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '..
 import type { RequestObserver } from '../shared/request-event.js';
 import { isV2HealthPath, registerV2Routes } from '../v2-rest/routes.js';
 import { collectBody } from './body-bytes.js';
-import { bodyBytes, errorBody, sendError, withTimeout } from './http-common.js';
-import {
-  classifyAction,
-  metadataAction,
-  predictAction,
-  regressAction,
-  statusAction,
-  type RestResult,
-} from './handlers.js';
+import { errorBody, restRequestOf, sendError, sendReply } from './http-common.js';
 import { clientErrorHandler } from './client-errors.js';
-import { parseRestPath, type RestRoute } from './paths.js';
+import { handleV1Request } from './v1-routes.js';
+import { HotRoutes } from './hot-routes.js';
 
 export interface MetricsSource {
   contentType: string;
@@ -49,6 +44,11 @@ export interface RestServerOptions {
   tls?: SslConfigFile;
   /** More routes on this port (the dashboard), registered after the API routes, behind the same auth/TLS/CORS. */
   extraRoutes?: RestRoutes;
+  /**
+   * Answer v1 `:predict` and v2 `/infer` from node:http in front of fastify (./hot-routes.ts). Default on; off
+   * with `logger`, since those requests would not be in fastify's request log.
+   */
+  hotRoutes?: boolean;
 }
 
 /** Routes another adapter adds to the REST port (src/serving/dashboard/), with the paths that need no token. */
@@ -60,27 +60,6 @@ export interface RestRoutes {
 
 const NOT_FOUND_HTML =
   '<HTML><HEAD>\n<TITLE>404 Not Found</TITLE>\n</HEAD><BODY>\n<H1>Not Found</H1>\n</BODY></HTML>\n';
-
-async function dispatch(
-  core: ServingCore,
-  route: RestRoute,
-  request: FastifyRequest,
-  maxBytes: number,
-  deadline: number | undefined,
-): Promise<RestResult> {
-  switch (route.action) {
-    case 'predict':
-      return predictAction(core, route, await bodyBytes(request, maxBytes), deadline);
-    case 'classify':
-      return classifyAction(core, route, await bodyBytes(request, maxBytes), deadline);
-    case 'regress':
-      return regressAction(core, route, await bodyBytes(request, maxBytes), deadline);
-    case 'status':
-      return statusAction(core, route);
-    case 'metadata':
-      return metadataAction(core, route);
-  }
-}
 
 export function createRestServer(core: ServingCore, options: RestServerOptions = {}): FastifyInstance {
   const bodyLimit = options.bodyLimitBytes ?? DEFAULT_REQUEST_LIMITS.maxRequestBytes;
@@ -146,39 +125,41 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
     return reply.code(/^https?:\/\//.test(origin) ? 200 : 400).send();
   });
 
-  registerV2Routes(app, core, { observe: options.observe, bodyLimit, timeoutMs: options.timeoutMs ?? 0 });
+  const routeOptions = { observe: options.observe, bodyLimit, timeoutMs: options.timeoutMs ?? 0 };
+  registerV2Routes(app, core, routeOptions);
 
   options.extraRoutes?.register(app);
 
   app.route({
     method: ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'],
     url: '/v1/*',
-    handler: async (request, reply) => {
-      const started = process.hrtime.bigint();
-      const path = request.url.split('?')[0] ?? '';
-      let route: RestRoute | undefined;
-      const report = (status: string, version?: number) =>
-        options.observe?.({
-          model: route?.selector.name ?? '',
-          version,
-          api: route && route.action !== 'status' && route.action !== 'metadata' ? route.action : '',
-          entrypoint: 'REST',
-          status,
-          latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
-        });
-      try {
-        route = parseRestPath(request.method, path);
-        const timeoutMs = options.timeoutMs ?? 0;
-        // Counted from the request's arrival, so a request that waited in a queue past it is dropped unrun.
-        const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
-        const result = await withTimeout(dispatch(core, route, request, bodyLimit, deadline), timeoutMs);
-        report('OK', result.version);
-        return reply.type('application/json').send(result.body);
-      } catch (err) {
-        report(toFlowserveError(err).codeName);
-        return sendError(reply, err);
-      }
-    },
+    handler: async (request, reply) =>
+      sendReply(reply, await handleV1Request(core, restRequestOf(request), routeOptions)),
   });
+
+  if (options.hotRoutes ?? !options.logger) {
+    const hot = new HotRoutes(core, {
+      routes: routeOptions,
+      ...(auth ? { auth } : {}),
+      ...(options.enableCors ? { enableCors: true } : {}),
+    });
+    putInFront(app.server, hot);
+    app.addHook('preClose', async () => hot.close());
+  }
   return app;
+}
+
+/**
+ * Puts the hot routes before fastify's own 'request' listener on the server fastify made. fastify's `serverFactory`
+ * would do it too, but then fastify skips what it does for its own server: the keep-alive and request timeouts, and
+ * the second binding for a host name with two addresses (`--host localhost`: 127.0.0.1 and ::1). That second
+ * server, made by fastify at listen, has fastify's listener alone: its requests get the same answers, from fastify.
+ */
+function putInFront(server: HttpServer, hot: HotRoutes): void {
+  const listeners = server.listeners('request') as RequestListener[];
+  server.removeAllListeners('request');
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    if (hot.take(request, response)) return;
+    for (const listener of listeners) listener.call(server, request, response);
+  });
 }

@@ -7,6 +7,13 @@
  *  3. Each input has a string name and datatype, a shape of non-negative integers, and exactly one of `data` or
  *     `parameters.binary_data_size`.
  *  4. The binary chunks follow one another in input order, and their sizes sum to exactly the bytes after the header.
+ *
+ * Clients send the same JSON header again and again (Triton's clients and perf_analyzer: the same names, shapes and
+ * sizes; only the binary data changes), and reading it costs more than the rest of the request's decoding for a
+ * small model. The fields of a header whose inputs are all binary are therefore kept by its exact bytes (a few
+ * recent ones, see HeaderCache): the same bytes read with the same limit give the same fields, so a request whose
+ * header matches skips steps 2–3 and still goes through step 4 with its own body. A header with JSON `data` is never
+ * kept: its values are views of that request's body.
  */
 import { InvalidArgument } from '../../../errors.js';
 import { readJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
@@ -154,6 +161,91 @@ function placeBinaryChunks(inputs: V2RestInput[], start: number, bodyLength: num
   }
 }
 
+/** The fields read from a JSON header (steps 2–3), before its chunks are placed in a body. */
+type HeaderFields = Omit<V2RestInferRequest, 'body' | 'raw'>;
+
+/** A header's fields, each input its own object (placing the chunks writes `binary` into it). */
+function copyFields(fields: HeaderFields): HeaderFields {
+  const copy: HeaderFields = {
+    ...fields,
+    inputs: fields.inputs.map((input) => ({ ...input, shape: [...input.shape] })),
+  };
+  if (fields.outputs) copy.outputs = fields.outputs.map((output) => ({ ...output }));
+  return copy;
+}
+
+/** Deep-freezes what a kept header shares between requests, so no request can change it for the next. */
+function freezeFields(fields: HeaderFields): HeaderFields {
+  for (const input of fields.inputs) {
+    Object.freeze(input.shape);
+    if (input.parameters) Object.freeze(input.parameters);
+    Object.freeze(input);
+  }
+  for (const output of fields.outputs ?? []) {
+    if (output.parameters) Object.freeze(output.parameters);
+    Object.freeze(output);
+  }
+  if (fields.parameters) Object.freeze(fields.parameters);
+  Object.freeze(fields.inputs);
+  if (fields.outputs) Object.freeze(fields.outputs);
+  return Object.freeze(fields);
+}
+
+/**
+ * The fields of the last few binary-only JSON headers, by their bytes and the value limit they were read with.
+ * Bounded: at most HEADER_CACHE_ENTRIES headers of at most HEADER_CACHE_MAX_BYTES each; a client sending a
+ * different header each time (a new `id` per request) only replaces entries in turn.
+ */
+export const HEADER_CACHE_ENTRIES = 16;
+export const HEADER_CACHE_MAX_BYTES = 4096;
+
+class HeaderCache {
+  private readonly entries: { bytes: Buffer; maxValueBytes: number; fields: HeaderFields }[] = [];
+  private next = 0;
+
+  find(bytes: Uint8Array, maxValueBytes: number): HeaderFields | undefined {
+    for (const entry of this.entries) {
+      if (entry.bytes.length === bytes.length && entry.maxValueBytes === maxValueBytes && entry.bytes.equals(bytes)) {
+        return entry.fields;
+      }
+    }
+    return undefined;
+  }
+
+  keep(bytes: Uint8Array, maxValueBytes: number, fields: HeaderFields): void {
+    // A copy down to the parameters, so that freezing it leaves the caller's request as it was.
+    const copy = copyFields(fields);
+    for (const input of copy.inputs) {
+      delete input.binary; // each request's chunks are placed in its own body
+      if (input.parameters) input.parameters = { ...input.parameters };
+    }
+    for (const output of copy.outputs ?? []) if (output.parameters) output.parameters = { ...output.parameters };
+    if (copy.parameters) copy.parameters = { ...copy.parameters };
+    const entry = { bytes: Buffer.from(bytes), maxValueBytes, fields: freezeFields(copy) };
+    this.entries[this.next] = entry;
+    this.next = (this.next + 1) % HEADER_CACHE_ENTRIES;
+  }
+}
+
+const headerCache = new HeaderCache();
+
+/** Steps 2–3: the JSON header's fields. */
+async function readHeaderFields(json: Uint8Array, maxValueBytes: number): Promise<HeaderFields> {
+  const value = await readJson(json, { maxValueBytes });
+  if (!isJsonObject(value)) throw new InvalidArgument('the inference request must be a JSON object');
+  const header: JsonObject = value;
+  const fields: HeaderFields = { inputs: [] };
+  if (header.id !== undefined) {
+    if (typeof header.id !== 'string') throw new InvalidArgument(`'id' must be a string`);
+    fields.id = header.id;
+  }
+  const params = parameters(header.parameters, 'request');
+  if (params) fields.parameters = params;
+  fields.inputs = objectList(header.inputs, 'inputs').map(inputOf);
+  if (header.outputs !== undefined) fields.outputs = objectList(header.outputs, 'outputs').map(outputOf);
+  return fields;
+}
+
 /**
  * Reads an infer body. `headerLength` is Inference-Header-Content-Length (undefined: no binary part);
  * `maxValueBytes` bounds the JSON values (--max_input_bytes).
@@ -165,18 +257,14 @@ export async function readInferRequest(
 ): Promise<V2RestInferRequest> {
   if (headerLength === 0) return { inputs: [], body, raw: true };
   const jsonEnd = headerLength ?? body.length;
-  const json = await readJson(body.subarray(0, jsonEnd), { maxValueBytes });
-  if (!isJsonObject(json)) throw new InvalidArgument('the inference request must be a JSON object');
-  const header: JsonObject = json;
-  const request: V2RestInferRequest = { inputs: [], body, raw: false };
-  if (header.id !== undefined) {
-    if (typeof header.id !== 'string') throw new InvalidArgument(`'id' must be a string`);
-    request.id = header.id;
+  const json = body.subarray(0, jsonEnd);
+  const cacheable = headerLength !== undefined && headerLength <= HEADER_CACHE_MAX_BYTES;
+  const kept = cacheable ? headerCache.find(json, maxValueBytes) : undefined;
+  const fields = kept ? copyFields(kept) : await readHeaderFields(json, maxValueBytes);
+  placeBinaryChunks(fields.inputs, jsonEnd, body.length);
+  // Kept only once its chunks were placed: a header the body does not match is not worth keeping.
+  if (cacheable && !kept && fields.inputs.every((input) => input.data === undefined)) {
+    headerCache.keep(json, maxValueBytes, fields);
   }
-  const params = parameters(header.parameters, 'request');
-  if (params) request.parameters = params;
-  request.inputs = objectList(header.inputs, 'inputs').map(inputOf);
-  if (header.outputs !== undefined) request.outputs = objectList(header.outputs, 'outputs').map(outputOf);
-  placeBinaryChunks(request.inputs, jsonEnd, body.length);
-  return request;
+  return { ...fields, body, raw: false };
 }

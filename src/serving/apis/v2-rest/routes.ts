@@ -11,7 +11,15 @@ import { InvalidArgument, toFlowserveError } from '../../../errors.js';
 import { dtypeInfo } from '../../../graph/dtype.js';
 import type { ServingCore } from '../../core/types.js';
 import type { RequestObserver } from '../shared/request-event.js';
-import { bodyBytes, sendError, withTimeout } from '../rest/http-common.js';
+import {
+  bodyBytes,
+  errorReply,
+  restRequestOf,
+  sendReply,
+  withTimeout,
+  type RestReply,
+  type RestRequest,
+} from '../rest/http-common.js';
 import { readJson, type JsonObject } from '../rest/json-reader.js';
 import { isJsonObject } from '../rest/json-values.js';
 import { modelConfigV2 } from '../v2/config.js';
@@ -33,17 +41,7 @@ export interface V2RoutesOptions {
   timeoutMs: number;
 }
 
-/** What a route answers: a status, a body, and any headers beyond Content-Type. */
-interface V2Reply {
-  status: number;
-  body: string | Buffer;
-  contentType: string;
-  headers?: Record<string, string>;
-  /** The version that served the request, for metrics. */
-  version?: number;
-}
-
-const json = (value: unknown, status = 200): V2Reply => ({
+const json = (value: unknown, status = 200): RestReply => ({
   status,
   body: JSON.stringify(value),
   contentType: 'application/json',
@@ -95,10 +93,10 @@ function rawInput(target: V2InferTarget, bodyLength: number): V2RestInput {
 async function infer(
   core: ServingCore,
   route: V2Route,
-  request: FastifyRequest,
+  request: RestRequest,
   options: V2RoutesOptions,
   deadline: number | undefined,
-): Promise<V2Reply> {
+): Promise<RestReply> {
   const body = await bodyBytes(request, options.bodyLimit);
   const headerLength = headerLengthOf(request.headers[HEADER_LENGTH], body.length);
   const parsed = await readInferRequest(body, headerLength, core.limits.maxInputBytes);
@@ -124,24 +122,24 @@ async function infer(
     { target, inputsOwned: true, ...(deadline === undefined ? {} : { deadline }) },
   );
   const encoded = await encodeInferResponse(result, binary);
-  const reply: V2Reply = {
+  const reply: RestReply = {
     status: 200,
     body: encoded.body,
     contentType: encoded.headerLength === undefined ? 'application/json' : 'application/octet-stream',
     version: Number(result.modelVersion),
   };
   if (encoded.headerLength !== undefined)
-    reply.headers = { 'Inference-Header-Content-Length': String(encoded.headerLength) };
+    reply.headers = { 'inference-header-content-length': String(encoded.headerLength) };
   return reply;
 }
 
 async function dispatch(
   core: ServingCore,
   route: V2Route,
-  request: FastifyRequest,
+  request: RestRequest,
   options: V2RoutesOptions,
   deadline: number | undefined,
-): Promise<V2Reply> {
+): Promise<RestReply> {
   switch (route.api) {
     case 'ServerMetadata':
       return json(serverMetadataV2(core));
@@ -186,7 +184,7 @@ async function dispatch(
 /** A repository call's optional JSON body: {} when empty. */
 async function optionalJsonBody(
   core: ServingCore,
-  request: FastifyRequest,
+  request: RestRequest,
   options: V2RoutesOptions,
 ): Promise<JsonObject> {
   const body = await bodyBytes(request, options.bodyLimit);
@@ -197,9 +195,9 @@ async function optionalJsonBody(
 }
 
 /** Runs `work` with a signal aborted if the client's connection closes first (a load or unload then cancels). */
-async function whileConnected<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function whileConnected<T>(request: RestRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
-  const socket = request.raw.socket;
+  const { socket } = request;
   const onClose = () => controller.abort();
   socket.once('close', onClose);
   try {
@@ -209,38 +207,40 @@ async function whileConnected<T>(request: FastifyRequest, work: (signal: AbortSi
   }
 }
 
-function send(reply: FastifyReply, result: V2Reply): FastifyReply {
-  reply.code(result.status).type(result.contentType);
-  for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
-  return reply.send(result.body);
+/** Answers a /v2 request whose body has been collected; errors become their status and {"error": msg}. */
+export async function handleV2Request(
+  core: ServingCore,
+  request: RestRequest,
+  options: V2RoutesOptions,
+): Promise<RestReply> {
+  const started = process.hrtime.bigint();
+  let route: V2Route | undefined;
+  const report = (status: string, version?: number) =>
+    options.observe?.({
+      model: route?.model ?? '',
+      version,
+      api: route?.api ?? '',
+      entrypoint: 'REST',
+      protocol: 'v2',
+      status,
+      latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
+    });
+  try {
+    route = parseV2Path(request.method, request.url.split('?')[0] ?? '');
+    const deadline = options.timeoutMs > 0 ? Date.now() + options.timeoutMs : undefined;
+    const result = await withTimeout(dispatch(core, route, request, options, deadline), options.timeoutMs);
+    report(result.status === 200 ? 'OK' : 'UNAVAILABLE', result.version);
+    return result;
+  } catch (err) {
+    report(toFlowserveError(err).codeName);
+    return errorReply(err);
+  }
 }
 
 /** Registers every /v2 route on the REST server. */
 export function registerV2Routes(app: FastifyInstance, core: ServingCore, options: V2RoutesOptions): void {
-  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
-    const started = process.hrtime.bigint();
-    let route: V2Route | undefined;
-    const report = (status: string, version?: number) =>
-      options.observe?.({
-        model: route?.model ?? '',
-        version,
-        api: route?.api ?? '',
-        entrypoint: 'REST',
-        protocol: 'v2',
-        status,
-        latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
-      });
-    try {
-      route = parseV2Path(request.method, request.url.split('?')[0] ?? '');
-      const deadline = options.timeoutMs > 0 ? Date.now() + options.timeoutMs : undefined;
-      const result = await withTimeout(dispatch(core, route, request, options, deadline), options.timeoutMs);
-      report(result.status === 200 ? 'OK' : 'UNAVAILABLE', result.version);
-      return send(reply, result);
-    } catch (err) {
-      report(toFlowserveError(err).codeName);
-      return sendError(reply, err);
-    }
-  };
+  const handler = async (request: FastifyRequest, reply: FastifyReply) =>
+    sendReply(reply, await handleV2Request(core, restRequestOf(request), options));
   const method = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
   app.route({ method: [...method], url: '/v2', handler });
   app.route({ method: [...method], url: '/v2/*', handler });
