@@ -12,8 +12,11 @@
  * sizes; only the binary data changes), and reading it costs more than the rest of the request's decoding for a
  * small model. The fields of a header whose inputs are all binary are therefore kept by its exact bytes (a few
  * recent ones, see HeaderCache): the same bytes read with the same limit give the same fields, so a request whose
- * header matches skips steps 2–3 and still goes through step 4 with its own body. A header with JSON `data` is never
- * kept: its values are views of that request's body.
+ * header matches skips steps 2–3 and still goes through step 4 with its own body. Step 4 depends only on the header
+ * and the body's length, so the fields are also kept placed for the length of the body they were first placed in: a
+ * request with that header and that length gets those frozen fields as they are (no copy, no placement), and any
+ * other length is placed and checked again. A header with JSON `data` is never kept: its values are views of that
+ * request's body.
  */
 import { InvalidArgument } from '../../../errors.js';
 import { readJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
@@ -199,32 +202,55 @@ function freezeFields(fields: HeaderFields): HeaderFields {
 export const HEADER_CACHE_ENTRIES = 16;
 export const HEADER_CACHE_MAX_BYTES = 4096;
 
+interface KeptHeader {
+  bytes: Buffer;
+  maxValueBytes: number;
+  /** The fields as read, frozen, with no chunk placed. */
+  fields: HeaderFields;
+  /**
+   * The fields with their chunks placed, frozen, for bodies of `bodyLength` bytes: placement depends only on the
+   * header and the body's length, so a body of that length gets these fields as they are, without a copy.
+   */
+  placed: { bodyLength: number; fields: HeaderFields };
+}
+
 class HeaderCache {
-  private readonly entries: { bytes: Buffer; maxValueBytes: number; fields: HeaderFields }[] = [];
+  private readonly entries: KeptHeader[] = [];
   private next = 0;
 
-  find(bytes: Uint8Array, maxValueBytes: number): HeaderFields | undefined {
+  find(bytes: Uint8Array, maxValueBytes: number): KeptHeader | undefined {
     for (const entry of this.entries) {
       if (entry.bytes.length === bytes.length && entry.maxValueBytes === maxValueBytes && entry.bytes.equals(bytes)) {
-        return entry.fields;
+        return entry;
       }
     }
     return undefined;
   }
 
-  keep(bytes: Uint8Array, maxValueBytes: number, fields: HeaderFields): void {
+  keep(bytes: Uint8Array, maxValueBytes: number, fields: HeaderFields, bodyLength: number): void {
     // A copy down to the parameters, so that freezing it leaves the caller's request as it was.
-    const copy = copyFields(fields);
-    for (const input of copy.inputs) {
-      delete input.binary; // each request's chunks are placed in its own body
-      if (input.parameters) input.parameters = { ...input.parameters };
-    }
-    for (const output of copy.outputs ?? []) if (output.parameters) output.parameters = { ...output.parameters };
-    if (copy.parameters) copy.parameters = { ...copy.parameters };
-    const entry = { bytes: Buffer.from(bytes), maxValueBytes, fields: freezeFields(copy) };
+    const unplaced = ownCopy(fields);
+    for (const input of unplaced.inputs) delete input.binary; // each request's chunks are placed in its own body
+    const placed = ownCopy(fields);
+    for (const input of placed.inputs) if (input.binary) input.binary = Object.freeze({ ...input.binary });
+    const entry: KeptHeader = {
+      bytes: Buffer.from(bytes),
+      maxValueBytes,
+      fields: freezeFields(unplaced),
+      placed: { bodyLength, fields: freezeFields(placed) },
+    };
     this.entries[this.next] = entry;
     this.next = (this.next + 1) % HEADER_CACHE_ENTRIES;
   }
+}
+
+/** A copy of the fields down to the parameters, sharing nothing the caller could change. */
+function ownCopy(fields: HeaderFields): HeaderFields {
+  const copy = copyFields(fields);
+  for (const input of copy.inputs) if (input.parameters) input.parameters = { ...input.parameters };
+  for (const output of copy.outputs ?? []) if (output.parameters) output.parameters = { ...output.parameters };
+  if (copy.parameters) copy.parameters = { ...copy.parameters };
+  return copy;
 }
 
 const headerCache = new HeaderCache();
@@ -246,6 +272,30 @@ async function readHeaderFields(json: Uint8Array, maxValueBytes: number): Promis
   return fields;
 }
 
+/** The request with its fields as they are kept: `fields` are frozen and shared with every such request. */
+function requestOf(fields: HeaderFields, body: Uint8Array): V2RestInferRequest {
+  const request: V2RestInferRequest = { inputs: fields.inputs, body, raw: false };
+  if (fields.id !== undefined) request.id = fields.id;
+  if (fields.parameters) request.parameters = fields.parameters;
+  if (fields.outputs) request.outputs = fields.outputs;
+  return request;
+}
+
+/**
+ * The request, without reading the header, when its header was kept and its body has the length the kept fields
+ * were placed for (then they are placed alike: rule 4 holds); undefined otherwise. Synchronous, so that the route
+ * of a repeated binary request does not wait on a promise for it.
+ */
+export function keptInferRequest(
+  body: Uint8Array,
+  headerLength: number | undefined,
+  maxValueBytes: number,
+): V2RestInferRequest | undefined {
+  if (headerLength === undefined || headerLength === 0 || headerLength > HEADER_CACHE_MAX_BYTES) return undefined;
+  const placed = headerCache.find(body.subarray(0, headerLength), maxValueBytes)?.placed;
+  return placed && placed.bodyLength === body.length ? requestOf(placed.fields, body) : undefined;
+}
+
 /**
  * Reads an infer body. `headerLength` is Inference-Header-Content-Length (undefined: no binary part);
  * `maxValueBytes` bounds the JSON values (--max_input_bytes).
@@ -260,11 +310,12 @@ export async function readInferRequest(
   const json = body.subarray(0, jsonEnd);
   const cacheable = headerLength !== undefined && headerLength <= HEADER_CACHE_MAX_BYTES;
   const kept = cacheable ? headerCache.find(json, maxValueBytes) : undefined;
-  const fields = kept ? copyFields(kept) : await readHeaderFields(json, maxValueBytes);
+  if (kept && kept.placed.bodyLength === body.length) return requestOf(kept.placed.fields, body);
+  const fields = kept ? copyFields(kept.fields) : await readHeaderFields(json, maxValueBytes);
   placeBinaryChunks(fields.inputs, jsonEnd, body.length);
   // Kept only once its chunks were placed: a header the body does not match is not worth keeping.
   if (cacheable && !kept && fields.inputs.every((input) => input.data === undefined)) {
-    headerCache.keep(json, maxValueBytes, fields);
+    headerCache.keep(json, maxValueBytes, fields, body.length);
   }
   return { ...fields, body, raw: false };
 }

@@ -18,7 +18,7 @@ import { yieldToEventLoop, type JsonValue } from '../rest/json-reader.js';
 import { jsonToTensor } from '../rest/json-tensors.js';
 import { jsonTypeName, previewJson } from '../rest/json-values.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
-import { admitV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
+import { chargeV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
 import type { V2RestInput } from './infer-request.js';
 
 /** Elements handled between two yields to the event loop. */
@@ -132,6 +132,19 @@ async function binaryStrings(input: V2RestInput, body: Uint8Array, count: number
   return elements;
 }
 
+/** A binary numeric chunk's size against the input's shape × datatype (the element count). */
+function checkChunkSize(input: V2RestInput, dtype: DType, count: number, cap: number): void {
+  const { length } = input.binary as { offset: number; length: number };
+  const expected = count * dtypeInfo(dtype).bytesPerElement;
+  if (expected !== length) {
+    throw new InvalidArgument(
+      `unexpected size for input '${input.name}', expecting ${Number.isFinite(expected) ? expected : 'more than'}` +
+        `${Number.isFinite(expected) ? '' : ` ${cap}`} bytes for ${v2DatatypeOf(dtype)} [${input.shape.join(',')}], ` +
+        `but binary_data_size is ${length}`,
+    );
+  }
+}
+
 /** Measures one input from what the request states, and checks the statements agree. Allocates nothing large. */
 async function measure(target: V2InferTarget, input: V2RestInput, cap: number): Promise<Measured> {
   const dtype = checkV2InputHeader(target, input);
@@ -148,14 +161,7 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
       }
       return { input, dtype, count, stringBytes: length - count * 4 };
     }
-    const expected = count * dtypeInfo(dtype).bytesPerElement;
-    if (expected !== length) {
-      throw new InvalidArgument(
-        `unexpected size for input '${input.name}', expecting ${Number.isFinite(expected) ? expected : 'more than'}` +
-          `${Number.isFinite(expected) ? '' : ` ${cap}`} bytes for ${v2DatatypeOf(dtype)} [${input.shape.join(',')}], ` +
-          `but binary_data_size is ${length}`,
-      );
-    }
+    checkChunkSize(input, dtype, count, cap);
     return { input, dtype, count, stringBytes: 0 };
   }
   const data = input.data as JsonValue;
@@ -175,6 +181,15 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
   return { input, dtype, count, stringBytes: 0 };
 }
 
+/** A binary numeric input's tensor. */
+function binaryTensor(input: V2RestInput, dtype: DType, count: number, body: Uint8Array): HostTensor {
+  // Copied into storage of its own: aligned for the typed array, and movable to the worker without the body.
+  const data = allocate(dtype, count) as TypedArray;
+  const { offset, length } = input.binary as { offset: number; length: number };
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(body.subarray(offset, offset + length));
+  return new HostTensor(dtype, input.shape, data);
+}
+
 async function decode(measured: Measured, body: Uint8Array): Promise<HostTensor> {
   const { input, dtype, count } = measured;
   if (dtype === 'string') {
@@ -183,13 +198,7 @@ async function decode(measured: Measured, body: Uint8Array): Promise<HostTensor>
       : await binaryStrings(input, body, count);
     return stringTensorFromBytes(input.shape, elements);
   }
-  if (input.binary) {
-    // Copied into storage of its own: aligned for the typed array, and movable to the worker without the body.
-    const data = allocate(dtype, count) as TypedArray;
-    const { offset, length } = input.binary;
-    new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(body.subarray(offset, offset + length));
-    return new HostTensor(dtype, input.shape, data);
-  }
+  if (input.binary) return binaryTensor(input, dtype, count, body);
   // Numbers and booleans go through the REST JSON converter (ranges, NaN/Infinity, slicing), then take the shape
   // the request declares: flat and nested data are both accepted.
   const tensor = await jsonToTensor(input.data as JsonValue, dtype, input.name);
@@ -209,7 +218,7 @@ export async function decodeInputs(target: V2InferTarget, inputs: V2RestInput[],
   const measured: Measured[] = [];
   for (const input of inputs) {
     const m = await measure(target, input, cap);
-    admitV2Input(target, { ...input, ...(m.dtype === 'string' ? { stringBytes: m.stringBytes } : {}) });
+    chargeV2Input(target, input, m.dtype, m.stringBytes);
     measured.push(m);
   }
   const decoded: V2Input[] = [];
@@ -222,4 +231,40 @@ export async function decodeInputs(target: V2InferTarget, inputs: V2RestInput[],
     });
   }
   return decoded;
+}
+
+/**
+ * decodeInputs for a request whose inputs are all binary and numeric (what Triton's clients send): the same checks,
+ * admissions and errors in the same order, without a promise, as nothing here is large enough to yield for (each
+ * chunk is one copy). Undefined, having checked and charged nothing, when any input is JSON or BYTES.
+ */
+export function decodeBinaryInputs(
+  target: V2InferTarget,
+  inputs: readonly V2RestInput[],
+  body: Uint8Array,
+): V2Input[] | undefined {
+  for (const input of inputs) {
+    if (!input.binary || input.datatype === 'BYTES' || input.datatype === 'STRING') return undefined;
+  }
+  checkV2InputNames(
+    target,
+    inputs.map((i) => i.name),
+  );
+  const cap = target.admission.limits.maxInputBytes + 1;
+  const dtypes: DType[] = [];
+  const counts: number[] = [];
+  for (const input of inputs) {
+    const dtype = checkV2InputHeader(target, input);
+    const count = expectedElements(input, cap);
+    checkChunkSize(input, dtype, count, cap);
+    chargeV2Input(target, input, dtype, 0);
+    dtypes.push(dtype);
+    counts.push(count);
+  }
+  return inputs.map((input, i) => ({
+    name: input.name,
+    datatype: input.datatype,
+    shape: input.shape,
+    tensor: binaryTensor(input, dtypes[i] as DType, counts[i] as number, body),
+  }));
 }

@@ -1,7 +1,11 @@
 /** Reading v2 REST infer bodies: the fields of a repeated binary-only JSON header are read once and kept. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { HEADER_CACHE_ENTRIES, readInferRequest } from '../../../../src/serving/apis/v2-rest/infer-request.js';
+import {
+  HEADER_CACHE_ENTRIES,
+  keptInferRequest,
+  readInferRequest,
+} from '../../../../src/serving/apis/v2-rest/infer-request.js';
 
 const LIMIT = 1 << 20;
 
@@ -38,18 +42,46 @@ test('a repeated binary-only header is read once: the next request shares its fr
   assert.deepEqual(b.parameters, a.parameters);
 });
 
-test('a request cannot change a kept header for the next one', async () => {
+test('a request cannot change a kept header for the next one: what it shares is frozen', async () => {
   const sent = body(header('mutate'), new Uint8Array(8));
   await readInferRequest(sent.bytes, sent.headerLength, LIMIT);
   const b = await readInferRequest(sent.bytes, sent.headerLength, LIMIT);
-  b.inputs[0]!.shape.push(7);
-  b.inputs[0]!.name = 'changed';
-  b.inputs.push({ name: 'extra', datatype: 'FP32', shape: [] });
+  assert.throws(() => b.inputs[0]!.shape.push(7), TypeError);
+  assert.throws(() => (b.inputs[0]!.name = 'changed'), TypeError);
+  assert.throws(() => b.inputs.push({ name: 'extra', datatype: 'FP32', shape: [] }), TypeError);
+  assert.throws(() => (b.inputs[0]!.binary!.offset = 0), TypeError);
   assert.throws(() => ((b.parameters as Record<string, unknown>).binary_data_output = false), TypeError);
   const c = await readInferRequest(sent.bytes, sent.headerLength, LIMIT);
   assert.deepEqual(c.inputs[0]?.shape, [1, 2]);
   assert.equal(c.inputs[0]?.name, 'x');
   assert.equal(c.inputs.length, 1);
+  assert.deepEqual(c.inputs[0]?.binary, { offset: sent.headerLength, length: 8 });
+});
+
+test('a body of the kept length gets the kept placed fields as they are, without reading or copying', async () => {
+  const first = body(header('placed'), new Uint8Array(8));
+  const a = await readInferRequest(first.bytes, first.headerLength, LIMIT);
+  assert.equal(
+    keptInferRequest(first.bytes, first.headerLength, LIMIT)?.inputs,
+    (await readInferRequest(first.bytes, first.headerLength, LIMIT)).inputs,
+  );
+  const other = body(header('placed'), new Uint8Array(new Float32Array([5, 6]).buffer));
+  const kept = keptInferRequest(other.bytes, other.headerLength, LIMIT);
+  assert.ok(kept, 'the same header and length are found without a promise');
+  assert.equal(kept.body, other.bytes);
+  assert.equal(kept.raw, false);
+  assert.deepEqual(kept.inputs[0]?.binary, { offset: other.headerLength, length: 8 });
+  assert.deepEqual(kept.parameters, a.parameters);
+  assert.deepEqual(kept.outputs, a.outputs);
+  // Another length, another limit, an unknown header or a raw request: not found here (the full read decides).
+  assert.equal(keptInferRequest(Buffer.concat([other.bytes, new Uint8Array(4)]), other.headerLength, LIMIT), undefined);
+  assert.equal(keptInferRequest(other.bytes, other.headerLength, LIMIT - 1), undefined);
+  assert.equal(
+    keptInferRequest(body(header('unknown'), new Uint8Array(8)).bytes, other.headerLength, LIMIT),
+    undefined,
+  );
+  assert.equal(keptInferRequest(other.bytes, 0, LIMIT), undefined);
+  assert.equal(keptInferRequest(other.bytes, undefined, LIMIT), undefined);
 });
 
 test('a kept header is still checked against each body: sizes that do not add up are refused', async () => {
