@@ -257,7 +257,9 @@ const headerCache = new HeaderCache();
 
 /** Steps 2–3: the JSON header's fields. */
 async function readHeaderFields(json: Uint8Array, maxValueBytes: number): Promise<HeaderFields> {
-  const value = await readJson(json, { maxValueBytes });
+  // The inputs' `data` arrays of numbers are mostly FP32 tensors: converted while scanned, as :predict's are
+  // (json-reader.ts rule 8); decoding an FP32 input then takes the converted values instead of reading them again.
+  const value = await readJson(json, { maxValueBytes, float32Values: true });
   if (!isJsonObject(value)) throw new InvalidArgument('the inference request must be a JSON object');
   const header: JsonObject = value;
   const fields: HeaderFields = { inputs: [] };
