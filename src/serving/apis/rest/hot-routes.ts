@@ -74,7 +74,7 @@ export class HotRoutes {
     if (contentType !== undefined && !PLAIN_CONTENT_TYPE.test(contentType)) return false;
     this.answer(request, response, url, v2).catch((err: unknown) => {
       try {
-        this.write(response, errorReply(err), {});
+        this.write(response, errorReply(err), undefined);
       } catch {
         response.destroy();
       }
@@ -98,27 +98,28 @@ export class HotRoutes {
     try {
       body = await collectBody(request, headers['content-length'], routes.bodyLimit);
     } catch (err) {
-      this.write(response, errorReply(err), {});
+      this.write(response, errorReply(err), undefined);
       return;
     }
     const restRequest: RestRequest = { method: 'POST', url, headers, body, socket: request.socket as Socket };
     const reply = v2
       ? await handleV2Request(this.core, restRequest, routes)
       : await handleV1Request(this.core, restRequest, routes);
-    this.write(response, reply, {});
+    this.write(response, reply, undefined);
   }
 
   /** The reply as fastify writes it: status, Content-Type (JSON text with its charset), length, extra headers. */
-  private write(response: ServerResponse, reply: RestReply, extra: Record<string, string>): void {
+  private write(response: ServerResponse, reply: RestReply, extra: Record<string, string> | undefined): void {
     if (response.headersSent || response.destroyed) return;
     const isJsonText = typeof reply.body === 'string' && reply.contentType.includes('json');
+    // Assigned in fastify's order (a later key replaces an earlier one), without spreading objects per reply.
     const headers: OutgoingHttpHeaders = {
       'content-type': isJsonText ? `${reply.contentType}; charset=utf-8` : reply.contentType,
-      ...reply.headers,
-      ...extra,
-      'content-length': typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.byteLength,
-      ...(this.options.enableCors ? CORS_HEADERS : {}),
     };
+    if (reply.headers) Object.assign(headers, reply.headers);
+    if (extra) Object.assign(headers, extra);
+    headers['content-length'] = typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.byteLength;
+    if (this.options.enableCors) Object.assign(headers, CORS_HEADERS);
     response.writeHead(reply.status, headers);
     response.end(reply.body);
   }

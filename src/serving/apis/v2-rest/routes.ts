@@ -252,7 +252,8 @@ export async function handleV2Request(
       latencySeconds: Number(process.hrtime.bigint() - started) / 1e9,
     });
   try {
-    route = parseV2Path(request.method, request.url.split('?')[0] ?? '');
+    const query = request.url.indexOf('?');
+    route = parseV2Path(request.method, query < 0 ? request.url : request.url.slice(0, query));
     const deadline = options.timeoutMs > 0 ? Date.now() + options.timeoutMs : undefined;
     // Inference, the hot route, skips dispatch's promise.
     const work =
