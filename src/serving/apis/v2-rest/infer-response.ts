@@ -139,21 +139,79 @@ function withChunks(json: string, chunks: readonly Buffer[], chunkBytes: number)
   return { body, headerLength };
 }
 
+/** What an all-binary reply's JSON header is written from, and the header's bytes. */
+interface BinaryHeader {
+  modelName: string;
+  modelVersion: string;
+  id: string | undefined;
+  outputs: { name: string; datatype: string; shape: number[]; bytes: number }[];
+  json: Buffer;
+}
+
+/**
+ * The last all-binary header written: a model answers the same request with the same names, datatypes, shapes and
+ * sizes, so the next reply copies its bytes instead of writing the JSON again. One entry, replaced when anything
+ * it was written from differs.
+ */
+let lastBinaryHeader: BinaryHeader | undefined;
+
+function sameBinaryHeader(kept: BinaryHeader, result: V2InferResult, chunks: readonly Buffer[]): boolean {
+  if (kept.modelName !== result.modelName || kept.modelVersion !== result.modelVersion || kept.id !== result.id) {
+    return false;
+  }
+  if (kept.outputs.length !== result.outputs.length) return false;
+  for (let i = 0; i < chunks.length; i++) {
+    const output = result.outputs[i]!;
+    const seen = kept.outputs[i]!;
+    if (seen.name !== output.name || seen.datatype !== output.datatype || seen.bytes !== chunks[i]!.byteLength) {
+      return false;
+    }
+    if (seen.shape.length !== output.shape.length) return false;
+    for (let d = 0; d < seen.shape.length; d++) if (seen.shape[d] !== output.shape[d]) return false;
+  }
+  return true;
+}
+
 /**
  * The response when every output goes back as binary (what Triton's binary clients ask for): the same bytes as
  * encodeInferResponse, without a promise, as nothing is written element by element.
  */
 export function encodeBinaryInferResponse(result: V2InferResult): EncodedResponse {
   const chunks: Buffer[] = [];
-  const outputs: string[] = [];
   let chunkBytes = 0;
   for (const output of result.outputs) {
     const bytes = binaryOf(output.tensor);
     chunks.push(bytes);
     chunkBytes += bytes.byteLength;
-    outputs.push(`{${outputHead(output)},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
   }
-  return withChunks(headerJson(result, outputs), chunks, chunkBytes);
+  let header = lastBinaryHeader;
+  if (!header || !sameBinaryHeader(header, result, chunks)) {
+    const outputs = result.outputs.map(
+      (output, i) => `{${outputHead(output)},"parameters":{"binary_data_size":${chunks[i]!.byteLength}}}`,
+    );
+    header = {
+      modelName: result.modelName,
+      modelVersion: result.modelVersion,
+      id: result.id,
+      outputs: result.outputs.map((output, i) => ({
+        name: output.name,
+        datatype: output.datatype,
+        shape: [...output.shape],
+        bytes: chunks[i]!.byteLength,
+      })),
+      json: Buffer.from(headerJson(result, outputs), 'utf8'),
+    };
+    lastBinaryHeader = header;
+  }
+  const headerLength = header.json.byteLength;
+  const body = Buffer.allocUnsafe(headerLength + chunkBytes);
+  body.set(header.json, 0);
+  let at = headerLength;
+  for (const chunk of chunks) {
+    body.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return { body, headerLength };
 }
 
 export async function encodeInferResponse(

@@ -137,3 +137,43 @@ test('an all-binary reply is one Buffer, byte for byte what the general encoder 
     new Float32Array([0.25, 1, -3]),
   );
 });
+
+test('a repeated all-binary reply reuses its header only while everything it was written from is the same', async () => {
+  const result = (change: Partial<V2InferResult> = {}, shape = [2], name = 'y'): V2InferResult => ({
+    modelName: 'm',
+    modelVersion: '1',
+    outputs: [
+      {
+        name,
+        datatype: 'FP32',
+        shape,
+        tensor: new HostTensor('float32', shape, new Float32Array(shape.reduce((n, d) => n * d, 1)).fill(0.5)),
+      },
+    ],
+    ...change,
+  });
+  const sequence = [
+    result(),
+    result(),
+    result({ id: 'a' }),
+    result({ id: 'b' }),
+    result({ modelVersion: '2' }),
+    result({ modelName: 'n' }),
+    result({}, [1, 2]),
+    result({}, [2, 1]),
+    result({}, [3]),
+    result({}, [2], 'z'),
+    result(),
+  ];
+  for (const [i, sent] of sequence.entries()) {
+    const fast = encodeBinaryInferResponse(sent);
+    const general = await encodeInferResponse(sent, () => true);
+    assert.deepEqual(fast.body, general.body, `reply ${i}`);
+    assert.equal(fast.headerLength, general.headerLength, `reply ${i}`);
+  }
+  // Each reply is its own Buffer: a reply still being written is not changed by the next.
+  const first = encodeBinaryInferResponse(result());
+  const copy = Buffer.from(first.body as Buffer);
+  encodeBinaryInferResponse(result());
+  assert.deepEqual(first.body, copy);
+});
