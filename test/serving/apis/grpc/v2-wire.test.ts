@@ -1,0 +1,163 @@
+/**
+ * ModelInferRequest read from its wire bytes (infer-request-wire.ts, infer-inputs.ts, wire-reader.ts) against a real
+ * serving core: short names come back from the recent-text table only when every byte matches, and raw inputs that
+ * fit in one turn are decoded at once (a value, no promise), larger ones and typed contents over turns.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
+import { decodeInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-inputs.js';
+import { decodeModelInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-request-wire.js';
+import { recentText, WireReader } from '../../../../src/serving/apis/grpc/v2/wire-reader.js';
+import { parseModelServerConfig } from '../../../../src/serving/config/model-server-config.js';
+import { createServingCore, type ServingCoreImpl } from '../../../../src/serving/core/index.js';
+import { affineModel, tempRepo, type TempRepo } from '../../core/model-fixtures.js';
+
+const quiet = () => undefined;
+const ModelInferRequest = protobufRoot().lookupType('inference.ModelInferRequest');
+
+/** A length-delimited field 1 holding `text`, as a WireReader reads it. */
+function stringField(text: string | Buffer): WireReader {
+  const payload = typeof text === 'string' ? Buffer.from(text, 'utf8') : text;
+  const bytes = Buffer.concat([Buffer.from([0x0a, payload.length]), payload]);
+  const reader = new WireReader(bytes, 'test');
+  reader.tag();
+  return reader;
+}
+
+describe('v2 gRPC wire: short texts', () => {
+  it('the same short ASCII bytes come back as the same text, read from anywhere in a message', () => {
+    const first = stringField('mnist').string();
+    const again = stringField('mnist').string();
+    assert.equal(first, 'mnist');
+    assert.equal(again, 'mnist');
+    const inside = Buffer.from('xxmnistyy');
+    assert.equal(recentText(inside, 2, 7), 'mnist');
+  });
+
+  it('texts of the same length that differ in one byte are never confused, in any order', () => {
+    const names = ['FP32', 'FP16', 'FP64', 'INT8', 'UINT', 'BOOL', 'fp32', 'FP3\u0000'];
+    for (let round = 0; round < 3; round++) {
+      for (const name of names) assert.equal(stringField(name).string(), name);
+    }
+    // Every 2-byte text: more texts than the table has slots, so slots are shared and overwritten.
+    for (let a = 0x20; a < 0x7f; a++) {
+      for (let b = 0x20; b < 0x7f; b += 7) {
+        const text = String.fromCharCode(a, b);
+        assert.equal(stringField(text).string(), text);
+      }
+    }
+  });
+
+  it('non-ASCII and long texts are decoded as UTF-8 and not kept', () => {
+    assert.equal(recentText(Buffer.from('modèle'), 0, Buffer.byteLength('modèle')), undefined);
+    assert.equal(stringField('modèle').string(), 'modèle');
+    assert.equal(stringField('名前').string(), '名前');
+    const long = 'a'.repeat(100);
+    assert.equal(recentText(Buffer.from(long), 0, 100), undefined);
+    assert.equal(stringField(long).string(), long);
+    // Malformed UTF-8 reads as UTF-8 always did (replacement characters), not as Latin-1.
+    assert.equal(stringField(Buffer.from([0x61, 0xff, 0x62])).string(), 'a\ufffdb');
+    assert.equal(stringField('').string(), '');
+  });
+});
+
+describe('v2 gRPC wire: decoding a request against the core', () => {
+  let repo: TempRepo;
+  let core: ServingCoreImpl;
+
+  before(async () => {
+    repo = await tempRepo();
+    await repo.addVersion('affine', 1, affineModel(2, 1));
+    core = await createServingCore({
+      modelConfig: parseModelServerConfig(
+        `model_config_list { config { name: "affine" base_path: "${repo.basePath('affine')}" model_platform: "tensorflow" } }`,
+      ),
+      fileSystemPollWaitSeconds: 0.05,
+      numWorkers: 1,
+      maxNumLoadRetries: 0,
+      log: quiet,
+    });
+    await core.ready();
+  });
+
+  after(async () => {
+    await core.close();
+    await repo.remove();
+  });
+
+  function inputName(): string {
+    const info = core.info({ name: 'affine' });
+    return Object.keys(info.signatures[info.defaultSignature]?.inputs ?? {})[0] as string;
+  }
+
+  function encode(message: Record<string, unknown>): Uint8Array {
+    return ModelInferRequest.encode(ModelInferRequest.fromObject(message)).finish();
+  }
+
+  it('raw inputs that fit in one turn are decoded at once: the result is a value, copied out of the request', () => {
+    const values = new Float32Array([1, 2, 3, 4, 5, 6, 7, 8]);
+    // At an odd offset inside a larger buffer, as a DATA chunk holds it.
+    const encoded = encode({
+      model_name: 'affine',
+      inputs: [{ name: inputName(), datatype: 'FP32', shape: [2, 4] }],
+      raw_input_contents: [Buffer.from(values.buffer)],
+    });
+    const chunk = Buffer.alloc(encoded.length + 3);
+    chunk.set(encoded, 3);
+    const bytes = chunk.subarray(3);
+    const decoded = decodeInferRequest(core, decodeModelInferRequest(bytes), undefined);
+    assert.ok(!(decoded instanceof Promise), 'a small raw request decodes without a promise');
+    const tensor = decoded.request.inputs[0]?.tensor;
+    assert.deepEqual(tensor?.shape, [2, 4]);
+    assert.deepEqual(Array.from(tensor?.data as Float32Array), Array.from(values));
+    // The tensor owns its storage (the worker may take it): changing the request's bytes leaves it as it was.
+    const storage = (tensor?.data as Float32Array).buffer;
+    assert.equal(storage.byteLength, 32);
+    chunk.fill(0);
+    assert.deepEqual(Array.from(tensor?.data as Float32Array), Array.from(values));
+    assert.equal(decoded.inputsCameRaw, true);
+  });
+
+  it('typed contents decode over turns (a promise) to the same tensor', async () => {
+    const values = [1, 2, 3, 4];
+    const decoding = decodeInferRequest(
+      core,
+      decodeModelInferRequest(
+        encode({
+          model_name: 'affine',
+          inputs: [{ name: inputName(), datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: values } }],
+        }),
+      ),
+      undefined,
+    );
+    assert.ok(decoding instanceof Promise);
+    const decoded = await decoding;
+    assert.deepEqual(Array.from(decoded.request.inputs[0]?.tensor.data as Float32Array), values);
+    assert.equal(decoded.inputsCameRaw, false);
+  });
+
+  it('a raw blob whose size does not match its shape is refused naming the field, before any copy', () => {
+    const bytes = encode({
+      model_name: 'affine',
+      inputs: [{ name: inputName(), datatype: 'FP32', shape: [1, 4] }],
+      raw_input_contents: [Buffer.alloc(12)],
+    });
+    assert.throws(
+      () => decodeInferRequest(core, decodeModelInferRequest(bytes), undefined),
+      /raw_input_contents\[0\] holds 12 bytes, expected 16/,
+    );
+  });
+
+  it('a raw input given contents as well is refused', () => {
+    const bytes = encode({
+      model_name: 'affine',
+      inputs: [{ name: inputName(), datatype: 'FP32', shape: [1, 4], contents: { fp32_contents: [1, 2, 3, 4] } }],
+      raw_input_contents: [Buffer.alloc(16)],
+    });
+    assert.throws(
+      () => decodeInferRequest(core, decodeModelInferRequest(bytes), undefined),
+      /contents must not be given when the request uses raw_input_contents/,
+    );
+  });
+});
