@@ -1,10 +1,17 @@
 /**
  * ModelInferRequest read from its wire bytes (infer-request-wire.ts, infer-inputs.ts, wire-reader.ts) against a real
  * serving core: short names come back from the recent-text table only when every byte matches, and raw inputs that
- * fit in one turn are decoded at once (a value, no promise), larger ones and typed contents over turns.
+ * fit in one turn are decoded at once (a value, no promise), larger ones and typed contents over turns; a raw
+ * ModelInferResponse written directly equals protobufjs's bytes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import protobuf from 'protobufjs';
+import { HostTensor } from '../../../../src/graph/host-tensor.js';
+import type { V2Datatype } from '../../../../src/serving/apis/v2/datatypes.js';
+import type { V2InferResult } from '../../../../src/serving/apis/v2/infer.js';
+import { encodeModelInferResponse } from '../../../../src/serving/apis/grpc/v2/infer-response-wire.js';
+import { rawBytes } from '../../../../src/serving/apis/grpc/v2/tensor-contents.js';
 import { protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
 import { decodeInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-inputs.js';
 import { decodeModelInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-request-wire.js';
@@ -159,5 +166,90 @@ describe('v2 gRPC wire: decoding a request against the core', () => {
       () => decodeInferRequest(core, decodeModelInferRequest(bytes), undefined),
       /contents must not be given when the request uses raw_input_contents/,
     );
+  });
+});
+
+describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
+  /** The protobufjs writer's bytes, what the direct encoding must equal. */
+  function viaProtobufjs(result: V2InferResult): Buffer {
+    const writer = protobuf.Writer.create();
+    writeResponseWithWriter(writer, result);
+    return Buffer.from(writer.finish());
+  }
+
+  /** ModelInferResponse through protobufjs's generated encoder, from the result's fields. */
+  function writeResponseWithWriter(writer: protobuf.Writer, result: V2InferResult): void {
+    const ModelInferResponse = protobufRoot().lookupType('inference.ModelInferResponse');
+    const message = ModelInferResponse.fromObject({
+      model_name: result.modelName,
+      model_version: result.modelVersion,
+      ...(result.id ? { id: result.id } : {}),
+      outputs: result.outputs.map((o) => ({ name: o.name, datatype: o.datatype, shape: o.shape })),
+      raw_output_contents: result.outputs.map((o) => rawBytes(o.tensor)),
+    });
+    ModelInferResponse.encode(message, writer);
+  }
+
+  function output(name: string, datatype: V2Datatype, tensor: HostTensor): V2InferResult['outputs'][number] {
+    return { name, datatype, shape: [...tensor.shape], tensor };
+  }
+
+  const results: [string, V2InferResult][] = [
+    [
+      'one FP32 output',
+      {
+        modelName: 'mnist',
+        modelVersion: '1',
+        outputs: [output('scores', 'FP32', new HostTensor('float32', [1, 10], new Float32Array(10).fill(0.1)))],
+      },
+    ],
+    [
+      'an id, several outputs, a scalar, a large dimension and a long blob',
+      {
+        modelName: 'm',
+        modelVersion: '12345678901',
+        id: 'request-7',
+        outputs: [
+          output('a', 'INT64', new HostTensor('int64', [2], new BigInt64Array([1n, -2n]))),
+          output('scalar', 'FP64', new HostTensor('float64', [], new Float64Array([3.5]))),
+          output('wide', 'UINT8', new HostTensor('uint8', [1, 300], new Uint8Array(300).fill(7))),
+          output('huge_dim', 'BOOL', new HostTensor('bool', [0, 2 ** 40], new Uint8Array(0))),
+        ],
+      },
+    ],
+    [
+      'BYTES elements and non-ASCII names',
+      {
+        modelName: 'modèle',
+        modelVersion: '',
+        outputs: [
+          output(
+            'texte_é',
+            'BYTES',
+            new HostTensor('string', [2], [Buffer.from('ab'), Buffer.from('名前')] as unknown as Uint8Array[]),
+          ),
+        ],
+      },
+    ],
+    ['no outputs', { modelName: 'empty', modelVersion: '3', outputs: [] }],
+  ];
+
+  for (const [what, result] of results) {
+    it(`equals protobufjs's bytes: ${what}`, () => {
+      assert.deepEqual(encodeModelInferResponse(result, true), viaProtobufjs(result));
+    });
+  }
+
+  it('a result with parameters still carries them (the writer path)', () => {
+    const result: V2InferResult = {
+      modelName: 'mnist',
+      modelVersion: '1',
+      parameters: { sequence_end: true },
+      outputs: [output('scores', 'FP32', new HostTensor('float32', [1], new Float32Array([1])))],
+    };
+    const ModelInferResponse = protobufRoot().lookupType('inference.ModelInferResponse');
+    const decoded = ModelInferResponse.toObject(ModelInferResponse.decode(encodeModelInferResponse(result, true)));
+    assert.deepEqual(decoded.parameters, { sequence_end: { bool_param: true } });
+    assert.equal(decoded.raw_output_contents.length, 1);
   });
 });
