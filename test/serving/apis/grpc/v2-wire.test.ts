@@ -14,7 +14,7 @@ import { encodeModelInferResponse } from '../../../../src/serving/apis/grpc/v2/i
 import { rawBytes } from '../../../../src/serving/apis/grpc/v2/tensor-contents.js';
 import { protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
 import { decodeInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-inputs.js';
-import { decodeModelInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-request-wire.js';
+import { decodeModelInferRequest, readInputHeader } from '../../../../src/serving/apis/grpc/v2/infer-request-wire.js';
 import { recentText, WireReader } from '../../../../src/serving/apis/grpc/v2/wire-reader.js';
 import { parseModelServerConfig } from '../../../../src/serving/config/model-server-config.js';
 import { createServingCore, type ServingCoreImpl } from '../../../../src/serving/core/index.js';
@@ -251,5 +251,29 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
     const decoded = ModelInferResponse.toObject(ModelInferResponse.decode(encodeModelInferResponse(result, true)));
     assert.deepEqual(decoded.parameters, { sequence_end: { bool_param: true } });
     assert.equal(decoded.raw_output_contents.length, 1);
+  });
+});
+
+describe('v2 gRPC wire: input shapes', () => {
+  it('dimensions read as int64, short varints and long ones alike, packed or not', () => {
+    const dims = [0, 1, 127, 128, 2 ** 31, 2 ** 49 - 1, 2 ** 49, 2 ** 53 - 1, -1, -(2 ** 40)];
+    const InferInputTensor = protobufRoot().lookupType('inference.ModelInferRequest.InferInputTensor');
+    const packed = InferInputTensor.encode(
+      InferInputTensor.fromObject({ name: 'x', datatype: 'FP32', shape: dims }),
+    ).finish();
+    assert.deepEqual(readInputHeader(packed, [0, packed.length], 0).shape, dims);
+    // The same dims unpacked: field 3 as one varint each (a writer may send either form).
+    const unpacked: number[] = [];
+    for (const d of dims) {
+      unpacked.push(3 << 3);
+      let v = BigInt.asUintN(64, BigInt(d));
+      do {
+        const byte = Number(v & 0x7fn);
+        v >>= 7n;
+        unpacked.push(v > 0n ? byte | 0x80 : byte);
+      } while (v > 0n);
+    }
+    const bytes = Uint8Array.from(unpacked);
+    assert.deepEqual(readInputHeader(bytes, [0, bytes.length], 0).shape, dims);
   });
 });
