@@ -22,6 +22,7 @@ import {
   type V2InferRequest,
   type V2InferTarget,
   type V2Input,
+  type V2Parameters,
 } from '../../v2/infer.js';
 import {
   checkCount,
@@ -77,36 +78,49 @@ export function decodeInferRequest(
     target,
     headers.map((h) => h.name),
   );
-  const decoded: DecodedInferRequest = {
-    request: {
-      modelName: wire.modelName,
-      modelVersion: wire.modelVersion,
-      ...(wire.id ? { id: wire.id } : {}),
-      ...(parameters ? { parameters } : {}),
-      inputs: [],
-      outputs: readRequestedOutputs(bytes, wire.outputs),
-    },
-    target,
-    inputsCameRaw: raw,
-    ...(deadline === undefined ? {} : { deadline }),
-  };
-  const inputs = decoded.request.inputs;
+  const inputs: V2Input[] = [];
+  const done = () => decodedRequest(wire, parameters, inputs, target, raw, deadline);
   for (let i = 0; i < headers.length; i++) {
     const header = headers[i] as InputHeaderWire;
-    if (!raw) return decodeFrom(i, target, wire, headers, inputs).then(() => decoded);
+    if (!raw) return decodeFrom(i, target, wire, headers, inputs).then(done);
     if (header.contents) {
       throw new InvalidArgument(
         `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
       );
     }
     const [start, end] = wire.rawInputContents.ranges[i] as [number, number];
-    if (end - start > LARGE_INPUT_BYTES) return decodeFrom(i, target, wire, headers, inputs).then(() => decoded);
+    if (end - start > LARGE_INPUT_BYTES) return decodeFrom(i, target, wire, headers, inputs).then(done);
     const input = admitAndDecodeRaw(target, header, { bytes, start, end }, i);
-    if (input instanceof Promise)
-      return input.then((first) => decodeFrom(i + 1, target, wire, headers, inputs, first)).then(() => decoded);
+    if (input instanceof Promise) {
+      return input.then((first) => decodeFrom(i + 1, target, wire, headers, inputs, first)).then(done);
+    }
     inputs.push(input);
   }
-  return decoded;
+  return done();
+}
+
+/** The decoded request, once every input is (the requested outputs are read after the inputs, as they always were). */
+function decodedRequest(
+  wire: ModelInferWire,
+  parameters: V2Parameters | undefined,
+  inputs: V2Input[],
+  target: V2InferTarget,
+  raw: boolean,
+  deadline: number | undefined,
+): DecodedInferRequest {
+  return {
+    request: {
+      modelName: wire.modelName,
+      modelVersion: wire.modelVersion,
+      ...(wire.id ? { id: wire.id } : {}),
+      ...(parameters ? { parameters } : {}),
+      inputs,
+      outputs: readRequestedOutputs(wire.bytes, wire.outputs),
+    },
+    target,
+    inputsCameRaw: raw,
+    ...(deadline === undefined ? {} : { deadline }),
+  };
 }
 
 /** Inputs `from` on, decoded in turns of their own (typed contents, or a large blob first): appended to `inputs`. */
