@@ -8,7 +8,10 @@
  *    requests of a `-m32` burst beyond the calling thread's budget are; main-thread and process CPU per run;
  *  - `core_path`: one request at a time through ServingCore.run (admission, validation, the servable, the
  *    calling-thread run once the model qualifies, statistics) and ServingMetrics.recordRequest: main-thread CPU per
- *    request.
+ *    request;
+ *  - `v2_grpc_wire`: ModelInfer's own work on the request's bytes, without the run: the bench's ModelInferRequest
+ *    (raw_input_contents, 784 FP32) read, resolved, admitted and decoded (infer-request-wire.ts, infer-inputs.ts),
+ *    and the softmax's ModelInferResponse encoded raw: main-thread CPU per request.
  *
  *   node dist/bench/request-path.js [--runs 24000] [--rounds 3] --baseline OTHER/dist
  *
@@ -21,7 +24,7 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { report, type BenchRow } from './report.js';
-import { MODEL, writeMnistServable } from './serve.js';
+import { MODEL, writeBodies, writeMnistServable } from './serve.js';
 
 interface Options {
   runs: number;
@@ -70,6 +73,14 @@ interface Build {
     close(): Promise<void>;
   };
   model: PooledModelLike;
+  /** One request's v2 gRPC decode and encode (no run), as this build's ModelInfer does them. */
+  v2Wire(bytes: Uint8Array): unknown;
+}
+
+interface V2WireModules {
+  decodeModelInferRequest(bytes: Uint8Array): unknown;
+  decodeInferRequest(core: unknown, wire: unknown, deadline: undefined): unknown;
+  encodeModelInferResponse(result: object, raw: boolean): Buffer;
 }
 
 async function loadBuild(name: string, dist: string, base: string): Promise<Build> {
@@ -100,7 +111,24 @@ async function loadBuild(name: string, dist: string, base: string): Promise<Buil
   });
   await core.start();
   await core.ready();
-  return { name, pool, core, model };
+  const wire = {
+    ...(await import(at('src/serving/apis/grpc/v2/infer-request-wire.js'))),
+    ...(await import(at('src/serving/apis/grpc/v2/infer-inputs.js'))),
+    ...(await import(at('src/serving/apis/grpc/v2/infer-response-wire.js'))),
+  } as V2WireModules;
+  const scores = new HostTensor('float32', [1, 10], new Float32Array(10).fill(0.1));
+  const result = {
+    modelName: MODEL,
+    modelVersion: '1',
+    outputs: [{ name: 'scores', datatype: 'FP32', shape: [1, 10], tensor: scores }],
+  };
+  const v2Wire = (bytes: Uint8Array) => {
+    const decoded = wire.decodeInferRequest(core, wire.decodeModelInferRequest(bytes), undefined);
+    return decoded instanceof Promise
+      ? decoded.then(() => wire.encodeModelInferResponse(result, true))
+      : wire.encodeModelInferResponse(result, true);
+  };
+  return { name, pool, core, model, v2Wire };
 }
 
 const pixels = Float32Array.from({ length: PIXELS }, (_, i) => (i % 17) / 17);
@@ -139,6 +167,22 @@ async function corePath(build: Build, requests: number): Promise<number> {
   return (threadCpuMicros() - main0) / requests;
 }
 
+/** `bytes` as a DATA chunk holds them: after the 5-byte gRPC prefix, at an offset not a multiple of 4. */
+function inChunk(message: Uint8Array): Uint8Array {
+  const chunk = Buffer.alloc(message.byteLength + 5);
+  chunk.set(message, 5);
+  return chunk.subarray(5);
+}
+
+async function v2WirePath(build: Build, bytes: Uint8Array, requests: number): Promise<number> {
+  const main0 = threadCpuMicros();
+  for (let i = 0; i < requests; i++) {
+    const done = build.v2Wire(bytes);
+    if (done instanceof Promise) await done;
+  }
+  return (threadCpuMicros() - main0) / requests;
+}
+
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[sorted.length >> 1] as number;
@@ -149,12 +193,15 @@ async function main(): Promise<void> {
   if (!options.baseline) throw new Error('--baseline OTHER/dist is required: the figures are a comparison');
   const base = mkdtempSync(join(tmpdir(), 'flowserve-request-path-'));
   writeMnistServable(base);
+  const image = Array.from(pixels);
+  const v2Request = inChunk(writeBodies(base, image).messages.v2Infer);
   const here = resolve(new URL('..', import.meta.url).pathname);
   const builds = [await loadBuild('this build', here, base), await loadBuild('baseline', options.baseline, base)];
   // Warm-up: the core's model qualifies for calling-thread runs after its first measured worker runs.
   for (const build of builds) {
     await handoff(build, BURST * 20);
     await corePath(build, 500);
+    await v2WirePath(build, v2Request, 2000);
   }
   const samples = new Map<string, number[]>();
   const add = (key: string, value: number) => samples.set(key, [...(samples.get(key) ?? []), value]);
@@ -165,6 +212,7 @@ async function main(): Promise<void> {
       add(`${build.name} handoff main`, h.main);
       add(`${build.name} handoff process`, h.process);
       add(`${build.name} core main`, await corePath(build, options.runs));
+      add(`${build.name} v2 wire main`, await v2WirePath(build, v2Request, options.runs * 4));
     }
   }
   const m = (key: string) => median(samples.get(key) ?? []);
@@ -172,6 +220,7 @@ async function main(): Promise<void> {
     ['worker_handoff_main_thread', 'handoff main'],
     ['worker_handoff_process', 'handoff process'],
     ['core_path_main_thread', 'core main'],
+    ['v2_grpc_wire_main_thread', 'v2 wire main'],
   ].map(([name, key]) => ({
     name: `${name}_cpu_per_request_vs_baseline`,
     unit: 'CPU µs/request',

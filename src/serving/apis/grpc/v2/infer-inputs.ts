@@ -10,6 +10,7 @@
 import { setImmediate } from 'node:timers/promises';
 import { InvalidArgument } from '../../../../errors.js';
 import { dtypeInfo, type DType } from '../../../../graph/dtype.js';
+import type { HostTensor } from '../../../../graph/host-tensor.js';
 import { boundedElementCount, checkWireShape, STRING_ELEMENT_COST } from '../../../core/request-limits.js';
 import type { ServingCore } from '../../../core/types.js';
 import {
@@ -21,6 +22,7 @@ import {
   type V2InferRequest,
   type V2InferTarget,
   type V2Input,
+  type V2Parameters,
 } from '../../v2/infer.js';
 import {
   checkCount,
@@ -44,11 +46,16 @@ export interface DecodedInferRequest {
   deadline?: number;
 }
 
-export async function decodeInferRequest(
+/**
+ * Decodes and admits a request. Raw inputs that fit in one turn are decoded at once and the result comes back as a
+ * value, with no promise per input or per request (the common case, and the one whose cost per request matters);
+ * typed contents and larger blobs are decoded over turns, and the result then comes as a promise.
+ */
+export function decodeInferRequest(
   core: ServingCore,
   wire: ModelInferWire,
   callDeadline: number | undefined,
-): Promise<DecodedInferRequest> {
+): DecodedInferRequest | Promise<DecodedInferRequest> {
   const { bytes } = wire;
   const parameters = readParameters(bytes, wire.parameters, 'request');
   const deadline = requestDeadlineV2(parameters, callDeadline);
@@ -63,24 +70,44 @@ export async function decodeInferRequest(
         `raw_input_contents[i] holds inputs[i], one each`,
     );
   }
-  const headers = wire.inputs.ranges.map((range, i) => readInputHeader(bytes, range, i));
+  const headers: InputHeaderWire[] = [];
+  for (let i = 0; i < wire.inputs.ranges.length; i++) {
+    headers.push(readInputHeader(bytes, wire.inputs.ranges[i] as [number, number], i));
+  }
   checkV2InputNames(
     target,
     headers.map((h) => h.name),
   );
   const inputs: V2Input[] = [];
+  const done = () => decodedRequest(wire, parameters, inputs, target, raw, deadline);
   for (let i = 0; i < headers.length; i++) {
     const header = headers[i] as InputHeaderWire;
-    if (raw && header.contents) {
+    if (!raw) return decodeFrom(i, target, wire, headers, inputs).then(done);
+    if (header.contents) {
       throw new InvalidArgument(
         `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
       );
     }
-    const [start, end] = raw ? (wire.rawInputContents.ranges[i] as [number, number]) : [0, 0];
-    const source = raw ? { bytes, start, end } : header.contents;
-    if ((source?.end ?? 0) - (source?.start ?? 0) > LARGE_INPUT_BYTES) await setImmediate();
-    inputs.push(await admitAndDecode(target, header, source, raw ? `raw_input_contents[${i}]` : undefined));
+    const [start, end] = wire.rawInputContents.ranges[i] as [number, number];
+    if (end - start > LARGE_INPUT_BYTES) return decodeFrom(i, target, wire, headers, inputs).then(done);
+    const input = admitAndDecodeRaw(target, header, { bytes, start, end }, i);
+    if (input instanceof Promise) {
+      return input.then((first) => decodeFrom(i + 1, target, wire, headers, inputs, first)).then(done);
+    }
+    inputs.push(input);
   }
+  return done();
+}
+
+/** The decoded request, once every input is (the requested outputs are read after the inputs, as they always were). */
+function decodedRequest(
+  wire: ModelInferWire,
+  parameters: V2Parameters | undefined,
+  inputs: V2Input[],
+  target: V2InferTarget,
+  raw: boolean,
+  deadline: number | undefined,
+): DecodedInferRequest {
   return {
     request: {
       modelName: wire.modelName,
@@ -88,7 +115,7 @@ export async function decodeInferRequest(
       ...(wire.id ? { id: wire.id } : {}),
       ...(parameters ? { parameters } : {}),
       inputs,
-      outputs: readRequestedOutputs(bytes, wire.outputs),
+      outputs: readRequestedOutputs(wire.bytes, wire.outputs),
     },
     target,
     inputsCameRaw: raw,
@@ -96,13 +123,38 @@ export async function decodeInferRequest(
   };
 }
 
-/** Step 4 for one input; `rawField` names its raw blob, undefined for typed contents. */
-async function admitAndDecode(
+/** Inputs `from` on, decoded in turns of their own (typed contents, or a large blob first): appended to `inputs`. */
+async function decodeFrom(
+  from: number,
   target: V2InferTarget,
-  header: InputHeaderWire,
-  source: ContentsSource | undefined,
-  rawField: string | undefined,
-): Promise<V2Input> {
+  wire: ModelInferWire,
+  headers: readonly InputHeaderWire[],
+  inputs: V2Input[],
+  before?: V2Input,
+): Promise<void> {
+  if (before) inputs.push(before);
+  const raw = wire.rawInputContents.count > 0;
+  for (let i = from; i < headers.length; i++) {
+    const header = headers[i] as InputHeaderWire;
+    if (raw && header.contents) {
+      throw new InvalidArgument(
+        `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
+      );
+    }
+    if (raw) {
+      const [start, end] = wire.rawInputContents.ranges[i] as [number, number];
+      if (end - start > LARGE_INPUT_BYTES) await setImmediate();
+      inputs.push(await admitAndDecodeRaw(target, header, { bytes: wire.bytes, start, end }, i));
+      continue;
+    }
+    const source = header.contents;
+    if ((source?.end ?? 0) - (source?.start ?? 0) > LARGE_INPUT_BYTES) await setImmediate();
+    inputs.push(await admitAndDecodeTyped(target, header, source));
+  }
+}
+
+/** Step 4's checks before the data is read: shape, datatype, and what the shape alone costs. */
+function admitHeader(target: V2InferTarget, header: InputHeaderWire): { dtype: DType; expected: number } {
   const where = `input '${header.name}'`;
   checkWireShape(header.shape, where);
   const expected = boundedElementCount(header.shape, Number.MAX_SAFE_INTEGER);
@@ -112,16 +164,47 @@ async function admitAndDecode(
   // the data is walked, so that walking is bounded by an admissible shape rather than by the message's size.
   const least = expected * (dtype === 'string' ? STRING_ELEMENT_COST : dtypeInfo(dtype).bytesPerElement);
   if (!(least <= target.admission.limits.maxInputBytes)) chargeV2Input(target, header, dtype, 0);
-  const measured = rawField
-    ? measureRaw(source as ContentsSource, dtype, expected, `${where} (${rawField})`)
-    : await measureTyped(source, dtype, header.datatype, expected, where);
+  return { dtype, expected };
+}
+
+/** Step 4 for raw_input_contents[`index`]: a value, or a promise for a blob copied over several turns. */
+function admitAndDecodeRaw(
+  target: V2InferTarget,
+  header: InputHeaderWire,
+  source: ContentsSource,
+  index: number,
+): V2Input | Promise<V2Input> {
+  const { dtype, expected } = admitHeader(target, header);
+  // Only BYTES blobs can be malformed inside (their element framing); the field's name is spelled out for them.
+  const what = dtype === 'string' ? `input '${header.name}' (raw_input_contents[${index}])` : '';
+  const measured = measureRaw(source, dtype, expected, what);
   chargeV2Input(target, header, dtype, measured.stringBytes ?? 0);
   if (measured.elements !== expected) {
+    const rawField = `raw_input_contents[${index}]`;
     throw new InvalidArgument(sizeMismatch(header, dtype, measured.elements, expected, source, rawField));
   }
-  const tensor = rawField
-    ? await decodeRaw(source as ContentsSource, dtype, header.shape, expected)
-    : await decodeTyped(source, dtype, header.shape, expected);
+  const tensor = decodeRaw(source, dtype, header.shape, expected);
+  if (tensor instanceof Promise) return tensor.then((t) => v2Input(header, t));
+  return v2Input(header, tensor);
+}
+
+/** Step 4 for an input's typed contents. */
+async function admitAndDecodeTyped(
+  target: V2InferTarget,
+  header: InputHeaderWire,
+  source: ContentsSource | undefined,
+): Promise<V2Input> {
+  const { dtype, expected } = admitHeader(target, header);
+  const where = `input '${header.name}'`;
+  const measured = await measureTyped(source, dtype, header.datatype, expected, where);
+  chargeV2Input(target, header, dtype, measured.stringBytes ?? 0);
+  if (measured.elements !== expected) {
+    throw new InvalidArgument(sizeMismatch(header, dtype, measured.elements, expected, source, undefined));
+  }
+  return v2Input(header, await decodeTyped(source, dtype, header.shape, expected));
+}
+
+function v2Input(header: InputHeaderWire, tensor: HostTensor): V2Input {
   return { name: header.name, datatype: header.datatype, shape: header.shape, tensor };
 }
 

@@ -177,7 +177,14 @@ export function readInputHeader(bytes: Uint8Array, [start, end]: [number, number
  * stops there (a packed shape of a million dims is not walked).
  */
 function pushDim(shape: number[], reader: WireReader): void {
-  const size = Number(BigInt.asIntN(64, reader.varint64()));
+  // A varint of at most 7 bytes is below 2^49: the same value as int64, read without a BigInt. Longer ones
+  // (negative dimensions take 10 bytes) are read as their 64 bits.
+  const at = reader.pos;
+  let size = reader.varint();
+  if (reader.pos - at > 7) {
+    reader.pos = at;
+    size = Number(BigInt.asIntN(64, reader.varint64()));
+  }
   if (shape.length <= MAX_RANK) shape.push(size);
   else reader.pos = reader.end;
 }

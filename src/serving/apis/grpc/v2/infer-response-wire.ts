@@ -25,6 +25,10 @@ function toBuffer(bytes: Uint8Array): Buffer {
 }
 
 export function encodeModelInferResponse(result: V2InferResult, raw: boolean): Buffer {
+  if (raw && !hasParameters(result)) {
+    const direct = encodeRawResponse(result);
+    if (direct) return direct;
+  }
   const writer = protobuf.Writer.create();
   writeModelInferResponse(writer, result, raw);
   return toBuffer(writer.finish());
@@ -86,4 +90,99 @@ function writeParameters(writer: protobuf.Writer, field: number, parameters: V2P
     writer.ldelim();
     writer.ldelim();
   }
+}
+
+function hasParameters(result: V2InferResult): boolean {
+  if (!result.parameters) return false;
+  for (const _ in result.parameters) return true;
+  return false;
+}
+
+/** Bytes of `value` as a varint (value a non-negative safe integer). */
+function varintSize(value: number): number {
+  let size = 1;
+  while (value >= 128) {
+    value = Math.floor(value / 128);
+    size++;
+  }
+  return size;
+}
+
+/** A length-delimited field of `length` bytes, tag included (field numbers here are all below 16: a 1-byte tag). */
+function fieldSize(length: number): number {
+  return 1 + varintSize(length) + length;
+}
+
+function writeVarint(out: Buffer, at: number, value: number): number {
+  while (value >= 128) {
+    out[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  out[at++] = value;
+  return at;
+}
+
+function writeText(out: Buffer, at: number, field: number, text: string, length: number): number {
+  out[at++] = (field << 3) | WIRE_BYTES;
+  at = writeVarint(out, at, length);
+  return at + (length === 0 ? 0 : out.write(text, at, length, 'utf8'));
+}
+
+/**
+ * ModelInferResponse with raw_output_contents and no parameters (what ModelInfer answers a raw request with)
+ * written into one buffer of its exact size: the same bytes as the protobufjs writer's, without its per-field
+ * operations, forks and final copy. Undefined when a shape holds a dimension that is not a non-negative safe integer
+ * (the writer's int64 encoding then applies).
+ */
+function encodeRawResponse(result: V2InferResult): Buffer | undefined {
+  const nameBytes = Buffer.byteLength(result.modelName);
+  const versionBytes = Buffer.byteLength(result.modelVersion);
+  const idBytes = result.id ? Buffer.byteLength(result.id) : 0;
+  let size = fieldSize(nameBytes) + fieldSize(versionBytes) + (result.id ? fieldSize(idBytes) : 0);
+  const outputs = result.outputs;
+  // Per output: its name's, datatype's, packed shape's and header's sizes, and its raw bytes.
+  const sizes: number[] = [];
+  const blobs: Uint8Array[] = [];
+  for (const output of outputs) {
+    const outputNameBytes = Buffer.byteLength(output.name);
+    const datatypeBytes = Buffer.byteLength(output.datatype);
+    let shapeBytes = 0;
+    for (const d of output.shape) {
+      if (!(Number.isSafeInteger(d) && d >= 0)) return undefined;
+      shapeBytes += varintSize(d);
+    }
+    const header =
+      fieldSize(outputNameBytes) + fieldSize(datatypeBytes) + (output.shape.length > 0 ? fieldSize(shapeBytes) : 0);
+    sizes.push(outputNameBytes, datatypeBytes, shapeBytes, header);
+    const blob = rawBytes(output.tensor);
+    blobs.push(blob);
+    size += fieldSize(header) + fieldSize(blob.byteLength);
+  }
+  const out = Buffer.allocUnsafe(size);
+  let at = writeText(out, 0, 1, result.modelName, nameBytes);
+  at = writeText(out, at, 2, result.modelVersion, versionBytes);
+  if (result.id) at = writeText(out, at, 3, result.id, idBytes);
+  for (let i = 0; i < outputs.length; i++) {
+    const output = outputs[i] as V2InferResult['outputs'][number];
+    const outputNameBytes = sizes[i * 4] as number;
+    const datatypeBytes = sizes[i * 4 + 1] as number;
+    const shapeBytes = sizes[i * 4 + 2] as number;
+    const header = sizes[i * 4 + 3] as number;
+    out[at++] = (5 << 3) | WIRE_BYTES;
+    at = writeVarint(out, at, header);
+    at = writeText(out, at, 1, output.name, outputNameBytes);
+    at = writeText(out, at, 2, output.datatype, datatypeBytes);
+    if (output.shape.length > 0) {
+      out[at++] = (3 << 3) | WIRE_BYTES;
+      at = writeVarint(out, at, shapeBytes);
+      for (const d of output.shape) at = writeVarint(out, at, d);
+    }
+  }
+  for (const blob of blobs) {
+    out[at++] = (6 << 3) | WIRE_BYTES;
+    at = writeVarint(out, at, blob.byteLength);
+    out.set(blob, at);
+    at += blob.byteLength;
+  }
+  return out;
 }

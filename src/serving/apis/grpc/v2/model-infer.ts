@@ -23,7 +23,8 @@ export async function modelInferOnce(
   maxSendMessageBytes: number,
   encode: (result: V2InferResult, raw: boolean) => Buffer = encodeModelInferResponse,
 ): Promise<EncodedInferResponse> {
-  const decoded = await decodeInferRequest(core, wire, callDeadline);
+  const decoding = decodeInferRequest(core, wire, callDeadline);
+  const decoded = decoding instanceof Promise ? await decoding : decoding;
   const result = await inferV2(core, decoded.request, {
     target: decoded.target,
     inputsOwned: true,

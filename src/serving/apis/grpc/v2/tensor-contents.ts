@@ -103,13 +103,22 @@ export function measureRaw(source: ContentsSource, dtype: DType, expected: numbe
   return { elements, stringBytes };
 }
 
-/** Builds the tensor of a raw blob already measured and admitted (its size matches `shape`). */
-export async function decodeRaw(
+/**
+ * Builds the tensor of a raw blob already measured and admitted (its size matches `shape`); a blob larger than one
+ * turn's copy is copied over several turns (decodeRaw), anything else at once, with no promise in between.
+ */
+export function decodeRaw(
   source: ContentsSource,
   dtype: DType,
   shape: readonly number[],
   count: number,
-): Promise<HostTensor> {
+): HostTensor | Promise<HostTensor> {
+  if (dtype !== 'string' && source.end - source.start > BYTES_PER_TURN)
+    return decodeRawInTurns(source, dtype, shape, count);
+  return decodeRawNow(source, dtype, shape, count);
+}
+
+function decodeRawNow(source: ContentsSource, dtype: DType, shape: readonly number[], count: number): HostTensor {
   if (dtype === 'string') {
     const elements: Uint8Array[] = [];
     const view = new DataView(source.bytes.buffer, source.bytes.byteOffset);
@@ -124,7 +133,23 @@ export async function decodeRaw(
   }
   const data = allocate(dtype, count) as TypedArray;
   // A copy into fresh, aligned storage the worker may take (the blob is a view into the request, at any offset).
+  new Uint8Array(data.buffer, data.byteOffset).set(source.bytes.subarray(source.start, source.end));
+  return fixedWidthTensor(dtype, shape, data);
+}
+
+async function decodeRawInTurns(
+  source: ContentsSource,
+  dtype: DType,
+  shape: readonly number[],
+  count: number,
+): Promise<HostTensor> {
+  const data = allocate(dtype, count) as TypedArray;
   await copyInTurns(source.bytes.subarray(source.start, source.end), new Uint8Array(data.buffer, data.byteOffset));
+  return fixedWidthTensor(dtype, shape, data);
+}
+
+/** The tensor of copied raw bytes: BOOL bytes other than 0 read as true, stored as 1. */
+function fixedWidthTensor(dtype: DType, shape: readonly number[], data: TypedArray): HostTensor {
   if (dtype === 'bool') {
     const bools = data as Uint8Array;
     for (let i = 0; i < bools.length; i++) if (bools[i] !== 0) bools[i] = 1;

@@ -110,7 +110,7 @@ export class WireReader {
   /** A length-delimited field as UTF-8 text. */
   string(): string {
     const [start, end] = this.delimited();
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString('utf8');
+    return recentText(this.bytes, start, end) ?? utf8(this.bytes, start, end);
   }
 
   /** 8 bytes, little-endian, as a float64. */
@@ -145,4 +145,45 @@ export class WireReader {
   private need(n: number): void {
     if (this.pos + n > this.end) throw this.malformed('truncated fixed-width field');
   }
+}
+
+function utf8(bytes: Uint8Array, start: number, end: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString('utf8');
+}
+
+/**
+ * Names repeat from request to request (model, input, datatype): short ASCII texts are kept in a small
+ * direct-mapped table and handed back when the same bytes come again, without a Buffer or a new string per field.
+ * A table slot is chosen by a hash of the bytes and trusted only after every byte compared equal, so a collision
+ * (chance or crafted) costs one miss and a decode, never a wrong string; memory is bounded by the table's size.
+ */
+const RECENT_SLOTS = 256;
+const RECENT_MAX_LENGTH = 64;
+const recent: (string | undefined)[] = new Array<string | undefined>(RECENT_SLOTS).fill(undefined);
+
+/** The text of bytes [start, end) when they are short ASCII; undefined for anything else (decoded as UTF-8). */
+export function recentText(bytes: Uint8Array, start: number, end: number): string | undefined {
+  const length = end - start;
+  if (length > RECENT_MAX_LENGTH) return undefined;
+  let hash = length;
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i] as number;
+    if (byte >= 0x80) return undefined;
+    hash = Math.imul(hash ^ byte, 0x01000193);
+  }
+  const slot = (hash >>> 0) % RECENT_SLOTS;
+  const known = recent[slot];
+  if (known !== undefined && known.length === length) {
+    let same = true;
+    for (let i = 0; i < length; i++) {
+      if (known.charCodeAt(i) !== bytes[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return known;
+  }
+  const text = length === 0 ? '' : utf8(bytes, start, end);
+  recent[slot] = text;
+  return text;
 }
