@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
 import { BENCH_BATCHING_SETTINGS, writeCnnServable, writeMnistServable } from './serve.js';
+import { median } from './cpu-time.js';
 
 const IN_FLIGHT = 64;
 const REQUESTS = { softmax: 30_000, cnn: 3_000 } as const;
@@ -87,11 +88,6 @@ function runChild(side: Side, base: string, model: ModelKey): Promise<number> {
       else done(value);
     }),
   );
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] as number;
 }
 
 async function main(): Promise<void> {

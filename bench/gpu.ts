@@ -33,6 +33,7 @@ import { constant } from '../src/ops/convert.js';
 import { add, matmul } from '../src/ops/math.js';
 import { placeholder } from '../src/ops/source.js';
 import { Session } from '../src/runtime/session.js';
+import { median } from './cpu-time.js';
 
 type Ep = 'cpu' | 'gpu' | 'gpu-nhwc';
 
@@ -83,11 +84,6 @@ function relErr(actual: ArrayLike<number>, ref: ArrayLike<number>): number {
     den += (ref[i] as number) ** 2;
   }
   return Math.sqrt(num / (den || 1));
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] as number;
 }
 
 /** Warm-up run(s), then repeat until `maxRuns` or the time budget; returns the median. */

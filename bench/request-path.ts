@@ -18,13 +18,14 @@
  * Main-thread CPU comes from /proc/thread-self/stat (10 ms ticks: each figure spans ≥ 1 s of CPU), process CPU
  * from process.cpuUsage().
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { report, type BenchRow } from './report.js';
 import { MODEL, writeBodies, writeMnistServable } from './serve.js';
+import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {
   runs: number;
@@ -42,12 +43,6 @@ function parseArgs(argv: string[]): Options {
     else throw new Error(`unknown flag ${flag}`);
   }
   return options;
-}
-
-/** This thread's user + system CPU in µs (10 ms resolution). */
-function threadCpuMicros(): number {
-  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 function processCpuMicros(): number {
@@ -181,11 +176,6 @@ async function v2WirePath(build: Build, bytes: Uint8Array, requests: number): Pr
     if (done instanceof Promise) await done;
   }
   return (threadCpuMicros() - main0) / requests;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] as number;
 }
 
 async function main(): Promise<void> {

@@ -10,12 +10,13 @@
  *   node dist/bench/rest-transport.js --baseline OTHER/dist [--requests 15000] [--rounds 3] [--connections 8]
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { report, type BenchRow } from './report.js';
 import { MODEL, writeBodies, writeMnistServable } from './serve.js';
+import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {
   requests: number;
@@ -38,12 +39,6 @@ function parseArgs(argv: string[]): Options {
     throw new Error('--requests, --rounds and --connections must be positive integers');
   }
   return options;
-}
-
-/** This thread's user + system CPU in µs (10 ms resolution). */
-function threadCpuMicros(): number {
-  const fields = readFileSync('/proc/thread-self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 interface Running {
@@ -107,11 +102,6 @@ async function mainThreadCost(build: Build, series: Series, options: Options): P
   const before = threadCpuMicros();
   await h2load(build.server.restPort ?? 0, series, options.connections, options.requests);
   return (threadCpuMicros() - before) / options.requests;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] as number;
 }
 
 async function main(): Promise<void> {

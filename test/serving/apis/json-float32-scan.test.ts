@@ -14,22 +14,10 @@ import {
   type JsonValue,
 } from '../../../src/serving/apis/rest/json-reader.js';
 import { decodePredictBody, jsonToTensor } from '../../../src/serving/apis/rest/json-tensors.js';
+import { xorshift32 as random } from '../../helpers/xorshift.js';
 
 const readFloat32 = (text: string, sliceBytes?: number) =>
   readJson(Buffer.from(text), { float32Values: true, sliceBytes });
-
-/** A small deterministic generator (xorshift32), so that a failure names a reproducible literal. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
 
 /** The float32 next to `f` away from zero (its bit pattern plus one). */
 function nextFloat32(f: number): number {

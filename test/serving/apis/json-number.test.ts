@@ -1,19 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { float32At, numberAt } from '../../../src/serving/apis/rest/json-number.js';
-
-/** A small deterministic generator (xorshift32), so that a failure names a reproducible literal. */
-function random(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s / 2 ** 32;
-  };
-}
+import { xorshift32 as random } from '../../helpers/xorshift.js';
 
 function checkFloat32(literal: string): void {
   const bytes = Buffer.from(literal, 'latin1');
