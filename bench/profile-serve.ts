@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
 import { startServer } from '../src/serving/server.js';
+import { servedModel } from './serve.js';
 
 const PIXELS = 784;
 const CLASSES = 10;
@@ -56,15 +57,7 @@ writeServable(join(base, 'mnist-tmp'));
 renameSync(join(base, 'mnist-tmp'), join(base, 'mnist'));
 const server = await startServer({
   modelConfig: {
-    models: [
-      {
-        name: 'mnist',
-        basePath: join(base, 'mnist'),
-        modelPlatform: 'tensorflow',
-        versionPolicy: { kind: 'latest', numVersions: 1 },
-        versionLabels: {},
-      },
-    ],
+    models: [servedModel('mnist', join(base, 'mnist'))],
   },
   fileSystemPollWaitSeconds: 0,
   grpcPort: flag('--grpc-port', 8500),

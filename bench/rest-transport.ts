@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { report, type BenchRow } from './report.js';
-import { MODEL, writeBodies, writeMnistServable } from './serve.js';
+import { MODEL, servedModel, writeBodies, writeMnistServable } from './serve.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {
@@ -57,15 +57,7 @@ async function startBuild(name: string, dist: string, base: string): Promise<Bui
   };
   const server = await startServer({
     modelConfig: {
-      models: [
-        {
-          name: MODEL,
-          basePath: base,
-          modelPlatform: 'tensorflow',
-          versionPolicy: { kind: 'latest', numVersions: 1 },
-          versionLabels: {},
-        },
-      ],
+      models: [servedModel(MODEL, base)],
     },
     fileSystemPollWaitSeconds: 0,
     grpcPort: 0,

@@ -305,6 +305,17 @@ async function startBare(): Promise<Ports & { close(): Promise<void> }> {
   };
 }
 
+/** A model_config_list entry serving the newest version under `basePath` (the benches' servers all use it). */
+export function servedModel(name: string, basePath: string) {
+  return {
+    name,
+    basePath,
+    modelPlatform: 'tensorflow',
+    versionPolicy: { kind: 'latest' as const, numVersions: 1 },
+    versionLabels: {},
+  };
+}
+
 async function startFlowserve(base: string, batching: boolean): Promise<Ports & { close(): Promise<void> }> {
   const server = await startServer({
     modelConfig: {
@@ -313,13 +324,7 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
           [MODEL, base],
           [CNN_MODEL, `${base}-cnn`],
           [LARGE_MODEL, `${base}-sum`],
-        ].map(([name, basePath]) => ({
-          name: name as string,
-          basePath: basePath as string,
-          modelPlatform: 'tensorflow',
-          versionPolicy: { kind: 'latest' as const, numVersions: 1 },
-          versionLabels: {},
-        })),
+        ].map(([name, basePath]) => servedModel(name as string, basePath as string)),
       ],
     },
     fileSystemPollWaitSeconds: 0,

@@ -38,29 +38,18 @@ function request(): { inputs: V2RestInput[]; body: Buffer } {
   return { inputs, body };
 }
 
+/** What a decoded input carries, as plain values that deepEqual can compare. */
+function described(input: Awaited<ReturnType<typeof decodeInputs>>[number]) {
+  const { name, datatype, shape, tensor } = input;
+  return [name, datatype, shape, tensor.dtype, tensor.shape, Array.from(tensor.data as ArrayLike<unknown>)];
+}
+
 test('binary numeric inputs are decoded without a promise, to the tensors the general path gives', async () => {
   const { inputs, body } = request();
   const fast = decodeBinaryInputs(target(), inputs, body);
   assert.ok(Array.isArray(fast), 'an array, not a promise');
   const general = await decodeInputs(target(), inputs, body);
-  assert.deepEqual(
-    fast.map((i) => [
-      i.name,
-      i.datatype,
-      i.shape,
-      i.tensor.dtype,
-      i.tensor.shape,
-      Array.from(i.tensor.data as ArrayLike<unknown>),
-    ]),
-    general.map((i) => [
-      i.name,
-      i.datatype,
-      i.shape,
-      i.tensor.dtype,
-      i.tensor.shape,
-      Array.from(i.tensor.data as ArrayLike<unknown>),
-    ]),
-  );
+  assert.deepEqual(fast.map(described), general.map(described));
   // Storage of its own: the body can be reused and the tensor moved to a worker.
   assert.notEqual((fast[0]!.tensor.data as Float32Array).buffer, body.buffer);
 });
