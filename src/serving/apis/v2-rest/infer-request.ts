@@ -293,9 +293,22 @@ export function keptInferRequest(
   headerLength: number | undefined,
   maxValueBytes: number,
 ): V2RestInferRequest | undefined {
-  if (headerLength === undefined || headerLength === 0 || headerLength > HEADER_CACHE_MAX_BYTES) return undefined;
-  const placed = headerCache.find(body.subarray(0, headerLength), maxValueBytes)?.placed;
-  return placed && placed.bodyLength === body.length ? requestOf(placed.fields, body) : undefined;
+  return placedRequest(keptHeader(body, headerLength, maxValueBytes), body);
+}
+
+/** The kept entry for this body's header, if its header is one of a cacheable size that was kept. */
+function keptHeader(body: Uint8Array, headerLength: number | undefined, maxValueBytes: number): KeptHeader | undefined {
+  if (!isCacheable(headerLength)) return undefined;
+  return headerCache.find(body.subarray(0, headerLength), maxValueBytes);
+}
+
+function isCacheable(headerLength: number | undefined): headerLength is number {
+  return headerLength !== undefined && headerLength > 0 && headerLength <= HEADER_CACHE_MAX_BYTES;
+}
+
+/** The request with the kept, placed fields, when the body has the length they were placed for. */
+function placedRequest(kept: KeptHeader | undefined, body: Uint8Array): V2RestInferRequest | undefined {
+  return kept && kept.placed.bodyLength === body.length ? requestOf(kept.placed.fields, body) : undefined;
 }
 
 /**
@@ -310,13 +323,13 @@ export async function readInferRequest(
   if (headerLength === 0) return { inputs: [], body, raw: true };
   const jsonEnd = headerLength ?? body.length;
   const json = body.subarray(0, jsonEnd);
-  const cacheable = headerLength !== undefined && headerLength <= HEADER_CACHE_MAX_BYTES;
-  const kept = cacheable ? headerCache.find(json, maxValueBytes) : undefined;
-  if (kept && kept.placed.bodyLength === body.length) return requestOf(kept.placed.fields, body);
+  const kept = keptHeader(body, headerLength, maxValueBytes);
+  const placed = placedRequest(kept, body);
+  if (placed) return placed;
   const fields = kept ? copyFields(kept.fields) : await readHeaderFields(json, maxValueBytes);
   placeBinaryChunks(fields.inputs, jsonEnd, body.length);
   // Kept only once its chunks were placed: a header the body does not match is not worth keeping.
-  if (cacheable && !kept && fields.inputs.every((input) => input.data === undefined)) {
+  if (isCacheable(headerLength) && !kept && fields.inputs.every((input) => input.data === undefined)) {
     headerCache.keep(json, maxValueBytes, fields, body.length);
   }
   return { ...fields, body, raw: false };

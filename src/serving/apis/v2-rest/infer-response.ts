@@ -126,11 +126,17 @@ function headerJson(result: V2InferResult, outputs: readonly string[]): string {
   );
 }
 
-/** The JSON header and the binary chunks after it, written into one Buffer (no copy of the header first). */
-function withChunks(json: string, chunks: readonly Buffer[], chunkBytes: number): EncodedResponse {
-  const headerLength = Buffer.byteLength(json, 'utf8');
+/** An output sent as binary: its JSON object, which states the chunk's size. */
+function binaryOutputJson(output: V2InferResult['outputs'][number], bytes: number): string {
+  return `{${outputHead(output)},"parameters":{"binary_data_size":${bytes}}}`;
+}
+
+/** The JSON header and the binary chunks after it, written into one Buffer (a text header is not copied first). */
+function withChunks(json: string | Buffer, chunks: readonly Buffer[], chunkBytes: number): EncodedResponse {
+  const headerLength = typeof json === 'string' ? Buffer.byteLength(json, 'utf8') : json.byteLength;
   const body = Buffer.allocUnsafe(headerLength + chunkBytes);
-  body.write(json, 0, 'utf8');
+  if (typeof json === 'string') body.write(json, 0, 'utf8');
+  else body.set(json, 0);
   let at = headerLength;
   for (const chunk of chunks) {
     body.set(chunk, at);
@@ -186,9 +192,7 @@ export function encodeBinaryInferResponse(result: V2InferResult): EncodedRespons
   }
   let header = lastBinaryHeader;
   if (!header || !sameBinaryHeader(header, result, chunks)) {
-    const outputs = result.outputs.map(
-      (output, i) => `{${outputHead(output)},"parameters":{"binary_data_size":${chunks[i]!.byteLength}}}`,
-    );
+    const outputs = result.outputs.map((output, i) => binaryOutputJson(output, chunks[i]!.byteLength));
     header = {
       modelName: result.modelName,
       modelVersion: result.modelVersion,
@@ -203,15 +207,7 @@ export function encodeBinaryInferResponse(result: V2InferResult): EncodedRespons
     };
     lastBinaryHeader = header;
   }
-  const headerLength = header.json.byteLength;
-  const body = Buffer.allocUnsafe(headerLength + chunkBytes);
-  body.set(header.json, 0);
-  let at = headerLength;
-  for (const chunk of chunks) {
-    body.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return { body, headerLength };
+  return withChunks(header.json, chunks, chunkBytes);
 }
 
 export async function encodeInferResponse(
@@ -222,15 +218,14 @@ export async function encodeInferResponse(
   const outputs: string[] = [];
   let chunkBytes = 0;
   for (const output of result.outputs) {
-    const head = outputHead(output);
     if (isBinary(output.name)) {
       const bytes = binaryOf(output.tensor);
       chunks.push(bytes);
       chunkBytes += bytes.byteLength;
-      outputs.push(`{${head},"parameters":{"binary_data_size":${bytes.byteLength}}}`);
+      outputs.push(binaryOutputJson(output, bytes.byteLength));
     } else {
       checkJsonOutputDtype(output.name, output.tensor.dtype);
-      outputs.push(`{${head},"data":${await flatJson(output.tensor)}}`);
+      outputs.push(`{${outputHead(output)},"data":${await flatJson(output.tensor)}}`);
     }
   }
   const json = headerJson(result, outputs);

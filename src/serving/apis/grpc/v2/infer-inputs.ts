@@ -83,11 +83,7 @@ export function decodeInferRequest(
   for (let i = 0; i < headers.length; i++) {
     const header = headers[i] as InputHeaderWire;
     if (!raw) return decodeFrom(i, target, wire, headers, inputs).then(done);
-    if (header.contents) {
-      throw new InvalidArgument(
-        `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
-      );
-    }
+    refuseContentsBesideRaw(header);
     const [start, end] = wire.rawInputContents.ranges[i] as [number, number];
     if (end - start > LARGE_INPUT_BYTES) return decodeFrom(i, target, wire, headers, inputs).then(done);
     const input = admitAndDecodeRaw(target, header, { bytes, start, end }, i);
@@ -97,6 +93,15 @@ export function decodeInferRequest(
     inputs.push(input);
   }
   return done();
+}
+
+/** A request whose inputs come raw may not also give an input typed contents. */
+function refuseContentsBesideRaw(header: InputHeaderWire): void {
+  if (header.contents) {
+    throw new InvalidArgument(
+      `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
+    );
+  }
 }
 
 /** The decoded request, once every input is (the requested outputs are read after the inputs, as they always were). */
@@ -136,11 +141,7 @@ async function decodeFrom(
   const raw = wire.rawInputContents.count > 0;
   for (let i = from; i < headers.length; i++) {
     const header = headers[i] as InputHeaderWire;
-    if (raw && header.contents) {
-      throw new InvalidArgument(
-        `input '${header.name}': contents must not be given when the request uses raw_input_contents`,
-      );
-    }
+    if (raw) refuseContentsBesideRaw(header);
     if (raw) {
       const [start, end] = wire.rawInputContents.ranges[i] as [number, number];
       if (end - start > LARGE_INPUT_BYTES) await setImmediate();
