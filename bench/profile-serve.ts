@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../src/onnx/builder.js';
 import { startServer } from '../src/serving/server.js';
-import { servedModel } from './serve.js';
+import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
 
 const PIXELS = 784;
 const CLASSES = 10;
@@ -57,7 +57,7 @@ writeServable(join(base, 'mnist-tmp'));
 renameSync(join(base, 'mnist-tmp'), join(base, 'mnist'));
 const server = await startServer({
   modelConfig: {
-    models: [servedModel('mnist', join(base, 'mnist'))],
+    models: [defaultModelConfig('mnist', join(base, 'mnist'))],
   },
   fileSystemPollWaitSeconds: 0,
   grpcPort: flag('--grpc-port', 8500),

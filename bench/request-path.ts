@@ -24,7 +24,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { report, type BenchRow } from './report.js';
-import { MODEL, servedModel, writeBodies, writeMnistServable } from './serve.js';
+import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
+import { MODEL, writeBodies, writeMnistServable } from './serve.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {
@@ -90,7 +91,7 @@ async function loadBuild(name: string, dist: string, base: string): Promise<Buil
   const model = await pool.loadModel(join(base, '1', 'model.onnx'));
   const core = new ServingCoreImpl({
     modelConfig: {
-      models: [servedModel(MODEL, base)],
+      models: [defaultModelConfig(MODEL, base)],
     },
     numWorkers: 1,
     fileSystemPollWaitSeconds: 0,

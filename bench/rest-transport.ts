@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { report, type BenchRow } from './report.js';
-import { MODEL, servedModel, writeBodies, writeMnistServable } from './serve.js';
+import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
+import { MODEL, writeBodies, writeMnistServable } from './serve.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {
@@ -57,7 +58,7 @@ async function startBuild(name: string, dist: string, base: string): Promise<Bui
   };
   const server = await startServer({
     modelConfig: {
-      models: [servedModel(MODEL, base)],
+      models: [defaultModelConfig(MODEL, base)],
     },
     fileSystemPollWaitSeconds: 0,
     grpcPort: 0,

@@ -76,6 +76,7 @@ import { buildModel } from '../src/train/models.js';
 import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/serving/apis/shared/proto-types.js';
 import { loadServicePackageDefinition, protobufRoot } from '../src/serving/apis/shared/protos.js';
 import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
+import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
 import { defaultBatchingParameters, type BatchingParameters } from '../src/serving/config/index.js';
 import type { SignatureFile } from '../src/serving/core/types.js';
 import { startServer } from '../src/serving/server.js';
@@ -305,17 +306,6 @@ async function startBare(): Promise<Ports & { close(): Promise<void> }> {
   };
 }
 
-/** A model_config_list entry serving the newest version under `basePath` (the benches' servers all use it). */
-export function servedModel(name: string, basePath: string) {
-  return {
-    name,
-    basePath,
-    modelPlatform: 'tensorflow',
-    versionPolicy: { kind: 'latest' as const, numVersions: 1 },
-    versionLabels: {},
-  };
-}
-
 async function startFlowserve(base: string, batching: boolean): Promise<Ports & { close(): Promise<void> }> {
   const server = await startServer({
     modelConfig: {
@@ -324,7 +314,7 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
           [MODEL, base],
           [CNN_MODEL, `${base}-cnn`],
           [LARGE_MODEL, `${base}-sum`],
-        ].map(([name, basePath]) => servedModel(name as string, basePath as string)),
+        ].map(([name, basePath]) => defaultModelConfig(name as string, basePath as string)),
       ],
     },
     fileSystemPollWaitSeconds: 0,

@@ -13,16 +13,7 @@ import type { Readiness } from '../../src/serving/core/types.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
 import { FEATURES, tempBase, writeClassifier, writeCorruptVersion } from '../serving/apis/fixtures.js';
 import { healthStatus, NOT_SERVING, SERVING, until } from './shutdown-helpers.js';
-
-function modelConfig(name: string, basePath: string) {
-  return {
-    name,
-    basePath,
-    modelPlatform: 'tensorflow',
-    versionPolicy: { kind: 'latest' as const, numVersions: 1 },
-    versionLabels: {},
-  };
-}
+import { defaultModelConfig } from '../../src/serving/config/model-server-config.js';
 
 async function restReady(port: number | undefined): Promise<number> {
   return (await fetch(`http://127.0.0.1:${port}/v2/health/ready`)).status;
@@ -50,7 +41,7 @@ describe('drain delay', () => {
     writeClassifier(join(base, 'clf'), 1);
     const delayMs = 1500;
     const server = await startServer({
-      modelConfig: { models: [modelConfig('clf', join(base, 'clf'))] },
+      modelConfig: { models: [defaultModelConfig('clf', join(base, 'clf'))] },
       fileSystemPollWaitSeconds: -1,
       numWorkers: 1,
       grpcPort: 0,
@@ -100,7 +91,7 @@ describe('drain delay', () => {
     const model = join(base, 'late');
     const versionDir = writeCorruptVersion(model, 1);
     const server = await startServer({
-      modelConfig: { models: [modelConfig('late', model)] },
+      modelConfig: { models: [defaultModelConfig('late', model)] },
       fileSystemPollWaitSeconds: -1,
       numWorkers: 1,
       grpcPort: 0,

@@ -20,16 +20,7 @@ import {
   writeSlowModel,
 } from '../serving/apis/fixtures.js';
 import { healthStatus, NOT_SERVING, SERVING, until } from './shutdown-helpers.js';
-
-function modelConfig(name: string, basePath: string) {
-  return {
-    name,
-    basePath,
-    modelPlatform: 'tensorflow',
-    versionPolicy: { kind: 'latest' as const, numVersions: 1 },
-    versionLabels: {},
-  };
-}
+import { defaultModelConfig } from '../../src/serving/config/model-server-config.js';
 
 async function grpcCode(promise: Promise<unknown>): Promise<number | 'OK'> {
   try {
@@ -50,7 +41,9 @@ describe('drain on close', () => {
     writeClassifier(join(base, 'clf'), 1);
     writeSlowModel(join(base, 'slow'), 1, 48);
     server = await startServer({
-      modelConfig: { models: [modelConfig('clf', join(base, 'clf')), modelConfig('slow', join(base, 'slow'))] },
+      modelConfig: {
+        models: [defaultModelConfig('clf', join(base, 'clf')), defaultModelConfig('slow', join(base, 'slow'))],
+      },
       fileSystemPollWaitSeconds: -1,
       numWorkers: 1,
       grpcPort: 0,
@@ -101,7 +94,7 @@ describe('a reload whose client has gone', () => {
   before(async () => {
     writeClassifier(join(base, 'clf'), 1);
     server = await startServer({
-      modelConfig: { models: [modelConfig('clf', join(base, 'clf'))] },
+      modelConfig: { models: [defaultModelConfig('clf', join(base, 'clf'))] },
       fileSystemPollWaitSeconds: -1,
       maxNumLoadRetries: 5,
       loadRetryIntervalMicros: 500_000,
@@ -158,7 +151,7 @@ describe('deadlines', () => {
     // 256 matmuls of 1024²: seconds of compute, far past the late request's 300 ms even on an idle machine.
     writeSlowModel(join(base, 'slow'), 1, 256);
     server = await startServer({
-      modelConfig: { models: [modelConfig('slow', join(base, 'slow'))] },
+      modelConfig: { models: [defaultModelConfig('slow', join(base, 'slow'))] },
       fileSystemPollWaitSeconds: -1,
       numWorkers: 1,
       grpcPort: 0,

@@ -180,10 +180,13 @@ export function validateModelServerConfig(config: ModelServerConfig): ModelServe
   return config;
 }
 
+/** A model served as a config file's entry with only name and base_path set would be: the newest version, no labels. */
+export function defaultModelConfig(name: string, basePath: string): ModelConfig {
+  return { name, basePath, modelPlatform: 'tensorflow', versionPolicy: DEFAULT_VERSION_POLICY, versionLabels: {} };
+}
+
 /** The config single-model mode synthesises from --model_name / --model_base_path (spec §3.1). */
 export function singleModelConfig(name: string, basePath: string): ModelServerConfig {
   checkModelName(name, '--model_name');
-  return validateModelServerConfig({
-    models: [{ name, basePath, modelPlatform: 'tensorflow', versionPolicy: DEFAULT_VERSION_POLICY, versionLabels: {} }],
-  });
+  return validateModelServerConfig({ models: [defaultModelConfig(name, basePath)] });
 }
