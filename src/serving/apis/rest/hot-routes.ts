@@ -26,7 +26,7 @@ import type { ServingCore } from '../../core/types.js';
 import type { BearerToken } from '../security/bearer-token.js';
 import { handleV2Request, type V2RoutesOptions } from '../v2-rest/routes.js';
 import { collectBody } from './body-bytes.js';
-import { errorReply, type RestReply, type RestRequest } from './http-common.js';
+import { CORS_HEADERS, errorReply, type RestReply, type RestRequest } from './http-common.js';
 import { handleV1Request, type V1RoutesOptions } from './v1-routes.js';
 
 export interface HotRoutesOptions {
@@ -44,12 +44,6 @@ const V2_INFER = new RegExp(`^/v2/models/${NAME}(?:/versions/[0-9]{1,18})?/infer
 const V1_PREDICT = new RegExp(`^/v1/models/${NAME}(?:/versions/[0-9]{1,18}|/labels/${NAME})?:predict${QUERY}$`);
 /** Content-Types fastify parses with the catch-all parser and takes as valid: `type/subtype`, maybe a charset. */
 const PLAIN_CONTENT_TYPE = /^[a-z]{1,32}\/[a-z0-9.+-]{1,64}(?:; ?charset=[a-z0-9-]{1,32})?$/i;
-
-const CORS_HEADERS: Record<string, string> = {
-  'access-control-allow-origin': '*',
-  'access-control-allow-methods': 'POST, GET',
-  'access-control-allow-headers': 'Content-Type',
-};
 
 export class HotRoutes {
   private closing = false;

@@ -18,6 +18,13 @@ import {
 } from '../../../errors.js';
 import { DroppedAtDeadline } from '../../deadline.js';
 
+/** --rest_api_enable_cors_support: the headers every reply carries (fastify's onSend hook and the hot routes). */
+export const CORS_HEADERS: Readonly<Record<string, string>> = {
+  'access-control-allow-origin': '*',
+  'access-control-allow-methods': 'POST, GET',
+  'access-control-allow-headers': 'Content-Type',
+};
+
 const gunzipAsync = promisify(gunzip);
 
 /** What a route reads of a request: the same fields from fastify's request or from node:http's. */

@@ -16,7 +16,7 @@ import { httpsServerOptions, secureContextOptions, type SslConfigFile } from '..
 import type { RequestObserver } from '../shared/request-event.js';
 import { isV2HealthPath, registerV2Routes } from '../v2-rest/routes.js';
 import { collectBody } from './body-bytes.js';
-import { errorBody, restRequestOf, sendError, sendReply } from './http-common.js';
+import { CORS_HEADERS, errorBody, restRequestOf, sendError, sendReply } from './http-common.js';
 import { clientErrorHandler } from './client-errors.js';
 import { handleV1Request } from './v1-routes.js';
 import { HotRoutes } from './hot-routes.js';
@@ -107,9 +107,7 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
 
   if (options.enableCors) {
     app.addHook('onSend', async (_request, reply, payload) => {
-      reply.header('Access-Control-Allow-Origin', '*');
-      reply.header('Access-Control-Allow-Methods', 'POST, GET');
-      reply.header('Access-Control-Allow-Headers', 'Content-Type');
+      reply.headers(CORS_HEADERS);
       return payload;
     });
   }
