@@ -19,12 +19,15 @@ exec > >(tee "$OUT/check.log") 2>&1
 T0=$(date +%s)
 step() { echo; echo "== [$(($(date +%s) - T0))s] $*"; }
 
-[ -d "$PACK/app" ] || { echo "error: .gpu-pack/app missing: run scripts/gpu/pack.sh here and carry .gpu-pack" >&2; exit 2; }
-
 unxz_to() { # SRC.xz DEST
   if command -v xz >/dev/null; then xz -dc "$1" >"$2"
   else python3 -c 'import lzma,shutil,sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[2], "wb"))' "$1" "$2"; fi
 }
+
+if [ ! -d "$PACK/app" ] && [ -f "$PACK/app.tar.xz" ]; then
+  unxz_to "$PACK/app.tar.xz" /tmp/flowserve-app.tar && tar -C "$PACK" -xf /tmp/flowserve-app.tar && rm /tmp/flowserve-app.tar
+fi
+[ -d "$PACK/app" ] || { echo "error: .gpu-pack/app missing: run scripts/gpu/pack.sh here and carry .gpu-pack" >&2; exit 2; }
 
 step "restore node and onnxruntime"
 mkdir -p /tmp/flowserve-node/bin

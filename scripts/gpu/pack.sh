@@ -74,6 +74,12 @@ if [ -f "$WG/dist/linux-x64/dawn.node" ]; then
   rm "$WG/dist/linux-x64/dawn.node"
 fi
 
+# The app itself (dist + production node_modules, ~28 MB of small files) travels as one xz tarball; check.sh
+# unpacks it. Without this the pack passes the device tool's 64 MiB limit (the S3 client alone is ~11 MB).
+echo "== app.tar.xz"
+tar -C "$PACK" -cf - app | xz -T0 -6 >"$PACK/app.tar.xz"
+rm -rf "$APP"
+
 echo "== node $(node --version)"
 compress "$(command -v node)" "$PACK/node.xz"
 node --version >"$PACK/node.version"
