@@ -17,7 +17,9 @@
  * which a busy machine inflates far less than wall time.
  *
  * Usage: node dist/bench/train.js [--limit N] [--softmax-limit N] [--rounds N] [--tfjs-budget-s S]
- *        [--skip-cnn] [--skip-tfjs] [--skip-torch]
+ *        [--skip-cnn] [--skip-tfjs] [--skip-torch] [--steps-per-execution N]
+ * `--steps-per-execution` sets flowserve's training steps per ONNX Runtime run for every model (default: trainMnist's
+ * per model, `defaultStepsPerExecution`).
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -28,7 +30,7 @@ import { register } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { BatchIterator, gatherBatch } from '../src/data/batches.js';
 import { defaultMnistDir, loadMnist, type MnistSplit } from '../src/data/mnist.js';
-import { trainMnist } from '../src/train/train-mnist.js';
+import { defaultStepsPerExecution, trainMnist } from '../src/train/train-mnist.js';
 import type { ModelName } from '../src/train/models.js';
 import { report, type BenchRow } from './report.js';
 
@@ -157,6 +159,11 @@ async function tfjsRun(
 }
 
 /** The optimizer and learning rate each model trains with, in flowserve and in its peers. */
+/** `--steps-per-execution`, else undefined: trainMnist's default per model. */
+const STEPS_PER_EXECUTION = process.argv.includes('--steps-per-execution')
+  ? flag('--steps-per-execution', 1)
+  : undefined;
+
 const TRAINING: Record<ModelName, { optimizer: 'sgd' | 'adam'; learningRate: number }> = {
   softmax: { optimizer: 'sgd', learningRate: 0.5 },
   mlp: { optimizer: 'adam', learningRate: 1e-3 },
@@ -181,6 +188,7 @@ async function flowserveEpoch(model: ModelName, split: MnistSplit, test: MnistSp
     quiet: true,
     // The peers compute on the CPU: so does flowserve here, even where a GPU exists.
     deviceCount: { GPU: 0 },
+    ...(STEPS_PER_EXECUTION ? { stepsPerExecution: STEPS_PER_EXECUTION } : {}),
   });
   return { eps: result.examplesPerSec, cpuMsPerStep: (result.cpuSeconds * 1000) / result.steps };
 }
@@ -310,7 +318,11 @@ async function main(): Promise<void> {
       `MLP and CNN ${Math.min(cnnLimit, data.train.count)} images (--limit)\n`,
   );
   const rows: BenchRow[] = [];
-  const extra: Record<string, unknown> = { batchSize: BATCH, rounds };
+  const extra: Record<string, unknown> = {
+    batchSize: BATCH,
+    rounds,
+    stepsPerExecution: Object.fromEntries(models.map((m) => [m, STEPS_PER_EXECUTION ?? defaultStepsPerExecution(m)])),
+  };
   const torch = process.argv.includes('--skip-torch') ? null : await torchVersion();
   if (torch) {
     extra.pytorch = { version: torch, python: PYTHON, threads: [1, 2] };

@@ -13,7 +13,7 @@ import { HostTensor } from '../../src/graph/host-tensor.js';
 import { Session } from '../../src/runtime/session.js';
 import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
-import { defaultIntraOpThreads, trainMnist } from '../../src/train/train-mnist.js';
+import { defaultIntraOpThreads, defaultStepsPerExecution, trainMnist } from '../../src/train/train-mnist.js';
 
 describe('trainMnist', () => {
   let dir: string;
@@ -136,6 +136,55 @@ describe('trainMnist', () => {
     assert.deepEqual(two.history.loss, one.history.loss);
     assert.deepEqual(two.history.accuracy, one.history.accuracy);
     assert.equal(two.testError, one.testError);
+  });
+
+  it('several steps per execution train to the same bits as one: losses, accuracies, variables, test error', async () => {
+    // 2,350 images: 23 full batches and one of 50. With 10 steps per run the last 4 run one at a time; with 4 the
+    // half batch is inside the last unrolled run.
+    const run = (model: 'softmax' | 'mlp', name: string, stepsPerExecution: number) =>
+      trainMnist({
+        model,
+        epochs: 1,
+        batchSize: 100,
+        learningRate: model === 'softmax' ? 0.5 : 1e-3,
+        optimizer: model === 'softmax' ? 'sgd' : 'adam',
+        seed: 5,
+        dataset: data,
+        trainLimit: 2350,
+        testLimit: 300,
+        quiet: true,
+        deviceCount: { GPU: 0 },
+        stepsPerExecution,
+        checkpointDir: path.join(dir, name),
+      });
+    const shard = async (name: string) => {
+      const files = (await readdir(path.join(dir, name))).filter((f) => f.startsWith('model.ckpt-24.data-')).sort();
+      assert.ok(files.length > 0, `no data shard in ${name}`);
+      return Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, name, f)))));
+    };
+    for (const [model, k] of [
+      ['softmax', 10],
+      ['softmax', 4],
+      ['mlp', 4],
+    ] as const) {
+      const one = await run(model, `${model}-k1`, 1);
+      const many = await run(model, `${model}-k${k}`, k);
+      assert.equal(many.steps, 24);
+      assert.deepEqual(many.history.loss, one.history.loss, `${model}, ${k} steps per run: losses`);
+      assert.deepEqual(many.history.accuracy, one.history.accuracy, `${model}, ${k} steps per run: accuracies`);
+      assert.equal(many.testError, one.testError);
+      // Progress saw every step: the epoch summary counts 24 steps and the same mean loss.
+      assert.equal(many.history.epochs[0]?.steps, 24);
+      assert.equal(many.history.epochs[0]?.loss, one.history.epochs[0]?.loss);
+      assert.ok((await shard(`${model}-k${k}`)).equals(await shard(`${model}-k1`)), `${model}: variables differ`);
+    }
+    await assert.rejects(run('softmax', 'k0', 0), /stepsPerExecution must be an integer from 1 to 100, got 0/);
+  });
+
+  it('the softmax regression runs several steps per execution by default, the MLP and the CNN one', () => {
+    assert.ok(defaultStepsPerExecution('softmax') > 1);
+    assert.equal(defaultStepsPerExecution('mlp'), 1);
+    assert.equal(defaultStepsPerExecution('cnn'), 1);
   });
 
   it('the CLI refuses an existing export version before loading data, naming --overwrite', async () => {
