@@ -181,9 +181,9 @@ describe('trainMnist', () => {
     await assert.rejects(run('softmax', 'k0', 0), /stepsPerExecution must be an integer from 1 to 100, got 0/);
   });
 
-  it('the softmax regression runs several steps per execution by default, the MLP and the CNN one', () => {
+  it('the softmax regression and the MLP run several steps per execution by default, the CNN one', () => {
     assert.ok(defaultStepsPerExecution('softmax') > 1);
-    assert.equal(defaultStepsPerExecution('mlp'), 1);
+    assert.ok(defaultStepsPerExecution('mlp') > 1);
     assert.equal(defaultStepsPerExecution('cnn'), 1);
   });
 
