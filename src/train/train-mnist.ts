@@ -110,7 +110,7 @@ export function defaultIntraOpThreads(model: ModelName): number {
  * Training steps per ONNX Runtime run for a model's step when trainMnist's caller sets none. Measured in trainMnist's
  * loop, CPU per step (min over 4 rounds alternated, load 5–6; docs/performance.md, "Round 7"): the softmax 219 µs at
  * 1 step, 152–153 at 5 and 10, 163–177 at 20 and 50; the MLP 3.05–3.94 ms at 1, 1.92–2.35 at 10, 2.04–2.10 at 20
- * and 30. The CNN's step (≈ 200 ms) gained nothing beyond the noise at 2 or 5, so it stays at 1 (a smaller model).
+ * and 30. The CNN's step (≈ 200 ms) gained nothing beyond the noise at 2 or 5, so it stays at 1.
  */
 export function defaultStepsPerExecution(model: ModelName): number {
   return model === 'cnn' ? 1 : 10;
