@@ -108,12 +108,13 @@ export function defaultIntraOpThreads(model: ModelName): number {
 
 /**
  * Training steps per ONNX Runtime run for a model's step when trainMnist's caller sets none. Measured in trainMnist's
- * loop, CPU per step (min over 4 rounds alternated, load 5–6; docs/performance.md, "Round 7"): the softmax 219 µs at
- * 1 step, 152–153 at 5 and 10, 163–177 at 20 and 50; the MLP 3.05–3.94 ms at 1, 1.92–2.35 at 10, 2.04–2.10 at 20
- * and 30. The CNN's step (≈ 200 ms) gained nothing beyond the noise at 2 or 5, so it stays at 1.
+ * loop, CPU per step, min / median of 4–6 rounds alternated (load 5–8.5; docs/performance.md, "Round 7"): the softmax
+ * 219 / 235 µs at 1 step a run, 152 / 180 at 5, 153 / 195 at 10, 163 / 226 at 20; the MLP 3.05 / 3.47 ms at 1,
+ * 1.92–2.05 / 2.22–2.29 at 10, 1.89–2.10 / 2.17–2.20 at 20; the CNN 203 / 220 ms at 1, 191 / 205 at 4 (the last step's
+ * variables and Adam slots are the only ones copied out of ONNX Runtime: 3 × 12.8 MB a step for the dense layer).
  */
 export function defaultStepsPerExecution(model: ModelName): number {
-  return model === 'cnn' ? 1 : 10;
+  return model === 'cnn' ? 4 : 10;
 }
 
 /** The items in consecutive groups of `size` (the last one shorter when they do not divide). */

@@ -11,6 +11,7 @@ import { loadMnist, type MnistDataset } from '../../src/data/mnist.js';
 import { Graph, withGraph } from '../../src/graph/graph.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import { Session } from '../../src/runtime/session.js';
+import { MAX_STEPS_PER_EXECUTION } from '../../src/runtime/unrolled-step.js';
 import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
 import { defaultIntraOpThreads, defaultStepsPerExecution, trainMnist } from '../../src/train/train-mnist.js';
@@ -181,10 +182,11 @@ describe('trainMnist', () => {
     await assert.rejects(run('softmax', 'k0', 0), /stepsPerExecution must be an integer from 1 to 100, got 0/);
   });
 
-  it('the softmax regression and the MLP run several steps per execution by default, the CNN one', () => {
-    assert.ok(defaultStepsPerExecution('softmax') > 1);
-    assert.ok(defaultStepsPerExecution('mlp') > 1);
-    assert.equal(defaultStepsPerExecution('cnn'), 1);
+  it('every model runs several steps per execution by default, within the limit', () => {
+    for (const model of ['softmax', 'mlp', 'cnn'] as const) {
+      const k = defaultStepsPerExecution(model);
+      assert.ok(Number.isSafeInteger(k) && k > 1 && k <= MAX_STEPS_PER_EXECUTION, `${model}: ${k}`);
+    }
   });
 
   it('the CLI refuses an existing export version before loading data, naming --overwrite', async () => {
@@ -210,6 +212,35 @@ describe('trainMnist', () => {
       console.log = log;
     }
     assert.deepEqual(lines, [], 'nothing is printed before the check');
+  });
+
+  it('the CLI takes --steps_per_execution: the same test error as one step per run, 101 refused', async () => {
+    const cli = async (k: string) => {
+      const lines: string[] = [];
+      const log = console.log;
+      console.log = (line: string) => lines.push(String(line));
+      try {
+        const program = new Command().exitOverride();
+        registerTrainCommand(program);
+        await program.parseAsync(
+          ['train', 'mnist', '--epochs', '1', '--train_limit', '1050', '--test_limit', '300', '--seed', '4'].concat([
+            '--steps_per_execution',
+            k,
+            '--device_count',
+            'GPU=0',
+            '--quiet',
+          ]),
+          { from: 'user' },
+        );
+      } finally {
+        console.log = log;
+      }
+      return lines.find((l) => l.startsWith('Test error:'));
+    };
+    const many = await cli('4');
+    assert.match(many ?? '', /^Test error: \d+\.\d\d% \(300 images\)$/);
+    assert.equal(many, await cli('1'));
+    await assert.rejects(cli('101'), /stepsPerExecution must be an integer from 1 to 100, got 101/);
   });
 
   it('the CLI trains, prints the test error and the export path', async () => {
