@@ -310,6 +310,11 @@ export class Session {
           : whyNotUnrollable(step);
       if (why === undefined) {
         unrolled = await UnrolledStep.build(step as PartitionStep, requested, fetchTensors);
+        if (this.closed) {
+          // Closed while ONNX Runtime built it: close() has released the others already.
+          await unrolled.release();
+          throw new FailedPrecondition('Attempted to use a closed Session.');
+        }
         this.unrolledSteps.push(unrolled);
       } else if (options.whenNotUnrollable !== 'one-at-a-time') {
         throw new Unimplemented(`stepsPerExecution ${requested}: cannot run several steps in one execution: ${why}`);

@@ -88,7 +88,10 @@ describe('Session.makeStepsCallable', () => {
         steps([[batch(0)], [fs.HostTensor.from('float32', [1, 2, 3])]]),
         /Cannot feed value of shape \[3\] for Tensor 'x:0', which has shape \[\?,3\]/,
       );
+      // A session closed while the unrolled model builds releases it and refuses.
+      const building = sess.makeStepsCallable([loss], [x], [train], { stepsPerExecution: 3 });
       await sess.close();
+      await assert.rejects(building, /closed Session/);
       await assert.rejects(steps([[batch(0)]]), /closed Session/);
     } finally {
       await sess.close();
