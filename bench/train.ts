@@ -17,7 +17,9 @@
  * which a busy machine inflates far less than wall time.
  *
  * Usage: node dist/bench/train.js [--limit N] [--softmax-limit N] [--rounds N] [--tfjs-budget-s S]
- *        [--skip-cnn] [--skip-tfjs] [--skip-torch]
+ *        [--skip-cnn] [--skip-tfjs] [--skip-torch] [--steps-per-execution N]
+ * `--steps-per-execution` sets flowserve's training steps per ONNX Runtime run for every model (default: trainMnist's
+ * per model, `defaultStepsPerExecution`).
  */
 import { execFile } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -25,14 +27,21 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { register } from 'node:module';
-import * as tf from '@tensorflow/tfjs-core';
+import type * as Tfjs from '@tensorflow/tfjs-core';
 import { BatchIterator, gatherBatch } from '../src/data/batches.js';
 import { defaultMnistDir, loadMnist, type MnistSplit } from '../src/data/mnist.js';
-import { trainMnist } from '../src/train/train-mnist.js';
+import { defaultStepsPerExecution, trainMnist } from '../src/train/train-mnist.js';
 import type { ModelName } from '../src/train/models.js';
 import { report, type BenchRow } from './report.js';
 
 const BATCH = 100;
+
+/**
+ * tfjs-core, imported only for the tfjs rows, after the PyTorch rows: loaded at the start it made flowserve's softmax
+ * steps cost more CPU in the same process (one epoch, 10 steps per run, three fresh processes each, alternated, load
+ * 6.3–6.5: 195, 184, 177 µs a step with it loaded against 150, 131, 161 µs without; docs/performance.md, "Round 7").
+ */
+let tf: typeof Tfjs;
 
 function flag(name: string, fallback: number): number {
   const i = process.argv.indexOf(name);
@@ -79,7 +88,7 @@ async function useCpuBackend(): Promise<string> {
   return 'cpu';
 }
 
-type TfModel = { variables: tf.Variable[]; logits: (x: tf.Tensor2D) => tf.Tensor2D };
+type TfModel = { variables: Tfjs.Variable[]; logits: (x: Tfjs.Tensor2D) => Tfjs.Tensor2D };
 
 function tfSoftmax(): TfModel {
   const W = tf.variable(tf.zeros([784, 10]));
@@ -95,13 +104,13 @@ function tfCnn(): TfModel {
   return {
     variables: [w1, b1, w2, b2, w3, b3, w4, b4],
     logits: (x) => {
-      const image = tf.reshape(x, [-1, 28, 28, 1]) as tf.Tensor4D;
-      const block = (input: tf.Tensor4D, w: tf.Variable, b: tf.Variable) =>
-        tf.maxPool(tf.relu(tf.add(tf.conv2d(input, w as tf.Tensor4D, 1, 'same'), b)) as tf.Tensor4D, 2, 2, 'same');
+      const image = tf.reshape(x, [-1, 28, 28, 1]) as Tfjs.Tensor4D;
+      const block = (input: Tfjs.Tensor4D, w: Tfjs.Variable, b: Tfjs.Variable) =>
+        tf.maxPool(tf.relu(tf.add(tf.conv2d(input, w as Tfjs.Tensor4D, 1, 'same'), b)) as Tfjs.Tensor4D, 2, 2, 'same');
       const c2 = block(block(image, w1, b1), w2, b2);
-      const flat = tf.reshape(c2, [-1, 7 * 7 * 64]) as tf.Tensor2D;
-      const fc1 = tf.relu(tf.add(tf.matMul(flat, w3 as tf.Tensor2D), b3)) as tf.Tensor2D;
-      return tf.add(tf.matMul(fc1, w4 as tf.Tensor2D), b4) as tf.Tensor2D;
+      const flat = tf.reshape(c2, [-1, 7 * 7 * 64]) as Tfjs.Tensor2D;
+      const fc1 = tf.relu(tf.add(tf.matMul(flat, w3 as Tfjs.Tensor2D), b3)) as Tfjs.Tensor2D;
+      return tf.add(tf.matMul(fc1, w4 as Tfjs.Tensor2D), b4) as Tfjs.Tensor2D;
     },
   };
 }
@@ -112,7 +121,7 @@ function tfCnn(): TfModel {
  */
 async function tfjsEpoch(
   model: TfModel,
-  optimizer: tf.Optimizer,
+  optimizer: Tfjs.Optimizer,
   split: MnistSplit,
   budgetMs: number,
 ): Promise<{ eps: number; examples: number }> {
@@ -126,7 +135,7 @@ async function tfjsEpoch(
     const x = tf.tensor2d(batch.x, [batch.size, 784]);
     const y = tf.tensor2d(batch.y, [batch.size, 10]);
     const loss = optimizer.minimize(
-      () => tf.losses.softmaxCrossEntropy(y, model.logits(x)) as tf.Scalar,
+      () => tf.losses.softmaxCrossEntropy(y, model.logits(x)) as Tfjs.Scalar,
       true,
       model.variables,
     );
@@ -142,7 +151,7 @@ async function tfjsEpoch(
 
 async function tfjsRun(
   makeModel: () => TfModel,
-  makeOptimizer: () => tf.Optimizer,
+  makeOptimizer: () => Tfjs.Optimizer,
   split: MnistSplit,
   budgetMs: number,
 ): Promise<{ eps: number; examples: number }> {
@@ -155,6 +164,11 @@ async function tfjsRun(
     optimizer.dispose();
   }
 }
+
+/** `--steps-per-execution`, else undefined: trainMnist's default per model. */
+const STEPS_PER_EXECUTION = process.argv.includes('--steps-per-execution')
+  ? flag('--steps-per-execution', 1)
+  : undefined;
 
 /** The optimizer and learning rate each model trains with, in flowserve and in its peers. */
 const TRAINING: Record<ModelName, { optimizer: 'sgd' | 'adam'; learningRate: number }> = {
@@ -181,6 +195,7 @@ async function flowserveEpoch(model: ModelName, split: MnistSplit, test: MnistSp
     quiet: true,
     // The peers compute on the CPU: so does flowserve here, even where a GPU exists.
     deviceCount: { GPU: 0 },
+    ...(STEPS_PER_EXECUTION ? { stepsPerExecution: STEPS_PER_EXECUTION } : {}),
   });
   return { eps: result.examplesPerSec, cpuMsPerStep: (result.cpuSeconds * 1000) / result.steps };
 }
@@ -257,12 +272,13 @@ async function tfjsRows(
   budgetMs: number,
   models: ModelName[],
 ): Promise<{ rows: BenchRow[]; extra: Record<string, unknown> }> {
+  tf = await import('@tensorflow/tfjs-core');
   await registerTfjsGradients();
   const wasm = await registerWasm();
   console.log(`tfjs backend: ${wasm ?? 'cpu (fallback: WASM did not load)'}; flowserve: onnxruntime-node CPU EP`);
   const rows: BenchRow[] = [];
   const extra: Record<string, unknown> = {};
-  const runs: { name: ModelName; tfModel: () => TfModel; tfOptimizer: () => tf.Optimizer }[] = [
+  const runs: { name: ModelName; tfModel: () => TfModel; tfOptimizer: () => Tfjs.Optimizer }[] = [
     { name: 'softmax', tfModel: tfSoftmax, tfOptimizer: () => tf.train.sgd(0.5) },
     { name: 'cnn', tfModel: tfCnn, tfOptimizer: () => tf.train.adam(1e-3) },
   ];
@@ -310,7 +326,11 @@ async function main(): Promise<void> {
       `MLP and CNN ${Math.min(cnnLimit, data.train.count)} images (--limit)\n`,
   );
   const rows: BenchRow[] = [];
-  const extra: Record<string, unknown> = { batchSize: BATCH, rounds };
+  const extra: Record<string, unknown> = {
+    batchSize: BATCH,
+    rounds,
+    stepsPerExecution: Object.fromEntries(models.map((m) => [m, STEPS_PER_EXECUTION ?? defaultStepsPerExecution(m)])),
+  };
   const torch = process.argv.includes('--skip-torch') ? null : await torchVersion();
   if (torch) {
     extra.pytorch = { version: torch, python: PYTHON, threads: [1, 2] };

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import { AlreadyExists } from '../errors.js';
 import { exportVersionExists } from '../export/export.js';
 import { MODEL_NAMES, type ModelName } from '../train/models.js';
-import { OPTIMIZER_NAMES, trainMnist, type OptimizerName } from '../train/train-mnist.js';
+import { MAX_STEPS_PER_EXECUTION } from '../runtime/unrolled-step.js';
+import { defaultStepsPerExecution, OPTIMIZER_NAMES, trainMnist, type OptimizerName } from '../train/train-mnist.js';
 import { parseDeviceCount } from './devices.js';
 import { acceptBothFlagStyles } from './flag-style.js';
 import { nonNegativeInt, oneOf, positiveInt, positiveNumber } from './flag-values.js';
@@ -39,6 +40,7 @@ interface TrainMnistFlags {
   train_limit?: number;
   test_limit?: number;
   threads?: number;
+  steps_per_execution?: number;
   device_count?: string;
   overwrite?: boolean;
   quiet?: boolean;
@@ -75,6 +77,11 @@ export function registerTrainCommand(program: Command): Command {
     .option(
       '--threads <n>',
       'ONNX Runtime intra-op threads (default: 1 for softmax, all cores for mlp and cnn)',
+      positiveInt,
+    )
+    .option(
+      '--steps_per_execution <n>',
+      `training steps per ONNX Runtime run, same results (default: ${MODEL_NAMES.map((m) => `${defaultStepsPerExecution(m)} for ${m}`).join(', ')}; at most ${MAX_STEPS_PER_EXECUTION})`,
       positiveInt,
     )
     .option('--device_count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
@@ -115,6 +122,7 @@ export function registerTrainCommand(program: Command): Command {
         overwrite: flags.overwrite,
         checkpointDir: flags.checkpoint_dir,
         intraOpNumThreads: flags.threads,
+        stepsPerExecution: flags.steps_per_execution,
         deviceCount: parseDeviceCount(flags.device_count),
         quiet: flags.quiet,
       });

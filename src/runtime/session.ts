@@ -1,4 +1,4 @@
-import { FailedPrecondition, FlowserveError, Internal, InvalidArgument } from '../errors.js';
+import { FailedPrecondition, FlowserveError, Internal, InvalidArgument, Unimplemented } from '../errors.js';
 import { discoverDevices, type Device } from '../devices/device.js';
 import { getDefaultGraph, Operation, Tensor, type Graph } from '../graph/graph.js';
 import { HostTensor, type NestedArray } from '../graph/host-tensor.js';
@@ -11,6 +11,7 @@ import { lowerPartition } from './lower.js';
 import { PartitionStep } from './step.js';
 import { partition, type Transfer } from './partition.js';
 import { prune } from './prune.js';
+import { MAX_STEPS_PER_EXECUTION, UnrolledStep, whyNotUnrollable } from './unrolled-step.js';
 
 /** Session options, mirroring the chapter's ConfigProto where it makes sense. */
 export interface SessionOptions {
@@ -40,6 +41,24 @@ export type Feeds =
   | readonly (readonly [Tensor | string, FeedValue])[]
   | Readonly<Record<string, FeedValue>>;
 export type Fetch = Tensor | Operation;
+
+/** Options of Session.makeStepsCallable. */
+export interface StepsCallableOptions {
+  /** Steps one ONNX Runtime run does (Keras' steps_per_execution), 1 to MAX_STEPS_PER_EXECUTION. */
+  stepsPerExecution: number;
+  /** What to do when the step cannot be unrolled (several partitions, GPU memory): fail (default), or run steps alone. */
+  whenNotUnrollable?: 'error' | 'one-at-a-time';
+}
+
+/**
+ * Runs 1 to `stepsPerExecution` consecutive steps: `steps[k]` holds step k's feed values in feed-list order; resolves
+ * to each step's fetches (null for an op) in fetch order.
+ */
+export interface StepsCallable {
+  (steps: readonly (readonly FeedValue[])[]): Promise<(HostTensor | null)[][]>;
+  /** The steps one call runs in one execution: the requested count, or 1 when the step could not be unrolled. */
+  readonly stepsPerExecution: number;
+}
 
 /** What one `run` did: the partitions it ran and the tensors that crossed devices. */
 export interface RunMetadata {
@@ -145,6 +164,8 @@ export class Session {
   private readonly variables = new Map<string, Map<string, RuntimeTensor>>();
   /** Identity models that copy a device tensor to the host, per device, dtype and rank (readVariable). */
   private readonly downloaders = new Map<string, Promise<CompiledModel>>();
+  /** The unrolled multi-step models makeStepsCallable built (released on close). */
+  private readonly unrolledSteps: UnrolledStep[] = [];
   private closed = false;
   private placedOpCount = 0;
   /** The tensors of the last run and their cache key (see signatureKey). */
@@ -246,9 +267,94 @@ export class Session {
     feedList: readonly (Tensor | string)[] = [],
     targets: readonly Fetch[] = [],
   ): Promise<(...feedValues: FeedValue[]) => Promise<HostTensor | (HostTensor | null)[]>> {
-    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
     const single = fetches instanceof Tensor;
     const list: readonly Fetch[] = single ? [fetches] : fetches;
+    const { fed, fetchTensors, executable } = await this.prepareCallable(list, feedList, targets);
+    return async (...feedValues) => {
+      const feeds = this.callableFeeds(fed, feedValues);
+      const values = await this.runExecutable(executable, true, fetchTensors, feeds, undefined);
+      const result = (f: Fetch) =>
+        f instanceof Tensor ? ((values as Map<Tensor, HostTensor>).get(f) as HostTensor) : null;
+      if (single) return result(fetches) as HostTensor;
+      return list.map(result);
+    };
+  }
+
+  /**
+   * Like makeCallable, but the function runs several consecutive steps in one ONNX Runtime run (Keras'
+   * `steps_per_execution`): given the feed values of `stepsPerExecution` steps, it runs the step's model unrolled that
+   * many times, each step's updated variables feeding the next, and resolves to every step's fetches. Given fewer
+   * steps (an epoch's remainder) it runs them one at a time. The values are those of as many calls to makeCallable's
+   * function, bit for bit. Needs the step to be one partition whose variables live on the host (a CPU); otherwise it
+   * fails, or with `whenNotUnrollable: 'one-at-a-time'` runs every step alone (`stepsPerExecution` then reads 1).
+   */
+  async makeStepsCallable(
+    fetches: readonly Fetch[],
+    feedList: readonly (Tensor | string)[],
+    targets: readonly Fetch[],
+    options: StepsCallableOptions,
+  ): Promise<StepsCallable> {
+    const requested = options.stepsPerExecution;
+    if (!Number.isSafeInteger(requested) || requested < 1 || requested > MAX_STEPS_PER_EXECUTION) {
+      throw new InvalidArgument(
+        `stepsPerExecution must be an integer from 1 to ${MAX_STEPS_PER_EXECUTION}, got ${String(requested)}`,
+      );
+    }
+    const { fed, fetchTensors, executable } = await this.prepareCallable(fetches, feedList, targets);
+    const [step] = executable.steps;
+    let unrolled: UnrolledStep | undefined;
+    if (requested > 1) {
+      const why =
+        executable.steps.length !== 1 || !step
+          ? `the step runs as ${executable.steps.length} partitions`
+          : whyNotUnrollable(step);
+      if (why === undefined) {
+        unrolled = await UnrolledStep.build(step as PartitionStep, requested, fetchTensors);
+        if (this.closed) {
+          // Closed while ONNX Runtime built it: close() has released the others already.
+          await unrolled.release();
+          throw new FailedPrecondition('Attempted to use a closed Session.');
+        }
+        this.unrolledSteps.push(unrolled);
+      } else if (options.whenNotUnrollable !== 'one-at-a-time') {
+        throw new Unimplemented(`stepsPerExecution ${requested}: cannot run several steps in one execution: ${why}`);
+      }
+    }
+    const stepsPerExecution = unrolled ? requested : 1;
+    const result = (values: ReadonlyMap<Tensor, HostTensor>) =>
+      fetches.map((f) => (f instanceof Tensor ? (values.get(f) as HostTensor) : null));
+    const call = async (steps: readonly (readonly FeedValue[])[]): Promise<(HostTensor | null)[][]> => {
+      if (steps.length < 1 || steps.length > stepsPerExecution) {
+        throw new InvalidArgument(`The callable runs 1 to ${stepsPerExecution} step(s) at a time, got ${steps.length}`);
+      }
+      const feeds = steps.map((values) => this.callableFeeds(fed, values));
+      if (unrolled && steps.length === unrolled.steps) {
+        const { fetched, updates } = await unrolled.run(feeds, (op) => this.variableValue(op));
+        const device = (step as PartitionStep).lowered.partition.device;
+        for (const [variable, value] of updates) this.setVariable(device, variable.name, value);
+        this.lastRunMetadata = plainMetadata(executable, true);
+        return fetched.map((values) => {
+          const byTensor = new Map(fetchTensors.map((t, i) => [t, values[i] as HostTensor]));
+          return result(byTensor);
+        });
+      }
+      const out: (HostTensor | null)[][] = [];
+      for (const stepFeeds of feeds) {
+        const values = await this.runExecutable(executable, true, fetchTensors, stepFeeds, undefined);
+        out.push(result(values as Map<Tensor, HostTensor>));
+      }
+      return out;
+    };
+    return Object.assign(call, { stepsPerExecution });
+  }
+
+  /** What makeCallable and makeStepsCallable resolve once: the fed tensors, the fetched ones, the executable. */
+  private async prepareCallable(
+    list: readonly Fetch[],
+    feedList: readonly (Tensor | string)[],
+    targets: readonly Fetch[],
+  ): Promise<{ fed: Tensor[]; fetchTensors: Tensor[]; executable: Executable }> {
+    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
     for (const f of list) this.checkFetch(f);
     for (const f of targets) this.checkFetch(f);
     const fed = feedList.map((key) => this.feedTensor(key));
@@ -260,24 +366,30 @@ export class Session {
     const fedKeys = new Map(fed.map((t) => [t, null]));
     const key = this.signatureKey(fetchTensors, targetOps, fedKeys);
     const executable = this.ready.get(key) ?? (await this.executableFor(key, fetchTensors, targetOps, fedKeys));
-    return async (...feedValues) => {
-      if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
-      if (feedValues.length !== fed.length) {
-        throw new InvalidArgument(
-          `The callable takes ${fed.length} feed value(s) (${fed.map((t) => t.name).join(', ')}), got ${feedValues.length}`,
-        );
-      }
-      const feeds = new Map<Tensor, HostTensor>();
-      for (let i = 0; i < fed.length; i++) {
-        const tensor = fed[i] as Tensor;
-        feeds.set(tensor, this.checkedFeed(tensor, feedValues[i] as FeedValue));
-      }
-      const values = await this.runExecutable(executable, true, fetchTensors, feeds, undefined);
-      const result = (f: Fetch) =>
-        f instanceof Tensor ? ((values as Map<Tensor, HostTensor>).get(f) as HostTensor) : null;
-      if (single) return result(fetches) as HostTensor;
-      return list.map(result);
-    };
+    return { fed, fetchTensors, executable };
+  }
+
+  /** A callable's feed values, in feed-list order, checked and keyed by tensor. */
+  private callableFeeds(fed: readonly Tensor[], feedValues: readonly FeedValue[]): Map<Tensor, HostTensor> {
+    if (this.closed) throw new FailedPrecondition('Attempted to use a closed Session.');
+    if (feedValues.length !== fed.length) {
+      throw new InvalidArgument(
+        `The callable takes ${fed.length} feed value(s) (${fed.map((t) => t.name).join(', ')}), got ${feedValues.length}`,
+      );
+    }
+    const feeds = new Map<Tensor, HostTensor>();
+    for (let i = 0; i < fed.length; i++) {
+      const tensor = fed[i] as Tensor;
+      feeds.set(tensor, this.checkedFeed(tensor, feedValues[i] as FeedValue));
+    }
+    return feeds;
+  }
+
+  /** A variable's current value in its device's store (else FailedPrecondition, as run() says it). */
+  private variableValue(op: Operation): RuntimeTensor {
+    const value = this.variables.get(this.deviceOfVariable(op).name)?.get(op.name);
+    if (!value) throw new FailedPrecondition(`Attempting to use uninitialized value ${op.name}`);
+    return value;
   }
 
   private checkFetch(f: Fetch): void {
@@ -341,6 +453,7 @@ export class Session {
     for (const e of executables) {
       if (e.status === 'fulfilled') await Promise.all(e.value.steps.map((s) => s.release()));
     }
+    await Promise.all(this.unrolledSteps.splice(0).map((u) => u.release()));
     const downloaders = await Promise.allSettled([...this.downloaders.values()]);
     this.downloaders.clear();
     for (const d of downloaders) if (d.status === 'fulfilled') await d.value.release();

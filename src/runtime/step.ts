@@ -36,7 +36,8 @@ export class PartitionStep {
     readonly compiled: CompiledModel,
     /** Lowers the partition again with the given variable values as constants. */
     private readonly relowerFrozen: ((values: ReadonlyMap<Operation, HostTensor>) => LoweredPartition) | undefined,
-    private readonly compileOptions: OrtSessionOptions,
+    /** The options it was compiled with (an unrolled copy of it is compiled with the same: unrolled-step.ts). */
+    readonly compileOptions: OrtSessionOptions,
   ) {}
 
   /**

@@ -56,6 +56,12 @@ export interface TrainMnistOptions {
   checkpointDir?: string;
   /** ONNX Runtime threads inside one op. Default: `defaultIntraOpThreads(model)`. */
   intraOpNumThreads?: number;
+  /**
+   * Training steps per ONNX Runtime run (Keras' steps_per_execution): the step's model unrolled this many times, the
+   * same values bit for bit. Default: `defaultStepsPerExecution(model)`; a step that cannot be unrolled (a GPU, several
+   * partitions) then runs one step at a time, while an explicit value > 1 fails there.
+   */
+  stepsPerExecution?: number;
   /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
   deviceCount?: Record<string, number>;
   /** No progress output. */
@@ -98,6 +104,30 @@ export interface TrainMnistResult {
  */
 export function defaultIntraOpThreads(model: ModelName): number {
   return model === 'softmax' ? 1 : availableParallelism();
+}
+
+/**
+ * Training steps per ONNX Runtime run for a model's step when trainMnist's caller sets none. Measured in trainMnist's
+ * loop, CPU per step, min / median of 4–6 rounds alternated (load 5–8.5; docs/performance.md, "Round 7"): the softmax
+ * 219 / 235 µs at 1 step a run, 152 / 180 at 5, 153 / 195 at 10, 163 / 226 at 20; the MLP 3.05 / 3.47 ms at 1,
+ * 1.92–2.05 / 2.22–2.29 at 10, 1.89–2.10 / 2.17–2.20 at 20; the CNN 203 / 220 ms at 1, 191 / 205 at 4 (the last step's
+ * variables and Adam slots are the only ones copied out of ONNX Runtime: 3 × 12.8 MB a step for the dense layer).
+ */
+export function defaultStepsPerExecution(model: ModelName): number {
+  return model === 'cnn' ? 4 : 10;
+}
+
+/** The items in consecutive groups of `size` (the last one shorter when they do not divide). */
+function* groupsOf<T>(items: Iterable<T>, size: number): Generator<T[]> {
+  let group: T[] = [];
+  for (const item of items) {
+    group.push(item);
+    if (group.length === size) {
+      yield group;
+      group = [];
+    }
+  }
+  if (group.length > 0) yield group;
 }
 
 function makeOptimizer(options: TrainMnistOptions): Optimizer {
@@ -196,27 +226,39 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     const history: TrainMnistResult['history'] = { loss: [], accuracy: [], epochs: [] };
     // Built before the clock starts: `seconds` excludes graph building (lowering and ONNX Runtime's compile, which
     // were 12 % of an MLP epoch of 60 steps when the first step built them).
-    const trainStep = await session.makeCallable([model.loss, model.accuracy], [model.x, model.labels], [trainOp]);
+    const trainSteps = await session.makeStepsCallable(
+      [model.loss, model.accuracy],
+      [model.x, model.labels],
+      [trainOp],
+      {
+        stepsPerExecution: options.stepsPerExecution ?? defaultStepsPerExecution(options.model),
+        whenNotUnrollable: options.stepsPerExecution === undefined ? 'one-at-a-time' : 'error',
+      },
+    );
     let trainMs = 0;
     let cpuMicros = 0;
     let examples = 0;
     try {
       for (let epoch = 0; epoch < options.epochs; epoch++) {
         progress.startEpoch();
-        for (const indices of batches.nextEpoch()) {
-          const feeds = batchFeeds(train, indices);
+        // Up to stepsPerExecution batches per run; the epoch's remainder runs one step at a time (trainSteps does).
+        for (const group of groupsOf(batches.nextEpoch(), trainSteps.stepsPerExecution)) {
+          const feeds = group.map((indices) => batchFeeds(train, indices));
           const cpu0 = process.cpuUsage();
           const t0 = performance.now();
-          const [loss, accuracy] = await trainStep(feeds.x, feeds.labels);
+          const fetched = await trainSteps(feeds.map((f) => [f.x, f.labels]));
           trainMs += performance.now() - t0;
           const cpu = process.cpuUsage(cpu0);
           cpuMicros += cpu.user + cpu.system;
-          examples += indices.length;
-          const lossValue = loss?.get(0) as number;
-          const accuracyValue = accuracy?.get(0) as number;
-          history.loss.push(lossValue);
-          history.accuracy.push(accuracyValue);
-          progress.step({ loss: lossValue, accuracy: accuracyValue, examples: indices.length });
+          fetched.forEach(([loss, accuracy], k) => {
+            const size = (group[k] as ArrayLike<number>).length;
+            examples += size;
+            const lossValue = loss?.get(0) as number;
+            const accuracyValue = accuracy?.get(0) as number;
+            history.loss.push(lossValue);
+            history.accuracy.push(accuracyValue);
+            progress.step({ loss: lossValue, accuracy: accuracyValue, examples: size });
+          });
         }
         history.epochs.push(progress.endEpoch());
       }

@@ -11,9 +11,10 @@ import { loadMnist, type MnistDataset } from '../../src/data/mnist.js';
 import { Graph, withGraph } from '../../src/graph/graph.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import { Session } from '../../src/runtime/session.js';
+import { MAX_STEPS_PER_EXECUTION } from '../../src/runtime/unrolled-step.js';
 import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
-import { defaultIntraOpThreads, trainMnist } from '../../src/train/train-mnist.js';
+import { defaultIntraOpThreads, defaultStepsPerExecution, trainMnist } from '../../src/train/train-mnist.js';
 
 describe('trainMnist', () => {
   let dir: string;
@@ -138,6 +139,56 @@ describe('trainMnist', () => {
     assert.equal(two.testError, one.testError);
   });
 
+  it('several steps per execution train to the same bits as one: losses, accuracies, variables, test error', async () => {
+    // 2,350 images: 23 full batches and one of 50. With 10 steps per run the last 4 run one at a time; with 4 the
+    // half batch is inside the last unrolled run.
+    const run = (model: 'softmax' | 'mlp', name: string, stepsPerExecution: number) =>
+      trainMnist({
+        model,
+        epochs: 1,
+        batchSize: 100,
+        learningRate: model === 'softmax' ? 0.5 : 1e-3,
+        optimizer: model === 'softmax' ? 'sgd' : 'adam',
+        seed: 5,
+        dataset: data,
+        trainLimit: 2350,
+        testLimit: 300,
+        quiet: true,
+        deviceCount: { GPU: 0 },
+        stepsPerExecution,
+        checkpointDir: path.join(dir, name),
+      });
+    const shard = async (name: string) => {
+      const files = (await readdir(path.join(dir, name))).filter((f) => f.startsWith('model.ckpt-24.data-')).sort();
+      assert.ok(files.length > 0, `no data shard in ${name}`);
+      return Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, name, f)))));
+    };
+    for (const [model, k] of [
+      ['softmax', 10],
+      ['softmax', 4],
+      ['mlp', 4],
+    ] as const) {
+      const one = await run(model, `${model}-k1`, 1);
+      const many = await run(model, `${model}-k${k}`, k);
+      assert.equal(many.steps, 24);
+      assert.deepEqual(many.history.loss, one.history.loss, `${model}, ${k} steps per run: losses`);
+      assert.deepEqual(many.history.accuracy, one.history.accuracy, `${model}, ${k} steps per run: accuracies`);
+      assert.equal(many.testError, one.testError);
+      // Progress saw every step: the epoch summary counts 24 steps and the same mean loss.
+      assert.equal(many.history.epochs[0]?.steps, 24);
+      assert.equal(many.history.epochs[0]?.loss, one.history.epochs[0]?.loss);
+      assert.ok((await shard(`${model}-k${k}`)).equals(await shard(`${model}-k1`)), `${model}: variables differ`);
+    }
+    await assert.rejects(run('softmax', 'k0', 0), /stepsPerExecution must be an integer from 1 to 100, got 0/);
+  });
+
+  it('every model runs several steps per execution by default, within the limit', () => {
+    for (const model of ['softmax', 'mlp', 'cnn'] as const) {
+      const k = defaultStepsPerExecution(model);
+      assert.ok(Number.isSafeInteger(k) && k > 1 && k <= MAX_STEPS_PER_EXECUTION, `${model}: ${k}`);
+    }
+  });
+
   it('the CLI refuses an existing export version before loading data, naming --overwrite', async () => {
     const base = path.join(dir, 'existing');
     await mkdir(path.join(base, '00000003'), { recursive: true });
@@ -161,6 +212,35 @@ describe('trainMnist', () => {
       console.log = log;
     }
     assert.deepEqual(lines, [], 'nothing is printed before the check');
+  });
+
+  it('the CLI takes --steps_per_execution: the same test error as one step per run, 101 refused', async () => {
+    const cli = async (k: string) => {
+      const lines: string[] = [];
+      const log = console.log;
+      console.log = (line: string) => lines.push(String(line));
+      try {
+        const program = new Command().exitOverride();
+        registerTrainCommand(program);
+        await program.parseAsync(
+          ['train', 'mnist', '--epochs', '1', '--train_limit', '1050', '--test_limit', '300', '--seed', '4'].concat([
+            '--steps_per_execution',
+            k,
+            '--device_count',
+            'GPU=0',
+            '--quiet',
+          ]),
+          { from: 'user' },
+        );
+      } finally {
+        console.log = log;
+      }
+      return lines.find((l) => l.startsWith('Test error:'));
+    };
+    const many = await cli('4');
+    assert.match(many ?? '', /^Test error: \d+\.\d\d% \(300 images\)$/);
+    assert.equal(many, await cli('1'));
+    await assert.rejects(cli('101'), /stepsPerExecution must be an integer from 1 to 100, got 101/);
   });
 
   it('the CLI trains, prints the test error and the export path', async () => {
