@@ -23,6 +23,11 @@ export interface SessionOptions {
   /** Threads inside one op (ConfigProto.intra_op_parallelism_threads); 0 or undefined = ONNX Runtime's default. */
   intraOpNumThreads?: number;
   /**
+   * Threads that run independent ops side by side (ConfigProto.inter_op_parallelism_threads). More than 1 runs each
+   * partition on ONNX Runtime's parallel executor with that many threads; 0, 1 or undefined: one op at a time.
+   */
+  interOpNumThreads?: number;
+  /**
    * Let idle intra-op threads spin between ops (ONNX Runtime's default, and this option's). false: they sleep,
    * which a long run of many ops (a training step) wants on a machine whose cores other work shares: spinning
    * threads then take the cores the working ones need (docs/performance.md#training).
@@ -765,6 +770,7 @@ export class Session {
       const compileOptions = {
         executionProviders: device.executionProviders,
         ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+        ...(this.options.interOpNumThreads ? { interOpNumThreads: this.options.interOpNumThreads } : {}),
         ...(this.options.allowSpinning === false ? { allowSpinning: false } : {}),
         ...(deviceOutputs.length ? { deviceOutputs: deviceOutputs.map((o) => o.name) } : {}),
       };
