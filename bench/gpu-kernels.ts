@@ -86,6 +86,7 @@ import {
   reduceMin,
   reduceSum,
   relu,
+  reluGrad,
   reshape,
   shape,
   sigmoid,
@@ -419,6 +420,7 @@ export function kernelCases(): KernelCase[] {
     unaryCase('Softmax', softmax),
     unaryCase('LogSoftmax', logSoftmax),
     c('MaskedGrad', (x, dt) => [maskedGrad(x.input('bool', [2, 3]), x.input(dt, [2, 3]))]),
+    c('ReluGrad', (x, dt) => [reluGrad(x.input(dt, [2, 3]), x.input(dt, [2, 3]))]),
     // ---- reductions ----
     unaryCase('Sum', (t) => reduceSum(t, 1)),
     unaryCase('Mean', (t) => reduceMean(t, 1)),

@@ -1,5 +1,5 @@
 import { InvalidArgument } from '../errors.js';
-import type { DType } from '../graph/dtype.js';
+import { dtypeInfo, type DType } from '../graph/dtype.js';
 import type { Operation, Tensor } from '../graph/graph.js';
 import { defineOp, type GradContext, type OpDef } from '../graph/op-def.js';
 import { broadcastShapes, dimsCompatible, formatShape, type Dim } from '../graph/shape.js';
@@ -401,7 +401,7 @@ export const Square = defineOp({
 export const Relu = unaryElementwise('Relu', 'Relu', {
   dtypes: FLOAT_DTYPES,
   kernelConstraints: GPU_F32,
-  grad: ({ op, grads: [g] }) => [g ? maskedGrad(greater(op.inputs[0] as Tensor, 0), g) : null],
+  grad: ({ op, grads: [g] }) => [g ? reluGrad(g, op.inputs[0] as Tensor) : null],
 });
 export const Sigmoid = unaryElementwise('Sigmoid', 'Sigmoid', {
   dtypes: FLOAT_DTYPES,
@@ -487,6 +487,40 @@ export const MaskedGrad = defineOp({
   kernels: CPU_AND_GPU,
   kernelConstraints: GPU_F32_I32,
 });
+
+/**
+ * ReluGrad(g, x) = g · (x > 0), as TensorFlow's ReluGrad kernel computes it: the mask cast to g's type and
+ * multiplied, rather than a Where. ONNX Runtime's Where with a scalar zero runs element by element; Cast and Mul are
+ * vectorized (CNN, 1.25 M values, 2 threads: 1.5 against 2.3 ms; docs/performance.md "Round 7"). The values differ
+ * from where(x > 0, g, 0) only in the sign of zeros (−0 where g < 0 is masked) and where g is infinite or NaN, as
+ * TensorFlow's do.
+ */
+export const ReluGrad = defineOp({
+  type: 'ReluGrad',
+  infer: ([g, x], _attrs, opName) => {
+    checkDType(opName, 'ReluGrad', g as Tensor, FLOAT_DTYPES);
+    sameDType(opName, g as Tensor, x as Tensor);
+    return [{ dtype: (g as Tensor).dtype, shape: broadcastShapes(opName, (g as Tensor).shape, (x as Tensor).shape) }];
+  },
+  lower: ({ b, op, inputs, outputs }) => {
+    const dtype = (op.inputs[0] as Tensor).dtype;
+    const positive = b.op('Greater', [inputs[1] as string, b.scalar(0, dtype, 'zero')]);
+    b.op('Mul', [inputs[0] as string, b.op('Cast', [positive], { to: dtypeInfo(dtype).onnx })], {}, outputs[0]);
+  },
+  // TensorFlow's ReluGrad gradient: the same mask for g, none for x.
+  grad: ({ op, grads: [g] }) => {
+    if (!g) return [null, null];
+    const [dy, x] = operands(op);
+    return [unbroadcast(reluGrad(g, x), dy.shape, op.name), null];
+  },
+  kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
+});
+
+/** g · (x > 0) (see ReluGrad). */
+export function reluGrad(g: Tensor, x: Tensor, options: NameOption = {}): Tensor {
+  return g.graph.addOp({ def: ReluGrad, inputs: [g, x], name: options.name ?? 'ReluGrad' }).output;
+}
 
 /** where(mask, g, 0) (see MaskedGrad). */
 export function maskedGrad(mask: Tensor, g: Tensor, options: NameOption = {}): Tensor {

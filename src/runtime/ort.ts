@@ -12,6 +12,10 @@ import { bytesOfOrtStrings, ortStringsOf } from './ort-strings.js';
 export interface OrtSessionOptions {
   executionProviders: string[];
   intraOpNumThreads?: number;
+  /**
+   * Threads that run independent ops side by side. More than 1 selects ONNX Runtime's parallel executor
+   * (`executionMode: 'parallel'`); 1 or undefined keeps its sequential executor.
+   */
   interOpNumThreads?: number;
   graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all';
   /** Let idle intra-op threads spin (lower latency for one busy session, wasted cores for many). */
@@ -149,22 +153,34 @@ function fromOrtResults(result: Record<string, unknown>): Record<string, Runtime
   return out;
 }
 
-/** Creates an ONNX Runtime session from model bytes or a file path. */
-export async function compileModel(model: Uint8Array | string, options: OrtSessionOptions): Promise<CompiledModel> {
-  const sessionOptions: ort.InferenceSession.SessionOptions = {
+/**
+ * ONNX Runtime's session options for `options`. An inter-op thread count above 1 selects the parallel executor,
+ * which runs independent nodes side by side; otherwise nodes run one at a time (ONNX Runtime's default).
+ */
+export function ortSessionOptions(options: OrtSessionOptions): ort.InferenceSession.SessionOptions {
+  const spinning = options.allowSpinning === false ? '0' : '1';
+  const parallel = options.interOpNumThreads !== undefined && options.interOpNumThreads > 1;
+  return {
     executionProviders: options.executionProviders,
     graphOptimizationLevel: options.graphOptimizationLevel ?? 'all',
     // A session owns its own intra-op pool, and a graph lowers to one session per partition and signature: with
-    // spinning threads those pools fight for the cores (spec §2.4). Idle workers sleep instead.
-    extra: { session: { intra_op: { allow_spinning: options.allowSpinning === false ? '0' : '1' } } },
+    // spinning threads those pools fight for the cores (spec §2.4). Idle workers sleep instead, in the parallel
+    // executor's inter-op pool too.
+    extra: { session: { intra_op: { allow_spinning: spinning }, inter_op: { allow_spinning: spinning } } },
     ...(options.intraOpNumThreads !== undefined ? { intraOpNumThreads: options.intraOpNumThreads } : {}),
     ...(options.interOpNumThreads !== undefined ? { interOpNumThreads: options.interOpNumThreads } : {}),
+    ...(parallel ? { executionMode: 'parallel' as const } : {}),
     ...(options.externalData ? { externalData: options.externalData } : {}),
     ...quietOnGpu(options.executionProviders),
     ...(options.deviceOutputs?.length
       ? { preferredOutputLocation: Object.fromEntries(options.deviceOutputs.map((n) => [n, 'gpu-buffer' as const])) }
       : {}),
   };
+}
+
+/** Creates an ONNX Runtime session from model bytes or a file path. */
+export async function compileModel(model: Uint8Array | string, options: OrtSessionOptions): Promise<CompiledModel> {
+  const sessionOptions = ortSessionOptions(options);
   const session =
     typeof model === 'string'
       ? await ort.InferenceSession.create(model, sessionOptions)

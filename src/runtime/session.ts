@@ -11,18 +11,17 @@ import { lowerPartition } from './lower.js';
 import { PartitionStep } from './step.js';
 import { partition, type Transfer } from './partition.js';
 import { prune } from './prune.js';
+import { ortThreadCounts, type ThreadOptions } from './thread-options.js';
 import { MAX_STEPS_PER_EXECUTION, UnrolledStep, whyNotUnrollable } from './unrolled-step.js';
 
-/** Session options, mirroring the chapter's ConfigProto where it makes sense. */
-export interface SessionOptions {
+/** Session options, mirroring the chapter's ConfigProto where it makes sense; thread counts in ThreadOptions. */
+export interface SessionOptions extends ThreadOptions {
   /** Print the device mapping and each op's device (ConfigProto.log_device_placement). */
   logDevicePlacement?: boolean;
   /** Fall back to a supported device instead of failing (ConfigProto.allow_soft_placement). */
   allowSoftPlacement?: boolean;
   /** Devices per type (ConfigProto.device_count); `{ CPU: 2 }` makes two logical CPU devices. */
   deviceCount?: Record<string, number>;
-  /** Threads inside one op (ConfigProto.intra_op_parallelism_threads); 0 or undefined = ONNX Runtime's default. */
-  intraOpNumThreads?: number;
   /**
    * Let idle intra-op threads spin between ops (ONNX Runtime's default, and this option's). false: they sleep,
    * which a long run of many ops (a training step) wants on a machine whose cores other work shares: spinning
@@ -175,12 +174,15 @@ export class Session {
   private feedsPlain = true;
   /** Metadata of the last `run` (partitions, transfers, cache hit). */
   lastRunMetadata: RunMetadata | undefined;
+  /** ONNX Runtime's thread counts for every partition, from the options (checked when the Session is made). */
+  private readonly threadCounts: ReturnType<typeof ortThreadCounts>;
 
   constructor(
     graph: Graph = getDefaultGraph(),
     readonly options: SessionOptions = {},
   ) {
     this.graph = graph;
+    this.threadCounts = ortThreadCounts(options);
     this.devices = options.devices ?? discoverDevices({ deviceCount: options.deviceCount });
     this.placer = new Placer(this.devices, {
       allowSoftPlacement: options.allowSoftPlacement ?? false,
@@ -877,7 +879,7 @@ export class Session {
       resident.push(...deviceOutputs.filter((o) => !o.tensor.op.def.variableUpdate).map((o) => o.tensor));
       const compileOptions = {
         executionProviders: device.executionProviders,
-        ...(this.options.intraOpNumThreads ? { intraOpNumThreads: this.options.intraOpNumThreads } : {}),
+        ...this.threadCounts,
         ...(this.options.allowSpinning === false ? { allowSpinning: false } : {}),
         ...(deviceOutputs.length ? { deviceOutputs: deviceOutputs.map((o) => o.name) } : {}),
       };

@@ -208,6 +208,9 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
   });
   const session = new Session(graph, {
     intraOpNumThreads: options.intraOpNumThreads ?? defaultIntraOpThreads(options.model),
+    // One op at a time: ONNX Runtime's parallel executor cost the CNN's step 60–80 % more CPU and the MLP's 40–80 %,
+    // and was slower in wall time too (docs/performance.md, "Round 7").
+    interOpParallelismThreads: 1,
     // A step is hundreds of ops: threads that spin between them took the cores from the working ones whenever
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,

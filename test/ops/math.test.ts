@@ -268,6 +268,25 @@ describe('gradients (numeric check, float64)', () => {
       await gradcheck((t) => op(t as Tensor), [safe]);
     });
   }
+  it("relu's gradient is TensorFlow's ReluGrad, g · (x > 0): −0 where a negative g is masked, NaN where an infinite one is", async () => {
+    const x = HostTensor.from('float32', [-1, 0, 2, -3, 4, -5], [6]);
+    const g = HostTensor.from('float32', [-2, -3, -4, 5, 6, Infinity], [6]);
+    const dx = await evaluate((xs, gs) => gradients(fs.relu(xs), [xs], [gs])[0] as Tensor, [x, g]);
+    assert.deepEqual([...(dx.data as Float32Array)], [-0, -0, -4, 0, 6, NaN]);
+  });
+  it("relu's second-order gradient routes through the same mask", async () => {
+    // d/dg of ReluGrad(g, x) · w summed is w · (x > 0).
+    const x = HostTensor.from('float32', [-1, 2, 3], [3]);
+    const out = await evaluate(
+      (xs) => {
+        const g = fs.mul(xs, 1);
+        const dx = gradients(fs.relu(xs), [xs], [g])[0] as Tensor;
+        return gradients(fs.mul(dx, fs.constant([10, 20, 30])), [g])[0] as Tensor;
+      },
+      [x],
+    );
+    assert.deepEqual([...(out.data as Float32Array)], [0, 20, 30]);
+  });
   it('softmax', async () => {
     await gradcheck((t) => fs.softmax(t as Tensor), [randomNd([2, 4], 51, -2, 2)]);
   });

@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import onnxProto from 'onnx-proto';
 import * as fs from '../../src/index.js';
 import { kernelDeviceTypes } from '../../src/ops/kernels.js';
 import { HostTensor, InvalidArgument, type Tensor } from '../../src/index.js';
 import { gradients } from '../../src/train/gradients.js';
+import { lowerNet } from '../helpers/layout-lowering.js';
 import { assertClose, evaluate, gradcheck } from '../helpers/gradcheck.js';
 import { conv2dGradRef, conv2dRef, poolRef, randomNd, type Nd, type Window } from '../helpers/reference.js';
+
+const { onnx } = onnxProto;
 
 const host = (x: Nd, dtype: fs.DType = 'float64') => HostTensor.from(dtype, x.data, x.shape);
 
@@ -112,6 +116,11 @@ const POOL_CASES: [string, number[], Window][] = [
   ['3x3 stride 2 SAME (overlapping, padded)', [1, 5, 5, 2], { ksize: [3, 3], strides: [2, 2], padding: 'SAME' }],
   ['3x3 stride 1 SAME', [1, 4, 5, 1], { ksize: [3, 3], strides: [1, 1], padding: 'SAME' }],
   ['2x3 stride [1,2] VALID', [1, 5, 6, 2], { ksize: [2, 3], strides: [1, 2], padding: 'VALID' }],
+  [
+    '2x2 stride 2 SAME (padded, windows never overlap)',
+    [2, 5, 5, 2],
+    { ksize: [2, 2], strides: [2, 2], padding: 'SAME' },
+  ],
 ];
 
 describe('pooling', () => {
@@ -146,6 +155,34 @@ describe('pooling', () => {
     const win = { ksize: [1, 2, 2, 1], strides: [1, 2, 2, 1], padding: 'SAME' as const };
     await gradcheck((t) => fs.avgPool(t as Tensor, win), [randomNd([2, 3, 3, 2], 15)], { shapes: [[null, 3, 3, 2]] });
     await gradcheck((t) => fs.maxPool(t as Tensor, win), [randomNd([2, 3, 3, 2], 16)], { shapes: [[null, 3, 3, 2]] });
+  });
+  it("MaxPool's gradient over windows that never overlap goes to each window's first maximum, ties of zeros too", async () => {
+    // One image, one channel, 4×4 after a ReLU: the left windows are all zeros (a tie), the right ones tie at 5.
+    const x = HostTensor.from('float32', [0, 0, 5, 1, 0, 0, 2, 5, 0, 0, 5, 5, 0, 0, 5, 5], [1, 4, 4, 1]);
+    const dy: Nd = { shape: [1, 2, 2, 1], data: [1, 2, 3, 4] };
+    const [dx] = await symbolicGrads((t) => fs.maxPool(t, { ksize: 2, strides: 2, padding: 'VALID' }), [x], dy);
+    assert.deepEqual(dx?.toNumbers(), [1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0]);
+  });
+  it('MaxPoolGrad scatters with MaxUnpool where windows never overlap, and adds with ScatterElements where they do', () => {
+    const opTypes = (ksize: number, strides: number) => {
+      const net = fs.withGraph(new fs.Graph(), () => {
+        const x = fs.placeholder('float32', { shape: [null, 6, 6, 2], name: 'x' });
+        const [dx] = fs.gradients(fs.reduceSum(fs.maxPool(x, { ksize, strides, padding: 'SAME' })), [x]);
+        return { x, outputs: [dx as Tensor], outputNames: ['dx'] };
+      });
+      const graph = onnx.ModelProto.decode(lowerNet(net, false)).graph as InstanceType<typeof onnx.GraphProto>;
+      return new Set(graph.node.map((n) => n.opType));
+    };
+    for (const [ksize, strides] of [
+      [2, 2],
+      [1, 2],
+      [2, 3],
+    ] as const) {
+      const types = opTypes(ksize, strides);
+      assert.ok(types.has('MaxUnpool') && !types.has('ScatterElements'), `ksize ${ksize}, strides ${strides}`);
+    }
+    const overlapping = opTypes(3, 2);
+    assert.ok(overlapping.has('ScatterElements') && !overlapping.has('MaxUnpool'), 'ksize 3, strides 2');
   });
   it('MaxPoolGrad has a GPU kernel for float32 windows that tile the input only (no MaxPool Indices there)', () => {
     const gradOp = (dtype: 'float32' | 'float64', size: number, ksize: number, strides: number) =>

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../../src/onnx/builder.js';
-import { compileModel } from '../../src/runtime/ort.js';
+import { compileModel, ortSessionOptions } from '../../src/runtime/ort.js';
 
 /** sum = a + b and prod = a * b on two float32 vectors of any length. */
 function twoOutputs(): Uint8Array {
@@ -56,5 +56,29 @@ describe('compileModel', () => {
     // Add of lengths 3 and 2 cannot broadcast: ONNX Runtime says so from its run.
     await assert.rejects(model.run({ a, b: short }), /[Bb]roadcast|dimension|shape/i);
     await model.release();
+  });
+});
+
+describe('ortSessionOptions', () => {
+  it('selects the parallel executor with its inter-op thread count only above one inter-op thread', () => {
+    const parallel = ortSessionOptions({ executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 2 });
+    assert.equal(parallel.executionMode, 'parallel');
+    assert.equal(parallel.interOpNumThreads, 2);
+    assert.equal(parallel.intraOpNumThreads, 1);
+    for (const interOpNumThreads of [undefined, 1]) {
+      const sequential = ortSessionOptions({ executionProviders: ['cpu'], interOpNumThreads });
+      assert.equal(sequential.executionMode, undefined, `interOpNumThreads ${interOpNumThreads}`);
+    }
+  });
+
+  it("lets the inter-op pool's idle threads sleep whenever the intra-op pool's do", () => {
+    const extra = (allowSpinning: boolean) =>
+      ortSessionOptions({ executionProviders: ['cpu'], interOpNumThreads: 2, allowSpinning }).extra;
+    assert.deepEqual(extra(false), {
+      session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+    });
+    assert.deepEqual(extra(true), {
+      session: { intra_op: { allow_spinning: '1' }, inter_op: { allow_spinning: '1' } },
+    });
   });
 });
