@@ -11,8 +11,8 @@
  *  6. Everything else becomes ordinary values; their estimated memory is charged against `maxValueBytes`, and their
  *     number (array elements and object members) against `maxItems`.
  *  7. The reader stops every `sliceBytes` of input and yields to the event loop, so no body holds it for long. An
- *     ordinary value (rule 6) also counts VALUE_SLICE_BYTES of the slice, as making and keeping it costs more than
- *     scanning its bytes.
+ *     ordinary value (rule 6) also spends VALUE_SLICE_BYTES of the slice (the slice ends at whichever runs out
+ *     first), as making and keeping it costs more than scanning its bytes.
  *  8. With `float32Values`, in a body of up to MAX_FLOAT32_SCAN_BYTES, the numbers of packed arrays are also
  *     converted to float32 as they are scanned (one pass over their bytes instead of two), up to MAX_FLOAT32_VALUES;
  *     a packed array whose numbers were all converted carries a copy of them (PackedArray.float32).
@@ -172,6 +172,10 @@ class JsonReader {
   /** No byte ≥ 0x80 so far: the string decodes as latin1, a plain copy (utf8 decoding of 48 MiB took ~40 ms). */
   private stringAscii = true;
   private stringIsKey = false;
+  /** The current step stops at the next token: a demotion is pending, or ordinary values spent the slice. */
+  private interrupted = false;
+  /** What is left of the current slice for ordinary values to spend (VALUE_SLICE_BYTES each). */
+  private sliceCredit = 0;
   /** An array that met a value it cannot pack: its prefix is re-read (asynchronously) before going on. */
   private demotion: { frame: Frame; value: JsonValue } | undefined;
   private readonly maxDepth: number;
@@ -217,7 +221,7 @@ class JsonReader {
   }
 
   private charge(bytes: number): void {
-    this.limit -= VALUE_SLICE_BYTES;
+    if ((this.sliceCredit -= VALUE_SLICE_BYTES) < 0) this.interrupted = true;
     this.budget.used += bytes;
     if (this.budget.used > this.budget.max) {
       throw new InvalidArgument(
@@ -258,14 +262,16 @@ class JsonReader {
     throw parseError('Invalid value.', at);
   }
 
-  /** Reads tokens until `limit` (a token may end past it), a demotion, or the end of the range. */
+  /** Reads tokens until `limit` (a token may end past it), a demotion, spent credit, or the end of the range. */
   private step(limit: number): void {
     const bytes = this.bytes;
-    // Lowered by every ordinary value (charge): the slice ends sooner where the body costs more per byte.
     this.limit = limit;
-    while (this.pos < this.limit && !this.demotion) {
+    // Ordinary values spend the slice's credit too (charge): the slice ends sooner where the body costs more per byte.
+    this.sliceCredit = limit - this.pos;
+    this.interrupted = false;
+    while (this.pos < limit && !this.interrupted) {
       if (this.state === IN_STRING) {
-        this.scanString(this.limit);
+        this.scanString(limit);
         continue;
       }
       const c = bytes[this.pos] as number;
@@ -760,6 +766,7 @@ class JsonReader {
       if (top.count > 0) {
         // The elements so far were only checked, not kept: re-read them before this one is added.
         this.demotion = { frame: top, value };
+        this.interrupted = true;
         return;
       }
       top.items = [];
