@@ -73,14 +73,14 @@ export interface JsonReadOptions {
  * array is a JS array grown one push at a time, and each growth copies it whole within one turn of the event loop:
  * 27 ms at 2.7M elements (measured; a 30 MiB body of one-letter strings reaches 3.2M before --max_input_bytes),
  * and scavenges copy every one of them that is still young. At 2^20 the largest growth copies ~0.8M pointers
- * (~8 ms). Tensors of numbers or booleans are packed and never count; real string batches are far smaller.
+ * (~8 ms, scaled from the 27). Tensors of numbers or booleans are packed and never count; real string batches are far smaller.
  */
 export const MAX_REQUEST_JSON_ITEMS = 1 << 20;
 
 /**
- * What an ordinary value (rule 6) counts against the reader's slice besides its own bytes: a 30 MiB body of `"a",`
- * took 20–27 ms per 256 KiB slice (64K strings made and kept, and the scavenges that copy them), a body of numbers
- * 8–10 ms.
+ * What an ordinary value (rule 6) spends of its slice's credit (rule 7), which starts at the slice's bytes: a 30 MiB
+ * body of `"a",` took 20–27 ms per 256 KiB slice read by bytes alone (64K strings made and kept, and the scavenges
+ * that copy them), a body of numbers 8–10 ms; at 16 per value (32 per such string) its slices take 8–10 ms too.
  */
 const VALUE_SLICE_BYTES = 16;
 
