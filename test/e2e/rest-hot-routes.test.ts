@@ -261,6 +261,65 @@ describe('REST hot routes answer v1 :predict and v2 /infer exactly as fastify do
     }
   });
 
+  test('pipelined binary requests in one packet get the same bytes as from fastify, in order', async () => {
+    // Both bodies arrive in one read: each is taken as its slice of that read (no copy), and each binary reply is
+    // written as one string with its headers; the raw answers must still equal fastify's, byte for byte.
+    const x2 = new Float32Array([-3.5, 1e-3, 7, -0.125, 4, -2, 1, 0]);
+    const second = binaryBody(
+      {
+        inputs: [{ name: 'inputs', datatype: 'FP32', shape: [2, 4], parameters: { binary_data_size: x2.byteLength } }],
+        parameters: { binary_data_output: true },
+      },
+      [new Uint8Array(x2.buffer)],
+    );
+    const request = (body: Buffer, headerLength: number, close: boolean) =>
+      Buffer.concat([
+        Buffer.from(
+          `POST /v2/models/clf/infer HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n` +
+            `Inference-Header-Content-Length: ${headerLength}\r\n${close ? 'Connection: close\r\n' : ''}\r\n`,
+        ),
+        body,
+      ]);
+    const packet = Buffer.concat([
+      request(binary.body, binary.headerLength, false),
+      request(second.body, second.headerLength, true),
+    ]);
+    const raw = async (port: number) => {
+      const socket = connect(port, '127.0.0.1');
+      await once(socket, 'connect');
+      const received: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => received.push(chunk));
+      socket.write(packet);
+      await Promise.race([once(socket, 'end'), once(socket, 'close')]);
+      socket.destroy();
+      return Buffer.concat(received).toString('latin1');
+    };
+    // Each answer's status line, its header lines in name order (fastify orders them differently) without Date
+    // (it differs by the second), and its body bytes.
+    const answers = (text: string) => {
+      const out: { status: string | undefined; headers: string[]; body: string }[] = [];
+      for (let at = 0; at < text.length;) {
+        const end = text.indexOf('\r\n\r\n', at);
+        const [status, ...lines] = text.slice(at, end).split('\r\n');
+        const headers = lines.map((line) => line.toLowerCase());
+        const length = Number(headers.find((line) => line.startsWith('content-length:'))?.slice(15));
+        const body = text.slice(end + 4, end + 4 + length);
+        out.push({ status, headers: headers.filter((line) => !line.startsWith('date:')).sort(), body });
+        at = end + 4 + length;
+      }
+      return out;
+    };
+    const hot = answers(await raw(ports.hot));
+    assert.deepEqual(hot, answers(await raw(ports.plain)));
+    assert.deepEqual(
+      hot.map((a) => a.status),
+      ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'],
+    );
+    assert.notEqual(hot[0]?.body, hot[1]?.body);
+    // The binary outputs hold bytes past 0x7f, which a latin1 string must carry unchanged.
+    for (const answer of hot) assert.match(answer.body, /[\x80-\xff]/);
+  });
+
   test('while the server closes, a busy connection gets its answer, then is closed with nothing more routed', async () => {
     // The first request's body is held back until the close has begun, so the connection is busy (not closed as
     // idle); the second request, pipelined behind it, comes while the server closes. Node answers the first with

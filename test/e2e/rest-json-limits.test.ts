@@ -8,6 +8,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { procKiB, startServerProcess, type ServerProcess } from '../helpers/server-process.js';
+import { MAX_REQUEST_JSON_ITEMS } from '../../src/serving/apis/rest/json-reader.js';
 import { tempBase, writeRowSumModel } from '../serving/apis/fixtures.js';
 
 const FEATURES = 1024;
@@ -169,6 +170,10 @@ describe('REST JSON bodies: bounded memory, a free event loop, 400 for hostile i
       [JSON.stringify({ instances: [{ ['n'.repeat(2 << 20)]: [0] }] }), /signature expects|not of expected type/],
       [JSON.stringify({ inputs: { ['n'.repeat(2 << 20)]: [0] } }), /signature expects|not of expected type/],
       [JSON.stringify({ signature_name: 'n'.repeat(2 << 20), inputs: [0] }), /Serving signature name: "n+…" not found/],
+      [
+        JSON.stringify({ instances: new Array<string>(MAX_REQUEST_JSON_ITEMS).fill('a') }),
+        /more than 1048576 array elements and object members outside arrays of numbers/,
+      ],
     ];
     for (const [body, message] of cases) {
       const res = await predict(body);

@@ -204,3 +204,49 @@ test('packed values are checked against the dtype in order, naming the first bad
   );
   assert.ok(err.message.length < 200);
 });
+
+/** How many turns of the event loop pass while `text` is read in slices of `sliceBytes`. */
+async function turnsWhileReading(text: string, sliceBytes: number): Promise<{ turns: number; value: JsonValue }> {
+  let reading = true;
+  let turns = 0;
+  const tick = () => {
+    if (!reading) return;
+    turns++;
+    setImmediate(tick);
+  };
+  setImmediate(tick);
+  const value = await read(text, sliceBytes);
+  reading = false;
+  return { turns, value };
+}
+
+test('a body of short strings yields in proportion to its values, not only its bytes', async () => {
+  // Each string is made and kept (and copied by the scavenges): a 256 KiB slice of `"a",` held the event loop for
+  // 20–27 ms, one of numbers 8–10 ms.
+  const strings = 50_000;
+  const sliceBytes = 16 * 1024;
+  const { turns, value } = await turnsWhileReading(JSON.stringify(new Array<string>(strings).fill('a')), sliceBytes);
+  assert.equal((value as string[]).length, strings);
+  // Each ordinary value spends 16 bytes of the slice: here the string and its place in the array, 32 per string.
+  assert.ok(turns >= (strings * 32) / sliceBytes - 1, `${turns} turns for ${strings} strings`);
+  // Packed numbers are read by bytes alone: the same bytes of them take a fraction of those turns.
+  const numbers = await turnsWhileReading(JSON.stringify(new Array<number>(strings * 2).fill(0)), sliceBytes);
+  assert.ok(numbers.value instanceof PackedArray);
+  assert.ok(numbers.turns <= (strings * 4) / sliceBytes + 2, `${numbers.turns} turns for ${strings * 2} numbers`);
+});
+
+test('array elements and object members past maxItems are refused; packed numbers do not count', async () => {
+  const items = (count: number) => JSON.stringify({ s: new Array<string>(count).fill('a') });
+  // The object member "s" is one item, its elements the others.
+  const atLimit = (await readJson(Buffer.from(items(999)), { maxItems: 1000 })) as JsonObject;
+  assert.equal((atLimit.s as string[]).length, 999);
+  await assert.rejects(
+    readJson(Buffer.from(items(1000)), { maxItems: 1000 }),
+    /JSON body: more than 1000 array elements and object members outside arrays of numbers, at offset: \d+/,
+  );
+  // A packed prefix demoted by a later string is counted when it is re-read as ordinary items.
+  const mixed = JSON.stringify({ s: [...new Array<number>(1500).fill(0), 'a'] });
+  await assert.rejects(readJson(Buffer.from(mixed), { maxItems: 1000 }), /more than 1000 array elements/);
+  const numbers = JSON.stringify({ x: new Array<number>(100_000).fill(1) });
+  assert.ok(((await readJson(Buffer.from(numbers), { maxItems: 10 })) as JsonObject).x instanceof PackedArray);
+});

@@ -8,8 +8,11 @@
  *  3. A number too big for a double is refused ("Number too big to be stored in double", rapidjson's words).
  *  4. Nesting is tracked on an explicit stack, never the call stack, and refused past `maxDepth`.
  *  5. A rectangular array of numbers or of booleans becomes a PackedArray (shape + byte range), not JS values.
- *  6. Everything else becomes ordinary values; their estimated memory is charged against `maxValueBytes`.
- *  7. The reader stops every `sliceBytes` of input and yields to the event loop, so no body holds it for long.
+ *  6. Everything else becomes ordinary values; their estimated memory is charged against `maxValueBytes`, and their
+ *     number (array elements and object members) against `maxItems`.
+ *  7. The reader stops every `sliceBytes` of input and yields to the event loop, so no body holds it for long. An
+ *     ordinary value (rule 6) also spends VALUE_SLICE_BYTES of the slice (the slice ends at whichever runs out
+ *     first), as making and keeping it costs more than scanning its bytes.
  *  8. With `float32Values`, in a body of up to MAX_FLOAT32_SCAN_BYTES, the numbers of packed arrays are also
  *     converted to float32 as they are scanned (one pass over their bytes instead of two), up to MAX_FLOAT32_VALUES;
  *     a packed array whose numbers were all converted carries a copy of them (PackedArray.float32).
@@ -57,11 +60,29 @@ export interface JsonReadOptions {
   maxDepth?: number;
   /** Estimated memory the ordinary (not packed) values may take; default unbounded. */
   maxValueBytes?: number;
+  /** Most ordinary array elements and object members in the document (MAX_REQUEST_JSON_ITEMS); default unbounded. */
+  maxItems?: number;
   /** Bytes read between two yields to the event loop. */
   sliceBytes?: number;
   /** Rule 8: convert packed arrays' numbers to float32 while scanning them (the body is a Predict request). */
   float32Values?: boolean;
 }
+
+/**
+ * The most array elements and object members outside packed arrays that one request body may hold. An ordinary
+ * array is a JS array grown one push at a time, and each growth copies it whole within one turn of the event loop:
+ * 27 ms at 2.7M elements (measured; a 30 MiB body of one-letter strings reaches 3.2M before --max_input_bytes),
+ * and scavenges copy every one of them that is still young. At 2^20 the largest growth copies ~0.8M pointers
+ * (~8 ms, scaled from the 27). Tensors of numbers or booleans are packed and never count; real string batches are far smaller.
+ */
+export const MAX_REQUEST_JSON_ITEMS = 1 << 20;
+
+/**
+ * What an ordinary value (rule 6) spends of its slice's credit (rule 7), which starts at the slice's bytes: a 30 MiB
+ * body of `"a",` took 20–27 ms per 256 KiB slice read by bytes alone (64K strings made and kept, and the scavenges
+ * that copy them), a body of numbers 8–10 ms; at 16 per value (32 per such string) its slices take 8–10 ms too.
+ */
+const VALUE_SLICE_BYTES = 16;
 
 // Estimated costs of ordinary values in V8 (object headers, slots, string headers), for rule 6.
 const OBJECT_COST = 64;
@@ -126,6 +147,9 @@ export function yieldToEventLoop(): Promise<void> {
 interface Budget {
   used: number;
   readonly max: number;
+  /** Ordinary array elements and object members so far, and their limit. */
+  items: number;
+  readonly maxItems: number;
 }
 
 interface ReaderRange {
@@ -148,10 +172,16 @@ class JsonReader {
   /** No byte ≥ 0x80 so far: the string decodes as latin1, a plain copy (utf8 decoding of 48 MiB took ~40 ms). */
   private stringAscii = true;
   private stringIsKey = false;
+  /** The current step stops at the next token: a demotion is pending, or ordinary values spent the slice. */
+  private interrupted = false;
+  /** What is left of the current slice for ordinary values to spend (VALUE_SLICE_BYTES each). */
+  private sliceCredit = 0;
   /** An array that met a value it cannot pack: its prefix is re-read (asynchronously) before going on. */
   private demotion: { frame: Frame; value: JsonValue } | undefined;
   private readonly maxDepth: number;
   private readonly sliceBytes: number;
+  /** `bytes` as a Buffer, made at the first string, to decode strings from. */
+  private text: Buffer | undefined;
   /** Where the current step stops: the fast loop over an array's numbers (numberRun) stops there too. */
   private limit = 0;
   /** Rule 8: still converting; false for good once MAX_FLOAT32_VALUES were converted. */
@@ -191,11 +221,21 @@ class JsonReader {
   }
 
   private charge(bytes: number): void {
+    if ((this.sliceCredit -= VALUE_SLICE_BYTES) < 0) this.interrupted = true;
     this.budget.used += bytes;
     if (this.budget.used > this.budget.max) {
       throw new InvalidArgument(
         `JSON body: its values (other than arrays of numbers) would take more than ${this.budget.max} bytes of ` +
           `memory (--max_input_bytes), at offset: ${this.pos}`,
+      );
+    }
+  }
+
+  private countItem(): void {
+    if (++this.budget.items > this.budget.maxItems) {
+      throw new InvalidArgument(
+        `JSON body: more than ${this.budget.maxItems} array elements and object members outside arrays of numbers, ` +
+          `at offset: ${this.pos}`,
       );
     }
   }
@@ -222,11 +262,14 @@ class JsonReader {
     throw parseError('Invalid value.', at);
   }
 
-  /** Reads tokens until `limit` (a token may end past it), a demotion, or the end of the range. */
+  /** Reads tokens until `limit` (a token may end past it), a demotion, spent credit, or the end of the range. */
   private step(limit: number): void {
     const bytes = this.bytes;
     this.limit = limit;
-    while (this.pos < limit && !this.demotion) {
+    // Ordinary values spend the slice's credit too (charge): the slice ends sooner where the body costs more per byte.
+    this.sliceCredit = limit - this.pos;
+    this.interrupted = false;
+    while (this.pos < limit && !this.interrupted) {
       if (this.state === IN_STRING) {
         this.scanString(limit);
         continue;
@@ -347,7 +390,9 @@ class JsonReader {
   }
 
   private slice(start: number, end: number, encoding: 'utf8' | 'latin1'): string {
-    return Buffer.from(this.bytes.buffer, this.bytes.byteOffset + start, end - start).toString(encoding);
+    // One Buffer view of the body for all its strings: a view per string was a third of a short string's cost.
+    this.text ??= Buffer.from(this.bytes.buffer, this.bytes.byteOffset, this.bytes.byteLength);
+    return this.text.toString(encoding, start, end);
   }
 
   private matchLiteral(literal: string): void {
@@ -712,6 +757,7 @@ class JsonReader {
       const object = top.object as JsonObject;
       // rapidjson keeps every member and TF Serving's FindMember takes the first; so does this.
       if (!(top.key in object)) object[top.key] = value;
+      this.countItem();
       this.charge(MEMBER_COST + (value instanceof PackedArray ? PACKED_COST : 0));
       return;
     }
@@ -720,11 +766,13 @@ class JsonReader {
       if (top.count > 0) {
         // The elements so far were only checked, not kept: re-read them before this one is added.
         this.demotion = { frame: top, value };
+        this.interrupted = true;
         return;
       }
       top.items = [];
       this.charge(ARRAY_COST);
     }
+    this.countItem();
     top.items.push(value);
     this.charge(ELEMENT_COST + (value instanceof PackedArray ? PACKED_COST : 0));
   }
@@ -745,6 +793,7 @@ class JsonReader {
     );
     const items = (await prefix.read()) as JsonValue[];
     frame.items = items;
+    this.countItem();
     items.push(value);
     this.charge(ELEMENT_COST);
   }
@@ -752,6 +801,6 @@ class JsonReader {
 
 /** Reads one JSON document from `bytes` (see the rules above), yielding to the event loop as it goes. */
 export function readJson(bytes: Uint8Array, options: JsonReadOptions = {}): Promise<JsonValue> {
-  const budget = { used: 0, max: options.maxValueBytes ?? Infinity };
+  const budget = { used: 0, max: options.maxValueBytes ?? Infinity, items: 0, maxItems: options.maxItems ?? Infinity };
   return new JsonReader(bytes, { start: 0, end: bytes.length }, options, budget).read();
 }
