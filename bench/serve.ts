@@ -335,11 +335,13 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
 async function childMain(kind: ChildKind, base: string): Promise<void> {
   const running = kind === 'bare' ? await startBare() : await startFlowserve(base, kind === 'flowserve-batching');
   process.send?.({ grpcPort: running.grpcPort, restPort: running.restPort });
+  const stop = () => void running.close().finally(() => process.exit(0));
   process.on('message', (message) => {
-    if (message === 'stop') {
-      void running.close().then(() => process.exit(0));
-    }
+    if (message === 'stop') stop();
   });
+  // The bench that forked this server died without saying 'stop' (killed, or its output piped into `head`): stop
+  // too, instead of serving on, unseen, beside later runs.
+  process.on('disconnect', stop);
 }
 
 export interface ServerProcess extends Ports {
