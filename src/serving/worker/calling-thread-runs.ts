@@ -74,9 +74,13 @@ export class CallingThreadRuns {
     private readonly options: CallingThreadOptions,
   ) {}
 
+  /** A run's predicted compute (ns) from the runs measured so far; Infinity before there is an estimate. */
+  predictNs(feeds: Record<string, HostTensor>): number {
+    return this.nsPerElement === undefined ? Infinity : this.nsPerElement * elementCount(feeds);
+  }
+
   /** Records a run's measured compute time (in a worker or here). */
   observe(inferNs: number, feeds: Record<string, HostTensor>): void {
-    if (!this.options.eligible || this.options.disabled) return;
     const sample = inferNs / elementCount(feeds);
     if (this.nsPerElement === undefined) {
       this.firstSamples.push(sample);
@@ -86,6 +90,7 @@ export class CallingThreadRuns {
     } else {
       this.nsPerElement += SMOOTHING * (sample - this.nsPerElement);
     }
+    if (!this.options.eligible || this.options.disabled) return;
     if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
   }
 

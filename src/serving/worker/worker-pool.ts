@@ -155,7 +155,23 @@ export interface PooledModel {
 
 const MAX_RESPAWNS_PER_MINUTE = 5;
 
-type Pending = { resolve: (reply: WorkerReply | FlatRan) => void; reject: (err: FlowserveError) => void };
+/**
+ * A run whose compute is predicted (calling-thread-runs.ts's estimate) joins a worker that already has runs queued or
+ * computing while that worker's predicted backlog stays within this; otherwise it goes to the least busy worker.
+ * Spreading tiny runs over the workers buys little parallel compute and costs a wake-up and a reply message per
+ * worker; worse, their replies come back at different times, so a client that keeps N streams busy (h2load -m8)
+ * sends its next requests in fragments, each costing the event loop a turn, and the fragments stay apart
+ * (docs/performance.md, "Round 7"). Runs packed on one worker come back together: the worker holds the replies of
+ * runs queued behind each other for up to its REPLY_HOLD_MS (0.5 ms, inference-worker.ts), the same as this bound.
+ */
+export const PACK_BACKLOG_NS = 500_000;
+
+type Pending = {
+  resolve: (reply: WorkerReply | FlatRan) => void;
+  reject: (err: FlowserveError) => void;
+  /** A run's predicted compute (ns), counted in the thread's backlog until it settles; 0 for other requests. */
+  predictedNs: number;
+};
 type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
 class InferenceThread {
@@ -165,6 +181,10 @@ class InferenceThread {
   /** Requests waiting to be posted together (see `request`). */
   private outbox: (WorkerRequest | FlatRun)[] = [];
   private outboxTransfer: ArrayBuffer[] = [];
+  /** Predicted compute (ns) of the runs posted (or in the outbox) and not yet answered. */
+  private backlogNs = 0;
+  /** Runs among them without a prediction: the backlog is unknown while any is. */
+  private unpredictedRuns = 0;
   inFlight = 0;
   alive = true;
   /** Messages posted to the worker and received from it (WorkerPool.messages). */
@@ -194,19 +214,35 @@ class InferenceThread {
     return this.post(body as WorkerRequest, transfer) as Promise<WorkerReply>;
   }
 
-  /** A run (its id, at RUN_ID_AT, is set here); answered with a FlatRan, or a WorkerReply when it failed. */
-  requestRun(message: FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
-    return this.post(message, transfer);
+  /**
+   * A run (its id, at RUN_ID_AT, is set here); answered with a FlatRan, or a WorkerReply when it failed.
+   * `predictedNs`: its expected compute (Infinity when unknown), which decides whether later runs of this turn join it.
+   */
+  requestRun(message: FlatRun, predictedNs: number, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
+    return this.post(message, transfer, predictedNs);
   }
 
-  private post(message: WorkerRequest | FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
+  /** Whether a run predicted to take `predictedNs` may join the runs this worker already has (PACK_BACKLOG_NS). */
+  packs(predictedNs: number): boolean {
+    return (
+      this.alive && this.inFlight > 0 && this.unpredictedRuns === 0 && this.backlogNs + predictedNs <= PACK_BACKLOG_NS
+    );
+  }
+
+  private post(
+    message: WorkerRequest | FlatRun,
+    transfer?: readonly ArrayBuffer[],
+    predictedNs = 0,
+  ): Promise<WorkerReply | FlatRan> {
     if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
     const id = this.nextId++;
     this.inFlight++;
+    if (predictedNs === Infinity) this.unpredictedRuns++;
+    else this.backlogNs += predictedNs;
     if (isFlatRun(message)) message[RUN_ID_AT] = id;
     else message.id = id;
     return new Promise<WorkerReply | FlatRan>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, predictedNs });
       // Posting a message costs this thread ~40 µs on the 2-core VM (mostly waking the worker), more than a small
       // model's run: requests that arrive in the same turn of the event loop go to the worker in one message.
       this.outbox.push(message);
@@ -243,6 +279,8 @@ class InferenceThread {
     if (!pending) return;
     this.pending.delete(id);
     this.inFlight--;
+    if (pending.predictedNs === Infinity) this.unpredictedRuns--;
+    else this.backlogNs = this.inFlight === 0 ? 0 : this.backlogNs - pending.predictedNs;
     pending.resolve(reply);
   }
 
@@ -252,6 +290,8 @@ class InferenceThread {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.inFlight = 0;
+    this.backlogNs = 0;
+    this.unpredictedRuns = 0;
     this.onExit(this);
   }
 
@@ -493,7 +533,8 @@ class PooledModelImpl implements PooledModel {
       }
       return outputs;
     }
-    const replica = this.pickReplica();
+    const predictedNs = this.callingThread.predictNs(feeds);
+    const replica = this.pickReplica(predictedNs);
     const message: FlatRun = [
       'run',
       0,
@@ -509,7 +550,11 @@ class PooledModelImpl implements PooledModel {
       message.push(name, wire.dtype, wire.shape, wire.data);
       data.push(wire.data);
     }
-    const reply = await replica.thread.requestRun(message, options.transferInputs ? transferablesOf(data) : undefined);
+    const reply = await replica.thread.requestRun(
+      message,
+      predictedNs,
+      options.transferInputs ? transferablesOf(data) : undefined,
+    );
     if (!isFlatRan(reply)) {
       if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
       if (!reply.ok) throw new InvalidArgument(reply.error.message);
@@ -560,8 +605,10 @@ class PooledModelImpl implements PooledModel {
     return reply.measurement;
   }
 
-  private pickReplica(): { thread: InferenceThread; sessionId: number } {
+  /** A busy worker whose backlog the run fits (PACK_BACKLOG_NS), else the least busy. */
+  private pickReplica(predictedNs = Infinity): { thread: InferenceThread; sessionId: number } {
     let best: { thread: InferenceThread; sessionId: number } | undefined;
+    for (const r of this.replicas) if (r.thread.packs(predictedNs)) return r;
     for (const r of this.replicas) {
       if (r.thread.alive && (!best || r.thread.inFlight < best.thread.inFlight)) best = r;
     }
