@@ -155,6 +155,11 @@ export interface PooledModel {
 
 const MAX_RESPAWNS_PER_MINUTE = 5;
 
+/** Resolves in this turn's check phase, after the I/O callbacks (and the runs they started) of the turn. */
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /**
  * A run whose compute is predicted (calling-thread-runs.ts's estimate) joins a worker that already has runs queued or
  * computing while that worker's predicted backlog stays within this; otherwise it goes to the least busy worker.
@@ -518,20 +523,32 @@ class PooledModelImpl implements PooledModel {
     fetches: readonly string[],
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
-    const postedAt = sharedClockMs();
-    const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
-    if (here) {
-      this.runsOnCallingThread++;
-      const { outputs, inferNs } = await here.catch((err: unknown) => {
-        throw new InvalidArgument(err instanceof Error ? err.message : String(err));
-      });
-      if (options.timing) {
-        options.timing.queueNs = 0;
-        options.timing.computeInputNs = 0;
-        options.timing.computeInferNs = inferNs;
-        options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+    let postedAt = sharedClockMs();
+    let here: ReturnType<CallingThreadRuns['tryRun']>;
+    if (this.mayRunHere(options) && this.callingThread.qualifies(feeds)) {
+      // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
+      // anyway): if other runs of the model arrived in the same turn (a burst on one connection), this one joins
+      // them in a worker instead, so the burst's replies come back together (PACK_BACKLOG_NS).
+      const waitedFrom = postedAt;
+      if (this.callingThread.synchronous) {
+        await endOfTurn();
+        if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
-      return outputs;
+      if (this.mayRunHere(options)) here = this.callingThread.tryRun(feeds, fetches);
+      postedAt = sharedClockMs();
+      if (here) {
+        this.runsOnCallingThread++;
+        const { outputs, inferNs } = await here.catch((err: unknown) => {
+          throw new InvalidArgument(err instanceof Error ? err.message : String(err));
+        });
+        if (options.timing) {
+          options.timing.queueNs = elapsedNs(waitedFrom, postedAt);
+          options.timing.computeInputNs = 0;
+          options.timing.computeInferNs = inferNs;
+          options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+        }
+        return outputs;
+      }
     }
     const predictedNs = this.callingThread.predictNs(feeds);
     const replica = this.pickReplica(predictedNs);
