@@ -31,6 +31,11 @@ export const MAX_MODEL_BYTES = 1024 * 1024;
 const MEASURED_RUNS = 16;
 /** Weight of the newest measurement in the running estimate. */
 const SMOOTHING = 0.1;
+/**
+ * A sample counts as at most this many times the running estimate: a run whose thread was taken off its core (a busy
+ * machine) moves the estimate by at most 30 %, while a model that really is slower still raises it by 1.3× per run.
+ */
+const MAX_SAMPLE_RATIO = 4;
 
 let turnSpentNs = 0;
 let turnResetScheduled = false;
@@ -95,7 +100,8 @@ export class CallingThreadRuns {
       const sorted = [...this.firstSamples].sort((a, b) => a - b);
       this.nsPerElement = sorted[sorted.length >> 1] as number;
     } else {
-      this.nsPerElement += SMOOTHING * (sample - this.nsPerElement);
+      const bounded = Math.min(sample, MAX_SAMPLE_RATIO * this.nsPerElement);
+      this.nsPerElement += SMOOTHING * (bounded - this.nsPerElement);
     }
     if (!this.options.eligible || this.options.disabled) return;
     if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
