@@ -174,7 +174,7 @@ export const PACK_BACKLOG_NS = 500_000;
 type Pending = {
   resolve: (reply: WorkerReply | FlatRan) => void;
   reject: (err: FlowserveError) => void;
-  /** A run's predicted compute (ns), counted in the thread's backlog until it settles; 0 for other requests. */
+  /** The request's predicted compute (ns), counted in the thread's backlog until it settles; Infinity: unknown. */
   predictedNs: number;
 };
 type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
@@ -188,8 +188,11 @@ class InferenceThread {
   private outboxTransfer: ArrayBuffer[] = [];
   /** Predicted compute (ns) of the runs posted (or in the outbox) and not yet answered. */
   private backlogNs = 0;
-  /** Runs among them without a prediction: the backlog is unknown while any is. */
-  private unpredictedRuns = 0;
+  /**
+   * Requests in flight without a prediction (runs not yet measured, loads, calibrations): the backlog is unknown
+   * while any is, and nothing packs onto this worker.
+   */
+  private unpredicted = 0;
   inFlight = 0;
   alive = true;
   /** Messages posted to the worker and received from it (WorkerPool.messages). */
@@ -215,8 +218,9 @@ class InferenceThread {
 
   /** `body` becomes the message (its id is set here): the caller passes an object of its own. */
   request(body: RequestBody, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply> {
-    // Only runs are answered with a FlatRan, and runs go through requestRun.
-    return this.post(body as WorkerRequest, transfer) as Promise<WorkerReply>;
+    // Only runs are answered with a FlatRan, and runs go through requestRun. A load or a calibration can keep the
+    // worker busy for long: unpredicted.
+    return this.post(body as WorkerRequest, transfer, Infinity) as Promise<WorkerReply>;
   }
 
   /**
@@ -229,20 +233,18 @@ class InferenceThread {
 
   /** Whether a run predicted to take `predictedNs` may join the runs this worker already has (PACK_BACKLOG_NS). */
   packs(predictedNs: number): boolean {
-    return (
-      this.alive && this.inFlight > 0 && this.unpredictedRuns === 0 && this.backlogNs + predictedNs <= PACK_BACKLOG_NS
-    );
+    return this.alive && this.inFlight > 0 && this.unpredicted === 0 && this.backlogNs + predictedNs <= PACK_BACKLOG_NS;
   }
 
   private post(
     message: WorkerRequest | FlatRun,
-    transfer?: readonly ArrayBuffer[],
-    predictedNs = 0,
+    transfer: readonly ArrayBuffer[] | undefined,
+    predictedNs: number,
   ): Promise<WorkerReply | FlatRan> {
     if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
     const id = this.nextId++;
     this.inFlight++;
-    if (predictedNs === Infinity) this.unpredictedRuns++;
+    if (predictedNs === Infinity) this.unpredicted++;
     else this.backlogNs += predictedNs;
     if (isFlatRun(message)) message[RUN_ID_AT] = id;
     else message.id = id;
@@ -284,7 +286,7 @@ class InferenceThread {
     if (!pending) return;
     this.pending.delete(id);
     this.inFlight--;
-    if (pending.predictedNs === Infinity) this.unpredictedRuns--;
+    if (pending.predictedNs === Infinity) this.unpredicted--;
     else this.backlogNs = this.inFlight === 0 ? 0 : this.backlogNs - pending.predictedNs;
     pending.resolve(reply);
   }
@@ -296,7 +298,7 @@ class InferenceThread {
     this.pending.clear();
     this.inFlight = 0;
     this.backlogNs = 0;
-    this.unpredictedRuns = 0;
+    this.unpredicted = 0;
     this.onExit(this);
   }
 

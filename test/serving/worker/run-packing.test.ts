@@ -52,4 +52,27 @@ describe('where a burst of runs goes among the workers', () => {
     for (let burst = 0; burst < 3; burst++) assert.equal(await postedPerBurst(pool, model, 2, x), 2);
     await model.unload();
   });
+
+  it('a tiny run does not queue behind a calibration: a worker busy with one takes nothing packed', async () => {
+    const tiny = await pool.loadModel(join(await repo.addVersion('affine', 2, affineModel(2, 1)), 'model.onnx'));
+    const slow = await pool.loadModel(join(await repo.addVersion('slow', 2, slowModel(256, 8)), 'model.onnx'));
+    const x = () => rows([1, 2, 3, 4], [-1, 0, 0.5, 10]);
+    for (let i = 0; i < 20; i++) await tiny.run({ x: x() }, ['y']);
+    // Keeps one worker busy for ~0.3 s (its rounds run until the budget is spent).
+    let calibrated = false;
+    const calibration = slow
+      .calibrateChunks({ x: HostTensor.zeros('float32', [64, 256]) }, ['y'], {
+        chunkRows: [16, 32],
+        budgetMs: 300,
+        maxRunMs: 10_000,
+        clock: 'wall',
+      })
+      .then(() => (calibrated = true));
+    const { y } = await tiny.run({ x: x() }, ['y']);
+    assert.equal(calibrated, false, 'the tiny run waited for the calibration');
+    assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    await calibration;
+    await tiny.unload();
+    await slow.unload();
+  });
 });
