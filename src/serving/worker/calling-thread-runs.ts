@@ -10,10 +10,16 @@
  * the event loop at most TURN_BUDGET_NS of predicted work runs here; what arrives beyond that in the same turn (many
  * connections at once) goes to the workers, so under load the other cores still compute. A slow model never
  * qualifies: the event loop stays free for status, metrics and other connections while it computes.
+ *
+ * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
+ * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. The pool
+ * (worker-pool.ts) then decides at the end of the turn whether a run computes here: only when no other run of the
+ * model arrived in the same turn.
  */
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
+import { createSyncSession, SyncSession } from './ort-sync-session.js';
 
 /** A run predicted to take longer than this goes to a worker. */
 export const RUN_BUDGET_NS = 150_000;
@@ -25,6 +31,11 @@ export const MAX_MODEL_BYTES = 1024 * 1024;
 const MEASURED_RUNS = 16;
 /** Weight of the newest measurement in the running estimate. */
 const SMOOTHING = 0.1;
+/**
+ * A sample counts as at most this many times the running estimate: a run whose thread was taken off its core (a busy
+ * machine) moves the estimate by at most 30 %, while a model that really is slower still raises it by 1.3× per run.
+ */
+const MAX_SAMPLE_RATIO = 4;
 
 let turnSpentNs = 0;
 let turnResetScheduled = false;
@@ -65,7 +76,8 @@ export class CallingThreadRuns {
   /** ns per input element, from the first worker runs (median), then a running average of every run. */
   private nsPerElement: number | undefined;
   private readonly firstSamples: number[] = [];
-  private session: ort.InferenceSession | undefined;
+  /** Native and synchronous where onnxruntime-node allows it (ort-sync-session.ts), else the public session. */
+  private session: SyncSession | ort.InferenceSession | undefined;
   private loading = false;
   private released = false;
 
@@ -74,9 +86,13 @@ export class CallingThreadRuns {
     private readonly options: CallingThreadOptions,
   ) {}
 
+  /** A run's predicted compute (ns) from the runs measured so far; Infinity before there is an estimate. */
+  predictNs(feeds: Record<string, HostTensor>): number {
+    return this.nsPerElement === undefined ? Infinity : this.nsPerElement * elementCount(feeds);
+  }
+
   /** Records a run's measured compute time (in a worker or here). */
   observe(inferNs: number, feeds: Record<string, HostTensor>): void {
-    if (!this.options.eligible || this.options.disabled) return;
     const sample = inferNs / elementCount(feeds);
     if (this.nsPerElement === undefined) {
       this.firstSamples.push(sample);
@@ -84,19 +100,23 @@ export class CallingThreadRuns {
       const sorted = [...this.firstSamples].sort((a, b) => a - b);
       this.nsPerElement = sorted[sorted.length >> 1] as number;
     } else {
-      this.nsPerElement += SMOOTHING * (sample - this.nsPerElement);
+      const bounded = Math.min(sample, MAX_SAMPLE_RATIO * this.nsPerElement);
+      this.nsPerElement += SMOOTHING * (bounded - this.nsPerElement);
     }
+    if (!this.options.eligible || this.options.disabled) return;
     if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
   }
 
   private async load(): Promise<void> {
     this.loading = true;
     try {
-      const session = await ort.InferenceSession.create(this.modelPath, {
-        intraOpNumThreads: 1,
-        interOpNumThreads: 1,
-        executionProviders: ['cpu'],
-      });
+      const session =
+        createSyncSession(this.modelPath) ??
+        (await ort.InferenceSession.create(this.modelPath, {
+          intraOpNumThreads: 1,
+          interOpNumThreads: 1,
+          executionProviders: ['cpu'],
+        }));
       if (this.released) await session.release();
       else this.session = session;
     } catch {
@@ -104,9 +124,20 @@ export class CallingThreadRuns {
     }
   }
 
+  /** Whether a run of `feeds` may compute here (the model qualifies, the run fits RUN_BUDGET_NS): not yet booked. */
+  qualifies(feeds: Record<string, HostTensor>): boolean {
+    return this.session !== undefined && this.predictNs(feeds) <= RUN_BUDGET_NS;
+  }
+
+  /** Whether runs here compute synchronously (ort-sync-session.ts): false before the session is loaded. */
+  get synchronous(): boolean {
+    return this.session instanceof SyncSession;
+  }
+
   /**
    * Runs `feeds` here when the model qualifies and the run fits this turn's budget; undefined means "send it to a
-   * worker". The result carries the measured compute time.
+   * worker". The result carries the measured compute time. With the synchronous session the run has computed when
+   * this returns (the promise is already settled).
    */
   tryRun(
     feeds: Record<string, HostTensor>,
@@ -120,16 +151,18 @@ export class CallingThreadRuns {
   }
 
   private async runHere(
-    session: ort.InferenceSession,
+    session: SyncSession | ort.InferenceSession,
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> {
     const ortFeeds: Record<string, ort.Tensor> = {};
-    for (const [name, t] of Object.entries(feeds)) {
+    for (const name in feeds) {
+      const t = feeds[name] as HostTensor;
       ortFeeds[name] = new ort.Tensor(t.dtype, t.data as ort.Tensor.DataType, [...t.shape]);
     }
     const started = process.hrtime.bigint();
-    const results = await session.run(ortFeeds, [...fetches]);
+    const results =
+      session instanceof SyncSession ? session.run(ortFeeds, fetches) : await session.run(ortFeeds, [...fetches]);
     const inferNs = Number(process.hrtime.bigint() - started);
     const outputs: Record<string, HostTensor> = {};
     for (const [name, t] of Object.entries(results)) {

@@ -155,7 +155,28 @@ export interface PooledModel {
 
 const MAX_RESPAWNS_PER_MINUTE = 5;
 
-type Pending = { resolve: (reply: WorkerReply | FlatRan) => void; reject: (err: FlowserveError) => void };
+/** Resolves in this turn's check phase, after the I/O callbacks (and the runs they started) of the turn. */
+function endOfTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/**
+ * A run whose compute is predicted (calling-thread-runs.ts's estimate) joins a worker that already has runs queued or
+ * computing while that worker's predicted backlog stays within this; otherwise it goes to the least busy worker.
+ * Spreading tiny runs over the workers buys little parallel compute and costs a wake-up and a reply message per
+ * worker; worse, their replies come back at different times, so a client that keeps N streams busy (h2load -m8)
+ * sends its next requests in fragments, each costing the event loop a turn, and the fragments stay apart
+ * (docs/performance.md, "Round 7"). Runs packed on one worker come back together: the worker holds the replies of
+ * runs queued behind each other for up to its REPLY_HOLD_MS (0.5 ms, inference-worker.ts), the same as this bound.
+ */
+export const PACK_BACKLOG_NS = 500_000;
+
+type Pending = {
+  resolve: (reply: WorkerReply | FlatRan) => void;
+  reject: (err: FlowserveError) => void;
+  /** The request's predicted compute (ns), counted in the thread's backlog until it settles; Infinity: unknown. */
+  predictedNs: number;
+};
 type RequestBody = WorkerRequest extends infer R ? (R extends WorkerRequest ? Omit<R, 'id'> : never) : never;
 
 class InferenceThread {
@@ -165,6 +186,13 @@ class InferenceThread {
   /** Requests waiting to be posted together (see `request`). */
   private outbox: (WorkerRequest | FlatRun)[] = [];
   private outboxTransfer: ArrayBuffer[] = [];
+  /** Predicted compute (ns) of the runs posted (or in the outbox) and not yet answered. */
+  private backlogNs = 0;
+  /**
+   * Requests in flight without a prediction (runs not yet measured, loads, calibrations): the backlog is unknown
+   * while any is, and nothing packs onto this worker.
+   */
+  private unpredicted = 0;
   inFlight = 0;
   alive = true;
   /** Messages posted to the worker and received from it (WorkerPool.messages). */
@@ -190,23 +218,38 @@ class InferenceThread {
 
   /** `body` becomes the message (its id is set here): the caller passes an object of its own. */
   request(body: RequestBody, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply> {
-    // Only runs are answered with a FlatRan, and runs go through requestRun.
-    return this.post(body as WorkerRequest, transfer) as Promise<WorkerReply>;
+    // Only runs are answered with a FlatRan, and runs go through requestRun. A load or a calibration can keep the
+    // worker busy for long: unpredicted.
+    return this.post(body as WorkerRequest, transfer, Infinity) as Promise<WorkerReply>;
   }
 
-  /** A run (its id, at RUN_ID_AT, is set here); answered with a FlatRan, or a WorkerReply when it failed. */
-  requestRun(message: FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
-    return this.post(message, transfer);
+  /**
+   * A run (its id, at RUN_ID_AT, is set here); answered with a FlatRan, or a WorkerReply when it failed.
+   * `predictedNs`: its expected compute (Infinity when unknown), which decides whether later runs of this turn join it.
+   */
+  requestRun(message: FlatRun, predictedNs: number, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
+    return this.post(message, transfer, predictedNs);
   }
 
-  private post(message: WorkerRequest | FlatRun, transfer?: readonly ArrayBuffer[]): Promise<WorkerReply | FlatRan> {
+  /** Whether a run predicted to take `predictedNs` may join the runs this worker already has (PACK_BACKLOG_NS). */
+  packs(predictedNs: number): boolean {
+    return this.alive && this.inFlight > 0 && this.unpredicted === 0 && this.backlogNs + predictedNs <= PACK_BACKLOG_NS;
+  }
+
+  private post(
+    message: WorkerRequest | FlatRun,
+    transfer: readonly ArrayBuffer[] | undefined,
+    predictedNs: number,
+  ): Promise<WorkerReply | FlatRan> {
     if (!this.alive) return Promise.reject(new Unavailable(`inference worker ${this.index} is not running`));
     const id = this.nextId++;
     this.inFlight++;
+    if (predictedNs === Infinity) this.unpredicted++;
+    else this.backlogNs += predictedNs;
     if (isFlatRun(message)) message[RUN_ID_AT] = id;
     else message.id = id;
     return new Promise<WorkerReply | FlatRan>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { resolve, reject, predictedNs });
       // Posting a message costs this thread ~40 µs on the 2-core VM (mostly waking the worker), more than a small
       // model's run: requests that arrive in the same turn of the event loop go to the worker in one message.
       this.outbox.push(message);
@@ -243,6 +286,8 @@ class InferenceThread {
     if (!pending) return;
     this.pending.delete(id);
     this.inFlight--;
+    if (pending.predictedNs === Infinity) this.unpredicted--;
+    else this.backlogNs = this.inFlight === 0 ? 0 : this.backlogNs - pending.predictedNs;
     pending.resolve(reply);
   }
 
@@ -252,6 +297,8 @@ class InferenceThread {
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
     this.inFlight = 0;
+    this.backlogNs = 0;
+    this.unpredicted = 0;
     this.onExit(this);
   }
 
@@ -478,22 +525,35 @@ class PooledModelImpl implements PooledModel {
     fetches: readonly string[],
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
-    const postedAt = sharedClockMs();
-    const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
-    if (here) {
-      this.runsOnCallingThread++;
-      const { outputs, inferNs } = await here.catch((err: unknown) => {
-        throw new InvalidArgument(err instanceof Error ? err.message : String(err));
-      });
-      if (options.timing) {
-        options.timing.queueNs = 0;
-        options.timing.computeInputNs = 0;
-        options.timing.computeInferNs = inferNs;
-        options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+    let postedAt = sharedClockMs();
+    let here: ReturnType<CallingThreadRuns['tryRun']>;
+    if (this.mayRunHere(options) && this.callingThread.qualifies(feeds)) {
+      // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
+      // anyway): if other runs of the model arrived in the same turn (a burst on one connection), this one joins
+      // them in a worker instead, so the burst's replies come back together (PACK_BACKLOG_NS).
+      const waitedFrom = postedAt;
+      if (this.callingThread.synchronous) {
+        await endOfTurn();
+        if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
-      return outputs;
+      if (this.mayRunHere(options)) here = this.callingThread.tryRun(feeds, fetches);
+      postedAt = sharedClockMs();
+      if (here) {
+        this.runsOnCallingThread++;
+        const { outputs, inferNs } = await here.catch((err: unknown) => {
+          throw new InvalidArgument(err instanceof Error ? err.message : String(err));
+        });
+        if (options.timing) {
+          options.timing.queueNs = elapsedNs(waitedFrom, postedAt);
+          options.timing.computeInputNs = 0;
+          options.timing.computeInferNs = inferNs;
+          options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+        }
+        return outputs;
+      }
     }
-    const replica = this.pickReplica();
+    const predictedNs = this.callingThread.predictNs(feeds);
+    const replica = this.pickReplica(predictedNs);
     const message: FlatRun = [
       'run',
       0,
@@ -509,7 +569,11 @@ class PooledModelImpl implements PooledModel {
       message.push(name, wire.dtype, wire.shape, wire.data);
       data.push(wire.data);
     }
-    const reply = await replica.thread.requestRun(message, options.transferInputs ? transferablesOf(data) : undefined);
+    const reply = await replica.thread.requestRun(
+      message,
+      predictedNs,
+      options.transferInputs ? transferablesOf(data) : undefined,
+    );
     if (!isFlatRan(reply)) {
       if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);
       if (!reply.ok) throw new InvalidArgument(reply.error.message);
@@ -560,8 +624,10 @@ class PooledModelImpl implements PooledModel {
     return reply.measurement;
   }
 
-  private pickReplica(): { thread: InferenceThread; sessionId: number } {
+  /** A busy worker whose backlog the run fits (PACK_BACKLOG_NS), else the least busy. */
+  private pickReplica(predictedNs = Infinity): { thread: InferenceThread; sessionId: number } {
     let best: { thread: InferenceThread; sessionId: number } | undefined;
+    for (const r of this.replicas) if (r.thread.packs(predictedNs)) return r;
     for (const r of this.replicas) {
       if (r.thread.alive && (!best || r.thread.inFlight < best.thread.inFlight)) best = r;
     }

@@ -85,6 +85,48 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
+  it('a burst that arrives in one turn computes in a worker, in one message, none of it on the calling thread', async () => {
+    const dir = await repo.addVersion('affine', 5, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    // The first run of a burst used to compute here (nothing else was in flight yet) while the rest went to a
+    // worker: its reply came back alone, splitting the client's next burst. The decision now waits for the end of
+    // the turn, when the whole burst is known.
+    const before = model.runsOnCallingThread;
+    const posted = pool.messages.posted;
+    for (let burst = 0; burst < 5; burst++) {
+      const results = await Promise.all(
+        Array.from({ length: 4 }, () => model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'])),
+      );
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    }
+    assert.equal(model.runsOnCallingThread, before, 'a run of a burst computed on the calling thread');
+    // One worker here (size 1): a message per burst, none split.
+    assert.equal(pool.messages.posted - posted, 5);
+    // Alone again, a run computes here once more (bounded: a slow measurement on a loaded machine can send some away).
+    for (let i = 0; i < 50 && model.runsOnCallingThread === before; i++) {
+      await model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y']);
+    }
+    assert.ok(model.runsOnCallingThread > before, 'no run computed on the calling thread after the bursts');
+    await model.unload();
+  });
+
+  it("a run on the calling thread that ONNX Runtime refuses fails with ONNX Runtime's reason", async () => {
+    const dir = await repo.addVersion('affine', 6, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const before = model.runsOnCallingThread;
+    // Two rows of three columns: the model takes four.
+    await assert.rejects(
+      model.run({ x: new HostTensor('float32', [2, 3], new Float32Array(6)) }, ['y']),
+      (err: Error) => err.name === 'InvalidArgument' && /invalid dimensions/i.test(err.message),
+    );
+    assert.equal(model.runsOnCallingThread, before + 1, 'the refused run did not compute on the calling thread');
+    const { y } = await model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y']);
+    assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    await model.unload();
+  });
+
   it('callingThreadRuns: false keeps every run in the workers', async () => {
     const dir = await repo.addVersion('affine', 3, affineModel(2, 1));
     const model = await workersOnly.loadModel(join(dir, 'model.onnx'));

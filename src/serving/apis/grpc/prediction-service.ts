@@ -4,7 +4,6 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { InvalidArgument, Unimplemented } from '../../../errors.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type ServingCore } from '../../core/types.js';
-import { examplesFromInput } from '../shared/examples.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
 import type {
@@ -19,7 +18,7 @@ import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
 import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
-import { admitInput, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
+import { admitExamples, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
 import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
 import { checkReplyBytes, protoTensorBytes } from '../shared/reply-limit.js';
 import { specModel, unary, type CallContext } from './unary.js';
@@ -72,7 +71,7 @@ export function predictionService(
   }
 
   const examplesOf = (request: ExampleRequestWire | MultiInferenceRequestWire) =>
-    examplesFromInput(admitInput(request, core.maxExamplesPerRequest));
+    admitExamples(request, core.maxExamplesPerRequest);
 
   async function classifyRpc(request: ExampleRequestWire, call: CallContext): Promise<ClassificationResponseMsg> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);
