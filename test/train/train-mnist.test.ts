@@ -16,6 +16,19 @@ import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
 import { defaultIntraOpThreads, defaultStepsPerExecution, trainMnist } from '../../src/train/train-mnist.js';
 
+/** Runs `flowserve train …` in this process; `lines` gets what it printed, also when it throws. */
+async function runTrainCli(argv: string[], lines: string[]): Promise<void> {
+  const log = console.log;
+  console.log = (line: string) => lines.push(String(line));
+  try {
+    const program = new Command().exitOverride();
+    registerTrainCommand(program);
+    await program.parseAsync(argv, { from: 'user' });
+  } finally {
+    console.log = log;
+  }
+}
+
 describe('trainMnist', () => {
   let dir: string;
   let data: MnistDataset;
@@ -193,48 +206,25 @@ describe('trainMnist', () => {
     const base = path.join(dir, 'existing');
     await mkdir(path.join(base, '00000003'), { recursive: true });
     const lines: string[] = [];
-    const log = console.log;
-    console.log = (line: string) => lines.push(String(line));
-    try {
-      const program = new Command().exitOverride();
-      registerTrainCommand(program);
-      // A data folder that does not exist: had the data loaded first, the error would be about it.
-      const argv = ['train', 'mnist', '--export_base', base, '--version', '3', '--data_dir', path.join(dir, 'none')];
-      await assert.rejects(program.parseAsync(argv, { from: 'user' }), (err: unknown) => {
-        assert.ok(err instanceof AlreadyExists, String(err));
-        assert.equal(
-          err.message,
-          `export version directory ${path.join(base, '00000003')} already exists; pass --overwrite to replace it`,
-        );
-        return true;
-      });
-    } finally {
-      console.log = log;
-    }
+    // A data folder that does not exist: had the data loaded first, the error would be about it.
+    const argv = ['train', 'mnist', '--export_base', base, '--version', '3', '--data_dir', path.join(dir, 'none')];
+    await assert.rejects(runTrainCli(argv, lines), (err: unknown) => {
+      assert.ok(err instanceof AlreadyExists, String(err));
+      assert.equal(
+        err.message,
+        `export version directory ${path.join(base, '00000003')} already exists; pass --overwrite to replace it`,
+      );
+      return true;
+    });
     assert.deepEqual(lines, [], 'nothing is printed before the check');
   });
 
   it('the CLI takes --steps_per_execution: the same test error as one step per run, 101 refused', async () => {
     const cli = async (k: string) => {
       const lines: string[] = [];
-      const log = console.log;
-      console.log = (line: string) => lines.push(String(line));
-      try {
-        const program = new Command().exitOverride();
-        registerTrainCommand(program);
-        await program.parseAsync(
-          ['train', 'mnist', '--epochs', '1', '--train_limit', '1050', '--test_limit', '300', '--seed', '4'].concat([
-            '--steps_per_execution',
-            k,
-            '--device_count',
-            'GPU=0',
-            '--quiet',
-          ]),
-          { from: 'user' },
-        );
-      } finally {
-        console.log = log;
-      }
+      const limits = ['--epochs', '1', '--train_limit', '1050', '--test_limit', '300', '--seed', '4'];
+      const options = ['--steps_per_execution', k, '--device_count', 'GPU=0', '--quiet'];
+      await runTrainCli(['train', 'mnist', ...limits, ...options], lines);
       return lines.find((l) => l.startsWith('Test error:'));
     };
     const many = await cli('4');
@@ -245,36 +235,28 @@ describe('trainMnist', () => {
 
   it('the CLI trains, prints the test error and the export path', async () => {
     const lines: string[] = [];
-    const log = console.log;
-    console.log = (line: string) => lines.push(String(line));
-    try {
-      const program = new Command().exitOverride();
-      registerTrainCommand(program);
-      await program.parseAsync(
-        [
-          'train',
-          'mnist',
-          '--model',
-          'softmax',
-          '--epochs',
-          '1',
-          '--train-limit',
-          '1000',
-          '--test-limit',
-          '500',
-          '--export-base',
-          path.join(dir, 'cli'),
-          '--version',
-          '2',
-          '--device-count',
-          'GPU=0',
-          '--quiet',
-        ],
-        { from: 'user' },
-      );
-    } finally {
-      console.log = log;
-    }
+    await runTrainCli(
+      [
+        'train',
+        'mnist',
+        '--model',
+        'softmax',
+        '--epochs',
+        '1',
+        '--train-limit',
+        '1000',
+        '--test-limit',
+        '500',
+        '--export-base',
+        path.join(dir, 'cli'),
+        '--version',
+        '2',
+        '--device-count',
+        'GPU=0',
+        '--quiet',
+      ],
+      lines,
+    );
     assert.ok(
       lines.some((l) => /^Test error: \d+\.\d\d% \(500 images\)$/.test(l)),
       lines.join('\n'),
