@@ -464,7 +464,7 @@ export const logSoftmax = unary(LogSoftmax, 'LogSoftmax');
 // ---- gradient helper ---------------------------------------------------------------------------------------
 
 /**
- * MaskedGrad(mask, g) = where(mask, g, 0), broadcasting: the gradient routing of relu, maximum/minimum and
+ * MaskedGrad(mask, g) = where(mask, g, 0), broadcasting: the gradient routing of relu6, maximum/minimum and
  * the log(x>0) guard of pow. Internal to gradients (TensorFlow builds these from Select + ZerosLike).
  */
 export const MaskedGrad = defineOp({

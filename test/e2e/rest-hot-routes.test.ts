@@ -316,7 +316,7 @@ describe('REST hot routes answer v1 :predict and v2 /infer exactly as fastify do
       ['HTTP/1.1 200 OK', 'HTTP/1.1 200 OK'],
     );
     assert.notEqual(hot[0]?.body, hot[1]?.body);
-    // The binary outputs hold bytes past 0x7f, which a latin1 string must carry unchanged.
+    // The binary outputs hold bytes past 0x7f, which must arrive unchanged.
     for (const answer of hot) assert.match(answer.body, /[\x80-\xff]/);
   });
 

@@ -525,29 +525,28 @@ class PooledModelImpl implements PooledModel {
     fetches: readonly string[],
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
-    let postedAt = sharedClockMs();
-    let here: ReturnType<CallingThreadRuns['tryRun']>;
+    const postedAt = sharedClockMs();
     if (this.mayRunHere(options) && this.callingThread.qualifies(feeds)) {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway): if other runs of the model arrived in the same turn (a burst on one connection), this one joins
       // them in a worker instead, so the burst's replies come back together (PACK_BACKLOG_NS).
-      const waitedFrom = postedAt;
       if (this.callingThread.synchronous) {
         await endOfTurn();
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
-      if (this.mayRunHere(options)) here = this.callingThread.tryRun(feeds, fetches);
-      postedAt = sharedClockMs();
+      // Taken before tryRun: a synchronous run has computed by the time it returns.
+      const startedAt = sharedClockMs();
+      const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
       if (here) {
         this.runsOnCallingThread++;
         const { outputs, inferNs } = await here.catch((err: unknown) => {
           throw new InvalidArgument(err instanceof Error ? err.message : String(err));
         });
         if (options.timing) {
-          options.timing.queueNs = elapsedNs(waitedFrom, postedAt);
+          options.timing.queueNs = elapsedNs(postedAt, startedAt);
           options.timing.computeInputNs = 0;
           options.timing.computeInferNs = inferNs;
-          options.timing.computeOutputNs = Math.max(0, elapsedNs(postedAt, sharedClockMs()) - inferNs);
+          options.timing.computeOutputNs = Math.max(0, elapsedNs(startedAt, sharedClockMs()) - inferNs);
         }
         return outputs;
       }

@@ -13,10 +13,9 @@ import { utf8Text } from '../../../graph/utf8.js';
 import type { ExampleFeatures, FeatureValue } from '../../core/example-parsing.js';
 import { checkExampleCount } from '../../core/request-limits.js';
 import { examplesFromInput } from '../shared/examples.js';
+import { MalformedMessage, WIRE_BYTES, WIRE_FIXED32, WireReader } from './v2/wire-reader.js';
 import type { InferenceTaskMsg, InputMsg, ModelSpecMsg } from '../shared/proto-types.js';
 import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
-
-const WIRE_BYTES = 2;
 
 export interface ExampleRequestWire {
   model_spec?: ModelSpecMsg;
@@ -126,75 +125,20 @@ export function admitExamples(
 // array, and toObject copies each list again: for one MNIST example (784 floats) that was ~20 % of a Classify call's
 // event-loop CPU (docs/performance.md, "Round 7"). Here a packed float list is one copy into a Float32Array.
 
-const WIRE_VARINT = 0;
-const WIRE_FIXED64 = 1;
-const WIRE_FIXED32 = 5;
 const LITTLE_ENDIAN = endianness() === 'LE';
 
 /** Not the common form: the caller decodes with protobufjs, which also words any error. */
 class NotPlain extends Error {}
 const NOT_PLAIN = new NotPlain();
 
-/** A read position in a message's bytes; every read checks the message's end. */
-class Cursor {
-  constructor(
-    readonly bytes: Uint8Array,
-    public pos: number,
-    readonly end: number,
-  ) {}
-
-  /** A varint up to 2^32 - 1 (tags and lengths); anything longer or cut off is not plain. */
-  uint32(): number {
-    let value = 0;
-    for (let shift = 0; shift < 35; shift += 7) {
-      if (this.pos >= this.end) throw NOT_PLAIN;
-      const byte = this.bytes[this.pos++] as number;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) {
-        if (value > 0xffffffff) throw NOT_PLAIN;
-        return value;
-      }
-    }
-    throw NOT_PLAIN;
-  }
-
-  /** A field's tag; field number 0 does not exist (protobufjs refuses it). */
-  tag(): number {
-    const tag = this.uint32();
-    if (tag >>> 3 === 0) throw NOT_PLAIN;
-    return tag;
-  }
-
-  /** A length-delimited field's bounds, checked against the message's end. */
-  delimited(): { start: number; end: number } {
-    const length = this.uint32();
-    const start = this.pos;
-    if (length > this.end - start) throw NOT_PLAIN;
-    this.pos = start + length;
-    return { start, end: this.pos };
-  }
-
-  /** Skips a field of `wireType` (groups are not plain). */
-  skip(wireType: number): void {
-    if (wireType === WIRE_VARINT) this.uint32Or64();
-    else if (wireType === WIRE_FIXED64) this.advance(8);
-    else if (wireType === WIRE_BYTES) this.delimited();
-    else if (wireType === WIRE_FIXED32) this.advance(4);
-    else throw NOT_PLAIN;
-  }
-
-  private uint32Or64(): void {
-    for (let i = 0; i < 10; i++) {
-      if (this.pos >= this.end) throw NOT_PLAIN;
-      if ((this.bytes[this.pos++] as number) < 0x80) return;
-    }
-    throw NOT_PLAIN;
-  }
-
-  private advance(n: number): void {
-    if (n > this.end - this.pos) throw NOT_PLAIN;
-    this.pos += n;
-  }
+/**
+ * The next tag as [field, wire type]. A tag protobufjs would read differently (field 0, which it refuses, or one of
+ * 2^32 or more, which it truncates) is not plain.
+ */
+function plainTag(r: WireReader): [number, number] {
+  const [field, wireType] = r.tag();
+  if (!(field >= 1 && field <= 0x1fffffff)) throw NOT_PLAIN;
+  return [field, wireType];
 }
 
 /**
@@ -202,79 +146,73 @@ class Cursor {
  * of floats or bytes, with every key UTF-8: the form clients send. Undefined for anything else (a context, int64
  * lists, a feature or list field repeated, no examples, malformed bytes…), which the caller decodes with protobufjs,
  * so the result is always what protobufjs and examplesFromInput would have made. Float values are copied into a
- * Float32Array; bytes values are views of the request's bytes.
+ * Float32Array; bytes values are views of the request's bytes. Read with the v2 wire reader (wire-reader.ts).
  */
 export function readPlainExamples(input: Uint8Array): ExampleFeatures[] | undefined {
   try {
-    const top = new Cursor(input, 0, input.length);
-    let list: { start: number; end: number } | undefined;
-    while (top.pos < top.end) {
-      const tag = top.tag();
-      if (tag >>> 3 === 1 && (tag & 7) === WIRE_BYTES && !list) list = top.delimited();
-      else if (tag >>> 3 === 1 || tag >>> 3 === 2) return undefined;
-      else top.skip(tag & 7);
+    const top = new WireReader(input, 'tensorflow.serving.Input');
+    let list: [number, number] | undefined;
+    while (!top.done) {
+      const [field, wireType] = plainTag(top);
+      if (field === 1 && wireType === WIRE_BYTES && !list) list = top.delimited();
+      else if (field === 1 || field === 2) return undefined;
+      else top.skip(wireType);
     }
     if (!list) return undefined;
     const examples: ExampleFeatures[] = [];
-    const cursor = new Cursor(input, list.start, list.end);
-    while (cursor.pos < cursor.end) {
-      const tag = cursor.tag();
-      if (tag === ((1 << 3) | WIRE_BYTES)) {
-        const { start, end } = cursor.delimited();
-        examples.push(readExample(input, start, end));
-      } else if (tag >>> 3 === 1) throw NOT_PLAIN;
-      else cursor.skip(tag & 7);
+    const reader = top.sub(list[0], list[1], 'tensorflow.serving.ExampleList');
+    while (!reader.done) {
+      const [field, wireType] = plainTag(reader);
+      if (field === 1 && wireType === WIRE_BYTES)
+        examples.push(readExample(reader.sub(...reader.delimited(), 'Example')));
+      else if (field === 1) throw NOT_PLAIN;
+      else reader.skip(wireType);
     }
     return examples.length === 0 ? undefined : examples;
   } catch (err) {
-    if (err instanceof NotPlain) return undefined;
+    if (err instanceof NotPlain || err instanceof MalformedMessage) return undefined;
     throw err;
   }
 }
 
 /** Example{1 features} (once: protobufjs keeps only the last), Features{1 map<string, Feature>}: the last key wins. */
-function readExample(bytes: Uint8Array, start: number, end: number): ExampleFeatures {
+function readExample(example: WireReader): ExampleFeatures {
   const out: ExampleFeatures = {};
-  const example = new Cursor(bytes, start, end);
   let seen = false;
-  while (example.pos < example.end) {
-    const tag = example.tag();
-    if (tag !== ((1 << 3) | WIRE_BYTES) || seen) {
-      if (tag >>> 3 === 1) throw NOT_PLAIN;
-      example.skip(tag & 7);
+  while (!example.done) {
+    const [field, wireType] = plainTag(example);
+    if (field !== 1 || wireType !== WIRE_BYTES || seen) {
+      if (field === 1) throw NOT_PLAIN;
+      example.skip(wireType);
       continue;
     }
     seen = true;
-    const features = example.delimited();
-    const map = new Cursor(bytes, features.start, features.end);
-    while (map.pos < map.end) {
-      const mapTag = map.tag();
-      if (mapTag !== ((1 << 3) | WIRE_BYTES)) {
-        if (mapTag >>> 3 === 1) throw NOT_PLAIN;
-        map.skip(mapTag & 7);
+    const map = example.sub(...example.delimited(), 'Features');
+    while (!map.done) {
+      const [mapField, mapWireType] = plainTag(map);
+      if (mapField !== 1 || mapWireType !== WIRE_BYTES) {
+        if (mapField === 1) throw NOT_PLAIN;
+        map.skip(mapWireType);
         continue;
       }
-      const entry = map.delimited();
-      readEntry(bytes, entry.start, entry.end, out);
+      readEntry(map.sub(...map.delimited(), 'Features.FeatureEntry'), out);
     }
   }
   return out;
 }
 
 /** One map entry {1 key, 2 value}: both present once, else not plain. */
-function readEntry(bytes: Uint8Array, start: number, end: number, out: ExampleFeatures): void {
-  const entry = new Cursor(bytes, start, end);
+function readEntry(entry: WireReader, out: ExampleFeatures): void {
   let key: string | undefined;
   let value: FeatureValue | undefined;
-  while (entry.pos < entry.end) {
-    const tag = entry.tag();
-    if (tag === ((1 << 3) | WIRE_BYTES) && key === undefined) {
-      const at = entry.delimited();
-      key = utf8Text(bytes.subarray(at.start, at.end));
+  while (!entry.done) {
+    const [field, wireType] = plainTag(entry);
+    if (field === 1 && wireType === WIRE_BYTES && key === undefined) {
+      const [start, end] = entry.delimited();
+      key = utf8Text(entry.bytes.subarray(start, end));
       if (key === undefined) throw NOT_PLAIN;
-    } else if (tag === ((2 << 3) | WIRE_BYTES) && value === undefined) {
-      const at = entry.delimited();
-      value = readFeature(bytes, at.start, at.end);
+    } else if (field === 2 && wireType === WIRE_BYTES && value === undefined) {
+      value = readFeature(entry.sub(...entry.delimited(), 'Feature'));
     } else throw NOT_PLAIN;
   }
   if (key === undefined || value === undefined) throw NOT_PLAIN;
@@ -282,15 +220,14 @@ function readEntry(bytes: Uint8Array, start: number, end: number, out: ExampleFe
 }
 
 /** Feature{1 bytes_list, 2 float_list, 3 int64_list}: exactly one float or bytes list. */
-function readFeature(bytes: Uint8Array, start: number, end: number): FeatureValue {
-  const feature = new Cursor(bytes, start, end);
+function readFeature(feature: WireReader): FeatureValue {
   let value: FeatureValue | undefined;
-  while (feature.pos < feature.end) {
-    const tag = feature.tag();
-    if (value !== undefined || (tag & 7) !== WIRE_BYTES) throw NOT_PLAIN;
-    const at = feature.delimited();
-    if (tag >>> 3 === 2) value = { kind: 'float_list', values: readFloats(bytes, at.start, at.end) };
-    else if (tag >>> 3 === 1) value = { kind: 'bytes_list', values: readBytesList(bytes, at.start, at.end) };
+  while (!feature.done) {
+    const [field, wireType] = plainTag(feature);
+    if (value !== undefined || wireType !== WIRE_BYTES) throw NOT_PLAIN;
+    const list = feature.sub(...feature.delimited(), 'Feature list');
+    if (field === 2) value = { kind: 'float_list', values: readFloats(list) };
+    else if (field === 1) value = { kind: 'bytes_list', values: readBytesList(list) };
     else throw NOT_PLAIN;
   }
   if (value === undefined) throw NOT_PLAIN;
@@ -298,22 +235,21 @@ function readFeature(bytes: Uint8Array, start: number, end: number): FeatureValu
 }
 
 /** FloatList{1 repeated float}: one packed run, or unpacked values; not both. */
-function readFloats(bytes: Uint8Array, start: number, end: number): Float32Array {
-  const list = new Cursor(bytes, start, end);
+function readFloats(list: WireReader): Float32Array {
   let packed: Float32Array | undefined;
   const single: number[] = [];
-  while (list.pos < list.end) {
-    const tag = list.tag();
-    if (tag === ((1 << 3) | WIRE_BYTES) && packed === undefined && single.length === 0) {
-      const run = list.delimited();
-      if ((run.end - run.start) % 4 !== 0) throw NOT_PLAIN;
-      packed = floatsAt(bytes, run.start, (run.end - run.start) / 4);
-    } else if (tag === ((1 << 3) | WIRE_FIXED32) && packed === undefined) {
+  while (!list.done) {
+    const [field, wireType] = plainTag(list);
+    if (field === 1 && wireType === WIRE_BYTES && packed === undefined && single.length === 0) {
+      const [start, end] = list.delimited();
+      if ((end - start) % 4 !== 0) throw NOT_PLAIN;
+      packed = floatsAt(list.bytes, start, (end - start) / 4);
+    } else if (field === 1 && wireType === WIRE_FIXED32 && packed === undefined) {
       const at = list.pos;
       list.skip(WIRE_FIXED32);
-      single.push(floatsAt(bytes, at, 1)[0] as number);
-    } else if (tag >>> 3 === 1) throw NOT_PLAIN;
-    else list.skip(tag & 7);
+      single.push(floatsAt(list.bytes, at, 1)[0] as number);
+    } else if (field === 1) throw NOT_PLAIN;
+    else list.skip(wireType);
   }
   return packed ?? Float32Array.from(single);
 }
@@ -330,16 +266,15 @@ function floatsAt(bytes: Uint8Array, offset: number, count: number): Float32Arra
 }
 
 /** BytesList{1 repeated bytes}: views of the request's bytes. */
-function readBytesList(bytes: Uint8Array, start: number, end: number): Uint8Array[] {
-  const list = new Cursor(bytes, start, end);
+function readBytesList(list: WireReader): Uint8Array[] {
   const values: Uint8Array[] = [];
-  while (list.pos < list.end) {
-    const tag = list.tag();
-    if (tag === ((1 << 3) | WIRE_BYTES)) {
-      const at = list.delimited();
-      values.push(bytes.subarray(at.start, at.end));
-    } else if (tag >>> 3 === 1) throw NOT_PLAIN;
-    else list.skip(tag & 7);
+  while (!list.done) {
+    const [field, wireType] = plainTag(list);
+    if (field === 1 && wireType === WIRE_BYTES) {
+      const [start, end] = list.delimited();
+      values.push(list.bytes.subarray(start, end));
+    } else if (field === 1) throw NOT_PLAIN;
+    else list.skip(wireType);
   }
   return values;
 }

@@ -9,7 +9,7 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
-import { MAX_REQUEST_JSON_ITEMS, readJson, type JsonObject } from './json-reader.js';
+import { readRequestJson, type JsonObject } from './json-reader.js';
 import { decodePredictBody, encodePredictResponse } from './json-tensors.js';
 import { checkReplyBytes, jsonTensorBytes } from '../shared/reply-limit.js';
 import { isJsonObject, previewJson, previewText } from './json-values.js';
@@ -27,11 +27,7 @@ export interface RestResult {
  */
 export async function readJsonBody(body: Uint8Array, core: ServingCore, float32Values = false): Promise<JsonObject> {
   // Ordinary values (strings, objects) are bounded like decoded inputs; arrays of numbers stay in the body.
-  const value = await readJson(body, {
-    maxValueBytes: core.limits.maxInputBytes,
-    maxItems: MAX_REQUEST_JSON_ITEMS,
-    float32Values,
-  });
+  const value = await readRequestJson(body, { maxValueBytes: core.limits.maxInputBytes, float32Values });
   if (!isJsonObject(value)) throw new InvalidArgument(`JSON Value: ${previewJson(value)} Is not object`);
   return value;
 }

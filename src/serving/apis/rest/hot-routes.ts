@@ -42,11 +42,6 @@ const NAME = '[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}';
 const QUERY = '(?:\\?[^#]*)?';
 const V2_INFER = new RegExp(`^/v2/models/${NAME}(?:/versions/[0-9]{1,18})?/infer${QUERY}$`);
 const V1_PREDICT = new RegExp(`^/v1/models/${NAME}(?:/versions/[0-9]{1,18}|/labels/${NAME})?:predict${QUERY}$`);
-/**
- * Binary reply bodies up to this size are written with their headers in one string write (see write()); larger
- * ones keep node's writev of the headers and the Buffer, which does not copy the body into a string first.
- */
-const ONE_WRITE_MAX_BYTES = 16 * 1024;
 /** Content-Types fastify parses with the catch-all parser and takes as valid: `type/subtype`, maybe a charset. */
 const PLAIN_CONTENT_TYPE = /^[a-z]{1,32}\/[a-z0-9.+-]{1,64}(?:; ?charset=[a-z0-9-]{1,32})?$/i;
 
@@ -120,11 +115,6 @@ export class HotRoutes {
     headers['content-length'] = typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.byteLength;
     if (this.options.enableCors) Object.assign(headers, CORS_HEADERS);
     response.writeHead(reply.status, headers);
-    const { body } = reply;
-    if (typeof body === 'string' || body.length > ONE_WRITE_MAX_BYTES) response.end(body);
-    // A small binary body as a latin1 string (one byte per character, so the same bytes): node:http then sends the
-    // status line, headers and body as one string in one write, as it does for JSON text, instead of corking the
-    // socket and writing the two with writev.
-    else response.end(body.toString('latin1'), 'latin1');
+    response.end(reply.body);
   }
 }

@@ -799,6 +799,14 @@ class JsonReader {
   }
 }
 
+/**
+ * Reads a request body's JSON document: readJson with at most MAX_REQUEST_JSON_ITEMS ordinary items, the bound every
+ * request the server reads gets (a reply a client reads has none).
+ */
+export function readRequestJson(bytes: Uint8Array, options: Omit<JsonReadOptions, 'maxItems'>): Promise<JsonValue> {
+  return readJson(bytes, { ...options, maxItems: MAX_REQUEST_JSON_ITEMS });
+}
+
 /** Reads one JSON document from `bytes` (see the rules above), yielding to the event loop as it goes. */
 export function readJson(bytes: Uint8Array, options: JsonReadOptions = {}): Promise<JsonValue> {
   const budget = { used: 0, max: options.maxValueBytes ?? Infinity, items: 0, maxItems: options.maxItems ?? Infinity };

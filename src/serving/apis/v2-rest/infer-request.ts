@@ -19,7 +19,7 @@
  * request's body.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { MAX_REQUEST_JSON_ITEMS, readJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
+import { readRequestJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
 import { PackedArray, PackedCursor } from '../rest/json-packed.js';
 import { isJsonArray, isJsonObject, jsonTypeName } from '../rest/json-values.js';
 import type { V2Parameters, V2RequestedOutput } from '../v2/infer.js';
@@ -259,7 +259,7 @@ const headerCache = new HeaderCache();
 async function readHeaderFields(json: Uint8Array, maxValueBytes: number): Promise<HeaderFields> {
   // The inputs' `data` arrays of numbers are mostly FP32 tensors: converted while scanned, as :predict's are
   // (json-reader.ts rule 8); decoding an FP32 input then takes the converted values instead of reading them again.
-  const value = await readJson(json, { maxValueBytes, maxItems: MAX_REQUEST_JSON_ITEMS, float32Values: true });
+  const value = await readRequestJson(json, { maxValueBytes, float32Values: true });
   if (!isJsonObject(value)) throw new InvalidArgument('the inference request must be a JSON object');
   const header: JsonObject = value;
   const fields: HeaderFields = { inputs: [] };

@@ -20,7 +20,7 @@ import {
   type RestReply,
   type RestRequest,
 } from '../rest/http-common.js';
-import { MAX_REQUEST_JSON_ITEMS, readJson, type JsonObject } from '../rest/json-reader.js';
+import { readRequestJson, type JsonObject } from '../rest/json-reader.js';
 import { isJsonObject } from '../rest/json-values.js';
 import { modelConfigV2 } from '../v2/config.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
@@ -215,7 +215,7 @@ async function optionalJsonBody(
 ): Promise<JsonObject> {
   const body = await bodyBytes(request, options.bodyLimit);
   if (body.length === 0) return {};
-  const value = await readJson(body, { maxValueBytes: core.limits.maxInputBytes, maxItems: MAX_REQUEST_JSON_ITEMS });
+  const value = await readRequestJson(body, { maxValueBytes: core.limits.maxInputBytes });
   if (!isJsonObject(value)) throw new InvalidArgument('the request body must be a JSON object');
   return value;
 }
