@@ -332,11 +332,15 @@ export const Conv2DBackpropFilter = defineOp<BackpropFilterAttrs>({
     checkRank(opName, d, 4, 'out_backprop (NHWC)');
     return [{ dtype: t.dtype, shape: [...attrs.filterSize] }];
   },
-  lower: ({ b, op, inputs, outputs, attrs }) => {
+  lower: ({ b, op, inputs, outputs, attrs, deviceType }) => {
     const x = op.inputs[0] as Tensor;
     const [kh, kw, C] = attrs.filterSize;
     const g = convGeometry(op.name, x.shape, attrs.filterSize, attrs);
     const [xs, dy] = [inputs[0] as string, inputs[1] as string];
+    if (x.dtype === 'float32' && deviceType === 'CPU') {
+      emitFilterGradAsVolumeConv(b, xs, dy, g, attrs.filterSize, outputs[0] as string);
+      return;
+    }
     if (x.dtype === 'float32') {
       // Spec §3.4: the batch becomes the reduction channel, the forward stride the dilation; Slice drops the
       // extra tap a non-dividing stride produces.
@@ -365,6 +369,35 @@ export const Conv2DBackpropFilter = defineOp<BackpropFilterAttrs>({
   kernels: CPU_AND_GPU,
   kernelConstraints: GPU_F32,
 });
+
+/**
+ * Conv2DBackpropFilter on the CPU as one 3-D convolution: dW[kh,kw,c,o] = Σ_{n,h,w} x[n, h·sh+kh, w·sw+kw, c] ·
+ * dY[n,h,w,o]. x in NCHW, viewed as one volume [1, N, C, H, W] (the batch as the channels, the input channels as a
+ * depth the kernel does not span), is correlated with dY as the kernel [O, N, 1, Ho, Wo], the forward stride as
+ * the dilation; the output [1, O, C, kh', kw'] is the filter, its extra taps (a non-dividing stride) sliced off.
+ * The reduction is the same as the 2-D lowering below (over the batch and the output positions), but ONNX Runtime
+ * runs it as one GEMM whose columns are all C·kh·kw filter taps, instead of C GEMMs of kh·kw columns each (25 for
+ * the CNN's 5×5 filters, a poor shape for its kernels): the CNN's second filter gradient took ~25 % less time and a
+ * whole training step 2–5 % less CPU, least of alternated rounds (docs/performance.md, "Round 6"). The sums are
+ * grouped differently, so values differ from the 2-D lowering in the last bits. The x transpose is the forward
+ * convolution's own (NHWC → NCHW), so ONNX Runtime computes it once.
+ */
+function emitFilterGradAsVolumeConv(
+  b: OnnxGraphBuilder,
+  x: string,
+  dy: string,
+  g: Window2D,
+  filterSize: readonly [number, number, number, number],
+  output: string,
+): void {
+  const [kh, kw, C, O] = filterSize;
+  const volume = b.op('Reshape', [b.op('Transpose', [x], { perm: NHWC_TO_NCHW }), b.int64s([1, -1, C, g.H, g.W])]);
+  const kernel = b.op('Reshape', [b.op('Transpose', [dy], { perm: [3, 0, 1, 2] }), b.int64s([O, -1, 1, g.Ho, g.Wo])]);
+  const full = b.op('Conv', [volume, kernel], { dilations: [1, g.sh, g.sw], pads: [0, g.pt, g.pl, 0, g.pb, g.pr] });
+  const cut = b.op('Slice', [full, b.int64s([0, 0]), b.int64s([kh, kw]), b.int64s([3, 4])]);
+  const oihw = b.op('Reshape', [cut, b.int64s([O, C, kh, kw])]);
+  b.op('Transpose', [oihw], { perm: [2, 3, 1, 0] }, output);
+}
 
 function normalizeWindow(opName: string, what: string, v: number | readonly number[]): [number, number] {
   let pair: number[];

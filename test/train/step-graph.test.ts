@@ -16,8 +16,16 @@ async function loweredOpCounts(sess: fs.Session): Promise<Record<string, number>
   return counts;
 }
 
+/** The nodes of the ONNX model a session lowered for its only executable. */
+async function loweredNodes(sess: fs.Session): Promise<onnxProto.onnx.INodeProto[]> {
+  type Step = { lowered: { model: Uint8Array } };
+  const cache = (sess as unknown as { cache: Map<string, Promise<{ steps: Step[] }>> }).cache;
+  const [executable] = [...cache.values()];
+  return onnx.ModelProto.decode(((await executable)?.steps[0] as Step).lowered.model).graph?.node ?? [];
+}
+
 describe('training step graph', () => {
-  it('a strided SAME conv filter gradient equals the sum it stands for (float64 reference)', async () => {
+  it('a float32 conv filter gradient on the CPU is one 3-D Conv over the batch, equal to the sum it stands for', async () => {
     const g = new fs.Graph();
     const [N, H, W, C, K, O] = [3, 6, 5, 2, 3, 4];
     const { x, grad } = fs.withGraph(g, () => {
@@ -56,6 +64,11 @@ describe('training step graph', () => {
           for (let w = 0; w < 3; w++) want += xv(n, 2 * h + i, 2 * w + j - 1, c) * dy(n, h, w, o);
       assert.ok(Math.abs(v - want) < 1e-5, `dW[${i},${j},${c},${o}] = ${v}, expected ${want}`);
     });
+    const convs = (await loweredNodes(sess)).filter((n) => n.opType === 'Conv');
+    const volumeConvs = convs.filter((n) => n.attribute?.find((a) => a.name === 'dilations')?.ints?.length === 3);
+    // The forward convolution is 2-D; the filter gradient one 3-D Conv (not a 2-D Conv per input channel's taps).
+    assert.equal(convs.length, 2, JSON.stringify(convs.map((n) => n.name)));
+    assert.equal(volumeConvs.length, 1);
     await sess.close();
   });
 
