@@ -62,6 +62,9 @@ export interface ChunkedRunsCalibrationOptions {
 }
 
 /** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
+/** What the worker pool's queueing needs of a request: its deadline and the connection it came on. */
+type QueueHints = Pick<ServableRunOptions, 'deadline' | 'connection'>;
+
 interface RunPlan {
   /** The ONNX name of each requested alias, in the request's order. */
   outputNames: string[];
@@ -210,7 +213,7 @@ export class OnnxServable implements Servable {
         // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
         { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
         (merged, deadline, timing, owned) =>
-          this.runDirect(signature, merged, allOutputs, owned ?? true, deadline, timing),
+          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline }, timing),
         {
           onBatch: (stats) =>
             metrics?.observeBatch(
@@ -235,9 +238,9 @@ export class OnnxServable implements Servable {
     timing: RequestTiming | undefined,
   ): Promise<TensorMap> {
     const owned = options.inputsOwned ?? false;
-    if (!timing) return this.runDirect(signature, inputs, outputAliases, owned, options.deadline);
+    if (!timing) return this.runDirect(signature, inputs, outputAliases, owned, options);
     // The request's timing is zeroed by its caller and filled here alone: the run writes its stages straight into it.
-    const outputs = await this.runDirect(signature, inputs, outputAliases, owned, options.deadline, timing);
+    const outputs = await this.runDirect(signature, inputs, outputAliases, owned, options, timing);
     timing.items = 1;
     this.options.statistics?.recordExecution(this.options.modelName, this.options.version, 1, timing);
     return outputs;
@@ -252,13 +255,13 @@ export class OnnxServable implements Servable {
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
-    deadline: number | undefined,
+    queue: QueueHints,
     timing?: StageTimes,
   ): Promise<TensorMap> {
     const updates = signature.state ?? [];
-    if (updates.length === 0) return this.runOnce(signature, inputs, outputAliases, owned, deadline, timing);
+    if (updates.length === 0) return this.runOnce(signature, inputs, outputAliases, owned, queue, timing);
     const run = this.stateChain.then(() =>
-      this.runOnce(signature, inputs, outputAliases, owned, deadline, timing, (results) => {
+      this.runOnce(signature, inputs, outputAliases, owned, queue, timing, (results) => {
         for (const { input, output } of updates) this.state.set(input, results[output] as HostTensor);
       }),
     );
@@ -273,7 +276,7 @@ export class OnnxServable implements Servable {
     inputs: TensorMap,
     outputAliases: readonly string[],
     owned: boolean,
-    deadline: number | undefined,
+    queue: QueueHints,
     timing?: StageTimes,
     storeState?: (results: TensorMap) => void,
   ): Promise<TensorMap> {
@@ -297,8 +300,9 @@ export class OnnxServable implements Servable {
       const runOptions: RunOptions = {
         // The state's buffers stay here for the next run: they are copied to the worker, never moved.
         transferInputs: owned && this.state.size === 0 && graphFetches.length === plan.fetches.length,
-        deadline,
+        deadline: queue.deadline,
       };
+      if (queue.connection) runOptions.connection = queue.connection;
       if (chunkRows !== undefined && batchRows(inputs) > chunkRows) runOptions.chunkRows = chunkRows;
       if (timing) runOptions.timing = timing;
       results = await this.options.model.run(feeds, graphFetches, runOptions);

@@ -12,6 +12,8 @@ export interface ServableRunOptions {
   inputsOwned?: boolean;
   /** Date.now() ms after which the request is dropped unrun if still queued (RunRequest.deadline). */
   deadline?: number;
+  /** The client connection the request came on (RunRequest.connection). */
+  connection?: object;
   /**
    * A request the statistics extension counts: the servable adds its stage times and sets `items`, and counts the
    * executions it ran for it. Absent (warmup): nothing is counted.

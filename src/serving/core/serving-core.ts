@@ -312,6 +312,7 @@ export class ServingCoreImpl implements ServingCore {
         inputsOwned: request.inputsOwned ?? false,
         timing,
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+        ...(request.connection === undefined ? {} : { connection: request.connection }),
       });
       succeeded = true;
       return { modelName: handle.model, version: handle.version, signatureName, signature, outputs };

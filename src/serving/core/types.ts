@@ -188,6 +188,11 @@ export interface RunRequest {
    * queued then is dropped before it runs: DEADLINE_EXCEEDED, counted in flowserve_requests_dropped_deadline_total.
    */
   deadline?: number;
+  /**
+   * The client connection the request came on (gRPC: its HTTP/2 session), when the transport knows it: a tiny model's
+   * runs that arrive together on one connection compute back to back on the calling thread (worker-pool.ts).
+   */
+  connection?: object;
 }
 
 export interface RequestAdmission {

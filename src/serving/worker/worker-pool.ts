@@ -79,6 +79,11 @@ export interface RunOptions {
    * (chunked-runs.ts); absent = one run of the whole batch. Runs on the calling thread ignore it.
    */
   chunkRows?: number;
+  /**
+   * The client connection the request came on (RunRequest.connection): the runs of one connection that arrive in
+   * the same turn may compute here back to back (`mayRunHere`).
+   */
+  connection?: object;
 }
 
 /** The worker pool's wording in DroppedAtDeadline messages. */
@@ -463,6 +468,8 @@ class PooledModelImpl implements PooledModel {
   private unloaded = false;
   /** Runs of this model started and not yet finished, wherever they compute. */
   private runsInFlight = 0;
+  /** Per client connection: its runs of this model waiting for the end of the current turn (runSomewhere). */
+  private readonly awaitingTurnEnd = new Map<object, number>();
   runsOnCallingThread = 0;
   chunkedRuns = 0;
 
@@ -515,9 +522,24 @@ class PooledModelImpl implements PooledModel {
    * path"), and the worker computes on another core meanwhile.
    */
   private mayRunHere(options: RunOptions): boolean {
-    if (options.chunkRows !== undefined || this.runsInFlight > 1) return false;
+    if (options.chunkRows !== undefined) return false;
+    const together = options.connection ? (this.awaitingTurnEnd.get(options.connection) ?? 0) : 0;
+    if (this.runsInFlight - 1 > together) return false;
     for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
     return true;
+  }
+
+  /** Waits for the end of this turn, counted among `connection`'s runs that wait for it too. */
+  private async endOfTurnWith(connection: object | undefined): Promise<void> {
+    if (!connection) return endOfTurn();
+    this.awaitingTurnEnd.set(connection, (this.awaitingTurnEnd.get(connection) ?? 0) + 1);
+    try {
+      await endOfTurn();
+    } finally {
+      const left = (this.awaitingTurnEnd.get(connection) ?? 1) - 1;
+      if (left === 0) this.awaitingTurnEnd.delete(connection);
+      else this.awaitingTurnEnd.set(connection, left);
+    }
   }
 
   private async runSomewhere(
@@ -531,7 +553,7 @@ class PooledModelImpl implements PooledModel {
       // anyway): if other runs of the model arrived in the same turn (a burst on one connection), this one joins
       // them in a worker instead, so the burst's replies come back together (PACK_BACKLOG_NS).
       if (this.callingThread.synchronous) {
-        await endOfTurn();
+        await this.endOfTurnWith(options.connection);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
       // Taken before tryRun: a synchronous run has computed by the time it returns.

@@ -111,6 +111,37 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
+  it("one connection's burst computes here, back to back; runs of two connections in one turn go to a worker", async () => {
+    const dir = await repo.addVersion('affine', 7, affineModel(2, 1));
+    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const burst = (connections: object[]) =>
+      Promise.all(
+        connections.map((connection) => model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection })),
+      );
+    // Streams of one HTTP/2 session: the whole burst computes on the calling thread (bounded: on a loaded machine a
+    // slow measurement can send a burst away, as it can a lone run).
+    const session = {};
+    let wholeBurstHere = false;
+    for (let i = 0; i < 50 && !wholeBurstHere; i++) {
+      const before = model.runsOnCallingThread;
+      const results = await burst([session, session, session]);
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      wholeBurstHere = model.runsOnCallingThread - before === 3;
+    }
+    assert.ok(wholeBurstHere, 'no burst of one connection computed wholly on the calling thread');
+    // Two clients' runs in one turn: none computes here (the main thread serves both connections), one message.
+    const before = model.runsOnCallingThread;
+    const posted = pool.messages.posted;
+    for (let i = 0; i < 5; i++) {
+      const results = await burst([{}, {}, session]);
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    }
+    assert.equal(model.runsOnCallingThread, before, "a run of two connections' turn computed on the calling thread");
+    assert.equal(pool.messages.posted - posted, 5);
+    await model.unload();
+  });
+
   it("a run on the calling thread that ONNX Runtime refuses fails with ONNX Runtime's reason", async () => {
     const dir = await repo.addVersion('affine', 6, affineModel(2, 1));
     const model = await pool.loadModel(join(dir, 'model.onnx'));

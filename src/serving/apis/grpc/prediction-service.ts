@@ -37,8 +37,11 @@ export function predictionService(
   const signatureDefMapType = protobufRoot().lookupType('tensorflow.serving.SignatureDefMap');
   const common = { observe: options.observe, modelOf: specModel };
 
-  /** The call's deadline, for requests that reach a queue. */
-  const until = (call: CallContext) => (call.deadline === undefined ? {} : { deadline: call.deadline });
+  /** The call's deadline and connection, for requests that reach a queue. */
+  const until = (call: CallContext) => ({
+    ...(call.deadline === undefined ? {} : { deadline: call.deadline }),
+    ...(call.connection === undefined ? {} : { connection: call.connection }),
+  });
 
   async function predict(request: PredictWireRequest, call: CallContext): Promise<PredictWireResponse> {
     const { selector, signatureName } = targetFromSpec(request.model_spec);

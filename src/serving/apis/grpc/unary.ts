@@ -23,6 +23,14 @@ export interface CallContext {
   signal: AbortSignal;
   /** The call's deadline as Date.now() ms; undefined when the client set none. */
   deadline: number | undefined;
+  /** The client connection the call came on (flowserve's transport: the HTTP/2 session); undefined with grpc-js. */
+  connection: object | undefined;
+}
+
+/** flowserve's transport names a call's connection (GrpcCall.getConnection); grpc-js's calls do not. */
+function connectionOf(call: ServerUnaryCall<unknown, unknown>): object | undefined {
+  const named = call as { getConnection?: () => object | undefined };
+  return typeof named.getConnection === 'function' ? named.getConnection() : undefined;
 }
 
 /** grpc-js gives a Date, a number of ms, or Infinity for "none". */
@@ -39,6 +47,7 @@ export function deadlineMs(deadline: GrpcDeadline): number | undefined {
  */
 class UnaryCallContext implements CallContext {
   readonly deadline: number | undefined;
+  readonly connection: object | undefined;
   private controller: AbortController | undefined;
   private timer: ReturnType<typeof setTimeout> | undefined;
   private onCancel: (() => void) | undefined;
@@ -46,6 +55,7 @@ class UnaryCallContext implements CallContext {
 
   constructor(private readonly call: ServerUnaryCall<unknown, unknown>) {
     this.deadline = deadlineMs(call.getDeadline());
+    this.connection = connectionOf(call);
   }
 
   get signal(): AbortSignal {

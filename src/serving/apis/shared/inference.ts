@@ -26,6 +26,8 @@ export interface ExampleRequest {
   examples: readonly ExampleFeatures[];
   /** Date.now() ms when the client stops waiting (RunRequest.deadline). */
   deadline?: number;
+  /** The client connection the request came on (RunRequest.connection). */
+  connection?: object;
 }
 
 export interface ScoredClass {
@@ -130,6 +132,7 @@ export async function classify(core: ServingCore, request: ExampleRequest): Prom
     outputFilter,
     inputsOwned: true,
     ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+    ...(request.connection === undefined ? {} : { connection: request.connection }),
   });
   return {
     modelName: result.modelName,
@@ -208,6 +211,7 @@ export async function regress(core: ServingCore, request: ExampleRequest): Promi
     outputFilter,
     inputsOwned: true,
     ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
+    ...(request.connection === undefined ? {} : { connection: request.connection }),
   });
   return {
     modelName: result.modelName,

@@ -73,6 +73,8 @@ export interface V2InferOptions {
   inputsOwned?: boolean;
   /** The target the transport resolved and admitted the inputs against (their bytes are then already charged). */
   target?: V2InferTarget;
+  /** The client connection the request came on (RunRequest.connection). */
+  connection?: object;
 }
 
 /** An input's header, as a transport reads it before decoding the data. */
@@ -283,6 +285,7 @@ export async function inferV2(
     outputFilter: outputNames,
     inputsOwned: options.inputsOwned ?? false,
     ...(deadline === undefined ? {} : { deadline }),
+    ...(options.connection === undefined ? {} : { connection: options.connection }),
   });
   return {
     modelName: result.modelName,

@@ -53,6 +53,16 @@ interface Observed {
   hanging: ServerUnaryCall<Buffer, Buffer>[];
 }
 
+/** A number per client connection a call names (flowserve's GrpcCall.getConnection), in the order first seen. */
+const connectionIds = new WeakMap<object, number>();
+let connectionsSeen = 0;
+function connectionId(call: ServerUnaryCall<Buffer, Buffer>): string {
+  const connection = (call as { getConnection?: () => object | undefined }).getConnection?.();
+  if (!connection) return 'none';
+  if (!connectionIds.has(connection)) connectionIds.set(connection, connectionsSeen++);
+  return String(connectionIds.get(connection));
+}
+
 function implementation(observed: Observed): UntypedServiceImplementation {
   const handlers = {
     Unary(call: ServerUnaryCall<Buffer, Buffer>, callback: (err: unknown, value?: Buffer, trailer?: Metadata) => void) {
@@ -60,6 +70,10 @@ function implementation(observed: Observed): UntypedServiceImplementation {
       if (text === 'hang') {
         observed.hanging.push(call);
         call.once('cancelled', () => observed.cancelled++);
+        return;
+      }
+      if (text === 'connection') {
+        callback(null, Buffer.from(connectionId(call)));
         return;
       }
       if (text === 'later') {
@@ -337,6 +351,21 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       assert.equal(value?.toString(), 'ok');
       assert.deepEqual(trailers?.get('echo-bin')[0], Buffer.from([0, 1, 2, 255]));
       assert.equal(trailers?.get('echo-text')[0], 'text value');
+    });
+
+    it('names the client connection a call came on (flowserve), which inference uses to keep a burst together', async () => {
+      const [first, second] = [await unary('connection'), await unary('connection')];
+      const rawCall = await raw(session, { ':path': '/test.Echo/Unary', ...rawAuth }, [
+        frame(Buffer.from('connection')),
+      ]);
+      const viaRaw = rawCall.body.subarray(5).toString();
+      if (transport === 'grpc-js') {
+        assert.deepEqual([first.value?.toString(), viaRaw], ['none', 'none']);
+        return;
+      }
+      assert.equal(first.value?.toString(), second.value?.toString(), 'two calls of one client, two connections');
+      assert.notEqual(viaRaw, first.value?.toString(), 'two clients, one connection');
+      assert.notEqual(viaRaw, 'none');
     });
 
     it('refuses a response over the send limit with RESOURCE_EXHAUSTED', async () => {

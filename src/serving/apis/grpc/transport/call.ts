@@ -134,6 +134,11 @@ export abstract class GrpcCall extends EventEmitter {
     return this.method.path;
   }
 
+  /** The HTTP/2 session the call came on: requests of one client connection share it (RunRequest.connection). */
+  getConnection(): object | undefined {
+    return this.stream.session;
+  }
+
   getPeer(): string {
     const socket = this.stream.session?.socket;
     return socket?.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort ?? ''}` : 'unknown';

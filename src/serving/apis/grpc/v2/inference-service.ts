@@ -69,7 +69,7 @@ export function inferenceService(core: ServingCore, options: InferenceServiceOpt
   const byName = { ...common, modelOf: (r: ModelRequest) => r.name };
 
   const modelInfer = (wire: ModelInferWire, call: CallContext) =>
-    modelInferOnce(core, wire, call.deadline, options.maxSendMessageBytes);
+    modelInferOnce(core, wire, call, options.maxSendMessageBytes);
 
   return {
     ServerLive: unary(() => ({ live: serverLiveV2() }), { api: 'ServerLive', ...common }),

@@ -19,16 +19,17 @@ export interface EncodedInferResponse {
 export async function modelInferOnce(
   core: ServingCore,
   wire: ModelInferWire,
-  callDeadline: number | undefined,
+  call: { deadline: number | undefined; connection?: object | undefined },
   maxSendMessageBytes: number,
   encode: (result: V2InferResult, raw: boolean) => Buffer = encodeModelInferResponse,
 ): Promise<EncodedInferResponse> {
-  const decoding = decodeInferRequest(core, wire, callDeadline);
+  const decoding = decodeInferRequest(core, wire, call.deadline);
   const decoded = decoding instanceof Promise ? await decoding : decoding;
   const result = await inferV2(core, decoded.request, {
     target: decoded.target,
     inputsOwned: true,
     ...(decoded.deadline === undefined ? {} : { deadline: decoded.deadline }),
+    ...(call.connection === undefined ? {} : { connection: call.connection }),
   });
   const raw = sendsRawOutputs(result, decoded.inputsCameRaw, decoded.request.inputs.length);
   const encoded = encode(result, raw);

@@ -57,7 +57,7 @@ export function modelStreamInfer(
       const model = request instanceof UndecodableRequest ? '' : request.modelName;
       try {
         if (request instanceof UndecodableRequest) throw request.toError();
-        const response = await modelInferOnce(core, request, deadline, options.maxSendMessageBytes, (result, raw) =>
+        const response = await modelInferOnce(core, request, { deadline }, options.maxSendMessageBytes, (result, raw) =>
           encodeModelStreamInferResponse({ result, raw }),
         );
         report(model, 'OK', started, response.version);
