@@ -13,8 +13,8 @@
  *
  * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
  * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. The pool
- * (worker-pool.ts) then decides at the end of the turn whether a run computes here: only when no other run of the
- * model arrived in the same turn.
+ * (worker-pool.ts) then decides at the end of the turn whether a run computes here: only when the model's other
+ * runs in flight, if any, came on the same client connection in the same turn.
  */
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';

@@ -176,6 +176,13 @@ function endOfTurn(): Promise<void> {
  */
 export const PACK_BACKLOG_NS = 500_000;
 
+/**
+ * The most runs of one connection's burst that compute on the calling thread; a larger burst goes to a worker whole.
+ * With 8 streams on one connection, computing the burst here beat the worker by 8–21 %; with 32 and 64 the main
+ * thread saturated and the other core idled, 5–10 % below the worker (docs/performance.md, "Round 8").
+ */
+export const MAX_BURST_HERE = 8;
+
 type Pending = {
   resolve: (reply: WorkerReply | FlatRan) => void;
   reject: (err: FlowserveError) => void;
@@ -515,16 +522,19 @@ class PooledModelImpl implements PooledModel {
   }
 
   /**
-   * The calling thread computes a run only when it is the model's one run in flight and the workers holding it are
-   * idle: one request at a time, where the hop would cost more than the run. Runs that overlap (many streams or
-   * connections) mean the event loop, which every request's transport work needs, is the scarce thread; a run
-   * handed to a worker costs it ~10 µs against ~17 µs computed here (docs/performance.md, "Round 6: the gRPC
-   * path"), and the worker computes on another core meanwhile.
+   * The calling thread computes a run only when the model's other runs in flight, if any, are runs of the same client
+   * connection waiting for the end of this turn (a burst of streams on one HTTP/2 session), and the workers holding
+   * the model are idle. Such a burst computes here back to back, warm in cache, and its replies go out together in
+   * one write: on one connection with 8 streams that beat sending it to a worker by 8–21 % (docs/performance.md,
+   * "Round 8"). Runs of different connections that overlap mean the event loop, which every request's transport
+   * work needs, is the scarce thread; a run handed to a worker costs it ~10 µs against ~17 µs computed here
+   * (docs/performance.md, "Round 6: the gRPC path"), and the worker computes on another core meanwhile (REST at 32
+   * connections lost 10–20 % when its runs computed here).
    */
   private mayRunHere(options: RunOptions): boolean {
     if (options.chunkRows !== undefined) return false;
     const together = options.connection ? (this.awaitingTurnEnd.get(options.connection) ?? 0) : 0;
-    if (this.runsInFlight - 1 > together) return false;
+    if (this.runsInFlight - 1 > together || together + 1 > MAX_BURST_HERE) return false;
     for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
     return true;
   }
@@ -550,8 +560,9 @@ class PooledModelImpl implements PooledModel {
     const postedAt = sharedClockMs();
     if (this.mayRunHere(options) && this.callingThread.qualifies(feeds)) {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
-      // anyway): if other runs of the model arrived in the same turn (a burst on one connection), this one joins
-      // them in a worker instead, so the burst's replies come back together (PACK_BACKLOG_NS).
+      // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
+      // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
+      // back together (PACK_BACKLOG_NS).
       if (this.callingThread.synchronous) {
         await this.endOfTurnWith(options.connection);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);

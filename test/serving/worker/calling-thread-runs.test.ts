@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
-import { WorkerPool, type PooledModel } from '../../../src/serving/worker/worker-pool.js';
+import { MAX_BURST_HERE, WorkerPool, type PooledModel } from '../../../src/serving/worker/worker-pool.js';
 import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
 /** Runs `model` on two rows until a run computes on the calling thread, at most `limit` runs. */
@@ -111,7 +111,7 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
-  it("one connection's burst computes here, back to back; runs of two connections in one turn go to a worker", async () => {
+  it("one connection's burst computes here, back to back; two connections' runs, or a larger burst, go to a worker", async () => {
     const dir = await repo.addVersion('affine', 7, affineModel(2, 1));
     const model = await pool.loadModel(join(dir, 'model.onnx'));
     assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
@@ -130,15 +130,18 @@ describe('runs of tiny models on the calling thread', () => {
       wholeBurstHere = model.runsOnCallingThread - before === 3;
     }
     assert.ok(wholeBurstHere, 'no burst of one connection computed wholly on the calling thread');
-    // Two clients' runs in one turn: none computes here (the main thread serves both connections), one message.
+    // Two clients' runs in one turn, or a burst larger than MAX_BURST_HERE: none computes here (the main thread is
+    // the busy one then), one message each.
     const before = model.runsOnCallingThread;
     const posted = pool.messages.posted;
     for (let i = 0; i < 5; i++) {
-      const results = await burst([{}, {}, session]);
-      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      for (const connections of [[{}, {}, session], Array<object>(MAX_BURST_HERE + 1).fill(session)]) {
+        const results = await burst(connections);
+        for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      }
     }
-    assert.equal(model.runsOnCallingThread, before, "a run of two connections' turn computed on the calling thread");
-    assert.equal(pool.messages.posted - posted, 5);
+    assert.equal(model.runsOnCallingThread, before, 'a run of a mixed or large burst computed on the calling thread');
+    assert.equal(pool.messages.posted - posted, 10);
     await model.unload();
   });
 
