@@ -136,7 +136,9 @@ if (!port) throw new Error('inference-worker.js must run as a worker thread');
 /**
  * Replies wait here while more runs are queued behind the one that finished: the main thread then gets one message
  * for several runs instead of one each (each message event costs it ~10 µs, more than a tiny model's share of the
- * hand-off). A reply is held only while the next queued run is predicted (its session's last measured ms per input
+ * hand-off). Only runs marked `replyMayWait` (a gRPC connection's, whose replies then go out in one write) are held:
+ * a REST reply goes back at once, since each waits on its own connection (v2 REST binary at 8 and 32 connections
+ * answered 10–12 % more requests unheld: docs/performance.md, "Round 8"). A reply is held only while the next queued run is predicted (its session's last measured ms per input
  * element × its elements) to end within REPLY_HOLD_MS of the oldest held reply: a slow model's replies, or those
  * queued before a slow run of another model, go out at once.
  */
@@ -192,7 +194,8 @@ function reply(
     queued.shift();
     if (request.type === 'run' && (Array.isArray(message) || message.ok))
       msPerElement.set(request.sessionId, (now - startedAt) / elementsOf(request));
-    hold = queued.length > 0 && now + predictedMs(queued[0]) - heldSince < REPLY_HOLD_MS;
+    const mayWait = request.type !== 'run' || request.replyMayWait === true;
+    hold = mayWait && queued.length > 0 && now + predictedMs(queued[0]) - heldSince < REPLY_HOLD_MS;
   }
   if (!hold) flushReplies();
 }

@@ -79,6 +79,11 @@ export type WorkerRequest =
       deadline?: number;
       /** Run a batch of more rows than this as chunks of at most this many (chunked-runs.ts); absent = whole. */
       chunkRows?: number;
+      /**
+       * The reply may wait for the runs queued behind this one (inference-worker.ts, REPLY_HOLD_MS): true for runs
+       * of a gRPC connection, whose replies then go out together; a REST reply goes back at once.
+       */
+      replyMayWait?: boolean;
     }
   | {
       type: 'calibrate';
@@ -170,8 +175,8 @@ export type WorkerReplyEnvelope = WorkerReply | FlatRan | { type: 'replies'; rep
  * values (docs/performance.md, "Round 6: the gRPC path"). The worker turns a run back into a WorkerRequest; the
  * pool reads a reply in place.
  *
- *   run: ['run', id, sessionId, deadline (NaN: none), chunkRows (NaN: whole), fetch count, ...fetches,
- *         ...each feed as name, dtype, shape, data]
+ *   run: ['run', id, sessionId, deadline (NaN: none), chunkRows (NaN: whole), replyMayWait (0 or 1), fetch count,
+ *         ...fetches, ...each feed as name, dtype, shape, data]
  *   ran: [id, chunks, receivedAt, startedAt, inferStartedAt, inferEndedAt, repliedAt,
  *         ...each output as name, dtype, shape, data]
  */
@@ -195,10 +200,10 @@ export function isFlatRan(message: unknown): message is FlatRan {
 
 /** The run request a FlatRun holds. */
 export function runRequestOfFlat(flat: FlatRun): WorkerRequest & { type: 'run' } {
-  const fetchCount = flat[5] as number;
-  const fetches = flat.slice(6, 6 + fetchCount) as string[];
+  const fetchCount = flat[6] as number;
+  const fetches = flat.slice(7, 7 + fetchCount) as string[];
   const feeds: Record<string, WireTensor> = {};
-  for (let i = 6 + fetchCount; i + 3 < flat.length; i += 4) {
+  for (let i = 7 + fetchCount; i + 3 < flat.length; i += 4) {
     feeds[flat[i] as string] = {
       dtype: flat[i + 1] as DType,
       shape: flat[i + 2] as number[],
@@ -214,6 +219,7 @@ export function runRequestOfFlat(flat: FlatRun): WorkerRequest & { type: 'run' }
   };
   if (!Number.isNaN(flat[3])) request.deadline = flat[3] as number;
   if (!Number.isNaN(flat[4])) request.chunkRows = flat[4] as number;
+  if (flat[5] === 1) request.replyMayWait = true;
   return request;
 }
 

@@ -592,6 +592,8 @@ class PooledModelImpl implements PooledModel {
       replica.sessionId,
       options.deadline ?? NaN,
       options.chunkRows ?? NaN,
+      // A gRPC connection's replies go out together when they come back together; REST answers each at once.
+      options.connection === undefined ? 0 : 1,
       fetches.length,
       ...fetches,
     ];

@@ -13,10 +13,28 @@ import {
 } from '../../../src/serving/worker/protocol.js';
 
 describe('the flat run messages between the main thread and a worker', () => {
-  it('a flat run holds every field of the run request: fetches, feeds of any dtype, deadline and chunk rows', () => {
+  it('a flat run holds every field of the run request: fetches, feeds of any dtype, deadline, chunk rows, holding', () => {
     const x = new Float32Array([1, 2, 3, 4]);
     const words = packStrings([new Uint8Array([104, 105]), new Uint8Array([])]);
-    const flat: FlatRun = ['run', 7, 3, 1234.5, 16, 2, 'y', 'z', 'x', 'float32', [2, 2], x, 'w', 'string', [2], words];
+    const flat: FlatRun = [
+      'run',
+      7,
+      3,
+      1234.5,
+      16,
+      1,
+      2,
+      'y',
+      'z',
+      'x',
+      'float32',
+      [2, 2],
+      x,
+      'w',
+      'string',
+      [2],
+      words,
+    ];
     assert.ok(isFlatRun(flat));
     assert.deepEqual(runRequestOfFlat(flat), {
       type: 'run',
@@ -29,13 +47,15 @@ describe('the flat run messages between the main thread and a worker', () => {
       },
       deadline: 1234.5,
       chunkRows: 16,
+      replyMayWait: true,
     });
   });
 
-  it('NaN stands for no deadline and no chunking', () => {
-    const request = runRequestOfFlat(['run', 1, 1, NaN, NaN, 1, 'y', 'x', 'int32', [1], new Int32Array([5])]);
+  it('NaN stands for no deadline and no chunking, 0 for a reply that goes back at once', () => {
+    const request = runRequestOfFlat(['run', 1, 1, NaN, NaN, 0, 1, 'y', 'x', 'int32', [1], new Int32Array([5])]);
     assert.equal('deadline' in request, false);
     assert.equal('chunkRows' in request, false);
+    assert.equal('replyMayWait' in request, false);
     assert.deepEqual(request.fetches, ['y']);
   });
 

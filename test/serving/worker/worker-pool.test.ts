@@ -109,20 +109,24 @@ describe('WorkerPool', () => {
     await model.unload();
   });
 
-  it('runs that arrive together come back in fewer messages than runs, each with its own result', async () => {
+  it("one connection's runs that arrive together come back in fewer messages; REST's (no connection) one each", async () => {
     const one = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
     try {
       const dir = await repo.addVersion('affine', 3, affineModel(2, 1));
       const model = await one.loadModel(join(dir, 'model.onnx'));
       await model.run({ x: rows([0, 0, 0, 0]) }, ['y']);
-      const before = one.messages;
-      const runs = Array.from({ length: 24 }, (_, i) => model.run({ x: rows([i, 0, 0, 0]) }, ['y']));
-      const results = await Promise.all(runs);
-      results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), [2 * i + 1, 1, 1, 1]));
-      const after = one.messages;
-      assert.equal(after.posted - before.posted, 1, 'the 24 runs of one turn go to the worker in one message');
-      const received = after.received - before.received;
-      assert.ok(received < 24, `24 runs came back in ${received} messages`);
+      const connection = {};
+      for (const options of [{ connection }, {}]) {
+        const before = one.messages;
+        const runs = Array.from({ length: 24 }, (_, i) => model.run({ x: rows([i, 0, 0, 0]) }, ['y'], options));
+        const results = await Promise.all(runs);
+        results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), [2 * i + 1, 1, 1, 1]));
+        const after = one.messages;
+        assert.equal(after.posted - before.posted, 1, 'the 24 runs of one turn go to the worker in one message');
+        const received = after.received - before.received;
+        if (options.connection) assert.ok(received < 24, `24 runs of one connection came back in ${received} messages`);
+        else assert.equal(received, 24, 'a reply without a connection waited for the runs behind it');
+      }
       await model.unload();
     } finally {
       await one.close();
