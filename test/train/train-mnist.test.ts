@@ -124,6 +124,36 @@ describe('trainMnist', () => {
     assert.ok(!(await shard('seed-a')).equals(await shard('seed-c')), 'checkpoints equal for different seeds');
   });
 
+  it('the same seed reproduces a CNN run to the bit (its filter gradients are 3-D convolutions on the CPU)', async () => {
+    const run = (name: string) =>
+      trainMnist({
+        model: 'cnn',
+        epochs: 1,
+        batchSize: 50,
+        learningRate: 1e-3,
+        optimizer: 'adam',
+        seed: 3,
+        dataset: data,
+        trainLimit: 200,
+        testLimit: 100,
+        quiet: true,
+        deviceCount: { GPU: 0 },
+        checkpointDir: path.join(dir, name),
+      });
+    const a = await run('cnn-a');
+    const b = await run('cnn-b');
+    assert.equal(a.history.loss.length, 4);
+    assert.deepEqual(b.history.loss, a.history.loss);
+    assert.deepEqual(b.history.accuracy, a.history.accuracy);
+    assert.equal(b.testError, a.testError);
+    const shard = async (name: string) => {
+      const files = (await readdir(path.join(dir, name))).filter((f) => f.includes('.data-')).sort();
+      assert.ok(files.length > 0, `no data shard in ${name}`);
+      return Buffer.concat(await Promise.all(files.map((f) => readFile(path.join(dir, name, f)))));
+    };
+    assert.ok((await shard('cnn-a')).equals(await shard('cnn-b')), 'checkpoints differ for the same seed');
+  });
+
   it('the softmax regression trains on one intra-op thread by default, the MLP and the CNN on every core', () => {
     assert.equal(defaultIntraOpThreads('softmax'), 1);
     assert.equal(defaultIntraOpThreads('mlp'), availableParallelism());
