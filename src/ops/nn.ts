@@ -377,10 +377,11 @@ export const Conv2DBackpropFilter = defineOp<BackpropFilterAttrs>({
  * the dilation; the output [1, O, C, kh', kw'] is the filter, its extra taps (a non-dividing stride) sliced off.
  * The reduction is the same as the 2-D lowering below (over the batch and the output positions), but ONNX Runtime
  * runs it as one GEMM whose columns are all C·kh·kw filter taps, instead of C GEMMs of kh·kw columns each (25 for
- * the CNN's 5×5 filters, a poor shape for its kernels): the CNN's second filter gradient took ~25 % less time and a
- * whole training step 2–5 % less CPU, least of alternated rounds (docs/performance.md, "Round 6"). The sums are
- * grouped differently, so values differ from the 2-D lowering in the last bits. The x transpose is the forward
- * convolution's own (NHWC → NCHW), so ONNX Runtime computes it once.
+ * the CNN's 5×5 filters, a poor shape for its kernels, whose im2col runs on one thread): on the 2 intra-op threads
+ * trainMnist gives the CNN, its second filter gradient took 18.6 ms instead of 38.6 and a whole step 116 ms instead
+ * of 142 (docs/performance.md, "Round 8"; on 1 thread 2–5 % of a step, "Round 6"). The sums are grouped
+ * differently, so values differ from the 2-D lowering in the last bits (seeded runs stay reproducible). The x
+ * transpose is the forward convolution's own (NHWC → NCHW), so ONNX Runtime computes it once.
  */
 function emitFilterGradAsVolumeConv(
   b: OnnxGraphBuilder,

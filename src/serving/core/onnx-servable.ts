@@ -61,10 +61,10 @@ export interface ChunkedRunsCalibrationOptions {
   costs?: (rows: number) => number;
 }
 
-/** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
 /** What the worker pool's queueing needs of a request: its deadline and the connection it came on. */
 type QueueHints = Pick<ServableRunOptions, 'deadline' | 'connection'>;
 
+/** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
 interface RunPlan {
   /** The ONNX name of each requested alias, in the request's order. */
   outputNames: string[];

@@ -138,9 +138,9 @@ if (!port) throw new Error('inference-worker.js must run as a worker thread');
  * for several runs instead of one each (each message event costs it ~10 µs, more than a tiny model's share of the
  * hand-off). Only runs marked `replyMayWait` (a gRPC connection's, whose replies then go out in one write) are held:
  * a REST reply goes back at once, since each waits on its own connection (v2 REST binary at 8 and 32 connections
- * answered 10–12 % more requests unheld: docs/performance.md, "Round 8"). A reply is held only while the next queued run is predicted (its session's last measured ms per input
- * element × its elements) to end within REPLY_HOLD_MS of the oldest held reply: a slow model's replies, or those
- * queued before a slow run of another model, go out at once.
+ * answered 3–20 % more requests unheld: docs/performance.md, "Round 8"). A reply is held only while the next queued
+ * run is predicted (its session's last measured ms per input element × its elements) to end within REPLY_HOLD_MS of
+ * the oldest held reply: a slow model's replies, or those queued before a slow run of another model, go out at once.
  */
 const REPLY_HOLD_MS = 0.5;
 let held: (WorkerReply | FlatRan)[] = [];
