@@ -84,7 +84,11 @@ export function registerTrainCommand(program: Command): Command {
       `training steps per ONNX Runtime run, same results (default: ${MODEL_NAMES.map((m) => `${defaultStepsPerExecution(m)} for ${m}`).join(', ')}; at most ${MAX_STEPS_PER_EXECUTION})`,
       positiveInt,
     )
-    .option('--device_count <counts>', 'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU')
+    .option(
+      '--device_count <counts>',
+      'devices per type, as ConfigProto.device_count: GPU=0 trains on the CPU; a software GPU adapter (lavapipe) ' +
+        'trains only with GPU=1',
+    )
     .option('--overwrite', 'replace an existing export version')
     .option('--quiet', 'no progress output')
     .action(async (flags: TrainMnistFlags) => {

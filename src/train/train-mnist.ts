@@ -5,6 +5,7 @@
  */
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { discoverGpus, type GpuProbeResult } from '../devices/webgpu.js';
 import { InvalidArgument } from '../errors.js';
 import { Graph, withGraph, type Operation } from '../graph/graph.js';
 import { HostTensor } from '../graph/host-tensor.js';
@@ -62,7 +63,10 @@ export interface TrainMnistOptions {
    * partitions) then runs one step at a time, while an explicit value > 1 fails there.
    */
   stepsPerExecution?: number;
-  /** Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. */
+  /**
+   * Devices per type (ConfigProto.device_count): `{ GPU: 0 }` trains on the CPU where a GPU exists. Default: every
+   * device, except a software GPU adapter (`trainingDeviceCount`); `{ GPU: 1 }` trains on one anyway.
+   */
   deviceCount?: Record<string, number>;
   /** No progress output. */
   quiet?: boolean;
@@ -206,6 +210,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     });
     return { model, trainOp, init: globalVariablesInitializer(graph) };
   });
+  const deviceCount = await trainingDeviceCount(options.deviceCount, log);
   const session = new Session(graph, {
     intraOpNumThreads: options.intraOpNumThreads ?? defaultIntraOpThreads(options.model),
     // One op at a time: ONNX Runtime's parallel executor cost the CNN's step 60–80 % more CPU and the MLP's 40–80 %,
@@ -215,7 +220,7 @@ export async function trainMnist(options: TrainMnistOptions): Promise<TrainMnist
     // anything else ran (CNN step, 2 threads, load ≈ 10: 594 ms spinning, 201 ms sleeping; docs/performance.md).
     allowSpinning: false,
     logger: log,
-    ...(options.deviceCount ? { deviceCount: options.deviceCount } : {}),
+    ...(deviceCount ? { deviceCount } : {}),
   });
   try {
     await session.run(init);
@@ -321,6 +326,28 @@ function limitSplit(split: MnistSplit, limit: number | undefined): MnistSplit {
     labels: split.labels.subarray(0, limit),
     count: limit,
   };
+}
+
+/**
+ * The device counts a training run uses: the caller's, else every device, except a software GPU adapter (Mesa's
+ * lavapipe: Vulkan computed on the CPU), on which the MNIST models trained 20–70× slower than on the CPU itself
+ * (README, "Training"). Training then stays on the CPU and `log` says why. A hardware GPU trains as in TensorFlow;
+ * `{ GPU: 1 }` trains on a software adapter anyway. Graphs a user builds and runs (Session) keep TensorFlow's
+ * placement either way: only the trainer's default changes.
+ */
+export async function trainingDeviceCount(
+  requested: Record<string, number> | undefined,
+  log: (line: string) => void,
+  probe: () => Promise<GpuProbeResult> = discoverGpus,
+): Promise<Record<string, number> | undefined> {
+  if (requested) return requested;
+  const gpus = await probe();
+  if (!gpus.available || gpus.adapter?.software !== true) return undefined;
+  log(
+    `GPU:0 is a software adapter (${gpus.adapter.name}), which trains slower than the CPU: training on the CPU ` +
+      '(device_count GPU=1 trains on it)',
+  );
+  return { GPU: 0 };
 }
 
 /** Names of the session's devices that hold at least one op (Session.devices is sorted by placement priority). */

@@ -14,7 +14,13 @@ import { Session } from '../../src/runtime/session.js';
 import { MAX_STEPS_PER_EXECUTION } from '../../src/runtime/unrolled-step.js';
 import { softmaxRegression } from '../../src/train/models.js';
 import { latestCheckpoint, Saver } from '../../src/train/saver.js';
-import { defaultIntraOpThreads, defaultStepsPerExecution, trainMnist } from '../../src/train/train-mnist.js';
+import { discoverGpus, type GpuProbeResult } from '../../src/devices/webgpu.js';
+import {
+  defaultIntraOpThreads,
+  defaultStepsPerExecution,
+  trainingDeviceCount,
+  trainMnist,
+} from '../../src/train/train-mnist.js';
 
 /** Runs `flowserve train …` in this process; `lines` gets what it printed, also when it throws. */
 async function runTrainCli(argv: string[], lines: string[]): Promise<void> {
@@ -282,5 +288,70 @@ describe('trainMnist', () => {
       'signatures.json',
       'variables',
     ]);
+  });
+  it('trains on the CPU by default when the only GPU is a software adapter, and says why', async () => {
+    const adapter = (software: boolean): GpuProbeResult => ({
+      available: true,
+      reason: 'test',
+      source: 'probe',
+      ms: 1,
+      adapter: {
+        name: software ? 'llvmpipe (LLVM 15.0.6, 256 bits)' : 'NVIDIA H200',
+        pciBusId: '',
+        computeCapability: '',
+        driver: '',
+        software,
+      },
+    });
+    const probes: Record<string, GpuProbeResult> = {
+      none: { available: false, reason: 'no adapter', source: 'probe', ms: 1 },
+      hardware: adapter(false),
+      software: adapter(true),
+    };
+    for (const [kind, probe] of Object.entries(probes)) {
+      const lines: string[] = [];
+      const counts = await trainingDeviceCount(
+        undefined,
+        (l) => lines.push(l),
+        () => Promise.resolve(probe),
+      );
+      if (kind === 'software') {
+        assert.deepEqual(counts, { GPU: 0 });
+        assert.match(lines.join('\n'), /GPU:0 is a software adapter \(llvmpipe[^)]*\).*training on the CPU/);
+      } else {
+        assert.equal(counts, undefined, kind);
+        assert.deepEqual(lines, [], kind);
+      }
+    }
+    // An explicit choice wins without a probe: the software adapter trains when asked to.
+    const asked = await trainingDeviceCount(
+      { GPU: 1 },
+      () => assert.fail('logged'),
+      () => assert.fail('probed'),
+    );
+    assert.deepEqual(asked, { GPU: 1 });
+  });
+
+  it('the CLI on this machine: a software GPU adapter leaves training on the CPU unless --device_count asks for it', async (t) => {
+    const probe = await discoverGpus();
+    if (!probe.available || !probe.adapter?.software) {
+      t.skip(`no software GPU adapter here (${probe.reason})`);
+      return;
+    }
+    const lines: string[] = [];
+    const common = ['mnist', '--model', 'softmax', '--epochs', '1', '--train_limit', '300', '--test_limit', '100'];
+    await runTrainCli(['train', ...common], lines);
+    assert.ok(
+      lines.some((l) => l.startsWith('GPU:0 is a software adapter')),
+      lines.join('\n'),
+    );
+    assert.ok(lines.includes('Devices: /job:localhost/replica:0/task:0/device:CPU:0'), lines.join('\n'));
+    const onGpu: string[] = [];
+    await runTrainCli(['train', ...common, '--device_count', 'GPU=1', '--quiet'], onGpu);
+    assert.ok(!onGpu.some((l) => l.startsWith('GPU:0 is a software adapter')), onGpu.join('\n'));
+    assert.ok(
+      onGpu.some((l) => l.startsWith('Devices:') && l.includes('GPU:0')),
+      onGpu.join('\n'),
+    );
   });
 });
