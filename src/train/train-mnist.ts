@@ -330,7 +330,7 @@ function limitSplit(split: MnistSplit, limit: number | undefined): MnistSplit {
 
 /**
  * The device counts a training run uses: the caller's, else every device, except a software GPU adapter (Mesa's
- * lavapipe: Vulkan computed on the CPU), on which the MNIST models trained 20–70× slower than on the CPU itself
+ * lavapipe: Vulkan computed on the CPU), on which the MNIST models trained 18–48× slower than on the CPU itself
  * (README, "Training"). Training then stays on the CPU and `log` says why. A hardware GPU trains as in TensorFlow;
  * `{ GPU: 1 }` trains on a software adapter anyway. Graphs a user builds and runs (Session) keep TensorFlow's
  * placement either way: only the trainer's default changes.
