@@ -477,6 +477,10 @@ class PooledModelImpl implements PooledModel {
   private runsInFlight = 0;
   /** Per client connection: its runs of this model waiting for the end of the current turn (runSomewhere). */
   private readonly awaitingTurnEnd = new Map<object, number>();
+  /** Per client connection: the burst whose runs computed here wait for its last run (joinBurst). */
+  private readonly bursts = new Map<object, { released: Promise<void>; release: () => void }>();
+  /** Runs computed here that wait for the rest of their burst (afterBurst): no longer in flight for `mayRunHere`. */
+  private heldForBurst = 0;
   runsOnCallingThread = 0;
   chunkedRuns = 0;
 
@@ -534,9 +538,48 @@ class PooledModelImpl implements PooledModel {
   private mayRunHere(options: RunOptions): boolean {
     if (options.chunkRows !== undefined) return false;
     const together = options.connection ? (this.awaitingTurnEnd.get(options.connection) ?? 0) : 0;
-    if (this.runsInFlight - 1 > together || together + 1 > MAX_BURST_HERE) return false;
+    const others = this.runsInFlight - 1 - this.heldForBurst;
+    if (others > together || together + this.heldForBurst + 1 > MAX_BURST_HERE) return false;
     for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
     return true;
+  }
+
+  /**
+   * After its wait for the end of the turn, a run of a connection's burst learns whether more of the burst is still
+   * waiting. If so, its caller is answered only once the last of them has decided (`afterBurst`): the burst's ONNX
+   * Runtime runs then follow each other with nothing between them (18.8 µs a run of the MNIST softmax when each
+   * reply was encoded between two runs, ~7.5 µs back to back: docs/performance.md, "Round 8"), and the replies are
+   * encoded after. The last run releases the others. Undefined: answer at once.
+   */
+  private joinBurst(connection: object | undefined): Promise<void> | undefined {
+    if (connection === undefined) return undefined;
+    if (!this.awaitingTurnEnd.has(connection)) {
+      const burst = this.bursts.get(connection);
+      this.bursts.delete(connection);
+      burst?.release();
+      return undefined;
+    }
+    let burst = this.bursts.get(connection);
+    if (!burst) {
+      let release = () => {};
+      const released = new Promise<void>((resolve) => (release = resolve));
+      burst = { released, release };
+      this.bursts.set(connection, burst);
+    }
+    return burst.released;
+  }
+
+  /** A run computed here: its result once `burst` (joinBurst) is released; counted as held meanwhile. */
+  private async afterBurst<T>(result: Promise<T>, burst: Promise<void> | undefined): Promise<T> {
+    if (!burst) return result;
+    this.heldForBurst++;
+    try {
+      const value = await result;
+      await burst;
+      return value;
+    } finally {
+      this.heldForBurst--;
+    }
   }
 
   /** Waits for the end of this turn, counted among `connection`'s runs that wait for it too. */
@@ -563,8 +606,10 @@ class PooledModelImpl implements PooledModel {
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
       // back together (PACK_BACKLOG_NS).
+      let burst: Promise<void> | undefined;
       if (this.callingThread.synchronous) {
         await this.endOfTurnWith(options.connection);
+        burst = this.joinBurst(options.connection);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
       // Taken before tryRun: a synchronous run has computed by the time it returns.
@@ -572,9 +617,12 @@ class PooledModelImpl implements PooledModel {
       const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
       if (here) {
         this.runsOnCallingThread++;
-        const { outputs, inferNs } = await here.catch((err: unknown) => {
-          throw new InvalidArgument(err instanceof Error ? err.message : String(err));
-        });
+        const { outputs, inferNs } = await this.afterBurst(
+          here.catch((err: unknown) => {
+            throw new InvalidArgument(err instanceof Error ? err.message : String(err));
+          }),
+          burst,
+        );
         if (options.timing) {
           options.timing.queueNs = elapsedNs(postedAt, startedAt);
           options.timing.computeInputNs = 0;

@@ -115,12 +115,21 @@ describe('runs of tiny models on the calling thread', () => {
     const dir = await repo.addVersion('affine', 7, affineModel(2, 1));
     const model = await pool.loadModel(join(dir, 'model.onnx'));
     assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
-    const burst = (connections: object[]) =>
-      Promise.all(
-        connections.map((connection) => model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection })),
+    /** Runs computed here (since `from`) when the first caller of the burst got its answer. */
+    let computedAtFirstAnswer: number | undefined;
+    const burst = (connections: object[], from = model.runsOnCallingThread) => {
+      computedAtFirstAnswer = undefined;
+      return Promise.all(
+        connections.map((connection) =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection }).then((outputs) => {
+            computedAtFirstAnswer ??= model.runsOnCallingThread - from;
+            return outputs;
+          }),
+        ),
       );
-    // Streams of one HTTP/2 session: the whole burst computes on the calling thread (bounded: on a loaded machine a
-    // slow measurement can send a burst away, as it can a lone run).
+    };
+    // Streams of one HTTP/2 session: the whole burst computes on the calling thread, every run before any caller is
+    // answered (bounded: on a loaded machine a slow measurement can send a burst away, as it can a lone run).
     const session = {};
     let wholeBurstHere = false;
     for (let i = 0; i < 50 && !wholeBurstHere; i++) {
@@ -130,6 +139,7 @@ describe('runs of tiny models on the calling thread', () => {
       wholeBurstHere = model.runsOnCallingThread - before === 3;
     }
     assert.ok(wholeBurstHere, 'no burst of one connection computed wholly on the calling thread');
+    assert.equal(computedAtFirstAnswer, 3, 'a caller was answered before the rest of its burst had computed');
     // Two clients' runs in one turn, or a burst larger than MAX_BURST_HERE: none computes here (the main thread is
     // the busy one then), one message each.
     const before = model.runsOnCallingThread;
