@@ -46,11 +46,16 @@ const DEFINITION = {
   },
 } as unknown as ServiceDefinition;
 
+/** "slow" requests that have reached the handler (the shutdown test starts the drain only once one has). */
+let slowCallsArrived = 0;
+
 /** Echoes; a request "slow" is answered after 300 ms. */
 const IMPLEMENTATION = {
   Unary(call: ServerUnaryCall<Buffer, Buffer>, callback: (err: null, value: Buffer) => void) {
-    if (call.request.toString() === 'slow') setTimeout(() => callback(null, Buffer.from('done')), 300);
-    else callback(null, call.request);
+    if (call.request.toString() === 'slow') {
+      slowCallsArrived++;
+      setTimeout(() => callback(null, Buffer.from('done')), 300);
+    } else callback(null, call.request);
   },
 } as unknown as UntypedServiceImplementation;
 
@@ -145,8 +150,12 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
       try {
         assert.equal((await call(client, 'warm')).value?.toString(), 'warm');
+        const arrivedBefore = slowCallsArrived;
         const slow = call(client, 'slow');
-        await new Promise((r) => setTimeout(r, 50));
+        // The call must be in flight, in the handler, when the drain starts: a fixed wait was too short on a loaded
+        // machine, and the drain then refused the call instead.
+        for (let i = 0; i < 500 && slowCallsArrived === arrivedBefore; i++) await new Promise((r) => setTimeout(r, 10));
+        assert.ok(slowCallsArrived > arrivedBefore, 'the slow call never reached the server');
         const stopped = shutdownGrpc(server, 5000);
         assert.equal((await slow).value?.toString(), 'done');
         await stopped;
