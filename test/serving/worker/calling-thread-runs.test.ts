@@ -30,10 +30,16 @@ describe('runs of tiny models on the calling thread', () => {
     await repo.remove();
   });
 
-  it('a tiny model, once its worker runs are measured, computes here with the same results', async () => {
-    const dir = await repo.addVersion('affine', 1, affineModel(2, 1));
+  /** The affine model as version `version`, loaded in `pool` and run until a run has computed on the calling thread. */
+  async function tinyModelComputingHere(version: number): Promise<PooledModel> {
+    const dir = await repo.addVersion('affine', version, affineModel(2, 1));
     const model = await pool.loadModel(join(dir, 'model.onnx'));
     assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    return model;
+  }
+
+  it('a tiny model, once its worker runs are measured, computes here with the same results', async () => {
+    const model = await tinyModelComputingHere(1);
     // Every run keeps updating the estimate, so on a loaded machine a slow run can send the next one back to a
     // worker: run until one computes here (bounded), checking every result on the way.
     let here = false;
@@ -49,9 +55,7 @@ describe('runs of tiny models on the calling thread', () => {
   });
 
   it('a request far larger than the measured runs still goes to a worker', async () => {
-    const dir = await repo.addVersion('affine', 2, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0);
+    const model = await tinyModelComputingHere(2);
     const before = model.runsOnCallingThread;
     // 200k rows: the per-element cost measured on 2-row runs predicts far more than a run's budget here.
     const big = HostTensor.zeros('float32', [200_000, 4]);
@@ -71,9 +75,7 @@ describe('runs of tiny models on the calling thread', () => {
   });
 
   it('runs that overlap go to the workers: at most one at a time computes on the calling thread', async () => {
-    const dir = await repo.addVersion('affine', 4, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const model = await tinyModelComputingHere(4);
     for (let burst = 0; burst < 5; burst++) {
       const before = model.runsOnCallingThread;
       const results = await Promise.all(
@@ -86,9 +88,7 @@ describe('runs of tiny models on the calling thread', () => {
   });
 
   it('a burst that arrives in one turn computes in a worker, in one message, none of it on the calling thread', async () => {
-    const dir = await repo.addVersion('affine', 5, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const model = await tinyModelComputingHere(5);
     // The first run of a burst used to compute here (nothing else was in flight yet) while the rest went to a
     // worker: its reply came back alone, splitting the client's next burst. The decision now waits for the end of
     // the turn, when the whole burst is known.
@@ -112,9 +112,7 @@ describe('runs of tiny models on the calling thread', () => {
   });
 
   it("one connection's burst computes here, back to back; two connections' runs, or a larger burst, go to a worker", async () => {
-    const dir = await repo.addVersion('affine', 7, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const model = await tinyModelComputingHere(7);
     /** Runs computed here (since `from`) when the first caller of the burst got its answer. */
     let computedAtFirstAnswer: number | undefined;
     const burst = (connections: object[], from = model.runsOnCallingThread) => {
@@ -156,9 +154,7 @@ describe('runs of tiny models on the calling thread', () => {
   });
 
   it("a run on the calling thread that ONNX Runtime refuses fails with ONNX Runtime's reason", async () => {
-    const dir = await repo.addVersion('affine', 6, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const model = await tinyModelComputingHere(6);
     const before = model.runsOnCallingThread;
     // Two rows of three columns: the model takes four.
     await assert.rejects(
