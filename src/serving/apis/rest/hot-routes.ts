@@ -20,7 +20,7 @@
  * model name of at most 64 characters, no Content-Type or a plain one (fastify answers 415 to a malformed one), and
  * not while fastify is closing (it then answers 503 and closes the connection).
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ServingCore } from '../../core/types.js';
 import type { BearerToken } from '../security/bearer-token.js';
@@ -45,6 +45,18 @@ const V1_PREDICT = new RegExp(`^/v1/models/${NAME}(?:/versions/[0-9]{1,18}|/labe
 /** Content-Types fastify parses with the catch-all parser and takes as valid: `type/subtype`, maybe a charset. */
 const PLAIN_CONTENT_TYPE = /^[a-z]{1,32}\/[a-z0-9.+-]{1,64}(?:; ?charset=[a-z0-9-]{1,32})?$/i;
 
+/** Which of the two hot routes a request is for. */
+export type HotRoute = 'v1' | 'v2';
+
+/** A hot route's answer, for a transport to write: the route's reply and the headers beyond it (the token's challenge). */
+export interface HotAnswer {
+  reply: RestReply;
+  extra: Record<string, string> | undefined;
+}
+
+const CHALLENGE = { 'www-authenticate': 'Bearer realm="flowserve"' } as const;
+const CLOSE = { connection: 'close' } as const;
+
 export class HotRoutes {
   private closing = false;
 
@@ -58,53 +70,77 @@ export class HotRoutes {
     this.closing = true;
   }
 
+  /** --max_request_bytes: a body of more is fastify's or node's to refuse, never read by a front. */
+  get bodyLimit(): number {
+    return this.options.routes.bodyLimit;
+  }
+
+  /** The hot route this request is for, or undefined when fastify should answer it. */
+  routeOf(method: string | undefined, url: string, contentType: string | undefined): HotRoute | undefined {
+    if (this.closing || method !== 'POST') return undefined;
+    const route = V2_INFER.test(url) ? 'v2' : V1_PREDICT.test(url) ? 'v1' : undefined;
+    if (route === undefined) return undefined;
+    if (contentType !== undefined && !PLAIN_CONTENT_TYPE.test(contentType)) return undefined;
+    return route;
+  }
+
   /** Answers the request when it is one of the hot routes (true); otherwise leaves it untouched (false). */
   take(request: IncomingMessage, response: ServerResponse): boolean {
-    if (this.closing || request.method !== 'POST') return false;
     const url = request.url ?? '';
-    const v2 = V2_INFER.test(url);
-    if (!v2 && !V1_PREDICT.test(url)) return false;
-    const contentType = request.headers['content-type'];
-    if (contentType !== undefined && !PLAIN_CONTENT_TYPE.test(contentType)) return false;
-    this.answer(request, response, url, v2).catch((err: unknown) => {
-      try {
-        this.write(response, errorReply(err), undefined);
-      } catch {
-        response.destroy();
-      }
-    });
+    const route = this.routeOf(request.method, url, request.headers['content-type']);
+    if (route === undefined) return false;
+    const { headers } = request;
+    // fastify runs no parser for a body-less request without a Content-Type; collecting it reads nothing either.
+    const collect = () => collectBody(request, headers['content-length'], this.options.routes.bodyLimit);
+    this.answer(route, url, headers, request.socket as Socket, collect)
+      .then(({ reply, extra }) => this.write(response, reply, extra))
+      .catch((err: unknown) => {
+        try {
+          this.write(response, errorReply(err), undefined);
+        } catch {
+          response.destroy();
+        }
+      });
     return true;
   }
 
-  private async answer(request: IncomingMessage, response: ServerResponse, url: string, v2: boolean): Promise<void> {
+  /**
+   * A hot route's answer, as fastify would give it: the bearer token checked before a byte of the body is read
+   * (`collect` reads it), errors before the route ran (token, body) answered without reaching the route's metrics.
+   */
+  async answer(
+    route: HotRoute,
+    url: string,
+    headers: IncomingHttpHeaders,
+    socket: Socket,
+    collect: () => Promise<Buffer> | Buffer,
+  ): Promise<HotAnswer> {
     const { auth, routes } = this.options;
     if (auth) {
       try {
-        auth.verify(request.headers.authorization);
+        auth.verify(headers.authorization);
       } catch (err) {
-        this.write(response, errorReply(err), { 'www-authenticate': 'Bearer realm="flowserve"' });
-        return;
+        return { reply: errorReply(err), extra: CHALLENGE };
       }
     }
-    const { headers } = request;
-    // fastify runs no parser for a body-less request without a Content-Type; collecting it reads nothing either.
     let body: Buffer;
     try {
-      body = await collectBody(request, headers['content-length'], routes.bodyLimit);
+      body = await collect();
     } catch (err) {
-      this.write(response, errorReply(err), undefined);
-      return;
+      // As fastify does, the connection closes after a refused body: the rest of it is not read (a client may have
+      // declared gigabytes).
+      return { reply: errorReply(err), extra: CLOSE };
     }
-    const restRequest: RestRequest = { method: 'POST', url, headers, body, socket: request.socket as Socket };
-    const reply = v2
-      ? await handleV2Request(this.core, restRequest, routes)
-      : await handleV1Request(this.core, restRequest, routes);
-    this.write(response, reply, undefined);
+    const restRequest: RestRequest = { method: 'POST', url, headers, body, socket };
+    const reply =
+      route === 'v2'
+        ? await handleV2Request(this.core, restRequest, routes)
+        : await handleV1Request(this.core, restRequest, routes);
+    return { reply, extra: undefined };
   }
 
-  /** The reply as fastify writes it: status, Content-Type (JSON text with its charset), length, extra headers. */
-  private write(response: ServerResponse, reply: RestReply, extra: Record<string, string> | undefined): void {
-    if (response.headersSent || response.destroyed) return;
+  /** The reply's headers as fastify writes them: Content-Type (JSON text with its charset), extras, length, CORS. */
+  headersOf(reply: RestReply, extra: Record<string, string> | undefined): OutgoingHttpHeaders {
     const isJsonText = typeof reply.body === 'string' && reply.contentType.includes('json');
     // Assigned in fastify's order (a later key replaces an earlier one), without spreading objects per reply.
     const headers: OutgoingHttpHeaders = {
@@ -114,7 +150,12 @@ export class HotRoutes {
     if (extra) Object.assign(headers, extra);
     headers['content-length'] = typeof reply.body === 'string' ? Buffer.byteLength(reply.body) : reply.body.byteLength;
     if (this.options.enableCors) Object.assign(headers, CORS_HEADERS);
-    response.writeHead(reply.status, headers);
+    return headers;
+  }
+
+  private write(response: ServerResponse, reply: RestReply, extra: Record<string, string> | undefined): void {
+    if (response.headersSent || response.destroyed) return;
+    response.writeHead(reply.status, this.headersOf(reply, extra));
     response.end(reply.body);
   }
 }

@@ -20,6 +20,7 @@ import { CORS_HEADERS, errorBody, restRequestOf, sendError, sendReply } from './
 import { clientErrorHandler } from './client-errors.js';
 import { handleV1Request } from './v1-routes.js';
 import { HotRoutes } from './hot-routes.js';
+import { Http1Front } from './http1-front.js';
 
 export interface MetricsSource {
   contentType: string;
@@ -49,6 +50,11 @@ export interface RestServerOptions {
    * with `logger`, since those requests would not be in fastify's request log.
    */
   hotRoutes?: boolean;
+  /**
+   * Read and write the hot routes' requests on plain-TCP connections without node:http (./http1-front.ts), handing a
+   * connection to node:http at its first request of any other kind. Default on, with the hot routes and without TLS.
+   */
+  http1Front?: boolean;
 }
 
 /** Routes another adapter adds to the REST port (src/serving/dashboard/), with the paths that need no token. */
@@ -142,6 +148,8 @@ export function createRestServer(core: ServingCore, options: RestServerOptions =
       ...(options.enableCors ? { enableCors: true } : {}),
     });
     putInFront(app.server, hot);
+    // Over TLS the connection's bytes are the TLS server's to read; the front reads plain TCP only.
+    if (!tls && (options.http1Front ?? true)) new Http1Front(app.server, hot);
     app.addHook('preClose', async () => hot.close());
   }
   return app;
