@@ -10,6 +10,7 @@ export { SignatureNotFound } from './request-validation.js';
 export type { Loader, LoaderFactory, Servable } from './servable.js';
 export { TF_WARMUP_FILE, MAX_WARMUP_RECORDS, type TfWarmupReader, type WarmupRequest } from './warmup.js';
 export * from './types.js';
+export { MANY_CONNECTIONS, MAX_BURST_HERE } from '../worker/worker-pool.js';
 export type { RequestRecord } from '../metrics/serving-metrics.js';
 
 /**

@@ -189,8 +189,9 @@ export interface RunRequest {
    */
   deadline?: number;
   /**
-   * The client connection the request came on (gRPC: its HTTP/2 session), when the transport knows it: a tiny model's
-   * runs that arrive together on one connection compute back to back on the calling thread (worker-pool.ts).
+   * The client connection the request came on (gRPC: its HTTP/2 session), when the transport knows it, or
+   * MANY_CONNECTIONS (the REST port's HTTP/1.1 front, ../apis/rest/http1-front.ts): a tiny model's runs that arrive
+   * together on one connection compute back to back on the calling thread (worker-pool.ts).
    */
   connection?: object;
 }

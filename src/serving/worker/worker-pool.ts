@@ -80,10 +80,27 @@ export interface RunOptions {
    */
   chunkRows?: number;
   /**
-   * The client connection the request came on (RunRequest.connection): the runs of one connection that arrive in
-   * the same turn may compute here back to back (`mayRunHere`).
+   * The client connection the request came on (RunRequest.connection), or MANY_CONNECTIONS: the runs of one
+   * connection that arrive in the same turn may compute here back to back (`mayRunHere`).
    */
   connection?: object;
+}
+
+/**
+ * A RunOptions.connection that stands for many client connections, each waiting for its own reply: the REST port's
+ * HTTP/1.1 connections, one request in flight on each, all read by the one event loop. Their runs that arrive in one
+ * turn form a burst, as one HTTP/2 connection's streams do (at 8 connections v2 REST binary answered 16.8k req/s
+ * against 12.3k with its runs sent to a worker: docs/performance.md, "Round 9"); a worker sends each of their replies
+ * as soon as it is computed, since no two share a write.
+ */
+export const MANY_CONNECTIONS: object = Object.freeze({});
+
+/**
+ * Whether a worker may hold a run's reply for the runs queued behind it (FlatRun's replyMayWait): only for a named
+ * connection, whose replies then go out in one write; REST's (MANY_CONNECTIONS, or none) each wait on their own.
+ */
+export function repliesMayWait(connection: object | undefined): boolean {
+  return connection !== undefined && connection !== MANY_CONNECTIONS;
 }
 
 /** The worker pool's wording in DroppedAtDeadline messages. */
@@ -640,8 +657,7 @@ class PooledModelImpl implements PooledModel {
       replica.sessionId,
       options.deadline ?? NaN,
       options.chunkRows ?? NaN,
-      // A gRPC connection's replies go out together when they come back together; REST answers each at once.
-      options.connection === undefined ? 0 : 1,
+      repliesMayWait(options.connection) ? 1 : 0,
       fetches.length,
       ...fetches,
     ];

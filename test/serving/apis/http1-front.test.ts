@@ -13,6 +13,7 @@ import { after, afterEach, describe, test } from 'node:test';
 import type { HotAnswer, HotRoute, HotRoutes } from '../../../src/serving/apis/rest/hot-routes.js';
 import { Http1Front, parseHotRequest, replyHead } from '../../../src/serving/apis/rest/http1-front.js';
 import type { RestReply } from '../../../src/serving/apis/rest/http-common.js';
+import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../../src/serving/worker/worker-pool.js';
 
 const INFER = '/v2/models/m/infer';
 
@@ -144,6 +145,8 @@ test('replyHead writes what node:http writes for the same reply', async () => {
 class FakeHotRoutes {
   readonly bodyLimit = routes.bodyLimit;
   answered: string[] = [];
+  /** The run group the front named for each request, in the order they were taken. */
+  groups: (object | undefined)[] = [];
   delay: Promise<void> = Promise.resolve();
 
   routeOf(method: string | undefined, url: string, contentType: string | undefined): HotRoute | undefined {
@@ -156,7 +159,9 @@ class FakeHotRoutes {
     _headers: IncomingHttpHeaders,
     _socket: Socket,
     collect: () => Promise<Buffer> | Buffer,
+    connection?: object,
   ): Promise<HotAnswer> {
+    this.groups.push(connection);
     const body = (await collect()).toString();
     await this.delay;
     this.answered.push(body);
@@ -289,6 +294,28 @@ describe('a connection on the front', () => {
     assert.equal(client.text(), '', 'nothing answered while the first is in progress');
     release();
     assert.deepEqual(await client.answers(4), ['front:1', 'front:2', 'front:3', 'node:POST /other 4']);
+  });
+
+  test('runs are named MANY_CONNECTIONS while at most MAX_BURST_HERE requests are in progress, none beyond', async () => {
+    const { hot, port } = await start();
+    let release = () => {};
+    hot.delay = new Promise((resolve) => (release = resolve));
+    const clients = await Promise.all(Array.from({ length: MAX_BURST_HERE + 2 }, () => open(port)));
+    for (const [i, client] of clients.entries()) {
+      client.socket.write(request(INFER, String(i)));
+      while (hot.groups.length <= i) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    release();
+    for (const client of clients) await client.answers(1);
+    assert.deepEqual(hot.groups, [
+      ...Array<object>(MAX_BURST_HERE).fill(MANY_CONNECTIONS),
+      ...Array<undefined>(2).fill(undefined),
+    ]);
+    // All answered: the next request is among few again.
+    hot.groups.length = 0;
+    clients[0]?.socket.write(request(INFER, 'again'));
+    await clients[0]?.answers(2);
+    assert.deepEqual(hot.groups, [MANY_CONNECTIONS]);
   });
 
   test("bytes that are not HTTP get node's 400, and the server keeps serving", async () => {

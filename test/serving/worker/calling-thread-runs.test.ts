@@ -2,7 +2,13 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
-import { MAX_BURST_HERE, WorkerPool, type PooledModel } from '../../../src/serving/worker/worker-pool.js';
+import {
+  MANY_CONNECTIONS,
+  MAX_BURST_HERE,
+  repliesMayWait,
+  WorkerPool,
+  type PooledModel,
+} from '../../../src/serving/worker/worker-pool.js';
 import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
 /** Runs `model` on two rows until a run computes on the calling thread, at most `limit` runs. */
@@ -151,6 +157,33 @@ describe('runs of tiny models on the calling thread', () => {
     assert.equal(model.runsOnCallingThread, before, 'a run of a mixed or large burst computed on the calling thread');
     assert.equal(pool.messages.posted - posted, 10);
     await model.unload();
+  });
+
+  it("the REST front's runs of one turn (MANY_CONNECTIONS) compute here as one burst, or go to a worker whole", async () => {
+    const model = await tinyModelComputingHere(8);
+    const burst = (count: number) =>
+      Promise.all(
+        Array.from({ length: count }, () =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection: MANY_CONNECTIONS }),
+        ),
+      );
+    let wholeBurstHere = false;
+    for (let i = 0; i < 50 && !wholeBurstHere; i++) {
+      const before = model.runsOnCallingThread;
+      for (const { y } of await burst(4)) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      wholeBurstHere = model.runsOnCallingThread - before === 4;
+    }
+    assert.ok(wholeBurstHere, 'no burst of REST runs computed wholly on the calling thread');
+    const before = model.runsOnCallingThread;
+    for (const { y } of await burst(MAX_BURST_HERE + 1)) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+    assert.equal(model.runsOnCallingThread, before, 'a run of a burst larger than MAX_BURST_HERE computed here');
+    await model.unload();
+  });
+
+  it('a worker holds replies only for a named connection, never for REST (MANY_CONNECTIONS) or none', () => {
+    assert.equal(repliesMayWait({}), true);
+    assert.equal(repliesMayWait(MANY_CONNECTIONS), false);
+    assert.equal(repliesMayWait(undefined), false);
   });
 
   it("a run on the calling thread that ONNX Runtime refuses fails with ONNX Runtime's reason", async () => {

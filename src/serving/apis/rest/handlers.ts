@@ -53,12 +53,16 @@ function predictAdmission(core: ServingCore, route: RestRoute, requested: string
   }
 }
 
-/** `deadline`: Date.now() ms when the REST timeout answers for the request (RunRequest.deadline). */
+/**
+ * `deadline`: Date.now() ms when the REST timeout answers for the request (RunRequest.deadline); `connection`: the
+ * run group the transport named (RestRequest.connection).
+ */
 export async function predictAction(
   core: ServingCore,
   route: RestRoute,
   bytes: Uint8Array,
   deadline?: number,
+  connection?: object,
 ): Promise<RestResult> {
   const body = await readJsonBody(bytes, core, true);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
@@ -70,6 +74,7 @@ export async function predictAction(
     inputs: decoded.inputs,
     inputsOwned: true,
     ...(deadline === undefined ? {} : { deadline }),
+    ...(connection === undefined ? {} : { connection }),
   });
   checkReplyBytes(result.outputs, core.limits.maxResponseBytes, jsonTensorBytes);
   return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };

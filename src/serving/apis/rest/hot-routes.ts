@@ -114,6 +114,7 @@ export class HotRoutes {
     headers: IncomingHttpHeaders,
     socket: Socket,
     collect: () => Promise<Buffer> | Buffer,
+    connection?: object,
   ): Promise<HotAnswer> {
     const { auth, routes } = this.options;
     if (auth) {
@@ -132,6 +133,7 @@ export class HotRoutes {
       return { reply: errorReply(err), extra: CLOSE };
     }
     const restRequest: RestRequest = { method: 'POST', url, headers, body, socket };
+    if (connection !== undefined) restRequest.connection = connection;
     const reply =
       route === 'v2'
         ? await handleV2Request(this.core, restRequest, routes)

@@ -37,6 +37,11 @@ export interface RestRequest {
   body: unknown;
   /** The client's connection (a repository load is cancelled when it closes). */
   socket: Socket;
+  /**
+   * The run group the transport names for the request's model run (RunRequest.connection): the HTTP/1.1 front's
+   * MANY_CONNECTIONS while few requests are in progress; undefined from node:http and fastify.
+   */
+  connection?: object;
 }
 
 /** What a route answers, for the transport to write: a status, a body, and any headers beyond Content-Type. */

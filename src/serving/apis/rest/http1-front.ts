@@ -27,6 +27,7 @@
  */
 import { maxHeaderSize, STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
+import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../core/index.js';
 import { errorReply, type RestReply } from './http-common.js';
 import type { HotRoutes } from './hot-routes.js';
 
@@ -197,9 +198,10 @@ class FrontConnection {
     }
     this.pending = request.length === bytes.length ? undefined : bytes.subarray(request.length);
     this.busy = true;
-    const { hot } = this.front;
-    hot
-      .answer(request.route, request.url, request.headers, this.socket, () => request.body)
+    const { front } = this;
+    const group = front.startRequest();
+    front.hot
+      .answer(request.route, request.url, request.headers, this.socket, () => request.body, group)
       .then(
         ({ reply, extra }) => this.reply(reply, extra),
         (err: unknown) => this.reply(errorReply(err), undefined),
@@ -210,6 +212,7 @@ class FrontConnection {
   private reply(reply: RestReply, extra: Record<string, string> | undefined): void {
     const { socket } = this;
     this.busy = false;
+    this.front.endRequest();
     if (socket.destroyed) return;
     const headers = this.front.hot.headersOf(reply, extra);
     // A reply that closes the connection itself (`connection: close`, after a refused body) says so once.
@@ -275,6 +278,8 @@ export class Http1Front {
   private readonly connections = new Set<FrontConnection>();
   private readonly nodeListeners: ConnectionListener[];
   private closed = false;
+  /** Requests the front has taken and not yet answered, on all its connections. */
+  private inProgress = 0;
 
   constructor(
     private readonly server: HttpServer,
@@ -319,6 +324,21 @@ export class Http1Front {
   /** The connections the front has now (tests). */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /**
+   * A request is taken: its run group (RunRequest.connection). While at most MAX_BURST_HERE requests are in progress,
+   * the runs of those that arrive in one turn may compute back to back on the calling thread (MANY_CONNECTIONS), where
+   * the event loop would otherwise wait for a worker; with more, the event loop is the busy thread and the runs go
+   * to the workers (docs/performance.md, "Round 9").
+   */
+  startRequest(): object | undefined {
+    this.inProgress++;
+    return this.inProgress <= MAX_BURST_HERE ? MANY_CONNECTIONS : undefined;
+  }
+
+  endRequest(): void {
+    this.inProgress--;
   }
 
   forget(connection: FrontConnection): void {

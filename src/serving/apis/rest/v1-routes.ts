@@ -34,7 +34,7 @@ async function dispatch(
 ): Promise<RestResult> {
   switch (route.action) {
     case 'predict':
-      return predictAction(core, route, await bodyBytes(request, maxBytes), deadline);
+      return predictAction(core, route, await bodyBytes(request, maxBytes), deadline, request.connection);
     case 'classify':
       return classifyAction(core, route, await bodyBytes(request, maxBytes), deadline);
     case 'regress':

@@ -144,6 +144,7 @@ async function infer(
   if (parsed.parameters) v2Request.parameters = parsed.parameters;
   if (parsed.outputs) v2Request.outputs = parsed.outputs;
   const inferOptions: V2InferOptions = { target, inputsOwned: true };
+  if (request.connection !== undefined) inferOptions.connection = request.connection;
   if (deadline !== undefined) inferOptions.deadline = deadline;
   const result = await inferV2(core, v2Request, inferOptions);
   // inferV2 answers the outputs checkV2Outputs named, so `allBinary` holds for the result's outputs.
