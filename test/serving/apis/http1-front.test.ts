@@ -11,7 +11,13 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { after, afterEach, describe, test } from 'node:test';
 import type { HotAnswer, HotRoute, HotRoutes } from '../../../src/serving/apis/rest/hot-routes.js';
-import { Http1Front, parseHotRequest, replyHead } from '../../../src/serving/apis/rest/http1-front.js';
+import {
+  Http1Front,
+  INCOMPLETE,
+  parseHotRequest,
+  replyHead,
+  WAIT_FOR_BODY_BELOW,
+} from '../../../src/serving/apis/rest/http1-front.js';
 import type { RestReply } from '../../../src/serving/apis/rest/http-common.js';
 import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../../src/serving/worker/worker-pool.js';
 
@@ -49,7 +55,7 @@ describe('parseHotRequest: what the front takes whole', () => {
       Buffer.from('NEXT'),
     ]);
     const parsed = parseHotRequest(bytes, routes, 8192);
-    assert.ok(parsed);
+    assert.ok(parsed !== undefined && parsed !== INCOMPLETE);
     assert.equal(parsed.route, 'v2');
     assert.equal(parsed.url, `${INFER}?x=1`);
     assert.equal(parsed.headers['content-type'], 'application/octet-stream');
@@ -69,15 +75,26 @@ describe('parseHotRequest: what the front takes whole', () => {
       routes,
       8192,
     );
-    assert.ok(parsed);
+    assert.ok(parsed !== undefined && parsed !== INCOMPLETE);
     assert.equal(parsed.route, 'v1');
     assert.equal(parsed.headers['x-pad'], 'v');
     assert.equal(Object.getOwnPropertyDescriptor(parsed.headers, '__proto__')?.value, 'p');
   });
 
+  test('a hot request whose body has not all arrived is waited for, up to WAIT_FOR_BODY_BELOW bytes in all', () => {
+    assert.equal(parseHotRequest(request(INFER, 'abc').subarray(0, -1), routes, 8192), INCOMPLETE);
+    const headerOnly = request(INFER, 'abc').subarray(0, -3);
+    assert.equal(parseHotRequest(headerOnly, routes, 8192), INCOMPLETE);
+    const large = { ...routes, bodyLimit: 2 * WAIT_FOR_BODY_BELOW };
+    const near = request(INFER, 'x'.repeat(WAIT_FOR_BODY_BELOW - 200));
+    assert.equal(parseHotRequest(near.subarray(0, 100), large, 8192), INCOMPLETE);
+    const over = request(INFER, 'x'.repeat(WAIT_FOR_BODY_BELOW));
+    assert.equal(parseHotRequest(over.subarray(0, 100), large, 8192), undefined, "a large body is node:http's");
+    assert.equal(parseHotRequest(request('/other', 'abc').subarray(0, -1), routes, 8192), undefined);
+  });
+
   const refused: Record<string, Buffer> = {
     'the header block not yet whole': Buffer.from(`POST ${INFER} HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n`),
-    'the body not yet whole': request(INFER, 'abc').subarray(0, -1),
     'another route': request('/v1/models/m:classify', '{}'),
     GET: request(INFER, '', {}, { line: `GET ${INFER} HTTP/1.1` }),
     'HTTP/1.0': request(INFER, '', {}, { line: `POST ${INFER} HTTP/1.0` }),
@@ -143,7 +160,7 @@ test('replyHead writes what node:http writes for the same reply', async () => {
 
 /** A stand-in for the hot routes: answers `front:<body>` after `delay`, and counts its answers. */
 class FakeHotRoutes {
-  readonly bodyLimit = routes.bodyLimit;
+  bodyLimit = routes.bodyLimit;
   answered: string[] = [];
   /** The run group the front named for each request, in the order they were taken. */
   groups: (object | undefined)[] = [];
@@ -268,7 +285,7 @@ describe('a connection on the front', () => {
     assert.equal(front.connectionCount, 0, 'handed over');
   });
 
-  test("a request that arrives in parts is node's, and is answered whole", async () => {
+  test("a request whose header block arrives in parts is node's, and is answered whole", async () => {
     const { hot, port } = await start();
     const client = await open(port);
     const bytes = request(INFER, 'split body');
@@ -279,6 +296,28 @@ describe('a connection on the front', () => {
     client.socket.write(bytes.subarray(-3));
     assert.deepEqual(await client.answers(1), ['node:POST /v2/models/m/infer split body']);
     assert.deepEqual(hot.answered, []);
+  });
+
+  test("a body that arrives after its header block is waited for and answered by the front; a large one is node's", async () => {
+    const { hot, port } = await start();
+    const client = await open(port);
+    const bytes = request(INFER, 'body later');
+    const headEnd = bytes.indexOf('\r\n\r\n') + 4;
+    client.socket.write(bytes.subarray(0, headEnd));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    client.socket.write(bytes.subarray(headEnd, headEnd + 4));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    client.socket.write(Buffer.concat([bytes.subarray(headEnd + 4), request(INFER, 'next')]));
+    assert.deepEqual(await client.answers(2), ['front:body later', 'front:next']);
+    hot.bodyLimit = 2 * WAIT_FOR_BODY_BELOW;
+    const large = request(INFER, 'y'.repeat(WAIT_FOR_BODY_BELOW));
+    const other = await open(port);
+    other.socket.write(large.subarray(0, 1000));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    other.socket.write(large.subarray(1000));
+    const [answer] = await other.answers(1);
+    assert.equal(answer?.length, 'node:POST /v2/models/m/infer '.length + WAIT_FOR_BODY_BELOW);
+    assert.deepEqual(hot.answered, ['body later', 'next']);
   });
 
   test('pipelined requests wait for the answer in progress; answers keep their order', async () => {

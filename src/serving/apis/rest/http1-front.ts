@@ -10,10 +10,11 @@
  * - `POST <target> HTTP/1.1`, the target one of the hot routes' paths, printable ASCII with no `#`;
  * - every header line `token: printable ASCII`, each name once, in a header block within node's --max-http-header-size;
  * - a Host header (node refuses a request without one), a Content-Length of digits within --max_request_bytes, and
- *   the whole body already read;
+ *   the whole body read: a request of at most WAIT_FOR_BODY_BELOW bytes whose header block is whole waits for the
+ *   rest of its body, a larger one is node's;
  * - no Transfer-Encoding, Expect or Upgrade, no Connection but `keep-alive`, a Content-Type the hot routes take.
  *
- * At the first request that is anything else (another route, a chunked or partial body, `Connection: close`, HTTP/1.0,
+ * At the first request that is anything else (another route, a chunked or large partial body, `Connection: close`, HTTP/1.0,
  * a header out of this subset, the server closing), and only once every earlier reply is written, the connection is
  * handed to node:http with the bytes read so far put back (`socket.unshift`), as if node had had it from the start:
  * its parser, limits, timeouts and errors (400, 413, 431, 505 …), then the hot routes or fastify, answer that request
@@ -43,6 +44,14 @@ const REQUEST_LINE_END = ' HTTP/1.1';
 /** Below this size a Buffer body is copied behind the head for one write; above it, head and body are written corked. */
 const COPY_BODY_BELOW = 16 * 1024;
 const CLOSE_LINES = 'Connection: close\r\n';
+/**
+ * A request of at most this many bytes whose header block has arrived waits for the rest of its body: Python's
+ * http.client (under `requests`) sends a body of 2,000 bytes or more in a send of its own, so its MNIST request comes
+ * in two reads. A larger body goes to node:http, whose collection copies each chunk once instead of joining them.
+ */
+export const WAIT_FOR_BODY_BELOW = 256 * 1024;
+/** parseHotRequest's answer for a hot request whose body has not all arrived. */
+export const INCOMPLETE = Symbol('incomplete');
 
 type ConnectionListener = (socket: Socket) => void;
 
@@ -64,14 +73,15 @@ interface ParsedRequest {
 }
 
 /**
- * Reads one request from the start of `bytes`, or answers undefined when it is not one the front takes whole (the
- * connection then goes to node:http). Nothing is allocated before the header block is known to be complete and small.
+ * Reads one request from the start of `bytes`; INCOMPLETE when it is a hot request of at most WAIT_FOR_BODY_BELOW
+ * bytes whose body has not all arrived; undefined when it is not one the front takes (the connection then goes to
+ * node:http). Nothing is allocated before the header block is known to be complete and small.
  */
 export function parseHotRequest(
   bytes: Buffer,
   hot: Pick<HotRoutes, 'routeOf' | 'bodyLimit'>,
   maxHeaderBytes: number,
-): ParsedRequest | undefined {
+): ParsedRequest | typeof INCOMPLETE | undefined {
   const headEnd = bytes.indexOf('\r\n\r\n', 0, 'latin1');
   if (headEnd < 0 || headEnd > maxHeaderBytes) return undefined;
   const head = bytes.toString('latin1', 0, headEnd);
@@ -107,11 +117,11 @@ export function parseHotRequest(
   if (contentLength === undefined || !CONTENT_LENGTH.test(contentLength)) return undefined;
   const bodyLength = Number(contentLength);
   if (bodyLength > hot.bodyLimit) return undefined;
-  const bodyStart = headEnd + 4;
-  if (bytes.length - bodyStart < bodyLength) return undefined;
   const route = hot.routeOf('POST', url, headers['content-type']);
   if (route === undefined) return undefined;
+  const bodyStart = headEnd + 4;
   const length = bodyStart + bodyLength;
+  if (bytes.length < length) return length <= WAIT_FOR_BODY_BELOW ? INCOMPLETE : undefined;
   return { route, url, headers, body: bytes.subarray(bodyStart, length), length };
 }
 
@@ -169,7 +179,10 @@ class FrontConnection {
     socket.setTimeout(front.limits.headersTimeoutMs);
   }
 
-  /** The server is closing: an idle connection closes now, a busy one after its reply. */
+  /**
+   * The server is closing: a busy connection closes after its reply; any other now, one still receiving a request
+   * too (node's closeIdleConnections likewise closes a connection whose request it has not yet begun to answer).
+   */
   close(): void {
     if (this.busy) this.closeAfterReply = true;
     else this.socket.destroy();
@@ -196,6 +209,7 @@ class FrontConnection {
       this.handOver();
       return;
     }
+    if (request === INCOMPLETE) return; // the rest of its body is still to come
     this.pending = request.length === bytes.length ? undefined : bytes.subarray(request.length);
     this.busy = true;
     const { front } = this;
