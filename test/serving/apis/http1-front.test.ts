@@ -13,7 +13,6 @@ import { after, afterEach, describe, test } from 'node:test';
 import type { HotAnswer, HotRoute, HotRoutes } from '../../../src/serving/apis/rest/hot-routes.js';
 import {
   Http1Front,
-  INCOMPLETE,
   parseHotRequest,
   replyHead,
   WAIT_FOR_BODY_BELOW,
@@ -55,7 +54,7 @@ describe('parseHotRequest: what the front takes whole', () => {
       Buffer.from('NEXT'),
     ]);
     const parsed = parseHotRequest(bytes, routes, 8192);
-    assert.ok(parsed !== undefined && parsed !== INCOMPLETE);
+    assert.ok(parsed !== undefined && 'route' in parsed);
     assert.equal(parsed.route, 'v2');
     assert.equal(parsed.url, `${INFER}?x=1`);
     assert.equal(parsed.headers['content-type'], 'application/octet-stream');
@@ -75,19 +74,19 @@ describe('parseHotRequest: what the front takes whole', () => {
       routes,
       8192,
     );
-    assert.ok(parsed !== undefined && parsed !== INCOMPLETE);
+    assert.ok(parsed !== undefined && 'route' in parsed);
     assert.equal(parsed.route, 'v1');
     assert.equal(parsed.headers['x-pad'], 'v');
     assert.equal(Object.getOwnPropertyDescriptor(parsed.headers, '__proto__')?.value, 'p');
   });
 
   test('a hot request whose body has not all arrived is waited for, up to WAIT_FOR_BODY_BELOW bytes in all', () => {
-    assert.equal(parseHotRequest(request(INFER, 'abc').subarray(0, -1), routes, 8192), INCOMPLETE);
-    const headerOnly = request(INFER, 'abc').subarray(0, -3);
-    assert.equal(parseHotRequest(headerOnly, routes, 8192), INCOMPLETE);
+    const whole = request(INFER, 'abc');
+    assert.deepEqual(parseHotRequest(whole.subarray(0, -1), routes, 8192), { needed: whole.length });
+    assert.deepEqual(parseHotRequest(whole.subarray(0, -3), routes, 8192), { needed: whole.length });
     const large = { ...routes, bodyLimit: 2 * WAIT_FOR_BODY_BELOW };
     const near = request(INFER, 'x'.repeat(WAIT_FOR_BODY_BELOW - 200));
-    assert.equal(parseHotRequest(near.subarray(0, 100), large, 8192), INCOMPLETE);
+    assert.deepEqual(parseHotRequest(near.subarray(0, 100), large, 8192), { needed: near.length });
     const over = request(INFER, 'x'.repeat(WAIT_FOR_BODY_BELOW));
     assert.equal(parseHotRequest(over.subarray(0, 100), large, 8192), undefined, "a large body is node:http's");
     assert.equal(parseHotRequest(request('/other', 'abc').subarray(0, -1), routes, 8192), undefined);
@@ -296,6 +295,22 @@ describe('a connection on the front', () => {
     client.socket.write(bytes.subarray(-3));
     assert.deepEqual(await client.answers(1), ['node:POST /v2/models/m/infer split body']);
     assert.deepEqual(hot.answered, []);
+  });
+
+  test('a body dripped a byte at a time is answered whole by the front', async () => {
+    const { hot, port } = await start();
+    hot.bodyLimit = WAIT_FOR_BODY_BELOW;
+    const client = await open(port);
+    const body = 'z'.repeat(20_000);
+    const bytes = request(INFER, body);
+    const headEnd = bytes.indexOf('\r\n\r\n') + 4;
+    client.socket.setNoDelay(true);
+    client.socket.write(bytes.subarray(0, headEnd));
+    for (let at = headEnd; at < bytes.length; at += 1) {
+      client.socket.write(bytes.subarray(at, at + 1));
+      if (at % 500 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.deepEqual(await client.answers(1), [`front:${body}`]);
   });
 
   test("a body that arrives after its header block is waited for and answered by the front; a large one is node's", async () => {

@@ -50,8 +50,10 @@ const CLOSE_LINES = 'Connection: close\r\n';
  * in two reads. A larger body goes to node:http, whose collection copies each chunk once instead of joining them.
  */
 export const WAIT_FOR_BODY_BELOW = 256 * 1024;
-/** parseHotRequest's answer for a hot request whose body has not all arrived. */
-export const INCOMPLETE = Symbol('incomplete');
+/** parseHotRequest's answer for a hot request whose body has not all arrived: the bytes the whole request takes. */
+export interface Incomplete {
+  needed: number;
+}
 
 type ConnectionListener = (socket: Socket) => void;
 
@@ -73,7 +75,7 @@ interface ParsedRequest {
 }
 
 /**
- * Reads one request from the start of `bytes`; INCOMPLETE when it is a hot request of at most WAIT_FOR_BODY_BELOW
+ * Reads one request from the start of `bytes`; Incomplete when it is a hot request of at most WAIT_FOR_BODY_BELOW
  * bytes whose body has not all arrived; undefined when it is not one the front takes (the connection then goes to
  * node:http). Nothing is allocated before the header block is known to be complete and small.
  */
@@ -81,7 +83,7 @@ export function parseHotRequest(
   bytes: Buffer,
   hot: Pick<HotRoutes, 'routeOf' | 'bodyLimit'>,
   maxHeaderBytes: number,
-): ParsedRequest | typeof INCOMPLETE | undefined {
+): ParsedRequest | Incomplete | undefined {
   const headEnd = bytes.indexOf('\r\n\r\n', 0, 'latin1');
   if (headEnd < 0 || headEnd > maxHeaderBytes) return undefined;
   const head = bytes.toString('latin1', 0, headEnd);
@@ -121,7 +123,7 @@ export function parseHotRequest(
   if (route === undefined) return undefined;
   const bodyStart = headEnd + 4;
   const length = bodyStart + bodyLength;
-  if (bytes.length < length) return length <= WAIT_FOR_BODY_BELOW ? INCOMPLETE : undefined;
+  if (bytes.length < length) return length <= WAIT_FOR_BODY_BELOW ? { needed: length } : undefined;
   return { route, url, headers, body: bytes.subarray(bodyStart, length), length };
 }
 
@@ -156,6 +158,8 @@ export function replyHead(
 class FrontConnection {
   /** Bytes read and not yet taken by a request. */
   private pending: Buffer | undefined;
+  /** A hot request whose body is still arriving: its bytes so far, and how many the whole request takes. */
+  private awaiting: { needed: number; chunks: Buffer[]; bytes: number } | undefined;
   /** A request is being answered: later bytes wait, and the connection cannot be handed over. */
   private busy = false;
   private answeredOne = false;
@@ -189,6 +193,18 @@ class FrontConnection {
   }
 
   private data(chunk: Buffer): void {
+    if (this.awaiting !== undefined) {
+      // The rest of a request's body: its chunks are kept and joined once, when the request is whole, so a client
+      // dripping a byte at a time costs a copy of the request, not one per byte.
+      const parts = this.awaiting;
+      parts.chunks.push(chunk);
+      parts.bytes += chunk.length;
+      if (parts.bytes < parts.needed) return;
+      this.awaiting = undefined;
+      this.pending = Buffer.concat(parts.chunks, parts.bytes);
+      this.next();
+      return;
+    }
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
     if (this.busy) {
       // A pipelined request: read no more until the reply in progress is written.
@@ -209,7 +225,12 @@ class FrontConnection {
       this.handOver();
       return;
     }
-    if (request === INCOMPLETE) return; // the rest of its body is still to come
+    if (!('route' in request)) {
+      // The rest of its body is still to come.
+      this.awaiting = { needed: request.needed, chunks: [bytes], bytes: bytes.length };
+      this.pending = undefined;
+      return;
+    }
     this.pending = request.length === bytes.length ? undefined : bytes.subarray(request.length);
     this.busy = true;
     const { front } = this;
