@@ -436,6 +436,25 @@ describe('a connection on the front', () => {
     await noConnectionsLeft(front);
   });
 
+  test('closing the server while a body arrives: the request is still answered, then the connection closes', async () => {
+    const { server, hot, front, port } = await start();
+    const client = await open(port);
+    const bytes = Buffer.concat([request(INFER, 'late body'), request(INFER, 'never')]);
+    const firstEnd = request(INFER, 'late body').length;
+    client.socket.write(bytes.subarray(0, firstEnd - 4));
+    for (let i = 0; i < 200 && front.receivingCount === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.equal(front.receivingCount, 1);
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(client.socket.destroyed, false, 'a connection receiving a request is not idle');
+    client.socket.write(bytes.subarray(firstEnd - 4));
+    await client.closed;
+    assert.deepEqual(answerBodies(client.text()), ['front:late body']);
+    assert.match(client.text(), /\r\nConnection: close\r\n\r\n/);
+    assert.deepEqual(hot.answered, ['late body']);
+    await closed;
+  });
+
   test("closeAllConnections cuts the front's connections too, busy or not", async () => {
     const { server, hot, port } = await start();
     hot.delay = new Promise(() => {});

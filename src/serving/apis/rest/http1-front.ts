@@ -184,12 +184,17 @@ class FrontConnection {
   }
 
   /**
-   * The server is closing: a busy connection closes after its reply; any other now, one still receiving a request
-   * too (node's closeIdleConnections likewise closes a connection whose request it has not yet begun to answer).
+   * The server is closing: an idle connection closes now; a busy one, or one whose request's body is arriving, after
+   * its reply (node:http too answers a request it has begun to read before closing its connection).
    */
   close(): void {
-    if (this.busy) this.closeAfterReply = true;
+    if (this.busy || this.awaiting !== undefined) this.closeAfterReply = true;
     else this.socket.destroy();
+  }
+
+  /** Whether a request's body is arriving here (tests). */
+  get receiving(): boolean {
+    return this.awaiting !== undefined;
   }
 
   private data(chunk: Buffer): void {
@@ -202,7 +207,7 @@ class FrontConnection {
       if (parts.bytes < parts.needed) return;
       this.awaiting = undefined;
       this.pending = Buffer.concat(parts.chunks, parts.bytes);
-      this.next();
+      this.next(true);
       return;
     }
     this.pending = this.pending === undefined ? chunk : Buffer.concat([this.pending, chunk]);
@@ -214,13 +219,18 @@ class FrontConnection {
     this.next();
   }
 
-  /** Takes the next whole request in hand, or hands the connection over when the next request is not the front's. */
-  private next(): void {
+  /**
+   * Takes the next whole request in hand, or hands the connection over when the next request is not the front's.
+   * `begun`: its bytes were already taken for a request (its body was awaited), which is answered even if the server
+   * has begun to close since.
+   */
+  private next(begun = false): void {
     const bytes = this.pending;
     if (bytes === undefined) return;
-    const request = this.front.accepting
-      ? parseHotRequest(bytes, this.front.hot, this.front.limits.maxHeaderBytes)
-      : undefined;
+    const request =
+      this.front.accepting || begun
+        ? parseHotRequest(bytes, this.front.hot, this.front.limits.maxHeaderBytes)
+        : undefined;
     if (request === undefined) {
       this.handOver();
       return;
@@ -359,6 +369,13 @@ export class Http1Front {
   /** The connections the front has now (tests). */
   get connectionCount(): number {
     return this.connections.size;
+  }
+
+  /** Connections on which a request's body is arriving (tests). */
+  get receivingCount(): number {
+    let count = 0;
+    for (const connection of this.connections) if (connection.receiving) count++;
+    return count;
   }
 
   /**
