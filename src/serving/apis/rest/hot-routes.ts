@@ -4,7 +4,8 @@
  * `POST /v2/models/{m}[/versions/{v}]/infer`. fastify's routing, request/reply objects, hooks and reply pipeline
  * cost the main thread more per request than a small model's run (docs/performance.md, "Round 6: the REST
  * transport"); every other request, and any of these whose form is not plainly one of them, goes to fastify as
- * before.
+ * before. On plain-TCP connections ./http1-front.ts reads most of these requests before node:http would, and answers
+ * them through `routeOf`, `answer` and `headersOf` here; what it leaves to node:http comes through `take`.
  *
  * What fastify does for these routes is done here in the same order, through the same functions, so the answer is
  * the same: the bearer token is checked before a byte of the body is read; the body is collected by collectBody
