@@ -60,4 +60,21 @@ describe('gRPC message framing', () => {
     assert.ok(process.memoryUsage().arrayBuffers - before < 1024 * 1024);
     assert.equal(reader.midMessage, true);
   });
+
+  it('holds a few times what a large message has sent so far, not what it announces', () => {
+    const size = 64 * 1024 * 1024;
+    const reader = new MessageReader(2 ** 31 - 1);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(size, 1);
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    const before = process.memoryUsage().arrayBuffers;
+    reader.push(prefix, () => assert.fail('not complete'));
+    let sent = 0;
+    for (; sent < 8 * 1024 * 1024; sent += chunk.length) reader.push(chunk, () => assert.fail('not complete'));
+    // The buffer doubles: at most twice what was sent is live, and the smaller buffers it outgrew (as much again, at
+    // most) may not have been collected yet.
+    const held = process.memoryUsage().arrayBuffers - before;
+    assert.ok(held <= 4 * sent + 32 * 1024, `${held} bytes held for ${sent} sent of a ${size}-byte message`);
+    assert.equal(reader.midMessage, true);
+  });
 });
