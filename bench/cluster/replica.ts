@@ -20,6 +20,23 @@ export interface ReplicaOptions {
   monitoringConfigFile: string;
 }
 
+/**
+ * Ports given to replicas by this process. freePort may return a port it returned before, once that one was closed
+ * again; two replicas were once given the same REST port, and the second to bind failed with EADDRINUSE.
+ */
+const portsGiven = new Set<number>();
+
+async function replicaPort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await freePort();
+    if (!portsGiven.has(port)) {
+      portsGiven.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free TCP port that no other replica was given, in 100 tries');
+}
+
 export class Replica {
   private child: ChildProcess | undefined;
   private exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }> | undefined;
@@ -34,7 +51,7 @@ export class Replica {
   ) {}
 
   static async create(name: string, options: ReplicaOptions): Promise<Replica> {
-    return new Replica(name, await freePort(), await freePort(), options);
+    return new Replica(name, await replicaPort(), await replicaPort(), options);
   }
 
   /** Everything the process wrote to stderr, over all its starts. */
