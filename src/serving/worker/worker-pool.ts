@@ -89,9 +89,10 @@ export interface RunOptions {
 /**
  * A RunOptions.connection that stands for many client connections, each waiting for its own reply: the REST port's
  * HTTP/1.1 connections, one request in flight on each, all read by the one event loop. Their runs that arrive in one
- * turn form a burst, as one HTTP/2 connection's streams do (at 8 connections v2 REST binary answered 16.8k req/s
- * against 12.3k with its runs sent to a worker: docs/performance.md, "Round 9"); a worker sends each of their replies
- * as soon as it is computed, since no two share a write.
+ * turn form a burst, as one HTTP/2 connection's streams do (at 8 connections v2 REST binary answered 18.5k req/s
+ * against 12.5k with its runs sent to a worker: docs/performance.md, "Round 9"); a worker sends each of their replies
+ * as soon as it is computed, since no two share a write. The HTTP/1.1 front names it only while at most
+ * MAX_BURST_HERE requests are in progress (rest/http1-front.ts).
  */
 export const MANY_CONNECTIONS: object = Object.freeze({});
 
@@ -550,7 +551,7 @@ class PooledModelImpl implements PooledModel {
    * "Round 8"). Runs of different connections that overlap mean the event loop, which every request's transport
    * work needs, is the scarce thread; a run handed to a worker costs it ~10 µs against ~17 µs computed here
    * (docs/performance.md, "Round 6: the gRPC path"), and the worker computes on another core meanwhile (REST at 32
-   * connections lost 10–20 % when its runs computed here).
+   * connections lost 10–20 % when all its runs computed here; MANY_CONNECTIONS bursts are bounded for that reason).
    */
   private mayRunHere(options: RunOptions): boolean {
     if (options.chunkRows !== undefined) return false;

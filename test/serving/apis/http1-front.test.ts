@@ -165,6 +165,13 @@ class FakeHotRoutes {
   groups: (object | undefined)[] = [];
   delay: Promise<void> = Promise.resolve();
 
+  /** Holds every answer until the returned function is called. */
+  hold(): () => void {
+    let release = () => {};
+    this.delay = new Promise((resolve) => (release = resolve));
+    return () => release();
+  }
+
   routeOf(method: string | undefined, url: string, contentType: string | undefined): HotRoute | undefined {
     return routes.routeOf(method, url, contentType);
   }
@@ -189,9 +196,13 @@ class FakeHotRoutes {
   }
 }
 
+function pause(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
 /** The server side of a closed connection learns of the close a moment after the client. */
 async function noConnectionsLeft(front: Http1Front): Promise<void> {
-  for (let i = 0; i < 100 && front.connectionCount > 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  for (let i = 0; i < 100 && front.connectionCount > 0; i++) await pause(10);
   assert.equal(front.connectionCount, 0);
 }
 
@@ -249,7 +260,7 @@ describe('a connection on the front', () => {
       /** Waits until `count` answers have arrived (or the socket closed). */
       async answers(count: number): Promise<string[]> {
         for (let i = 0; i < 500 && answerBodies(text).length < count && !socket.destroyed; i++) {
-          await new Promise((resolve) => setTimeout(resolve, 10));
+          await pause(10);
         }
         return answerBodies(text);
       },
@@ -289,9 +300,9 @@ describe('a connection on the front', () => {
     const client = await open(port);
     const bytes = request(INFER, 'split body');
     client.socket.write(bytes.subarray(0, 20));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pause(30);
     client.socket.write(bytes.subarray(20, -3));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pause(30);
     client.socket.write(bytes.subarray(-3));
     assert.deepEqual(await client.answers(1), ['node:POST /v2/models/m/infer split body']);
     assert.deepEqual(hot.answered, []);
@@ -319,16 +330,16 @@ describe('a connection on the front', () => {
     const bytes = request(INFER, 'body later');
     const headEnd = bytes.indexOf('\r\n\r\n') + 4;
     client.socket.write(bytes.subarray(0, headEnd));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pause(30);
     client.socket.write(bytes.subarray(headEnd, headEnd + 4));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pause(30);
     client.socket.write(Buffer.concat([bytes.subarray(headEnd + 4), request(INFER, 'next')]));
     assert.deepEqual(await client.answers(2), ['front:body later', 'front:next']);
     hot.bodyLimit = 2 * WAIT_FOR_BODY_BELOW;
     const large = request(INFER, 'y'.repeat(WAIT_FOR_BODY_BELOW));
     const other = await open(port);
     other.socket.write(large.subarray(0, 1000));
-    await new Promise((resolve) => setTimeout(resolve, 30));
+    await pause(30);
     other.socket.write(large.subarray(1000));
     const [answer] = await other.answers(1);
     assert.equal(answer?.length, 'node:POST /v2/models/m/infer '.length + WAIT_FOR_BODY_BELOW);
@@ -337,14 +348,13 @@ describe('a connection on the front', () => {
 
   test('pipelined requests wait for the answer in progress; answers keep their order', async () => {
     const { hot, port } = await start();
-    let release = () => {};
-    hot.delay = new Promise((resolve) => (release = resolve));
+    const release = hot.hold();
     const client = await open(port);
     client.socket.write(request(INFER, '1'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     client.socket.write(Buffer.concat([request(INFER, '2'), request(INFER, '3')]));
     client.socket.write(request('/other', '4'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     assert.equal(client.text(), '', 'nothing answered while the first is in progress');
     release();
     assert.deepEqual(await client.answers(4), ['front:1', 'front:2', 'front:3', 'node:POST /other 4']);
@@ -352,12 +362,11 @@ describe('a connection on the front', () => {
 
   test('runs are named MANY_CONNECTIONS while at most MAX_BURST_HERE requests are in progress, none beyond', async () => {
     const { hot, port } = await start();
-    let release = () => {};
-    hot.delay = new Promise((resolve) => (release = resolve));
+    const release = hot.hold();
     const clients = await Promise.all(Array.from({ length: MAX_BURST_HERE + 2 }, () => open(port)));
     for (const [i, client] of clients.entries()) {
       client.socket.write(request(INFER, String(i)));
-      while (hot.groups.length <= i) await new Promise((resolve) => setTimeout(resolve, 5));
+      while (hot.groups.length <= i) await pause(5);
     }
     release();
     for (const client of clients) await client.answers(1);
@@ -420,11 +429,10 @@ describe('a connection on the front', () => {
     const idle = await open(port);
     idle.socket.write(request(INFER, 'a'));
     await idle.answers(1);
-    let release = () => {};
-    hot.delay = new Promise((resolve) => (release = resolve));
+    const release = hot.hold();
     const busy = await open(port);
     busy.socket.write(request(INFER, 'b'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     await idle.closed;
     assert.equal(busy.socket.destroyed, false);
@@ -442,10 +450,10 @@ describe('a connection on the front', () => {
     const bytes = Buffer.concat([request(INFER, 'late body'), request(INFER, 'never')]);
     const firstEnd = request(INFER, 'late body').length;
     client.socket.write(bytes.subarray(0, firstEnd - 4));
-    for (let i = 0; i < 200 && front.receivingCount === 0; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 200 && front.receivingCount === 0; i++) await pause(5);
     assert.equal(front.receivingCount, 1);
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     assert.equal(client.socket.destroyed, false, 'a connection receiving a request is not idle');
     client.socket.write(bytes.subarray(firstEnd - 4));
     await client.closed;
@@ -460,7 +468,7 @@ describe('a connection on the front', () => {
     hot.delay = new Promise(() => {});
     const busy = await open(port);
     busy.socket.write(request(INFER, 'never'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     server.closeAllConnections();
     await busy.closed;
     assert.equal(busy.text(), '');
@@ -468,11 +476,10 @@ describe('a connection on the front', () => {
 
   test('a client that half-closes while its answer computes still gets it', async () => {
     const { hot, port } = await start();
-    let release = () => {};
-    hot.delay = new Promise((resolve) => (release = resolve));
+    const release = hot.hold();
     const client = await open(port);
     client.socket.end(request(INFER, 'bye'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await pause(20);
     release();
     await client.closed;
     assert.deepEqual(answerBodies(client.text()), ['front:bye']);

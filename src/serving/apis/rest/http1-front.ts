@@ -283,7 +283,7 @@ class FrontConnection {
     }
     if (this.pending !== undefined) {
       this.next();
-      if (!this.busy && this.socket.isPaused()) this.socket.resume();
+      if (!this.busy && socket.isPaused()) socket.resume();
     } else if (socket.isPaused()) socket.resume();
   }
 
