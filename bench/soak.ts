@@ -233,7 +233,8 @@ async function main(): Promise<number> {
 
     const scrape = async () => {
       const reply = await http!.send({ method: 'GET', path: '/monitoring/prometheus/metrics' }, DEADLINE_MS);
-      if (reply.status !== 200) return fail(`metrics scrape: HTTP ${reply.status}`);
+      if (reply.status !== 200)
+        return fail(`metrics scrape: HTTP ${reply.status}${reply.transportError ? ` (${reply.transportError})` : ''}`);
       const text = reply.body.toString('utf8');
       lastScrape = { series: text.split('\n').filter((l) => l && !l.startsWith('#')).length, bytes: reply.body.length };
     };
@@ -256,7 +257,12 @@ async function main(): Promise<number> {
     };
 
     const sampler = setInterval(() => rssSamples.push(server!.rssKiB() / 1024), RSS_SAMPLE_MS);
-    const scraper = setInterval(() => void scrape(), SCRAPE_EVERY_MS);
+    // The scrape in flight is kept so that the end of the run waits for it (closing the client under it failed it, as
+    // HTTP 0, in one CI run), and so that a slow one is never overlapped by the next.
+    let scraping: Promise<void> | undefined;
+    const scraper = setInterval(() => {
+      scraping ??= scrape().finally(() => (scraping = undefined));
+    }, SCRAPE_EVERY_MS);
     await warmToLimits(grpc, options);
     const load = Promise.all(Array.from({ length: options.concurrency }, (_, w) => worker(w)));
     console.log(
@@ -312,6 +318,7 @@ async function main(): Promise<number> {
     await load;
     clearInterval(sampler);
     clearInterval(scraper);
+    await scraping;
 
     const first = results[1];
     const last = results[results.length - 1];
