@@ -90,9 +90,10 @@ export interface RunOptions {
  * A RunOptions.connection that stands for many client connections, each waiting for its own reply: the REST port's
  * HTTP/1.1 connections, one request in flight on each, all read by the one event loop. Their runs that arrive in one
  * turn form a burst, as one HTTP/2 connection's streams do (at 8 connections v2 REST binary answered 18.5k req/s
- * against 12.5k with its runs sent to a worker: docs/performance.md, "Round 9"); a worker sends each of their replies
- * as soon as it is computed, since no two share a write. The HTTP/1.1 front names it only while at most
- * MAX_BURST_HERE requests are in progress (rest/http1-front.ts).
+ * against 12.5k with its runs sent to a worker: docs/performance.md, "Round 9"), and such a burst computes here even
+ * while the workers compute other runs: the front names only the first MAX_BURST_HERE requests it takes in a turn
+ * (rest/http1-front.ts), so under load the event loop computes that share and the workers the rest ("Round 10"). A
+ * worker sends each of their replies as soon as it is computed, since no two share a write.
  */
 export const MANY_CONNECTIONS: object = Object.freeze({});
 
@@ -551,11 +552,15 @@ class PooledModelImpl implements PooledModel {
    * "Round 8"). Runs of different connections that overlap mean the event loop, which every request's transport
    * work needs, is the scarce thread; a run handed to a worker costs it ~10 µs against ~17 µs computed here
    * (docs/performance.md, "Round 6: the gRPC path"), and the worker computes on another core meanwhile (REST at 32
-   * connections lost 10–20 % when all its runs computed here; MANY_CONNECTIONS bursts are bounded for that reason).
+   * connections lost 10–20 % when all its runs computed here). The REST front's MANY_CONNECTIONS runs are the
+   * exception: at most MAX_BURST_HERE of them a turn, they compute here whatever else is in flight, so that the event
+   * loop computes a share of a busy turn's runs instead of waiting for the workers' replies ("Round 10").
    */
   private mayRunHere(options: RunOptions): boolean {
     if (options.chunkRows !== undefined) return false;
     const together = options.connection ? (this.awaitingTurnEnd.get(options.connection) ?? 0) : 0;
+    // The REST front's share of a turn computes here whatever else is in flight (MANY_CONNECTIONS).
+    if (options.connection === MANY_CONNECTIONS) return together + this.heldForBurst + 1 <= MAX_BURST_HERE;
     const others = this.runsInFlight - 1 - this.heldForBurst;
     if (others > together || together + this.heldForBurst + 1 > MAX_BURST_HERE) return false;
     for (const r of this.replicas) if (r.thread.inFlight > 0) return false;
