@@ -322,7 +322,6 @@ export class Http1Front {
   private readonly connections = new Set<FrontConnection>();
   private readonly nodeListeners: ConnectionListener[];
   private closed = false;
-  /** Requests the front has taken and not yet answered, on all its connections. */
   /** Requests taken in this turn of the event loop (startRequest); back to 0 in its check phase. */
   private takenThisTurn = 0;
   private readonly endTurn = () => {
