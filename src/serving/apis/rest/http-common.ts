@@ -39,7 +39,8 @@ export interface RestRequest {
   socket: Socket;
   /**
    * The run group the transport names for the request's model run (RunRequest.connection): the HTTP/1.1 front's
-   * MANY_CONNECTIONS while few requests are in progress; undefined from node:http and fastify.
+   * MANY_CONNECTIONS for the first MAX_BURST_HERE requests it takes in a loop turn; undefined from node:http and
+   * fastify.
    */
   connection?: object;
 }

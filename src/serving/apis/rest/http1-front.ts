@@ -30,7 +30,7 @@ import { maxHeaderSize, STATUS_CODES, type IncomingHttpHeaders, type Server as H
 import type { Socket } from 'node:net';
 import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../core/index.js';
 import { errorReply, type RestReply } from './http-common.js';
-import type { HotRoutes } from './hot-routes.js';
+import type { HotRoute, HotRoutes } from './hot-routes.js';
 
 /** A header name: RFC 9110's token. */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
@@ -67,7 +67,7 @@ interface ServerLimits {
 
 /** A request the front answers: its route, target, headers, body, and how many bytes it took of the connection. */
 interface ParsedRequest {
-  route: 'v1' | 'v2';
+  route: HotRoute;
   url: string;
   headers: IncomingHttpHeaders;
   body: Buffer;
@@ -384,7 +384,7 @@ export class Http1Front {
    * A request is taken: its run group (RunRequest.connection). The first MAX_BURST_HERE requests taken in one turn of
    * the event loop are named MANY_CONNECTIONS: their runs may compute back to back on the calling thread at the end of
    * the turn, even while the workers compute the turn's other runs. The event loop then computes a share of the runs
-   * rather than wait for a worker's replies: at 32 connections it was 74–78 % busy when every run of a busy turn went
+   * rather than wait for a worker's replies: at 32 connections it was 73–78 % busy when every run of a busy turn went
    * to a worker, 93–95 % with this share, and answered 15–21 % more requests (docs/performance.md, "Round 10").
    */
   startRequest(): object | undefined {
