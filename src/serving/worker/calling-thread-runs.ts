@@ -8,13 +8,16 @@
  * requests whose predicted run time (measured ns per input element × the request's elements) fits RUN_BUDGET_NS.
  * Every run here is measured too, so a model that turns out slower goes back to the workers. Within one turn of
  * the event loop at most TURN_BUDGET_NS of predicted work runs here; what arrives beyond that in the same turn (many
- * connections at once) goes to the workers, so under load the other cores still compute. A slow model never
- * qualifies: the event loop stays free for status, metrics and other connections while it computes.
+ * connections at once) goes to the workers, so under load the other cores still compute. Runs cheaper than their
+ * hand-off (CHEAPER_THAN_HANDOFF_NS) are the exception: handing them off would cost the event loop as much as
+ * computing them, so they may fill a turn up to CHEAP_TURN_BUDGET_NS. A slow model never qualifies: the event loop
+ * stays free for status, metrics and other connections while it computes.
  *
  * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
  * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. The pool
- * (worker-pool.ts) then decides at the end of the turn whether a run computes here: only when the model's other
- * runs in flight, if any, came on the same client connection in the same turn.
+ * (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
+ * connection's burst always; a dearer one only when the model's other runs in flight, if any, came on the same
+ * client connection in the same turn.
  */
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
@@ -25,6 +28,20 @@ import { createSyncSession, SyncSession } from './ort-sync-session.js';
 export const RUN_BUDGET_NS = 150_000;
 /** Predicted calling-thread compute per turn of the event loop; requests beyond it in the same turn go to workers. */
 export const TURN_BUDGET_NS = 300_000;
+/**
+ * A run predicted to compute within this is cheaper here than its hand-off to a worker, at any load: the hand-off
+ * costs the main thread about as much as such a run (v2 REST binary at 32 connections: 36–39 µs of main-thread CPU
+ * a request with every run in a worker, 38–39 µs with every run here, the MNIST softmax's run ≈ 8 µs), and the
+ * worker ~20 µs more of the other core's, which on a 2-core machine the load's own clients need. Handing such runs
+ * off therefore frees nothing on the event loop (docs/performance.md, "Round 11"). These runs may fill a turn up to
+ * CHEAP_TURN_BUDGET_NS, not just TURN_BUDGET_NS, and the pool lets them compute here whatever else is in flight.
+ */
+export const CHEAPER_THAN_HANDOFF_NS = 20_000;
+/**
+ * The bound on a turn's calling-thread compute when its runs are all cheap (CHEAPER_THAN_HANDOFF_NS): about 200 runs
+ * of the MNIST softmax. It only bounds a turn of hundreds of requests; those beyond it go to the workers.
+ */
+export const CHEAP_TURN_BUDGET_NS = 2_000_000;
 /** Larger model files are never loaded on the calling thread (creating a session blocks it while it parses). */
 export const MAX_MODEL_BYTES = 1024 * 1024;
 /** Worker runs measured before a model may qualify. */
@@ -40,9 +57,9 @@ const MAX_SAMPLE_RATIO = 4;
 let turnSpentNs = 0;
 let turnResetScheduled = false;
 
-/** Books `ns` of predicted work on this turn's budget, or returns false when it does not fit. */
-function bookTurn(ns: number): boolean {
-  if (turnSpentNs + ns > TURN_BUDGET_NS) return false;
+/** Books `ns` of predicted work on this turn's budget (`budgetNs`), or returns false when it does not fit. */
+function bookTurn(ns: number, budgetNs: number): boolean {
+  if (turnSpentNs + ns > budgetNs) return false;
   turnSpentNs += ns;
   if (!turnResetScheduled) {
     turnResetScheduled = true;
@@ -70,11 +87,21 @@ export interface CallingThreadOptions {
   eligible: boolean;
   /** Turns the feature off (tests that must see every run in a worker, or an operator's choice). */
   disabled?: boolean;
+  /** Runs predicted within this are cheap (`isCheap`); default CHEAPER_THAN_HANDOFF_NS, 0 for none (tests). */
+  cheapRunNs?: number;
 }
 
 export class CallingThreadRuns {
   /** ns per input element, from the first worker runs (median), then a running average of every run. */
   private nsPerElement: number | undefined;
+  /**
+   * ns per input element of the runs computed here only, a running average. A worker's measurement also holds its
+   * public session's promise and turn, so the workers can measure a model dear that computes cheaply here; a run
+   * here after a sleep is slow too (cold caches: docs/performance.md, "Round 10"). `isCheap` takes the lower of the
+   * two estimates, so that either kind of run, once measured cheap, makes the model cheap: taking only one, a model
+   * measured dear there would send its runs where it is never measured again.
+   */
+  private hereNsPerElement: number | undefined;
   private readonly firstSamples: number[] = [];
   /** Native and synchronous where onnxruntime-node allows it (ort-sync-session.ts), else the public session. */
   private session: SyncSession | ort.InferenceSession | undefined;
@@ -91,9 +118,16 @@ export class CallingThreadRuns {
     return this.nsPerElement === undefined ? Infinity : this.nsPerElement * elementCount(feeds);
   }
 
-  /** Records a run's measured compute time (in a worker or here). */
-  observe(inferNs: number, feeds: Record<string, HostTensor>): void {
+  /** Records a run's measured compute time (in a worker, or here when `here`). */
+  observe(inferNs: number, feeds: Record<string, HostTensor>, here = false): void {
     const sample = inferNs / elementCount(feeds);
+    if (here) {
+      this.hereNsPerElement =
+        this.hereNsPerElement === undefined
+          ? sample
+          : this.hereNsPerElement +
+            SMOOTHING * (Math.min(sample, MAX_SAMPLE_RATIO * this.hereNsPerElement) - this.hereNsPerElement);
+    }
     if (this.nsPerElement === undefined) {
       this.firstSamples.push(sample);
       if (this.firstSamples.length < MEASURED_RUNS) return;
@@ -124,6 +158,16 @@ export class CallingThreadRuns {
     }
   }
 
+  /**
+   * Whether a run of `feeds` is predicted to cost less here than its hand-off to a worker (CHEAPER_THAN_HANDOFF_NS).
+   * False before there is an estimate.
+   */
+  isCheap(feeds: Record<string, HostTensor>): boolean {
+    if (this.nsPerElement === undefined) return false;
+    const perElement = Math.min(this.nsPerElement, this.hereNsPerElement ?? Infinity);
+    return perElement * elementCount(feeds) <= (this.options.cheapRunNs ?? CHEAPER_THAN_HANDOFF_NS);
+  }
+
   /** Whether a run of `feeds` may compute here (the model qualifies, the run fits RUN_BUDGET_NS): not yet booked. */
   qualifies(feeds: Record<string, HostTensor>): boolean {
     return this.session !== undefined && this.predictNs(feeds) <= RUN_BUDGET_NS;
@@ -146,7 +190,8 @@ export class CallingThreadRuns {
     const session = this.session;
     if (!session || this.nsPerElement === undefined) return undefined;
     const predictedNs = this.nsPerElement * elementCount(feeds);
-    if (predictedNs > RUN_BUDGET_NS || !bookTurn(predictedNs)) return undefined;
+    if (predictedNs > RUN_BUDGET_NS) return undefined;
+    if (!bookTurn(predictedNs, this.isCheap(feeds) ? CHEAP_TURN_BUDGET_NS : TURN_BUDGET_NS)) return undefined;
     return this.runHere(session, feeds, fetches);
   }
 
@@ -169,7 +214,7 @@ export class CallingThreadRuns {
       if (!isDType(t.type)) throw new Error(`output '${name}' has type ${t.type}, which flowserve cannot return`);
       outputs[name] = new HostTensor(t.type, [...t.dims], t.data as HostTensor['data']);
     }
-    this.observe(inferNs, feeds);
+    this.observe(inferNs, feeds, true);
     return { outputs, inferNs };
   }
 

@@ -52,6 +52,11 @@ export interface WorkerPoolOptions {
    * (calling-thread-runs.ts). Default true.
    */
   callingThreadRuns?: boolean;
+  /**
+   * A run predicted to compute within this (ns) computes on the calling thread at any load when it belongs to a
+   * client connection's burst (calling-thread-runs.ts, CHEAPER_THAN_HANDOFF_NS, the default); 0: never (tests).
+   */
+  cheapRunNs?: number;
   /** Called each time a crashed worker is replaced (flowserve_inference_worker_restarts_total). */
   onRestart?: () => void;
 }
@@ -91,9 +96,9 @@ export interface RunOptions {
  * HTTP/1.1 connections, one request in flight on each, all read by the one event loop. Their runs that arrive in one
  * turn form a burst, as one HTTP/2 connection's streams do (at 8 connections v2 REST binary answered 18.5k req/s
  * against 12.5k with its runs sent to a worker: docs/performance.md, "Round 9"), and such a burst computes here even
- * while the workers compute other runs: the front names only the first MAX_BURST_HERE requests it takes in a turn
- * (rest/http1-front.ts), so under load the event loop computes that share and the workers the rest ("Round 10"). A
- * worker sends each of their replies as soon as it is computed, since no two share a write.
+ * while the workers compute other runs: all of it when its runs are cheaper than their hand-off ("Round 11"), else
+ * MAX_BURST_HERE runs a turn, the workers computing the rest ("Round 10"). A worker sends each of their replies as
+ * soon as it is computed, since no two share a write.
  */
 export const MANY_CONNECTIONS: object = Object.freeze({});
 
@@ -196,9 +201,10 @@ function endOfTurn(): Promise<void> {
 export const PACK_BACKLOG_NS = 500_000;
 
 /**
- * The most runs of one connection's burst that compute on the calling thread; a larger burst goes to a worker whole.
- * With 8 streams on one connection, computing the burst here beat the worker by 8–21 %; with 32 and 64 the main
- * thread saturated and the other core idled, 5–10 % below the worker (docs/performance.md, "Round 8").
+ * The most runs of one connection's burst that compute on the calling thread, unless they are cheaper than their
+ * hand-off (mayRunHere); a larger burst goes to a worker whole. With 8 streams on one connection, computing the burst
+ * here beat the worker by 8–21 %; with 32 and 64 the main thread saturated and the other core idled, 5–10 % below the
+ * worker (docs/performance.md, "Round 8", before the synchronous session and the REST front).
  */
 export const MAX_BURST_HERE = 8;
 
@@ -356,6 +362,7 @@ export class WorkerPool {
   private readonly threads: InferenceThread[];
   private readonly intraOpNumThreads: number;
   private readonly callingThreadRuns: boolean;
+  private readonly cheapRunNs: number | undefined;
   /** Loaded models, so that a replacement worker can load them again. */
   private readonly models = new Set<PooledModelImpl>();
   /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
@@ -368,6 +375,7 @@ export class WorkerPool {
     const size = Math.max(1, options.size ?? availableParallelism());
     this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
     this.callingThreadRuns = options.callingThreadRuns ?? true;
+    this.cheapRunNs = options.cheapRunNs;
     this.onRestart = options.onRestart;
     this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
   }
@@ -467,6 +475,7 @@ export class WorkerPool {
     const callingThread = new CallingThreadRuns(modelPath, {
       eligible: device === 'cpu' && small,
       disabled: !this.callingThreadRuns,
+      ...(this.cheapRunNs === undefined ? {} : { cheapRunNs: this.cheapRunNs }),
     });
     const model = new PooledModelImpl(
       modelPath,
@@ -552,12 +561,22 @@ class PooledModelImpl implements PooledModel {
    * "Round 8"). Runs of different connections that overlap mean the event loop, which every request's transport
    * work needs, is the scarce thread; a run handed to a worker costs it ~10 µs against ~17 µs computed here
    * (docs/performance.md, "Round 6: the gRPC path"), and the worker computes on another core meanwhile (REST at 32
-   * connections lost 10–20 % when all its runs computed here). The REST front's MANY_CONNECTIONS runs are the
+   * connections lost 10–20 % when all its runs computed here). The REST front's MANY_CONNECTIONS runs are an
    * exception: at most MAX_BURST_HERE of them a turn, they compute here whatever else is in flight, so that the event
    * loop computes a share of a busy turn's runs instead of waiting for the workers' replies ("Round 10").
+   *
+   * A run of a client connection (an HTTP/2 session's, or MANY_CONNECTIONS) that is cheaper than its hand-off
+   * (calling-thread-runs.ts, CHEAPER_THAN_HANDOFF_NS) computes here whatever else is in flight and however large its
+   * burst: handing it off frees nothing on the event loop. With every such run here, v2 REST binary answered 20–40 %
+   * more at 32 and 64 connections than with 8 a turn here and the rest in a worker, and gRPC Predict on one connection
+   * with 32 streams 5–16 % more than with the burst in a worker ("Round 11"). Runs without a connection (node:http's,
+   * batches) keep the rules above.
    */
-  private mayRunHere(options: RunOptions): boolean {
+  /** `cheap`: a client connection's run cheaper than its hand-off (runSomewhere). */
+  private mayRunHere(options: RunOptions, cheap: boolean): boolean {
     if (options.chunkRows !== undefined) return false;
+    // A client connection's run cheaper than its hand-off computes here whatever else is in flight ("Round 11").
+    if (cheap) return true;
     const together = options.connection ? (this.awaitingTurnEnd.get(options.connection) ?? 0) : 0;
     // The REST front's share of a turn computes here whatever else is in flight (MANY_CONNECTIONS).
     if (options.connection === MANY_CONNECTIONS) return together + this.heldForBurst + 1 <= MAX_BURST_HERE;
@@ -624,20 +643,26 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
-    if (this.mayRunHere(options) && this.callingThread.qualifies(feeds)) {
+    // A connection's run cheaper than its hand-off joins the turn's one burst of such runs, whatever its connection
+    // (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
+    // one by one, each between two replies' encoding and writing, 32 connections with a stream each answered 12 %
+    // less than with their runs in a worker ("Round 11").
+    const cheap = options.connection !== undefined && this.callingThread.isCheap(feeds);
+    const group = cheap ? MANY_CONNECTIONS : options.connection;
+    if (this.mayRunHere(options, cheap) && this.callingThread.qualifies(feeds)) {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
-      // back together (PACK_BACKLOG_NS).
+      // back together (PACK_BACKLOG_NS), unless it is cheap.
       let burst: Promise<void> | undefined;
       if (this.callingThread.synchronous) {
-        await this.endOfTurnWith(options.connection);
-        burst = this.joinBurst(options.connection);
+        await this.endOfTurnWith(group);
+        burst = this.joinBurst(group);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);
       }
       // Taken before tryRun: a synchronous run has computed by the time it returns.
       const startedAt = sharedClockMs();
-      const here = this.mayRunHere(options) ? this.callingThread.tryRun(feeds, fetches) : undefined;
+      const here = this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches) : undefined;
       if (here) {
         this.runsOnCallingThread++;
         const { outputs, inferNs } = await this.afterBurst(

@@ -23,23 +23,27 @@ describe('runs of tiny models on the calling thread', () => {
   let repo: TempRepo;
   let pool: WorkerPool;
   let workersOnly: WorkerPool;
+  /** No run counts as cheaper than its hand-off: the rules for dearer runs, with the same tiny model. */
+  let dearRuns: WorkerPool;
 
   before(async () => {
     repo = await tempRepo();
     pool = new WorkerPool({ size: 1, intraOpNumThreads: 1 });
     workersOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
+    dearRuns = new WorkerPool({ size: 1, intraOpNumThreads: 1, cheapRunNs: 0 });
   });
 
   after(async () => {
     await pool.close();
     await workersOnly.close();
+    await dearRuns.close();
     await repo.remove();
   });
 
-  /** The affine model as version `version`, loaded in `pool` and run until a run has computed on the calling thread. */
-  async function tinyModelComputingHere(version: number): Promise<PooledModel> {
+  /** The affine model as version `version`, loaded in `into` and run until a run has computed on the calling thread. */
+  async function tinyModelComputingHere(version: number, into = pool): Promise<PooledModel> {
     const dir = await repo.addVersion('affine', version, affineModel(2, 1));
-    const model = await pool.loadModel(join(dir, 'model.onnx'));
+    const model = await into.loadModel(join(dir, 'model.onnx'));
     assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
     return model;
   }
@@ -117,8 +121,8 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
-  it("one connection's burst computes here, back to back; two connections' runs, or a larger burst, go to a worker", async () => {
-    const model = await tinyModelComputingHere(7);
+  it("a dearer run: one connection's burst computes here, back to back; two connections' runs, or a larger burst, go to a worker", async () => {
+    const model = await tinyModelComputingHere(7, dearRuns);
     /** Runs computed here (since `from`) when the first caller of the burst got its answer. */
     let computedAtFirstAnswer: number | undefined;
     const burst = (connections: object[], from = model.runsOnCallingThread) => {
@@ -147,7 +151,7 @@ describe('runs of tiny models on the calling thread', () => {
     // Two clients' runs in one turn, or a burst larger than MAX_BURST_HERE: none computes here (the main thread is
     // the busy one then), one message each.
     const before = model.runsOnCallingThread;
-    const posted = pool.messages.posted;
+    const posted = dearRuns.messages.posted;
     for (let i = 0; i < 5; i++) {
       for (const connections of [[{}, {}, session], Array<object>(MAX_BURST_HERE + 1).fill(session)]) {
         const results = await burst(connections);
@@ -155,12 +159,12 @@ describe('runs of tiny models on the calling thread', () => {
       }
     }
     assert.equal(model.runsOnCallingThread, before, 'a run of a mixed or large burst computed on the calling thread');
-    assert.equal(pool.messages.posted - posted, 10);
+    assert.equal(dearRuns.messages.posted - posted, 10);
     await model.unload();
   });
 
-  it("the REST front's runs of one turn (MANY_CONNECTIONS): MAX_BURST_HERE compute here, whatever is in flight", async () => {
-    const model = await tinyModelComputingHere(8);
+  it("a dearer run of the REST front's turn (MANY_CONNECTIONS): MAX_BURST_HERE compute here, whatever is in flight", async () => {
+    const model = await tinyModelComputingHere(8, dearRuns);
     const x = () => ({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) });
     const many = () => model.run(x(), ['y'], { connection: MANY_CONNECTIONS });
     const check = (results: Record<string, HostTensor>[]) => {
@@ -173,9 +177,9 @@ describe('runs of tiny models on the calling thread', () => {
     };
     const counts = async (runs: () => Promise<Record<string, HostTensor>>[]) => {
       const here = model.runsOnCallingThread;
-      const posted = pool.messages.posted;
+      const posted = dearRuns.messages.posted;
       check(await Promise.all(runs()));
-      return { here: model.runsOnCallingThread - here, posted: pool.messages.posted - posted };
+      return { here: model.runsOnCallingThread - here, posted: dearRuns.messages.posted - posted };
     };
     assert.ok(
       await seen(async () => (await counts(() => Array.from({ length: 4 }, many))).here === 4),
@@ -202,6 +206,44 @@ describe('runs of tiny models on the calling thread', () => {
       }),
       'REST runs did not compute here while other runs were in a worker',
     );
+    await model.unload();
+  });
+
+  it('runs cheaper than their hand-off, of any connections, compute here in one burst of the turn, whatever its size', async () => {
+    const model = await tinyModelComputingHere(9);
+    const session = {};
+    // Two other clients, a burst of REST requests and a burst of one HTTP/2 session's streams, each larger than
+    // MAX_BURST_HERE, all in one turn: with runs this cheap, every one computes here, back to back, before any caller
+    // is answered, and nothing is posted to a worker.
+    const connections = [
+      {},
+      {},
+      ...Array<object>(MAX_BURST_HERE + 1).fill(MANY_CONNECTIONS),
+      ...Array<object>(MAX_BURST_HERE + 1).fill(session),
+    ];
+    let wholeTurnHere = false;
+    for (let i = 0; i < 100 && !wholeTurnHere; i++) {
+      const before = model.runsOnCallingThread;
+      const posted = pool.messages.posted;
+      let computedAtFirstAnswer: number | undefined;
+      const results = await Promise.all(
+        connections.map((connection) =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection }).then((outputs) => {
+            computedAtFirstAnswer ??= model.runsOnCallingThread - before;
+            return outputs;
+          }),
+        ),
+      );
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      // On a loaded machine a slow measurement can make the model dearer for a while: tried again (bounded).
+      wholeTurnHere = model.runsOnCallingThread - before === connections.length && pool.messages.posted === posted;
+      if (wholeTurnHere) assert.equal(computedAtFirstAnswer, connections.length, 'a caller was answered mid-burst');
+    }
+    assert.ok(wholeTurnHere, 'no turn of cheap runs computed wholly on the calling thread');
+    // Without a connection (node:http's, a batch) the rules for dearer runs hold: overlapping runs go to a worker.
+    const posted = pool.messages.posted;
+    await Promise.all(Array.from({ length: 4 }, () => model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y'])));
+    assert.ok(pool.messages.posted > posted, 'overlapping runs without a connection all computed here');
     await model.unload();
   });
 

@@ -39,8 +39,8 @@ export interface RestRequest {
   socket: Socket;
   /**
    * The run group the transport names for the request's model run (RunRequest.connection): the HTTP/1.1 front's
-   * MANY_CONNECTIONS for the first MAX_BURST_HERE requests it takes in a loop turn; undefined from node:http and
-   * fastify.
+   * MANY_CONNECTIONS for every request it takes (the requests of a loop turn form one burst); undefined from
+   * node:http and fastify.
    */
   connection?: object;
 }

@@ -28,7 +28,7 @@
  */
 import { maxHeaderSize, STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
-import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../core/index.js';
+import { MANY_CONNECTIONS } from '../../core/index.js';
 import { errorReply, type RestReply } from './http-common.js';
 import type { HotRoute, HotRoutes } from './hot-routes.js';
 
@@ -243,10 +243,10 @@ class FrontConnection {
     }
     this.pending = request.length === bytes.length ? undefined : bytes.subarray(request.length);
     this.busy = true;
-    const { front } = this;
-    const group = front.startRequest();
-    front.hot
-      .answer(request.route, request.url, request.headers, this.socket, () => request.body, group)
+    // The front's requests of one loop turn are one burst of MANY_CONNECTIONS: runs cheaper than their hand-off
+    // compute back to back on the calling thread at the end of the turn (worker-pool.ts, mayRunHere).
+    this.front.hot
+      .answer(request.route, request.url, request.headers, this.socket, () => request.body, MANY_CONNECTIONS)
       .then(
         ({ reply, extra }) => this.reply(reply, extra),
         (err: unknown) => this.reply(errorReply(err), undefined),
@@ -322,12 +322,6 @@ export class Http1Front {
   private readonly connections = new Set<FrontConnection>();
   private readonly nodeListeners: ConnectionListener[];
   private closed = false;
-  /** Requests taken in this turn of the event loop (startRequest); back to 0 in its check phase. */
-  private takenThisTurn = 0;
-  private readonly endTurn = () => {
-    this.takenThisTurn = 0;
-  };
-
   constructor(
     private readonly server: HttpServer,
     readonly hot: HotRoutes,
@@ -378,19 +372,6 @@ export class Http1Front {
     let count = 0;
     for (const connection of this.connections) if (connection.receiving) count++;
     return count;
-  }
-
-  /**
-   * A request is taken: its run group (RunRequest.connection). The first MAX_BURST_HERE requests taken in one turn of
-   * the event loop are named MANY_CONNECTIONS: their runs may compute back to back on the calling thread at the end of
-   * the turn, even while the workers compute the turn's other runs. The event loop then computes a share of the runs
-   * rather than wait for a worker's replies: at 32 connections it was 73–78 % busy when every run of a busy turn went
-   * to a worker, 93–95 % with this share, and answered 15–21 % more requests (docs/performance.md, "Round 10").
-   */
-  startRequest(): object | undefined {
-    if (this.takenThisTurn === 0) setImmediate(this.endTurn);
-    this.takenThisTurn++;
-    return this.takenThisTurn <= MAX_BURST_HERE ? MANY_CONNECTIONS : undefined;
   }
 
   forget(connection: FrontConnection): void {
