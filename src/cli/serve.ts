@@ -71,11 +71,6 @@ export function registerServeCommand(program: Command): Command {
       waitForModels: flags.waitForModels,
       dashboard: flags.dashboard ? { ...(flags.runsDir ? { runsDir: flags.runsDir } : {}) } : false,
     });
-    process.stderr.write(
-      `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +
-        (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`) +
-        securitySummary(flags),
-    );
     let stopping = false;
     const onSigterm = () => stop('SIGTERM');
     const onSigint = () => stop('SIGINT');
@@ -126,6 +121,13 @@ export function registerServeCommand(program: Command): Command {
     };
     process.on('SIGTERM', onSigterm);
     process.on('SIGINT', onSigint);
+    // Announced once the handlers are in place: a supervisor (or a test) that signals as soon as it reads these lines
+    // must reach them, not node's default action, which kills the process without a drain.
+    process.stderr.write(
+      `Running gRPC ModelServer at ${flags.host}:${server.grpcPort} ...\n` +
+        (server.restPort === undefined ? '' : `Exporting HTTP/REST API at:${flags.host}:${server.restPort} ...\n`) +
+        securitySummary(flags),
+    );
   });
   acceptBothFlagStyles(command);
   return command;
