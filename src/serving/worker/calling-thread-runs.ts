@@ -30,7 +30,7 @@ export const RUN_BUDGET_NS = 150_000;
 export const TURN_BUDGET_NS = 300_000;
 /**
  * A run predicted to compute within this is cheaper here than its hand-off to a worker, at any load: the hand-off
- * costs the main thread about as much as such a run (v2 REST binary at 32 connections: 36–39 µs of main-thread CPU
+ * costs the main thread about as much as such a run (v2 REST binary at 32 connections: 35–40 µs of main-thread CPU
  * a request with every run in a worker, 38–39 µs with every run here, the MNIST softmax's run ≈ 8 µs), and the
  * worker ~20 µs more of the other core's, which on a 2-core machine the load's own clients need. Handing such runs
  * off therefore frees nothing on the event loop (docs/performance.md, "Round 11"). These runs may fill a turn up to

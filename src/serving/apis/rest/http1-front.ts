@@ -322,6 +322,7 @@ export class Http1Front {
   private readonly connections = new Set<FrontConnection>();
   private readonly nodeListeners: ConnectionListener[];
   private closed = false;
+
   constructor(
     private readonly server: HttpServer,
     readonly hot: HotRoutes,
