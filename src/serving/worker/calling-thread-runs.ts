@@ -54,6 +54,11 @@ const SMOOTHING = 0.1;
  */
 const MAX_SAMPLE_RATIO = 4;
 
+/** A running estimate moved toward `sample`, which counts as at most MAX_SAMPLE_RATIO times the estimate. */
+function smoothed(estimate: number, sample: number): number {
+  return estimate + SMOOTHING * (Math.min(sample, MAX_SAMPLE_RATIO * estimate) - estimate);
+}
+
 let turnSpentNs = 0;
 let turnResetScheduled = false;
 
@@ -122,11 +127,7 @@ export class CallingThreadRuns {
   observe(inferNs: number, feeds: Record<string, HostTensor>, here = false): void {
     const sample = inferNs / elementCount(feeds);
     if (here) {
-      this.hereNsPerElement =
-        this.hereNsPerElement === undefined
-          ? sample
-          : this.hereNsPerElement +
-            SMOOTHING * (Math.min(sample, MAX_SAMPLE_RATIO * this.hereNsPerElement) - this.hereNsPerElement);
+      this.hereNsPerElement = this.hereNsPerElement === undefined ? sample : smoothed(this.hereNsPerElement, sample);
     }
     if (this.nsPerElement === undefined) {
       this.firstSamples.push(sample);
@@ -134,8 +135,7 @@ export class CallingThreadRuns {
       const sorted = [...this.firstSamples].sort((a, b) => a - b);
       this.nsPerElement = sorted[sorted.length >> 1] as number;
     } else {
-      const bounded = Math.min(sample, MAX_SAMPLE_RATIO * this.nsPerElement);
-      this.nsPerElement += SMOOTHING * (bounded - this.nsPerElement);
+      this.nsPerElement = smoothed(this.nsPerElement, sample);
     }
     if (!this.options.eligible || this.options.disabled) return;
     if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
@@ -179,19 +179,21 @@ export class CallingThreadRuns {
   }
 
   /**
-   * Runs `feeds` here when the model qualifies and the run fits this turn's budget; undefined means "send it to a
-   * worker". The result carries the measured compute time. With the synchronous session the run has computed when
-   * this returns (the promise is already settled).
+   * Runs `feeds` here when the model qualifies and the run fits this turn's budget (CHEAP_TURN_BUDGET_NS for a run the
+   * pool judged `cheap`, else TURN_BUDGET_NS); undefined means "send it to a worker". The result carries the measured
+   * compute time. With the synchronous session the run has computed when this returns (the promise is already
+   * settled).
    */
   tryRun(
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
+    cheap = false,
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> | undefined {
     const session = this.session;
     if (!session || this.nsPerElement === undefined) return undefined;
     const predictedNs = this.nsPerElement * elementCount(feeds);
     if (predictedNs > RUN_BUDGET_NS) return undefined;
-    if (!bookTurn(predictedNs, this.isCheap(feeds) ? CHEAP_TURN_BUDGET_NS : TURN_BUDGET_NS)) return undefined;
+    if (!bookTurn(predictedNs, cheap ? CHEAP_TURN_BUDGET_NS : TURN_BUDGET_NS)) return undefined;
     return this.runHere(session, feeds, fetches);
   }
 

@@ -662,7 +662,7 @@ class PooledModelImpl implements PooledModel {
       }
       // Taken before tryRun: a synchronous run has computed by the time it returns.
       const startedAt = sharedClockMs();
-      const here = this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches) : undefined;
+      const here = this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches, cheap) : undefined;
       if (here) {
         this.runsOnCallingThread++;
         const { outputs, inferNs } = await this.afterBurst(
