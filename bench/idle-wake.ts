@@ -3,9 +3,10 @@
  * and the load generator's, sleeps between two requests; on a virtual machine such as this one an idle vCPU is
  * halted, and the next request's code and data are then cold. Two measurements, rounds alternated, medians:
  *
- * 1. ONNX Runtime's run of bench:serve's MNIST softmax ([1,784] → [1,10]) on this thread, through the synchronous
- *    native session flowserve's calling-thread runs use (src/serving/worker/ort-sync-session.ts): back to back, and
- *    each run after sleeping 0.2 ms or 1 ms (Atomics.wait), as at c1, where a request arrives every ~0.2 ms.
+ * 1. The run of bench:serve's MNIST softmax ([1,784] → [1,10]) on this thread, by both engines flowserve's
+ *    calling-thread runs use: ONNX Runtime's synchronous native session (src/serving/worker/ort-sync-session.ts) and
+ *    the JavaScript plan of a tiny dense model (src/serving/worker/dense-plan.ts); back to back, and each run after
+ *    sleeping 0.2 ms or 1 ms (Atomics.wait), as at c1, where a request arrives every ~0.2 ms.
  * 2. v2 REST binary infer at `wrk -t1 -c1` against flowserve and bench:serve's bare fastify peer (the same child
  *    servers bench:serve starts), once with the CPUs left to idle and once with one spinner process per CPU at nice
  *    19, which takes only the cycles nothing else wants and so keeps every vCPU out of idle.
@@ -20,6 +21,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+import { HostTensor } from '../src/graph/host-tensor.js';
+import { DensePlan, loadDensePlan } from '../src/serving/worker/dense-plan.js';
 import { createSyncSession } from '../src/serving/worker/ort-sync-session.js';
 import { median } from './cpu-time.js';
 import { INSTALL_HINT, nativeGenerators, runWrk } from './native-load.js';
@@ -49,27 +52,41 @@ function parseArgs(argv: string[]): Options {
 const PAUSES_MS = [0, 0.2, 1];
 const RUNS_PER_PAUSE: Record<number, number> = { 0: 5000, 0.2: 1500, 1: 500 };
 
-/** Part 1: µs per run of the softmax after each pause, one sample per round (the pauses alternate within a round). */
-function measureRuns(modelPath: string, rounds: number): Map<number, number[]> {
+const ENGINES = ['onnxruntime', 'javascript'] as const;
+type Engine = (typeof ENGINES)[number];
+
+/**
+ * Part 1: µs per run of the softmax by each engine after each pause (`${engine} ${pause}`), one sample per round;
+ * the pauses and the engines alternate within a round.
+ */
+async function measureRuns(modelPath: string, rounds: number): Promise<Map<string, number[]>> {
   const session = createSyncSession(modelPath);
   if (!session) throw new Error("onnxruntime-node's native binding is not as flowserve expects (ort-sync-session.ts)");
+  const plan = await loadDensePlan(modelPath);
+  if (!(plan instanceof DensePlan)) throw new Error(`the MNIST softmax got no JavaScript plan: ${plan.reason}`);
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const input = new Float32Array(784).fill(0.5);
-  const run = () => session.run({ x: new ort.Tensor('float32', input, [1, 784]) }, ['y']);
-  for (let i = 0; i < 2000; i++) run();
-  const samples = new Map<number, number[]>(PAUSES_MS.map((p) => [p, []]));
+  const run: Record<Engine, () => unknown> = {
+    onnxruntime: () => session.run({ x: new ort.Tensor('float32', input, [1, 784]) }, ['y']),
+    javascript: () => plan.run({ x: new HostTensor('float32', [1, 784], input) }, ['y']),
+  };
+  for (const engine of ENGINES) for (let i = 0; i < 2000; i++) run[engine]();
+  const samples = new Map<string, number[]>();
   try {
     for (let round = 0; round < rounds; round++) {
       for (const pause of round % 2 ? [...PAUSES_MS].reverse() : PAUSES_MS) {
-        const count = RUNS_PER_PAUSE[pause] as number;
-        let ns = 0;
-        for (let i = 0; i < count; i++) {
-          if (pause > 0) Atomics.wait(sleeper, 0, 0, pause);
-          const started = process.hrtime.bigint();
-          run();
-          ns += Number(process.hrtime.bigint() - started);
+        for (const engine of round % 2 ? [...ENGINES].reverse() : ENGINES) {
+          const count = RUNS_PER_PAUSE[pause] as number;
+          let ns = 0;
+          for (let i = 0; i < count; i++) {
+            if (pause > 0) Atomics.wait(sleeper, 0, 0, pause);
+            const started = process.hrtime.bigint();
+            run[engine]();
+            ns += Number(process.hrtime.bigint() - started);
+          }
+          const key = `${engine} ${pause}`;
+          samples.set(key, [...(samples.get(key) ?? []), ns / count / 1000]);
         }
-        samples.get(pause)?.push(ns / count / 1000);
       }
     }
   } finally {
@@ -106,11 +123,14 @@ async function main(): Promise<void> {
     Array.from({ length: 784 }, (_, i) => (i % 17) / 17),
   );
 
-  const runs = measureRuns(join(base, '1', 'model.onnx'), options.rounds);
-  console.log(`ONNX Runtime run of the MNIST softmax on this thread, ${options.rounds} rounds (medians):`);
-  for (const [pause, us] of runs)
+  const runs = await measureRuns(join(base, '1', 'model.onnx'), options.rounds);
+  const runUs = (engine: Engine, pause: number) => median(runs.get(`${engine} ${pause}`) ?? []);
+  console.log(`A run of the MNIST softmax on this thread, ${options.rounds} rounds (medians):`);
+  console.log(`  ${''.padEnd(24)}${ENGINES.map((e) => e.padStart(13)).join('')}`);
+  for (const pause of PAUSES_MS)
     console.log(
-      `  ${pause === 0 ? 'back to back' : `after ${pause} ms asleep`}`.padEnd(26) + `${median(us).toFixed(1)} µs`,
+      `  ${pause === 0 ? 'back to back' : `after ${pause} ms asleep`}`.padEnd(26) +
+        ENGINES.map((e) => `${runUs(e, pause).toFixed(1)} µs`.padStart(13)).join(''),
     );
 
   const servers = { flowserve: await spawnServer('flowserve', base), bare: await spawnServer('bare', base) };
@@ -163,15 +183,24 @@ async function main(): Promise<void> {
   }
   console.log('');
 
-  const back = median(runs.get(0) ?? []);
   const rows: BenchRow[] = PAUSES_MS.filter((p) => p > 0).map((pause) => ({
     name: `ort_run_after_${pause * 1000}us_asleep_vs_back_to_back`,
     unit: 'µs/run',
-    flowserve: median(runs.get(pause) ?? []),
-    peer: back,
+    flowserve: runUs('onnxruntime', pause),
+    peer: runUs('onnxruntime', 0),
     peerName: 'the same run back to back',
     higherIsBetter: false,
   }));
+  for (const pause of PAUSES_MS) {
+    rows.push({
+      name: `javascript_run_${pause === 0 ? 'back_to_back' : `after_${pause * 1000}us_asleep`}_vs_ort`,
+      unit: 'µs/run',
+      flowserve: runUs('javascript', pause),
+      peer: runUs('onnxruntime', pause),
+      peerName: 'ONNX Runtime, the same pause',
+      higherIsBetter: false,
+    });
+  }
   for (const cpus of ['idle', 'busy']) {
     const flow = load.get(`flowserve ${cpus}`);
     const bare = load.get(`bare ${cpus}`);
@@ -187,7 +216,7 @@ async function main(): Promise<void> {
   }
   report('idle-wake', rows, {
     config: options,
-    runUs: Object.fromEntries([...runs].map(([pause, us]) => [`${pause}ms`, us])),
+    runUs: Object.fromEntries([...runs].map(([key, us]) => [key.replace(' ', ' after ') + ' ms', us])),
     load: Object.fromEntries(load),
   });
 }

@@ -47,6 +47,7 @@ export async function buildCoreOptions(
     allowVersionLabelsForUnavailableModels: flags.allowVersionLabelsForUnavailableModels,
     numWorkers: flags.numWorkers,
     callingThreadRuns: flags.callingThreadRuns,
+    jsDenseRuns: flags.jsDenseRuns,
     chunkedRuns: flags.chunkedRuns,
     device: flags.device,
     limits: {

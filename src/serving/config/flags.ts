@@ -39,6 +39,8 @@ export interface ServerFlags {
   numWorkers: number;
   /** Tiny models compute on the calling thread (src/serving/worker/calling-thread-runs.ts). */
   callingThreadRuns: boolean;
+  /** Tiny dense models compute in JavaScript on the calling thread (src/serving/worker/dense-plan.ts). */
+  jsDenseRuns: boolean;
   /** Large batches of models measured to run faster in chunks run so (src/serving/core/chunked-runs.ts). */
   chunkedRuns: boolean;
   /** Where models without a per-model `device` run: the CPU or GPU:0 (ONNX Runtime's WebGPU execution provider). */
@@ -224,6 +226,13 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     kind: 'bool',
     defaultValue: () => true,
     help: 'run CPU models whose measured runs are tiny (≤ 150 µs) on the main thread, not a worker (false: always a worker)',
+  },
+  {
+    flag: 'js_dense_runs',
+    key: 'jsDenseRuns',
+    kind: 'bool',
+    defaultValue: () => true,
+    help: 'compute tiny dense models (MatMul/Gemm, bias, ReLU/sigmoid/tanh, softmax; ≤ 16,384 multiply-adds a run) on the main thread in JavaScript, where ONNX Runtime costs more than their arithmetic; answers agree to float32 rounding (false: always ONNX Runtime)',
   },
   {
     flag: 'chunked_runs',

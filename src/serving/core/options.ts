@@ -53,6 +53,11 @@ export interface ServingCoreOptions {
    */
   callingThreadRuns?: boolean;
   /**
+   * Calling-thread runs of tiny dense models compute in JavaScript, not ONNX Runtime (src/serving/worker/dense-plan.ts);
+   * default true. Answers agree with ONNX Runtime's to float32 rounding; false keeps every run in ONNX Runtime.
+   */
+  jsDenseRuns?: boolean;
+  /**
    * A version's batchable signatures are measured when it loads, and their larger batches run as chunks where that
    * is measurably cheaper and gives the same outputs (src/serving/core/chunked-runs.ts); default true.
    */

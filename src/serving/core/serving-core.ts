@@ -119,6 +119,7 @@ export class ServingCoreImpl implements ServingCore {
           size: options.numWorkers,
           onRestart: () => metrics.countWorkerRestart(),
           ...(options.callingThreadRuns === undefined ? {} : { callingThreadRuns: options.callingThreadRuns }),
+          ...(options.jsDenseRuns === undefined ? {} : { jsDenseRuns: options.jsDenseRuns }),
         });
     if (this.pool) {
       const pool = this.pool;

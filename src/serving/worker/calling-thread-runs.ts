@@ -14,7 +14,9 @@
  * stays free for status, metrics and other connections while it computes.
  *
  * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
- * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. The pool
+ * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. A tiny dense model (the
+ * MNIST softmax) computes in JavaScript instead (dense-plan.ts), where ONNX Runtime's fixed cost per run exceeds
+ * the arithmetic, for runs within DENSE_PLAN_MAX_MACS. The pool
  * (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
  * connection's burst always; a dearer one only when the model's other runs in flight, if any, came on the same
  * client connection in the same turn.
@@ -22,6 +24,7 @@
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
+import { DensePlan, loadDensePlan } from './dense-plan.js';
 import { createSyncSession, SyncSession } from './ort-sync-session.js';
 
 /** A run predicted to take longer than this goes to a worker. */
@@ -94,6 +97,8 @@ export interface CallingThreadOptions {
   disabled?: boolean;
   /** Runs predicted within this are cheap (`isCheap`); default CHEAPER_THAN_HANDOFF_NS, 0 for none (tests). */
   cheapRunNs?: number;
+  /** Tiny dense models compute here in JavaScript (dense-plan.ts); default true, false: always ONNX Runtime. */
+  jsDenseRuns?: boolean;
 }
 
 export class CallingThreadRuns {
@@ -110,6 +115,10 @@ export class CallingThreadRuns {
   private readonly firstSamples: number[] = [];
   /** Native and synchronous where onnxruntime-node allows it (ort-sync-session.ts), else the public session. */
   private session: SyncSession | ort.InferenceSession | undefined;
+  /** The model as a JavaScript plan, beside the synchronous session, when it is a tiny dense one (dense-plan.ts). */
+  private dense: DensePlan | undefined;
+  /** Runs the dense plan computed. */
+  javascriptRuns = 0;
   private loading = false;
   private released = false;
 
@@ -151,8 +160,15 @@ export class CallingThreadRuns {
           interOpNumThreads: 1,
           executionProviders: ['cpu'],
         }));
+      const plan =
+        session instanceof SyncSession && this.options.jsDenseRuns !== false
+          ? await loadDensePlan(this.modelPath)
+          : undefined;
       if (this.released) await session.release();
-      else this.session = session;
+      else {
+        if (plan instanceof DensePlan) this.dense = plan;
+        this.session = session;
+      }
     } catch {
       // The workers loaded it; a calling-thread session that cannot be made only costs the shortcut.
     }
@@ -202,6 +218,15 @@ export class CallingThreadRuns {
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> {
+    const dense = session instanceof SyncSession ? this.dense : undefined;
+    if (dense?.fits(feeds)) {
+      const started = process.hrtime.bigint();
+      const outputs = dense.run(feeds, fetches);
+      const inferNs = Number(process.hrtime.bigint() - started);
+      this.javascriptRuns++;
+      this.observe(inferNs, feeds, true);
+      return { outputs, inferNs };
+    }
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const name in feeds) {
       const t = feeds[name] as HostTensor;
@@ -224,6 +249,7 @@ export class CallingThreadRuns {
     this.released = true;
     const session = this.session;
     this.session = undefined;
+    this.dense = undefined;
     await session?.release();
   }
 }

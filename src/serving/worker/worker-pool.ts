@@ -57,6 +57,11 @@ export interface WorkerPoolOptions {
    * client connection's burst (calling-thread-runs.ts, CHEAPER_THAN_HANDOFF_NS, the default); 0: never (tests).
    */
   cheapRunNs?: number;
+  /**
+   * Calling-thread runs of tiny dense models compute in JavaScript (dense-plan.ts) instead of ONNX Runtime; default
+   * true.
+   */
+  jsDenseRuns?: boolean;
   /** Called each time a crashed worker is replaced (flowserve_inference_worker_restarts_total). */
   onRestart?: () => void;
 }
@@ -163,6 +168,8 @@ export interface PooledModel {
   readonly replicaCount: number;
   /** Runs computed on the calling thread instead of a worker (calling-thread-runs.ts). */
   readonly runsOnCallingThread: number;
+  /** Of those, the runs computed in JavaScript (dense-plan.ts). */
+  readonly runsInJavaScript: number;
   /** Runs a worker computed as chunks (RunOptions.chunkRows). */
   readonly chunkedRuns: number;
   /**
@@ -363,6 +370,7 @@ export class WorkerPool {
   private readonly intraOpNumThreads: number;
   private readonly callingThreadRuns: boolean;
   private readonly cheapRunNs: number | undefined;
+  private readonly jsDenseRuns: boolean;
   /** Loaded models, so that a replacement worker can load them again. */
   private readonly models = new Set<PooledModelImpl>();
   /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
@@ -376,6 +384,7 @@ export class WorkerPool {
     this.intraOpNumThreads = options.intraOpNumThreads ?? Math.max(1, Math.floor(availableParallelism() / size));
     this.callingThreadRuns = options.callingThreadRuns ?? true;
     this.cheapRunNs = options.cheapRunNs;
+    this.jsDenseRuns = options.jsDenseRuns ?? true;
     this.onRestart = options.onRestart;
     this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
   }
@@ -475,6 +484,7 @@ export class WorkerPool {
     const callingThread = new CallingThreadRuns(modelPath, {
       eligible: device === 'cpu' && small,
       disabled: !this.callingThreadRuns,
+      jsDenseRuns: this.jsDenseRuns,
       ...(this.cheapRunNs === undefined ? {} : { cheapRunNs: this.cheapRunNs }),
     });
     const model = new PooledModelImpl(
@@ -526,6 +536,10 @@ class PooledModelImpl implements PooledModel {
 
   get replicaCount(): number {
     return this.replicas.length;
+  }
+
+  get runsInJavaScript(): number {
+    return this.callingThread.javascriptRuns;
   }
 
   /** Loads this model into `fresh` in place of its replica on the worker that died. */

@@ -282,6 +282,12 @@ describe('server flags', () => {
     assert.equal((await buildCoreOptions(off)).callingThreadRuns, false);
   });
 
+  it('--js_dense_runs reaches the core options (on by default)', async () => {
+    assert.equal((await buildCoreOptions(parseServerFlags(['--model_base_path=/m']))).jsDenseRuns, true);
+    const off = parseServerFlags(['--model_base_path=/m', '--js_dense_runs=false']);
+    assert.equal((await buildCoreOptions(off)).jsDenseRuns, false);
+  });
+
   it('--chunked_runs reaches the core options (on by default)', async () => {
     assert.equal((await buildCoreOptions(parseServerFlags(['--model_base_path=/m']))).chunkedRuns, true);
     const off = parseServerFlags(['--model_base_path=/m', '--chunked_runs=false']);

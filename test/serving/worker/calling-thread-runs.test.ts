@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
 import {
   MANY_CONNECTIONS,
   MAX_BURST_HERE,
@@ -25,18 +26,22 @@ describe('runs of tiny models on the calling thread', () => {
   let workersOnly: WorkerPool;
   /** No run counts as cheaper than its hand-off: the rules for dearer runs, with the same tiny model. */
   let dearRuns: WorkerPool;
+  /** Calling-thread runs in ONNX Runtime only, never in JavaScript (dense-plan.ts). */
+  let ortOnly: WorkerPool;
 
   before(async () => {
     repo = await tempRepo();
     pool = new WorkerPool({ size: 1, intraOpNumThreads: 1 });
     workersOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
     dearRuns = new WorkerPool({ size: 1, intraOpNumThreads: 1, cheapRunNs: 0 });
+    ortOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, jsDenseRuns: false });
   });
 
   after(async () => {
     await pool.close();
     await workersOnly.close();
     await dearRuns.close();
+    await ortOnly.close();
     await repo.remove();
   });
 
@@ -62,6 +67,66 @@ describe('runs of tiny models on the calling thread', () => {
     }
     assert.ok(here, 'no run of these inputs computed on the calling thread');
     await model.unload();
+  });
+
+  it("a tiny dense model computes here in JavaScript, within float32 rounding of the workers' answers; --js_dense_runs=false keeps ONNX Runtime's", async () => {
+    // The MNIST softmax's shape: 7,840 multiply-adds a row (dense-plan.ts).
+    const g = new OnnxGraphBuilder('softmax_regression');
+    g.input({ name: 'x', dtype: 'float32', shape: ['batch', 784] });
+    const w = g.constant(
+      new HostTensor(
+        'float32',
+        [784, 10],
+        new Float32Array(7840).map((_, i) => ((i % 13) - 6) / 97),
+      ),
+    );
+    const b = g.constant(
+      new HostTensor(
+        'float32',
+        [10],
+        new Float32Array(10).map((_, i) => i / 10),
+      ),
+    );
+    g.op('Softmax', [g.op('Add', [g.op('MatMul', ['x', w]), b])], {}, 'y');
+    g.output({ name: 'y', dtype: 'float32', shape: ['batch', 10] });
+    const path = join(await repo.addVersion('softmax', 1, g.build()), 'model.onnx');
+    const x = () =>
+      new HostTensor(
+        'float32',
+        [1, 784],
+        new Float32Array(784).map((_, i) => (i % 17) / 17),
+      );
+    const inWorker = await workersOnly.loadModel(path);
+    const reference = (await inWorker.run({ x: x() }, ['y'])).y?.data as Float32Array;
+    try {
+      for (const [into, javascript] of [
+        [pool, true],
+        [ortOnly, false],
+      ] as const) {
+        const model = await into.loadModel(path);
+        let here: Float32Array | undefined;
+        for (let i = 0; i < 400 && !here; i++) {
+          const before = model.runsOnCallingThread;
+          const { y } = await model.run({ x: x() }, ['y']);
+          if (model.runsOnCallingThread > before) here = y?.data as Float32Array;
+        }
+        assert.ok(here, 'no run computed on the calling thread');
+        assert.equal(model.runsInJavaScript > 0, javascript, `runs in JavaScript: ${model.runsInJavaScript}`);
+        if (javascript) {
+          for (let i = 0; i < 10; i++) {
+            const value = here[i] as number;
+            const expected = reference[i] as number;
+            assert.ok(
+              Math.abs(value - expected) <= 1e-6 + 2e-5 * expected,
+              `y[${i}]: ${value}, the worker's ${expected}`,
+            );
+          }
+        } else assert.deepEqual([...here], [...reference]);
+        await model.unload();
+      }
+    } finally {
+      await inWorker.unload();
+    }
   });
 
   it('a request far larger than the measured runs still goes to a worker', async () => {
@@ -253,18 +318,23 @@ describe('runs of tiny models on the calling thread', () => {
     assert.equal(repliesMayWait(undefined), false);
   });
 
-  it("a run on the calling thread that ONNX Runtime refuses fails with ONNX Runtime's reason", async () => {
-    const model = await tinyModelComputingHere(6);
-    const before = model.runsOnCallingThread;
-    // Two rows of three columns: the model takes four.
-    await assert.rejects(
-      model.run({ x: new HostTensor('float32', [2, 3], new Float32Array(6)) }, ['y']),
-      (err: Error) => err.name === 'InvalidArgument' && /invalid dimensions/i.test(err.message),
-    );
-    assert.equal(model.runsOnCallingThread, before + 1, 'the refused run did not compute on the calling thread');
-    const { y } = await model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y']);
-    assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
-    await model.unload();
+  it('a run on the calling thread that the model refuses fails as InvalidArgument with the reason, in JavaScript or ONNX Runtime', async () => {
+    for (const [version, into, reason] of [
+      [6, pool, /input 'x' must have shape \[batch, 4\], got \[2, 3\]/],
+      [10, ortOnly, /invalid dimensions/i],
+    ] as const) {
+      const model = await tinyModelComputingHere(version, into);
+      const before = model.runsOnCallingThread;
+      // Two rows of three columns: the model takes four.
+      await assert.rejects(
+        model.run({ x: new HostTensor('float32', [2, 3], new Float32Array(6)) }, ['y']),
+        (err: Error) => err.name === 'InvalidArgument' && reason.test(err.message),
+      );
+      assert.equal(model.runsOnCallingThread, before + 1, 'the refused run did not compute on the calling thread');
+      const { y } = await model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y']);
+      assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      await model.unload();
+    }
   });
 
   it('callingThreadRuns: false keeps every run in the workers', async () => {
