@@ -430,7 +430,10 @@ class Compiler {
     const proto = this.constants.get(name);
     if (!proto) refuse(`${where} reads '${name}' as a constant, and it is not one`);
     if (proto.dataType !== FLOAT) refuse(`${where}'s constant '${name}' is not float32`);
-    return { proto, dims: (proto.dims ?? []).map(toNumber) };
+    const dims = (proto.dims ?? []).map(toNumber);
+    if (!dims.every((d) => Number.isSafeInteger(d) && d >= 0))
+      refuse(`${where}'s constant '${name}' has dims [${dims.join(', ')}]`);
+    return { proto, dims };
   }
 
   /** The constant's values; its size is bounded by the plan's multiply-adds before anything is read. */

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
@@ -246,6 +247,12 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     ints.output({ name: 'y', dtype: 'int64', shape: ['batch', 4] });
     assert.match(await refusal(ints.build()), /input 'x' is not float32/);
     assert.match(await refusal(new Uint8Array([0xff, 0xff, 0xff])), /not an ONNX model/);
+    // A hostile file: dims that do not describe a tensor are refused before any multiply-add is counted or read.
+    const model = onnxProto.onnx.ModelProto.decode(softmaxRegression(8, 3));
+    const weights = model.graph?.initializer?.[0];
+    assert.ok(weights);
+    weights.dims = [-8, -3];
+    assert.match(await refusal(onnxProto.onnx.ModelProto.encode(model).finish()), /constant '.*' has dims \[-8, -3\]/);
   });
 
   it('refuses feeds and fetches the model does not take, naming the tensor and the shapes', async () => {
