@@ -120,6 +120,7 @@ export class ServingCoreImpl implements ServingCore {
           onRestart: () => metrics.countWorkerRestart(),
           ...(options.callingThreadRuns === undefined ? {} : { callingThreadRuns: options.callingThreadRuns }),
           ...(options.jsDenseRuns === undefined ? {} : { jsDenseRuns: options.jsDenseRuns }),
+          log: this.log,
         });
     if (this.pool) {
       const pool = this.pool;

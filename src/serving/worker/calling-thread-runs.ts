@@ -24,7 +24,7 @@
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
-import { DensePlan, loadDensePlan } from './dense-plan.js';
+import { DENSE_PLAN_MAX_MACS, DensePlan, loadDensePlan } from './dense-plan.js';
 import { createSyncSession, SyncSession } from './ort-sync-session.js';
 
 /** A run predicted to take longer than this goes to a worker. */
@@ -99,6 +99,8 @@ export interface CallingThreadOptions {
   cheapRunNs?: number;
   /** Tiny dense models compute here in JavaScript (dense-plan.ts); default true, false: always ONNX Runtime. */
   jsDenseRuns?: boolean;
+  /** Told once, when the model's runs here start computing in JavaScript (operators may need ONNX Runtime's bits). */
+  log?: (level: 'info', message: string) => void;
 }
 
 export class CallingThreadRuns {
@@ -166,7 +168,15 @@ export class CallingThreadRuns {
           : undefined;
       if (this.released) await session.release();
       else {
-        if (plan instanceof DensePlan) this.dense = plan;
+        if (plan instanceof DensePlan) {
+          this.dense = plan;
+          const rows = Math.floor(DENSE_PLAN_MAX_MACS / plan.macsPerExample);
+          this.options.log?.(
+            'info',
+            `${this.modelPath}: its runs of up to ${rows} rows on the main thread compute in JavaScript, a dense plan of ` +
+              `${plan.macsPerExample} multiply-adds a row (--js_dense_runs=false keeps ONNX Runtime)`,
+          );
+        }
         this.session = session;
       }
     } catch {

@@ -62,6 +62,8 @@ export interface WorkerPoolOptions {
    * true.
    */
   jsDenseRuns?: boolean;
+  /** Where the pool says which engine computes a model's calling-thread runs (the server's log). */
+  log?: (level: 'info', message: string) => void;
   /** Called each time a crashed worker is replaced (flowserve_inference_worker_restarts_total). */
   onRestart?: () => void;
 }
@@ -371,6 +373,7 @@ export class WorkerPool {
   private readonly callingThreadRuns: boolean;
   private readonly cheapRunNs: number | undefined;
   private readonly jsDenseRuns: boolean;
+  private readonly log: WorkerPoolOptions['log'];
   /** Loaded models, so that a replacement worker can load them again. */
   private readonly models = new Set<PooledModelImpl>();
   /** When workers were replaced lately: a worker that keeps dying is not replaced forever. */
@@ -385,6 +388,7 @@ export class WorkerPool {
     this.callingThreadRuns = options.callingThreadRuns ?? true;
     this.cheapRunNs = options.cheapRunNs;
     this.jsDenseRuns = options.jsDenseRuns ?? true;
+    this.log = options.log;
     this.onRestart = options.onRestart;
     this.threads = Array.from({ length: size }, (_, i) => this.spawn(i));
   }
@@ -485,6 +489,7 @@ export class WorkerPool {
       eligible: device === 'cpu' && small,
       disabled: !this.callingThreadRuns,
       jsDenseRuns: this.jsDenseRuns,
+      ...(this.log ? { log: this.log } : {}),
       ...(this.cheapRunNs === undefined ? {} : { cheapRunNs: this.cheapRunNs }),
     });
     const model = new PooledModelImpl(

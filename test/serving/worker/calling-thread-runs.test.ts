@@ -28,13 +28,15 @@ describe('runs of tiny models on the calling thread', () => {
   let dearRuns: WorkerPool;
   /** Calling-thread runs in ONNX Runtime only, never in JavaScript (dense-plan.ts). */
   let ortOnly: WorkerPool;
+  /** What the pools logged. */
+  const logged: string[] = [];
 
   before(async () => {
     repo = await tempRepo();
-    pool = new WorkerPool({ size: 1, intraOpNumThreads: 1 });
+    pool = new WorkerPool({ size: 1, intraOpNumThreads: 1, log: (_, m) => logged.push(m) });
     workersOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, callingThreadRuns: false });
     dearRuns = new WorkerPool({ size: 1, intraOpNumThreads: 1, cheapRunNs: 0 });
-    ortOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, jsDenseRuns: false });
+    ortOnly = new WorkerPool({ size: 1, intraOpNumThreads: 1, jsDenseRuns: false, log: (_, m) => logged.push(m) });
   });
 
   after(async () => {
@@ -103,6 +105,7 @@ describe('runs of tiny models on the calling thread', () => {
         [pool, true],
         [ortOnly, false],
       ] as const) {
+        const loggedBefore = logged.length;
         const model = await into.loadModel(path);
         let here: Float32Array | undefined;
         for (let i = 0; i < 400 && !here; i++) {
@@ -112,6 +115,16 @@ describe('runs of tiny models on the calling thread', () => {
         }
         assert.ok(here, 'no run computed on the calling thread');
         assert.equal(model.runsInJavaScript > 0, javascript, `runs in JavaScript: ${model.runsInJavaScript}`);
+        // The server's log says so once, naming the model file and the rows a run may have.
+        const said = logged.slice(loggedBefore).filter((m) => m.includes('compute in JavaScript'));
+        assert.deepEqual(
+          said,
+          javascript
+            ? [
+                `${path}: its runs of up to 2 rows on the main thread compute in JavaScript, a dense plan of 7840 multiply-adds a row (--js_dense_runs=false keeps ONNX Runtime)`,
+              ]
+            : [],
+        );
         if (javascript) {
           for (let i = 0; i < 10; i++) {
             const value = here[i] as number;
