@@ -22,6 +22,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { HostTensor } from '../src/graph/host-tensor.js';
+import { MAX_MODEL_BYTES } from '../src/serving/worker/calling-thread-runs.js';
 import { DensePlan, loadDensePlan } from '../src/serving/worker/dense-plan.js';
 import { createSyncSession } from '../src/serving/worker/ort-sync-session.js';
 import { median } from './cpu-time.js';
@@ -62,7 +63,7 @@ type Engine = (typeof ENGINES)[number];
 async function measureRuns(modelPath: string, rounds: number): Promise<Map<string, number[]>> {
   const session = createSyncSession(modelPath);
   if (!session) throw new Error("onnxruntime-node's native binding is not as flowserve expects (ort-sync-session.ts)");
-  const plan = await loadDensePlan(modelPath);
+  const plan = await loadDensePlan(modelPath, MAX_MODEL_BYTES);
   if (!(plan instanceof DensePlan)) throw new Error(`the MNIST softmax got no JavaScript plan: ${plan.reason}`);
   const sleeper = new Int32Array(new SharedArrayBuffer(4));
   const input = new Float32Array(784).fill(0.5);

@@ -62,6 +62,11 @@ export function decodeOnnxTensor(bytes: Uint8Array, where: string): NamedTensor 
   } catch (err) {
     throw new InvalidArgument(`${where}: not a serialized onnx.TensorProto: ${(err as Error).message}`);
   }
+  return onnxTensorOfProto(proto, where);
+}
+
+/** A decoded TensorProto (a model's initializer, a Constant's value) whose values it holds itself, as a HostTensor. */
+export function onnxTensorOfProto(proto: InstanceType<typeof onnx.TensorProto>, where: string): NamedTensor {
   const dtype = dtypeFromOnnx(proto.dataType);
   if (!dtype) {
     throw new InvalidArgument(

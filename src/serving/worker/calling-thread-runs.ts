@@ -16,8 +16,7 @@
  * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
  * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. A tiny dense model (the
  * MNIST softmax) computes in JavaScript instead (dense-plan.ts), where ONNX Runtime's fixed cost per run exceeds
- * the arithmetic, for runs within DENSE_PLAN_MAX_MACS. The pool
- * (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
+ * the arithmetic, for runs within DENSE_PLAN_MAX_MACS. The pool (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
  * connection's burst always; a dearer one only when the model's other runs in flight, if any, came on the same
  * client connection in the same turn.
  */
@@ -164,7 +163,7 @@ export class CallingThreadRuns {
         }));
       const plan =
         session instanceof SyncSession && this.options.jsDenseRuns !== false
-          ? await loadDensePlan(this.modelPath)
+          ? await loadDensePlan(this.modelPath, MAX_MODEL_BYTES)
           : undefined;
       if (this.released) await session.release();
       else {
@@ -228,7 +227,8 @@ export class CallingThreadRuns {
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> {
-    const dense = session instanceof SyncSession ? this.dense : undefined;
+    // Set only beside the synchronous session (load).
+    const dense = this.dense;
     if (dense?.fits(feeds)) {
       const started = process.hrtime.bigint();
       const outputs = dense.run(feeds, fetches);

@@ -16,11 +16,12 @@
  * Answers: a dot product accumulates in float64 and rounds once to float32, where ONNX Runtime accumulates in
  * float32, so the two agree to float32 rounding (test/serving/worker/dense-plan.test.ts bounds the difference).
  */
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve, sep } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { HostTensor } from '../../graph/host-tensor.js';
 import { typedArrayFromLittleEndian } from '../../import/little-endian-tensor.js';
+import { onnxTensorOfProto } from '../../onnx/tensor-proto.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -32,8 +33,6 @@ type NodeProto = onnxProto.onnx.INodeProto;
  * A run whose rows need more than this in all goes to ONNX Runtime too (`fits`).
  */
 export const DENSE_PLAN_MAX_MACS = 16_384;
-/** The largest model file read for a plan (the calling thread's own bound, MAX_MODEL_BYTES, is the same). */
-const MAX_MODEL_FILE_BYTES = 1024 * 1024;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
 type Step =
@@ -215,17 +214,14 @@ function softmax(x: Float32Array, rows: number): Float32Array {
 /** Reads a constant's bytes that live in a file beside the model (its `location`, `offset` and `length`). */
 export type ExternalReader = (location: string, offset: number, length: number) => Promise<Uint8Array>;
 
-/** The model at `modelPath` as a plan, or why it has none. Never throws: a model it cannot read has no plan. */
-export async function loadDensePlan(modelPath: string): Promise<DensePlan | NoDensePlan> {
+/**
+ * The model at `modelPath` as a plan, or why it has none; a file over `maxModelBytes` is not read (the calling
+ * thread's MAX_MODEL_BYTES). Never throws: a model it cannot read has no plan.
+ */
+export async function loadDensePlan(modelPath: string, maxModelBytes: number): Promise<DensePlan | NoDensePlan> {
   try {
-    const handle = await open(modelPath, 'r');
-    let size: number;
-    try {
-      size = (await handle.stat()).size;
-    } finally {
-      await handle.close();
-    }
-    if (size > MAX_MODEL_FILE_BYTES) return new NoDensePlan(`the model file is ${size} bytes`);
+    const size = (await stat(modelPath)).size;
+    if (size > maxModelBytes) return new NoDensePlan(`the model file is ${size} bytes, over ${maxModelBytes}`);
     return await compileDensePlan(await readFile(modelPath), externalReader(dirname(modelPath)));
   } catch (err) {
     return new NoDensePlan(`the model could not be read: ${(err as Error).message}`);
@@ -453,10 +449,9 @@ class Compiler {
         );
       }
       values = typedArrayFromLittleEndian('float32', await this.readExternal(location, offset, length)) as Float32Array;
-    } else if (proto.rawData && proto.rawData.length > 0) {
-      values = typedArrayFromLittleEndian('float32', proto.rawData.slice()) as Float32Array;
     } else {
-      values = Float32Array.from(proto.floatData ?? []);
+      // Inline values (raw_data or float_data), checked against the dims, as the golden test tensors are read.
+      values = onnxTensorOfProto(onnx.TensorProto.fromObject(proto), where).tensor.data as Float32Array;
     }
     if (values.length !== count)
       refuse(`${where}'s constant '${proto.name}' has ${values.length} values, not ${count}`);

@@ -589,9 +589,8 @@ class PooledModelImpl implements PooledModel {
    * burst: handing it off frees nothing on the event loop. With every such run here, v2 REST binary answered 20–40 %
    * more at 32 and 64 connections than with 8 a turn here and the rest in a worker, and gRPC Predict on one connection
    * with 32 streams 5–16 % more than with the burst in a worker ("Round 11"). Runs without a connection (node:http's,
-   * batches) keep the rules above.
+   * batches) keep the rules above. `cheap`: the run is such a run (runSomewhere).
    */
-  /** `cheap`: a client connection's run cheaper than its hand-off (runSomewhere). */
   private mayRunHere(options: RunOptions, cheap: boolean): boolean {
     if (options.chunkRows !== undefined) return false;
     // A client connection's run cheaper than its hand-off computes here whatever else is in flight ("Round 11").

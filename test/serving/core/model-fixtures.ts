@@ -5,6 +5,27 @@ import { join } from 'node:path';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
 
+/** Deterministic values in [-scale, scale) (a linear congruential sequence), so failures reproduce. */
+export function values(count: number, seed: number, scale = 1): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return (state / 2 ** 32 - 0.5) * 2 * scale;
+  });
+}
+
+/** The MNIST softmax's shape: y = softmax(x · W + b), x float32 [batch, k], W [k, n]. */
+export function softmaxRegression(k = 784, n = 10): Uint8Array {
+  const g = new OnnxGraphBuilder('softmax_regression');
+  g.input({ name: 'x', dtype: 'float32', shape: ['batch', k] });
+  const w = g.constant(new HostTensor('float32', [k, n], values(k * n, 1, 0.1)), 'W');
+  const b = g.constant(new HostTensor('float32', [n], values(n, 2, 0.1)), 'b');
+  const logits = g.op('Add', [g.op('MatMul', ['x', w]), b]);
+  g.op('Softmax', [logits], { axis: -1 }, 'y');
+  g.output({ name: 'y', dtype: 'float32', shape: ['batch', n] });
+  return g.build();
+}
+
 /** y = x * scale + offset, x and y float32 [-1, 4]. */
 export function affineModel(scale = 2, offset = 1): Uint8Array {
   const b = new OnnxGraphBuilder('affine');

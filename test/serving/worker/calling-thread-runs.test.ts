@@ -2,7 +2,6 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
-import { OnnxGraphBuilder } from '../../../src/onnx/builder.js';
 import {
   MANY_CONNECTIONS,
   MAX_BURST_HERE,
@@ -10,7 +9,7 @@ import {
   WorkerPool,
   type PooledModel,
 } from '../../../src/serving/worker/worker-pool.js';
-import { affineModel, rows, slowModel, tempRepo, type TempRepo } from '../core/model-fixtures.js';
+import { affineModel, rows, slowModel, softmaxRegression, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
 /** Runs `model` on two rows until a run computes on the calling thread, at most `limit` runs. */
 async function runUntilOnCallingThread(model: PooledModel, limit: number): Promise<number> {
@@ -73,25 +72,7 @@ describe('runs of tiny models on the calling thread', () => {
 
   it("a tiny dense model computes here in JavaScript, within float32 rounding of the workers' answers; --js_dense_runs=false keeps ONNX Runtime's", async () => {
     // The MNIST softmax's shape: 7,840 multiply-adds a row (dense-plan.ts).
-    const g = new OnnxGraphBuilder('softmax_regression');
-    g.input({ name: 'x', dtype: 'float32', shape: ['batch', 784] });
-    const w = g.constant(
-      new HostTensor(
-        'float32',
-        [784, 10],
-        new Float32Array(7840).map((_, i) => ((i % 13) - 6) / 97),
-      ),
-    );
-    const b = g.constant(
-      new HostTensor(
-        'float32',
-        [10],
-        new Float32Array(10).map((_, i) => i / 10),
-      ),
-    );
-    g.op('Softmax', [g.op('Add', [g.op('MatMul', ['x', w]), b])], {}, 'y');
-    g.output({ name: 'y', dtype: 'float32', shape: ['batch', 10] });
-    const path = join(await repo.addVersion('softmax', 1, g.build()), 'model.onnx');
+    const path = join(await repo.addVersion('softmax', 1, softmaxRegression()), 'model.onnx');
     const x = () =>
       new HostTensor(
         'float32',

@@ -15,29 +15,9 @@ import {
   NoDensePlan,
   type ExternalReader,
 } from '../../../src/serving/worker/dense-plan.js';
-
-/** Deterministic values in [-scale, scale) (a linear congruential sequence), so failures reproduce. */
-function values(count: number, seed: number, scale = 1): Float32Array {
-  let state = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32 - 0.5) * 2 * scale;
-  });
-}
+import { softmaxRegression, values } from '../core/model-fixtures.js';
 
 const noExternal: ExternalReader = () => Promise.reject(new Error('this model has no external data'));
-
-/** The MNIST softmax's shape: y = softmax(x · W + b), x [batch, 784], W [784, 10]. */
-function softmaxRegression(k = 784, n = 10): Uint8Array {
-  const g = new OnnxGraphBuilder('softmax_regression');
-  g.input({ name: 'x', dtype: 'float32', shape: ['batch', k] });
-  const w = g.constant(new HostTensor('float32', [k, n], values(k * n, 1, 0.1)), 'W');
-  const b = g.constant(new HostTensor('float32', [n], values(n, 2, 0.1)), 'b');
-  const logits = g.op('Add', [g.op('MatMul', ['x', w]), b]);
-  g.op('Softmax', [logits], { axis: -1 }, 'y');
-  g.output({ name: 'y', dtype: 'float32', shape: ['batch', n] });
-  return g.build();
-}
 
 /**
  * Every op the plan computes: Gemm (transB, alpha, beta, a row C), Relu, Sigmoid, Tanh, Sub with the constant
@@ -172,7 +152,7 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     const path = join(exportDir, 'model.onnx');
     await writeFile(path, g.build());
 
-    const loaded = await loadDensePlan(path);
+    const loaded = await loadDensePlan(path, 1024 * 1024);
     if (loaded instanceof NoDensePlan) assert.fail(`no plan: ${loaded.reason}`);
     const x = new HostTensor('float32', [2, 784], values(2 * 784, 11));
     assertClose(
@@ -200,7 +180,7 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     assert.equal(reads, 0);
     // The real reader refuses a path that leaves the folder.
     const path = await saved('escape', external('../outside.bin', 32));
-    const loaded = await loadDensePlan(path);
+    const loaded = await loadDensePlan(path, 1024 * 1024);
     assert.ok(loaded instanceof NoDensePlan);
     assert.match(loaded.reason, /'\.\.\/outside\.bin' is outside the model's folder/);
   });
