@@ -175,6 +175,11 @@ export interface PooledModel {
   /** Runs a worker computed as chunks (RunOptions.chunkRows). */
   readonly chunkedRuns: number;
   /**
+   * The compute a run of `feeds` is predicted to take (ns), from the runs measured so far; Infinity until enough are.
+   * The pool places runs by it (PACK_BACKLOG_NS, calling-thread-runs.ts).
+   */
+  predictedRunNs(feeds: Record<string, HostTensor>): number;
+  /**
    * Times, in one worker, a run of `feeds` (every feed batched along dim 0) whole against the same batch in
    * chunks (chunked-runs.ts). The caller decides from the measurement; nothing changes here.
    */
@@ -545,6 +550,10 @@ class PooledModelImpl implements PooledModel {
 
   get runsInJavaScript(): number {
     return this.callingThread.javascriptRuns;
+  }
+
+  predictedRunNs(feeds: Record<string, HostTensor>): number {
+    return this.callingThread.predictNs(feeds);
   }
 
   /** Loads this model into `fresh` in place of its replica on the worker that died. */
