@@ -4,26 +4,17 @@
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { DEFAULT_VERSION_POLICY, validateModelServerConfig } from '../../src/serving/config/model-server-config.js';
 import { startServer, type RunningServer } from '../../src/serving/server.js';
 import { binaryBody } from '../helpers/oip-rest.js';
+import { loadDescription, MAX_BLOCK_MS, overloaded, turnCpuBound } from '../helpers/event-loop-bounds.js';
 import { startServerProcess, type ServerProcess } from '../helpers/server-process.js';
 import { tempBase, writeClassifier, writeIdentityModel, writeRowSumModel } from '../serving/apis/fixtures.js';
 
 const FEATURES = 1024;
 const BODY_BYTES = 30 * 1024 * 1024;
-/** As in rest-json-limits.test.ts: CPU in one loop turn always, wall-clock delay when the machine is not overloaded. */
-const MAX_BLOCK_MS = 50;
-const overloaded = () => loadavg()[0]! > cpus().length;
-/**
- * The CPU bound per turn, doubled on an overloaded machine: the server child samples its main thread's CPU from a
- * 5 ms timer, and under load more socket reads arrive per loop iteration, so one sample spans more chunks of work
- * (30–40 ms measured at load 2.5, 80 ms once at load 9.8 with other jobs running).
- */
-const turnCpuBound = () => (overloaded() ? 2 * MAX_BLOCK_MS : MAX_BLOCK_MS);
 
 async function errorOf(res: Response): Promise<string> {
   return ((await res.json()) as { error: string }).error;
@@ -210,7 +201,7 @@ describe('/v2 infer: 30 MB bodies do not hold the event loop', () => {
     const { maxDelayMs, maxTurnCpuMs } = await server.command('stats');
     console.log(
       `event loop: max delay ${maxDelayMs?.toFixed(1)} ms, most CPU in one turn ${maxTurnCpuMs?.toFixed(1)} ms ` +
-        `(load ${loadavg()[0]?.toFixed(1)} on ${cpus().length} cores); ${checks} health checks; statuses ${statuses.join(',')}`,
+        `(${loadDescription()}); ${checks} health checks; statuses ${statuses.join(',')}`,
     );
     assert.deepEqual(statuses, [200, 200, 400]);
     assert.ok((maxTurnCpuMs as number) <= turnCpuBound(), `one turn of the event loop used ${maxTurnCpuMs} ms of CPU`);
