@@ -9,7 +9,12 @@ import protobuf from 'protobufjs';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import type { ModelSpecMsg, PredictRequestMsg } from '../shared/proto-types.js';
 import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
-import { readTensorProto, writeTensorProto, type WireTensorProto } from '../shared/tensor-wire.js';
+import {
+  encodeStringTensorProto,
+  readTensorProto,
+  writeTensorProto,
+  type WireTensorProto,
+} from '../shared/tensor-wire.js';
 
 const WIRE_BYTES = 2;
 
@@ -100,9 +105,12 @@ export function encodePredictResponse(response: PredictWireResponse): Buffer {
   for (const [alias, tensor] of Object.entries(response.outputs)) {
     writer.uint32((1 << 3) | WIRE_BYTES).fork();
     writer.uint32((1 << 3) | WIRE_BYTES).string(alias);
-    writer.uint32((2 << 3) | WIRE_BYTES).fork();
-    writeTensorProto(writer, tensor, response.tensorContent);
-    writer.ldelim();
+    if (tensor.dtype === 'string') writer.uint32((2 << 3) | WIRE_BYTES).bytes(encodeStringTensorProto(tensor));
+    else {
+      writer.uint32((2 << 3) | WIRE_BYTES).fork();
+      writeTensorProto(writer, tensor, response.tensorContent);
+      writer.ldelim();
+    }
     writer.ldelim();
   }
   writer.uint32((2 << 3) | WIRE_BYTES).bytes(encodedModelSpec(response.model_spec));

@@ -12,6 +12,7 @@ import protobuf from 'protobufjs';
 import type { V2InferResult, V2Parameters } from '../../v2/infer.js';
 import { hasTypedContents, longBits, rawBytes, writeTypedContents } from './tensor-contents.js';
 import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from './wire-reader.js';
+import { fieldSize, varintSize, writeVarint } from '../../shared/direct-wire.js';
 
 const INT64_MAX = (1n << 63n) - 1n;
 
@@ -96,30 +97,6 @@ function hasParameters(result: V2InferResult): boolean {
   if (!result.parameters) return false;
   for (const _ in result.parameters) return true;
   return false;
-}
-
-/** Bytes of `value` as a varint (value a non-negative safe integer). */
-function varintSize(value: number): number {
-  let size = 1;
-  while (value >= 128) {
-    value = Math.floor(value / 128);
-    size++;
-  }
-  return size;
-}
-
-/** A length-delimited field of `length` bytes, tag included (field numbers here are all below 16: a 1-byte tag). */
-function fieldSize(length: number): number {
-  return 1 + varintSize(length) + length;
-}
-
-function writeVarint(out: Buffer, at: number, value: number): number {
-  while (value >= 128) {
-    out[at++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  out[at++] = value;
-  return at;
 }
 
 function writeText(out: Buffer, at: number, field: number, text: string, length: number): number {
