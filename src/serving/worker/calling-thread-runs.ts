@@ -28,6 +28,12 @@ import { createSyncSession, SyncSession } from './ort-sync-session.js';
 
 /** A run predicted to take longer than this goes to a worker. */
 export const RUN_BUDGET_NS = 150_000;
+/**
+ * A model whose runs the workers measure within this may compute probe runs here (`probes`), to be measured here: a
+ * worker's measurement of a tiny run holds its asynchronous session's turn and promise and, between runs, a sleeping
+ * thread's cold caches, several times the compute here.
+ */
+export const PROBE_BUDGET_NS = 2 * RUN_BUDGET_NS;
 /** Predicted calling-thread compute per turn of the event loop; requests beyond it in the same turn go to workers. */
 export const TURN_BUDGET_NS = 300_000;
 /**
@@ -48,6 +54,11 @@ export const CHEAP_TURN_BUDGET_NS = 2_000_000;
 export const MAX_MODEL_BYTES = 1024 * 1024;
 /** Worker runs measured before a model may qualify. */
 const MEASURED_RUNS = 16;
+/**
+ * Runs measured here before that measurement counts (`isCheap`): the first runs here are slow (the JIT has not
+ * compiled the dense plan's kernel yet, the caches are cold), so the median of these is taken, as for the workers'.
+ */
+export const HERE_MEASURED_RUNS = 8;
 /** Weight of the newest measurement in the running estimate. */
 const SMOOTHING = 0.1;
 /**
@@ -55,6 +66,25 @@ const SMOOTHING = 0.1;
  * machine) moves the estimate by at most 30 %, while a model that really is slower still raises it by 1.3× per run.
  */
 const MAX_SAMPLE_RATIO = 4;
+
+/** Runs of a dense plan on zeros before it serves (DensePlan.runZeros): V8 has optimised its kernel by then. */
+const DENSE_PLAN_WARM_RUNS = 32;
+
+/** DENSE_PLAN_WARM_RUNS runs of `plan`, one a turn of the event loop, so that none holds it up for long. */
+async function warmUp(plan: DensePlan): Promise<void> {
+  for (let i = 0; i < DENSE_PLAN_WARM_RUNS; i++) {
+    await new Promise((resolve) => setImmediate(resolve));
+    plan.runZeros();
+  }
+}
+
+/** Adds `sample` to `samples`; once there are `count`, their median (the first estimate), else undefined. */
+function medianOnceFull(samples: number[], sample: number, count: number): number | undefined {
+  samples.push(sample);
+  if (samples.length < count) return undefined;
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[sorted.length >> 1] as number;
+}
 
 /** A running estimate moved toward `sample`, which counts as at most MAX_SAMPLE_RATIO times the estimate. */
 function smoothed(estimate: number, sample: number): number {
@@ -114,6 +144,9 @@ export class CallingThreadRuns {
    */
   private hereNsPerElement: number | undefined;
   private readonly firstSamples: number[] = [];
+  private readonly firstHereSamples: number[] = [];
+  /** Probes (`probes`) granted in this turn of the event loop. */
+  private probesThisTurn = 0;
   /** Native and synchronous where onnxruntime-node allows it (ort-sync-session.ts), else the public session. */
   private session: SyncSession | ort.InferenceSession | undefined;
   /** The model as a JavaScript plan, beside the synchronous session, when it is a tiny dense one (dense-plan.ts). */
@@ -137,18 +170,17 @@ export class CallingThreadRuns {
   observe(inferNs: number, feeds: Record<string, HostTensor>, here = false): void {
     const sample = inferNs / elementCount(feeds);
     if (here) {
-      this.hereNsPerElement = this.hereNsPerElement === undefined ? sample : smoothed(this.hereNsPerElement, sample);
+      if (this.hereNsPerElement !== undefined) this.hereNsPerElement = smoothed(this.hereNsPerElement, sample);
+      else this.hereNsPerElement = medianOnceFull(this.firstHereSamples, sample, HERE_MEASURED_RUNS);
     }
     if (this.nsPerElement === undefined) {
-      this.firstSamples.push(sample);
-      if (this.firstSamples.length < MEASURED_RUNS) return;
-      const sorted = [...this.firstSamples].sort((a, b) => a - b);
-      this.nsPerElement = sorted[sorted.length >> 1] as number;
+      this.nsPerElement = medianOnceFull(this.firstSamples, sample, MEASURED_RUNS);
+      if (this.nsPerElement === undefined) return;
     } else {
       this.nsPerElement = smoothed(this.nsPerElement, sample);
     }
     if (!this.options.eligible || this.options.disabled) return;
-    if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= RUN_BUDGET_NS) void this.load();
+    if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= PROBE_BUDGET_NS) void this.load();
   }
 
   private async load(): Promise<void> {
@@ -165,6 +197,7 @@ export class CallingThreadRuns {
         session instanceof SyncSession && this.options.jsDenseRuns !== false
           ? await loadDensePlan(this.modelPath, MAX_MODEL_BYTES)
           : undefined;
+      if (plan instanceof DensePlan) await warmUp(plan);
       if (this.released) await session.release();
       else {
         if (plan instanceof DensePlan) {
@@ -193,9 +226,33 @@ export class CallingThreadRuns {
     return perElement * elementCount(feeds) <= (this.options.cheapRunNs ?? CHEAPER_THAN_HANDOFF_NS);
   }
 
+  /**
+   * Whether a run of `feeds` should compute here only to be measured here: the model has not been measured here yet
+   * (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under load,
+   * every burst too large for the calling thread and every worker busy, would otherwise send all runs to the workers
+   * and never learn that they are cheaper here than their hand-off (`isCheap`). Up to HERE_MEASURED_RUNS probes a
+   * turn of the event loop, so that they compute back to back, as a burst's runs here do: a lone probe between
+   * other work measured the MNIST softmax at 64 µs on a slow machine, the runs of a probing burst at 28 µs
+   * (docs/performance.md, "Round 13"). Granted here when true; tryRun still bounds the turn's compute.
+   */
+  probes(feeds: Record<string, HostTensor>): boolean {
+    if (this.hereNsPerElement !== undefined || this.session === undefined) return false;
+    if (this.probesThisTurn >= HERE_MEASURED_RUNS || !(this.predictNs(feeds) <= PROBE_BUDGET_NS)) return false;
+    if (this.probesThisTurn++ === 0) setImmediate(() => (this.probesThisTurn = 0));
+    return true;
+  }
+
+  /**
+   * A run's predicted compute here: the lower of the two estimates (`isCheap` says why), Infinity before the workers'.
+   */
+  private predictHereNs(feeds: Record<string, HostTensor>): number {
+    if (this.nsPerElement === undefined) return Infinity;
+    return Math.min(this.nsPerElement, this.hereNsPerElement ?? Infinity) * elementCount(feeds);
+  }
+
   /** Whether a run of `feeds` may compute here (the model qualifies, the run fits RUN_BUDGET_NS): not yet booked. */
   qualifies(feeds: Record<string, HostTensor>): boolean {
-    return this.session !== undefined && this.predictNs(feeds) <= RUN_BUDGET_NS;
+    return this.session !== undefined && this.predictHereNs(feeds) <= RUN_BUDGET_NS;
   }
 
   /** Whether runs here compute synchronously (ort-sync-session.ts): false before the session is loaded. */
@@ -213,11 +270,11 @@ export class CallingThreadRuns {
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
     cheap = false,
+    probe = false,
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> | undefined {
     const session = this.session;
-    if (!session || this.nsPerElement === undefined) return undefined;
-    const predictedNs = this.nsPerElement * elementCount(feeds);
-    if (predictedNs > RUN_BUDGET_NS) return undefined;
+    const predictedNs = this.predictHereNs(feeds);
+    if (!session || predictedNs > (probe ? PROBE_BUDGET_NS : RUN_BUDGET_NS)) return undefined;
     if (!bookTurn(predictedNs, cheap ? CHEAP_TURN_BUDGET_NS : TURN_BUDGET_NS)) return undefined;
     return this.runHere(session, feeds, fetches);
   }

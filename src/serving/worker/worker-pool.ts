@@ -676,7 +676,10 @@ class PooledModelImpl implements PooledModel {
     // less than with their runs in a worker ("Round 11").
     const cheap = options.connection !== undefined && this.callingThread.isCheap(feeds);
     const group = cheap ? MANY_CONNECTIONS : options.connection;
-    if (this.mayRunHere(options, cheap) && this.callingThread.qualifies(feeds)) {
+    // A connection's run of a model not yet measured here may compute here, to be measured (probes).
+    const probe =
+      options.connection !== undefined && options.chunkRows === undefined && !cheap && this.callingThread.probes(feeds);
+    if (probe || (this.mayRunHere(options, cheap) && this.callingThread.qualifies(feeds))) {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
@@ -689,7 +692,8 @@ class PooledModelImpl implements PooledModel {
       }
       // Taken before tryRun: a synchronous run has computed by the time it returns.
       const startedAt = sharedClockMs();
-      const here = this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches, cheap) : undefined;
+      const here =
+        probe || this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches, cheap, probe) : undefined;
       if (here) {
         this.runsOnCallingThread++;
         const { outputs, inferNs } = await this.afterBurst(

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { HERE_MEASURED_RUNS } from '../../../src/serving/worker/calling-thread-runs.js';
 import {
   MANY_CONNECTIONS,
   MAX_BURST_HERE,
@@ -11,9 +12,16 @@ import {
 } from '../../../src/serving/worker/worker-pool.js';
 import { affineModel, rows, slowModel, softmaxRegression, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
-/** Runs `model` on two rows until a run computes on the calling thread, at most `limit` runs. */
-async function runUntilOnCallingThread(model: PooledModel, limit: number): Promise<number> {
-  for (let i = 0; i < limit && model.runsOnCallingThread === 0; i++) {
+/**
+ * Runs `model` on two rows until `wanted` runs have computed on the calling thread (by default HERE_MEASURED_RUNS:
+ * its runs here are measured then, and it gets no more probe runs), at most `limit` runs.
+ */
+async function runUntilOnCallingThread(
+  model: PooledModel,
+  limit: number,
+  wanted = HERE_MEASURED_RUNS,
+): Promise<number> {
+  for (let i = 0; i < limit && model.runsOnCallingThread < wanted; i++) {
     await model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y']);
   }
   return model.runsOnCallingThread;
@@ -50,7 +58,8 @@ describe('runs of tiny models on the calling thread', () => {
   async function tinyModelComputingHere(version: number, into = pool): Promise<PooledModel> {
     const dir = await repo.addVersion('affine', version, affineModel(2, 1));
     const model = await into.loadModel(join(dir, 'model.onnx'));
-    assert.ok((await runUntilOnCallingThread(model, 400)) > 0, 'no run moved to the calling thread');
+    const here = await runUntilOnCallingThread(model, 400);
+    assert.ok(here >= HERE_MEASURED_RUNS, `only ${here} runs moved to the calling thread`);
     return model;
   }
 
@@ -303,6 +312,48 @@ describe('runs of tiny models on the calling thread', () => {
     const posted = pool.messages.posted;
     await Promise.all(Array.from({ length: 4 }, () => model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y'])));
     assert.ok(pool.messages.posted > posted, 'overlapping runs without a connection all computed here');
+    await model.unload();
+  });
+
+  it("a connection's burst too large for the calling thread computes probe runs here until the model is measured here", async () => {
+    const model = await dearRuns.loadModel(join(await repo.addVersion('affine', 20, affineModel(2, 1)), 'model.onnx'));
+    // Measured in the worker on 1,000-row runs of two connections in one turn (such runs never compute here): the
+    // pool predicts per input element, so the 2-row runs below are predicted far within PROBE_BUDGET_NS.
+    for (let i = 0; i < 8; i++) {
+      await Promise.all(
+        [{}, {}].map((connection) => model.run({ x: HostTensor.zeros('float32', [1000, 4]) }, ['y'], { connection })),
+      );
+    }
+    assert.equal(model.runsOnCallingThread, 0);
+    // Time for the calling thread's session to load (and its dense plan to warm up), with nothing in flight.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Bursts larger than MAX_BURST_HERE of one connection, with no run cheap enough (cheapRunNs 0): before probes,
+    // every run went to the worker, and the model was never measured here.
+    const session = {};
+    let probed = 0;
+    for (let i = 0; i < 50 && model.runsOnCallingThread < HERE_MEASURED_RUNS; i++) {
+      const before = model.runsOnCallingThread;
+      const results = await Promise.all(
+        Array.from({ length: MAX_BURST_HERE + 1 }, () =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection: session }),
+        ),
+      );
+      for (const { y } of results) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      const computedHere: number = model.runsOnCallingThread - before;
+      assert.ok(computedHere <= HERE_MEASURED_RUNS, `${computedHere} runs of one burst computed here`);
+      probed += computedHere;
+    }
+    assert.ok(probed >= HERE_MEASURED_RUNS, `only ${probed} runs of the large bursts computed here`);
+    // Measured here now, and still not cheap: the large bursts go to the worker again, whole.
+    const before = model.runsOnCallingThread;
+    for (let i = 0; i < 3; i++) {
+      await Promise.all(
+        Array.from({ length: MAX_BURST_HERE + 1 }, () =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection: session }),
+        ),
+      );
+    }
+    assert.equal(model.runsOnCallingThread, before, 'a probe after the model was measured here');
     await model.unload();
   });
 

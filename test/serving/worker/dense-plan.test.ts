@@ -103,6 +103,18 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     }
   });
 
+  it('warms up on a row of zeros, computing every output as ONNX Runtime does', async () => {
+    const model = everyOp();
+    const outputs = (await plan(model)).runZeros();
+    assert.deepEqual(Object.keys(outputs).sort(), ['sigmoid', 'tanh']);
+    const zeros = HostTensor.zeros('float32', [1, 12]);
+    const expected = await ortRun(await saved('every-op-zeros', model), zeros, ['tanh', 'sigmoid']);
+    for (const name of ['tanh', 'sigmoid']) {
+      assert.deepEqual(outputs[name]?.shape, [1, 5]);
+      assertClose(outputs[name]?.data as Float32Array, expected[name] as Float32Array, name);
+    }
+  });
+
   it("subtracts each row's maximum before exp(): logits of ±1000 give ONNX Runtime's finite answer", async () => {
     const g = new OnnxGraphBuilder('softmax_only');
     g.input({ name: 'x', dtype: 'float32', shape: ['batch', 4] });

@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import {
+  CallingThreadRuns,
+  HERE_MEASURED_RUNS,
+  PROBE_BUDGET_NS,
+  RUN_BUDGET_NS,
+} from '../../../src/serving/worker/calling-thread-runs.js';
+import { affineModel, rows, tempRepo, type TempRepo } from '../core/model-fixtures.js';
+
+const feeds = () => ({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) });
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (bounded) until `runs` has loaded its session here, which the workers' measurement triggers. */
+async function loaded(runs: CallingThreadRuns): Promise<void> {
+  for (let i = 0; i < 500 && !runs.synchronous; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+  assert.ok(runs.synchronous, 'the calling-thread session did not load');
+}
+
+describe("the calling thread's estimates and probe runs (calling-thread-runs.ts)", () => {
+  let repo: TempRepo;
+  let modelPath: string;
+
+  before(async () => {
+    repo = await tempRepo();
+    modelPath = join(await repo.addVersion('affine', 1, affineModel(2, 1)), 'model.onnx');
+  });
+
+  after(async () => {
+    await repo.remove();
+  });
+
+  it('a model the workers measure above RUN_BUDGET_NS but within PROBE_BUDGET_NS gets probes until it is measured here; then the lower estimate decides', async () => {
+    const runs = new CallingThreadRuns(modelPath, { eligible: true });
+    const workerNs = (RUN_BUDGET_NS + PROBE_BUDGET_NS) / 2;
+    for (let i = 0; i < 16; i++) runs.observe(workerNs, feeds());
+    await loaded(runs);
+    assert.equal(runs.qualifies(feeds()), false, 'qualified on the workers’ measurement alone');
+    // Up to HERE_MEASURED_RUNS probes a turn, so that they compute back to back.
+    for (let i = 0; i < HERE_MEASURED_RUNS; i++) assert.equal(runs.probes(feeds()), true, `probe ${i + 1} of a turn`);
+    assert.equal(runs.probes(feeds()), false, 'more probes in one turn than HERE_MEASURED_RUNS');
+    await nextTurn();
+    assert.equal(runs.probes(feeds()), true, 'no probe in the next turn');
+    // The first runs here are slow (the JIT, cold caches): their median counts, once there are enough of them.
+    for (let i = 0; i < HERE_MEASURED_RUNS - 1; i++) runs.observe(i < 3 ? 400_000 : 4_000, feeds(), true);
+    assert.equal(runs.qualifies(feeds()), false, 'qualified before enough runs here were measured');
+    await nextTurn();
+    assert.equal(runs.probes(feeds()), true);
+    runs.observe(4_000, feeds(), true);
+    assert.equal(runs.qualifies(feeds()), true, 'the runs here, measured cheap, did not make the model qualify');
+    assert.equal(runs.isCheap(feeds()), true);
+    await nextTurn();
+    assert.equal(runs.probes(feeds()), false, 'probed after it was measured here');
+    await runs.release();
+  });
+
+  it('a model the workers measure above PROBE_BUDGET_NS is neither loaded here nor probed', async () => {
+    const runs = new CallingThreadRuns(modelPath, { eligible: true });
+    for (let i = 0; i < 16; i++) runs.observe(PROBE_BUDGET_NS * 1.5, feeds());
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(runs.synchronous, false, 'a session was loaded here');
+    assert.equal(runs.probes(feeds()), false);
+    assert.equal(runs.qualifies(feeds()), false);
+    await runs.release();
+  });
+});
