@@ -69,13 +69,39 @@ const MAX_SAMPLE_RATIO = 4;
 
 /** Runs of a dense plan on zeros before it serves (DensePlan.runZeros): V8 has optimised its kernel by then. */
 const DENSE_PLAN_WARM_RUNS = 32;
+/** The last warm runs, timed: their median is the machine's speed at the plan's kernel (`machineFactor`). */
+const DENSE_PLAN_TIMED_RUNS = 8;
+/**
+ * The dense plan's time a multiply-add on the machine where CHEAPER_THAN_HANDOFF_NS was measured: the MNIST softmax's
+ * 7,840 in 9.4 µs, a run after other work had cooled the caches, as warm-up runs one a turn are (docs/performance.md,
+ * "Round 12").
+ */
+export const REFERENCE_NS_PER_MAC = 9_400 / 7_840;
+/** The most the bound on cheap runs is scaled up for a slow machine (`cheapBoundNs`). */
+export const MAX_MACHINE_FACTOR = 8;
 
-/** DENSE_PLAN_WARM_RUNS runs of `plan`, one a turn of the event loop, so that none holds it up for long. */
-async function warmUp(plan: DensePlan): Promise<void> {
+/**
+ * How much slower than the reference machine this one is, from the dense plan's measured time a multiply-add:
+ * between 1 (a faster machine keeps the reference's bound) and MAX_MACHINE_FACTOR.
+ */
+export function machineFactorOf(nsPerMac: number): number {
+  return Math.min(MAX_MACHINE_FACTOR, Math.max(1, nsPerMac / REFERENCE_NS_PER_MAC));
+}
+
+/**
+ * DENSE_PLAN_WARM_RUNS runs of `plan`, one a turn of the event loop, so that none holds it up for long; returns the
+ * median time a multiply-add of the last DENSE_PLAN_TIMED_RUNS.
+ */
+async function warmUp(plan: DensePlan): Promise<number> {
+  const timed: number[] = [];
   for (let i = 0; i < DENSE_PLAN_WARM_RUNS; i++) {
     await new Promise((resolve) => setImmediate(resolve));
+    const started = process.hrtime.bigint();
     plan.runZeros();
+    if (i >= DENSE_PLAN_WARM_RUNS - DENSE_PLAN_TIMED_RUNS) timed.push(Number(process.hrtime.bigint() - started));
   }
+  timed.sort((a, b) => a - b);
+  return (timed[timed.length >> 1] as number) / (plan.macsPerExample * plan.zeroRows);
 }
 
 /** Adds `sample` to `samples`; once there are `count`, their median (the first estimate), else undefined. */
@@ -145,6 +171,8 @@ export class CallingThreadRuns {
   private hereNsPerElement: number | undefined;
   private readonly firstSamples: number[] = [];
   private readonly firstHereSamples: number[] = [];
+  /** How much slower than the reference machine this one ran the dense plan's warm-up (`cheapBoundNs`); 1 without. */
+  private machineFactor = 1;
   /** Probes (`probes`) granted in this turn of the event loop. */
   private probesThisTurn = 0;
   /** Native and synchronous where onnxruntime-node allows it (ort-sync-session.ts), else the public session. */
@@ -197,11 +225,12 @@ export class CallingThreadRuns {
         session instanceof SyncSession && this.options.jsDenseRuns !== false
           ? await loadDensePlan(this.modelPath, MAX_MODEL_BYTES)
           : undefined;
-      if (plan instanceof DensePlan) await warmUp(plan);
+      const nsPerMac = plan instanceof DensePlan ? await warmUp(plan) : undefined;
       if (this.released) await session.release();
       else {
         if (plan instanceof DensePlan) {
           this.dense = plan;
+          this.machineFactor = machineFactorOf(nsPerMac ?? 0);
           const rows = Math.floor(DENSE_PLAN_MAX_MACS / plan.macsPerExample);
           this.options.log?.(
             'info',
@@ -217,13 +246,24 @@ export class CallingThreadRuns {
   }
 
   /**
-   * Whether a run of `feeds` is predicted to cost less here than its hand-off to a worker (CHEAPER_THAN_HANDOFF_NS).
-   * False before there is an estimate.
+   * The bound on a cheap run (`isCheap`): CHEAPER_THAN_HANDOFF_NS, measured on one machine, times how much slower
+   * this one ran the dense plan's warm-up (1 for a model without a plan; at most MAX_MACHINE_FACTOR). A hand-off's
+   * cost to the event loop grows with the machine's slowness as a run here does: on a machine that ran the plan about
+   * 3× slower, its runs here took 28–37 µs, above the constant, while gRPC Predict on one connection with 64 streams
+   * answered 1.11–1.28× the requests a second with them here (docs/performance.md, "Round 13").
+   */
+  get cheapBoundNs(): number {
+    return this.options.cheapRunNs ?? CHEAPER_THAN_HANDOFF_NS * this.machineFactor;
+  }
+
+  /**
+   * Whether a run of `feeds` is predicted to cost less here than its hand-off to a worker (`cheapBoundNs`). False
+   * before there is an estimate.
    */
   isCheap(feeds: Record<string, HostTensor>): boolean {
     if (this.nsPerElement === undefined) return false;
     const perElement = Math.min(this.nsPerElement, this.hereNsPerElement ?? Infinity);
-    return perElement * elementCount(feeds) <= (this.options.cheapRunNs ?? CHEAPER_THAN_HANDOFF_NS);
+    return perElement * elementCount(feeds) <= this.cheapBoundNs;
   }
 
   /**

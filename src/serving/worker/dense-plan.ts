@@ -95,13 +95,18 @@ export class DensePlan {
     return results;
   }
 
+  /** Rows of `runZeros`'s input: the model's fixed batch size, else 1. */
+  get zeroRows(): number {
+    return this.input.rows ?? 1;
+  }
+
   /**
    * Computes a run of zeros (every output). V8 optimises the kernel only after ~15–25 runs; until then a run of the
    * MNIST softmax took 0.2–0.5 ms on a slow machine, against ~20 µs after (docs/performance.md, "Round 13"). The
    * calling thread runs this a few times before the plan serves.
    */
   runZeros(): Record<string, HostTensor> {
-    const zeros = HostTensor.zeros('float32', [this.input.rows ?? 1, this.input.width]);
+    const zeros = HostTensor.zeros('float32', [this.zeroRows, this.input.width]);
     return this.run({ [this.input.name]: zeros }, [...this.outputs.keys()]);
   }
 

@@ -1,13 +1,18 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
 import {
   CallingThreadRuns,
+  CHEAPER_THAN_HANDOFF_NS,
   HERE_MEASURED_RUNS,
+  machineFactorOf,
+  MAX_MACHINE_FACTOR,
   PROBE_BUDGET_NS,
+  REFERENCE_NS_PER_MAC,
   RUN_BUDGET_NS,
 } from '../../../src/serving/worker/calling-thread-runs.js';
-import { affineModel, rows, tempRepo, type TempRepo } from '../core/model-fixtures.js';
+import { affineModel, rows, softmaxRegression, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
 const feeds = () => ({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) });
 const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
@@ -53,6 +58,28 @@ describe("the calling thread's estimates and probe runs (calling-thread-runs.ts)
     await nextTurn();
     assert.equal(runs.probes(feeds()), false, 'probed after it was measured here');
     await runs.release();
+  });
+
+  it("the bound on cheap runs scales with the machine's measured speed at the dense plan, within [1, MAX_MACHINE_FACTOR]", async () => {
+    assert.equal(machineFactorOf(REFERENCE_NS_PER_MAC), 1);
+    assert.equal(machineFactorOf(REFERENCE_NS_PER_MAC / 3), 1, 'a faster machine keeps the reference bound');
+    assert.ok(Math.abs(machineFactorOf(3 * REFERENCE_NS_PER_MAC) - 3) < 1e-9);
+    assert.equal(machineFactorOf(100 * REFERENCE_NS_PER_MAC), MAX_MACHINE_FACTOR);
+    // A dense model: its warm-up measured this machine (the bound within the factor's range); without the plan
+    // (--js_dense_runs=false) nothing is measured and the constant stays.
+    const softmax = join(await repo.addVersion('softmax', 1, softmaxRegression()), 'model.onnx');
+    const x = () => ({ x: new HostTensor('float32', [1, 784], new Float32Array(784)) });
+    for (const jsDenseRuns of [true, false]) {
+      const runs = new CallingThreadRuns(softmax, { eligible: true, jsDenseRuns });
+      for (let i = 0; i < 16; i++) runs.observe(RUN_BUDGET_NS / 2, x());
+      await loaded(runs);
+      if (jsDenseRuns) {
+        assert.ok(runs.cheapBoundNs >= CHEAPER_THAN_HANDOFF_NS, `bound ${runs.cheapBoundNs}`);
+        assert.ok(runs.cheapBoundNs <= MAX_MACHINE_FACTOR * CHEAPER_THAN_HANDOFF_NS, `bound ${runs.cheapBoundNs}`);
+      } else assert.equal(runs.cheapBoundNs, CHEAPER_THAN_HANDOFF_NS);
+      await runs.release();
+    }
+    assert.equal(new CallingThreadRuns(softmax, { eligible: true, cheapRunNs: 0 }).cheapBoundNs, 0);
   });
 
   it('a model the workers measure above PROBE_BUDGET_NS is neither loaded here nor probed', async () => {
