@@ -19,7 +19,7 @@ import type { HostTensor } from '../../../graph/host-tensor.js';
 import { MAX_RANK } from '../../core/request-limits.js';
 import type { TensorProtoMsg, TensorShapeProtoMsg } from './proto-types.js';
 import { TENSOR_PROTO_VALUE_FIELD } from '../../../graph/tensor-proto-fields.js';
-import { fieldSize, writeVarint } from './direct-wire.js';
+import { fieldSize, writeBytesField } from './direct-wire.js';
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -366,12 +366,7 @@ export function encodeStringTensorProto(tensor: HostTensor): Buffer {
   const out = Buffer.allocUnsafe(size);
   out.set(header, 0);
   let at = header.byteLength;
-  for (const s of strings) {
-    out[at++] = (8 << 3) | WIRE_BYTES;
-    at = writeVarint(out, at, s.byteLength);
-    out.set(s, at);
-    at += s.byteLength;
-  }
+  for (const s of strings) at = writeBytesField(out, at, 8, s);
   return out;
 }
 

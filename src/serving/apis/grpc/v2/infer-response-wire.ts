@@ -12,7 +12,7 @@ import protobuf from 'protobufjs';
 import type { V2InferResult, V2Parameters } from '../../v2/infer.js';
 import { hasTypedContents, longBits, rawBytes, writeTypedContents } from './tensor-contents.js';
 import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from './wire-reader.js';
-import { fieldSize, varintSize, writeVarint } from '../../shared/direct-wire.js';
+import { fieldSize, varintSize, writeBytesField, writeVarint } from '../../shared/direct-wire.js';
 
 const INT64_MAX = (1n << 63n) - 1n;
 
@@ -155,11 +155,6 @@ function encodeRawResponse(result: V2InferResult): Buffer | undefined {
       for (const d of output.shape) at = writeVarint(out, at, d);
     }
   }
-  for (const blob of blobs) {
-    out[at++] = (6 << 3) | WIRE_BYTES;
-    at = writeVarint(out, at, blob.byteLength);
-    out.set(blob, at);
-    at += blob.byteLength;
-  }
+  for (const blob of blobs) at = writeBytesField(out, at, 6, blob);
   return out;
 }
