@@ -162,10 +162,10 @@ export class CallingThreadRuns {
   /** ns per input element, from the first worker runs (median), then a running average of every run. */
   private nsPerElement: number | undefined;
   /**
-   * ns per input element of the runs computed here only, a running average. A worker's measurement also holds its
-   * public session's promise and turn, so the workers can measure a model dear that computes cheaply here; a run
-   * here after a sleep is slow too (cold caches: docs/performance.md, "Round 10"). `isCheap` takes the lower of the
-   * two estimates, so that either kind of run, once measured cheap, makes the model cheap: taking only one, a model
+   * ns per input element of the runs computed here only: the median of the first HERE_MEASURED_RUNS, then a running
+   * average. A worker's measurement also holds its public session's promise and turn, so the workers can measure a
+   * model dear that computes cheaply here; a run here after a sleep is slow too (cold caches: docs/performance.md,
+   * "Round 10"). `predictHereNs` takes the lower of the two estimates, so that either kind of run, once measured cheap, makes the model cheap: taking only one, a model
    * measured dear there would send its runs where it is never measured again.
    */
   private hereNsPerElement: number | undefined;
@@ -261,9 +261,7 @@ export class CallingThreadRuns {
    * before there is an estimate.
    */
   isCheap(feeds: Record<string, HostTensor>): boolean {
-    if (this.nsPerElement === undefined) return false;
-    const perElement = Math.min(this.nsPerElement, this.hereNsPerElement ?? Infinity);
-    return perElement * elementCount(feeds) <= this.cheapBoundNs;
+    return this.predictHereNs(feeds) <= this.cheapBoundNs;
   }
 
   /**
@@ -283,7 +281,8 @@ export class CallingThreadRuns {
   }
 
   /**
-   * A run's predicted compute here: the lower of the two estimates (`isCheap` says why), Infinity before the workers'.
+   * A run's predicted compute here (`isCheap`, `qualifies`, `tryRun`): the lower of the two estimates
+   * (`hereNsPerElement` says why), Infinity before the workers' estimate.
    */
   private predictHereNs(feeds: Record<string, HostTensor>): number {
     if (this.nsPerElement === undefined) return Infinity;
