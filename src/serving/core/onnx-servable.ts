@@ -62,7 +62,10 @@ export interface ChunkedRunsCalibrationOptions {
 }
 
 /** What the worker pool's queueing needs of a request: its deadline and the connection it came on. */
-type QueueHints = Pick<ServableRunOptions, 'deadline' | 'connection'>;
+type QueueHints = Pick<ServableRunOptions, 'deadline' | 'connection'> & {
+  /** The run is a batch the scheduler merged (RunOptions.batched). */
+  batched?: boolean;
+};
 
 /** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
 interface RunPlan {
@@ -213,7 +216,7 @@ export class OnnxServable implements Servable {
         // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
         { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
         (merged, deadline, timing, owned) =>
-          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline }, timing),
+          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true }, timing),
         {
           onBatch: (stats) =>
             metrics?.observeBatch(
@@ -303,6 +306,7 @@ export class OnnxServable implements Servable {
         deadline: queue.deadline,
       };
       if (queue.connection) runOptions.connection = queue.connection;
+      if (queue.batched) runOptions.batched = true;
       if (chunkRows !== undefined && batchRows(inputs) > chunkRows) runOptions.chunkRows = chunkRows;
       if (timing) runOptions.timing = timing;
       results = await this.options.model.run(feeds, graphFetches, runOptions);

@@ -5,7 +5,7 @@
  * cheaper than handing the work off, and it blocks the event loop for less time than the hand-off itself does.
  *
  * Nothing runs here on trust: a model qualifies only once its runs in the workers have been measured, and then only
- * requests whose predicted run time (measured ns per input element × the request's elements) fits RUN_BUDGET_NS.
+ * requests whose predicted run time (measured by run size: run-cost-estimate.ts) fits RUN_BUDGET_NS.
  * Every run here is measured too, so a model that turns out slower goes back to the workers. Within one turn of
  * the event loop at most TURN_BUDGET_NS of predicted work runs here; what arrives beyond that in the same turn (many
  * connections at once) goes to the workers, so under load the other cores still compute. Runs cheaper than their
@@ -25,6 +25,7 @@ import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
 import { DENSE_PLAN_MAX_MACS, DensePlan, loadDensePlan } from './dense-plan.js';
 import { createSyncSession, SyncSession } from './ort-sync-session.js';
+import { RunCostEstimate } from './run-cost-estimate.js';
 
 /** A run predicted to take longer than this goes to a worker. */
 export const RUN_BUDGET_NS = 150_000;
@@ -52,20 +53,13 @@ export const CHEAPER_THAN_HANDOFF_NS = 20_000;
 export const CHEAP_TURN_BUDGET_NS = 2_000_000;
 /** Larger model files are never loaded on the calling thread (creating a session blocks it while it parses). */
 export const MAX_MODEL_BYTES = 1024 * 1024;
-/** Worker runs measured before a model may qualify. */
+/** Runs of a size measured before that size may qualify (their median is its first estimate). */
 const MEASURED_RUNS = 16;
 /**
- * Runs measured here before that measurement counts (`isCheap`): the first runs here are slow (the JIT has not
- * compiled the dense plan's kernel yet, the caches are cold), so the median of these is taken, as for the workers'.
+ * Runs of a size measured here before that measurement counts (`isCheap`): the first runs here are slow (the JIT has
+ * not compiled the dense plan's kernel yet, the caches are cold), so the median of these is taken, as for the workers'.
  */
 export const HERE_MEASURED_RUNS = 8;
-/** Weight of the newest measurement in the running estimate. */
-const SMOOTHING = 0.1;
-/**
- * A sample counts as at most this many times the running estimate: a run whose thread was taken off its core (a busy
- * machine) moves the estimate by at most 30 %, while a model that really is slower still raises it by 1.3× per run.
- */
-const MAX_SAMPLE_RATIO = 4;
 
 /** Runs of a dense plan on zeros before it serves (DensePlan.runZeros): V8 has optimised its kernel by then. */
 const DENSE_PLAN_WARM_RUNS = 32;
@@ -102,19 +96,6 @@ async function warmUp(plan: DensePlan): Promise<number> {
   }
   timed.sort((a, b) => a - b);
   return (timed[timed.length >> 1] as number) / (plan.macsPerExample * plan.zeroRows);
-}
-
-/** Adds `sample` to `samples`; once there are `count`, their median (the first estimate), else undefined. */
-function medianOnceFull(samples: number[], sample: number, count: number): number | undefined {
-  samples.push(sample);
-  if (samples.length < count) return undefined;
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[sorted.length >> 1] as number;
-}
-
-/** A running estimate moved toward `sample`, which counts as at most MAX_SAMPLE_RATIO times the estimate. */
-function smoothed(estimate: number, sample: number): number {
-  return estimate + SMOOTHING * (Math.min(sample, MAX_SAMPLE_RATIO * estimate) - estimate);
 }
 
 let turnSpentNs = 0;
@@ -159,18 +140,16 @@ export interface CallingThreadOptions {
 }
 
 export class CallingThreadRuns {
-  /** ns per input element, from the first worker runs (median), then a running average of every run. */
-  private nsPerElement: number | undefined;
+  /** Every run's compute, in a worker or here, by run size. */
+  private readonly measuredAnywhere = new RunCostEstimate(MEASURED_RUNS);
   /**
-   * ns per input element of the runs computed here only: the median of the first HERE_MEASURED_RUNS, then a running
-   * average. A worker's measurement also holds its public session's promise and turn, so the workers can measure a
-   * model dear that computes cheaply here; a run here after a sleep is slow too (cold caches: docs/performance.md,
-   * "Round 10"). `predictHereNs` takes the lower of the two estimates, so that either kind of run, once measured cheap, makes the model cheap: taking only one, a model
-   * measured dear there would send its runs where it is never measured again.
+   * The compute of the runs computed here only. A worker's measurement also holds its public session's promise and
+   * turn, so the workers can measure a model dear that computes cheaply here; a run here after a sleep is slow too
+   * (cold caches: docs/performance.md, "Round 10"). `predictHereNs` takes the lower of the two estimates, so that
+   * either kind of run, once measured cheap, makes the model cheap: taking only one, a model measured dear there would
+   * send its runs where it is never measured again.
    */
-  private hereNsPerElement: number | undefined;
-  private readonly firstSamples: number[] = [];
-  private readonly firstHereSamples: number[] = [];
+  private readonly measuredHere = new RunCostEstimate(HERE_MEASURED_RUNS);
   /** How much slower than the reference machine this one ran the dense plan's warm-up (`cheapBoundNs`); 1 without. */
   private machineFactor = 1;
   /** Probes (`probes`) granted in this turn of the event loop. */
@@ -191,24 +170,16 @@ export class CallingThreadRuns {
 
   /** A run's predicted compute (ns) from the runs measured so far; Infinity before there is an estimate. */
   predictNs(feeds: Record<string, HostTensor>): number {
-    return this.nsPerElement === undefined ? Infinity : this.nsPerElement * elementCount(feeds);
+    return this.measuredAnywhere.predictNs(elementCount(feeds));
   }
 
   /** Records a run's measured compute time (in a worker, or here when `here`). */
   observe(inferNs: number, feeds: Record<string, HostTensor>, here = false): void {
-    const sample = inferNs / elementCount(feeds);
-    if (here) {
-      if (this.hereNsPerElement !== undefined) this.hereNsPerElement = smoothed(this.hereNsPerElement, sample);
-      else this.hereNsPerElement = medianOnceFull(this.firstHereSamples, sample, HERE_MEASURED_RUNS);
-    }
-    if (this.nsPerElement === undefined) {
-      this.nsPerElement = medianOnceFull(this.firstSamples, sample, MEASURED_RUNS);
-      if (this.nsPerElement === undefined) return;
-    } else {
-      this.nsPerElement = smoothed(this.nsPerElement, sample);
-    }
-    if (!this.options.eligible || this.options.disabled) return;
-    if (!this.session && !this.loading && this.nsPerElement * elementCount(feeds) <= PROBE_BUDGET_NS) void this.load();
+    const elements = elementCount(feeds);
+    if (here) this.measuredHere.observe(elements, inferNs);
+    this.measuredAnywhere.observe(elements, inferNs);
+    if (!this.options.eligible || this.options.disabled || this.session || this.loading) return;
+    if (this.measuredAnywhere.predictNs(elements) <= PROBE_BUDGET_NS) void this.load();
   }
 
   private async load(): Promise<void> {
@@ -265,8 +236,8 @@ export class CallingThreadRuns {
   }
 
   /**
-   * Whether a run of `feeds` should compute here only to be measured here: the model has not been measured here yet
-   * (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under load,
+   * Whether a run of `feeds` should compute here only to be measured here: runs of its size have not been measured
+   * here yet (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under load,
    * every burst too large for the calling thread and every worker busy, would otherwise send all runs to the workers
    * and never learn that they are cheaper here than their hand-off (`isCheap`). Up to HERE_MEASURED_RUNS probes a
    * turn of the event loop, so that they compute back to back, as a burst's runs here do: a lone probe between
@@ -274,7 +245,7 @@ export class CallingThreadRuns {
    * (docs/performance.md, "Round 13"). Granted here when true; tryRun still bounds the turn's compute.
    */
   probes(feeds: Record<string, HostTensor>): boolean {
-    if (this.hereNsPerElement !== undefined || this.session === undefined) return false;
+    if (this.session === undefined || this.measuredHere.measured(elementCount(feeds))) return false;
     if (this.probesThisTurn >= HERE_MEASURED_RUNS || !(this.predictNs(feeds) <= PROBE_BUDGET_NS)) return false;
     if (this.probesThisTurn++ === 0) setImmediate(() => (this.probesThisTurn = 0));
     return true;
@@ -282,11 +253,12 @@ export class CallingThreadRuns {
 
   /**
    * A run's predicted compute here (`isCheap`, `qualifies`, `tryRun`): the lower of the two estimates
-   * (`hereNsPerElement` says why), Infinity before the workers' estimate.
+   * (`measuredHere` says why), Infinity before the first estimate of all runs.
    */
   private predictHereNs(feeds: Record<string, HostTensor>): number {
-    if (this.nsPerElement === undefined) return Infinity;
-    return Math.min(this.nsPerElement, this.hereNsPerElement ?? Infinity) * elementCount(feeds);
+    const elements = elementCount(feeds);
+    const anywhere = this.measuredAnywhere.predictNs(elements);
+    return anywhere === Infinity ? Infinity : Math.min(anywhere, this.measuredHere.predictNs(elements));
   }
 
   /** Whether a run of `feeds` may compute here (the model qualifies, the run fits RUN_BUDGET_NS): not yet booked. */

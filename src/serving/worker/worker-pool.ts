@@ -96,6 +96,8 @@ export interface RunOptions {
    * connection that arrive in the same turn may compute here back to back (`mayRunHere`).
    */
   connection?: object;
+  /** The run is the batch scheduler's merged batch: one cheaper than its hand-off computes here (`mayRunHere`). */
+  batched?: boolean;
 }
 
 /**
@@ -597,8 +599,11 @@ class PooledModelImpl implements PooledModel {
    * (calling-thread-runs.ts, CHEAPER_THAN_HANDOFF_NS) computes here whatever else is in flight and however large its
    * burst: handing it off frees nothing on the event loop. With every such run here, v2 REST binary answered 20–40 %
    * more at 32 and 64 connections than with 8 a turn here and the rest in a worker, and gRPC Predict on one connection
-   * with 32 streams 5–16 % more than with the burst in a worker ("Round 11"). Runs without a connection (node:http's,
-   * batches) keep the rules above. `cheap`: the run is such a run (runSomewhere).
+   * with 32 streams 5–16 % more than with the burst in a worker ("Round 11"). A merged batch of the batch scheduler
+   * (RunOptions.batched) cheaper than its hand-off does too: with batching on at 64 streams, a batch that went to a
+   * worker whenever the other batch was in flight kept the next ones there too (a third to two thirds of them), and the
+   * server used more CPU a request than with batching off ("Round 14"). Other runs without a connection (node:http's)
+   * keep the rules above. `cheap`: the run is such a run (runSomewhere).
    */
   private mayRunHere(options: RunOptions, cheap: boolean): boolean {
     if (options.chunkRows !== undefined) return false;
@@ -670,11 +675,11 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
-    // A connection's run cheaper than its hand-off joins the turn's one burst of such runs, whatever its connection
-    // (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
+    // A connection's run (or a merged batch) cheaper than its hand-off joins the turn's one burst of such runs, whatever
+    // its connection (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
     // one by one, each between two replies' encoding and writing, 32 connections with a stream each answered 12 %
     // less than with their runs in a worker ("Round 11").
-    const cheap = options.connection !== undefined && this.callingThread.isCheap(feeds);
+    const cheap = (options.connection !== undefined || options.batched === true) && this.callingThread.isCheap(feeds);
     const group = cheap ? MANY_CONNECTIONS : options.connection;
     // A connection's run of a model not yet measured here may compute here, to be measured (probes).
     const probe =

@@ -82,6 +82,22 @@ describe("the calling thread's estimates and probe runs (calling-thread-runs.ts)
     assert.equal(new CallingThreadRuns(softmax, { eligible: true, cheapRunNs: 0 }).cheapBoundNs, 0);
   });
 
+  it('a merged batch qualifies by the runs of its own size, not by the rate of smaller runs', async () => {
+    const runs = new CallingThreadRuns(modelPath, { eligible: true });
+    const batch = () => ({ x: HostTensor.zeros('float32', [128, 4]) });
+    // 2-row runs at half the budget: at their rate a 128-row batch (64× the elements) would take 32× the budget.
+    for (let i = 0; i < 16; i++) runs.observe(RUN_BUDGET_NS / 2, feeds());
+    await loaded(runs);
+    assert.equal(runs.qualifies(feeds()), true);
+    assert.equal(runs.qualifies(batch()), false, 'a batch qualified before runs of its size were measured');
+    // Measured at its own size (ONNX Runtime's fixed cost a run spread over 128 rows), the batch qualifies, and the
+    // 2-row runs keep their own estimate.
+    for (let i = 0; i < 16; i++) runs.observe(RUN_BUDGET_NS / 2, batch());
+    assert.equal(runs.qualifies(batch()), true, 'the batch, measured within the budget, did not qualify');
+    assert.equal(runs.predictNs(feeds()), RUN_BUDGET_NS / 2);
+    await runs.release();
+  });
+
   it('a model the workers measure above PROBE_BUDGET_NS is neither loaded here nor probed', async () => {
     const runs = new CallingThreadRuns(modelPath, { eligible: true });
     for (let i = 0; i < 16; i++) runs.observe(PROBE_BUDGET_NS * 1.5, feeds());

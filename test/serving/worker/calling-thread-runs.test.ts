@@ -312,13 +312,38 @@ describe('runs of tiny models on the calling thread', () => {
     const posted = pool.messages.posted;
     await Promise.all(Array.from({ length: 4 }, () => model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y'])));
     assert.ok(pool.messages.posted > posted, 'overlapping runs without a connection all computed here');
+    // The batch scheduler's merged batches (batched) this cheap compute here, whatever else is in flight: the same
+    // four overlapping runs, as batches, all compute here (tried again, bounded: a loaded machine's slow measurement).
+    let batchesHere = false;
+    for (let i = 0; i < 50 && !batchesHere; i++) {
+      const before = model.runsOnCallingThread;
+      const postedBefore = pool.messages.posted;
+      const batches = await Promise.all(
+        Array.from({ length: 4 }, () =>
+          model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { batched: true }),
+        ),
+      );
+      for (const { y } of batches) assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+      batchesHere = model.runsOnCallingThread - before === 4 && pool.messages.posted === postedBefore;
+    }
+    assert.ok(batchesHere, 'overlapping cheap batches did not all compute here');
+    await model.unload();
+  });
+
+  it('overlapping merged batches that are not cheaper than their hand-off go to the workers', async () => {
+    const model = await tinyModelComputingHere(21, dearRuns);
+    const posted = dearRuns.messages.posted;
+    await Promise.all(
+      Array.from({ length: 4 }, () => model.run({ x: rows([1, 2, 3, 4], [0, 0, 0, 0]) }, ['y'], { batched: true })),
+    );
+    assert.ok(dearRuns.messages.posted > posted, 'overlapping dearer batches all computed here');
     await model.unload();
   });
 
   it("a connection's burst too large for the calling thread computes probe runs here until the model is measured here", async () => {
     const model = await dearRuns.loadModel(join(await repo.addVersion('affine', 20, affineModel(2, 1)), 'model.onnx'));
-    // Measured in the worker on 1,000-row runs of two connections in one turn (such runs never compute here): the
-    // pool predicts per input element, so the 2-row runs below are predicted far within PROBE_BUDGET_NS.
+    // Measured in the worker on 1,000-row runs of two connections in one turn (such runs never compute here): a 2-row
+    // run costs no more than a 1,000-row one (run-cost-estimate.ts), so it is predicted within PROBE_BUDGET_NS.
     for (let i = 0; i < 8; i++) {
       await Promise.all(
         [{}, {}].map((connection) => model.run({ x: HostTensor.zeros('float32', [1000, 4]) }, ['y'], { connection })),

@@ -33,9 +33,9 @@ describe('where a burst of runs goes among the workers', () => {
     const x = () => rows([1, 2, 3, 4], [-1, 0, 0.5, 10]);
     // Unmeasured, runs spread over both workers (as before packing existed).
     assert.equal(await postedPerBurst(pool, model, 4, x), 2);
-    // Measured on 1,000-row runs: the pool predicts a run's compute per input element, so the 2-row runs below are
-    // predicted at a small fraction of a worker's backlog bound however slowly this machine runs the measured ones
-    // (a worker's 2-row run alone measures 130–200 µs here, near the bound for a burst of 3).
+    // Measured on 1,000-row runs: a 2-row run costs no more than those (run-cost-estimate.ts), so the runs below are
+    // predicted within a worker's backlog bound unless this machine runs the measured ones very slowly (a worker's
+    // 2-row run alone measured 130–200 µs on a slow one, near the bound for a burst of 3).
     for (let i = 0; i < 20; i++) await model.run({ x: HostTensor.zeros('float32', [1000, 4]) }, ['y']);
     // Measured, a burst of 3 goes to one worker in one message when its predicted compute fits one worker's backlog
     // bound, and is spread (2 messages) when it does not.
