@@ -35,6 +35,16 @@ export const RUN_BUDGET_NS = 150_000;
  * thread's cold caches, several times the compute here.
  */
 export const PROBE_BUDGET_NS = 2 * RUN_BUDGET_NS;
+/**
+ * A merged batch of the batch scheduler predicted within this computes here, whatever else is in flight
+ * (`computesBatchHere`). Its compute stands for many requests' runs, each of which would otherwise have computed
+ * here or been handed off: with batching on at 64 streams on one connection (2 cores, the load's client beside the
+ * server), the MNIST softmax's batches of ~11 rows took ~95 µs each here, over the bound on cheap runs. With every
+ * batch within this bound here, the server used 0.9–1.1× batching off's CPU a request, against 1.2–1.4× with half of
+ * them handed off by that bound: a worker's share took the cores from the event loop and the clients
+ * (docs/performance.md, "Round 14").
+ */
+export const BATCH_RUN_BUDGET_NS = PROBE_BUDGET_NS;
 /** Predicted calling-thread compute per turn of the event loop; requests beyond it in the same turn go to workers. */
 export const TURN_BUDGET_NS = 300_000;
 /**
@@ -235,6 +245,11 @@ export class CallingThreadRuns {
     return this.predictHereNs(feeds) <= this.cheapBoundNs;
   }
 
+  /** Whether a merged batch of `feeds` computes here whatever else is in flight (BATCH_RUN_BUDGET_NS). */
+  computesBatchHere(feeds: Record<string, HostTensor>): boolean {
+    return this.session !== undefined && this.predictHereNs(feeds) <= BATCH_RUN_BUDGET_NS;
+  }
+
   /**
    * Whether a run of `feeds` should compute here only to be measured here: runs of its size have not been measured
    * here yet (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under load,
@@ -261,9 +276,12 @@ export class CallingThreadRuns {
     return anywhere === Infinity ? Infinity : Math.min(anywhere, this.measuredHere.predictNs(elements));
   }
 
-  /** Whether a run of `feeds` may compute here (the model qualifies, the run fits RUN_BUDGET_NS): not yet booked. */
-  qualifies(feeds: Record<string, HostTensor>): boolean {
-    return this.session !== undefined && this.predictHereNs(feeds) <= RUN_BUDGET_NS;
+  /**
+   * Whether a run of `feeds` may compute here (the model qualifies, the run fits `runBudgetNs`: tryRun says which):
+   * not yet booked.
+   */
+  qualifies(feeds: Record<string, HostTensor>, runBudgetNs = RUN_BUDGET_NS): boolean {
+    return this.session !== undefined && this.predictHereNs(feeds) <= runBudgetNs;
   }
 
   /** Whether runs here compute synchronously (ort-sync-session.ts): false before the session is loaded. */
@@ -272,20 +290,21 @@ export class CallingThreadRuns {
   }
 
   /**
-   * Runs `feeds` here when the model qualifies and the run fits this turn's budget (CHEAP_TURN_BUDGET_NS for a run the
-   * pool judged `cheap`, else TURN_BUDGET_NS); undefined means "send it to a worker". The result carries the measured
-   * compute time. With the synchronous session the run has computed when this returns (the promise is already
-   * settled).
+   * Runs `feeds` here when the model qualifies, the run's predicted compute fits `runBudgetNs` (RUN_BUDGET_NS;
+   * PROBE_BUDGET_NS for a probe, BATCH_RUN_BUDGET_NS for a merged batch), and it fits this turn's budget
+   * (CHEAP_TURN_BUDGET_NS for a run the pool judged `cheap`, else TURN_BUDGET_NS); undefined means "send it to a
+   * worker". The result carries the measured compute time. With the synchronous session the run has computed when
+   * this returns (the promise is already settled).
    */
   tryRun(
     feeds: Record<string, HostTensor>,
     fetches: readonly string[],
     cheap = false,
-    probe = false,
+    runBudgetNs = RUN_BUDGET_NS,
   ): Promise<{ outputs: Record<string, HostTensor>; inferNs: number }> | undefined {
     const session = this.session;
     const predictedNs = this.predictHereNs(feeds);
-    if (!session || predictedNs > (probe ? PROBE_BUDGET_NS : RUN_BUDGET_NS)) return undefined;
+    if (!session || predictedNs > runBudgetNs) return undefined;
     if (!bookTurn(predictedNs, cheap ? CHEAP_TURN_BUDGET_NS : TURN_BUDGET_NS)) return undefined;
     return this.runHere(session, feeds, fetches);
   }

@@ -17,7 +17,13 @@ import type { DType, TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
-import { CallingThreadRuns, MAX_MODEL_BYTES } from './calling-thread-runs.js';
+import {
+  BATCH_RUN_BUDGET_NS,
+  CallingThreadRuns,
+  MAX_MODEL_BYTES,
+  PROBE_BUDGET_NS,
+  RUN_BUDGET_NS,
+} from './calling-thread-runs.js';
 import {
   isFlatRan,
   isFlatRun,
@@ -96,7 +102,7 @@ export interface RunOptions {
    * connection that arrive in the same turn may compute here back to back (`mayRunHere`).
    */
   connection?: object;
-  /** The run is the batch scheduler's merged batch: one cheaper than its hand-off computes here (`mayRunHere`). */
+  /** The run is the batch scheduler's merged batch: one within BATCH_RUN_BUDGET_NS computes here (`mayRunHere`). */
   batched?: boolean;
 }
 
@@ -110,6 +116,12 @@ export interface RunOptions {
  * soon as it is computed, since no two share a write.
  */
 export const MANY_CONNECTIONS: object = Object.freeze({});
+
+/** The bound on a run's predicted compute here (CallingThreadRuns.tryRun): a probe's, a merged batch's, any other's. */
+function runBudgetOf(options: RunOptions, probe: boolean): number {
+  if (probe) return PROBE_BUDGET_NS;
+  return options.batched ? BATCH_RUN_BUDGET_NS : RUN_BUDGET_NS;
+}
 
 /**
  * Whether a worker may hold a run's reply for the runs queued behind it (FlatRun's replyMayWait): only for a named
@@ -600,8 +612,8 @@ class PooledModelImpl implements PooledModel {
    * burst: handing it off frees nothing on the event loop. With every such run here, v2 REST binary answered 20–40 %
    * more at 32 and 64 connections than with 8 a turn here and the rest in a worker, and gRPC Predict on one connection
    * with 32 streams 5–16 % more than with the burst in a worker ("Round 11"). A merged batch of the batch scheduler
-   * (RunOptions.batched) cheaper than its hand-off does too: with batching on at 64 streams, a batch that went to a
-   * worker whenever the other batch was in flight kept the next ones there too (a third to two thirds of them), and the
+   * (RunOptions.batched) predicted within BATCH_RUN_BUDGET_NS does too: with batching on at 64 streams, a batch sent
+   * to a worker whenever the other batch was in flight kept the next ones there too (half of them and more), and the
    * server used more CPU a request than with batching off ("Round 14"). Other runs without a connection (node:http's)
    * keep the rules above. `cheap`: the run is such a run (runSomewhere).
    */
@@ -675,16 +687,21 @@ class PooledModelImpl implements PooledModel {
     options: RunOptions,
   ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
-    // A connection's run (or a merged batch) cheaper than its hand-off joins the turn's one burst of such runs, whatever
-    // its connection (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
+    // A connection's run cheaper than its hand-off (or a merged batch within BATCH_RUN_BUDGET_NS) joins the turn's one
+    // burst of such runs, whatever its connection (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
     // one by one, each between two replies' encoding and writing, 32 connections with a stream each answered 12 %
     // less than with their runs in a worker ("Round 11").
-    const cheap = (options.connection !== undefined || options.batched === true) && this.callingThread.isCheap(feeds);
+    const cheap = options.batched
+      ? this.callingThread.computesBatchHere(feeds)
+      : options.connection !== undefined && this.callingThread.isCheap(feeds);
     const group = cheap ? MANY_CONNECTIONS : options.connection;
     // A connection's run of a model not yet measured here may compute here, to be measured (probes).
     const probe =
       options.connection !== undefined && options.chunkRows === undefined && !cheap && this.callingThread.probes(feeds);
-    if (probe || (this.mayRunHere(options, cheap) && this.callingThread.qualifies(feeds))) {
+    if (
+      probe ||
+      (this.mayRunHere(options, cheap) && this.callingThread.qualifies(feeds, runBudgetOf(options, false)))
+    ) {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
@@ -698,7 +715,9 @@ class PooledModelImpl implements PooledModel {
       // Taken before tryRun: a synchronous run has computed by the time it returns.
       const startedAt = sharedClockMs();
       const here =
-        probe || this.mayRunHere(options, cheap) ? this.callingThread.tryRun(feeds, fetches, cheap, probe) : undefined;
+        probe || this.mayRunHere(options, cheap)
+          ? this.callingThread.tryRun(feeds, fetches, cheap, runBudgetOf(options, probe))
+          : undefined;
       if (here) {
         this.runsOnCallingThread++;
         const { outputs, inferNs } = await this.afterBurst(

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import {
+  BATCH_RUN_BUDGET_NS,
   CallingThreadRuns,
   CHEAPER_THAN_HANDOFF_NS,
   HERE_MEASURED_RUNS,
@@ -90,12 +91,29 @@ describe("the calling thread's estimates and probe runs (calling-thread-runs.ts)
     await loaded(runs);
     assert.equal(runs.qualifies(feeds()), true);
     assert.equal(runs.qualifies(batch()), false, 'a batch qualified before runs of its size were measured');
+    assert.equal(runs.computesBatchHere(batch()), false);
     // Measured at its own size (ONNX Runtime's fixed cost a run spread over 128 rows), the batch qualifies, and the
     // 2-row runs keep their own estimate.
     for (let i = 0; i < 16; i++) runs.observe(RUN_BUDGET_NS / 2, batch());
     assert.equal(runs.qualifies(batch()), true, 'the batch, measured within the budget, did not qualify');
+    assert.equal(runs.computesBatchHere(batch()), true);
     assert.equal(runs.predictNs(feeds()), RUN_BUDGET_NS / 2);
     await runs.release();
+  });
+
+  it('a merged batch computes here whatever else is in flight only when predicted within BATCH_RUN_BUDGET_NS', async () => {
+    const batch = () => ({ x: HostTensor.zeros('float32', [128, 4]) });
+    for (const [ns, here] of [
+      [BATCH_RUN_BUDGET_NS, true],
+      [BATCH_RUN_BUDGET_NS * 1.01, false],
+    ] as const) {
+      const runs = new CallingThreadRuns(modelPath, { eligible: true });
+      for (let i = 0; i < 16; i++) runs.observe(RUN_BUDGET_NS / 2, feeds());
+      await loaded(runs);
+      for (let i = 0; i < 16; i++) runs.observe(ns, batch());
+      assert.equal(runs.computesBatchHere(batch()), here, `a batch measured at ${ns} ns`);
+      await runs.release();
+    }
   });
 
   it('a model the workers measure above PROBE_BUDGET_NS is neither loaded here nor probed', async () => {
