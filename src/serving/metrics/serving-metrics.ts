@@ -106,10 +106,10 @@ export class ServingMetrics {
   private readonly requests: Counter;
   private readonly requestLatency: SeriesHistogram;
   private readonly runtimeLatency: SeriesHistogram;
-  private readonly inputBatchSize: Histogram;
-  private readonly processedBatchSize: Histogram;
-  private readonly paddingSize: Histogram;
-  private readonly queuingLatency: Histogram;
+  private readonly inputBatchSize: SeriesHistogram;
+  private readonly processedBatchSize: SeriesHistogram;
+  private readonly paddingSize: SeriesHistogram;
+  private readonly queuingLatency: SeriesHistogram;
   private readonly queueDepth: Gauge;
   private readonly loadAttempts: Counter;
   private readonly loadLatency: Counter;
@@ -156,28 +156,30 @@ export class ServingMetrics {
       buckets: [...LATENCY_BUCKETS_MICROS],
       registers,
     });
-    this.inputBatchSize = new Histogram({
+    // Observed once a batch, on the event loop (series-histogram.ts): prom-client's observe took ~1.9 µs a request of
+    // the MNIST softmax's batches of ~11 rows (docs/performance.md, "Round 14").
+    this.inputBatchSize = new SeriesHistogram({
       name: ':tensorflow:serving:batching_session:input_batch_size',
       help: 'Examples per batch before padding',
       labelNames: ['model_name'],
       buckets: BATCH_SIZE_BUCKETS,
       registers,
     });
-    this.processedBatchSize = new Histogram({
+    this.processedBatchSize = new SeriesHistogram({
       name: ':tensorflow:serving:batching_session:processed_batch_size',
       help: 'Examples per batch as computed, padding included',
       labelNames: ['model_name'],
       buckets: BATCH_SIZE_BUCKETS,
       registers,
     });
-    this.paddingSize = new Histogram({
+    this.paddingSize = new SeriesHistogram({
       name: ':tensorflow:serving:batching_session:padding_size',
       help: 'Padding examples added to reach an allowed batch size',
       labelNames: ['model_name', 'execution_batch_size'],
       buckets: BATCH_SIZE_BUCKETS,
       registers,
     });
-    this.queuingLatency = new Histogram({
+    this.queuingLatency = new SeriesHistogram({
       name: ':tensorflow:serving:batching_session:queuing_latency',
       help: 'Time a task waited in the batch queue in microseconds',
       labelNames: ['thread_pool_name'],
