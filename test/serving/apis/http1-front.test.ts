@@ -206,13 +206,15 @@ async function noConnectionsLeft(front: Http1Front): Promise<void> {
   assert.equal(front.connectionCount, 0);
 }
 
-/** Bodies of the answers in `text`, in order (a tiny reader: each answer has a Content-Length). */
+/** Bodies of the answers in `text` that have arrived whole, in order (a tiny reader: each answer has a Content-Length). */
 function answerBodies(text: string): string[] {
   const bodies: string[] = [];
   for (let at = 0; at < text.length;) {
     const end = text.indexOf('\r\n\r\n', at);
     if (end < 0) break;
     const length = Number(/content-length: *(\d+)/i.exec(text.slice(at, end))?.[1] ?? 0);
+    // An answer counts once its whole body has arrived: a large one comes in several reads.
+    if (text.length < end + 4 + length) break;
     bodies.push(text.slice(end + 4, end + 4 + length));
     at = end + 4 + length;
   }
