@@ -40,8 +40,8 @@ export const PROBE_BUDGET_NS = 2 * RUN_BUDGET_NS;
  * (`computesBatchHere`). Its compute stands for many requests' runs, each of which would otherwise have computed
  * here or been handed off: with batching on at 64 streams on one connection (2 cores, the load's client beside the
  * server), the MNIST softmax's batches of ~11 rows took ~95 µs each here, over the bound on cheap runs. With every
- * batch within this bound here, the server used 0.9–1.1× batching off's CPU a request, against 1.2–1.4× with half of
- * them handed off by that bound: a worker's share took the cores from the event loop and the clients
+ * batch within this bound here, the server used 0.92–1.15× batching off's CPU a request, against 1.15–1.39× with half
+ * of them or more handed off by that bound: a worker's share took the cores from the event loop and the clients
  * (docs/performance.md, "Round 14").
  */
 export const BATCH_RUN_BUDGET_NS = PROBE_BUDGET_NS;
