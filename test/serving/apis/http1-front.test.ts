@@ -225,9 +225,12 @@ describe('a connection on the front', () => {
   const servers: Server[] = [];
   const sockets: Socket[] = [];
 
-  /** A node:http server answering `node:<method> <url> <body>`, with the front over a FakeHotRoutes. */
-  async function start(timeouts?: { keepAliveMs: number; headersMs: number }) {
-    const server = createServer((req, res) => {
+  /**
+   * A node:http server answering `node:<method> <url> <body>`, with the front over a FakeHotRoutes; `noDelay`:
+   * node:http's option (default true).
+   */
+  async function start(timeouts?: { keepAliveMs: number; headersMs: number }, noDelay = true) {
+    const server = createServer({ noDelay }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
@@ -277,6 +280,26 @@ describe('a connection on the front', () => {
     }
   });
   after(() => undefined);
+
+  test("the front's connections send without Nagle's delay when node's own would (http.Server's noDelay)", async () => {
+    for (const noDelay of [true, false]) {
+      const { server, hot, front, port } = await start(undefined, noDelay);
+      assert.equal(front.noDelay, noDelay);
+      const calls: boolean[] = [];
+      server.prependListener('connection', (socket: Socket) => {
+        const setNoDelay = socket.setNoDelay.bind(socket);
+        socket.setNoDelay = (value?: boolean) => {
+          calls.push(value ?? true);
+          return setNoDelay(value);
+        };
+      });
+      const client = await open(port);
+      client.socket.write(request(INFER, 'a'));
+      assert.deepEqual(await client.answers(1), ['front:a']);
+      assert.deepEqual(hot.answered, ['a']);
+      assert.deepEqual(calls, noDelay ? [true] : [], `noDelay ${noDelay}: setNoDelay calls on the front's socket`);
+    }
+  });
 
   test("hot requests are the front's; from the first other request on, every request is node's, in order", async () => {
     const { hot, front, port } = await start();

@@ -181,6 +181,10 @@ class FrontConnection {
     socket.on('error', this.onError);
     socket.on('close', this.onClose);
     socket.setTimeout(front.limits.headersTimeoutMs);
+    // node:http turns Nagle's algorithm off in its own connection listener (http.Server's noDelay, on by default),
+    // which the front takes the connection from: without this, a reply written while an earlier one is unacknowledged
+    // waits for the client's delayed ACK (up to 200 ms on Linux).
+    if (front.noDelay) socket.setNoDelay(true);
   }
 
   /**
@@ -320,6 +324,8 @@ export class Http1Front {
   /** `Connection: keep-alive` and `Keep-Alive: timeout=N`, as node writes them for this server. */
   readonly keepAliveLines: string;
   private readonly connections = new Set<FrontConnection>();
+  /** The server's `noDelay` (node's default true): its connections' sockets send each write at once. */
+  readonly noDelay: boolean;
   private readonly nodeListeners: ConnectionListener[];
   private closed = false;
 
@@ -339,6 +345,7 @@ export class Http1Front {
       keepAliveTimeout > 0
         ? `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(keepAliveTimeout / 1000)}\r\n`
         : 'Connection: keep-alive\r\n';
+    this.noDelay = (server as HttpServer & { noDelay?: boolean }).noDelay !== false;
     this.nodeListeners = server.listeners('connection') as ConnectionListener[];
     server.removeAllListeners('connection');
     server.on('connection', (socket: Socket) => {
