@@ -39,10 +39,10 @@ export const PROBE_BUDGET_NS = 2 * RUN_BUDGET_NS;
  * A merged batch of the batch scheduler predicted within this computes here, whatever else is in flight
  * (`computesBatchHere`). Its compute stands for many requests' runs, each of which would otherwise have computed
  * here or been handed off: with batching on at 64 streams on one connection (2 cores, the load's client beside the
- * server), the MNIST softmax's batches of ~11 rows took ~95 µs each here, over the bound on cheap runs. With every
- * batch within this bound here, the server used 0.92–1.15× batching off's CPU a request, against 1.15–1.39× with half
- * of them or more handed off by that bound: a worker's share took the cores from the event loop and the clients
- * (docs/performance.md, "Round 14").
+ * server), the MNIST softmax's batches of ~11 rows took ~95 µs each here, over the bound on cheap runs. With
+ * every batch within this bound here, the server used 0.92–1.15× batching off's CPU a request, against 1.15–1.39×
+ * with half of them or more handed off by that bound: a worker's share took the cores from the event loop and the
+ * clients (docs/performance.md, "Round 14").
  */
 export const BATCH_RUN_BUDGET_NS = PROBE_BUDGET_NS;
 /** Predicted calling-thread compute per turn of the event loop; requests beyond it in the same turn go to workers. */
@@ -247,16 +247,16 @@ export class CallingThreadRuns {
 
   /** Whether a merged batch of `feeds` computes here whatever else is in flight (BATCH_RUN_BUDGET_NS). */
   computesBatchHere(feeds: Record<string, HostTensor>): boolean {
-    return this.session !== undefined && this.predictHereNs(feeds) <= BATCH_RUN_BUDGET_NS;
+    return this.qualifies(feeds, BATCH_RUN_BUDGET_NS);
   }
 
   /**
    * Whether a run of `feeds` should compute here only to be measured here: runs of its size have not been measured
-   * here yet (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under load,
-   * every burst too large for the calling thread and every worker busy, would otherwise send all runs to the workers
-   * and never learn that they are cheaper here than their hand-off (`isCheap`). Up to HERE_MEASURED_RUNS probes a
-   * turn of the event loop, so that they compute back to back, as a burst's runs here do: a lone probe between
-   * other work measured the MNIST softmax at 64 µs on a slow machine, the runs of a probing burst at 28 µs
+   * here yet (HERE_MEASURED_RUNS), and the workers' measurement is within PROBE_BUDGET_NS. A server that starts under
+   * load, every burst too large for the calling thread and every worker busy, would otherwise send all runs to the
+   * workers and never learn that they are cheaper here than their hand-off (`isCheap`). Up to HERE_MEASURED_RUNS
+   * probes a turn of the event loop, so that they compute back to back, as a burst's runs here do: a lone probe
+   * between other work measured the MNIST softmax at 64 µs on a slow machine, the runs of a probing burst at 28 µs
    * (docs/performance.md, "Round 13"). Granted here when true; tryRun still bounds the turn's compute.
    */
   probes(feeds: Record<string, HostTensor>): boolean {

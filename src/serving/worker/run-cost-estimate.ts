@@ -1,9 +1,9 @@
 /**
  * A model's measured compute time a run, kept by the run's size: its input elements, in classes of powers of two. A
  * single cost per input element fits no model well: ONNX Runtime's fixed cost a run dominates a small run and not a
- * large one. The MNIST softmax measured 27 ns an element at one row and 2.1 at 64 rows on the same thread, so a rate
- * from one-row runs predicted a 64-row batch at 1.4 ms where it took 106 µs, and sent every merged batch to a worker
- * (docs/performance.md, "Round 14").
+ * large one. The MNIST softmax measured 27 ns an element at one row and 2.1 at 64 rows on the same thread (idle
+ * machine), so a rate from one-row runs predicted a 64-row batch at 0.6–1.4 ms where it took 106 µs, over the
+ * calling thread's budget for a run (docs/performance.md, "Round 14").
  *
  * Each class starts from the median of its first `firstRuns` runs (the first runs of a model are slow: the JIT, cold
  * caches), then follows a running average. A class not measured yet is bounded from its measured neighbours: the

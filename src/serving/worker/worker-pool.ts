@@ -688,9 +688,9 @@ class PooledModelImpl implements PooledModel {
   ): Promise<Record<string, HostTensor>> {
     const postedAt = sharedClockMs();
     // A connection's run cheaper than its hand-off (or a merged batch within BATCH_RUN_BUDGET_NS) joins the turn's one
-    // burst of such runs, whatever its connection (MANY_CONNECTIONS): they compute back to back, and their callers are answered after the last of them. Computed
-    // one by one, each between two replies' encoding and writing, 32 connections with a stream each answered 12 %
-    // less than with their runs in a worker ("Round 11").
+    // burst of such runs, whatever its connection (MANY_CONNECTIONS): they compute back to back, and their callers are
+    // answered after the last of them. Computed one by one, each between two replies' encoding and writing, 32
+    // connections with a stream each answered 12 % less than with their runs in a worker ("Round 11").
     const cheap = options.batched
       ? this.callingThread.computesBatchHere(feeds)
       : options.connection !== undefined && this.callingThread.isCheap(feeds);

@@ -206,7 +206,7 @@ async function noConnectionsLeft(front: Http1Front): Promise<void> {
   assert.equal(front.connectionCount, 0);
 }
 
-/** Bodies of the answers in `text` that have arrived whole, in order (a tiny reader: each answer has a Content-Length). */
+/** Bodies of the answers in `text` that have arrived whole, in order (a tiny reader: each has a Content-Length). */
 function answerBodies(text: string): string[] {
   const bodies: string[] = [];
   for (let at = 0; at < text.length;) {

@@ -28,7 +28,10 @@ export function writeVarint(out: Buffer, at: number, value: number): number {
   return at;
 }
 
-/** Writes a length-delimited field (`field` below 16: a 1-byte tag) holding `bytes` at `at`; returns the offset after it. */
+/**
+ * Writes a length-delimited field (`field` below 16: a 1-byte tag) holding `bytes` at `at`; returns the offset after
+ * it.
+ */
 export function writeBytesField(out: Buffer, at: number, field: number, bytes: Uint8Array): number {
   out[at++] = (field << 3) | 2;
   at = writeVarint(out, at, bytes.byteLength);
