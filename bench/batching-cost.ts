@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { report, type BenchRow } from './report.js';
-import { BENCH_BATCHING_SETTINGS, writeCnnServable, writeMnistServable } from './serve.js';
+import { writeCnnServable, writeMnistServable } from './serve.js';
+import { BENCH_BATCHING_SETTINGS } from './serve-servers.js';
 import { median } from './cpu-time.js';
 
 const IN_FLIGHT = 64;

@@ -21,7 +21,8 @@ import type { RestReply } from '../src/serving/apis/rest/http-common.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 import { nativeGenerators, runWrk, INSTALL_HINT } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import { MODEL, writeBodies } from './serve.js';
+import { writeBodies } from './serve.js';
+import { MODEL } from './serve-servers.js';
 
 interface Options {
   seconds: number;

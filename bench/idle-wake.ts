@@ -28,7 +28,8 @@ import { createSyncSession } from '../src/serving/worker/ort-sync-session.js';
 import { median } from './cpu-time.js';
 import { INSTALL_HINT, nativeGenerators, runWrk } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import { MODEL, spawnServer, writeBodies, writeCnnServable, writeLargeServable, writeMnistServable } from './serve.js';
+import { writeBodies, writeCnnServable, writeLargeServable, writeMnistServable } from './serve.js';
+import { MODEL, spawnServer } from './serve-servers.js';
 
 interface Options {
   seconds: number;

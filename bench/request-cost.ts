@@ -10,7 +10,7 @@
  *   node dist/bench/request-cost.js [--requests 20000] [--rounds 3] [--streams 32] [--rest-connections 8]
  *     [--baseline DIST] [--only grpc_predict,v2_grpc_infer,rest_predict,v2_rest_binary]
  *
- * --baseline DIST: another build's dist/ (e.g. main's, built in a copy of its tree): its bench/serve.js serves the
+ * --baseline DIST: another build's dist/ (e.g. main's, built in a copy of its tree): its bench server module serves the
  * same models, so the table gains "this build vs baseline" rows, measured in the same run.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -21,16 +21,14 @@ import { report, type BenchRow } from './report.js';
 import {
   checkGrpcBody,
   checkRestBody,
-  MODEL,
   MODEL_INFER,
   PREDICT,
-  spawnServer,
   writeBodies,
   writeCnnServable,
   writeLargeServable,
   writeMnistServable,
-  type ServerProcess,
 } from './serve.js';
+import { MODEL, serverScript, spawnServer, type ServerProcess } from './serve-servers.js';
 
 interface Options {
   requests: number;
@@ -122,7 +120,7 @@ async function main(): Promise<void> {
     servers.set('flowserve', await spawnServer('flowserve', base));
     servers.set('bare', await spawnServer('bare', base));
     if (options.baseline) {
-      servers.set('baseline', await spawnServer('flowserve', base, join(options.baseline, 'bench', 'serve.js')));
+      servers.set('baseline', await spawnServer('flowserve', base, serverScript(options.baseline)));
     }
     const grpc =
       (path: string, body: string) =>

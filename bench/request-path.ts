@@ -25,7 +25,8 @@ import { pathToFileURL } from 'node:url';
 import { HostTensor } from '../src/graph/host-tensor.js';
 import { report, type BenchRow } from './report.js';
 import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
-import { MODEL, writeBodies, writeMnistServable } from './serve.js';
+import { writeBodies, writeMnistServable } from './serve.js';
+import { MODEL } from './serve-servers.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {

@@ -16,7 +16,8 @@ import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { report, type BenchRow } from './report.js';
 import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
-import { MODEL, writeBodies, writeMnistServable } from './serve.js';
+import { writeBodies, writeMnistServable } from './serve.js';
+import { MODEL } from './serve-servers.js';
 import { median, threadCpuMicros } from './cpu-time.js';
 
 interface Options {

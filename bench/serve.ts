@@ -17,8 +17,9 @@
  *     encoded once, so the server's decoding is what differs); v2 vs v1 on the same softmax model (gRPC infer vs
  *     Predict, REST JSON infer vs :predict, each client encoding its request every time).
  *
- * Every server runs in its own child process (this file, started with --child KIND) so the load generator does not
- * share an event loop with the server it measures; only one server process is up at a time. All bind 127.0.0.1 on
+ * Every server runs in its own child process (bench/serve-servers.ts, started with --child KIND) so the load
+ * generator does not share an event loop with the server it measures, and the server's heap holds only what
+ * `flowserve serve` would hold; only one server process is loaded at a time. All bind 127.0.0.1 on
  * ephemeral ports. The client side (typed gRPC client / fetch) is the same code for flowserve and for its peer.
  *
  * The load generator is native by default (bench/native-load.ts): h2load drives gRPC, on one connection with C streams
@@ -40,20 +41,11 @@
  * chromium on the live-load view (bench/dashboard-viewer.ts) against no page open; REST :predict (wrk) and gRPC
  * Predict (h2load, 1 connection) at each level, rounds alternated. Rows: dashboard open / closed.
  */
-import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  Client,
-  credentials,
-  Server,
-  ServerCredentials,
-  type ServiceDefinition,
-  type UntypedServiceImplementation,
-} from '@grpc/grpc-js';
-import Fastify from 'fastify';
+import { Client, credentials, type ServiceDefinition } from '@grpc/grpc-js';
 import { exampleMsg, GrpcServingClient } from '../src/client/grpc-client.js';
 import { RestServingClient } from '../src/client/rest-client.js';
 import {
@@ -73,13 +65,9 @@ import { Graph, withGraph } from '../src/graph/graph.js';
 import { globalVariablesInitializer } from '../src/ops/variables.js';
 import { Session } from '../src/runtime/session.js';
 import { buildModel } from '../src/train/models.js';
-import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/serving/apis/shared/proto-types.js';
-import { loadServicePackageDefinition, protobufRoot } from '../src/serving/apis/shared/protos.js';
+import { protobufRoot } from '../src/serving/apis/shared/protos.js';
 import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
-import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
-import { defaultBatchingParameters, type BatchingParameters } from '../src/serving/config/index.js';
 import type { SignatureFile } from '../src/serving/core/types.js';
-import { startServer } from '../src/serving/server.js';
 import {
   grpcFrame,
   INSTALL_HINT,
@@ -90,25 +78,24 @@ import {
   type NativeLoadResult,
 } from './native-load.js';
 import { report, type BenchRow } from './report.js';
+import {
+  benchBatching,
+  CLASSES,
+  CNN_MODEL,
+  LABELS,
+  LARGE_MODEL,
+  MODEL,
+  PREDICT_SIGNATURE,
+  serverScript,
+  spawnServer,
+  type ChildKind,
+  type Ports,
+  type ServerProcess,
+} from './serve-servers.js';
 import { CHROMIUM, startDashboardBrowser, type DashboardBrowser } from './dashboard-viewer.js';
 
-export const MODEL = 'mnist';
-/** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
-const CNN_MODEL = 'mnist_cnn';
 const PIXELS = 784;
-const CLASSES = 10;
-const PREDICT_SIGNATURE = 'predict_images';
-const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
-/** The large-input model of the v2 binary vs JSON comparison: sum = Σ x over an image-sized FP32 input. */
-const LARGE_MODEL = 'sum224';
 const LARGE_SHAPE = [1, 3, 224, 224];
-
-export type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
-
-export interface Ports {
-  grpcPort: number;
-  restPort: number;
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // The servable
@@ -196,191 +183,6 @@ export async function writeCnnServable(base: string): Promise<void> {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Server processes
-
-/** The bench's batching settings over the defaults (bench/batching-cost.ts uses them with another build's defaults). */
-export const BENCH_BATCHING_SETTINGS = {
-  maxBatchSize: 64,
-  maxExecutionBatchSize: 64,
-  batchTimeoutMicros: 1000,
-  numBatchThreads: 2,
-  maxEnqueuedBatches: 100,
-  // TF Serving's guide recommends a few fixed batch sizes; flowserve pads to them only on the GPU by default.
-  allowedBatchSizes: [8, 16, 32, 64],
-} as const satisfies Partial<BatchingParameters>;
-
-function benchBatching(): BatchingParameters {
-  return {
-    ...defaultBatchingParameters(),
-    ...BENCH_BATCHING_SETTINGS,
-    allowedBatchSizes: [...BENCH_BATCHING_SETTINGS.allowedBatchSizes],
-    // --batch_dispatch (default idle_thread); FLOWSERVE_BENCH_DISPATCH=timeout measures TF Serving's wait instead.
-    dispatch: process.env.FLOWSERVE_BENCH_DISPATCH === 'timeout' ? 'timeout' : 'idle_thread',
-    // --batch_padding (default auto: no padding on the CPU); FLOWSERVE_BENCH_PADDING=always pads as TF Serving does.
-    padding: process.env.FLOWSERVE_BENCH_PADDING === 'always' ? 'always' : 'auto',
-  };
-}
-
-/** A 10-float scores tensor, as flowserve's Predict answers it (typed float_val, not tensor_content). */
-function cannedScores(): HostTensor {
-  return new HostTensor(
-    'float32',
-    [1, CLASSES],
-    Float32Array.from({ length: CLASSES }, () => 1 / CLASSES),
-  );
-}
-
-async function startBare(): Promise<Ports & { close(): Promise<void> }> {
-  const spec = { name: MODEL, version: { value: '1' }, signature_name: PREDICT_SIGNATURE };
-  const predictResponse: PredictResponseMsg = {
-    outputs: { scores: encodeTensorProto(cannedScores(), { tensorContent: false }) },
-    model_spec: spec,
-  };
-  const classifyResponse: ClassificationResponseMsg = {
-    result: {
-      classifications: [{ classes: LABELS.map((label) => ({ label, score: 1 / CLASSES })) }],
-    },
-    model_spec: { ...spec, signature_name: 'serving_default' },
-  };
-  const definition = loadServicePackageDefinition();
-  const server = new Server();
-  const implementation: UntypedServiceImplementation = {
-    Predict: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, predictResponse),
-    Classify: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, classifyResponse),
-  };
-  server.addService(definition['tensorflow.serving.PredictionService'] as unknown as ServiceDefinition, implementation);
-  // v2: the ModelInferResponse flowserve answers for the softmax model, scores in raw_output_contents.
-  const scoresBytes = Buffer.from((cannedScores().data as Float32Array).buffer);
-  const inferResponse = {
-    model_name: MODEL,
-    model_version: '1',
-    outputs: [{ name: 'scores', datatype: 'FP32', shape: ['1', String(CLASSES)] }],
-    raw_output_contents: [scoresBytes],
-  };
-  server.addService(
-    loadInferencePackageDefinition()[INFERENCE_SERVICE] as unknown as ServiceDefinition,
-    {
-      ModelInfer: (_call: unknown, callback: (err: null, response: object) => void) => callback(null, inferResponse),
-    } as UntypedServiceImplementation,
-  );
-  const grpcPort = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, port) =>
-      err ? reject(err) : resolve(port),
-    ),
-  );
-
-  const restBody = JSON.stringify({ predictions: [Array.from(cannedScores().data as Float32Array)] });
-  const app = Fastify({ logger: false, bodyLimit: 256 * 1024 * 1024 });
-  app.post('/v1/*', async (_request, reply) => reply.type('application/json').send(restBody));
-  // v2 REST binary: the JSON header and the 40 bytes of scores that flowserve answers with binary outputs.
-  const v2Header = Buffer.from(
-    JSON.stringify({
-      model_name: MODEL,
-      model_version: '1',
-      outputs: [
-        {
-          name: 'scores',
-          datatype: 'FP32',
-          shape: [1, CLASSES],
-          parameters: { binary_data_size: scoresBytes.byteLength },
-        },
-      ],
-    }),
-  );
-  const v2Body = Buffer.concat([v2Header, scoresBytes]);
-  app.addContentTypeParser('application/octet-stream', { parseAs: 'buffer' }, (_request, body, done) =>
-    done(null, body),
-  );
-  app.post('/v2/models/:model/infer', async (_request, reply) =>
-    reply.type('application/octet-stream').header(INFERENCE_HEADER, String(v2Header.byteLength)).send(v2Body),
-  );
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const address = app.server.address();
-  const restPort = typeof address === 'object' && address ? address.port : 0;
-  return {
-    grpcPort,
-    restPort,
-    close: async () => {
-      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
-      await app.close();
-    },
-  };
-}
-
-async function startFlowserve(base: string, batching: boolean): Promise<Ports & { close(): Promise<void> }> {
-  const server = await startServer({
-    modelConfig: {
-      models: [
-        ...[
-          [MODEL, base],
-          [CNN_MODEL, `${base}-cnn`],
-          [LARGE_MODEL, `${base}-sum`],
-        ].map(([name, basePath]) => defaultModelConfig(name as string, basePath as string)),
-      ],
-    },
-    fileSystemPollWaitSeconds: 0,
-    grpcPort: 0,
-    restPort: 0,
-    host: '127.0.0.1',
-    ...(batching ? { batching: benchBatching() } : {}),
-    // The parent passes --device to its server processes through the environment.
-    device: process.env.FLOWSERVE_BENCH_DEVICE === 'gpu' ? 'gpu' : 'cpu',
-    log: (level, message) => {
-      if (level !== 'info') process.stderr.write(`[flowserve ${level}] ${message}\n`);
-    },
-  });
-  return { grpcPort: server.grpcPort, restPort: server.restPort ?? 0, close: () => server.close() };
-}
-
-/** Child process entry: start one kind of server, report its ports, close on 'stop'. */
-async function childMain(kind: ChildKind, base: string): Promise<void> {
-  const running = kind === 'bare' ? await startBare() : await startFlowserve(base, kind === 'flowserve-batching');
-  process.send?.({ grpcPort: running.grpcPort, restPort: running.restPort });
-  const stop = () => void running.close().finally(() => process.exit(0));
-  process.on('message', (message) => {
-    if (message === 'stop') stop();
-  });
-  // The bench that forked this server died without saying 'stop' (killed, or its output piped into `head`): stop
-  // too, instead of serving on, unseen, beside later runs.
-  process.on('disconnect', stop);
-}
-
-export interface ServerProcess extends Ports {
-  /** The child process's id (bench/request-cost.ts reads its CPU time). */
-  pid: number;
-  stop(): Promise<void>;
-}
-
-/** Starts `kind` in a child process running `script` (this file by default; another build's serve.js for an A/B). */
-export function spawnServer(
-  kind: ChildKind,
-  base: string,
-  script = fileURLToPath(import.meta.url),
-): Promise<ServerProcess> {
-  const child: ChildProcess = fork(script, ['--child', kind, base], {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with code ${code ?? 'null'}`)));
-    child.once('message', (message) => {
-      const ports = message as Ports;
-      child.removeAllListeners('exit');
-      resolve({
-        ...ports,
-        pid: child.pid as number,
-        stop: () =>
-          new Promise<void>((done) => {
-            const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-            child.once('exit', () => {
-              clearTimeout(timer);
-              done();
-            });
-            child.send('stop');
-          }),
-      });
-    });
-  });
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Load
@@ -1197,8 +999,7 @@ async function batchingOnly(options: Options): Promise<void> {
     };
     await add('batching on', 'flowserve-batching');
     await add('batching off', 'flowserve');
-    if (options.baseline)
-      await add('baseline batching on', 'flowserve-batching', join(options.baseline, 'bench', 'serve.js'));
+    if (options.baseline) await add('baseline batching on', 'flowserve-batching', serverScript(options.baseline));
     for (const { server } of sides) {
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
@@ -1532,10 +1333,7 @@ async function main(): Promise<void> {
 }
 
 // bench/request-cost.ts imports the fixtures above; only `node dist/bench/serve.js` runs the bench.
-const childIndex = process.argv.indexOf('--child');
-if (childIndex >= 0) {
-  await childMain(process.argv[childIndex + 1] as ChildKind, process.argv[childIndex + 2] ?? '');
-} else if (process.argv[1] === fileURLToPath(import.meta.url)) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await main();
   process.exit(0);
 }
