@@ -19,6 +19,10 @@
  * Timeouts: each SDK call has a connection timeout, a timeout until the response headers and a socket idle timeout
  * (`requestTimeoutMs`); a body that stalls longer than that fails. The SDK retries each call (3 attempts, its
  * exponential backoff with jitter) on throttling, 5xx, timeouts and network errors. Error messages are redacted.
+ *
+ * The SDK is imported on the storage's first call, not with this module. Imported with it, it made the server module's
+ * V8 heap 15.4 MB instead of 12.3 and its import 0.87–0.93 s instead of 0.64–0.81 (three runs each, 2026-11-30); a
+ * server whose models are all local never uses it.
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -26,7 +30,7 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { hasControlCharacters } from '../config/untrusted-text.js';
 import { versionNumber } from './local-storage.js';
 import { VersionIncomplete, type ModelStorage, type StorageLog } from './model-storage.js';
@@ -60,9 +64,17 @@ interface ListedObject {
 const MAX_LIST_PAGES = 10_000;
 const SINGLE_PART_ETAG = /^[0-9a-f]{32}$/i;
 
+type S3Sdk = typeof import('@aws-sdk/client-s3');
+
+/** The SDK module and the storage's client, made together on first use. */
+interface Connection {
+  sdk: S3Sdk;
+  client: S3Client;
+}
+
 export class S3Storage implements ModelStorage {
   readonly servesInPlace = false;
-  private readonly client: S3Client;
+  private connection: Promise<Connection> | undefined;
   private readonly closing = new AbortController();
   /** The last object listing seen per version location (completeness rule 2). */
   private readonly lastSeen = new Map<string, string>();
@@ -70,13 +82,24 @@ export class S3Storage implements ModelStorage {
   private readonly requestTimeoutMs: number;
 
   constructor(private readonly options: S3StorageOptions) {
-    const { settings } = options;
     this.settleMs = options.settleMs ?? 1000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
-    this.client = new S3Client({
+  }
+
+  /** The SDK and the client, imported and made on the first call (the module's doc says why). */
+  private connect(): Promise<Connection> {
+    // A closed storage makes no client: nothing would destroy it.
+    if (this.closing.signal.aborted) return Promise.reject(this.closing.signal.reason as Error);
+    this.connection ??= import('@aws-sdk/client-s3').then((sdk) => ({ sdk, client: this.createClient(sdk) }));
+    return this.connection;
+  }
+
+  private createClient(sdk: S3Sdk): S3Client {
+    const { settings } = this.options;
+    return new sdk.S3Client({
       region: settings.region,
       forcePathStyle: settings.forcePathStyle,
-      maxAttempts: options.maxAttempts ?? 3,
+      maxAttempts: this.options.maxAttempts ?? 3,
       ...(settings.endpoint ? { endpoint: settings.endpoint } : {}),
       ...(settings.credentials ? { credentials: settings.credentials } : {}),
       requestHandler: {
@@ -136,7 +159,7 @@ export class S3Storage implements ModelStorage {
 
   close(): void {
     this.closing.abort(new Error('the storage is closed'));
-    this.client.destroy();
+    void this.connection?.then(({ client }) => client.destroy());
   }
 
   private checkHasModelFile(url: string, objects: readonly ListedObject[], prefix: string): void {
@@ -170,9 +193,9 @@ export class S3Storage implements ModelStorage {
   ): Promise<void> {
     let token: string | undefined;
     for (let page = 0; page < MAX_LIST_PAGES; page++) {
-      const listed = await this.call(`ListObjectsV2 s3://${bucket}/${prefix}`, (abortSignal) =>
-        this.client.send(
-          new ListObjectsV2Command({
+      const listed = await this.call(`ListObjectsV2 s3://${bucket}/${prefix}`, ({ sdk, client }, abortSignal) =>
+        client.send(
+          new sdk.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: prefix,
             ...(delimiter ? { Delimiter: delimiter } : {}),
@@ -193,9 +216,9 @@ export class S3Storage implements ModelStorage {
   private async download(bucket: string, object: ListedObject, file: string): Promise<void> {
     const what = `GetObject s3://${bucket}/${object.key}`;
     await mkdir(dirname(file), { recursive: true });
-    const response = await this.call(what, (abortSignal) =>
-      this.client.send(
-        new GetObjectCommand({ Bucket: bucket, Key: object.key, ...(object.etag ? { IfMatch: object.etag } : {}) }),
+    const response = await this.call(what, ({ sdk, client }, abortSignal) =>
+      client.send(
+        new sdk.GetObjectCommand({ Bucket: bucket, Key: object.key, ...(object.etag ? { IfMatch: object.etag } : {}) }),
         { abortSignal },
       ),
     );
@@ -244,9 +267,12 @@ export class S3Storage implements ModelStorage {
   }
 
   /** One SDK call with the storage's close signal; its error becomes a redacted one that names the call. */
-  private async call<T>(what: string, send: (abortSignal: AbortSignal) => Promise<T>): Promise<T> {
+  private async call<T>(
+    what: string,
+    send: (connection: Connection, abortSignal: AbortSignal) => Promise<T>,
+  ): Promise<T> {
     try {
-      return await send(this.closing.signal);
+      return await send(await this.connect(), this.closing.signal);
     } catch (err) {
       // No `cause`: the SDK's error holds the signed request; only this redacted message may travel on.
       // eslint-disable-next-line preserve-caught-error
