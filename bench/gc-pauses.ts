@@ -21,14 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nativeGenerators, runH2load, type NativeLoadResult } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import {
-  checkGrpcBody,
-  PREDICT,
-  writeBodies,
-  writeCnnServable,
-  writeLargeServable,
-  writeMnistServable,
-} from './serve.js';
+import { checkGrpcBody, PREDICT, writeBodies, writeServedModels } from './serve.js';
 import { spawnServer, type ServerProcess } from './serve-servers.js';
 
 interface Options {
@@ -120,9 +113,7 @@ async function main(): Promise<void> {
   const traces = { default: new GcTrace(), flagged: new GcTrace() };
   const servers: ServerProcess[] = [];
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     const { files, messages } = writeBodies(
       scratch,
       Array.from({ length: 784 }, () => Math.random()),

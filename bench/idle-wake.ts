@@ -28,7 +28,7 @@ import { createSyncSession } from '../src/serving/worker/ort-sync-session.js';
 import { median } from './cpu-time.js';
 import { INSTALL_HINT, nativeGenerators, runWrk } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import { writeBodies, writeCnnServable, writeLargeServable, writeMnistServable } from './serve.js';
+import { writeBodies, writeServedModels } from './serve.js';
 import { MODEL, spawnServer } from './serve-servers.js';
 
 interface Options {
@@ -116,9 +116,7 @@ async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   if (!nativeGenerators().wrk) throw new Error(`bench:idle-wake needs wrk (${INSTALL_HINT})`);
   const base = join(mkdtempSync(join(os.tmpdir(), 'flowserve-idle-wake-')), 'mnist');
-  writeMnistServable(base);
-  await writeCnnServable(base);
-  writeLargeServable(base);
+  await writeServedModels(base);
   const scratch = mkdtempSync(join(os.tmpdir(), 'flowserve-idle-wake-wrk-'));
   const { files } = writeBodies(
     scratch,

@@ -18,16 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { report, type BenchRow } from './report.js';
-import {
-  checkGrpcBody,
-  checkRestBody,
-  MODEL_INFER,
-  PREDICT,
-  writeBodies,
-  writeCnnServable,
-  writeLargeServable,
-  writeMnistServable,
-} from './serve.js';
+import { checkGrpcBody, checkRestBody, MODEL_INFER, PREDICT, writeBodies, writeServedModels } from './serve.js';
 import { MODEL, serverScript, spawnServer, type ServerProcess } from './serve-servers.js';
 
 interface Options {
@@ -113,9 +104,7 @@ async function main(): Promise<void> {
   const image = Array.from({ length: 784 }, () => Math.random());
   const servers = new Map<string, ServerProcess>();
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     const { files, messages } = writeBodies(scratch, image);
     servers.set('flowserve', await spawnServer('flowserve', base));
     servers.set('bare', await spawnServer('bare', base));

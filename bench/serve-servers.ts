@@ -4,8 +4,9 @@
  *
  * This module imports only what the servers need, so a server process holds what `flowserve serve` would hold and no
  * more. When the child ran bench/serve.js, it also loaded the bench's own imports (playwright-core's bundles, the
- * training code): a heap twice the size, which V8 lets grow further before each full collection, so each of those
- * collections paused the server longer (bench/serve.ts's doc, "GC pauses").
+ * training code): a heap twice the size (54.6 MB live against 26.7 under gRPC load), which V8 lets grow further before
+ * each full collection, so each of those collections paused the server longer (up to 0.6 s: docs/performance.md,
+ * "Round 15").
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -141,6 +141,13 @@ export function writeMnistServable(base: string): void {
   renameSync(tmp, join(base, '1'));
 }
 
+/** Writes the three models every bench server serves (serve-servers.ts's startFlowserve): base, -cnn and -sum. */
+export async function writeServedModels(base: string): Promise<void> {
+  writeMnistServable(base);
+  await writeCnnServable(base);
+  writeLargeServable(base);
+}
+
 /** Writes <base>-sum/1/: sum[b] = Σ x[b, :, :, :] for x [?,3,224,224] (an identity would echo 600 KB back). */
 export function writeLargeServable(base: string): void {
   const g = new OnnxGraphBuilder('sum224');
@@ -525,9 +532,7 @@ async function cnnBatchingOnly(options: Options): Promise<void> {
   const servers: ServerProcess[] = [];
   const targets: Target[] = [];
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     console.log(
       `flowserve serving bench: ${CNN_MODEL} on ${options.device}, batch 1, concurrency ${c}, batching on vs off, ` +
         `${options.requests} requests or ${options.seconds} s per side, in ${options.rounds} alternating rounds\n`,
@@ -764,9 +769,7 @@ async function nativeMain(options: Options): Promise<void> {
   const cMax = Math.max(...levels);
   const servers: ServerProcess[] = [];
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base); // not measured here, but the servers serve it
+    await writeServedModels(base); // the large model is not measured here, but the servers serve it
     const { files, messages } = writeBodies(scratch, image);
     console.log(
       `flowserve serving bench (h2load, wrk): ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ` +
@@ -981,9 +984,7 @@ async function batchingOnly(options: Options): Promise<void> {
   const c = Math.max(...options.concurrency);
   const servers: ServerProcess[] = [];
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     const { files, messages } = writeBodies(scratch, image);
     console.log(
       `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax and CNN, ${options.seconds} s per ` +
@@ -1100,9 +1101,7 @@ async function dashboardOnly(options: Options): Promise<void> {
   let server: ServerProcess | undefined;
   let browser: DashboardBrowser | undefined;
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     const { files, messages } = writeBodies(scratch, image);
     browser = await startDashboardBrowser();
     const viewers = browser;
@@ -1239,9 +1238,7 @@ async function main(): Promise<void> {
     return t;
   };
   try {
-    writeMnistServable(base);
-    await writeCnnServable(base);
-    writeLargeServable(base);
+    await writeServedModels(base);
     console.log(
       `flowserve serving bench: ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ${levels.join('/')}, ` +
         `${options.requests} requests or ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
