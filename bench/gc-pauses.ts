@@ -19,9 +19,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nativeGenerators, runH2load, type NativeLoadResult } from './native-load.js';
 import { report, type BenchRow } from './report.js';
-import { checkGrpcBody, PREDICT, writeBodies, writeServedModels } from './serve.js';
+import { checkGrpcBody, PREDICT, removeServedModels, writeBodies, writeServedModels } from './serve.js';
 import { spawnServer, type ServerProcess } from './serve-servers.js';
 
 interface Options {
@@ -87,7 +88,17 @@ function parseArgs(argv: string[]): Options {
   return options;
 }
 
-function summary(side: SideResult): Record<string, number> {
+interface SideSummary {
+  throughput: number;
+  p99Ms: number;
+  fullGcs: number;
+  pauseSumMs: number;
+  maxPauseMs: number;
+  externalStringsMs: number;
+  reduceGcs: number;
+}
+
+function summary(side: SideResult): SideSummary {
   const requests = side.load.reduce((s, r) => s + r.requests, 0);
   const seconds = side.load.reduce((s, r) => s + r.seconds, 0);
   const pauses = side.fullGcs.map((g) => g.pauseMs);
@@ -163,19 +174,19 @@ async function main(): Promise<void> {
     for (const side of order) {
       const s = sides[side];
       console.log(
-        `${side.padEnd(8)}  ${(s.throughput ?? 0).toFixed(0).padStart(6)}  ${(s.p99Ms ?? 0).toFixed(2).padStart(7)}  ` +
-          `${String(s.fullGcs).padStart(8)}  ${(s.pauseSumMs ?? 0).toFixed(1).padStart(12)}  ` +
-          `${(s.maxPauseMs ?? 0).toFixed(1).padStart(12)}  ${(s.externalStringsMs ?? 0).toFixed(1).padStart(19)}  ` +
+        `${side.padEnd(8)}  ${s.throughput.toFixed(0).padStart(6)}  ${s.p99Ms.toFixed(2).padStart(7)}  ` +
+          `${String(s.fullGcs).padStart(8)}  ${s.pauseSumMs.toFixed(1).padStart(12)}  ` +
+          `${s.maxPauseMs.toFixed(1).padStart(12)}  ${s.externalStringsMs.toFixed(1).padStart(19)}  ` +
           `${String(s.reduceGcs).padStart(6)}`,
       );
     }
     console.log('');
     const peerName = 'V8 defaults';
-    const row = (name: string, key: string, unit: string, higherIsBetter: boolean): BenchRow => ({
+    const row = (name: string, key: keyof SideSummary, unit: string, higherIsBetter: boolean): BenchRow => ({
       name,
       unit,
-      flowserve: sides.flagged[key] ?? NaN,
-      peer: sides.default[key] ?? NaN,
+      flowserve: sides.flagged[key],
+      peer: sides.default[key],
       peerName,
       higherIsBetter,
     });
@@ -200,11 +211,12 @@ async function main(): Promise<void> {
     );
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
-    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+    removeServedModels(base);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-if (process.argv[1]?.endsWith('gc-pauses.js')) {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await main();
   process.exit(0);
 }

@@ -18,7 +18,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { execFile } from 'node:child_process';
 import { report, type BenchRow } from './report.js';
-import { checkGrpcBody, checkRestBody, MODEL_INFER, PREDICT, writeBodies, writeServedModels } from './serve.js';
+import {
+  checkGrpcBody,
+  checkRestBody,
+  MODEL_INFER,
+  PREDICT,
+  removeServedModels,
+  writeBodies,
+  writeServedModels,
+} from './serve.js';
 import { MODEL, serverScript, spawnServer, type ServerProcess } from './serve-servers.js';
 
 interface Options {
@@ -217,7 +225,8 @@ async function main(): Promise<void> {
     });
   } finally {
     await Promise.all([...servers.values()].map((s) => s.stop()));
-    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+    removeServedModels(base);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 

@@ -148,6 +148,11 @@ export async function writeServedModels(base: string): Promise<void> {
   writeLargeServable(base);
 }
 
+/** Removes what writeServedModels wrote. */
+export function removeServedModels(base: string): void {
+  for (const dir of [base, `${base}-cnn`, `${base}-sum`]) rmSync(dir, { recursive: true, force: true });
+}
+
 /** Writes <base>-sum/1/: sum[b] = Σ x[b, :, :, :] for x [?,3,224,224] (an identity would echo 600 KB back). */
 export function writeLargeServable(base: string): void {
   const g = new OnnxGraphBuilder('sum224');
@@ -553,9 +558,7 @@ async function cnnBatchingOnly(options: Options): Promise<void> {
   } finally {
     for (const t of targets) t.close();
     await Promise.all(servers.map((s) => s.stop()));
-    rmSync(base, { recursive: true, force: true });
-    rmSync(`${base}-cnn`, { recursive: true, force: true });
-    rmSync(`${base}-sum`, { recursive: true, force: true });
+    removeServedModels(base);
   }
 }
 
@@ -937,7 +940,8 @@ async function nativeMain(options: Options): Promise<void> {
     console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
-    for (const dir of [base, `${base}-cnn`, scratch]) rmSync(dir, { recursive: true, force: true });
+    removeServedModels(base);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -1080,7 +1084,8 @@ async function batchingOnly(options: Options): Promise<void> {
     });
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
-    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+    removeServedModels(base);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -1190,7 +1195,8 @@ async function dashboardOnly(options: Options): Promise<void> {
   } finally {
     await browser?.close();
     await server?.stop();
-    for (const dir of [base, `${base}-cnn`, `${base}-sum`, scratch]) rmSync(dir, { recursive: true, force: true });
+    removeServedModels(base);
+    rmSync(scratch, { recursive: true, force: true });
   }
 }
 
@@ -1323,9 +1329,7 @@ async function main(): Promise<void> {
   } finally {
     for (const t of targets) t.close();
     await Promise.all(servers.map((s) => s.stop()));
-    rmSync(base, { recursive: true, force: true });
-    rmSync(`${base}-cnn`, { recursive: true, force: true });
-    rmSync(`${base}-sum`, { recursive: true, force: true });
+    removeServedModels(base);
   }
 }
 

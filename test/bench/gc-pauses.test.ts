@@ -9,22 +9,18 @@ import { GcTrace } from '../../bench/gc-pauses.js';
 const MAIN = '[4242:0x2a5be10]';
 const WORKER = '[4242:0x7f3b88000f00]';
 
-function line(isolate: string, fields: string): string {
-  return `${isolate}    1234 ms: pause=0.0 mutator=1.0 ${fields}\n`;
+/** A --trace-gc-nvp line of `isolate`: its pause, then `fields`. */
+function line(isolate: string, pauseMs: number, fields: string): string {
+  return `${isolate}    1234 ms: pause=${pauseMs} mutator=1.0 ${fields}\n`;
 }
 
 describe('GcTrace', () => {
   it("keeps the first isolate's full collections, with their pause, external-string time and reduce flag", () => {
     const trace = new GcTrace();
-    trace.add(line(MAIN, 'gc=s reduce_memory=0 scavenge=1.2').replace('pause=0.0', 'pause=1.3'));
-    trace.add(
-      line(MAIN, 'gc=mc reduce_memory=0 clear=94 clear.external_string_table=92.7 sweep=126.2').replace(
-        'pause=0.0',
-        'pause=252.8',
-      ),
-    );
-    trace.add(line(WORKER, 'gc=mc reduce_memory=1 clear.external_string_table=0.0').replace('pause=0.0', 'pause=9.4'));
-    trace.add(line(MAIN, 'gc=mc reduce_memory=1 clear.external_string_table=3.5').replace('pause=0.0', 'pause=14.7'));
+    trace.add(line(MAIN, 1.3, 'gc=s reduce_memory=0 scavenge=1.2'));
+    trace.add(line(MAIN, 252.8, 'gc=mc reduce_memory=0 clear=94 clear.external_string_table=92.7 sweep=126.2'));
+    trace.add(line(WORKER, 9.4, 'gc=mc reduce_memory=1 clear.external_string_table=0.0'));
+    trace.add(line(MAIN, 14.7, 'gc=mc reduce_memory=1 clear.external_string_table=3.5'));
     assert.deepEqual(trace.fullGcs, [
       { pauseMs: 252.8, externalStringsMs: 92.7, reduce: false },
       { pauseMs: 14.7, externalStringsMs: 3.5, reduce: true },
@@ -33,7 +29,7 @@ describe('GcTrace', () => {
 
   it('joins a line split across chunks and ignores lines that are not trace lines', () => {
     const trace = new GcTrace();
-    const text = 'Warning: something else\n' + line(MAIN, 'gc=mc reduce_memory=0 clear.external_string_table=2.5');
+    const text = 'Warning: something else\n' + line(MAIN, 0, 'gc=mc reduce_memory=0 clear.external_string_table=2.5');
     const cut = text.indexOf('gc=mc') + 3;
     trace.add(text.slice(0, cut));
     assert.equal(trace.fullGcs.length, 0);
@@ -43,9 +39,9 @@ describe('GcTrace', () => {
 
   it('takes the main isolate from the first trace line, whatever its address', () => {
     const trace = new GcTrace();
-    trace.add(line(WORKER, 'gc=s reduce_memory=0'));
-    trace.add(line(MAIN, 'gc=mc reduce_memory=0 clear.external_string_table=1.0'));
-    trace.add(line(WORKER, 'gc=mc reduce_memory=0 clear.external_string_table=4.0'));
+    trace.add(line(WORKER, 0, 'gc=s reduce_memory=0'));
+    trace.add(line(MAIN, 0, 'gc=mc reduce_memory=0 clear.external_string_table=1.0'));
+    trace.add(line(WORKER, 0, 'gc=mc reduce_memory=0 clear.external_string_table=4.0'));
     assert.deepEqual(trace.fullGcs, [{ pauseMs: 0, externalStringsMs: 4, reduce: false }]);
   });
 });
