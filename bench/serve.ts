@@ -92,7 +92,9 @@ import {
   type Ports,
   type ServerProcess,
 } from './serve-servers.js';
-import { CHROMIUM, startDashboardBrowser, type DashboardBrowser } from './dashboard-viewer.js';
+// dashboard-viewer.js is imported where --only dashboard runs: it loads playwright-core, a development dependency
+// that the GPU device pack (scripts/gpu/pack.sh, production dependencies only) does not carry.
+import type { DashboardBrowser } from './dashboard-viewer.js';
 
 const PIXELS = 784;
 const LARGE_SHAPE = [1, 3, 224, 224];
@@ -1098,6 +1100,7 @@ async function batchingOnly(options: Options): Promise<void> {
 async function dashboardOnly(options: Options): Promise<void> {
   const found = nativeGenerators();
   if (!found.h2load || !found.wrk) throw new Error(`--only dashboard needs h2load and wrk (${INSTALL_HINT})`);
+  const { CHROMIUM, startDashboardBrowser } = await import('./dashboard-viewer.js');
   if (!existsSync(CHROMIUM)) throw new Error(`--only dashboard needs ${CHROMIUM} (Debian package chromium)`);
   const started = performance.now();
   const base = mkdtempSync(join(tmpdir(), 'flowserve-bench-serve-'));
