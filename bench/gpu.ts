@@ -12,7 +12,8 @@
  *   result reduced to a scalar, so almost no copies); GFLOP/s = 2n³ / median time;
  * - inference throughput (samples/s, input fed and output fetched each run) at batch 1/64/1024 for an
  *   MNIST-softmax-shaped model (784→10, Softmax) and a CNN-shaped model (the TF tutorial's deep MNIST net:
- *   conv5×5×32, pool, conv5×5×64, pool, fc1024, fc10, Softmax; NCHW; on the GPU with preferredLayout NCHW and NHWC);
+ *   conv5×5×32, pool, conv5×5×64, pool, fc1024, fc10, Softmax; NCHW; on the GPU with preferredLayout NCHW and NHWC;
+ *   NHWC is the WebGPU EP's default, so the gpu-nhwc rows are what flowserve's GPU device runs);
  * - the same softmax-shaped logits through a flowserve Session (default placement vs device_count {GPU: 0}).
  * GPU sessions are created with CPU fallback disabled first; if that fails, the error is recorded and the row is
  * measured again with fallback allowed (`fallback: true`). GPU results are checked against the CPU EP
@@ -101,6 +102,8 @@ async function timeIt(fn: () => Promise<unknown>, maxRuns: number): Promise<{ ms
 
 function providers(ep: Ep): ort.InferenceSession.SessionOptions['executionProviders'] {
   if (ep === 'cpu') return ['cpu'];
+  // ONNX Runtime 1.30's WebGPU EP prefers NHWC when no layout is given (its verbose log: "WebGPU EP preferred
+  // layout: 1"), as flowserve's ['webgpu'] sessions do; the 'gpu' rows ask for NCHW to compare.
   return [{ name: 'webgpu', preferredLayout: ep === 'gpu-nhwc' ? 'NHWC' : 'NCHW' }];
 }
 

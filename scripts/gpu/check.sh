@@ -5,7 +5,7 @@
 # (the machine's, else the carried one via LD_LIBRARY_PATH, else the README's `dpkg -x … /`), points the loader at
 # the NVIDIA ICD, then: prints the devices, runs `demo placement` with the GPU present, and measures
 # (bench/gpu.ts) matmul 1024/4096/8192 float32 GFLOP/s and MNIST-softmax / CNN inference throughput at batch
-# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey, the GPU tests that need no MNIST files, and batching
+# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey, the GPU tests (MNIST ones on the first digits), and batching
 # on vs off for the CNN served on the GPU. Everything lands under $OUT (at most 8 files come back): check.log,
 # gpu-bench.json, devices.json, nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt, serve-cnn-gpu.json.
 # Budget: aims to finish in ~3-4 minutes; FLOWSERVE_BENCH_BUDGET_S caps each measurement's repetitions,
@@ -89,7 +89,7 @@ step "GPU kernel survey (every op × dtype on the WebGPU EP, CPU fallback off)"
 # Only the survey's verdict: how many table entries the EP disagreed with, and which cases it ran beyond the table.
 timeout 120 node dist/bench/gpu-kernels.js --json "$OUT/gpu-kernels.json" | sed -n '/^The kernel table/,$p' || echo "survey failed: $?"
 
-step "GPU tests (numerics, placement, resident tensors, kernel table; the MNIST ones stay in CI)"
+step "GPU tests (numerics, placement, resident tensors, training and serving on the first MNIST digits, kernel table)"
 timeout 180 node --test --test-reporter=spec dist/test/gpu/ dist/test/devices/gpu-kernels.test.js >"$OUT/gpu-tests.txt" 2>&1
 echo "node --test exit $?"
 grep -E '^ℹ (tests|pass|fail|skipped)|✖' "$OUT/gpu-tests.txt" | head -30

