@@ -653,6 +653,16 @@ export function kernelCases(): KernelCase[] {
       ],
       'dilations 2',
     ),
+    c(
+      'DepthwiseConv2dNative',
+      (x, dt) => [
+        depthwiseConv2d(x.input(dt, [null, 5, 5, 2], { feedShape: [2, 5, 5, 2] }), x.input(dt, [3, 3, 2, 2]), {
+          strides: [1, 1],
+          padding: 'SAME',
+        }),
+      ],
+      'unknown batch',
+    ),
     c('Pad', (x, dt) => [
       pad(x.input(dt, [2, 3]), [
         [1, 0],
@@ -694,6 +704,25 @@ export function kernelCases(): KernelCase[] {
       ],
       'SYMMETRIC',
     ),
+    c(
+      'MirrorPad',
+      (x, dt) => [pad(x.input(dt, [3, 3]), x.input('int32', [2, 2], { values: [1, 2, 2, 0] }), { mode: 'REFLECT' })],
+      'paddings fed',
+    ),
+    c(
+      'MirrorPad',
+      (x, dt) => [
+        pad(
+          x.input(dt, [null, 3], { feedShape: [3, 3] }),
+          [
+            [0, 0],
+            [2, 1],
+          ],
+          { mode: 'REFLECT' },
+        ),
+      ],
+      'unknown batch',
+    ),
     ...['FusedBatchNorm', 'FusedBatchNormV2', 'FusedBatchNormV3'].map((type) =>
       c(type, (x, dt) => {
         const def = registeredOps().get(type) as OpDef;
@@ -708,6 +737,8 @@ export function kernelCases(): KernelCase[] {
       }),
     ),
     c('Prod', (x, dt) => [reduceProd(x.input(dt, [2, 3]), 1)]),
+    c('Prod', (x, dt) => [reduceProd(x.input(dt, [2, 3]))], 'all axes'),
+    c('Prod', (x, dt) => [reduceProd(x.input(dt, [2, 3]), 0, { keepDims: true })], 'keepDims'),
     c('BatchMatMulV2', (x, dt) => [batchMatMul(x.input(dt, [2, 2, 3]), x.input(dt, [1, 4, 3]), { adjY: true })]),
     c('BatchMatMul', (x, dt) => [
       addDef(x, registeredOps().get('BatchMatMul') as OpDef, [x.input(dt, [2, 3, 2]), x.input(dt, [2, 3, 4])], {
@@ -720,8 +751,60 @@ export function kernelCases(): KernelCase[] {
     c('StridedSlice', (x, dt) => [
       stridedSlice(x.input(dt, [3, 4]), [0, -1], [0, 0], [-1, 1], { begin_mask: 1, end_mask: 1, shrink_axis_mask: 2 }),
     ]),
+    c('StridedSlice', (x, dt) => [stridedSlice(x.input(dt, [4, 5]), [3, 1], [0, 5], [-2, 2])], 'negative stride, part'),
+    c(
+      'StridedSlice',
+      (x, dt) => [stridedSlice(x.input(dt, [2, 3, 4]), [0, 1], [0, 3], [1, 1], { ellipsis_mask: 1, new_axis_mask: 0 })],
+      'ellipsis',
+    ),
+    c(
+      'StridedSlice',
+      (x, dt) => [
+        stridedSlice(x.input(dt, [2, 4]), [0, 0], [0, 2], [1, 1], { begin_mask: 1, end_mask: 1, new_axis_mask: 2 }),
+      ],
+      'new axis',
+    ),
+    c(
+      'StridedSlice',
+      (x, dt) => [
+        stridedSlice(x.input(dt, [null, 4], { feedShape: [3, 4] }), [0, 1], [0, 4], [1, 2], {
+          begin_mask: 1,
+          end_mask: 1,
+        }),
+      ],
+      'unknown batch',
+    ),
+    c(
+      'StridedSlice',
+      (x, dt) => [
+        stridedSlice(x.input(dt, [null, 4], { feedShape: [3, 4] }), [-1, 0], [0, 4], [-1, 1], { end_mask: 1 }),
+      ],
+      'unknown batch, negative stride',
+    ),
     c('ResizeBilinear', (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { half_pixel_centers: true })]),
     c('ResizeNearestNeighbor', (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { method: 'nearest' })]),
+    c(
+      'ResizeNearestNeighbor',
+      (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { method: 'nearest', align_corners: true })],
+      'align_corners',
+    ),
+    c(
+      'ResizeNearestNeighbor',
+      (x, dt) => [resizeImages(x.input(dt, [1, 2, 3, 2]), [4, 5], { method: 'nearest', half_pixel_centers: true })],
+      'half_pixel_centers',
+    ),
+    c(
+      'ResizeNearestNeighbor',
+      (x, dt) => [resizeImages(x.input(dt, [1, 5, 6, 2]), [2, 3], { method: 'nearest', half_pixel_centers: true })],
+      'half_pixel_centers, downscale',
+    ),
+    c(
+      'ResizeNearestNeighbor',
+      (x, dt) => [
+        resizeImages(x.input(dt, [null, 2, 3, 2], { feedShape: [2, 2, 3, 2] }), [4, 5], { method: 'nearest' }),
+      ],
+      'unknown batch',
+    ),
     // ---- random (values differ between EPs: shapes and dtypes only) ----
     c('RandomUniform', (x, dt) => [randomUniform([2, 3], { dtype: dt, maxval: 5, seed: 1, graph: x.graph })], '', {
       shapeOnly: true,

@@ -175,8 +175,8 @@ export const Erf = unaryElementwise('Erf', 'Erf', {
     const x = op.inputs[0] as Tensor;
     return [mul(g, mul(exp(mul(square(x), -1)), 2 / Math.sqrt(Math.PI)))];
   },
-  // Not in the kernel survey's list of WebGPU EP ops: CPU only until measured.
-  kernels: ['CPU'],
+  // The kernel survey's Erf case ran on the WebGPU EP, on lavapipe and on an H200 (docs/placement.md).
+  kernelConstraints: GPU_F32,
 });
 
 /**

@@ -13,7 +13,7 @@ import type { Tensor } from '../graph/graph.js';
 import { defineOp } from '../graph/op-def.js';
 import { formatShape } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
-import { CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32 } from './kernels.js';
 import { checkDType, FLOAT_DTYPES } from './math.js';
 
 export type ConvPadding = 'SAME' | 'VALID' | 'EXPLICIT';
@@ -249,8 +249,10 @@ export const DepthwiseConv2dNative = defineOp<DepthwiseConvAttrs>({
     const emit = x.dtype === 'float32' ? emitGroupedConv : emitTapSum;
     emit(b, inputs[0] as string, inputs[1] as string, g, C, M, outputs[0] as string);
   },
-  // Whether the WebGPU EP takes a grouped, dilated Conv is not yet measured by the kernel survey: CPU only.
-  kernels: CPU_ONLY,
+  // float32 lowers to a grouped (dilated) Conv, which the WebGPU EP runs (kernel survey: strides, dilations, an
+  // unknown batch); float64 to a sum of taps, which it does not.
+  kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 export interface DepthwiseConv2dOptions {

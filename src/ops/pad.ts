@@ -13,7 +13,7 @@ import { formatShape, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { constant, graphOf, toTensor, type TensorLike } from './convert.js';
 import { constValue, slice } from './array.js';
-import { CPU_AND_GPU, CPU_ONLY, gpuKernel } from './kernels.js';
+import { CPU_AND_GPU, gpuKernel } from './kernels.js';
 
 /** The largest negative `ends` for a reversed ONNX Slice: clamped to "before index 0". */
 const SLICE_BEFORE_START = Number.MIN_SAFE_INTEGER;
@@ -145,6 +145,12 @@ function emitSymmetricAxis(b: OnnxGraphBuilder, x: string, axis: number, before:
   return parts.length === 1 ? x : b.op('Concat', parts, { axis });
 }
 
+/** MirrorPad's GPU kernel: REFLECT mode only. */
+const reflectMode = {
+  description: 'mode REFLECT',
+  holds: (op: { attrs: Readonly<Record<string, unknown>> }) => op.attrs.mode === 'REFLECT',
+};
+
 export const MirrorPad = defineOp<{ mode: MirrorMode }>({
   type: 'MirrorPad',
   infer: ([x, paddings], { mode }, opName) => {
@@ -172,8 +178,11 @@ export const MirrorPad = defineOp<{ mode: MirrorMode }>({
     b.op('Identity', [y], {}, outputs[0]);
   },
   typeAttrs: (op) => ({ T: op.output.dtype, Tpaddings: (op.inputs[1] as Tensor).dtype }),
-  // ONNX Pad's reflect mode and negative-step Slices are not in the kernel survey: CPU only.
-  kernels: CPU_ONLY,
+  // REFLECT is one ONNX Pad (reflect mode), which the WebGPU EP runs in float32 and int32, paddings fed or not.
+  // SYMMETRIC's reversed Slices (start -1, step -1) gave other numbers than the CPU EP there (kernel survey, on
+  // lavapipe and on an H200): CPU only.
+  kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32'] }, reflectMode),
 });
 
 /** A paddings operand: tensors pass through, [[before, after], …] becomes an int32 constant. */

@@ -6,7 +6,7 @@ import { defineOp, type GradContext, type OpDef } from '../graph/op-def.js';
 import { formatShape, normalizeAxis, type Dim } from '../graph/shape.js';
 import type { OnnxGraphBuilder } from '../onnx/builder.js';
 import { graphOf, toTensor, type TensorLike } from './convert.js';
-import { CPU_AND_GPU, CPU_ONLY, GPU_F32_I32, gpuKernel } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32_I32, gpuKernel } from './kernels.js';
 
 const REDUCE_DTYPES: readonly DType[] = ['float32', 'float64', 'int32', 'int64'];
 
@@ -109,7 +109,6 @@ function reduceDef(
   type: string,
   onnxOp: 'ReduceSum' | 'ReduceMean' | 'ReduceMax' | 'ReduceMin' | 'ReduceProd',
   gradKind: 'sum' | 'mean' | 'extremum' | 'none',
-  gpu = true,
 ) {
   return defineOp<ReduceAttrs>({
     type,
@@ -140,7 +139,8 @@ function reduceDef(
       T: (op.inputs[0] as Tensor).dtype,
       ...(op.inputs[1] ? { Tidx: (op.inputs[1] as Tensor).dtype } : {}),
     }),
-    ...(gpu ? { kernels: CPU_AND_GPU, kernelConstraints: GPU_F32_I32 } : { kernels: CPU_ONLY }),
+    kernels: CPU_AND_GPU,
+    kernelConstraints: GPU_F32_I32,
   });
 }
 
@@ -153,10 +153,10 @@ export const Max = reduceDef('Max', 'ReduceMax', 'extremum');
 /** tf.reduce_min (op type Min). */
 export const Min = reduceDef('Min', 'ReduceMin', 'extremum');
 /**
- * tf.reduce_prod (op type Prod). No gradient yet (TensorFlow's needs cumulative products to handle zeros), and
- * CPU only: ReduceProd is not in the WebGPU kernel survey.
+ * tf.reduce_prod (op type Prod). No gradient yet (TensorFlow's needs cumulative products to handle zeros). The
+ * WebGPU EP runs ReduceProd in float32 and int32 (kernel survey: one axis, all axes, keepDims).
  */
-export const Prod = reduceDef('Prod', 'ReduceProd', 'none', false);
+export const Prod = reduceDef('Prod', 'ReduceProd', 'none');
 
 function reducer(def: OpDef<ReduceAttrs>, defaultName: string) {
   return (x: TensorLike, axes?: number | readonly number[], options: ReduceOptions = {}): Tensor => {

@@ -13,7 +13,7 @@ import { defineOp, type LowerContext } from '../graph/op-def.js';
 import { formatShape, type Dim } from '../graph/shape.js';
 import { constant, graphOf, toTensor, type TensorLike } from './convert.js';
 import { constValue } from './array.js';
-import { CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, CPU_ONLY, gpuKernel, staticShapes } from './kernels.js';
 
 export interface ResizeAttrs {
   align_corners?: boolean;
@@ -160,7 +160,10 @@ export const ResizeNearestNeighbor = defineOp<ResizeAttrs>({
     const picked = ctx.b.op('Gather', [ctx.inputs[0] as string, rows], { axis: 1 });
     ctx.b.op('Gather', [picked, cols], { axis: 2 }, ctx.outputs[0]);
   },
-  kernels: CPU_ONLY,
+  // Resize (float32, int32) and the two Gathers (bool) run on the WebGPU EP in every coordinate mode; with an unknown
+  // dim, Resize's output size is int64 shape arithmetic, which it does not run (kernel survey).
+  kernels: CPU_AND_GPU,
+  kernelConstraints: gpuKernel({ T: ['float32', 'int32', 'bool'] }, staticShapes([0], 'a static images shape')),
 });
 
 /** tf.compat.v1.image.resize_bilinear / resize_nearest_neighbor on NHWC `images`, to [height, width]. */

@@ -11,7 +11,7 @@ import { defineOp } from '../graph/op-def.js';
 import { formatShape, type Dim } from '../graph/shape.js';
 import { constant, graphOf, toTensor, type TensorLike } from './convert.js';
 import { constValue } from './array.js';
-import { CPU_ONLY } from './kernels.js';
+import { CPU_AND_GPU, GPU_F32 } from './kernels.js';
 
 /** ONNX Slice clamps `ends` to the dimension: these mean "past the end" and "before index 0" (negative steps). */
 const SLICE_TO_END = Number.MAX_SAFE_INTEGER;
@@ -213,8 +213,10 @@ export const StridedSlice = defineOp<StridedSliceAttrs>({
     b.op('Identity', [y], {}, outputs[0]);
   },
   typeAttrs: (op) => ({ T: op.output.dtype, Index: (op.inputs[1] as Tensor).dtype }),
-  // Negative-step Slices are not in the WebGPU kernel survey: CPU only.
-  kernels: CPU_ONLY,
+  // One Slice (with Squeeze/Unsqueeze for the masks): the WebGPU EP runs it in float32, negative strides and unknown
+  // dims included (kernel survey); its Slice has no int32 kernel.
+  kernels: CPU_AND_GPU,
+  kernelConstraints: GPU_F32,
 });
 
 /** tf.strided_slice: `begin`, `end` and `strides` as arrays (int32 constants) and TensorFlow's five masks. */

@@ -32,8 +32,11 @@ import {
   constant,
   matmul,
   oneHot,
+  pad,
   placeholder,
+  resizeImages,
   shape,
+  stridedSlice,
 } from '../../src/ops/index.js';
 import { hasKernel, kernelDeviceTypes, missingKernel, registeredKernels, typeAttrsOf } from '../../src/ops/kernels.js';
 import { Placer } from '../../src/placement/placer.js';
@@ -191,6 +194,35 @@ describe('dtype-aware kernels: placement (fake GPU)', () => {
           "Registered kernels:\n  device='CPU'\n  device='GPU'; T in [DT_FLOAT, DT_INT32]; requires static input shapes",
         ),
     );
+  });
+
+  it('MirrorPad, ResizeNearestNeighbor and StridedSlice go to the GPU only in the modes, shapes and dtypes surveyed', () => {
+    const g = new Graph();
+    const ops = withGraph(g, () => {
+      const x = placeholder('float32', { shape: [3, 3] });
+      const paddings = [
+        [1, 1],
+        [2, 0],
+      ];
+      return {
+        reflect: pad(x, paddings, { mode: 'REFLECT' }),
+        symmetric: pad(x, paddings, { mode: 'SYMMETRIC' }),
+        resizeKnown: resizeImages(placeholder('float32', { shape: [1, 2, 3, 2] }), [4, 5], { method: 'nearest' }),
+        resizeUnknown: resizeImages(placeholder('float32', { shape: [null, 2, 3, 2] }), [4, 5], { method: 'nearest' }),
+        sliceF32: stridedSlice(x, [2, 0], [0, 3], [-1, 1]),
+        sliceI32: stridedSlice(placeholder('int32', { shape: [3, 3] }), [2, 0], [0, 3], [-1, 1]),
+      };
+    });
+    const where = place(g);
+    assert.equal(where(ops.reflect), GPU0);
+    assert.equal(where(ops.symmetric), CPU0);
+    assert.equal(missingKernel(ops.symmetric.op, 'GPU'), 'not mode REFLECT');
+    assert.equal(where(ops.resizeKnown), GPU0);
+    assert.equal(where(ops.resizeUnknown), CPU0);
+    assert.equal(missingKernel(ops.resizeUnknown.op, 'GPU'), 'not a static images shape');
+    assert.equal(where(ops.sliceF32), GPU0);
+    assert.equal(where(ops.sliceI32), CPU0);
+    assert.equal(missingKernel(ops.sliceI32.op, 'GPU'), 'T=DT_INT32');
   });
 
   it('a mean gradient over an unknown batch runs on the GPU (counted in T, not from the int64 shape)', () => {
