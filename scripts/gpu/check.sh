@@ -5,11 +5,11 @@
 # (the machine's, else the carried one via LD_LIBRARY_PATH, else the README's `dpkg -x … /`), points the loader at
 # the NVIDIA ICD, then: prints the devices, runs `demo placement` with the GPU present, and measures
 # (bench/gpu.ts) matmul 1024/4096/8192 float32 GFLOP/s and MNIST-softmax / CNN inference throughput at batch
-# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey, the GPU tests (MNIST ones on the first digits), and batching
-# on vs off for the CNN served on the GPU. Everything lands under $OUT (at most 8 files come back): check.log,
-# gpu-bench.json, devices.json, nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt, serve-cnn-gpu.json.
-# Budget: aims to finish in ~3-4 minutes; FLOWSERVE_BENCH_BUDGET_S caps each measurement's repetitions,
-# FLOWSERVE_BENCH_QUICK=1 uses small sizes (a dry run on a development machine).
+# 1/64/1024 on CPU and GPU, then runs the GPU kernel survey, the GPU tests (the MNIST ones on the pack's first
+# digits), and batching on vs off for the CNN served on the GPU. Everything lands under $OUT (at most 8 files come
+# back): check.log, gpu-bench.json, devices.json, nvidia-smi.txt, vulkan.txt, gpu-kernels.json, gpu-tests.txt,
+# serve-cnn-gpu.json. On an H200 it took 56–83 s after the machine started. FLOWSERVE_BENCH_BUDGET_S caps each
+# measurement's repetitions, FLOWSERVE_BENCH_QUICK=1 uses small sizes (a dry run on a development machine).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 PACK=$PWD/.gpu-pack
