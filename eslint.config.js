@@ -12,7 +12,7 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
-  { files: ['**/*.js'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  { files: ['**/*.js', '**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
   // The dashboard's browser modules: `tsc -p dashboard/tsconfig.json` (checkJs, lib DOM) already rejects unknown
   // names, with the browser's real globals, so ESLint's no-undef would only repeat it with a hand-kept list.
   { files: ['dashboard/**/*.js'], rules: { 'no-undef': 'off' } },

@@ -16,14 +16,14 @@
  * The run itself uses ONNX Runtime's native session synchronously where onnxruntime-node allows it
  * (ort-sync-session.ts): no setImmediate and promise chain around a compute of a few µs. A tiny dense model (the
  * MNIST softmax) computes in JavaScript instead (dense-plan.ts), where ONNX Runtime's fixed cost per run exceeds
- * the arithmetic, for runs within DENSE_PLAN_MAX_MACS. The pool (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
+ * the arithmetic, for runs within the plan's `maxRows`. The pool (worker-pool.ts) then decides at the end of the turn whether a run computes here: a cheap run of a client
  * connection's burst always; a dearer one only when the model's other runs in flight, if any, came on the same
  * client connection in the same turn.
  */
 import * as ort from 'onnxruntime-node';
 import { isDType } from '../../graph/dtype.js';
 import { HostTensor } from '../../graph/host-tensor.js';
-import { DENSE_PLAN_MAX_MACS, DensePlan, loadDensePlan } from './dense-plan.js';
+import { DensePlan, loadDensePlan } from './dense-plan.js';
 import { createSyncSession, SyncSession } from './ort-sync-session.js';
 import { RunCostEstimate } from './run-cost-estimate.js';
 
@@ -81,7 +81,12 @@ const DENSE_PLAN_TIMED_RUNS = 8;
  * "Round 12").
  */
 export const REFERENCE_NS_PER_MAC = 9_400 / 7_840;
-/** The most the bound on cheap runs is scaled up for a slow machine (`cheapBoundNs`). */
+/**
+ * The most the bound on cheap runs is scaled up for a slow machine (`cheapBoundNs`). The reference is the JavaScript
+ * kernel's. Where the plan's products run in WebAssembly (wasm-dense.ts), the warm-up times V8's baseline code for
+ * the kernel, and came out 2.0–3.5 on a slow machine against 3.5–4.1 with the JavaScript kernel (docs/performance.md,
+ * "Round 16"); either way a run of the plan stays well within the bound.
+ */
 export const MAX_MACHINE_FACTOR = 8;
 
 /**
@@ -212,11 +217,11 @@ export class CallingThreadRuns {
         if (plan instanceof DensePlan) {
           this.dense = plan;
           this.machineFactor = machineFactorOf(nsPerMac ?? 0);
-          const rows = Math.floor(DENSE_PLAN_MAX_MACS / plan.macsPerExample);
+          const products = plan.kernel === 'webassembly' ? ', its products in WebAssembly SIMD' : '';
           this.options.log?.(
             'info',
-            `${this.modelPath}: its runs of up to ${rows} rows on the main thread compute in JavaScript, a dense plan of ` +
-              `${plan.macsPerExample} multiply-adds a row (--js_dense_runs=false keeps ONNX Runtime)`,
+            `${this.modelPath}: its runs of up to ${plan.maxRows} rows on the main thread compute in JavaScript, a dense ` +
+              `plan of ${plan.macsPerExample} multiply-adds a row${products} (--js_dense_runs=false keeps ONNX Runtime)`,
           );
         }
         this.session = session;

@@ -13,6 +13,9 @@
  * Anything else gets no plan, with the reason, and ONNX Runtime runs it. Constants come from initializers (inline
  * or in an external file beside the model, as flowserve's exporter writes them) or Constant nodes.
  *
+ * The matrix products run in WebAssembly SIMD where the runtime has it (wasm-dense.ts), and a run may then have up to
+ * WASM_RUN_MAX_MACS multiply-adds; else in JavaScript, up to DENSE_PLAN_MAX_MACS. Both give the same bits.
+ *
  * Answers: a dot product accumulates in float64 and rounds once to float32, where ONNX Runtime accumulates in
  * float32, so the two agree to float32 rounding (test/serving/worker/dense-plan.test.ts bounds the difference).
  */
@@ -22,6 +25,7 @@ import onnxProto from 'onnx-proto';
 import { HostTensor } from '../../graph/host-tensor.js';
 import { typedArrayFromLittleEndian } from '../../import/little-endian-tensor.js';
 import { onnxTensorOfProto } from '../../onnx/tensor-proto.js';
+import { WasmDense } from './wasm-dense.js';
 
 const { onnx } = onnxProto;
 type TensorProto = onnxProto.onnx.ITensorProto;
@@ -33,10 +37,26 @@ type NodeProto = onnxProto.onnx.INodeProto;
  * A run whose rows need more than this in all goes to ONNX Runtime too (`fits`).
  */
 export const DENSE_PLAN_MAX_MACS = 16_384;
+/**
+ * Multiply-adds of a run beyond which it goes to ONNX Runtime when the plan's products run in WebAssembly. The MNIST
+ * softmax's 4 rows (31,360) took 17 µs there against ONNX Runtime's 23 µs (28 against 26 with cold caches), and 8
+ * rows 35 against 21 µs (docs/performance.md, "Round 16").
+ */
+export const WASM_RUN_MAX_MACS = 32_768;
 const FLOAT = onnx.TensorProto.DataType.FLOAT;
 
 type Step =
-  | { kind: 'dense'; input: string; output: string; weights: Float32Array; k: number; n: number; gemm?: GemmTail }
+  | {
+      kind: 'dense';
+      input: string;
+      output: string;
+      weights: Float32Array;
+      k: number;
+      n: number;
+      gemm?: GemmTail;
+      /** The same product in WebAssembly (set by the plan when every product has one). */
+      wasm?: WasmDense;
+    }
   | { kind: 'binary'; op: BinaryOp; input: string; output: string; constant: Float32Array; constantFirst: boolean }
   | { kind: 'unary'; op: UnaryOp; input: string; output: string }
   | { kind: 'softmax'; input: string; output: string };
@@ -53,12 +73,22 @@ type BinaryOp = (typeof BINARY_OPS)[number];
 const UNARY_OPS = ['Relu', 'Sigmoid', 'Tanh'] as const;
 type UnaryOp = (typeof UNARY_OPS)[number];
 
+export interface DensePlanOptions {
+  /** false: the matrix products run in JavaScript even where WebAssembly SIMD exists (tests compare the two). */
+  webAssembly?: boolean;
+}
+
 /** Why a model has no plan: the first thing in it this module does not compute. */
 export class NoDensePlan {
   constructor(readonly reason: string) {}
 }
 
 export class DensePlan {
+  /** Where the matrix products run. */
+  readonly kernel: 'webassembly' | 'javascript';
+  /** The most rows a run may have (`fits`): WASM_RUN_MAX_MACS or DENSE_PLAN_MAX_MACS in all. */
+  readonly maxRows: number;
+
   constructor(
     private readonly input: { name: string; width: number; rows: number | undefined },
     private readonly steps: readonly Step[],
@@ -66,12 +96,22 @@ export class DensePlan {
     private readonly outputs: ReadonlyMap<string, { value: string; width: number }>,
     /** Multiply-adds of one example. */
     readonly macsPerExample: number,
-  ) {}
+    options: DensePlanOptions = {},
+  ) {
+    const denseSteps = steps.filter((s) => s.kind === 'dense');
+    const wasmRows = Math.max(1, Math.floor(WASM_RUN_MAX_MACS / Math.max(1, macsPerExample)));
+    const kernels =
+      options.webAssembly === false ? [] : denseSteps.map((s) => WasmDense.create(s.weights, s.k, s.n, wasmRows));
+    const wasm = kernels.length > 0 && kernels.every((k) => k !== undefined);
+    if (wasm) denseSteps.forEach((s, i) => (s.wasm = kernels[i]));
+    this.kernel = wasm ? 'webassembly' : 'javascript';
+    this.maxRows = wasm ? wasmRows : Math.floor(DENSE_PLAN_MAX_MACS / Math.max(1, macsPerExample));
+  }
 
-  /** Whether a run of `feeds` is small enough for this plan (DENSE_PLAN_MAX_MACS in all its rows). */
+  /** Whether a run of `feeds` is small enough for this plan (`maxRows`). */
   fits(feeds: Record<string, HostTensor>): boolean {
     const rows = feeds[this.input.name]?.shape[0] ?? 0;
-    return rows * this.macsPerExample <= DENSE_PLAN_MAX_MACS;
+    return rows <= this.maxRows;
   }
 
   /** Computes `fetches`; throws an Error naming the tensor for feeds or fetches the model does not take. */
@@ -127,7 +167,9 @@ export class DensePlan {
 function compute(step: Step, input: Float32Array, rows: number): Float32Array {
   switch (step.kind) {
     case 'dense':
-      return dense(input, rows, step);
+      return step.wasm && rows <= step.wasm.maxRows
+        ? wasmDense(input, rows, step.wasm, step.gemm)
+        : dense(input, rows, step);
     case 'binary':
       return binary(input, step.op, step.constant, step.constantFirst);
     case 'unary':
@@ -190,6 +232,20 @@ function dense(
   return out;
 }
 
+/** The product's float64 sums from WebAssembly, rounded to float32 as `dense` rounds them (after Gemm's alpha and C). */
+function wasmDense(x: Float32Array, rows: number, kernel: WasmDense, gemm: GemmTail | undefined): Float32Array {
+  const sums = kernel.run(x, rows);
+  if (!gemm) return Float32Array.from(sums);
+  const out = new Float32Array(sums.length);
+  const { alpha, beta, c } = gemm;
+  const n = kernel.n;
+  for (let i = 0; i < out.length; i++) {
+    const bias = c ? beta * (c[c.length === 1 ? 0 : i % n] as number) : 0;
+    out[i] = alpha * (sums[i] as number) + bias;
+  }
+  return out;
+}
+
 function binary(x: Float32Array, op: BinaryOp, constant: Float32Array, constantFirst: boolean): Float32Array {
   const out = new Float32Array(x.length);
   const width = constant.length;
@@ -233,11 +289,15 @@ export type ExternalReader = (location: string, offset: number, length: number) 
  * The model at `modelPath` as a plan, or why it has none; a file over `maxModelBytes` is not read (the calling
  * thread's MAX_MODEL_BYTES). Never throws: a model it cannot read has no plan.
  */
-export async function loadDensePlan(modelPath: string, maxModelBytes: number): Promise<DensePlan | NoDensePlan> {
+export async function loadDensePlan(
+  modelPath: string,
+  maxModelBytes: number,
+  options: DensePlanOptions = {},
+): Promise<DensePlan | NoDensePlan> {
   try {
     const size = (await stat(modelPath)).size;
     if (size > maxModelBytes) return new NoDensePlan(`the model file is ${size} bytes, over ${maxModelBytes}`);
-    return await compileDensePlan(await readFile(modelPath), externalReader(dirname(modelPath)));
+    return await compileDensePlan(await readFile(modelPath), externalReader(dirname(modelPath)), options);
   } catch (err) {
     return new NoDensePlan(`the model could not be read: ${(err as Error).message}`);
   }
@@ -281,6 +341,7 @@ function toNumber(value: Long | null | undefined): number {
 export async function compileDensePlan(
   model: Uint8Array,
   readExternal: ExternalReader,
+  options: DensePlanOptions = {},
 ): Promise<DensePlan | NoDensePlan> {
   let graph: onnxProto.onnx.IGraphProto | null | undefined;
   try {
@@ -289,7 +350,7 @@ export async function compileDensePlan(
     return new NoDensePlan(`not an ONNX model: ${(err as Error).message}`);
   }
   if (!graph) return new NoDensePlan('the model has no graph');
-  const compiler = new Compiler(readExternal);
+  const compiler = new Compiler(readExternal, options);
   try {
     return await compiler.compile(graph);
   } catch (err) {
@@ -307,7 +368,10 @@ class Compiler {
   private readonly steps: Step[] = [];
   private macs = 0;
 
-  constructor(private readonly readExternal: ExternalReader) {}
+  constructor(
+    private readonly readExternal: ExternalReader,
+    private readonly options: DensePlanOptions,
+  ) {}
 
   async compile(graph: onnxProto.onnx.IGraphProto): Promise<DensePlan> {
     for (const t of graph.initializer ?? []) this.constants.set(t.name ?? '', t);
@@ -324,7 +388,7 @@ class Compiler {
       outputs.set(name, { value, width: this.widths.get(value) as number });
     }
     if (outputs.size === 0) refuse('the graph has no outputs');
-    return new DensePlan(input, this.steps, outputs, this.macs);
+    return new DensePlan(input, this.steps, outputs, this.macs, this.options);
   }
 
   private graphInput(info: onnxProto.onnx.IValueInfoProto): { name: string; width: number; rows: number | undefined } {

@@ -13,6 +13,8 @@ import {
   DensePlan,
   loadDensePlan,
   NoDensePlan,
+  WASM_RUN_MAX_MACS,
+  type DensePlanOptions,
   type ExternalReader,
 } from '../../../src/serving/worker/dense-plan.js';
 import { softmaxRegression, values } from '../core/model-fixtures.js';
@@ -42,8 +44,8 @@ function everyOp(): Uint8Array {
   return g.build();
 }
 
-async function plan(model: Uint8Array, readExternal = noExternal): Promise<DensePlan> {
-  const compiled = await compileDensePlan(model, readExternal);
+async function plan(model: Uint8Array, readExternal = noExternal, options: DensePlanOptions = {}): Promise<DensePlan> {
+  const compiled = await compileDensePlan(model, readExternal, options);
   if (compiled instanceof NoDensePlan) assert.fail(`no plan: ${compiled.reason}`);
   return compiled;
 }
@@ -65,7 +67,16 @@ async function ortRun(path: string, x: HostTensor, fetches: string[]): Promise<R
   }
 }
 
-/** Within float32 rounding of ONNX Runtime's answer: it accumulates in float32, the plan in float64. */
+/** The two kernels of the plan's matrix products (WebAssembly SIMD where it exists, and JavaScript). */
+const KERNELS = [
+  { webAssembly: true, kernel: 'webassembly' },
+  { webAssembly: false, kernel: 'javascript' },
+] as const;
+
+/**
+ * Within float32 rounding of ONNX Runtime's answer: the plan adds in float32 in another order (WebAssembly) or in
+ * float64 (JavaScript).
+ */
 function assertClose(actual: Float32Array, expected: Float32Array, what: string): void {
   assert.equal(actual.length, expected.length, `${what}: length`);
   for (let i = 0; i < expected.length; i++) {
@@ -89,17 +100,38 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     return path;
   }
 
-  it("computes the MNIST softmax's shape as ONNX Runtime does, at 0, 1 and 2 rows", async () => {
+  it("computes the MNIST softmax's shape as ONNX Runtime does, at 0 to 4 rows, with either kernel", async () => {
     const model = softmaxRegression();
     const path = await saved('softmax', model);
-    const compiled = await plan(model);
-    assert.equal(compiled.macsPerExample, 7840);
-    for (const rows of [0, 1, 2]) {
-      const x = new HostTensor('float32', [rows, 784], values(rows * 784, 10 + rows, 60));
-      const { y } = compiled.run({ x }, ['y']);
-      assert.deepEqual(y?.shape, [rows, 10]);
-      assert.ok([...(y?.data as Float32Array)].every(Number.isFinite), 'a softmax output is not finite');
-      assertClose(y?.data as Float32Array, (await ortRun(path, x, ['y'])).y as Float32Array, `y at ${rows} rows`);
+    for (const { webAssembly, kernel } of KERNELS) {
+      const compiled = await plan(model, noExternal, { webAssembly });
+      assert.equal(compiled.kernel, kernel);
+      assert.equal(compiled.macsPerExample, 7840);
+      for (const rows of [0, 1, 2, 3, 4]) {
+        const x = new HostTensor('float32', [rows, 784], values(rows * 784, 10 + rows, 60));
+        const { y } = compiled.run({ x }, ['y']);
+        assert.deepEqual(y?.shape, [rows, 10]);
+        assert.ok([...(y?.data as Float32Array)].every(Number.isFinite), 'a softmax output is not finite');
+        const expected = (await ortRun(path, x, ['y'])).y as Float32Array;
+        assertClose(y?.data as Float32Array, expected, `${kernel}: y at ${rows} rows`);
+      }
+    }
+  });
+
+  it('gives the same bits with either kernel (float64 sums in the same order)', async () => {
+    const models = [
+      { model: softmaxRegression(), width: 784, fetches: ['y'] },
+      { model: everyOp(), width: 12, fetches: ['tanh', 'sigmoid'] },
+    ];
+    for (const { model, width, fetches } of models) {
+      const wasm = await plan(model, noExternal, { webAssembly: true });
+      const js = await plan(model, noExternal, { webAssembly: false });
+      assert.equal(wasm.kernel, 'webassembly');
+      for (const rows of [1, 2, 5]) {
+        const x = new HostTensor('float32', [rows, width], values(rows * width, 20 + rows, 3));
+        const [a, b] = [wasm.run({ x }, fetches), js.run({ x }, fetches)];
+        for (const name of fetches) assert.deepEqual(a[name]?.data, b[name]?.data, `${name} at ${rows} rows`);
+      }
     }
   });
 
@@ -133,15 +165,19 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
   it('computes Gemm, Relu, Sigmoid, Tanh, Sub, Mul, Identity and Constant nodes as ONNX Runtime does', async () => {
     const model = everyOp();
     const path = await saved('every-op', model);
-    const compiled = await plan(model);
-    assert.equal(compiled.macsPerExample, 12 * 9 + 9 * 5);
     const x = new HostTensor('float32', [3, 12], values(36, 7, 2));
-    const results = compiled.run({ x }, ['tanh', 'sigmoid']);
     const reference = await ortRun(path, x, ['tanh', 'sigmoid']);
-    assertClose(results.tanh?.data as Float32Array, reference.tanh as Float32Array, 'tanh');
-    assertClose(results.sigmoid?.data as Float32Array, reference.sigmoid as Float32Array, 'sigmoid');
-    // Only what was asked for.
-    assert.deepEqual(Object.keys(compiled.run({ x }, ['sigmoid'])), ['sigmoid']);
+    // Widths 9 and 5: the WebAssembly kernel's padded columns (to 12 and 8) must not show in the answers.
+    for (const { webAssembly, kernel } of KERNELS) {
+      const compiled = await plan(model, noExternal, { webAssembly });
+      assert.equal(compiled.kernel, kernel);
+      assert.equal(compiled.macsPerExample, 12 * 9 + 9 * 5);
+      const results = compiled.run({ x }, ['tanh', 'sigmoid']);
+      assertClose(results.tanh?.data as Float32Array, reference.tanh as Float32Array, `${kernel}: tanh`);
+      assertClose(results.sigmoid?.data as Float32Array, reference.sigmoid as Float32Array, `${kernel}: sigmoid`);
+      // Only what was asked for.
+      assert.deepEqual(Object.keys(compiled.run({ x }, ['sigmoid'])), ['sigmoid']);
+    }
   });
 
   it("reads weights kept in a file beside the model, as flowserve's exporter writes them", async () => {
@@ -258,11 +294,24 @@ describe('tiny dense models computed in JavaScript (dense-plan.ts)', () => {
     assert.throws(() => compiled.run({ x: ints }, ['y']), /input 'x' must be float32, got int32/);
   });
 
-  it('fits a run only while its rows stay within DENSE_PLAN_MAX_MACS multiply-adds', async () => {
-    const compiled = await plan(softmaxRegression());
+  it('fits a run only while its rows stay within WASM_RUN_MAX_MACS multiply-adds (DENSE_PLAN_MAX_MACS in JavaScript)', async () => {
     const rows = (n: number) => ({ x: new HostTensor('float32', [n, 784], new Float32Array(n * 784)) });
-    assert.equal(compiled.fits(rows(1)), true);
-    assert.equal(compiled.fits(rows(2)), true);
-    assert.equal(compiled.fits(rows(3)), false, '3 × 7,840 multiply-adds is over the bound');
+    const wasm = await plan(softmaxRegression());
+    assert.equal(wasm.maxRows, Math.floor(WASM_RUN_MAX_MACS / 7840));
+    assert.equal(wasm.fits(rows(4)), true);
+    assert.equal(wasm.fits(rows(5)), false, '5 × 7,840 multiply-adds is over the bound');
+    const js = await plan(softmaxRegression(), noExternal, { webAssembly: false });
+    assert.equal(js.maxRows, Math.floor(DENSE_PLAN_MAX_MACS / 7840));
+    assert.equal(js.fits(rows(2)), true);
+    assert.equal(js.fits(rows(3)), false, '3 × 7,840 multiply-adds is over the bound');
+  });
+
+  it("computes runs over its kernel's rows in JavaScript (a model of a fixed batch larger than maxRows)", async () => {
+    const compiled = await plan(softmaxRegression());
+    const rows = compiled.maxRows + 3;
+    const path = await saved('softmax-many-rows', softmaxRegression());
+    const x = new HostTensor('float32', [rows, 784], values(rows * 784, 3, 60));
+    const { y } = compiled.run({ x }, ['y']);
+    assertClose(y?.data as Float32Array, (await ortRun(path, x, ['y'])).y as Float32Array, `y at ${rows} rows`);
   });
 });

@@ -1,0 +1,94 @@
+/**
+ * The dense plan's matrix product x [rows, k] · w [k, n] in WebAssembly SIMD (dense-kernel.wat): four columns at a
+ * time in two f64x2 sums. V8 does not vectorise the JavaScript loop of dense-plan.ts. The sums are float64, added in
+ * the JavaScript kernel's order, so the two give the same bits (test/serving/worker/dense-plan.test.ts).
+ *
+ * Each instance keeps its weights in its own memory as float64, columns padded with zeros to a multiple of four, and
+ * holds room for `maxRows` rows of input and output, so a run only copies its rows in and its sums out.
+ */
+import { DENSE_KERNEL_WASM_BASE64 } from './dense-kernel-bytes.js';
+
+const PAGE_BYTES = 65_536;
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  dense(x: number, rows: number, k: number, w: number, np: number, out: number): void;
+}
+
+let compiled: WebAssembly.Module | null | undefined;
+
+/** The compiled kernel, or null where this WebAssembly has no SIMD (checked once). */
+function kernelModule(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  const bytes = Buffer.from(DENSE_KERNEL_WASM_BASE64, 'base64');
+  compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  return compiled;
+}
+
+export class WasmDense {
+  private readonly columns: number;
+  private readonly floats: Float32Array;
+  private readonly doubles: Float64Array;
+  /** Element offsets: the input in `floats`, the output in `doubles` (the weights start at 0). */
+  private readonly inputAt: number;
+  private readonly outputAt: number;
+
+  private constructor(
+    private readonly kernel: KernelExports,
+    readonly k: number,
+    readonly n: number,
+    /** The most rows a run may have. */
+    readonly maxRows: number,
+  ) {
+    const layout = layoutOf(k, n, maxRows);
+    this.columns = layout.columns;
+    this.floats = new Float32Array(kernel.memory.buffer);
+    this.doubles = new Float64Array(kernel.memory.buffer);
+    this.inputAt = layout.inputByte / 4;
+    this.outputAt = layout.outputByte / 8;
+  }
+
+  /**
+   * A kernel for `weights` [k, n] (row-major) and runs of up to `maxRows` rows; undefined where WebAssembly has no
+   * SIMD, or when its memory would pass `maxBytes`.
+   */
+  static create(
+    weights: Float32Array,
+    k: number,
+    n: number,
+    maxRows: number,
+    maxBytes = 16 << 20,
+  ): WasmDense | undefined {
+    const module = kernelModule();
+    if (!module || k < 1 || n < 1 || maxRows < 1 || weights.length !== k * n) return undefined;
+    const { bytes } = layoutOf(k, n, maxRows);
+    if (bytes > maxBytes) return undefined;
+    const kernel = new WebAssembly.Instance(module).exports as unknown as KernelExports;
+    const pages = Math.ceil(bytes / PAGE_BYTES);
+    const have = kernel.memory.buffer.byteLength / PAGE_BYTES;
+    if (pages > have) kernel.memory.grow(pages - have);
+    const dense = new WasmDense(kernel, k, n, maxRows);
+    const { columns, doubles } = dense;
+    for (let i = 0; i < k; i++) for (let c = 0; c < n; c++) doubles[i * columns + c] = weights[i * n + c] as number;
+    return dense;
+  }
+
+  /** The sums x · w (float64) for `rows` rows of `x` ([rows, k]), as a new [rows, n] array. */
+  run(x: Float32Array, rows: number): Float64Array {
+    if (rows > this.maxRows) throw new RangeError(`${rows} rows, over the kernel's ${this.maxRows}`);
+    const { k, n, columns, floats, doubles, inputAt, outputAt } = this;
+    floats.set(x.subarray(0, rows * k), inputAt);
+    this.kernel.dense(inputAt * 4, rows, k, 0, columns, outputAt * 8);
+    const out = new Float64Array(rows * n);
+    for (let r = 0; r < rows; r++) out.set(doubles.subarray(outputAt + r * columns, outputAt + r * columns + n), r * n);
+    return out;
+  }
+}
+
+/** Byte offsets in the kernel's memory: float64 weights at 0, the float32 input, then the float64 output. */
+function layoutOf(k: number, n: number, maxRows: number) {
+  const columns = Math.ceil(n / 4) * 4;
+  const inputByte = 8 * k * columns;
+  const outputByte = Math.ceil((inputByte + 4 * maxRows * k) / 16) * 16;
+  return { columns, inputByte, outputByte, bytes: outputByte + 8 * maxRows * columns };
+}
