@@ -222,11 +222,8 @@ function dense(
       else out[oo + col] = a;
     }
     if (gemm && sums) {
-      const { alpha, beta, c } = gemm;
-      for (let col = 0; col < n; col++) {
-        const bias = c ? beta * (c[c.length === 1 ? 0 : col] as number) : 0;
-        out[oo + col] = alpha * (sums[col] as number) + bias;
-      }
+      const { alpha } = gemm;
+      for (let col = 0; col < n; col++) out[oo + col] = alpha * (sums[col] as number) + gemmBias(gemm, col);
     }
   }
   return out;
@@ -234,16 +231,21 @@ function dense(
 
 /** The product's float64 sums from WebAssembly, rounded to float32 as `dense` rounds them (after Gemm's alpha and C). */
 function wasmDense(x: Float32Array, rows: number, kernel: WasmDense, gemm: GemmTail | undefined): Float32Array {
-  const sums = kernel.run(x, rows);
-  if (!gemm) return Float32Array.from(sums);
-  const out = new Float32Array(sums.length);
-  const { alpha, beta, c } = gemm;
+  const { sums, columns } = kernel.run(x, rows);
   const n = kernel.n;
-  for (let i = 0; i < out.length; i++) {
-    const bias = c ? beta * (c[c.length === 1 ? 0 : i % n] as number) : 0;
-    out[i] = alpha * (sums[i] as number) + bias;
+  const out = new Float32Array(rows * n);
+  for (let r = 0; r < rows; r++) {
+    for (let col = 0; col < n; col++) {
+      const sum = sums[r * columns + col] as number;
+      out[r * n + col] = gemm ? gemm.alpha * sum + gemmBias(gemm, col) : sum;
+    }
   }
   return out;
+}
+
+/** Gemm's `beta · C` for column `col` (C one value or one a column). */
+function gemmBias({ beta, c }: GemmTail, col: number): number {
+  return c ? beta * (c[c.length === 1 ? 0 : col] as number) : 0;
 }
 
 function binary(x: Float32Array, op: BinaryOp, constant: Float32Array, constantFirst: boolean): Float32Array {

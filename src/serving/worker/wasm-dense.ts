@@ -73,15 +73,17 @@ export class WasmDense {
     return dense;
   }
 
-  /** The sums x · w (float64) for `rows` rows of `x` ([rows, k]), as a new [rows, n] array. */
-  run(x: Float32Array, rows: number): Float64Array {
+  /**
+   * The sums x · w (float64) for `rows` rows of `x` ([rows, k]): a view of the kernel's memory, [rows, columns] with
+   * `columns` ≥ n (the padding columns hold zeros), valid until the next run. The caller reads what it needs from it
+   * instead of a copy per run.
+   */
+  run(x: Float32Array, rows: number): { sums: Float64Array; columns: number } {
     if (rows > this.maxRows) throw new RangeError(`${rows} rows, over the kernel's ${this.maxRows}`);
-    const { k, n, columns, floats, doubles, inputAt, outputAt } = this;
+    const { k, columns, floats, doubles, inputAt, outputAt } = this;
     floats.set(x.subarray(0, rows * k), inputAt);
     this.kernel.dense(inputAt * 4, rows, k, 0, columns, outputAt * 8);
-    const out = new Float64Array(rows * n);
-    for (let r = 0; r < rows; r++) out.set(doubles.subarray(outputAt + r * columns, outputAt + r * columns + n), r * n);
-    return out;
+    return { sums: doubles.subarray(outputAt, outputAt + rows * columns), columns };
   }
 }
 

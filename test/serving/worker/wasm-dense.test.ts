@@ -46,20 +46,22 @@ describe('the dense plan in WebAssembly SIMD (wasm-dense.ts)', () => {
       assert.ok(kernel, 'no WebAssembly SIMD in this Node.js');
       for (const rows of [1, 2, 6]) {
         const x = values(rows * k, rows, 1);
-        const got = kernel.run(x, rows);
+        const { sums, columns } = kernel.run(x, rows);
         const want = reference(x, w, rows, k, n);
-        assert.equal(got.length, rows * n);
+        assert.equal(columns, Math.ceil(n / 4) * 4);
+        assert.equal(sums.length, rows * columns);
         const scale = Math.sqrt(k);
-        for (let i = 0; i < want.length; i++) {
-          const e = want[i] as number;
-          assert.ok(
-            Math.abs((got[i] as number) - e) <= 1e-6 * scale * (1 + Math.abs(e)),
-            `[${k}×${n}] ${rows} rows, [${i}]`,
-          );
+        for (let r = 0; r < rows; r++) {
+          for (let c = 0; c < columns; c++) {
+            const got = sums[r * columns + c] as number;
+            // The padding columns' weights are zeros.
+            const e = c < n ? (want[r * n + c] as number) : 0;
+            assert.ok(Math.abs(got - e) <= 1e-6 * scale * (1 + Math.abs(e)), `[${k}×${n}] ${rows} rows, [${r}, ${c}]`);
+          }
         }
       }
       // The second run of fewer rows gives only its own rows.
-      assert.equal(kernel.run(values(k, 1, 1), 1).length, n);
+      assert.equal(kernel.run(values(k, 1, 1), 1).sums.length, Math.ceil(n / 4) * 4);
     }
   });
 
