@@ -7,7 +7,9 @@
 import ort from 'onnxruntime-node';
 import { dtypeFromOrt, dtypeInfo, ortType, type DType, type TypedArray } from '../graph/dtype.js';
 import { HostTensor } from '../graph/host-tensor.js';
+import { loadNativeSession, type LoadedNativeSession } from './ort-native.js';
 import { bytesOfOrtStrings, ortStringsOf } from './ort-strings.js';
+import { resolveWithinTurn } from './turn-budget.js';
 
 export interface OrtSessionOptions {
   executionProviders: string[];
@@ -105,8 +107,11 @@ export function quietOnGpu(executionProviders: readonly string[]): { logSeverity
 }
 
 type OrtFetches = Readonly<Record<string, null>>;
-/** How runs reach ONNX Runtime: its session handler directly, or the public `InferenceSession.run`. */
-export type OrtRunPath = 'handler' | 'public';
+/**
+ * How runs reach ONNX Runtime: its native session, computed before `run` returns (CPU sessions, ort-native.ts); its
+ * session handler directly; or the public `InferenceSession.run`.
+ */
+export type OrtRunPath = 'native' | 'handler' | 'public';
 type OrtRun = (feeds: Record<string, ort.Tensor>, fetches: OrtFetches) => Promise<Record<string, unknown>>;
 
 /** What onnxruntime-common's `InferenceSession` wraps: the backend's session handler (not public API). */
@@ -178,9 +183,25 @@ export function ortSessionOptions(options: OrtSessionOptions): ort.InferenceSess
   };
 }
 
+/**
+ * Sessions on the CPU alone run natively (ort-native.ts): ONNX Runtime's CPU run blocks the thread either way, so
+ * the handler's turn of the event loop before each run buys nothing. GPU sessions keep the handler: their outputs may
+ * stay in device memory, which only the public path's tensors describe.
+ */
+function runsNatively(options: OrtSessionOptions): boolean {
+  const eps = options.executionProviders;
+  return eps.length === 1 && eps[0] === 'cpu' && !options.deviceOutputs?.length;
+}
+
 /** Creates an ONNX Runtime session from model bytes or a file path. */
 export async function compileModel(model: Uint8Array | string, options: OrtSessionOptions): Promise<CompiledModel> {
   const sessionOptions = ortSessionOptions(options);
+  if (runsNatively(options)) {
+    // Loaded from a turn of its own, as the public create does: a caller's synchronous code runs first.
+    await new Promise((resolve) => setImmediate(resolve));
+    const loaded = loadNativeSession(model, sessionOptions);
+    if (loaded) return nativeModel(loaded);
+  }
   const session =
     typeof model === 'string'
       ? await ort.InferenceSession.create(model, sessionOptions)
@@ -196,25 +217,69 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
     runPath,
     // Not async: ONNX Runtime's promise goes through with one `.then`, one hop fewer through the microtask queue.
     run(feeds, outputs) {
-      // Only the model's inputs: a partition whose variables were baked in is still handed their values.
-      const ortFeeds: Record<string, ort.Tensor> = {};
-      for (const name of inputNames) {
-        const t = feeds[name];
-        if (t === undefined) return Promise.reject(new Error(`input '${name}' is missing in 'feeds'.`));
-        ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
-      }
-      let fetches: OrtFetches = allOutputs;
-      if (outputs) {
-        const some: Record<string, null> = {};
-        for (const name of outputs) {
-          if (!outputNames.includes(name))
-            return Promise.reject(new RangeError(`'${name}' is not an output of the model`));
-          some[name] = null;
-        }
-        fetches = some;
-      }
-      return runOrt(ortFeeds, fetches).then(fromOrtResults);
+      const request = ortRequest(inputNames, outputNames, allOutputs, feeds, outputs);
+      if (request instanceof Error) return Promise.reject(request);
+      return runOrt(request.feeds, request.fetches).then(fromOrtResults);
     },
     release: () => session.release(),
   };
+}
+
+/** A CPU session run natively: computed inside `run`, its result handed back within the turn's budget. */
+function nativeModel({ native, inputNames, outputNames }: LoadedNativeSession): CompiledModel {
+  const allOutputs = Object.freeze(Object.fromEntries(outputNames.map((n) => [n, null])));
+  let released = false;
+  return {
+    inputNames,
+    outputNames,
+    runPath: 'native',
+    run(feeds, outputs) {
+      if (released) return Promise.reject(new Error('the ONNX Runtime session has been released'));
+      const request = ortRequest(inputNames, outputNames, allOutputs, feeds, outputs);
+      if (request instanceof Error) return Promise.reject(request);
+      let results: Record<string, RuntimeTensor>;
+      try {
+        results = fromOrtResults(native.run(request.feeds, request.fetches, NO_RUN_OPTIONS));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+      return resolveWithinTurn(results);
+    },
+    release() {
+      if (!released) {
+        released = true;
+        native.dispose();
+      }
+      return Promise.resolve();
+    },
+  };
+}
+
+/**
+ * ONNX Runtime's feeds (the model's inputs only: a partition whose variables were baked in is still handed their
+ * values) and fetches (`outputs`, or every output); an Error naming a missing input or an unknown output.
+ */
+function ortRequest(
+  inputNames: readonly string[],
+  outputNames: readonly string[],
+  allOutputs: OrtFetches,
+  feeds: Record<string, RuntimeTensor>,
+  outputs: readonly string[] | undefined,
+): { feeds: Record<string, ort.Tensor>; fetches: OrtFetches } | Error {
+  const ortFeeds: Record<string, ort.Tensor> = {};
+  for (const name of inputNames) {
+    const t = feeds[name];
+    if (t === undefined) return new Error(`input '${name}' is missing in 'feeds'.`);
+    ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
+  }
+  let fetches: OrtFetches = allOutputs;
+  if (outputs) {
+    const some: Record<string, null> = {};
+    for (const name of outputs) {
+      if (!outputNames.includes(name)) return new RangeError(`'${name}' is not an output of the model`);
+      some[name] = null;
+    }
+    fetches = some;
+  }
+  return { feeds: ortFeeds, fetches };
 }
