@@ -121,11 +121,18 @@ export function taskSize(inputs: TensorMap): number | undefined {
   return size;
 }
 
+/** What tasks must share to share a batch: each input's name, dtype and shape past dim 0 (a loop: once a request). */
 function shapeKeyOf(inputs: TensorMap): string {
-  return Object.keys(inputs)
-    .sort()
-    .map((k) => `${k}:${inputs[k]?.dtype}[${inputs[k]?.shape.slice(1).join(',')}]`)
-    .join(';');
+  const names = Object.keys(inputs);
+  if (names.length > 1) names.sort();
+  let key = '';
+  for (const name of names) {
+    const t = inputs[name] as HostTensor;
+    key += `${name}:${t.dtype}[`;
+    for (let d = 1; d < t.rank; d++) key += d > 1 ? `,${t.shape[d]}` : String(t.shape[d]);
+    key += '];';
+  }
+  return key;
 }
 
 export class BatchScheduler {
@@ -174,15 +181,30 @@ export class BatchScheduler {
     if (this.queue.length + newBatches > this.options.maxEnqueuedBatches) {
       return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
     }
+    const now = performance.now();
+    if (pieceSizes.length === 1) {
+      // The usual task: one piece, settled with its own rows.
+      return new Promise<TensorMap>((resolve, reject) => {
+        this.enqueue(shapeKey, {
+          inputs,
+          size,
+          enqueuedAt: now,
+          deadline,
+          timing,
+          owned,
+          settle: (outputs) => (outputs instanceof Error ? reject(outputs) : resolve(outputs)),
+        });
+        // The depth is reported by the pump this schedules, once per turn rather than once per task.
+        this.schedulePump();
+      });
+    }
     return new Promise<TensorMap>((resolve, reject) => {
       const results: TensorMap[] = [];
       let remaining = pieceSizes.length;
       let failed = false;
       let offset = 0;
-      const now = performance.now();
       pieceSizes.forEach((pieceSize, index) => {
-        const pieceInputs =
-          pieceSizes.length === 1 ? inputs : mapTensors(inputs, (t) => sliceRows(t, offset, pieceSize));
+        const pieceInputs = mapTensors(inputs, (t) => sliceRows(t, offset, pieceSize));
         offset += pieceSize;
         this.enqueue(shapeKey, {
           inputs: pieceInputs,
@@ -191,7 +213,7 @@ export class BatchScheduler {
           deadline,
           timing,
           // A piece cut from the task is a copy of its own.
-          owned: owned || pieceSizes.length > 1,
+          owned: true,
           settle: (outputs) => {
             if (failed) return;
             if (outputs instanceof Error) {
@@ -200,11 +222,10 @@ export class BatchScheduler {
               return;
             }
             results[index] = outputs;
-            if (--remaining === 0) resolve(results.length === 1 ? (results[0] as TensorMap) : concatMaps(results));
+            if (--remaining === 0) resolve(concatMaps(results));
           },
         });
       });
-      // The depth is reported by the pump this schedules, once per turn rather than once per task.
       this.schedulePump();
     });
   }
@@ -297,8 +318,9 @@ export class BatchScheduler {
   /** Settles the pieces whose deadline has passed; the batch keeps the others. */
   private dropExpired(batch: Batch): void {
     const now = Date.now();
+    // Most batches have none: no arrays made for them.
+    if (!batch.pieces.some((p) => deadlinePassed(p.deadline, now))) return;
     const expired = batch.pieces.filter((p) => deadlinePassed(p.deadline, now));
-    if (expired.length === 0) return;
     batch.pieces = batch.pieces.filter((p) => !deadlinePassed(p.deadline, now));
     batch.size = batch.pieces.reduce((n, p) => n + p.size, 0);
     for (const piece of expired) piece.settle(new DroppedAtDeadline(BATCH_QUEUE));
@@ -325,7 +347,7 @@ export class BatchScheduler {
       this.hooks.onBatch?.({
         inputSize: batch.size,
         processedSize: target,
-        queuingSeconds: (startedAt - Math.min(...batch.pieces.map((p) => p.enqueuedAt))) / 1000,
+        queuingSeconds: (startedAt - oldestEnqueuedAt(batch.pieces)) / 1000,
         tasks: batch.pieces.length,
       });
       let offset = 0;
@@ -394,6 +416,12 @@ export class BatchScheduler {
     await idle;
     if (this.timer) clearTimeout(this.timer);
   }
+}
+
+function oldestEnqueuedAt(pieces: readonly Piece[]): number {
+  let oldest = Infinity;
+  for (const p of pieces) if (p.enqueuedAt < oldest) oldest = p.enqueuedAt;
+  return oldest;
 }
 
 function msToNs(ms: number): number {
