@@ -10,7 +10,8 @@
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
- *     more than the request handling around it), both servers first loaded for 2 s at c64 (BATCHING_WARM_SECONDS);
+ *     more than the request handling around it), on two servers of their own that serve nothing before, both first
+ *     loaded for 2 s at c64 (BATCHING_WARM_SECONDS);
  *   - the Open Inference Protocol (v2): gRPC ModelInfer with raw contents vs a bare grpc-js server answering the
  *     same canned ModelInferResponse; REST infer with binary tensors vs a bare fastify route answering the same
  *     canned bytes; REST binary vs REST JSON for a [1,3,224,224] FP32 input (a sum model; both request bodies
@@ -780,9 +781,13 @@ async function nativeMain(options: Options): Promise<void> {
       `flowserve serving bench (h2load, wrk): ${MODEL} softmax [?,${PIXELS}]→[?,${CLASSES}], batch 1, concurrency ` +
         `${levels.join('/')}, ${options.seconds} s per level and side, in ${options.rounds} alternating rounds\n`,
     );
-    for (const kind of ['bare', 'flowserve', 'flowserve-batching'] as const)
+    // The batching pairs get servers of their own, idle until then: compared with the batching-off server that has
+    // served every row before, a barely warmed batching server lost 0.67–0.78 in full runs, while a fresh server
+    // pair (--only batching) gave 0.87–1.23. A batching-off server loaded for a minute ran 1.38× a fresh one
+    // (docs/performance.md, "Round 17").
+    for (const kind of ['bare', 'flowserve', 'flowserve-batching', 'flowserve'] as const)
       servers.push(await spawnServer(kind, base));
-    const [bare, flow, batching] = servers as [ServerProcess, ServerProcess, ServerProcess];
+    const [bare, flow, batching, batchingOff] = servers as [ServerProcess, ServerProcess, ServerProcess, ServerProcess];
     const predictPath = `/v1/models/${MODEL}:predict`;
     const inferPath = `/v2/models/${MODEL}/infer`;
     for (const server of servers) {
@@ -794,7 +799,7 @@ async function nativeMain(options: Options): Promise<void> {
       await checkGrpcBody(server.grpcPort, MODEL_INFER, messages.v2Infer);
       await checkRestBody(server.restPort, inferPath, files.v2RestBinary.file, files.v2RestBinary.headers);
     }
-    for (const server of [flow, batching]) {
+    for (const server of [flow, batching, batchingOff]) {
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
     }
 
@@ -873,16 +878,15 @@ async function nativeMain(options: Options): Promise<void> {
       levels,
       options,
     );
-    // Both servers warmed alike at the measured load first: by now the batching-off server has served every row
-    // above and the batching-on one almost nothing, and a server's first second at c64 costs it about twice the CPU
-    // per request of its later ones, with or without batching (docs/performance.md, "Round 6"). Measured cold, the
-    // pair compared the JIT's warm-up, not batching.
+    // Both servers of the pair have served nothing but the checks above; they are warmed alike at the measured load
+    // first (a server's first second at c64 costs it about twice the CPU per request of its later ones, with or
+    // without batching: docs/performance.md, "Round 6").
     const batchingWarm = { concurrency: cMax, seconds: BATCHING_WARM_SECONDS };
     const batched = await measureNativePair(
       'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
       {
         flowserve: h2(batching, PREDICT, files.predict, oneConnection),
-        peer: h2(flow, PREDICT, files.predict, oneConnection),
+        peer: h2(batchingOff, PREDICT, files.predict, oneConnection),
       },
       [cMax],
       options,
@@ -892,7 +896,7 @@ async function nativeMain(options: Options): Promise<void> {
       'gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off)',
       {
         flowserve: h2(batching, PREDICT, files.predictCnn, oneConnection),
-        peer: h2(flow, PREDICT, files.predictCnn, oneConnection),
+        peer: h2(batchingOff, PREDICT, files.predictCnn, oneConnection),
       },
       [cMax],
       options,
@@ -1264,7 +1268,9 @@ async function main(): Promise<void> {
       console.log(`total ${((performance.now() - started) / 1000).toFixed(1)} s`);
       return;
     }
+    // The batching pairs compare two servers with the same history (see nativeMain).
     const batching = await open('flowserve-batching');
+    const batchingOff = await open('flowserve');
 
     const grpc = await measurePair(
       'gRPC Predict (peer: bare grpc-js, canned response)',
@@ -1286,14 +1292,14 @@ async function main(): Promise<void> {
     );
     const batched = await measurePair(
       'gRPC Predict, flowserve batching on (peer: flowserve batching off)',
-      { flowserve: batching.grpcPredict, peer: flow.grpcPredict },
+      { flowserve: batching.grpcPredict, peer: batchingOff.grpcPredict },
       [cMax],
       options,
     );
 
     const batchedCnn = await measurePair(
       'gRPC Predict on the MNIST CNN, flowserve batching on (peer: flowserve batching off)',
-      { flowserve: batching.grpcPredictCnn, peer: flow.grpcPredictCnn },
+      { flowserve: batching.grpcPredictCnn, peer: batchingOff.grpcPredictCnn },
       [cMax],
       options,
     );
