@@ -282,6 +282,26 @@ describe('BatchScheduler', () => {
     assert.deepEqual(results[1]?.y?.shape, [1, 3]);
     await scheduler.close();
   });
+
+  it('merges tasks whose inputs come in another order, never tasks whose dtypes differ', async () => {
+    const seen: string[][] = [];
+    const scheduler = new BatchScheduler(OPTIONS, async (inputs) => {
+      seen.push(Object.keys(inputs).map((k) => `${k}:${inputs[k]?.dtype}[${inputs[k]?.shape.join(',')}]`));
+      return { y: inputs.a as HostTensor };
+    });
+    const a = (dtype: 'float32' | 'int32') => HostTensor.zeros(dtype, [1, 2]);
+    const b = HostTensor.zeros('float32', [1, 3]);
+    await Promise.all([
+      scheduler.schedule({ a: a('float32'), b }),
+      scheduler.schedule({ b, a: a('float32') }),
+      scheduler.schedule({ a: a('int32'), b }),
+    ]);
+    assert.deepEqual(seen, [
+      ['a:float32[2,2]', 'b:float32[2,3]'],
+      ['a:int32[1,2]', 'b:float32[1,3]'],
+    ]);
+    await scheduler.close();
+  });
 });
 
 describe('BatchScheduler deadlines', () => {
