@@ -12,7 +12,7 @@
  * test/serving/worker/ort-sync-session.test.ts pin which one the installed ONNX Runtime gets).
  */
 import { createRequire } from 'node:module';
-import type * as ort from 'onnxruntime-node';
+import * as ort from 'onnxruntime-node';
 
 /** The native session as binding.js exports it (onnxruntime-node 1.30). */
 export interface NativeSession {
@@ -53,11 +53,47 @@ export function nativeBinding(): Binding | null {
   return binding;
 }
 
-/** A loaded native session with the names of its inputs and outputs, in the model's order. */
-export interface LoadedNativeSession {
-  readonly native: NativeSession;
-  readonly inputNames: readonly string[];
-  readonly outputNames: readonly string[];
+const NO_RUN_OPTIONS = Object.freeze({});
+
+/**
+ * A CPU session whose `run` computes before it returns: no promise, no turn of the event loop. `inputNames` and
+ * `outputNames` are the model's, in its order.
+ */
+export class SyncSession {
+  private released = false;
+
+  constructor(
+    private readonly native: NativeSession,
+    readonly inputNames: readonly string[],
+    readonly outputNames: readonly string[],
+  ) {}
+
+  /** Throws ONNX Runtime's error (wrong shape, wrong type…) as the public run would reject with it. */
+  run(feeds: Record<string, ort.Tensor>, fetches: readonly string[]): Record<string, ort.Tensor> {
+    const fetchObject: Record<string, null> = {};
+    for (const name of fetches) fetchObject[name] = null;
+    return this.runFetching(feeds, fetchObject);
+  }
+
+  /** `run` with ONNX Runtime's fetch object ({name: null}) built by the caller, e.g. once per model. */
+  runFetching(feeds: Record<string, ort.Tensor>, fetches: Readonly<Record<string, null>>): Record<string, ort.Tensor> {
+    if (this.released) throw new Error('the ONNX Runtime session has been released');
+    const results = this.native.run(feeds, fetches, NO_RUN_OPTIONS);
+    const out: Record<string, ort.Tensor> = {};
+    for (const name in results) {
+      const value = results[name] as ort.Tensor;
+      // The binding returns ort.Tensor objects in 1.30; a plain {type, data, dims} is wrapped as the public run does.
+      out[name] =
+        value instanceof ort.Tensor ? value : new ort.Tensor(value.type, value.data as Float32Array, value.dims);
+    }
+    return out;
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.native.dispose();
+  }
 }
 
 function namesOf(metadata: readonly { name?: unknown }[] | undefined): string[] | undefined {
@@ -75,7 +111,7 @@ function namesOf(metadata: readonly { name?: unknown }[] | undefined): string[] 
  * `InferenceSession.create` passes them on). Undefined when the binding is not as expected, or does not report the
  * session's inputs and outputs; a load error (corrupt model, unknown option value) throws ONNX Runtime's own error.
  */
-export function loadNativeSession(model: string | Uint8Array, options: object): LoadedNativeSession | undefined {
+export function loadNativeSession(model: string | Uint8Array, options: object): SyncSession | undefined {
   const b = nativeBinding();
   if (!b) return undefined;
   b.initOrt();
@@ -88,5 +124,5 @@ export function loadNativeSession(model: string | Uint8Array, options: object): 
     native.dispose();
     return undefined;
   }
-  return { native, inputNames, outputNames };
+  return new SyncSession(native, inputNames, outputNames);
 }

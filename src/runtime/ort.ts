@@ -7,7 +7,7 @@
 import ort from 'onnxruntime-node';
 import { dtypeFromOrt, dtypeInfo, ortType, type DType, type TypedArray } from '../graph/dtype.js';
 import { HostTensor } from '../graph/host-tensor.js';
-import { loadNativeSession, type LoadedNativeSession } from './ort-native.js';
+import { loadNativeSession, type SyncSession } from './ort-native.js';
 import { bytesOfOrtStrings, ortStringsOf } from './ort-strings.js';
 import { resolveWithinTurn } from './turn-budget.js';
 
@@ -209,77 +209,84 @@ export async function compileModel(model: Uint8Array | string, options: OrtSessi
   const inputNames = session.inputNames;
   const outputNames = session.outputNames;
   const { path: runPath, run: runOrt } = ortRunner(session);
-  /** Every output, as the fetches ONNX Runtime takes: built once (ONNX Runtime only reads it). */
-  const allOutputs = Object.freeze(Object.fromEntries(outputNames.map((n) => [n, null])));
+  const allOutputs = allOutputsOf(outputNames);
   return {
     inputNames,
     outputNames,
     runPath,
     // Not async: ONNX Runtime's promise goes through with one `.then`, one hop fewer through the microtask queue.
     run(feeds, outputs) {
-      const request = ortRequest(inputNames, outputNames, allOutputs, feeds, outputs);
-      if (request instanceof Error) return Promise.reject(request);
-      return runOrt(request.feeds, request.fetches).then(fromOrtResults);
+      const ortFeeds = ortFeedsOf(inputNames, feeds);
+      if (ortFeeds instanceof Error) return Promise.reject(ortFeeds);
+      const fetches = ortFetchesOf(outputNames, allOutputs, outputs);
+      if (fetches instanceof Error) return Promise.reject(fetches);
+      return runOrt(ortFeeds, fetches).then(fromOrtResults);
     },
     release: () => session.release(),
   };
 }
 
 /** A CPU session run natively: computed inside `run`, its result handed back within the turn's budget. */
-function nativeModel({ native, inputNames, outputNames }: LoadedNativeSession): CompiledModel {
-  const allOutputs = Object.freeze(Object.fromEntries(outputNames.map((n) => [n, null])));
-  let released = false;
+function nativeModel(session: SyncSession): CompiledModel {
+  const { inputNames, outputNames } = session;
+  const allOutputs = allOutputsOf(outputNames);
   return {
     inputNames,
     outputNames,
     runPath: 'native',
     run(feeds, outputs) {
-      if (released) return Promise.reject(new Error('the ONNX Runtime session has been released'));
-      const request = ortRequest(inputNames, outputNames, allOutputs, feeds, outputs);
-      if (request instanceof Error) return Promise.reject(request);
+      const ortFeeds = ortFeedsOf(inputNames, feeds);
+      if (ortFeeds instanceof Error) return Promise.reject(ortFeeds);
+      const fetches = ortFetchesOf(outputNames, allOutputs, outputs);
+      if (fetches instanceof Error) return Promise.reject(fetches);
       let results: Record<string, RuntimeTensor>;
       try {
-        results = fromOrtResults(native.run(request.feeds, request.fetches, NO_RUN_OPTIONS));
+        results = fromOrtResults(session.runFetching(ortFeeds, fetches));
       } catch (err) {
         return Promise.reject(err instanceof Error ? err : new Error(String(err)));
       }
       return resolveWithinTurn(results);
     },
     release() {
-      if (!released) {
-        released = true;
-        native.dispose();
-      }
+      session.release();
       return Promise.resolve();
     },
   };
 }
 
+/** Every output, as the fetches ONNX Runtime takes: built once per model (ONNX Runtime only reads it). */
+function allOutputsOf(outputNames: readonly string[]): OrtFetches {
+  return Object.freeze(Object.fromEntries(outputNames.map((n) => [n, null])));
+}
+
 /**
- * ONNX Runtime's feeds (the model's inputs only: a partition whose variables were baked in is still handed their
- * values) and fetches (`outputs`, or every output); an Error naming a missing input or an unknown output.
+ * ONNX Runtime's feeds: the model's inputs only (a partition whose variables were baked in is still handed their
+ * values); an Error naming a missing input.
  */
-function ortRequest(
+function ortFeedsOf(
   inputNames: readonly string[],
-  outputNames: readonly string[],
-  allOutputs: OrtFetches,
   feeds: Record<string, RuntimeTensor>,
-  outputs: readonly string[] | undefined,
-): { feeds: Record<string, ort.Tensor>; fetches: OrtFetches } | Error {
+): Record<string, ort.Tensor> | Error {
   const ortFeeds: Record<string, ort.Tensor> = {};
   for (const name of inputNames) {
     const t = feeds[name];
     if (t === undefined) return new Error(`input '${name}' is missing in 'feeds'.`);
     ortFeeds[name] = t instanceof DeviceTensor ? t.ortTensor : toOrtTensor(t);
   }
-  let fetches: OrtFetches = allOutputs;
-  if (outputs) {
-    const some: Record<string, null> = {};
-    for (const name of outputs) {
-      if (!outputNames.includes(name)) return new RangeError(`'${name}' is not an output of the model`);
-      some[name] = null;
-    }
-    fetches = some;
+  return ortFeeds;
+}
+
+/** ONNX Runtime's fetches: `outputs`, or every output (`allOutputs`); an Error naming an unknown output. */
+function ortFetchesOf(
+  outputNames: readonly string[],
+  allOutputs: OrtFetches,
+  outputs: readonly string[] | undefined,
+): OrtFetches | Error {
+  if (!outputs) return allOutputs;
+  const some: Record<string, null> = {};
+  for (const name of outputs) {
+    if (!outputNames.includes(name)) return new RangeError(`'${name}' is not an output of the model`);
+    some[name] = null;
   }
-  return { feeds: ortFeeds, fetches };
+  return some;
 }
