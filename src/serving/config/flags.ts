@@ -232,7 +232,7 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     key: 'jsDenseRuns',
     kind: 'bool',
     defaultValue: () => true,
-    help: 'compute tiny dense models (MatMul/Gemm, bias, ReLU/sigmoid/tanh, softmax; ≤ 32,768 multiply-adds a run with WebAssembly SIMD, else 16,384) on the main thread in JavaScript, where ONNX Runtime costs more than their arithmetic; answers agree to float32 rounding (false: always ONNX Runtime)',
+    help: 'compute tiny dense models (MatMul/Gemm, bias, ReLU/sigmoid/tanh, softmax; ≤ 262,144 multiply-adds a run with WebAssembly SIMD, else 16,384) on the main thread in JavaScript, where ONNX Runtime costs more than their arithmetic; answers agree to float32 rounding (false: always ONNX Runtime)',
   },
   {
     flag: 'chunked_runs',

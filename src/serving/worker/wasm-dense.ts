@@ -1,9 +1,10 @@
 /**
- * The dense plan's matrix product x [rows, k] · w [k, n] in WebAssembly SIMD (dense-kernel.wat): four columns at a
- * time in two f64x2 sums. V8 does not vectorise the JavaScript loop of dense-plan.ts. The sums are float64, added in
- * the JavaScript kernel's order, so the two give the same bits (test/serving/worker/dense-plan.test.ts).
+ * The dense plan's matrix product x [rows, k] · w [k, n] in WebAssembly SIMD (dense-kernel.wat): four rows and four
+ * columns at a time in eight f64x2 sums, and the rows left over one at a time. V8 does not vectorise the JavaScript
+ * loop of dense-plan.ts. The sums are float64, added in the JavaScript kernel's order, so the two give the same bits
+ * (test/serving/worker/dense-plan.test.ts).
  *
- * Each instance keeps its weights in its own memory as float64, columns padded with zeros to a multiple of four, and
+ * Each instance keeps its weights in its own memory as float32, columns padded with zeros to a multiple of four, and
  * holds room for `maxRows` rows of input and output, so a run only copies its rows in and its sums out.
  */
 import { DENSE_KERNEL_WASM_BASE64 } from './dense-kernel-bytes.js';
@@ -68,8 +69,8 @@ export class WasmDense {
     const have = kernel.memory.buffer.byteLength / PAGE_BYTES;
     if (pages > have) kernel.memory.grow(pages - have);
     const dense = new WasmDense(kernel, k, n, maxRows);
-    const { columns, doubles } = dense;
-    for (let i = 0; i < k; i++) for (let c = 0; c < n; c++) doubles[i * columns + c] = weights[i * n + c] as number;
+    const { columns, floats } = dense;
+    for (let i = 0; i < k; i++) floats.set(weights.subarray(i * n, (i + 1) * n), i * columns);
     return dense;
   }
 
@@ -87,10 +88,10 @@ export class WasmDense {
   }
 }
 
-/** Byte offsets in the kernel's memory: float64 weights at 0, the float32 input, then the float64 output. */
+/** Byte offsets in the kernel's memory: float32 weights at 0, the float32 input, then the float64 output. */
 function layoutOf(k: number, n: number, maxRows: number) {
   const columns = Math.ceil(n / 4) * 4;
-  const inputByte = 8 * k * columns;
+  const inputByte = 4 * k * columns;
   const outputByte = Math.ceil((inputByte + 4 * maxRows * k) / 16) * 16;
   return { columns, inputByte, outputByte, bytes: outputByte + 8 * maxRows * columns };
 }

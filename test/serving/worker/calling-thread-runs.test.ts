@@ -111,7 +111,7 @@ describe('runs of tiny models on the calling thread', () => {
           said,
           javascript
             ? [
-                `${path}: its runs of up to 4 rows on the main thread compute in JavaScript, a dense plan of 7840 multiply-adds a row, its products in WebAssembly SIMD (--js_dense_runs=false keeps ONNX Runtime)`,
+                `${path}: its runs of up to 33 rows on the main thread compute in JavaScript, a dense plan of 7840 multiply-adds a row, its products in WebAssembly SIMD (--js_dense_runs=false keeps ONNX Runtime)`,
               ]
             : [],
         );
