@@ -5,7 +5,9 @@
  * process's CPU time (every thread: the event loop, the inference workers, ONNX Runtime) over a fixed number of
  * requests, which a loaded machine stretches far less than it stretches throughput; each side runs in its own
  * process, rounds rotate the order, and the median of the rounds is kept. What it leaves out is the transport
- * (bench/serve.ts --only batching measures that, with h2load).
+ * (bench/serve.ts --only batching measures that, with h2load). The requests carry one client connection, as 64
+ * streams on one HTTP/2 session do, so that a tiny model's runs compute on the calling thread as in a server; without
+ * one, every batching-off run went to a worker (108 µs of CPU a softmax request against 23 µs).
  *
  *   node dist/bench/batching-cost.js [--rounds 3] [--baseline OTHER_DIST]
  *
@@ -53,12 +55,14 @@ async function child(dist: string, base: string, model: ModelKey, batching: bool
   });
   await core.ready();
   const image = Float32Array.from({ length: 784 }, () => Math.random());
+  const connection = {}; // one client connection for every request (RunRequest.connection)
   const one = () =>
     core.run({
       model: { name: 'm' },
       signatureName: 'predict_images',
       inputs: { images: new HostTensor('float32', [1, 784], image.slice()) },
       inputsOwned: true,
+      connection,
     });
   const load = async (n: number) => {
     let started = 0;

@@ -174,21 +174,19 @@ export class BatchScheduler {
       );
     }
     const shapeKey = shapeKeyOf(inputs);
-    const pieceSizes = this.planPieces(size, shapeKey);
     const open = this.openBatch(shapeKey);
-    const newBatches =
-      pieceSizes.length - (open && pieceSizes[0] !== undefined && open.size + pieceSizes[0] <= this.capacity ? 1 : 0);
-    if (this.queue.length + newBatches > this.options.maxEnqueuedBatches) {
-      return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
-    }
-    const now = performance.now();
-    if (pieceSizes.length === 1) {
-      // The usual task: one piece, settled with its own rows.
+    if (size <= this.capacity) {
+      // The usual task: one piece, settled with its own rows, in the open batch when it has room.
+      const batch = open && open.size + size <= this.capacity ? open : undefined;
+      if (!batch && this.queue.length + 1 > this.options.maxEnqueuedBatches) {
+        return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
+      }
+      const enqueuedAt = performance.now();
       return new Promise<TensorMap>((resolve, reject) => {
-        this.enqueue(shapeKey, {
+        this.enqueueIn(batch, shapeKey, {
           inputs,
           size,
-          enqueuedAt: now,
+          enqueuedAt,
           deadline,
           timing,
           owned,
@@ -198,6 +196,13 @@ export class BatchScheduler {
         this.schedulePump();
       });
     }
+    // Larger than any batch (enableLargeBatchSplitting): cut into pieces.
+    const pieceSizes = this.planPieces(size, open);
+    const newBatches = pieceSizes.length - (open && open.size + (pieceSizes[0] as number) <= this.capacity ? 1 : 0);
+    if (this.queue.length + newBatches > this.options.maxEnqueuedBatches) {
+      return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
+    }
+    const now = performance.now();
     return new Promise<TensorMap>((resolve, reject) => {
       const results: TensorMap[] = [];
       let remaining = pieceSizes.length;
@@ -248,11 +253,9 @@ export class BatchScheduler {
     return outputs;
   }
 
-  /** Sizes of the pieces a task is cut into: the first fills the open batch's room, the rest full batches. */
-  private planPieces(size: number, shapeKey: string): number[] {
-    if (!this.options.enableLargeBatchSplitting || size <= this.capacity) return [size];
+  /** Sizes of the pieces a task larger than `capacity` is cut into: the first fills `open`'s room, the rest full batches. */
+  private planPieces(size: number, open: Batch | undefined): number[] {
     const pieces: number[] = [];
-    const open = this.openBatch(shapeKey);
     let left = size;
     const room = open ? this.capacity - open.size : 0;
     if (room > 0) {
@@ -272,8 +275,13 @@ export class BatchScheduler {
   }
 
   private enqueue(shapeKey: string, piece: Piece): void {
-    let batch = this.openBatch(shapeKey);
-    if (!batch || batch.size + piece.size > this.capacity) {
+    const open = this.openBatch(shapeKey);
+    this.enqueueIn(open && open.size + piece.size <= this.capacity ? open : undefined, shapeKey, piece);
+  }
+
+  /** Adds `piece` to `batch`, or to a new batch at the end of the queue when `batch` is undefined. */
+  private enqueueIn(batch: Batch | undefined, shapeKey: string, piece: Piece): void {
+    if (!batch) {
       batch = { pieces: [], size: 0, shapeKey, deadline: piece.enqueuedAt + this.options.batchTimeoutMicros / 1000 };
       this.queue.push(batch);
     }

@@ -212,18 +212,19 @@ export class OnnxServable implements Servable {
     if (!scheduler) {
       const { modelName, version, metrics } = this.options;
       const allOutputs = Object.keys(signature.outputs);
+      // The metrics' series are looked up once here, not once a batch.
+      const batches = metrics?.batchObserver(modelName, batching.threadPoolName);
+      const queueDepth = metrics?.queueDepthCell(modelName, version, signatureName);
       scheduler = new BatchScheduler(
         // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
         { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
         (merged, deadline, timing, owned) =>
           this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true }, timing),
         {
-          onBatch: (stats) =>
-            metrics?.observeBatch(
-              { model: modelName, version, signature: signatureName, ...stats },
-              batching.threadPoolName,
-            ),
-          onQueueDepth: (depth) => metrics?.setQueueDepth(modelName, version, signatureName, depth),
+          onBatch: (stats) => batches?.observe(stats),
+          onQueueDepth: (depth) => {
+            if (queueDepth) queueDepth.depth = depth;
+          },
           onExecution: (rows, times) => this.options.statistics?.recordExecution(modelName, version, rows, times),
         },
       );

@@ -39,6 +39,17 @@ export interface RequestRecord {
   latencySeconds: number;
 }
 
+/** One batch queue's depth, as its scheduler last reported it. */
+export interface QueueDepthCell {
+  readonly labels: Readonly<Record<'model_name' | 'version' | 'signature', string>>;
+  depth: number;
+}
+
+/** Counts one model's batches in the batch histograms. */
+export interface BatchObserver {
+  observe(batch: Pick<BatchRecord, 'inputSize' | 'processedSize' | 'queuingSeconds'>): void;
+}
+
 export interface BatchRecord {
   model: string;
   version: number;
@@ -100,8 +111,11 @@ export class ServingMetrics {
   /** Version directories with load or warmup series (model_path labels), and their model. */
   private readonly versionPaths = new Map<string, string>();
   private readonly warmupStatuses = new Set<string>();
-  /** Signatures with a queue-depth series per "model\0version". */
-  private readonly queueSignatures = new Map<string, Set<string>>();
+  /**
+   * Each batch queue's depth per "model\0version", then per signature: written by its scheduler once a turn, handed
+   * to the gauge when it is read (a prom-client `set` with labels cost ~1 µs a batch of the MNIST softmax).
+   */
+  private readonly queueDepths = new Map<string, Map<string, QueueDepthCell>>();
   private readonly requestCount: Counter;
   private readonly requests: Counter;
   private readonly requestLatency: SeriesHistogram;
@@ -191,6 +205,11 @@ export class ServingMetrics {
       help: 'Tasks waiting in a batch scheduler queue',
       labelNames: ['model_name', 'version', 'signature'],
       registers,
+      collect: () => {
+        for (const cells of this.queueDepths.values()) {
+          for (const cell of cells.values()) this.queueDepth.set(cell.labels, cell.depth);
+        }
+      },
     });
     this.loadAttempts = new Counter({
       name: ':tensorflow:cc:saved_model:load_attempt_count',
@@ -355,10 +374,8 @@ export class ServingMetrics {
     }
     this.versionedRequestSeries.delete(key);
     this.versionState.remove({ model_name: model, version: String(version) });
-    for (const signature of this.queueSignatures.get(key) ?? []) {
-      this.queueDepth.remove({ model_name: model, version: String(version), signature });
-    }
-    this.queueSignatures.delete(key);
+    for (const cell of this.queueDepths.get(key)?.values() ?? []) this.queueDepth.remove(cell.labels);
+    this.queueDepths.delete(key);
     // TF Serving's load and warmup metrics are labelled by the version's directory (`<base>/<version>`).
     // A version's warmup runs inside its load, so every such path is known here once the load is recorded.
     for (const [path, pathModel] of this.versionPaths) {
@@ -386,21 +403,48 @@ export class ServingMetrics {
   }
 
   observeBatch(batch: BatchRecord, threadPoolName: string): void {
-    this.inputBatchSize.observe({ model_name: batch.model }, batch.inputSize);
-    this.processedBatchSize.observe({ model_name: batch.model }, batch.processedSize);
-    this.paddingSize.observe(
-      { model_name: batch.model, execution_batch_size: String(batch.processedSize) },
-      batch.processedSize - batch.inputSize,
-    );
-    this.queuingLatency.observe({ thread_pool_name: threadPoolName }, batch.queuingSeconds * 1e6);
+    this.batchObserver(batch.model, threadPoolName).observe(batch);
+  }
+
+  /**
+   * The batch histograms' series of one model's batches, held by its scheduler so that a batch is counted without
+   * building label keys (series-histogram.ts).
+   */
+  batchObserver(model: string, threadPoolName: string): BatchObserver {
+    const input = this.inputBatchSize.seriesOf({ model_name: model });
+    const processed = this.processedBatchSize.seriesOf({ model_name: model });
+    const queuing = this.queuingLatency.seriesOf({ thread_pool_name: threadPoolName });
+    const padding = new Map<number, HistogramSeries>();
+    return {
+      observe: ({ inputSize, processedSize, queuingSeconds }) => {
+        input.observe(inputSize);
+        processed.observe(processedSize);
+        let paddingSeries = padding.get(processedSize);
+        if (!paddingSeries) {
+          paddingSeries = this.paddingSize.seriesOf({ model_name: model, execution_batch_size: String(processedSize) });
+          padding.set(processedSize, paddingSeries);
+        }
+        paddingSeries.observe(processedSize - inputSize);
+        queuing.observe(queuingSeconds * 1e6);
+      },
+    };
   }
 
   setQueueDepth(model: string, version: number, signature: string, depth: number): void {
+    this.queueDepthCell(model, version, signature).depth = depth;
+  }
+
+  /** Where a batch scheduler writes its queue's depth (read when the gauge is collected); forgetVersion drops it. */
+  queueDepthCell(model: string, version: number, signature: string): QueueDepthCell {
     const key = `${model}\0${version}`;
-    let signatures = this.queueSignatures.get(key);
-    if (!signatures) this.queueSignatures.set(key, (signatures = new Set()));
-    signatures.add(signature);
-    this.queueDepth.set({ model_name: model, version: String(version), signature }, depth);
+    let cells = this.queueDepths.get(key);
+    if (!cells) this.queueDepths.set(key, (cells = new Map()));
+    let cell = cells.get(signature);
+    if (!cell) {
+      cell = { labels: { model_name: model, version: String(version), signature }, depth: 0 };
+      cells.set(signature, cell);
+    }
+    return cell;
   }
 
   recordLoad(model: string, modelPath: string, ok: boolean, seconds: number): void {

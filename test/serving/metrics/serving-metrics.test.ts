@@ -75,6 +75,38 @@ describe('ServingMetrics', () => {
     assert.match(body, /^flowserve_batch_queue_depth\{model_name="m",version="3",signature="serving_default"\} 4$/m);
   });
 
+  it("reads a batch queue's depth when scraped, and counts batches in series held by their scheduler", async () => {
+    const metrics = new ServingMetrics();
+    const depth = metrics.queueDepthCell('m', 2, 'serving_default');
+    assert.equal(metrics.queueDepthCell('m', 2, 'serving_default'), depth, 'one cell per queue');
+    const gauge = /^flowserve_batch_queue_depth\{model_name="m",version="2",signature="serving_default"\} (\d+)$/m;
+    assert.equal(gauge.exec(await metrics.registry.metrics())?.[1], '0');
+    depth.depth = 7;
+    assert.equal(gauge.exec(await metrics.registry.metrics())?.[1], '7');
+    const batches = metrics.batchObserver('m', 'batch_threads');
+    batches.observe({ inputSize: 11, processedSize: 11, queuingSeconds: 0.0005 });
+    batches.observe({ inputSize: 5, processedSize: 8, queuingSeconds: 0.001 });
+    batches.observe({ inputSize: 6, processedSize: 8, queuingSeconds: 0.001 });
+    const body = await metrics.registry.metrics();
+    assert.match(body, /^:tensorflow:serving:batching_session:input_batch_size_count\{model_name="m"\} 3$/m);
+    assert.match(body, /^:tensorflow:serving:batching_session:input_batch_size_sum\{model_name="m"\} 22$/m);
+    assert.match(body, /^:tensorflow:serving:batching_session:processed_batch_size_sum\{model_name="m"\} 27$/m);
+    assert.match(
+      body,
+      /^:tensorflow:serving:batching_session:padding_size_sum\{model_name="m",execution_batch_size="8"\} 5$/m,
+    );
+    assert.match(
+      body,
+      /^:tensorflow:serving:batching_session:padding_size_count\{model_name="m",execution_batch_size="11"\} 1$/m,
+    );
+    assert.match(
+      body,
+      /^:tensorflow:serving:batching_session:queuing_latency_sum\{thread_pool_name="batch_threads"\} 2500$/m,
+    );
+    metrics.forgetVersion('m', 2);
+    assert.doesNotMatch(await metrics.registry.metrics(), /^flowserve_batch_queue_depth\{/m);
+  });
+
   it('requests for models that are not configured share one label: 5,000 random names add no series', async () => {
     const metrics = new ServingMetrics();
     metrics.setConfiguredModels(['m']);
