@@ -26,8 +26,9 @@
  * The load generator is native by default (bench/native-load.ts): h2load drives gRPC, on one connection with C streams
  * and on C connections with one stream each, and wrk drives REST with C connections; both sides of a comparison are
  * measured by the same generator in the same run, rounds alternated, and the generator's own CPU time is printed to
- * show its headroom. Without h2load or wrk (or with --generator node) the Node.js client measures, with a warning:
- * it saturates before the bare peers do, so its ratios flatter flowserve.
+ * show its headroom. The batching pairs (on vs off at the highest concurrency) are measured for at least 16 s a side in
+ * rounds of 1 s (BATCHING_MIN_SECONDS). Without h2load or wrk (or with --generator node) the Node.js client measures,
+ * with a warning: it saturates before the bare peers do, so its ratios flatter flowserve.
  *
  *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
  *     [--only all|v2|cnn-batching|batching|dashboard] [--baseline OTHER_DIST]
@@ -882,24 +883,26 @@ async function nativeMain(options: Options): Promise<void> {
     // first (a server's first second at c64 costs it about twice the CPU per request of its later ones, with or
     // without batching: docs/performance.md, "Round 6").
     const batchingWarm = { concurrency: cMax, seconds: BATCHING_WARM_SECONDS };
+    const batchingOptions = batchingMeasurement(options);
+    const batchingRounds = `${batchingOptions.seconds} s a side in ${batchingOptions.rounds} rounds`;
     const batched = await measureNativePair(
-      'gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off)',
+      `gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
       {
         flowserve: h2(batching, PREDICT, files.predict, oneConnection),
         peer: h2(batchingOff, PREDICT, files.predict, oneConnection),
       },
       [cMax],
-      options,
+      batchingOptions,
       batchingWarm,
     );
     const batchedCnn = await measureNativePair(
-      'gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off)',
+      `gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
       {
         flowserve: h2(batching, PREDICT, files.predictCnn, oneConnection),
         peer: h2(batchingOff, PREDICT, files.predictCnn, oneConnection),
       },
       [cMax],
-      options,
+      batchingOptions,
       batchingWarm,
     );
 
@@ -922,6 +925,7 @@ async function nativeMain(options: Options): Promise<void> {
         secondsPerLevel: options.seconds,
         rounds: options.rounds,
         batching: benchBatching(),
+        batchingPairs: { secondsPerSide: batchingOptions.seconds, rounds: batchingOptions.rounds },
         serversInChildProcesses: true,
       },
       generatorCpuShareOfOneCore: {
@@ -976,6 +980,19 @@ function cpuRow(name: string, on: CpuTally, off: CpuTally, peerName: string): Be
 
 /** Seconds each server of a batching pair is loaded at the measured concurrency before its rounds. */
 const BATCHING_WARM_SECONDS = 2;
+
+/**
+ * The full run's batching pairs are measured for at least this many seconds a side, in rounds of 1 s. Batching changes
+ * the softmax's cost by a few percent, and the machine's noise is larger than that over a few seconds: two identical
+ * servers differed by up to 9 % in 8 alternated rounds of 1 s, and one pair's 1 s rounds ranged 0.64–1.27
+ * (docs/performance.md, "Round 18"). Rounds of 1 s follow the machine's drift more closely than long ones.
+ */
+const BATCHING_MIN_SECONDS = 16;
+
+function batchingMeasurement(options: Options): Options {
+  const seconds = Math.max(options.seconds, BATCHING_MIN_SECONDS);
+  return { ...options, seconds, rounds: Math.max(options.rounds, Math.round(seconds)) };
+}
 
 /**
  * `--only batching`: batching on vs off on the softmax model and on the CNN at the highest --concurrency, h2load on
