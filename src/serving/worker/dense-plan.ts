@@ -43,7 +43,7 @@ export const DENSE_PLAN_MAX_MACS = 16_384;
  * calling thread of a busy server finds its caches cold (the requests decoded and encoded between runs displace
  * them), and there ONNX Runtime's run costs several times the plan's. A merged batch of 10 rows took 110–138 µs in
  * ONNX Runtime inside a server at 64 streams against 61 µs in the plan; on its own, after 8 MB of other memory was
- * touched, 16 rows took 98–320 µs against 54–64 µs, 32 rows 234–346 against 105–147 µs (docs/performance.md,
+ * touched, 16 rows took 98–320 µs against 54–67 µs, 32 rows 194–346 against 105–119 µs (docs/performance.md,
  * "Round 18").
  */
 export const WASM_RUN_MAX_MACS = 262_144;
