@@ -41,8 +41,8 @@ export const DENSE_PLAN_MAX_MACS = 16_384;
  * Multiply-adds of a run beyond which it goes to ONNX Runtime when the plan's products run in WebAssembly: 33 rows of
  * the MNIST softmax. With caches warm, ONNX Runtime computes 8 rows or more faster than the plan; but a run on the
  * calling thread of a busy server finds its caches cold (the requests decoded and encoded between runs displace
- * them), and there ONNX Runtime's run costs several times the plan's. A merged batch of 10 rows took 110–138 µs in
- * ONNX Runtime inside a server at 64 streams against 61 µs in the plan; on its own, after 8 MB of other memory was
+ * them), and there ONNX Runtime's run costs several times the plan's. A merged batch of 10 rows took 112–138 µs in
+ * ONNX Runtime inside a server at 64 streams against 56–61 µs in the plan; on its own, after 8 MB of other memory was
  * touched, 16 rows took 98–320 µs against 54–67 µs, 32 rows 194–346 against 105–119 µs (docs/performance.md,
  * "Round 18").
  */
