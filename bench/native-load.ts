@@ -14,6 +14,8 @@ import { percentile, type LoadResult } from '../src/cli/bench.js';
 /** A load result with the generator's own CPU seconds (user + system) over the run. */
 export interface NativeLoadResult extends LoadResult {
   generatorCpuS: number;
+  /** What the generator said of its failed requests (wrk: non-2xx responses and socket errors by kind). */
+  errorDetail?: string;
 }
 
 /** Which native generators are on PATH. */
@@ -157,10 +159,14 @@ export async function runWrk(run: WrkRun): Promise<NativeLoadResult> {
     return m ? toMs(Number(m[1]), m[2] as string) : NaN;
   };
   const requests = Number(total[1]) - non2xx;
+  const errorDetail = [socket?.[0], non2xx > 0 ? `Non-2xx or 3xx responses: ${non2xx}` : undefined]
+    .filter((part) => part !== undefined)
+    .join('; ');
   return {
     concurrency: run.connections,
     requests,
     errors: non2xx + socketErrors,
+    ...(errorDetail ? { errorDetail } : {}),
     seconds,
     throughput: requests / seconds,
     p50Ms: at(50),

@@ -720,7 +720,10 @@ async function measureNativePair(
     for (let round = 0; round < options.rounds; round++) {
       for (const side of round % 2 === 0 ? sides : [...sides].reverse()) {
         const result = await runs[side](level, durationS);
-        if (result.errors > 0) throw new Error(`${label} ${side} c${level}: ${result.errors} failed requests`);
+        if (result.errors > 0) {
+          const detail = result.errorDetail ? ` (${result.errorDetail})` : '';
+          throw new Error(`${label} ${side} c${level}: ${result.errors} failed requests${detail}`);
+        }
         parts[side].push(result);
       }
     }
