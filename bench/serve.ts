@@ -26,8 +26,8 @@
  * The load generator is native by default (bench/native-load.ts): h2load drives gRPC, on one connection with C streams
  * and on C connections with one stream each, and wrk drives REST with C connections; both sides of a comparison are
  * measured by the same generator in the same run, rounds alternated, and the generator's own CPU time is printed to
- * show its headroom. The batching pairs (on vs off at the highest concurrency) are measured for at least 16 s a side in
- * rounds of 1 s (BATCHING_MIN_SECONDS). Without h2load or wrk (or with --generator node) the Node.js client measures,
+ * show its headroom. There the batching pairs (on vs off at the highest concurrency) are measured for at least 16 s a
+ * side in rounds of 1 s (BATCHING_MIN_SECONDS). Without h2load or wrk (or with --generator node) the Node.js client measures,
  * with a warning: it saturates before the bare peers do, so its ratios flatter flowserve.
  *
  *   node dist/bench/serve.js [--requests N] [--seconds S] [--concurrency 1,8,32,64] [--generator native|node]
