@@ -16,6 +16,7 @@ import { HostTensor } from '../../graph/host-tensor.js';
 import type { DType, TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
+import { isLoneCall } from './client-connection.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
 import {
   BATCH_RUN_BUDGET_NS,
@@ -705,9 +706,10 @@ class PooledModelImpl implements PooledModel {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
-      // back together (PACK_BACKLOG_NS), unless it is cheap.
+      // back together (PACK_BACKLOG_NS), unless it is cheap. A call that is its connection's only one in progress
+      // has no burst to wait for (client-connection.ts): it computes now, and its reply goes out in this turn.
       let burst: Promise<void> | undefined;
-      if (this.callingThread.synchronous) {
+      if (this.callingThread.synchronous && !isLoneCall(options.connection)) {
         await this.endOfTurnWith(group);
         burst = this.joinBurst(group);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);

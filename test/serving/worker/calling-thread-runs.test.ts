@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { HERE_MEASURED_RUNS } from '../../../src/serving/worker/calling-thread-runs.js';
+import { ClientConnection } from '../../../src/serving/worker/client-connection.js';
 import {
   MANY_CONNECTIONS,
   MAX_BURST_HERE,
@@ -327,6 +328,52 @@ describe('runs of tiny models on the calling thread', () => {
       batchesHere = model.runsOnCallingThread - before === 4 && pool.messages.posted === postedBefore;
     }
     assert.ok(batchesHere, 'overlapping cheap batches did not all compute here');
+    await model.unload();
+  });
+
+  it("a lone call computes here at once; beside another call, after a busy turn, or from REST, a run waits for the turn's end", async () => {
+    const model = await tinyModelComputingHere(12);
+    const nextTurn = () => new Promise((resolve) => setImmediate(resolve));
+    /**
+     * One run: on `connection`, after `begun` calls began in this turn (the caller's last among them, on
+     * `connection`; 0 = no call began, as for REST). Whether it computed here, and answered before the turn ended.
+     */
+    async function runOn(connection: object, begun = 0): Promise<{ here: boolean; beforeTurnEnd: boolean }> {
+      const others = Array.from({ length: Math.max(0, begun - 1) }, () => new ClientConnection());
+      for (const other of others) other.begin();
+      if (begun > 0) (connection as ClientConnection).begin();
+      let turnEnded = false;
+      setImmediate(() => (turnEnded = true));
+      const before = model.runsOnCallingThread;
+      try {
+        const { y } = await model.run({ x: rows([1, 2, 3, 4], [-1, 0, 0.5, 10]) }, ['y'], { connection });
+        assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9, -1, 1, 2, 21]);
+        return { here: model.runsOnCallingThread > before, beforeTurnEnd: !turnEnded };
+      } finally {
+        for (const other of others) other.end();
+        if (begun > 0) (connection as ClientConnection).end();
+        // The next run starts in a turn of its own, after one in which these calls began.
+        await nextTurn();
+      }
+    }
+    // Tried again (bounded) where a loaded machine's slow measurement sends a run to a worker for a while.
+    let lone: { here: boolean; beforeTurnEnd: boolean } | undefined;
+    for (let i = 0; i < 50 && !lone?.here; i++) lone = await runOn(new ClientConnection(), 1);
+    assert.deepEqual(lone, { here: true, beforeTurnEnd: true });
+    const waits = async (why: string, connection: object, begun = 0) =>
+      assert.equal((await runOn(connection, begun)).beforeTurnEnd, false, `${why}: the run did not wait`);
+    // Beside another call of its connection (a burst on one HTTP/2 session).
+    const session = new ClientConnection();
+    session.begin();
+    await nextTurn();
+    await waits('beside a call in progress on its connection', session, 1);
+    session.end();
+    // After another connection's call began in this turn; the turn after, that busy turn still counts.
+    await waits('second call of the turn', new ClientConnection(), 2);
+    await waits('first call after a busy turn', new ClientConnection(), 1);
+    // REST's runs (MANY_CONNECTIONS) and connections that count nothing wait, as every run did before.
+    await waits('REST', MANY_CONNECTIONS);
+    await waits('uncounted connection', {});
     await model.unload();
   });
 

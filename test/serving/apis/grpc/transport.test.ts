@@ -51,6 +51,8 @@ const OPEN_DEFINITION = { Check: method('/grpc.health.v1.Health/Check', false, f
 interface Observed {
   cancelled: number;
   hanging: ServerUnaryCall<Buffer, Buffer>[];
+  /** Turns of the event loop since the last 'count turns' call was answered. */
+  turnsSinceAnswer?: () => number;
 }
 
 /** A number per client connection a call names (flowserve's GrpcCall.getConnection), in the order first seen. */
@@ -74,6 +76,22 @@ function implementation(observed: Observed): UntypedServiceImplementation {
       }
       if (text === 'connection') {
         callback(null, Buffer.from(connectionId(call)));
+        return;
+      }
+      if (text === 'count turns') {
+        let turns = 0;
+        const count = () => {
+          turns++;
+          if (turns < 100) setImmediate(count);
+        };
+        setImmediate(count);
+        observed.turnsSinceAnswer = () => turns;
+        callback(null, Buffer.from('counted'));
+        return;
+      }
+      if (text === 'in progress') {
+        const connection = (call as { getConnection?: () => object | undefined }).getConnection?.();
+        callback(null, Buffer.from(String((connection as { callsInProgress?: number })?.callsInProgress ?? 'none')));
         return;
       }
       if (text === 'later') {
@@ -366,6 +384,85 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       assert.equal(first.value?.toString(), second.value?.toString(), 'two calls of one client, two connections');
       assert.notEqual(viaRaw, first.value?.toString(), 'two clients, one connection');
       assert.notEqual(viaRaw, 'none');
+    });
+
+    it("counts a connection's calls in progress (flowserve): a lone call is 1, and answered or cancelled calls leave the count", async () => {
+      const inProgress = async (on: ClientHttp2Session) =>
+        (await raw(on, { ':path': '/test.Echo/Unary', ...rawAuth }, [frame(Buffer.from('in progress'))])).body
+          .subarray(5)
+          .toString();
+      if (transport === 'grpc-js') {
+        assert.equal(await inProgress(session), 'none');
+        return;
+      }
+      const own = connect(`http://127.0.0.1:${port}`);
+      try {
+        assert.equal(await inProgress(own), '1');
+        // Two calls written together reach the server in one read: node:http2 starts both streams before it hands
+        // over either's message, so the first answered counts the other (client-connection.ts relies on this).
+        assert.deepEqual((await Promise.all([inProgress(own), inProgress(own)])).sort(), ['1', '2']);
+        assert.equal(
+          statusOf(await raw(own, { ':path': '/test.Echo/Unary', ...rawAuth }, [frame(Buffer.from('fail'))])),
+          3,
+        );
+        assert.equal(await inProgress(own), '1', 'a call answered with an error still counted');
+        const hanging = observed.hanging.length;
+        const held = own.request({
+          ':method': 'POST',
+          ':path': '/test.Echo/Unary',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          ...rawAuth,
+        });
+        held.on('error', () => undefined);
+        held.end(frame(Buffer.from('hang')));
+        while (observed.hanging.length === hanging) await new Promise((resolve) => setTimeout(resolve, 5));
+        assert.equal(await inProgress(own), '2', 'a call while another is in progress on its connection');
+        assert.equal(await inProgress(session), '1', "another connection's call counted here");
+        const cancelled = observed.cancelled;
+        held.close(constants.NGHTTP2_CANCEL);
+        while (observed.cancelled === cancelled) await new Promise((resolve) => setTimeout(resolve, 5));
+        assert.equal(await inProgress(own), '1', 'a cancelled call still counted');
+      } finally {
+        own.close();
+      }
+    });
+
+    it("ends a lone call's reply in one turn, a turn sooner than a call beside another (flowserve) or grpc-js's", async () => {
+      const own = connect(`http://127.0.0.1:${port}`);
+      const turnsToEnd = async () => {
+        const response = await raw(own, { ':path': '/test.Echo/Unary', ...rawAuth }, [
+          frame(Buffer.from('count turns')),
+        ]);
+        assert.deepEqual([statusOf(response), response.body.subarray(5).toString()], [0, 'counted']);
+        return (observed.turnsSinceAnswer as () => number)();
+      };
+      try {
+        await turnsToEnd();
+        const lone = [await turnsToEnd(), await turnsToEnd()];
+        const hanging = observed.hanging.length;
+        const held = own.request({
+          ':method': 'POST',
+          ':path': '/test.Echo/Unary',
+          'content-type': 'application/grpc',
+          te: 'trailers',
+          ...rawAuth,
+        });
+        held.on('error', () => undefined);
+        held.end(frame(Buffer.from('hang')));
+        while (observed.hanging.length === hanging) await new Promise((resolve) => setTimeout(resolve, 5));
+        const beside = [await turnsToEnd(), await turnsToEnd()];
+        const cancelled = observed.cancelled;
+        held.close(constants.NGHTTP2_CANCEL);
+        while (observed.cancelled === cancelled) await new Promise((resolve) => setTimeout(resolve, 5));
+        // The lone call's trailers go out with its message (prompt-trailers.ts); grpc-js, and a call beside another,
+        // send them a turn later. Counted in this one process, so the client's reads are turns too.
+        if (transport === 'flowserve')
+          assert.ok(Math.max(...lone) < Math.min(...beside), `lone ${lone}, beside ${beside}`);
+        else assert.deepEqual(lone, beside);
+      } finally {
+        own.close();
+      }
     });
 
     it('refuses a response over the send limit with RESOURCE_EXHAUSTED', async () => {

@@ -9,10 +9,12 @@ import { EventEmitter } from 'node:events';
 import { constants, type IncomingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { Metadata } from '@grpc/grpc-js';
 import { DeadlineExceeded, Internal, ResourceExhausted, Unimplemented } from '../../../../errors.js';
+import type { ClientConnection } from '../../../worker/client-connection.js';
 import { toGrpcStatus } from '../status.js';
 import { ACCEPTED_ENCODINGS, decompressMessage, UnsupportedEncoding } from './compression.js';
 import { frameMessage, MessageReader } from './message-framing.js';
 import type { ServedMethod } from './method-table.js';
+import { submitOkTrailersNow } from './prompt-trailers.js';
 import { OK_TRAILERS, RESPONSE_HEADERS, statusTrailers, trailersOnly, type CallStatus } from './status-headers.js';
 
 export interface CallLimits {
@@ -72,6 +74,16 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
   this.sendTrailers(OK_TRAILERS);
 }
 
+/**
+ * The trailers of a reply that was its connection's only call in progress: in the reply's own turn where node:http2
+ * lets us (prompt-trailers.ts), else the public way. The public way's trailers go out a turn later, in the write of
+ * that turn's replies: with other calls in progress on the connection (a client's streams at 64 in flight) that
+ * saved a write a turn, so those replies keep it.
+ */
+function sendOkTrailersPromptly(this: ServerHttp2Stream): void {
+  if (!submitOkTrailersNow(this)) this.sendTrailers(OK_TRAILERS);
+}
+
 /** respond() options: no `date` header (gRPC has no use for it, and node:http2 formats one per response otherwise). */
 const RESPOND_WITH_MESSAGES = Object.freeze({ waitForTrailers: true, sendDate: false });
 const RESPOND_TRAILERS_ONLY = Object.freeze({ endStream: true, sendDate: false });
@@ -86,12 +98,15 @@ export abstract class GrpcCall extends EventEmitter {
   /** Set while messages wait for decompression: later messages and the half-close queue behind them. */
   private pending: Promise<void> | undefined;
   private metadataValue: Metadata | undefined;
+  /** Whether the call is still counted in its connection's calls in progress. */
+  private counted = false;
 
   constructor(
     protected readonly stream: ServerHttp2Stream,
     protected readonly headers: IncomingHttpHeaders,
     protected readonly method: ServedMethod,
     protected readonly limits: CallLimits,
+    private readonly connection: ClientConnection,
   ) {
     super();
     this.reader = new MessageReader(method.maxReceiveBytes, method.tooLarge);
@@ -101,6 +116,8 @@ export abstract class GrpcCall extends EventEmitter {
   start(timeoutMs: number | undefined): void {
     const stream = this.stream as CallStream;
     stream[CALL] = this;
+    this.connection.begin();
+    this.counted = true;
     stream.on('close', onStreamClose);
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
@@ -134,9 +151,16 @@ export abstract class GrpcCall extends EventEmitter {
     return this.method.path;
   }
 
-  /** The HTTP/2 session the call came on: requests of one client connection share it (RunRequest.connection). */
+  /** The client connection the call came on, one per HTTP/2 session (RunRequest.connection). */
   getConnection(): object | undefined {
-    return this.stream.session;
+    return this.connection;
+  }
+
+  /** The call is answered, cancelled or closed: no longer one of its connection's calls in progress. */
+  private uncount(): void {
+    if (!this.counted) return;
+    this.counted = false;
+    this.connection.end();
   }
 
   getPeer(): string {
@@ -148,6 +172,7 @@ export abstract class GrpcCall extends EventEmitter {
   sendStatus(status: CallStatus, extraHeaders?: Record<string, string>): void {
     if (this.finished) return;
     this.finished = true;
+    this.uncount();
     clearTimeout(this.timer);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
@@ -206,11 +231,13 @@ export abstract class GrpcCall extends EventEmitter {
       return;
     }
     this.finished = true;
+    const alone = this.connection.callsInProgress === 1;
+    this.uncount();
     clearTimeout(this.timer);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
     stream.respond(RESPONSE_HEADERS, RESPOND_WITH_MESSAGES);
-    stream.on('wantTrailers', sendOkTrailers);
+    stream.on('wantTrailers', alone ? sendOkTrailersPromptly : sendOkTrailers);
     stream.end(frameMessage(message));
   }
 
@@ -279,6 +306,7 @@ export abstract class GrpcCall extends EventEmitter {
 
   /** The stream closed (client reset, connection lost, or after the status): a call not finished is cancelled. */
   onClosed(): void {
+    this.uncount();
     clearTimeout(this.timer);
     if (!this.finished) {
       this.finished = true;

@@ -19,6 +19,7 @@ import {
 } from 'node:http2';
 import type { ServiceDefinition, UntypedServiceImplementation } from '@grpc/grpc-js';
 import { InvalidArgument } from '../../../../errors.js';
+import { ClientConnection } from '../../../worker/client-connection.js';
 import type { BearerToken } from '../../security/bearer-token.js';
 import { secureContextOptions, type SslConfigFile } from '../../security/tls.js';
 import { isOpenToAll } from '../auth-interceptor.js';
@@ -46,13 +47,19 @@ export interface FlowserveGrpcServerOptions {
 
 type SessionHook = ((stream: ServerHttp2Stream) => void) | null;
 
+/** What the server keeps per HTTP/2 session: its timers' per-call hook, and the connection its calls name. */
+interface SessionState {
+  hook: SessionHook;
+  connection: ClientConnection;
+}
+
 function ignore(): void {}
 
 const ENDS_STREAM = Object.freeze({ endStream: true, sendDate: false });
 
 export class FlowserveGrpcServer {
   private readonly methods = new Map<string, ServedMethod>();
-  private readonly sessions = new Map<ServerHttp2Session, SessionHook>();
+  private readonly sessions = new Map<ServerHttp2Session, SessionState>();
   private readonly settings: TransportSettings;
   private readonly limits: CallLimits;
   private readonly auth: BearerToken | undefined;
@@ -153,14 +160,15 @@ export class FlowserveGrpcServer {
       session.close();
       return;
     }
-    this.sessions.set(session, watchSession(session, this.settings));
+    this.sessions.set(session, { hook: watchSession(session, this.settings), connection: new ClientConnection() });
     session.once('close', () => this.sessions.delete(session));
   }
 
   /** The hot path: every call starts here. */
   private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
     stream.on('error', ignore);
-    if (this.countsCalls) this.sessions.get(stream.session as ServerHttp2Session)?.(stream);
+    const session = this.sessions.get(stream.session as ServerHttp2Session);
+    if (this.countsCalls) session?.hook?.(stream);
     if (headers[HTTP2_HEADER_METHOD] !== 'POST') {
       // gRPC is POST only (PROTOCOL-HTTP2.md): 405, and a gRPC status for clients that read only that.
       this.refuse(stream, 405, `gRPC requests use POST; got ${String(headers[HTTP2_HEADER_METHOD]).slice(0, 32)}`);
@@ -203,10 +211,12 @@ export class FlowserveGrpcServer {
         return;
       }
     }
+    // A stream of a session no longer tracked (the server is shutting down) names a connection of its own.
+    const connection = session?.connection ?? new ClientConnection();
     const call =
       method.kind === 'unary'
-        ? new UnaryCall(stream, headers, method, this.limits)
-        : new StreamCall(stream, headers, method, this.limits);
+        ? new UnaryCall(stream, headers, method, this.limits, connection)
+        : new StreamCall(stream, headers, method, this.limits, connection);
     call.start(timeoutMs);
   }
 
