@@ -706,8 +706,9 @@ class PooledModelImpl implements PooledModel {
       // A synchronous run waits for the end of this turn (the check phase, where the public run would have started
       // anyway), when every run of the turn is known: a burst of one connection then computes here run after run;
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
-      // back together (PACK_BACKLOG_NS), unless it is cheap. A call that is its connection's only one in progress
-      // has no burst to wait for (client-connection.ts): it computes now, and its reply goes out in this turn.
+      // back together (PACK_BACKLOG_NS), unless it is cheap. A lone call (client-connection.ts: its connection's only
+      // call in progress, begun in a turn of its own) has no burst to wait for: it computes now, and its reply goes
+      // out in this turn.
       let burst: Promise<void> | undefined;
       if (this.callingThread.synchronous && !isLoneCall(options.connection)) {
         await this.endOfTurnWith(group);

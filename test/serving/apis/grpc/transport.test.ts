@@ -243,6 +243,31 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       return metadata;
     };
     const rawAuth = { authorization: `Bearer ${TOKEN}` };
+    const pause = () => new Promise((resolve) => setTimeout(resolve, 5));
+
+    /**
+     * A call on `on` that the handler holds unanswered, once the handler has it; returns its cancel, which waits for
+     * the handler to hear it.
+     */
+    const holdCall = async (on: ClientHttp2Session): Promise<() => Promise<void>> => {
+      const hanging = observed.hanging.length;
+      const held = on.request({
+        ':method': 'POST',
+        ':path': '/test.Echo/Unary',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+        ...rawAuth,
+      });
+      held.on('error', () => undefined);
+      held.end(frame(Buffer.from('hang')));
+      for (let i = 0; i < 200 && observed.hanging.length === hanging; i++) await pause();
+      assert.ok(observed.hanging.length > hanging, 'the handler never got the held call');
+      return async () => {
+        const cancelled = observed.cancelled;
+        held.close(constants.NGHTTP2_CANCEL);
+        for (let i = 0; i < 200 && observed.cancelled === cancelled; i++) await pause();
+      };
+    };
 
     it('answers a unary call and a message split into one-byte DATA frames', async () => {
       assert.equal((await unary('hello')).value?.toString(), 'hello');
@@ -335,20 +360,10 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
 
     it('tells the handler when the client cancels (RST_STREAM)', async () => {
       const before = observed.cancelled;
-      const req = session.request({
-        ':method': 'POST',
-        ':path': '/test.Echo/Unary',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-        ...rawAuth,
-      });
-      req.on('error', () => undefined);
-      req.end(frame(Buffer.from('hang')));
-      for (let i = 0; i < 200 && observed.hanging.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      const cancel = await holdCall(session);
       const hanging = observed.hanging.at(-1) as ServerUnaryCall<Buffer, Buffer>;
       await new Promise((r) => setTimeout(r, 20));
-      req.close(constants.NGHTTP2_CANCEL);
-      for (let i = 0; i < 200 && observed.cancelled === before; i++) await new Promise((r) => setTimeout(r, 5));
+      await cancel();
       assert.equal(observed.cancelled, before + 1);
       assert.equal(hanging.cancelled, true);
     });
@@ -406,22 +421,10 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
           3,
         );
         assert.equal(await inProgress(own), '1', 'a call answered with an error still counted');
-        const hanging = observed.hanging.length;
-        const held = own.request({
-          ':method': 'POST',
-          ':path': '/test.Echo/Unary',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          ...rawAuth,
-        });
-        held.on('error', () => undefined);
-        held.end(frame(Buffer.from('hang')));
-        while (observed.hanging.length === hanging) await new Promise((resolve) => setTimeout(resolve, 5));
+        const cancelHeld = await holdCall(own);
         assert.equal(await inProgress(own), '2', 'a call while another is in progress on its connection');
         assert.equal(await inProgress(session), '1', "another connection's call counted here");
-        const cancelled = observed.cancelled;
-        held.close(constants.NGHTTP2_CANCEL);
-        while (observed.cancelled === cancelled) await new Promise((resolve) => setTimeout(resolve, 5));
+        await cancelHeld();
         assert.equal(await inProgress(own), '1', 'a cancelled call still counted');
       } finally {
         own.close();
@@ -440,21 +443,9 @@ for (const transport of ['flowserve', 'grpc-js'] as const) {
       try {
         await turnsToEnd();
         const lone = [await turnsToEnd(), await turnsToEnd()];
-        const hanging = observed.hanging.length;
-        const held = own.request({
-          ':method': 'POST',
-          ':path': '/test.Echo/Unary',
-          'content-type': 'application/grpc',
-          te: 'trailers',
-          ...rawAuth,
-        });
-        held.on('error', () => undefined);
-        held.end(frame(Buffer.from('hang')));
-        while (observed.hanging.length === hanging) await new Promise((resolve) => setTimeout(resolve, 5));
+        const cancelHeld = await holdCall(own);
         const beside = [await turnsToEnd(), await turnsToEnd()];
-        const cancelled = observed.cancelled;
-        held.close(constants.NGHTTP2_CANCEL);
-        while (observed.cancelled === cancelled) await new Promise((resolve) => setTimeout(resolve, 5));
+        await cancelHeld();
         // The lone call's trailers go out with its message (prompt-trailers.ts); grpc-js, and a call beside another,
         // send them a turn later. Counted in this one process, so the client's reads are turns too.
         if (transport === 'flowserve')

@@ -77,8 +77,8 @@ function sendOkTrailers(this: ServerHttp2Stream): void {
 /**
  * The trailers of a reply that was its connection's only call in progress: in the reply's own turn where node:http2
  * lets us (prompt-trailers.ts), else the public way. The public way's trailers go out a turn later, in the write of
- * that turn's replies: with other calls in progress on the connection (a client's streams at 64 in flight) that
- * saved a write a turn, so those replies keep it.
+ * that turn's replies. With other calls in progress on the connection that saves a write a turn (h2load -c1 -m64:
+ * 1,888 writev for 20,000 requests, against 3,723 with every reply's trailers sent promptly), so those replies keep it.
  */
 function sendOkTrailersPromptly(this: ServerHttp2Stream): void {
   if (!submitOkTrailersNow(this)) this.sendTrailers(OK_TRAILERS);
