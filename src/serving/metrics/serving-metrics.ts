@@ -47,13 +47,11 @@ export interface QueueDepthCell {
 
 /** Counts one model's batches in the batch histograms. */
 export interface BatchObserver {
-  observe(batch: Pick<BatchRecord, 'inputSize' | 'processedSize' | 'queuingSeconds'>): void;
+  observe(batch: BatchRecord): void;
 }
 
+/** One batch, as its scheduler reports it. */
 export interface BatchRecord {
-  model: string;
-  version: number;
-  signature: string;
   /** Examples in the batch before padding. */
   inputSize: number;
   /** Examples actually computed (after padding up to an allowed size). */
@@ -404,10 +402,6 @@ export class ServingMetrics {
     series.observe(seconds * 1e6);
   }
 
-  observeBatch(batch: BatchRecord, threadPoolName: string): void {
-    this.batchObserver(batch.model, threadPoolName).observe(batch);
-  }
-
   /**
    * The batch histograms' series of one model's batches, held by its scheduler so that a batch is counted without
    * building label keys (series-histogram.ts).
@@ -430,10 +424,6 @@ export class ServingMetrics {
         queuing.observe(queuingSeconds * 1e6);
       },
     };
-  }
-
-  setQueueDepth(model: string, version: number, signature: string, depth: number): void {
-    this.queueDepthCell(model, version, signature).depth = depth;
   }
 
   /** Where a batch scheduler writes its queue's depth (read when the gauge is collected); forgetVersion drops it. */

@@ -67,11 +67,8 @@ test('batch sizes are counted over the window per model', async () => {
   const metrics = new ServingMetrics();
   const sampler = new StatsSampler(metrics.registry, { intervalMs: 1000, samples: 10 });
   await sampler.sample(1000);
-  const batch = (size: number) =>
-    metrics.observeBatch(
-      { model: 'm', version: 1, signature: 's', inputSize: size, processedSize: size, queuingSeconds: 0 },
-      'pool',
-    );
+  const batches = metrics.batchObserver('m', 'pool');
+  const batch = (size: number) => batches.observe({ inputSize: size, processedSize: size, queuingSeconds: 0 });
   batch(3);
   batch(3);
   batch(8);

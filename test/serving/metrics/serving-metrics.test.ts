@@ -64,7 +64,7 @@ describe('ServingMetrics', () => {
     const metrics = new ServingMetrics();
     metrics.setVersionState('m', 3, 'AVAILABLE');
     metrics.recordLoad('m', '/models/m/3', true, 0.5);
-    metrics.setQueueDepth('m', 3, 'serving_default', 4);
+    metrics.queueDepthCell('m', 3, 'serving_default').depth = 4;
     const body = await metrics.registry.metrics();
     assert.match(body, /^flowserve_model_version_state\{model_name="m",version="3"\} 30$/m);
     assert.match(
@@ -130,7 +130,7 @@ describe('ServingMetrics', () => {
     metrics.setConfiguredModels(['m']);
     for (let version = 1; version <= 50; version++) {
       metrics.setVersionState('m', version, 'AVAILABLE');
-      metrics.setQueueDepth('m', version, 'serving_default', 1);
+      metrics.queueDepthCell('m', version, 'serving_default').depth = 1;
       metrics.recordRequest({ model: 'm', version, api: 'Predict', status: 'OK', latencySeconds: 0.001 });
       metrics.recordRequest({ model: 'm', version, api: 'Classify', status: 'INVALID_ARGUMENT', latencySeconds: 0 });
       metrics.observeWarmup(`/models/m/${version}`, 'OK', 0.001);

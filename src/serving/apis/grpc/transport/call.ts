@@ -98,8 +98,6 @@ export abstract class GrpcCall extends EventEmitter {
   /** Set while messages wait for decompression: later messages and the half-close queue behind them. */
   private pending: Promise<void> | undefined;
   private metadataValue: Metadata | undefined;
-  /** Whether the call is still counted in its connection's calls in progress. */
-  private counted = false;
 
   constructor(
     protected readonly stream: ServerHttp2Stream,
@@ -117,7 +115,6 @@ export abstract class GrpcCall extends EventEmitter {
     const stream = this.stream as CallStream;
     stream[CALL] = this;
     this.connection.begin();
-    this.counted = true;
     stream.on('close', onStreamClose);
     if (timeoutMs !== undefined) {
       this.deadline = Date.now() + timeoutMs;
@@ -156,10 +153,9 @@ export abstract class GrpcCall extends EventEmitter {
     return this.connection;
   }
 
-  /** The call is answered, cancelled or closed: no longer one of its connection's calls in progress. */
-  private uncount(): void {
-    if (!this.counted) return;
-    this.counted = false;
+  /** The call is answered or cancelled: finished, and no longer one of its connection's calls in progress. */
+  private finish(): void {
+    this.finished = true;
     this.connection.end();
   }
 
@@ -171,8 +167,7 @@ export abstract class GrpcCall extends EventEmitter {
   /** Ends the call with `status`: trailers after messages, or a Trailers-Only response. Later calls do nothing. */
   sendStatus(status: CallStatus, extraHeaders?: Record<string, string>): void {
     if (this.finished) return;
-    this.finished = true;
-    this.uncount();
+    this.finish();
     clearTimeout(this.timer);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
@@ -230,9 +225,8 @@ export abstract class GrpcCall extends EventEmitter {
       );
       return;
     }
-    this.finished = true;
     const alone = this.connection.callsInProgress === 1;
-    this.uncount();
+    this.finish();
     clearTimeout(this.timer);
     const stream = this.stream;
     if (stream.destroyed || stream.closed) return;
@@ -306,10 +300,9 @@ export abstract class GrpcCall extends EventEmitter {
 
   /** The stream closed (client reset, connection lost, or after the status): a call not finished is cancelled. */
   onClosed(): void {
-    this.uncount();
     clearTimeout(this.timer);
     if (!this.finished) {
-      this.finished = true;
+      this.finish();
       this.markCancelled();
     }
   }
