@@ -11,7 +11,10 @@
  *    request;
  *  - `v2_grpc_wire`: ModelInfer's own work on the request's bytes, without the run: the bench's ModelInferRequest
  *    (raw_input_contents, 784 FP32) read, resolved, admitted and decoded (infer-request-wire.ts, infer-inputs.ts),
- *    and the softmax's ModelInferResponse encoded raw: main-thread CPU per request.
+ *    and the softmax's ModelInferResponse encoded raw: main-thread CPU per request;
+ *  - `grpc_predict_decode`: Predict's decode of the bench's PredictRequest (784 floats in `tensor_content`): the message
+ *    read (predict-wire.ts) and its tensor decoded into the storage this build's Predict gives it (a request slab
+ *    where the build has serving/request-buffers.ts): main-thread CPU per request.
  *
  *   node dist/bench/request-path.js [--runs 24000] [--rounds 3] --baseline OTHER/dist
  *
@@ -72,6 +75,14 @@ interface Build {
   model: PooledModelLike;
   /** One request's v2 gRPC decode and encode (no run), as this build's ModelInfer does them. */
   v2Wire(bytes: Uint8Array): unknown;
+  /** One PredictRequest's decode, as this build's Predict does it. */
+  predictDecode(bytes: Buffer): unknown;
+}
+
+interface PredictDecodeModules {
+  decodePredictRequest(bytes: Buffer): { inputs: Record<string, object> };
+  decodeTensorProto(proto: object, alias: string, admit?: undefined, storage?: unknown): HostTensor;
+  allocateForRequest?: unknown;
 }
 
 interface V2WireModules {
@@ -117,7 +128,18 @@ async function loadBuild(name: string, dist: string, base: string): Promise<Buil
       ? decoded.then(() => wire.encodeModelInferResponse(result, true))
       : wire.encodeModelInferResponse(result, true);
   };
-  return { name, pool, core, model, v2Wire };
+  const predict = {
+    ...(await import(at('src/serving/apis/grpc/predict-wire.js'))),
+    ...(await import(at('src/serving/apis/shared/tensor-proto.js'))),
+    // Builds before request slabs have no such module: their decoder allocates each tensor's own buffer.
+    ...((await import(at('src/serving/request-buffers.js')).catch(() => ({}))) as object),
+  } as PredictDecodeModules;
+  const predictDecode = (bytes: Buffer) => {
+    const request = predict.decodePredictRequest(bytes);
+    const proto = request.inputs.images as object;
+    return predict.decodeTensorProto(proto, 'images', undefined, predict.allocateForRequest);
+  };
+  return { name, pool, core, model, v2Wire, predictDecode };
 }
 
 const pixels = Float32Array.from({ length: PIXELS }, (_, i) => (i % 17) / 17);
@@ -172,13 +194,21 @@ async function v2WirePath(build: Build, bytes: Uint8Array, requests: number): Pr
   return (threadCpuMicros() - main0) / requests;
 }
 
+async function predictDecodePath(build: Build, bytes: Buffer, requests: number): Promise<number> {
+  const main0 = threadCpuMicros();
+  for (let i = 0; i < requests; i++) build.predictDecode(bytes);
+  return (threadCpuMicros() - main0) / requests;
+}
+
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2));
   if (!options.baseline) throw new Error('--baseline OTHER/dist is required: the figures are a comparison');
   const base = mkdtempSync(join(tmpdir(), 'flowserve-request-path-'));
   writeMnistServable(base);
   const image = Array.from(pixels);
-  const v2Request = inChunk(writeBodies(base, image).messages.v2Infer);
+  const { messages } = writeBodies(base, image);
+  const v2Request = inChunk(messages.v2Infer);
+  const predictRequest = Buffer.from(inChunk(messages.predict));
   const here = resolve(new URL('..', import.meta.url).pathname);
   const builds = [await loadBuild('this build', here, base), await loadBuild('baseline', options.baseline, base)];
   // Warm-up: the core's model qualifies for calling-thread runs after its first measured worker runs.
@@ -186,6 +216,7 @@ async function main(): Promise<void> {
     await handoff(build, BURST * 20);
     await corePath(build, 500);
     await v2WirePath(build, v2Request, 2000);
+    await predictDecodePath(build, predictRequest, 2000);
   }
   const samples = new Map<string, number[]>();
   const add = (key: string, value: number) => samples.set(key, [...(samples.get(key) ?? []), value]);
@@ -197,6 +228,7 @@ async function main(): Promise<void> {
       add(`${build.name} handoff process`, h.process);
       add(`${build.name} core main`, await corePath(build, options.runs));
       add(`${build.name} v2 wire main`, await v2WirePath(build, v2Request, options.runs * 4));
+      add(`${build.name} predict decode main`, await predictDecodePath(build, predictRequest, options.runs * 4));
     }
   }
   const m = (key: string) => median(samples.get(key) ?? []);
@@ -205,6 +237,7 @@ async function main(): Promise<void> {
     ['worker_handoff_process', 'handoff process'],
     ['core_path_main_thread', 'core main'],
     ['v2_grpc_wire_main_thread', 'v2 wire main'],
+    ['grpc_predict_decode_main_thread', 'predict decode main'],
   ].map(([name, key]) => ({
     name: `${name}_cpu_per_request_vs_baseline`,
     unit: 'CPU µs/request',

@@ -5,10 +5,11 @@
  * feature's dtype, and its value count the feature shape's size.
  */
 import { InvalidArgument } from '../../errors.js';
-import { allocate, type TensorData } from '../../graph/dtype.js';
+import { type TensorData } from '../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../graph/host-tensor.js';
 import { utf8Bytes } from '../../graph/utf8.js';
 import type { ExampleFeatureSpec, ParsedFeatureSpec, ParseExamplesSpec } from './types.js';
+import { allocateForRequest } from '../request-buffers.js';
 
 export type FeatureKind = ExampleFeatureSpec['kind'];
 
@@ -56,7 +57,7 @@ function parseDenseFeature(key: string, feature: ParsedFeatureSpec, examples: re
   const kind = KIND_OF_DTYPE[feature.dtype];
   const typeName = FEATURE_TYPE_NAME[kind];
   const perExample = shapeSize(feature.shape);
-  const data = allocate(feature.dtype, examples.length * perExample);
+  const data = allocateForRequest(feature.dtype, examples.length * perExample);
   examples.forEach((example, index) => {
     const value = example[key];
     const at = index * perExample;

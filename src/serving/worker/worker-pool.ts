@@ -376,8 +376,14 @@ class InferenceThread {
   }
 }
 
-function toWire(tensor: HostTensor): WireTensor {
-  const data = tensor.dtype === 'string' ? packStrings(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
+/**
+ * A tensor as a run message carries it. A typed array over part of a larger buffer (a request slab's:
+ * serving/request-buffers.ts) is copied into a buffer of its own, since postMessage clones a view's whole
+ * buffer. Where `data` is not the tensor's own (packed strings, such a copy), it is the message's to transfer.
+ */
+export function toWire(tensor: HostTensor): WireTensor {
+  let data = tensor.dtype === 'string' ? packStrings(tensor.data as Uint8Array[]) : (tensor.data as TypedArray);
+  if (!isPackedStrings(data) && data.byteLength !== data.buffer.byteLength) data = data.slice();
   // The shape is cloned by postMessage: the worker never shares it with this thread.
   return { dtype: tensor.dtype, shape: tensor.shape as number[], data };
 }
@@ -750,16 +756,18 @@ class PooledModelImpl implements PooledModel {
       fetches.length,
       ...fetches,
     ];
-    const data: WireTensor['data'][] = [];
+    // Transferred: every input's buffer when the caller gave them up, else only the copies toWire made.
+    const transferred: WireTensor['data'][] = [];
     for (const name in feeds) {
-      const wire = toWire(feeds[name] as HostTensor);
+      const tensor = feeds[name] as HostTensor;
+      const wire = toWire(tensor);
       message.push(name, wire.dtype, wire.shape, wire.data);
-      data.push(wire.data);
+      if (options.transferInputs || wire.data !== tensor.data) transferred.push(wire.data);
     }
     const reply = await replica.thread.requestRun(
       message,
       predictedNs,
-      options.transferInputs ? transferablesOf(data) : undefined,
+      transferred.length > 0 ? transferablesOf(transferred) : undefined,
     );
     if (!isFlatRan(reply)) {
       if (!reply.ok && reply.expired) throw new DroppedAtDeadline(WORKER_QUEUE);

@@ -8,9 +8,11 @@ import {
   MANY_CONNECTIONS,
   MAX_BURST_HERE,
   repliesMayWait,
+  toWire,
   WorkerPool,
   type PooledModel,
 } from '../../../src/serving/worker/worker-pool.js';
+import { allocateForRequest } from '../../../src/serving/request-buffers.js';
 import { affineModel, rows, slowModel, softmaxRegression, tempRepo, type TempRepo } from '../core/model-fixtures.js';
 
 /**
@@ -126,6 +128,58 @@ describe('runs of tiny models on the calling thread', () => {
             );
           }
         } else assert.deepEqual([...here], [...reference]);
+        await model.unload();
+      }
+    } finally {
+      await inWorker.unload();
+    }
+  });
+
+  it("a request's inputs in a slab (views at an offset) get the same answers in a worker, in ONNX Runtime here and in JavaScript here; handed over, they leave the slab's other views as they were", async () => {
+    const path = join(await repo.addVersion('softmax', 2, softmaxRegression()), 'model.onnx');
+    const pixels = (seed: number) => Float32Array.from({ length: 784 }, (_, i) => ((i * seed) % 17) / 17);
+    // A view into a request slab, not at its start, with a neighbour in the same slab.
+    const slabView = (seed: number) => {
+      allocateForRequest('uint8', 3);
+      const data = allocateForRequest('float32', 784) as Float32Array;
+      data.set(pixels(seed));
+      return data;
+    };
+    const inWorker = await workersOnly.loadModel(path);
+    const reference = (await inWorker.run({ x: new HostTensor('float32', [1, 784], pixels(5)) }, ['y'])).y
+      ?.data as Float32Array;
+    try {
+      const input = slabView(5);
+      const neighbour = slabView(7);
+      assert.equal(input.buffer, neighbour.buffer, 'the two views share a slab');
+      assert.ok(input.byteOffset > 0 && input.byteLength < input.buffer.byteLength);
+      const { y } = await inWorker.run({ x: new HostTensor('float32', [1, 784], input) }, ['y'], {
+        transferInputs: true,
+      });
+      assert.deepEqual([...(y?.data as Float32Array)], [...reference], 'the worker read the view');
+      assert.equal(neighbour.length, 784, "the slab was not transferred: its neighbour's view is not detached");
+      assert.deepEqual([...neighbour], [...pixels(7)]);
+      assert.deepEqual([...input], [...pixels(5)]);
+      // Posted as a view, the whole slab would be cloned: the message carries a copy of the view's own bytes.
+      const wire = toWire(new HostTensor('float32', [1, 784], input)).data as Float32Array;
+      assert.notEqual(wire, input);
+      assert.equal(wire.byteLength, wire.buffer.byteLength);
+      assert.deepEqual([...wire], [...input]);
+      const whole = pixels(5);
+      assert.equal(toWire(new HostTensor('float32', [1, 784], whole)).data, whole, 'a whole buffer goes as it is');
+      for (const into of [pool, ortOnly]) {
+        const model = await into.loadModel(path);
+        let here: Float32Array | undefined;
+        for (let i = 0; i < 400 && !here; i++) {
+          const before = model.runsOnCallingThread;
+          const out = await model.run({ x: new HostTensor('float32', [1, 784], slabView(5)) }, ['y']);
+          if (model.runsOnCallingThread > before) here = out.y?.data as Float32Array;
+        }
+        assert.ok(here, 'no run computed on the calling thread');
+        for (let i = 0; i < 10; i++) {
+          const expected = reference[i] as number;
+          assert.ok(Math.abs((here[i] as number) - expected) <= 1e-6 + 2e-5 * expected, `y[${i}]: ${here[i]}`);
+        }
         await model.unload();
       }
     } finally {

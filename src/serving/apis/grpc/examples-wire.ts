@@ -16,6 +16,7 @@ import { examplesFromInput } from '../shared/examples.js';
 import { MalformedMessage, WIRE_BYTES, WIRE_FIXED32, WireReader } from './v2/wire-reader.js';
 import type { InferenceTaskMsg, InputMsg, ModelSpecMsg } from '../shared/proto-types.js';
 import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
+import { allocateForRequest } from '../../request-buffers.js';
 
 export interface ExampleRequestWire {
   model_spec?: ModelSpecMsg;
@@ -256,8 +257,9 @@ function readFloats(list: WireReader): Float32Array {
 
 /** `count` little-endian float32 values at `offset`, copied. */
 function floatsAt(bytes: Uint8Array, offset: number, count: number): Float32Array {
-  const out = new Float32Array(count);
-  if (LITTLE_ENDIAN) new Uint8Array(out.buffer).set(bytes.subarray(offset, offset + count * 4));
+  const out = allocateForRequest('float32', count) as Float32Array;
+  if (LITTLE_ENDIAN)
+    new Uint8Array(out.buffer, out.byteOffset, count * 4).set(bytes.subarray(offset, offset + count * 4));
   else {
     const view = new DataView(bytes.buffer, bytes.byteOffset + offset, count * 4);
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);

@@ -4,6 +4,7 @@ import type { UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { InvalidArgument, Unimplemented } from '../../../errors.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type ServingCore } from '../../core/types.js';
+import { allocateForRequest } from '../../request-buffers.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
 import type {
@@ -65,7 +66,7 @@ export function predictionService(
       // grpc-js assembled the message in this turn of the event loop (48 MiB: ~35 ms): copy a large tensor in a turn
       // of its own, so that no turn holds the loop for both.
       if (proto.wireBody.byteLength > LARGE_TENSOR_BYTES) await setImmediate();
-      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header));
+      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), allocateForRequest);
     }
     const result = await core.run({
       model: selector,

@@ -4,13 +4,14 @@
  * the signature declares, which is more forgiving than TF's "integer literal means int64_list" rule.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, type TensorData } from '../../../graph/dtype.js';
+import { type TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import { utf8Bytes } from '../../../graph/utf8.js';
 import type { TensorHeader } from '../../core/request-limits.js';
 import type { ExampleFeatures, FeatureElement, FeatureKind, FeatureValue } from '../../core/example-parsing.js';
 import type { Signature } from '../../core/types.js';
 import type { ExampleMsg, FeatureMsg, InputMsg, Int64 } from './proto-types.js';
+import { allocateForRequest } from '../../request-buffers.js';
 
 export type { ExampleFeatures, FeatureElement, FeatureKind, FeatureValue };
 
@@ -142,7 +143,7 @@ function* buildInputs(
       spec.input,
       tensorSpec.dtype === 'string' ? { dtype: 'string', shape, stringBytes } : { dtype: tensorSpec.dtype, shape },
     );
-    const data = allocate(tensorSpec.dtype, examples.length * perExample);
+    const data = allocateForRequest(tensorSpec.dtype, examples.length * perExample);
     let written = 0;
     for (let index = 0; index < examples.length; index++) {
       const feature = examples[index]?.[featureName] as FeatureValue;

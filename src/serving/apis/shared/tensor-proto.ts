@@ -77,11 +77,20 @@ function admitBytesOnly(alias: string): AdmitTensor {
   };
 }
 
+/** Where a decoded tensor's elements are stored: `allocate`, or `allocateForRequest` for a request's inputs. */
+export type TensorStorage = (dtype: DType, size: number) => TensorData;
+
 /**
  * Decodes one request tensor; `alias` names it in errors ("tensor parsing error: <alias>", as TF Serving says).
  * `admit` sees the dtype, shape and string byte total first, so nothing is allocated for a tensor it refuses.
+ * `storage`: where its elements go (default: a buffer of their own).
  */
-export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: AdmitTensor): HostTensor {
+export function decodeTensorProto(
+  proto: TensorProtoMsg,
+  alias: string,
+  admit?: AdmitTensor,
+  storage: TensorStorage = allocate,
+): HostTensor {
   const fail = (why: string) => new InvalidArgument(`tensor parsing error: ${alias} (${why})`);
   const code = proto.dtype ?? 0;
   const dtype = dtypeFromTf(code);
@@ -97,7 +106,7 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: 
     if (content.length !== expected) {
       throw fail(`tensor_content holds ${content.length} bytes, shape [${shape.join(',')}] needs ${expected}`);
     }
-    const data = allocate(dtype, n) as TypedArray;
+    const data = storage(dtype, n) as TypedArray;
     // Copy rather than view: the wire buffer is rarely aligned for the element type.
     new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(content);
     return new HostTensor(dtype, shape, data);
@@ -106,13 +115,13 @@ export function decodeTensorProto(proto: TensorProtoMsg, alias: string, admit?: 
     // Straight from the request bytes: the values are read only once the header is admitted.
     const n = boundedElementCount(shape, Number.MAX_SAFE_INTEGER);
     check({ dtype, shape, stringBytes: dtype === 'string' ? wireStringBytes(proto, n) : undefined });
-    const data = allocate(dtype, shapeSize(shape));
+    const data = storage(dtype, shapeSize(shape));
     readTensorValues(proto, dtype, data);
     return new HostTensor(dtype, shape, data);
   }
   const values = typedFieldValues<number | Int64 | boolean | Uint8Array>(proto, dtype);
   check({ dtype, shape, stringBytes: dtype === 'string' ? filledStringBytes(values, shape) : undefined });
-  return new HostTensor(dtype, shape, fillFromValues(dtype, values, shapeSize(shape)));
+  return new HostTensor(dtype, shape, fillFromValues(dtype, values, shapeSize(shape), storage));
 }
 
 /** Bytes of the string elements once the shape is filled: the values given, then the last one repeated. */
@@ -129,8 +138,13 @@ function byteLengthOf(value: unknown): number {
   return typeof value === 'string' ? Buffer.byteLength(value) : (value as Uint8Array).byteLength;
 }
 
-function fillFromValues(dtype: DType, values: ArrayLike<number | Int64 | boolean | Uint8Array>, n: number): TensorData {
-  const out = allocate(dtype, n);
+function fillFromValues(
+  dtype: DType,
+  values: ArrayLike<number | Int64 | boolean | Uint8Array>,
+  n: number,
+  storage: TensorStorage,
+): TensorData {
+  const out = storage(dtype, n);
   const count = Math.min(values.length, n);
   const set = elementSetter(dtype, out);
   for (let i = 0; i < count; i++) set(i, values[i] as number | Int64 | boolean | Uint8Array);

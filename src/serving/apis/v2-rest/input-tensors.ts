@@ -9,7 +9,7 @@
  * Binary numeric data is little-endian (the protocol's order, and the host's on every platform Node supports here).
  */
 import { InvalidArgument } from '../../../errors.js';
-import { allocate, dtypeInfo, type DType, type TypedArray } from '../../../graph/dtype.js';
+import { dtypeInfo, type DType, type TypedArray } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorFromBytes } from '../../../graph/string-bytes.js';
 import { boundedElementCount } from '../../core/request-limits.js';
@@ -20,6 +20,7 @@ import { jsonTypeName, previewJson } from '../rest/json-values.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
 import { chargeV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
 import type { V2RestInput } from './infer-request.js';
+import { allocateForRequest } from '../../request-buffers.js';
 
 /** Elements handled between two yields to the event loop. */
 const ELEMENTS_PER_SLICE = 1 << 16;
@@ -183,8 +184,8 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
 
 /** A binary numeric input's tensor. */
 function binaryTensor(input: V2RestInput, dtype: DType, count: number, body: Uint8Array): HostTensor {
-  // Copied into storage of its own: aligned for the typed array, and movable to the worker without the body.
-  const data = allocate(dtype, count) as TypedArray;
+  // Copied into the request's own aligned storage: the body's bytes may sit at any offset.
+  const data = allocateForRequest(dtype, count) as TypedArray;
   const { offset, length } = input.binary as { offset: number; length: number };
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(body.subarray(offset, offset + length));
   return new HostTensor(dtype, input.shape, data);

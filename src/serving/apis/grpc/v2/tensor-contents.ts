@@ -16,6 +16,7 @@ import { allocate, dtypeInfo, type DType, type TypedArray } from '../../../../gr
 import { HostTensor } from '../../../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../../../graph/string-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader.js';
+import { allocateForRequest } from '../../../request-buffers.js';
 
 /** InferTensorContents field numbers. */
 const CONTENTS_FIELD_NAMES: Readonly<Record<number, string>> = {
@@ -131,9 +132,9 @@ function decodeRawNow(source: ContentsSource, dtype: DType, shape: readonly numb
     }
     return stringTensorFromBytes(shape, elements);
   }
-  const data = allocate(dtype, count) as TypedArray;
-  // A copy into fresh, aligned storage the worker may take (the blob is a view into the request, at any offset).
-  new Uint8Array(data.buffer, data.byteOffset).set(source.bytes.subarray(source.start, source.end));
+  // A copy into aligned storage of the request's own (the blob is a view into the request, at any offset).
+  const data = allocateForRequest(dtype, count) as TypedArray;
+  new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(source.bytes.subarray(source.start, source.end));
   return fixedWidthTensor(dtype, shape, data);
 }
 
@@ -265,7 +266,7 @@ export async function decodeTyped(
     }
     return stringTensorFromBytes(shape, elements);
   }
-  const data = allocate(dtype, count) as TypedArray;
+  const data = allocateForRequest(dtype, count) as TypedArray;
   if (source && count > 0) {
     const reader = new WireReader(source.bytes, 'InferTensorContents', source.start, source.end);
     const put = valueReader(dtype, data);

@@ -1,0 +1,68 @@
+/**
+ * Storage for a request's decoded tensors. A typed array of its own costs V8 an ArrayBuffer with an off-heap backing
+ * store each time (about 3 µs for an MNIST image's 784 floats on this project's machine, against 0.4 µs carved from a
+ * shared slab: docs/performance.md, "Round 20"). Small tensors are therefore views carved one after another from
+ * shared 64 KiB slabs, as Node.js carves small Buffers from its pool; larger ones get their own buffer.
+ *
+ * What a view must never be given to:
+ * - postMessage, as a view: structured cloning copies a view's whole buffer, the slab. The worker pool copies a view
+ *   that does not span its buffer into a buffer of its own first (worker-pool.ts, toWire).
+ * - a transfer list: transferring the slab would detach every other request's view. transferablesOf (protocol.ts)
+ *   takes only views that span their buffer.
+ * A slab lives as long as any view into it. Decoded request tensors live until their reply is encoded, so slabs are
+ * freed in the order they were filled; one tensor kept longer keeps at most one slab alive.
+ */
+import { allocate, dtypeInfo, type DType, type TensorData } from '../graph/dtype.js';
+
+const SLAB_BYTES = 64 * 1024;
+/** Larger tensors get a buffer of their own: at most an eighth of a slab is left unused at a slab's end. */
+export const SLAB_TENSOR_MAX_BYTES = SLAB_BYTES / 8;
+/** Every view starts at a multiple of 8 bytes, the largest element (float64, int64). */
+const ALIGN = 8;
+
+let slab = new ArrayBuffer(SLAB_BYTES);
+let used = 0;
+
+/** Zero-filled storage for `size` elements of `dtype` (as `allocate`), from a shared slab when it is small. */
+export function allocateForRequest(dtype: DType, size: number): TensorData {
+  // Strings (0 bytes an element here), empty tensors and large ones: a buffer of their own.
+  const bytes = size * dtypeInfo(dtype).bytesPerElement;
+  if (!(bytes > 0 && bytes <= SLAB_TENSOR_MAX_BYTES)) return allocate(dtype, size);
+  if (used + bytes > SLAB_BYTES) {
+    // A fresh slab is zero-filled, and no byte of a slab is handed out twice, so every view starts zeroed.
+    slab = new ArrayBuffer(SLAB_BYTES);
+    used = 0;
+  }
+  const offset = used;
+  used += Math.ceil(bytes / ALIGN) * ALIGN;
+  return viewOf(dtype, offset, size);
+}
+
+function viewOf(dtype: DType, offset: number, size: number): TensorData {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(slab, offset, size);
+    case 'float64':
+      return new Float64Array(slab, offset, size);
+    case 'int32':
+      return new Int32Array(slab, offset, size);
+    case 'int64':
+      return new BigInt64Array(slab, offset, size);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(slab, offset, size);
+    case 'float16':
+    case 'uint16':
+      return new Uint16Array(slab, offset, size);
+    case 'int8':
+      return new Int8Array(slab, offset, size);
+    case 'int16':
+      return new Int16Array(slab, offset, size);
+    case 'uint32':
+      return new Uint32Array(slab, offset, size);
+    case 'uint64':
+      return new BigUint64Array(slab, offset, size);
+    case 'string':
+      return allocate(dtype, size);
+  }
+}

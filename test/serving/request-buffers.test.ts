@@ -1,0 +1,59 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { DTYPES, type TypedArray } from '../../src/graph/dtype.js';
+import { allocateForRequest, SLAB_TENSOR_MAX_BYTES } from '../../src/serving/request-buffers.js';
+
+describe('allocateForRequest', () => {
+  it('carves small tensors from one slab: zero-filled, 8-byte aligned, never overlapping', () => {
+    const views = [3, 784, 1, 10, 5].map((n, i) => {
+      const view = allocateForRequest(i % 2 === 0 ? 'uint8' : 'float32', n) as TypedArray;
+      assert.ok(
+        view.every((v) => v === 0),
+        'a fresh view is zero-filled',
+      );
+      assert.equal(view.byteOffset % 8, 0, `view ${i} starts at ${view.byteOffset}`);
+      (view as Uint8Array).fill(i + 1);
+      return view;
+    });
+    // Consecutive small tensors share a slab unless one of them started the next slab.
+    const sharing = views.filter((v) => v.buffer === views[4]?.buffer).length;
+    assert.ok(sharing >= 2, `only ${sharing} of 5 views share the last slab`);
+    views.forEach((view, i) =>
+      assert.ok(
+        view.every((v) => v === i + 1),
+        `view ${i} was written by another`,
+      ),
+    );
+  });
+
+  it('gives every numeric dtype its own typed array, and strings, empty and large tensors storage of their own', () => {
+    for (const dtype of DTYPES) {
+      const data = allocateForRequest(dtype, 4);
+      if (dtype === 'string') {
+        assert.ok(Array.isArray(data) && data.length === 4);
+        continue;
+      }
+      const view = data as TypedArray;
+      assert.equal(view.length, 4, dtype);
+      assert.ok(view.byteLength < view.buffer.byteLength, `${dtype}: not carved from a slab`);
+    }
+    const large = allocateForRequest('float32', SLAB_TENSOR_MAX_BYTES / 4 + 1) as Float32Array;
+    assert.equal(large.byteLength, large.buffer.byteLength, 'a tensor over the limit has a buffer of its own');
+    const limit = allocateForRequest('float32', SLAB_TENSOR_MAX_BYTES / 4) as Float32Array;
+    assert.ok(limit.byteLength < limit.buffer.byteLength, 'a tensor at the limit is carved');
+    const empty = allocateForRequest('float32', 0) as Float32Array;
+    assert.equal(empty.length, 0);
+  });
+
+  it('starts a fresh slab when the current one has no room, never handing out a byte twice', () => {
+    const seen: Float32Array[] = [];
+    for (let i = 0; i < 40; i++) {
+      const view = allocateForRequest('float32', 784) as Float32Array;
+      assert.ok(view.every((v) => v === 0));
+      view.fill(i);
+      seen.push(view);
+    }
+    assert.ok(new Set(seen.map((v) => v.buffer)).size >= 2, '40 MNIST images fit one slab');
+    seen.forEach((view, i) => assert.ok(view.every((v) => v === i)));
+  });
+});
