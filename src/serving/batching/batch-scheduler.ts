@@ -6,6 +6,10 @@
  *   the turn in which its first task arrived); with `timeout`, the newest batch stays open until it is full, or
  *   until `batchTimeoutMicros` after its first task once a batch thread is free. Older batches are closed either
  *   way. Up to `numBatchThreads` batches run at once.
+ * - A lone task (its caller knows no other task can join it in this turn: a lone call, client-connection.ts) that
+ *   finds nothing queued and a batch thread free leaves at once, by default, as Triton's dynamic batcher sends what
+ *   is queued when an instance is free: the end of the turn would find it alone. Its run is told so (`lone`), and
+ *   does not wait for the end of the turn either. With `timeout` it waits as any task does.
  * - A task that does not fit the open batch starts a new one; more than `maxEnqueuedBatches` waiting batches →
  *   Unavailable. Tasks whose inputs differ in dtype or inner shape never share a batch.
  * - `allowedBatchSizes`: with `padToAllowedSizes` (the default), a batch is padded up to the next allowed size, and the
@@ -42,6 +46,8 @@ export type BatchRunner = (
   timing?: StageTimes,
   /** False when `inputs` are a task's own tensors that its caller did not give up: copy them, never move them. */
   owned?: boolean,
+  /** The batch is one lone task's, sent at once (BatchScheduler.schedule): its run need not wait for anything. */
+  lone?: boolean,
 ) => Promise<TensorMap>;
 
 export interface BatchStats {
@@ -56,7 +62,10 @@ export interface BatchStats {
 
 export interface BatchSchedulerHooks {
   onBatch?(stats: BatchStats): void;
-  /** Tasks (or task pieces) waiting, once per turn of the event loop in which tasks arrived or batches left. */
+  /**
+   * Tasks (or task pieces) waiting, once per turn of the event loop in which tasks were queued or batches were cut
+   * (a lone task sent at once is neither: the depth stays 0).
+   */
   onQueueDepth?(depth: number): void;
   /**
    * A batch that held a timed task has run and been split: `rows` = its examples before padding, `times` = the
@@ -162,8 +171,15 @@ export class BatchScheduler {
    * Queues `inputs` (every tensor batched along dim 0) and resolves with this task's rows of the outputs; rejects
    * with DroppedAtDeadline when `deadline` passes before its batch is cut. `timing` (optional) gets the task's stage
    * times added once it has run. `owned`: the caller gives up `inputs`' buffers (they may be moved to a worker).
+   * `lone`: no other task can join this one in this turn (see the top of this file).
    */
-  schedule(inputs: TensorMap, deadline?: Deadline, timing?: RequestTiming, owned = false): Promise<TensorMap> {
+  schedule(
+    inputs: TensorMap,
+    deadline?: Deadline,
+    timing?: RequestTiming,
+    owned = false,
+    lone = false,
+  ): Promise<TensorMap> {
     if (this.closing) return Promise.reject(new Unavailable('the batch scheduler is shutting down'));
     const size = taskSize(inputs);
     // Scalars cannot be batched and empty tasks have nothing to merge: run them alone.
@@ -182,8 +198,13 @@ export class BatchScheduler {
         return Promise.reject(new Unavailable(QUEUE_FULL_MESSAGE));
       }
       const enqueuedAt = performance.now();
+      const atOnce =
+        lone &&
+        this.queue.length === 0 &&
+        this.inFlight < this.options.numBatchThreads &&
+        this.options.dispatch !== 'timeout';
       return new Promise<TensorMap>((resolve, reject) => {
-        this.enqueueIn(batch, shapeKey, {
+        const piece: Piece = {
           inputs,
           size,
           enqueuedAt,
@@ -191,7 +212,12 @@ export class BatchScheduler {
           timing,
           owned,
           settle: (outputs) => (outputs instanceof Error ? reject(outputs) : resolve(outputs)),
-        });
+        };
+        if (atOnce) {
+          void this.runBatch({ pieces: [piece], size, shapeKey, deadline: enqueuedAt }, true);
+          return;
+        }
+        this.enqueueIn(batch, shapeKey, piece);
         // The depth is reported by the pump this schedules, once per turn rather than once per task.
         this.schedulePump();
       });
@@ -334,7 +360,8 @@ export class BatchScheduler {
     for (const piece of expired) piece.settle(new DroppedAtDeadline(BATCH_QUEUE));
   }
 
-  private async runBatch(batch: Batch): Promise<void> {
+  /** Runs `batch` (cut from the queue, or a lone task's sent at once: `lone`), then settles its pieces. */
+  private async runBatch(batch: Batch, lone = false): Promise<void> {
     this.dropExpired(batch);
     if (batch.pieces.length === 0) {
       this.schedulePump();
@@ -344,13 +371,14 @@ export class BatchScheduler {
     try {
       const startedAt = performance.now();
       const target = this.paddedSize(batch.size);
-      const lone = batch.pieces.length === 1 && target === batch.size ? batch.pieces[0] : undefined;
-      const merged = lone ? lone.inputs : mergePieces(batch.pieces, target);
+      // A batch of one task that needs no padding runs on the task's own tensors.
+      const only = batch.pieces.length === 1 && target === batch.size ? batch.pieces[0] : undefined;
+      const merged = only ? only.inputs : mergePieces(batch.pieces, target);
       const mergedAt = performance.now();
       const timed = batch.pieces.some((p) => p.timing !== undefined);
       const execution = timed ? emptyStageTimes() : undefined;
       const deadline = latestDeadline(batch.pieces.map((p) => p.deadline));
-      const outputs = await this.runner(merged, deadline, execution, lone ? lone.owned : true);
+      const outputs = await this.runner(merged, deadline, execution, only ? only.owned : true, lone);
       const returnedAt = performance.now();
       this.hooks.onBatch?.({
         inputSize: batch.size,
@@ -395,7 +423,10 @@ export class BatchScheduler {
       for (const piece of batch.pieces) piece.settle(error);
     } finally {
       this.inFlight--;
-      this.schedulePump();
+      // With nothing queued there is nothing to cut, and the depth last reported (after the last batch was cut) is 0:
+      // no pump, no turn spent on one (a lone call's batch leaves this way every time).
+      if (this.queue.length > 0) this.schedulePump();
+      else this.notifyIdle();
     }
   }
 

@@ -19,6 +19,7 @@ import { padsToAllowedSizes, type BatchingParameters } from '../config/batching-
 import { BatchScheduler, type TensorMap } from '../batching/batch-scheduler.js';
 import type { ServingMetrics } from '../metrics/serving-metrics.js';
 import type { RequestTiming, StageTimes } from '../run-timing.js';
+import { isLoneCall } from '../worker/client-connection.js';
 import type { PooledModel, RunOptions } from '../worker/worker-pool.js';
 import {
   CALIBRATION_ROWS,
@@ -65,6 +66,8 @@ export interface ChunkedRunsCalibrationOptions {
 type QueueHints = Pick<ServableRunOptions, 'deadline' | 'connection'> & {
   /** The run is a batch the scheduler merged (RunOptions.batched). */
   batched?: boolean;
+  /** The batch is a lone call's, sent at once (RunOptions.lone). */
+  lone?: boolean;
 };
 
 /** What a run of one signature fetches for one list of output aliases (OnnxServable.plan). */
@@ -149,7 +152,13 @@ export class OnnxServable implements Servable {
     const timing = options.timing;
     if (!scheduler) return this.runAlone(signature, inputs, outputAliases, options, timing);
     if (timing) timing.items = batchRows(inputs);
-    const all = await scheduler.schedule(inputs, options.deadline, timing, options.inputsOwned ?? false);
+    const all = await scheduler.schedule(
+      inputs,
+      options.deadline,
+      timing,
+      options.inputsOwned ?? false,
+      isLoneCall(options.connection),
+    );
     const picked: TensorMap = {};
     for (const alias of outputAliases) picked[alias] = all[alias] as HostTensor;
     return picked;
@@ -218,8 +227,8 @@ export class OnnxServable implements Servable {
       scheduler = new BatchScheduler(
         // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
         { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
-        (merged, deadline, timing, owned) =>
-          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true }, timing),
+        (merged, deadline, timing, owned, lone) =>
+          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true, lone }, timing),
         {
           onBatch: (stats) => batches?.observe(stats),
           onQueueDepth: (depth) => {
@@ -308,6 +317,7 @@ export class OnnxServable implements Servable {
       };
       if (queue.connection) runOptions.connection = queue.connection;
       if (queue.batched) runOptions.batched = true;
+      if (queue.lone) runOptions.lone = true;
       if (chunkRows !== undefined && batchRows(inputs) > chunkRows) runOptions.chunkRows = chunkRows;
       if (timing) runOptions.timing = timing;
       results = await this.options.model.run(feeds, graphFetches, runOptions);

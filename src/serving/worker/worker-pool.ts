@@ -105,6 +105,11 @@ export interface RunOptions {
   connection?: object;
   /** The run is the batch scheduler's merged batch: one within BATCH_RUN_BUDGET_NS computes here (`mayRunHere`). */
   batched?: boolean;
+  /**
+   * The batch is a lone call's (client-connection.ts), sent by the scheduler at once: as a lone call's own run, it
+   * does not wait for the end of the turn.
+   */
+  lone?: boolean;
 }
 
 /**
@@ -714,9 +719,9 @@ class PooledModelImpl implements PooledModel {
       // if runs of other connections arrived too, this one joins them in a worker instead, so their replies come
       // back together (PACK_BACKLOG_NS), unless it is cheap. A lone call (client-connection.ts: its connection's only
       // call in progress, begun in a turn of its own) has no burst to wait for: it computes now, and its reply goes
-      // out in this turn.
+      // out in this turn. So does the batch scheduler's batch of one lone call, sent at once (`lone`).
       let burst: Promise<void> | undefined;
-      if (this.callingThread.synchronous && !isLoneCall(options.connection)) {
+      if (this.callingThread.synchronous && !options.lone && !isLoneCall(options.connection)) {
         await this.endOfTurnWith(group);
         burst = this.joinBurst(group);
         if (this.unloaded) throw new Unavailable(`model ${this.modelPath} has been unloaded`);

@@ -10,6 +10,8 @@ import {
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
 import { defaultBatchingParameters, type BatchPadding } from '../../../src/serving/config/batching-parameters.js';
 import { createServingCore } from '../../../src/serving/core/index.js';
+import { ClientConnection } from '../../../src/serving/worker/client-connection.js';
+import { MANY_CONNECTIONS } from '../../../src/serving/worker/worker-pool.js';
 import { affineModel, eventually, rows, tempRepo } from '../core/model-fixtures.js';
 
 const OPTIONS: BatchSchedulerOptions = {
@@ -102,6 +104,76 @@ describe('BatchScheduler', () => {
       await scheduler.close();
     },
   );
+
+  it("sends a lone task at once, telling its run, when nothing is queued and a batch thread is free; else it waits for the turn's end", async () => {
+    const runs: { rows: number; lone: boolean | undefined }[] = [];
+    let hold: Promise<void> | undefined;
+    const runner = async (
+      inputs: TensorMap,
+      _deadline: unknown,
+      _timing: unknown,
+      _owned: unknown,
+      lone?: boolean,
+    ): Promise<TensorMap> => {
+      const x = inputs.x as HostTensor;
+      runs.push({ rows: x.shape[0] as number, lone });
+      if (hold) await hold;
+      return {
+        y: new HostTensor(
+          'float32',
+          x.shape,
+          (x.data as Float32Array).map((v) => v + 100),
+        ),
+      };
+    };
+    const lone = (scheduler: BatchScheduler, start: number) =>
+      scheduler.schedule(task(start), undefined, undefined, false, true);
+
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    const first = lone(scheduler, 0);
+    assert.deepEqual(runs, [{ rows: 1, lone: true }], 'the lone task ran before schedule() returned');
+    assert.deepEqual((await first).y?.toNumbers(), expected(0));
+
+    // Beside a task already queued in this turn, a lone task joins its batch.
+    runs.length = 0;
+    const together = [scheduler.schedule(task(1)), lone(scheduler, 2)];
+    assert.deepEqual(runs, []);
+    assert.deepEqual(
+      (await Promise.all(together)).map((r) => r.y?.toNumbers()),
+      [expected(1), expected(2)],
+    );
+    assert.deepEqual(runs, [{ rows: 2, lone: false }]);
+
+    // With the only batch thread busy, it waits for the thread like any task.
+    runs.length = 0;
+    let release = () => {};
+    hold = new Promise<void>((r) => (release = r));
+    const busy = lone(scheduler, 3);
+    const behind = lone(scheduler, 4);
+    assert.deepEqual(runs, [{ rows: 1, lone: true }]);
+    hold = undefined;
+    release();
+    assert.deepEqual(
+      (await Promise.all([busy, behind])).map((r) => r.y?.toNumbers()),
+      [expected(3), expected(4)],
+    );
+    assert.deepEqual(runs, [
+      { rows: 1, lone: true },
+      { rows: 1, lone: false },
+    ]);
+    await scheduler.close();
+
+    // TF Serving's dispatch (timeout) keeps its meaning: a lone task waits for batch_timeout_micros too.
+    runs.length = 0;
+    const waiting = new BatchScheduler({ ...OPTIONS, batchTimeoutMicros: 20_000, dispatch: 'timeout' }, runner);
+    const started = performance.now();
+    const waited = lone(waiting, 5);
+    assert.deepEqual(runs, []);
+    assert.deepEqual((await waited).y?.toNumbers(), expected(5));
+    assert.ok(performance.now() - started >= 15, 'the lone task did not wait for the timeout');
+    assert.deepEqual(runs, [{ rows: 1, lone: false }]);
+    await waiting.close();
+  });
 
   it(
     'by default fills the open batch while every batch thread is busy, and runs it when a thread frees',
@@ -388,4 +460,48 @@ describe('batching in the serving core', () => {
 
   it('with --batch_padding=always, a CPU model pads its batches up to the next allowed size', () =>
     sixRequests('always'));
+
+  it("a lone call's request to a batching model is answered in its own turn; REST's waits for the turn's end", async () => {
+    const repo = await tempRepo();
+    await repo.addVersion('affine', 1, affineModel(2, 1));
+    const core = await createServingCore({
+      modelConfig: parseModelServerConfig(
+        `model_config_list { config { name: "affine" base_path: "${repo.basePath('affine')}" model_platform: "tensorflow" } }`,
+      ),
+      batching: { ...defaultBatchingParameters(), maxBatchSize: 16 },
+      fileSystemPollWaitSeconds: 0,
+      numWorkers: 1,
+      log: () => undefined,
+    });
+    /** One request, on `connection` (a lone call when it is a ClientConnection), timed against the turn's end. */
+    const answeredInTurn = async (connection: object): Promise<boolean> => {
+      if (connection instanceof ClientConnection) connection.begin();
+      let turnEnded = false;
+      setImmediate(() => (turnEnded = true));
+      try {
+        const { outputs } = await core.run({
+          model: { name: 'affine' },
+          inputs: { x: rows([1, 2, 3, 4]) },
+          connection,
+        });
+        assert.deepEqual(outputs.y?.toNumbers(), [3, 5, 7, 9]);
+        return !turnEnded;
+      } finally {
+        if (connection instanceof ClientConnection) connection.end();
+        // The next request begins in a turn of its own, after one in which at most this call began.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    try {
+      await core.ready();
+      // The model's runs move to the calling thread once measured in the worker: tried until one does (bounded).
+      let inTurn = false;
+      for (let i = 0; i < 200 && !inTurn; i++) inTurn = await answeredInTurn(new ClientConnection());
+      assert.ok(inTurn, "no lone call's request was answered in its own turn");
+      assert.equal(await answeredInTurn(MANY_CONNECTIONS), false, "REST's request did not wait for the turn's end");
+    } finally {
+      await core.close();
+      await repo.remove();
+    }
+  });
 });

@@ -428,6 +428,22 @@ describe('runs of tiny models on the calling thread', () => {
     // REST's runs (MANY_CONNECTIONS) and connections that count nothing wait, as every run did before.
     await waits('REST', MANY_CONNECTIONS);
     await waits('uncounted connection', {});
+    // The batch scheduler's batch of one lone call, sent at once (RunOptions.lone), computes at once too; any other
+    // merged batch waits for the turn's end.
+    const batchRun = async (lone: boolean) => {
+      let turnEnded = false;
+      setImmediate(() => (turnEnded = true));
+      const before = model.runsOnCallingThread;
+      const { y } = await model.run({ x: rows([1, 2, 3, 4]) }, ['y'], { batched: true, lone });
+      assert.deepEqual(y?.toNumbers(), [3, 5, 7, 9]);
+      const result = { here: model.runsOnCallingThread > before, beforeTurnEnd: !turnEnded };
+      await nextTurn();
+      return result;
+    };
+    let loneBatch: { here: boolean; beforeTurnEnd: boolean } | undefined;
+    for (let i = 0; i < 50 && !loneBatch?.here; i++) loneBatch = await batchRun(true);
+    assert.deepEqual(loneBatch, { here: true, beforeTurnEnd: true });
+    assert.equal((await batchRun(false)).beforeTurnEnd, false, 'a merged batch did not wait');
     await model.unload();
   });
 
