@@ -12,9 +12,10 @@
  *  - `v2_grpc_wire`: ModelInfer's own work on the request's bytes, without the run: the bench's ModelInferRequest
  *    (raw_input_contents, 784 FP32) read, resolved, admitted and decoded (infer-request-wire.ts, infer-inputs.ts),
  *    and the softmax's ModelInferResponse encoded raw: main-thread CPU per request;
- *  - `grpc_predict_decode`: Predict's decode of the bench's PredictRequest (784 floats in `tensor_content`): the message
- *    read (predict-wire.ts) and its tensor decoded into the storage this build's Predict gives it (a request slab
- *    where the build has serving/request-buffers.ts): main-thread CPU per request.
+ *  - `grpc_predict_wire`: Predict's own work on the request's bytes, without the run: the bench's PredictRequest (784
+ *    floats in `tensor_content`) read (predict-wire.ts), its tensor decoded into the storage this build's Predict
+ *    gives it (a request slab where the build has serving/request-buffers.ts), and the softmax's PredictResponse
+ *    encoded: main-thread CPU per request.
  *
  *   node dist/bench/request-path.js [--runs 24000] [--rounds 3] --baseline OTHER/dist
  *
@@ -75,14 +76,15 @@ interface Build {
   model: PooledModelLike;
   /** One request's v2 gRPC decode and encode (no run), as this build's ModelInfer does them. */
   v2Wire(bytes: Uint8Array): unknown;
-  /** One PredictRequest's decode, as this build's Predict does it. */
-  predictDecode(bytes: Buffer): unknown;
+  /** One PredictRequest's decode and its response's encode (no run), as this build's Predict does them. */
+  predictWire(bytes: Buffer): unknown;
 }
 
-interface PredictDecodeModules {
+interface PredictWireModules {
   decodePredictRequest(bytes: Buffer): { inputs: Record<string, object> };
   decodeTensorProto(proto: object, alias: string, admit?: undefined, storage?: unknown): HostTensor;
   allocateForRequest?: unknown;
+  encodePredictResponse(response: object): Buffer;
 }
 
 interface V2WireModules {
@@ -133,13 +135,19 @@ async function loadBuild(name: string, dist: string, base: string): Promise<Buil
     ...(await import(at('src/serving/apis/shared/tensor-proto.js'))),
     // Builds before request slabs have no such module: their decoder allocates each tensor's own buffer.
     ...((await import(at('src/serving/request-buffers.js')).catch(() => ({}))) as object),
-  } as PredictDecodeModules;
-  const predictDecode = (bytes: Buffer) => {
+  } as PredictWireModules;
+  const predictResponse = {
+    outputs: { scores },
+    model_spec: { name: MODEL, version: { value: '1' }, signature_name: 'predict_images' },
+    tensorContent: false,
+  };
+  const predictWire = (bytes: Buffer) => {
     const request = predict.decodePredictRequest(bytes);
     const proto = request.inputs.images as object;
-    return predict.decodeTensorProto(proto, 'images', undefined, predict.allocateForRequest);
+    predict.decodeTensorProto(proto, 'images', undefined, predict.allocateForRequest);
+    return predict.encodePredictResponse(predictResponse);
   };
-  return { name, pool, core, model, v2Wire, predictDecode };
+  return { name, pool, core, model, v2Wire, predictWire };
 }
 
 const pixels = Float32Array.from({ length: PIXELS }, (_, i) => (i % 17) / 17);
@@ -194,9 +202,9 @@ async function v2WirePath(build: Build, bytes: Uint8Array, requests: number): Pr
   return (threadCpuMicros() - main0) / requests;
 }
 
-async function predictDecodePath(build: Build, bytes: Buffer, requests: number): Promise<number> {
+async function predictWirePath(build: Build, bytes: Buffer, requests: number): Promise<number> {
   const main0 = threadCpuMicros();
-  for (let i = 0; i < requests; i++) build.predictDecode(bytes);
+  for (let i = 0; i < requests; i++) build.predictWire(bytes);
   return (threadCpuMicros() - main0) / requests;
 }
 
@@ -216,7 +224,7 @@ async function main(): Promise<void> {
     await handoff(build, BURST * 20);
     await corePath(build, 500);
     await v2WirePath(build, v2Request, 2000);
-    await predictDecodePath(build, predictRequest, 2000);
+    await predictWirePath(build, predictRequest, 2000);
   }
   const samples = new Map<string, number[]>();
   const add = (key: string, value: number) => samples.set(key, [...(samples.get(key) ?? []), value]);
@@ -228,7 +236,7 @@ async function main(): Promise<void> {
       add(`${build.name} handoff process`, h.process);
       add(`${build.name} core main`, await corePath(build, options.runs));
       add(`${build.name} v2 wire main`, await v2WirePath(build, v2Request, options.runs * 4));
-      add(`${build.name} predict decode main`, await predictDecodePath(build, predictRequest, options.runs * 4));
+      add(`${build.name} predict wire main`, await predictWirePath(build, predictRequest, options.runs * 4));
     }
   }
   const m = (key: string) => median(samples.get(key) ?? []);
@@ -237,7 +245,7 @@ async function main(): Promise<void> {
     ['worker_handoff_process', 'handoff process'],
     ['core_path_main_thread', 'core main'],
     ['v2_grpc_wire_main_thread', 'v2 wire main'],
-    ['grpc_predict_decode_main_thread', 'predict decode main'],
+    ['grpc_predict_wire_main_thread', 'predict wire main'],
   ].map(([name, key]) => ({
     name: `${name}_cpu_per_request_vs_baseline`,
     unit: 'CPU µs/request',

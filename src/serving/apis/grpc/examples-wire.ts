@@ -17,6 +17,7 @@ import { MalformedMessage, WIRE_BYTES, WIRE_FIXED32, WireReader } from './v2/wir
 import type { InferenceTaskMsg, InputMsg, ModelSpecMsg } from '../shared/proto-types.js';
 import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
 import { allocateForRequest } from '../../request-buffers.js';
+import { decodeModelSpec } from './predict-wire.js';
 
 export interface ExampleRequestWire {
   model_spec?: ModelSpecMsg;
@@ -54,8 +55,13 @@ function forEachField(bytes: Uint8Array, visit: (field: number, value: Uint8Arra
 export function decodeExampleRequest(buffer: Buffer): ExampleRequestWire {
   const request: ExampleRequestWire = {};
   forEachField(buffer, (field, value) => {
-    if (field === 1) request.model_spec = decodeMessage<ModelSpecMsg>('tensorflow.serving.ModelSpec', value);
-    else if (field === 2) request.input = value;
+    if (field === 1) {
+      try {
+        request.model_spec = decodeModelSpec(value);
+      } catch (err) {
+        throw new InvalidArgument(`malformed tensorflow.serving.ModelSpec: ${(err as Error).message}`);
+      }
+    } else if (field === 2) request.input = value;
   });
   return request;
 }

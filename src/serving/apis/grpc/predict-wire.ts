@@ -37,26 +37,64 @@ function modelSpec(): protobuf.Type {
   return modelSpecType;
 }
 
+/** The fields of a ModelSpec that its encoding depends on; null = absent (a oneof's '' is written, an absent one not). */
+interface SpecFields {
+  name: string | null;
+  version: string | null;
+  label: string | null;
+  signature: string | null;
+}
+
+function specFields(spec: ModelSpecMsg): SpecFields {
+  const version = spec.version === undefined || spec.version === null ? null : String(spec.version.value);
+  return {
+    name: spec.name ?? null,
+    version,
+    label: spec.version_label ?? null,
+    signature: spec.signature_name ?? null,
+  };
+}
+
 /**
  * The last response's ModelSpec, encoded: consecutive responses of one model version and signature share the bytes
- * (protobufjs's fromObject, its int64 parsing and encode cost a Predict ~1 µs each time otherwise).
+ * (protobufjs's fromObject, its int64 parsing and encode cost a Predict ~1 µs each time otherwise). The fields are
+ * compared one by one: a JSON key cost about as much again (docs/performance.md, "Round 20").
  */
-let lastSpec: { key: string; bytes: Uint8Array } | undefined;
+let lastSpec: (SpecFields & { bytes: Uint8Array }) | undefined;
 
 export function encodedModelSpec(spec: ModelSpecMsg): Uint8Array {
-  const version = spec.version === undefined || spec.version === null ? undefined : String(spec.version.value);
-  // JSON keeps an absent field (null) apart from an empty one: a oneof's '' is written, an absent one is not.
-  const key = JSON.stringify([
-    spec.name ?? null,
-    version ?? null,
-    spec.version_label ?? null,
-    spec.signature_name ?? null,
-  ]);
-  if (lastSpec?.key === key) return lastSpec.bytes;
+  const fields = specFields(spec);
+  if (
+    lastSpec &&
+    lastSpec.name === fields.name &&
+    lastSpec.version === fields.version &&
+    lastSpec.label === fields.label &&
+    lastSpec.signature === fields.signature
+  ) {
+    return lastSpec.bytes;
+  }
   const type = modelSpec();
   const bytes = type.encode(type.fromObject(spec)).finish();
-  lastSpec = { key, bytes };
+  lastSpec = { ...fields, bytes };
   return bytes;
+}
+
+/**
+ * The last request's ModelSpec, decoded: a client's consecutive requests carry the same bytes, and protobufjs's
+ * decode and toObject cost each request otherwise. Every request given the same bytes shares one frozen object.
+ */
+let lastRequestSpec: { bytes: Uint8Array; spec: ModelSpecMsg } | undefined;
+
+export function decodeModelSpec(bytes: Uint8Array): ModelSpecMsg {
+  const last = lastRequestSpec;
+  if (last && last.bytes.length === bytes.length && Buffer.compare(last.bytes, bytes) === 0) return last.spec;
+  const type = modelSpec();
+  const spec = type.toObject(type.decode(bytes), LOADER_OPTIONS) as ModelSpecMsg;
+  if (spec.version) Object.freeze(spec.version);
+  Object.freeze(spec);
+  // A copy: `bytes` is a view into the request's buffer, which is not this cache's to keep.
+  lastRequestSpec = { bytes: Uint8Array.prototype.slice.call(bytes), spec };
+  return spec;
 }
 
 export function decodePredictRequest(buffer: Buffer): PredictWireRequest {
@@ -71,10 +109,8 @@ export function decodePredictRequest(buffer: Buffer): PredictWireRequest {
       continue;
     }
     const bytes = reader.bytes();
-    if (field === 1) {
-      const type = modelSpec();
-      request.model_spec = type.toObject(type.decode(bytes), LOADER_OPTIONS) as ModelSpecMsg;
-    } else if (field === 2) {
+    if (field === 1) request.model_spec = decodeModelSpec(bytes);
+    else if (field === 2) {
       const [key, value] = readMapEntry(bytes);
       request.inputs[key] = value;
     } else {
