@@ -68,6 +68,13 @@ export interface H2loadRun {
   scratch: string;
 }
 
+/** The run's length in h2load's summary, in seconds; under a second it prints ms ("finished in 999.02ms"). */
+export function h2loadSeconds(stdout: string): number {
+  const finished = /finished in ([\d.]+)(us|ms|s),/.exec(stdout);
+  if (!finished) return NaN;
+  return Number(finished[1]) / { us: 1e6, ms: 1e3, s: 1 }[finished[2] as 'us' | 'ms' | 's'];
+}
+
 /**
  * h2load -c C -m M -D S with a gRPC body: throughput from its summary, latency percentiles from its per-request log
  * (start, status, microseconds). h2load sees HTTP status only (gRPC errors are in trailers): the bench checks the
@@ -92,7 +99,7 @@ export async function runH2load(run: H2loadRun): Promise<NativeLoadResult> {
   ];
   try {
     const { stdout, cpuS } = await runTimed('h2load', args);
-    const seconds = Number(/finished in ([\d.]+)s/.exec(stdout)?.[1] ?? NaN);
+    const seconds = h2loadSeconds(stdout);
     const counts =
       /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored/.exec(stdout);
     if (!counts || !(seconds > 0)) throw new Error(`unexpected h2load output:\n${stdout}`);
