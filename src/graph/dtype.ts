@@ -153,6 +153,39 @@ export function allocate(dtype: DType, size: number): TensorData {
   }
 }
 
+/** `length` elements of `dtype` viewing `buffer` from `byteOffset` (aligned for the element type). */
+export function typedArrayView(
+  dtype: Exclude<DType, 'string'>,
+  buffer: ArrayBufferLike,
+  byteOffset: number,
+  length: number,
+): TypedArray {
+  switch (dtype) {
+    case 'float32':
+      return new Float32Array(buffer, byteOffset, length);
+    case 'float64':
+      return new Float64Array(buffer, byteOffset, length);
+    case 'int32':
+      return new Int32Array(buffer, byteOffset, length);
+    case 'int64':
+      return new BigInt64Array(buffer, byteOffset, length);
+    case 'uint8':
+    case 'bool':
+      return new Uint8Array(buffer, byteOffset, length);
+    case 'float16':
+    case 'uint16':
+      return new Uint16Array(buffer, byteOffset, length);
+    case 'int8':
+      return new Int8Array(buffer, byteOffset, length);
+    case 'int16':
+      return new Int16Array(buffer, byteOffset, length);
+    case 'uint32':
+      return new Uint32Array(buffer, byteOffset, length);
+    case 'uint64':
+      return new BigUint64Array(buffer, byteOffset, length);
+  }
+}
+
 /** Element types whose JavaScript values are bigints. */
 export function isBigIntDType(dtype: DType): dtype is 'int64' | 'uint64' {
   return dtype === 'int64' || dtype === 'uint64';

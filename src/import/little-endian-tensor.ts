@@ -5,7 +5,7 @@
  */
 import { endianness } from 'node:os';
 import type { DType, TypedArray } from '../graph/dtype.js';
-import { dtypeInfo } from '../graph/dtype.js';
+import { dtypeInfo, typedArrayView } from '../graph/dtype.js';
 
 const HOST_IS_LITTLE_ENDIAN = endianness() === 'LE';
 
@@ -19,30 +19,7 @@ export function typedArrayFromLittleEndian(dtype: Exclude<DType, 'string'>, byte
   if (!HOST_IS_LITTLE_ENDIAN && width > 1) swapBytes(aligned, width);
   const { buffer, byteOffset } = aligned;
   const count = aligned.length / width;
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer, byteOffset, count);
-    case 'float64':
-      return new Float64Array(buffer, byteOffset, count);
-    case 'int32':
-      return new Int32Array(buffer, byteOffset, count);
-    case 'int64':
-      return new BigInt64Array(buffer, byteOffset, count);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer, byteOffset, count);
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(buffer, byteOffset, count);
-    case 'int8':
-      return new Int8Array(buffer, byteOffset, count);
-    case 'int16':
-      return new Int16Array(buffer, byteOffset, count);
-    case 'uint32':
-      return new Uint32Array(buffer, byteOffset, count);
-    case 'uint64':
-      return new BigUint64Array(buffer, byteOffset, count);
-  }
+  return typedArrayView(dtype, buffer, byteOffset, count);
 }
 
 function swapBytes(bytes: Uint8Array, width: number): void {

@@ -12,7 +12,7 @@
  * A slab lives as long as any view into it. Decoded request tensors live until their reply is encoded, so slabs are
  * freed in the order they were filled; one tensor kept longer keeps at most one slab alive.
  */
-import { allocate, dtypeInfo, type DType, type TensorData } from '../graph/dtype.js';
+import { allocate, dtypeInfo, typedArrayView, type DType, type TensorData } from '../graph/dtype.js';
 
 const SLAB_BYTES = 64 * 1024;
 /** Larger tensors get a buffer of their own: at most an eighth of a slab is left unused at a slab's end. */
@@ -35,34 +35,6 @@ export function allocateForRequest(dtype: DType, size: number): TensorData {
   }
   const offset = used;
   used += Math.ceil(bytes / ALIGN) * ALIGN;
-  return viewOf(dtype, offset, size);
-}
-
-function viewOf(dtype: DType, offset: number, size: number): TensorData {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(slab, offset, size);
-    case 'float64':
-      return new Float64Array(slab, offset, size);
-    case 'int32':
-      return new Int32Array(slab, offset, size);
-    case 'int64':
-      return new BigInt64Array(slab, offset, size);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(slab, offset, size);
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(slab, offset, size);
-    case 'int8':
-      return new Int8Array(slab, offset, size);
-    case 'int16':
-      return new Int16Array(slab, offset, size);
-    case 'uint32':
-      return new Uint32Array(slab, offset, size);
-    case 'uint64':
-      return new BigUint64Array(slab, offset, size);
-    case 'string':
-      return allocate(dtype, size);
-  }
+  // Not a string: strings have 0 bytes here and took the branch above.
+  return typedArrayView(dtype as Exclude<DType, 'string'>, slab, offset, size);
 }
