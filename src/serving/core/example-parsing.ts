@@ -5,7 +5,7 @@
  * feature's dtype, and its value count the feature shape's size.
  */
 import { InvalidArgument } from '../../errors.js';
-import { type TensorData } from '../../graph/dtype.js';
+import type { TensorData } from '../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../graph/host-tensor.js';
 import { utf8Bytes } from '../../graph/utf8.js';
 import type { ExampleFeatureSpec, ParsedFeatureSpec, ParseExamplesSpec } from './types.js';

@@ -4,7 +4,7 @@
  * the signature declares, which is more forgiving than TF's "integer literal means int64_list" rule.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { type TensorData } from '../../../graph/dtype.js';
+import type { TensorData } from '../../../graph/dtype.js';
 import { HostTensor, shapeSize } from '../../../graph/host-tensor.js';
 import { utf8Bytes } from '../../../graph/utf8.js';
 import type { TensorHeader } from '../../core/request-limits.js';
