@@ -123,34 +123,31 @@ export function dtypeFromOrt(type: string): DType {
   throw new TypeError(`ONNX Runtime tensor type '${type}' has no flowserve dtype`);
 }
 
+/** The typed array that stores each non-string dtype (float16 as its bits). */
+const TYPED_ARRAYS: Record<Exclude<DType, 'string'>, TypedArrayConstructor> = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+  float16: Uint16Array,
+  uint16: Uint16Array,
+  int8: Int8Array,
+  int16: Int16Array,
+  uint32: Uint32Array,
+  uint64: BigUint64Array,
+};
+
+interface TypedArrayConstructor {
+  new (length: number): TypedArray;
+  new (buffer: ArrayBufferLike, byteOffset: number, length: number): TypedArray;
+}
+
 /** Allocates storage for `size` elements of `dtype`. */
 export function allocate(dtype: DType, size: number): TensorData {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(size);
-    case 'float64':
-      return new Float64Array(size);
-    case 'int32':
-      return new Int32Array(size);
-    case 'int64':
-      return new BigInt64Array(size);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(size);
-    case 'string':
-      return new Array<Uint8Array>(size).fill(EMPTY_BYTES);
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(size);
-    case 'int8':
-      return new Int8Array(size);
-    case 'int16':
-      return new Int16Array(size);
-    case 'uint32':
-      return new Uint32Array(size);
-    case 'uint64':
-      return new BigUint64Array(size);
-  }
+  if (dtype === 'string') return new Array<Uint8Array>(size).fill(EMPTY_BYTES);
+  return new TYPED_ARRAYS[dtype](size);
 }
 
 /** `length` elements of `dtype` viewing `buffer` from `byteOffset` (aligned for the element type). */
@@ -160,30 +157,7 @@ export function typedArrayView(
   byteOffset: number,
   length: number,
 ): TypedArray {
-  switch (dtype) {
-    case 'float32':
-      return new Float32Array(buffer, byteOffset, length);
-    case 'float64':
-      return new Float64Array(buffer, byteOffset, length);
-    case 'int32':
-      return new Int32Array(buffer, byteOffset, length);
-    case 'int64':
-      return new BigInt64Array(buffer, byteOffset, length);
-    case 'uint8':
-    case 'bool':
-      return new Uint8Array(buffer, byteOffset, length);
-    case 'float16':
-    case 'uint16':
-      return new Uint16Array(buffer, byteOffset, length);
-    case 'int8':
-      return new Int8Array(buffer, byteOffset, length);
-    case 'int16':
-      return new Int16Array(buffer, byteOffset, length);
-    case 'uint32':
-      return new Uint32Array(buffer, byteOffset, length);
-    case 'uint64':
-      return new BigUint64Array(buffer, byteOffset, length);
-  }
+  return new TYPED_ARRAYS[dtype](buffer, byteOffset, length);
 }
 
 /** Element types whose JavaScript values are bigints. */
