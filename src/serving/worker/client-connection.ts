@@ -1,6 +1,7 @@
 /**
  * A client connection that counts its calls in progress, as a transport names it to the worker pool
- * (RunOptions.connection): gRPC's transport keeps one per HTTP/2 session.
+ * (RunOptions.connection): gRPC's transport keeps one per HTTP/2 session, the REST port's HTTP/1.1 front one per
+ * connection it reads (rest/http1-front.ts), which it names only for a lone call.
  *
  * The pool holds a tiny model's calling-thread run for the end of the turn of the event loop, so that it knows the
  * turn's other runs and computes them back to back (worker-pool.ts `runSomewhere`). For one request in flight that
@@ -27,6 +28,13 @@ function endTurn(): void {
 
 export class ClientConnection {
   private inProgress = 0;
+
+  /**
+   * `multiplexed`: its calls are answered concurrently on one socket (an HTTP/2 session), so a worker may hold one
+   * call's reply for the next to share a write (worker-pool.ts `repliesMayWait`). An HTTP/1.1 connection has one
+   * call at a time: nothing would share the write.
+   */
+  constructor(readonly multiplexed = true) {}
 
   /** Calls begun on the connection and not yet answered, cancelled or closed. */
   get callsInProgress(): number {

@@ -16,7 +16,7 @@ import { HostTensor } from '../../graph/host-tensor.js';
 import type { DType, TypedArray } from '../../graph/dtype.js';
 import type { ServingDevice } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline, type Deadline } from '../deadline.js';
-import { isLoneCall } from './client-connection.js';
+import { ClientConnection, isLoneCall } from './client-connection.js';
 import { elapsedNs, sharedClockMs, type StageTimes } from '../run-timing.js';
 import {
   BATCH_RUN_BUDGET_NS,
@@ -131,9 +131,11 @@ function runBudgetOf(options: RunOptions, probe: boolean): number {
 
 /**
  * Whether a worker may hold a run's reply for the runs queued behind it (FlatRun's replyMayWait): only for a named
- * connection, whose replies then go out in one write; REST's (MANY_CONNECTIONS, or none) each wait on their own.
+ * connection, whose replies then go out in one write; REST's (MANY_CONNECTIONS, an HTTP/1.1 connection's lone call,
+ * or none) each wait on their own.
  */
 export function repliesMayWait(connection: object | undefined): boolean {
+  if (connection instanceof ClientConnection) return connection.multiplexed;
   return connection !== undefined && connection !== MANY_CONNECTIONS;
 }
 

@@ -18,6 +18,7 @@ import {
   WAIT_FOR_BODY_BELOW,
 } from '../../../src/serving/apis/rest/http1-front.js';
 import type { RestReply } from '../../../src/serving/apis/rest/http-common.js';
+import { ClientConnection } from '../../../src/serving/worker/client-connection.js';
 import { MANY_CONNECTIONS, MAX_BURST_HERE } from '../../../src/serving/worker/worker-pool.js';
 
 const INFER = '/v2/models/m/infer';
@@ -385,22 +386,49 @@ describe('a connection on the front', () => {
     assert.deepEqual(await client.answers(4), ['front:1', 'front:2', 'front:3', 'node:POST /other 4']);
   });
 
-  test('every request the front takes is named MANY_CONNECTIONS, however many come in one turn', async () => {
+  test("a lone request is named by its own connection; of a turn's burst, at most the first, and none of the next burst", async () => {
     const { hot, front, port } = await start();
+    // One request alone, in a turn of its own: no burst to wait for (client-connection.ts, isLoneCall).
+    // (The first follows whatever turns the tests before left: the last turn in which calls began may have had two.)
+    const alone = await open(port);
+    alone.socket.write(request(INFER, 'first'));
+    assert.deepEqual(await alone.answers(1), ['front:first']);
+    alone.socket.write(request(INFER, 'alone'));
+    assert.deepEqual(await alone.answers(2), ['front:first', 'front:alone']);
+    const lone = hot.groups[1];
+    assert.ok(lone instanceof ClientConnection, 'a lone request is named by its connection');
+    assert.equal(lone.multiplexed, false, 'an HTTP/1.1 connection has one call at a time');
+    assert.equal(lone.callsInProgress, 0, 'its call ended with its reply');
+    hot.groups.length = 0;
+
     const release = hot.hold();
     const clients = await Promise.all(Array.from({ length: 2 * MAX_BURST_HERE + 2 }, () => open(port)));
-    while (front.connectionCount < clients.length) await pause(5);
+    while (front.connectionCount < clients.length + 1) await pause(5);
     await pause(20);
-    // Every request is in the kernel before the server reads any (the event loop is held meanwhile, and this
-    // process's writes to a loopback socket complete at once), so one turn takes them all; the pool, not the front,
-    // decides where each of their runs computes (worker-pool.ts, mayRunHere).
-    for (const [i, client] of clients.entries()) client.socket.write(request(INFER, String(i)));
-    const heldUntil = Date.now() + 50;
-    while (Date.now() < heldUntil);
-    while (hot.groups.length < clients.length) await pause(5);
-    assert.deepEqual(hot.groups, Array<object>(clients.length).fill(MANY_CONNECTIONS));
+    /** Every request is in the kernel before the server reads any (the event loop is held meanwhile, and this
+     * process's writes to a loopback socket complete at once), so one turn takes them all. */
+    const burst = async (tag: string) => {
+      for (const [i, client] of clients.entries()) client.socket.write(request(INFER, `${tag}${i}`));
+      const heldUntil = Date.now() + 50;
+      while (Date.now() < heldUntil);
+      while (hot.groups.length < clients.length) await pause(5);
+      const groups = hot.groups.splice(0);
+      return groups;
+    };
+    // The first request of the turn found no other begun before it, after a turn of one: it is lone (as a gRPC call
+    // would be); the others are one burst of MANY_CONNECTIONS, where the pool decides where each run computes
+    // (worker-pool.ts, mayRunHere).
+    const first = await burst('a');
+    assert.ok(first[0] instanceof ClientConnection);
+    assert.deepEqual(first.slice(1), Array<object>(clients.length - 1).fill(MANY_CONNECTIONS));
     release();
     for (const client of clients) await client.answers(1);
+    // The next burst follows a turn in which many began: none of it is lone.
+    const releaseNext = hot.hold();
+    const next = await burst('b');
+    assert.deepEqual(next, Array<object>(clients.length).fill(MANY_CONNECTIONS));
+    releaseNext();
+    for (const client of clients) await client.answers(2);
   });
 
   test("bytes that are not HTTP get node's 400, and the server keeps serving", async () => {

@@ -500,8 +500,10 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
-  it('a worker holds replies only for a named connection, never for REST (MANY_CONNECTIONS) or none', () => {
+  it('a worker holds replies only for a multiplexed connection, never for REST (MANY_CONNECTIONS, an HTTP/1.1 connection) or none', () => {
     assert.equal(repliesMayWait({}), true);
+    assert.equal(repliesMayWait(new ClientConnection()), true);
+    assert.equal(repliesMayWait(new ClientConnection(false)), false);
     assert.equal(repliesMayWait(MANY_CONNECTIONS), false);
     assert.equal(repliesMayWait(undefined), false);
   });

@@ -29,6 +29,7 @@
 import { maxHeaderSize, STATUS_CODES, type IncomingHttpHeaders, type Server as HttpServer } from 'node:http';
 import type { Socket } from 'node:net';
 import { MANY_CONNECTIONS } from '../../core/index.js';
+import { ClientConnection, isLoneCall } from '../../worker/client-connection.js';
 import { errorReply, type RestReply } from './http-common.js';
 import type { HotRoute, HotRoutes } from './hot-routes.js';
 
@@ -162,6 +163,8 @@ class FrontConnection {
   private awaiting: { needed: number; chunks: Buffer[]; bytes: number } | undefined;
   /** A request is being answered: later bytes wait, and the connection cannot be handed over. */
   private busy = false;
+  /** Its call in progress, counted among the turn's calls (client-connection.ts), one at a time. */
+  private readonly calls = new ClientConnection(false);
   private answeredOne = false;
   /** The client closed its side, or the server is closing: close once the reply in progress is written. */
   private closeAfterReply = false;
@@ -247,10 +250,14 @@ class FrontConnection {
     }
     this.pending = request.length === bytes.length ? undefined : bytes.subarray(request.length);
     this.busy = true;
+    this.calls.begin();
     // The front's requests of one loop turn are one burst of MANY_CONNECTIONS: runs cheaper than their hand-off
-    // compute back to back on the calling thread at the end of the turn (worker-pool.ts, mayRunHere).
+    // compute back to back on the calling thread at the end of the turn (worker-pool.ts, mayRunHere). A lone call
+    // (one request in flight on the whole port) has no burst to join: named by its own connection, it computes at
+    // once, as gRPC's do (docs/performance.md, "Round 21").
+    const connection = isLoneCall(this.calls) ? this.calls : MANY_CONNECTIONS;
     this.front.hot
-      .answer(request.route, request.url, request.headers, this.socket, () => request.body, MANY_CONNECTIONS)
+      .answer(request.route, request.url, request.headers, this.socket, () => request.body, connection)
       .then(
         ({ reply, extra }) => this.reply(reply, extra),
         (err: unknown) => this.reply(errorReply(err), undefined),
@@ -261,6 +268,7 @@ class FrontConnection {
   private reply(reply: RestReply, extra: Record<string, string> | undefined): void {
     const { socket } = this;
     this.busy = false;
+    this.calls.end();
     if (socket.destroyed) return;
     const headers = this.front.hot.headersOf(reply, extra);
     // A reply that closes the connection itself (`connection: close`, after a refused body) says so once.
