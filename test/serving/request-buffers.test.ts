@@ -1,7 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DTYPES, type TypedArray } from '../../src/graph/dtype.js';
-import { allocateForRequest, SLAB_TENSOR_MAX_BYTES } from '../../src/serving/request-buffers.js';
+import {
+  allocateForRequest,
+  SLAB_TENSOR_MAX_BYTES,
+  storageWith,
+  TAKE_SLICE_BYTES,
+  takenInSlices,
+} from '../../src/serving/request-buffers.js';
 
 describe('allocateForRequest', () => {
   it('carves small tensors from one slab: zero-filled, 8-byte aligned, never overlapping', () => {
@@ -55,5 +61,38 @@ describe('allocateForRequest', () => {
     }
     assert.ok(new Set(seen.map((v) => v.buffer)).size >= 2, '40 MNIST images fit one slab');
     seen.forEach((view, i) => assert.ok(view.every((v) => v === i)));
+  });
+});
+
+describe('takenInSlices and storageWith: large request storage prepared a slice a turn', () => {
+  it('writes its pages a slice of TAKE_SLICE_BYTES a turn of the event loop, and is zero-filled', async () => {
+    const bytes = 2 * TAKE_SLICE_BYTES + 100;
+    let turns = 0;
+    let reading = true;
+    const count = () => {
+      if (!reading) return;
+      turns++;
+      setImmediate(count);
+    };
+    setImmediate(count);
+    const buffer = await takenInSlices(bytes);
+    reading = false;
+    assert.equal(buffer.byteLength, bytes);
+    assert.ok(new Uint8Array(buffer).every((b) => b === 0));
+    // Three slices: two turns passed between them (the counter runs once in each).
+    assert.ok(turns >= 2, `${turns} turns passed while 3 slices were written`);
+  });
+
+  it('gives the buffer, whole, to the first tensor that fills it exactly; any other tensor gets storage of its own', () => {
+    const buffer = new ArrayBuffer(16);
+    const storage = storageWith(buffer);
+    const other = storage('float32', 3) as Float32Array;
+    assert.notEqual(other.buffer, buffer, 'a tensor of another size');
+    const exact = storage('float32', 4) as Float32Array;
+    assert.equal(exact.buffer, buffer);
+    assert.equal(exact.byteOffset, 0);
+    assert.equal(exact.length, 4);
+    assert.notEqual((storage('float32', 4) as Float32Array).buffer, buffer, 'given once only');
+    assert.notEqual((storageWith(new ArrayBuffer(8))('float64', 1) as Float64Array).length, 0);
   });
 });

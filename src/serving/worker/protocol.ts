@@ -40,10 +40,14 @@ export function packStrings(elements: readonly Uint8Array[]): PackedStrings {
 }
 
 /** The elements of `packed`, each a view of its one buffer. */
-export function unpackStrings(packed: PackedStrings): Uint8Array[] {
-  const out = new Array<Uint8Array>(packed.ends.length);
-  let start = 0;
-  for (let i = 0; i < out.length; i++) {
+export function unpackStrings(
+  packed: PackedStrings,
+  out = new Array<Uint8Array>(packed.ends.length),
+  from = 0,
+  to = out.length,
+): Uint8Array[] {
+  let start = from === 0 ? 0 : (packed.ends[from - 1] as number);
+  for (let i = from; i < to; i++) {
     const end = packed.ends[i] as number;
     out[i] = packed.bytes.subarray(start, end);
     start = end;

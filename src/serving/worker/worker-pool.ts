@@ -400,6 +400,21 @@ function fromWire(tensor: WireTensor): HostTensor {
   return new HostTensor(tensor.dtype, tensor.shape, data);
 }
 
+/** Strings unpacked in one turn of the event loop at most: a view each (50,000 took 20–50 ms on a slow machine). */
+const UNPACK_SLICE = 10_000;
+
+/** fromWire for a reply of many strings: unpacked a slice a turn, so that no turn holds the loop for all of them. */
+async function fromWireInTurns(tensor: WireTensor): Promise<HostTensor> {
+  if (!isPackedStrings(tensor.data) || tensor.data.ends.length <= UNPACK_SLICE) return fromWire(tensor);
+  const packed = tensor.data;
+  const out = new Array<Uint8Array>(packed.ends.length);
+  for (let from = 0; from < out.length; from += UNPACK_SLICE) {
+    if (from > 0) await endOfTurn();
+    unpackStrings(packed, out, from, Math.min(out.length, from + UNPACK_SLICE));
+  }
+  return new HostTensor(tensor.dtype, tensor.shape, out);
+}
+
 export class WorkerPool {
   private readonly threads: InferenceThread[];
   private readonly intraOpNumThreads: number;
@@ -784,7 +799,7 @@ class PooledModelImpl implements PooledModel {
     if ((reply[1] as number) > 1) this.chunkedRuns++;
     const outputs: Record<string, HostTensor> = {};
     for (let i = RAN_OUTPUTS_AT; i + 3 < reply.length; i += 4) {
-      outputs[reply[i] as string] = fromWire({
+      outputs[reply[i] as string] = await fromWireInTurns({
         dtype: reply[i + 1] as DType,
         shape: reply[i + 2] as number[],
         data: reply[i + 3] as WireTensor['data'],

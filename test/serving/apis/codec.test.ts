@@ -9,7 +9,11 @@ import { readJson, type JsonObject } from '../../../src/serving/apis/rest/json-r
 import { decodePredictBody, encodePredictResponse } from '../../../src/serving/apis/rest/json-tensors.js';
 import { examplesFromInput, examplesToInputs } from '../../../src/serving/apis/shared/examples.js';
 import { targetFromSpec } from '../../../src/serving/apis/shared/model-spec.js';
-import { decodeTensorProto, encodeTensorProto } from '../../../src/serving/apis/shared/tensor-proto.js';
+import {
+  decodedBytesHeld,
+  decodeTensorProto,
+  encodeTensorProto,
+} from '../../../src/serving/apis/shared/tensor-proto.js';
 import { classifierSignatures } from './fixtures.js';
 import { textArray } from '../../helpers/text-elements.js';
 
@@ -157,4 +161,18 @@ test('errors map to their gRPC code; long messages are truncated', () => {
   assert.equal(toGrpcStatus(new Error('boom')).code, 2);
   const long = toGrpcStatus(new InvalidArgument('x'.repeat(2000)));
   assert.equal(long.details.length, 1024 + '...TRUNCATED'.length);
+});
+
+test('decodedBytesHeld: the bytes a numeric TensorProto decodes to, only when the proto holds them all', () => {
+  const shape = (...sizes: number[]) => ({ dim: sizes.map((size) => ({ size })) });
+  const content = new Uint8Array(24);
+  assert.equal(decodedBytesHeld({ dtype: 1, tensor_shape: shape(2, 3), tensor_content: content }, 30), 24);
+  // tensor_content of another length than the shape needs: the decode refuses it, nothing is prepared.
+  assert.equal(decodedBytesHeld({ dtype: 1, tensor_shape: shape(2, 2), tensor_content: content }, 30), undefined);
+  // Packed values: the proto's own bytes must hold every element (not one value repeated over a large shape).
+  assert.equal(decodedBytesHeld({ dtype: 1, tensor_shape: shape(1000), float_val: [1] }, 4000), 4000);
+  assert.equal(decodedBytesHeld({ dtype: 1, tensor_shape: shape(100_000, 784), float_val: [1] }, 4000), undefined);
+  assert.equal(decodedBytesHeld({ dtype: 7, tensor_shape: shape(4), string_val: [] }, 4000), undefined);
+  assert.equal(decodedBytesHeld({ dtype: 1, tensor_shape: shape(-1, 4) }, 4000), undefined);
+  assert.equal(decodedBytesHeld({ dtype: 1234, tensor_shape: shape(4) }, 4000), undefined);
 });

@@ -1,10 +1,11 @@
 /** tensorflow.serving.PredictionService: decode → ServingCore → encode. No serving logic lives here. */
 import { setImmediate } from 'node:timers/promises';
 import type { UntypedServiceImplementation } from '@grpc/grpc-js';
+import { dtypeFromTf } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { InvalidArgument, Unimplemented } from '../../../errors.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type ServingCore } from '../../core/types.js';
-import { allocateForRequest } from '../../request-buffers.js';
+import { allocateForRequest, storageWith, takenInSlices } from '../../request-buffers.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
 import type {
@@ -14,11 +15,12 @@ import type {
   InferenceResultMsg,
   MultiInferenceResponseMsg,
   RegressionResponseMsg,
+  TensorProtoMsg,
 } from '../shared/proto-types.js';
 import { protobufRoot, SIGNATURE_DEF_MAP_TYPE_URL } from '../shared/protos.js';
 import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
-import { decodeTensorProto, type EncodeOptions } from '../shared/tensor-proto.js';
+import { decodedBytesHeld, decodeTensorProto, type EncodeOptions, type TensorStorage } from '../shared/tensor-proto.js';
 import { admitExamples, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
 import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
 import { checkReplyBytes, protoTensorBytes } from '../shared/reply-limit.js';
@@ -36,6 +38,14 @@ function isLargeReply(outputs: Record<string, HostTensor>): boolean {
       return true;
   }
   return false;
+}
+
+/** A string input of more elements than LARGE_REPLY_STRINGS declared (its decode makes a view of each). */
+function isLargeStringInput(proto: TensorProtoMsg): boolean {
+  if (dtypeFromTf(proto.dtype ?? 0) !== 'string') return false;
+  let elements = 1;
+  for (const dim of proto.tensor_shape?.dim ?? []) elements *= Number(dim.size ?? 0);
+  return elements > LARGE_REPLY_STRINGS;
 }
 
 export interface PredictionServiceOptions extends EncodeOptions {
@@ -62,12 +72,25 @@ export function predictionService(
     const sent = Object.entries(request.inputs ?? {});
     admission.checkNames(sent.map(([alias]) => alias));
     const inputs: Record<string, HostTensor> = {};
+    let large = false;
     for (const [alias, proto] of sent) {
       // grpc-js assembled the message in this turn of the event loop (48 MiB: ~35 ms): copy a large tensor in a turn
       // of its own, so that no turn holds the loop for both.
-      if (proto.wireBody.byteLength > LARGE_TENSOR_BYTES) await setImmediate();
-      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), allocateForRequest);
+      let storage: TensorStorage = allocateForRequest;
+      if (proto.wireBody.byteLength > LARGE_TENSOR_BYTES || isLargeStringInput(proto)) {
+        large = true;
+        await setImmediate();
+        // Its storage's pages are taken a slice a turn first (fresh memory's first write is dear on some machines),
+        // never more than the request holds and only within --max_input_bytes; admission still decides.
+        const bytes = decodedBytesHeld(proto, proto.wireBody.byteLength);
+        if (bytes !== undefined && bytes <= core.limits.maxInputBytes)
+          storage = storageWith(await takenInSlices(bytes));
+      }
+      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
     }
+    // The hand-off to a worker walks a large input once more (50,000 strings: 20–40 ms on a slow machine): in a turn
+    // of its own too.
+    if (large) await setImmediate();
     const result = await core.run({
       model: selector,
       signatureName,
@@ -79,8 +102,11 @@ export function predictionService(
     // The reply's strings were unpacked from the worker's message in this turn: a large reply is checked and encoded
     // in a turn of its own, so that no turn holds the loop for both (50,000 strings: 40–100 ms in one turn on a slow
     // machine, where the event-loop test bounds a turn at 50 ms).
-    if (isLargeReply(result.outputs)) await setImmediate();
+    const largeReply = isLargeReply(result.outputs);
+    if (largeReply) await setImmediate();
     checkReplyBytes(result.outputs, core.limits.maxResponseBytes, protoTensorBytes);
+    // And its encoding (in the transport, once this returns) in a turn after the check.
+    if (largeReply) await setImmediate();
     // Serialized by predict-wire straight from the typed arrays.
     return {
       outputs: result.outputs,

@@ -80,9 +80,11 @@ export const MAX_REQUEST_JSON_ITEMS = 1 << 20;
 /**
  * What an ordinary value (rule 6) spends of its slice's credit (rule 7), which starts at the slice's bytes: a 30 MiB
  * body of `"a",` took 20–27 ms per 256 KiB slice read by bytes alone (64K strings made and kept, and the scavenges
- * that copy them), a body of numbers 8–10 ms; at 16 per value (32 per such string) its slices take 8–10 ms too.
+ * that copy them), a body of numbers 8–10 ms; at 16 per value (32 per such string) its slices took 8–10 ms too.
+ * On this project's virtual machine in 2026-12, where a fresh page costs 13–22 µs at its first write (the young
+ * generation growing, the scavenges' copies), 4M one-letter strings held turns of 40–52 ms at 16 and 35–44 ms at 32.
  */
-const VALUE_SLICE_BYTES = 16;
+const VALUE_SLICE_BYTES = 32;
 
 // Estimated costs of ordinary values in V8 (object headers, slots, string headers), for rule 6.
 const OBJECT_COST = 64;

@@ -77,6 +77,26 @@ function admitBytesOnly(alias: string): AdmitTensor {
   };
 }
 
+/**
+ * The bytes a numeric TensorProto decodes to, when its own bytes hold them all (`tensor_content`, or as many packed
+ * values as elements); undefined otherwise, or when its header is not one decodeTensorProto would take. For storage
+ * prepared before the decode (request-buffers.ts, takenInSlices): never more than the request already holds.
+ */
+export function decodedBytesHeld(proto: TensorProtoMsg, heldBytes: number): number | undefined {
+  const dtype = dtypeFromTf(proto.dtype ?? 0);
+  if (!dtype || dtype === 'string') return undefined;
+  let shape: number[];
+  try {
+    shape = decodeShape(proto.tensor_shape, (why) => new InvalidArgument(why));
+  } catch {
+    return undefined;
+  }
+  const bytes = shapeSize(shape) * dtypeInfo(dtype).bytesPerElement;
+  const content = proto.tensor_content;
+  if (content && content.length > 0) return content.length === bytes ? bytes : undefined;
+  return bytes > 0 && bytes <= heldBytes ? bytes : undefined;
+}
+
 /** Where a decoded tensor's elements are stored: `allocate`, or `allocateForRequest` for a request's inputs. */
 export type TensorStorage = (dtype: DType, size: number) => TensorData;
 

@@ -1,5 +1,7 @@
 /** The gRPC transport's message framing: reassembly across chunks, the limit on the prefix, memory following data. */
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, it } from 'node:test';
 import { frameMessage, MessageReader } from '../../../../src/serving/apis/grpc/transport/message-framing.js';
 
@@ -76,5 +78,35 @@ describe('gRPC message framing', () => {
     const held = process.memoryUsage().arrayBuffers - before;
     assert.ok(held <= 4 * sent + 32 * 1024, `${held} bytes held for ${sent} sent of a ${size}-byte message`);
     assert.equal(reader.midMessage, true);
+  });
+
+  it('once more than an eighth of a large message (at most 8 MiB) has arrived, copies the rest into one buffer of its size', () => {
+    const size = 32 * 1024 * 1024;
+    const reader = new MessageReader(2 ** 31 - 1);
+    const prefix = Buffer.alloc(5);
+    prefix.writeUInt32BE(size, 1);
+    const chunk = Buffer.alloc(64 * 1024);
+    reader.push(prefix, () => assert.fail('not complete'));
+    // Collected first and before measuring: garbage of the tests before would otherwise be freed meanwhile.
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    const before = process.memoryUsage().arrayBuffers;
+    let sent = 0;
+    for (; sent < size / 2; sent += chunk.length) {
+      chunk.fill(sent / chunk.length);
+      reader.push(chunk, () => assert.fail('not complete'));
+    }
+    // The message's buffer now has its whole size (its pages are taken only as they are written).
+    gc();
+    assert.ok(process.memoryUsage().arrayBuffers - before >= size, 'the announced size was allocated');
+    let message: Buffer | undefined;
+    for (; sent < size; sent += chunk.length) {
+      chunk.fill(sent / chunk.length);
+      reader.push(chunk, (body) => (message = body));
+    }
+    assert.ok(message !== undefined);
+    assert.equal(message.length, size);
+    for (let i = 0; i < size / chunk.length; i++) assert.equal(message[i * chunk.length + 7], i % 256, `chunk ${i}`);
   });
 });
