@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PackedArray } from '../../../src/serving/apis/rest/json-packed.js';
 import {
+  LONG_STRING_BYTES,
   MAX_JSON_DEPTH,
   readJson,
   type JsonObject,
@@ -227,12 +228,29 @@ test('a body of short strings yields in proportion to its values, not only its b
   const sliceBytes = 16 * 1024;
   const { turns, value } = await turnsWhileReading(JSON.stringify(new Array<string>(strings).fill('a')), sliceBytes);
   assert.equal((value as string[]).length, strings);
-  // Each ordinary value spends 16 bytes of the slice: here the string and its place in the array, 32 per string.
-  assert.ok(turns >= (strings * 32) / sliceBytes - 1, `${turns} turns for ${strings} strings`);
+  // Each ordinary value spends 32 bytes of the slice: here the string and its place in the array, 64 per string.
+  assert.ok(turns >= (strings * 64) / sliceBytes - 1, `${turns} turns for ${strings} strings`);
   // Packed numbers are read by bytes alone: the same bytes of them take a fraction of those turns.
   const numbers = await turnsWhileReading(JSON.stringify(new Array<number>(strings * 2).fill(0)), sliceBytes);
   assert.ok(numbers.value instanceof PackedArray);
   assert.ok(numbers.turns <= (strings * 4) / sliceBytes + 2, `${numbers.turns} turns for ${strings * 2} numbers`);
+});
+
+test('a long string is decoded a piece a turn, whole and exact (UTF-8 cut between characters), as a value or a key', async () => {
+  const ascii = 's'.repeat(LONG_STRING_BYTES * 5 + 5);
+  // 'é' is 2 bytes, '€' 3: pieces of 2 MiB land inside characters unless cut between them.
+  const utf8 = 'é€x'.repeat(LONG_STRING_BYTES);
+  for (const long of [ascii, utf8]) {
+    const { turns, value } = await turnsWhileReading(JSON.stringify({ a: [long, 1], [long]: 'key' }), 1 << 30);
+    const object = value as JsonObject;
+    assert.equal((object.a as JsonValue[])[0] === long, true, 'the value decodes exactly');
+    assert.equal(object[long], 'key', 'so does the key');
+    // Two long strings of 3 or more pieces each: a turn between pieces, though the slice is the whole body.
+    assert.ok(turns >= 4, `${turns} turns while decoding ${Buffer.byteLength(long)} bytes twice`);
+  }
+  // Taking part of a string of pieces copies it whole first: the preview gives its length instead.
+  assert.equal(previewJson([ascii]), `[<a string of ${ascii.length} characters>]`);
+  assert.equal(previewJson(['short']), '["short"]');
 });
 
 test('array elements and object members past maxItems are refused; packed numbers do not count', async () => {

@@ -1,6 +1,6 @@
 /** Questions asked of read JSON values, and their bounded previews for error messages. */
 import { PackedArray } from './json-packed.js';
-import type { JsonObject, JsonValue } from './json-reader.js';
+import { LONG_STRING_BYTES, type JsonObject, type JsonValue } from './json-reader.js';
 
 /** Error messages quote at most this many characters of any value or name from a request. */
 export const PREVIEW_CHARS = 64;
@@ -40,13 +40,23 @@ export function previewText(text: string, maxChars = PREVIEW_CHARS): string {
  * The value as compact JSON, cut to PREVIEW_CHARS with '…'. Builds no more than that much text, however large
  * the value (a request's 2 MB string or million-element array costs the same as a short one).
  */
+/**
+ * A string's opening characters, quoted. A long one (json-reader.ts, LONG_STRING_BYTES) is made of pieces, and
+ * taking any part of it first copies the whole into one (30 MB: about 100 ms on a machine where fresh memory is dear):
+ * its preview gives its length instead.
+ */
+function previewString(v: string, maxChars: number): string {
+  if (v.length > LONG_STRING_BYTES) return `<a string of ${v.length} characters>`;
+  return JSON.stringify(v.slice(0, maxChars + 1));
+}
+
 export function previewJson(value: JsonValue, maxChars = PREVIEW_CHARS): string {
   let out = '';
   const full = () => out.length > maxChars;
   const visit = (v: JsonValue): void => {
     if (full()) return;
     if (v instanceof PackedArray) out += v.preview(maxChars + 1);
-    else if (typeof v === 'string') out += JSON.stringify(v.slice(0, maxChars + 1));
+    else if (typeof v === 'string') out += previewString(v, maxChars);
     else if (typeof v === 'number') out += Number.isFinite(v) ? JSON.stringify(v) : String(v);
     else if (v === null || typeof v === 'boolean') out += String(v);
     else if (Array.isArray(v)) {
