@@ -39,7 +39,7 @@ export function packStrings(elements: readonly Uint8Array[]): PackedStrings {
   return { bytes, ends };
 }
 
-/** The elements of `packed`, each a view of its one buffer. */
+/** The elements of `packed`, each a view of its one buffer: those from `from` to `to`, into `out`. */
 export function unpackStrings(
   packed: PackedStrings,
   out = new Array<Uint8Array>(packed.ends.length),

@@ -36,6 +36,7 @@ import {
   transferablesOf,
   type FlatRan,
   type FlatRun,
+  type PackedStrings,
   packStrings,
   unpackStrings,
   type ChunkCalibrationPlan,
@@ -403,9 +404,13 @@ function fromWire(tensor: WireTensor): HostTensor {
 /** Strings unpacked in one turn of the event loop at most: a view each (50,000 took 20–50 ms on a slow machine). */
 const UNPACK_SLICE = 10_000;
 
+/** Whether a reply tensor is too many strings to unpack in one turn (fromWireInTurns). */
+function isManyStrings(data: WireTensor['data']): data is PackedStrings {
+  return isPackedStrings(data) && data.ends.length > UNPACK_SLICE;
+}
+
 /** fromWire for a reply of many strings: unpacked a slice a turn, so that no turn holds the loop for all of them. */
-async function fromWireInTurns(tensor: WireTensor): Promise<HostTensor> {
-  if (!isPackedStrings(tensor.data) || tensor.data.ends.length <= UNPACK_SLICE) return fromWire(tensor);
+async function fromWireInTurns(tensor: WireTensor & { data: PackedStrings }): Promise<HostTensor> {
   const packed = tensor.data;
   const out = new Array<Uint8Array>(packed.ends.length);
   for (let from = 0; from < out.length; from += UNPACK_SLICE) {
@@ -799,11 +804,15 @@ class PooledModelImpl implements PooledModel {
     if ((reply[1] as number) > 1) this.chunkedRuns++;
     const outputs: Record<string, HostTensor> = {};
     for (let i = RAN_OUTPUTS_AT; i + 3 < reply.length; i += 4) {
-      outputs[reply[i] as string] = await fromWireInTurns({
+      const tensor = {
         dtype: reply[i + 1] as DType,
         shape: reply[i + 2] as number[],
         data: reply[i + 3] as WireTensor['data'],
-      });
+      };
+      // Awaited only for many strings: every other reply is answered without another turn or promise.
+      outputs[reply[i] as string] = isManyStrings(tensor.data)
+        ? await fromWireInTurns({ ...tensor, data: tensor.data })
+        : fromWire(tensor);
     }
     const receivedAt = reply[RAN_TIMES.receivedAt] as number;
     const startedAt = reply[RAN_TIMES.startedAt] as number;

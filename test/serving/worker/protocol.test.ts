@@ -9,6 +9,7 @@ import {
   RAN_TIMES,
   runRequestOfFlat,
   transferablesOf,
+  unpackStrings,
   type FlatRun,
 } from '../../../src/serving/worker/protocol.js';
 
@@ -78,5 +79,20 @@ describe('the flat run messages between the main thread and a worker', () => {
     const whole = new Float32Array(8);
     const part = new Float32Array(whole.buffer, 4, 2);
     assert.deepEqual(transferablesOf([whole, whole, part]), [whole.buffer]);
+  });
+
+  it('unpacks strings whole, or a range at a time into one array (a reply of many strings, a slice a turn)', () => {
+    const strings = ['a', '', 'bcd', 'ef', 'g'].map((t) => Buffer.from(t));
+    const packed = packStrings(strings);
+    const text = (views: Uint8Array[]) => views.map((v) => Buffer.from(v).toString());
+    assert.deepEqual(text(unpackStrings(packed)), ['a', '', 'bcd', 'ef', 'g']);
+    const out = new Array<Uint8Array>(5);
+    for (const [from, to] of [
+      [0, 2],
+      [2, 4],
+      [4, 5],
+    ] as const)
+      unpackStrings(packed, out, from, to);
+    assert.deepEqual(text(out), ['a', '', 'bcd', 'ef', 'g']);
   });
 });

@@ -37,10 +37,6 @@ export function previewText(text: string, maxChars = PREVIEW_CHARS): string {
 }
 
 /**
- * The value as compact JSON, cut to PREVIEW_CHARS with '…'. Builds no more than that much text, however large
- * the value (a request's 2 MB string or million-element array costs the same as a short one).
- */
-/**
  * A string's opening characters, quoted. A long one (json-reader.ts, LONG_STRING_BYTES) is made of pieces, and
  * taking any part of it first copies the whole into one (30 MB: about 100 ms on a machine where fresh memory is dear):
  * its preview gives its length instead.
@@ -50,6 +46,10 @@ function previewString(v: string, maxChars: number): string {
   return JSON.stringify(v.slice(0, maxChars + 1));
 }
 
+/**
+ * The value as compact JSON, cut to PREVIEW_CHARS with '…'. Builds no more than that much text, however large
+ * the value (a request's 2 MB string or million-element array costs the same as a short one).
+ */
 export function previewJson(value: JsonValue, maxChars = PREVIEW_CHARS): string {
   let out = '';
   const full = () => out.length > maxChars;

@@ -182,7 +182,6 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
   return { input, dtype, count, stringBytes: 0 };
 }
 
-/** A binary numeric input's tensor. */
 /**
  * A binary input of more bytes is decoded on the promise path (decodeInputs), into storage whose pages are taken a
  * slice a turn first (request-buffers.ts, takenInSlices): its copy into fresh memory held the event loop 90–120 ms
@@ -190,6 +189,7 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
  */
 const LARGE_BINARY_BYTES = 1024 * 1024;
 
+/** A binary numeric input's tensor, in `taken` when given (its size exactly), else in storage of its own. */
 function binaryTensor(
   input: V2RestInput,
   dtype: DType,

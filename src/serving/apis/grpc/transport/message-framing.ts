@@ -30,6 +30,11 @@ export class MessageReader {
     private readonly tooLarge?: (bytes: number) => Error,
   ) {}
 
+  /** Bytes the current message's buffer has room for (tests): twice what has arrived, or the message's whole size. */
+  get capacity(): number {
+    return this.body?.length ?? 0;
+  }
+
   /** True while a message has started and not ended: a stream half-closed then was cut mid-message. */
   get midMessage(): boolean {
     return this.prefixFilled > 0;
