@@ -9,7 +9,7 @@
  * Binary numeric data is little-endian (the protocol's order, and the host's on every platform Node supports here).
  */
 import { InvalidArgument } from '../../../errors.js';
-import { dtypeInfo, typedArrayView, type DType, type TypedArray } from '../../../graph/dtype.js';
+import { dtypeInfo, type DType, type TypedArray } from '../../../graph/dtype.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorFromBytes } from '../../../graph/string-bytes.js';
 import { boundedElementCount } from '../../core/request-limits.js';
@@ -20,7 +20,8 @@ import { jsonTypeName, previewJson } from '../rest/json-values.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
 import { chargeV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
 import type { V2RestInput } from './infer-request.js';
-import { allocateForRequest, takenInSlices } from '../../request-buffers.js';
+import { allocateForRequest, storageWith, takenInSlices } from '../../request-buffers.js';
+import type { TensorStorage } from '../shared/tensor-proto.js';
 
 /** Elements handled between two yields to the event loop. */
 const ELEMENTS_PER_SLICE = 1 << 16;
@@ -189,19 +190,16 @@ async function measure(target: V2InferTarget, input: V2RestInput, cap: number): 
  */
 const LARGE_BINARY_BYTES = 1024 * 1024;
 
-/** A binary numeric input's tensor, in `taken` when given (its size exactly), else in storage of its own. */
+/** A binary numeric input's tensor, its elements in `storage` (default: the request's own). */
 function binaryTensor(
   input: V2RestInput,
   dtype: DType,
   count: number,
   body: Uint8Array,
-  taken?: ArrayBuffer,
+  storage: TensorStorage = allocateForRequest,
 ): HostTensor {
-  // Copied into the request's own aligned storage: the body's bytes may sit at any offset.
-  const data =
-    taken !== undefined && dtype !== 'string'
-      ? typedArrayView(dtype, taken, 0, count)
-      : (allocateForRequest(dtype, count) as TypedArray);
+  // Copied into aligned storage: the body's bytes may sit at any offset.
+  const data = storage(dtype, count) as TypedArray;
   const { offset, length } = input.binary as { offset: number; length: number };
   new Uint8Array(data.buffer, data.byteOffset, data.byteLength).set(body.subarray(offset, offset + length));
   return new HostTensor(dtype, input.shape, data);
@@ -218,8 +216,8 @@ async function decode(measured: Measured, body: Uint8Array): Promise<HostTensor>
   if (input.binary) {
     // Measured and admitted: its length is count elements' bytes.
     const { length } = input.binary;
-    const taken = length > LARGE_BINARY_BYTES ? await takenInSlices(length) : undefined;
-    return binaryTensor(input, dtype, count, body, taken);
+    const storage = length > LARGE_BINARY_BYTES ? storageWith(await takenInSlices(length)) : allocateForRequest;
+    return binaryTensor(input, dtype, count, body, storage);
   }
   // Numbers and booleans go through the REST JSON converter (ranges, NaN/Infinity, slicing), then take the shape
   // the request declares: flat and nested data are both accepted.
