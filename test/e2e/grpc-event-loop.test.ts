@@ -92,6 +92,11 @@ describe('gRPC: no request holds the event loop', () => {
         3,
       ],
       [
+        'one 24 MiB string, and its reply',
+        predict('str', { dtype: 7, tensor_shape: dims(1), string_val: [Buffer.alloc(24 * MiB, 0x61)] }),
+        0,
+      ],
+      [
         '130,000,000 strings',
         predict('str', { dtype: 7, tensor_shape: dims(130_000_000), string_val: [Buffer.from('12345678')] }),
         3,

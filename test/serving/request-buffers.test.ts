@@ -1,12 +1,17 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { DTYPES, type TypedArray } from '../../src/graph/dtype.js';
+import { HostTensor } from '../../src/graph/host-tensor.js';
 import {
   allocateForRequest,
+  holdsLargeTensor,
+  LARGE_TENSOR_BYTES,
+  LARGE_TENSOR_STRINGS,
   SLAB_TENSOR_MAX_BYTES,
   storageWith,
   TAKE_SLICE_BYTES,
   takenInSlices,
+  withOwnedLoneString,
 } from '../../src/serving/request-buffers.js';
 
 describe('allocateForRequest', () => {
@@ -95,5 +100,42 @@ describe('takenInSlices and storageWith: large request storage prepared a slice 
     assert.notEqual((storage('float32', 4) as Float32Array).buffer, buffer, 'given once only');
     const eight = new ArrayBuffer(8);
     assert.equal((storageWith(eight)('float64', 1) as Float64Array).buffer, eight, 'any numeric dtype that fills it');
+  });
+});
+
+describe('large tensors', () => {
+  it('a lone long string element viewing a larger buffer gets a buffer of its own; other tensors stay as they are', async () => {
+    const message = new Uint8Array(LARGE_TENSOR_BYTES + 100).fill(0x61);
+    const view = message.subarray(10, LARGE_TENSOR_BYTES + 90);
+    const owned = await withOwnedLoneString(new HostTensor('string', [1], [view]));
+    const element = (owned.data as Uint8Array[])[0] as Uint8Array;
+    assert.notEqual(element.buffer, message.buffer);
+    assert.equal(element.byteLength, element.buffer.byteLength);
+    assert.deepEqual(element, view);
+    assert.deepEqual(owned.shape, [1]);
+    const short = new HostTensor('string', [1], [message.subarray(0, 10)]);
+    assert.equal(await withOwnedLoneString(short), short, 'a short element is left in place');
+    const two = new HostTensor('string', [2], [view, view]);
+    assert.equal(await withOwnedLoneString(two), two);
+    const floats = new HostTensor('float32', [1], new Float32Array(1));
+    assert.equal(await withOwnedLoneString(floats), floats);
+  });
+
+  it('holdsLargeTensor: past LARGE_TENSOR_BYTES, or past LARGE_TENSOR_STRINGS strings', () => {
+    const strings = (n: number, bytes: number) =>
+      new HostTensor('string', [n], new Array(n).fill(new Uint8Array(bytes)));
+    assert.equal(
+      holdsLargeTensor([new HostTensor('float32', [LARGE_TENSOR_BYTES / 4], new Float32Array(LARGE_TENSOR_BYTES / 4))]),
+      false,
+    );
+    assert.equal(
+      holdsLargeTensor([
+        new HostTensor('float32', [LARGE_TENSOR_BYTES / 4 + 1], new Float32Array(LARGE_TENSOR_BYTES / 4 + 1)),
+      ]),
+      true,
+    );
+    assert.equal(holdsLargeTensor([strings(LARGE_TENSOR_STRINGS, 1)]), false);
+    assert.equal(holdsLargeTensor([strings(LARGE_TENSOR_STRINGS + 1, 0)]), true);
+    assert.equal(holdsLargeTensor([strings(1, LARGE_TENSOR_BYTES + 1)]), true, 'one long string');
   });
 });

@@ -267,7 +267,7 @@ export const SERVER_FLAG_DEFINITIONS: readonly FlagDefinition[] = [
     key: 'maxResponseBytes',
     kind: 'int',
     defaultValue: () => DEFAULT_REQUEST_LIMITS.maxResponseBytes,
-    help: 'largest Predict reply (gRPC message or REST body), bounded from the outputs before encoding (larger: RESOURCE_EXHAUSTED)',
+    help: 'largest Predict reply (gRPC message or REST body) or /v2 REST infer reply, bounded from the outputs before encoding (larger: RESOURCE_EXHAUSTED)',
   },
   {
     flag: 'max_examples_per_request',

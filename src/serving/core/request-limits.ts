@@ -33,9 +33,10 @@ export interface RequestLimits {
    */
   maxExamples: number;
   /**
-   * Largest reply the server builds for a Predict: gRPC message or REST JSON body (--max_response_bytes). A small
-   * request can ask for a large reply (a TensorProto's repeated last value fills its shape; JSON escapes a control
-   * byte as six characters), so the reply's size is bounded from the outputs before it is encoded.
+   * Largest reply the server builds for a Predict: gRPC message or REST JSON body (--max_response_bytes), and for an
+   * Open Inference Protocol REST infer. A small request can ask for a large reply (a TensorProto's repeated last
+   * value fills its shape; JSON escapes a control byte as six characters), so the reply's size is bounded from the
+   * outputs before it is encoded, and a large REST reply is counted exactly as it is written.
    */
   maxResponseBytes: number;
 }

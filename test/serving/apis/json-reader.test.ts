@@ -216,9 +216,11 @@ async function turnsWhileReading(text: string, sliceBytes: number): Promise<{ tu
     setImmediate(tick);
   };
   setImmediate(tick);
-  const value = await read(text, sliceBytes);
-  reading = false;
-  return { turns, value };
+  try {
+    return { value: await read(text, sliceBytes), turns };
+  } finally {
+    reading = false;
+  }
 }
 
 test('a body of short strings yields in proportion to its values, not only its bytes', async () => {
@@ -236,7 +238,7 @@ test('a body of short strings yields in proportion to its values, not only its b
   assert.ok(numbers.turns <= (strings * 4) / sliceBytes + 2, `${numbers.turns} turns for ${strings * 2} numbers`);
 });
 
-test('a long string is decoded a piece a turn, whole and exact (UTF-8 cut between characters), as a value or a key', async () => {
+test('a long string is decoded a piece a turn, whole and exact (UTF-8 and escapes kept whole), as a value or a key', async () => {
   const ascii = 's'.repeat(LONG_STRING_BYTES * 5 + 5);
   // 'é' is 2 bytes, '€' 3: pieces of 2 MiB land inside characters unless cut between them.
   const utf8 = 'é€x'.repeat(LONG_STRING_BYTES);
@@ -248,6 +250,14 @@ test('a long string is decoded a piece a turn, whole and exact (UTF-8 cut betwee
     // Two long strings of 3 or more pieces each: a turn between pieces, though the slice is the whole body.
     assert.ok(turns >= 4, `${turns} turns while decoding ${Buffer.byteLength(long)} bytes twice`);
   }
+  // Escapes, as a JSON text writes them: pieces are cut between escapes (and characters), and a surrogate pair
+  // written as two \u escapes may be cut between its halves. 35 bytes a repeat: the 2 MiB cuts fall inside escapes.
+  const escapes = String.raw`yx\"\\\n\u00e9\ud83d\ude00é€\/\t`;
+  const body = `{"a": ["${escapes.repeat(Math.ceil((3 * LONG_STRING_BYTES) / escapes.length))}", 1]}`;
+  const expected = (JSON.parse(body) as { a: string[] }).a[0];
+  const { turns, value } = await turnsWhileReading(body, 1 << 30);
+  assert.equal(((value as JsonObject).a as JsonValue[])[0] === expected, true, 'an escaped string decodes exactly');
+  assert.ok(turns >= 2, `${turns} turns while decoding an escaped string of ${body.length} bytes`);
   // Taking part of a string of pieces copies it whole first: the preview gives its length instead.
   assert.equal(previewJson([ascii]), `[<a string of ${ascii.length} characters>]`);
   assert.equal(previewJson(['short']), '["short"]');

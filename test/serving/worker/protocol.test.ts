@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
+import { HostTensor } from '../../../src/graph/host-tensor.js';
+import { toWire } from '../../../src/serving/worker/worker-pool.js';
 import {
   flatRan,
   isFlatRan,
@@ -11,6 +13,7 @@ import {
   transferablesOf,
   unpackStrings,
   type FlatRun,
+  type PackedStrings,
 } from '../../../src/serving/worker/protocol.js';
 
 describe('the flat run messages between the main thread and a worker', () => {
@@ -95,4 +98,18 @@ describe('the flat run messages between the main thread and a worker', () => {
       unpackStrings(packed, out, from, to);
     assert.deepEqual(text(out), ['a', '', 'bcd', 'ef', 'g']);
   });
+});
+
+test('a lone string element that fills a buffer of its own goes to the worker uncopied when the caller gave it up', () => {
+  const only = new Uint8Array(new ArrayBuffer(16)).fill(0x61);
+  const taken = toWire(new HostTensor('string', [1], [only]), true).data as PackedStrings;
+  assert.equal(taken.bytes, only);
+  assert.deepEqual([...taken.ends], [16]);
+  const kept = toWire(new HostTensor('string', [1], [only])).data as PackedStrings;
+  assert.notEqual(kept.bytes, only, 'not given up: a copy');
+  assert.deepEqual(kept.bytes, only);
+  const part = only.subarray(2);
+  assert.notEqual((toWire(new HostTensor('string', [1], [part]), true).data as PackedStrings).bytes, part);
+  const two = toWire(new HostTensor('string', [2], [only, only]), true).data as PackedStrings;
+  assert.deepEqual([...two.ends], [16, 32]);
 });

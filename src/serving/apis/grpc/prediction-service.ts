@@ -5,7 +5,15 @@ import { dtypeFromTf } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { InvalidArgument, Unimplemented } from '../../../errors.js';
 import { METHOD_CLASSIFY, METHOD_REGRESS, type ServingCore } from '../../core/types.js';
-import { allocateForRequest, storageWith, takenInSlices } from '../../request-buffers.js';
+import {
+  allocateForRequest,
+  holdsLargeTensor,
+  LARGE_TENSOR_BYTES,
+  LARGE_TENSOR_STRINGS,
+  storageWith,
+  takenInSlices,
+  withOwnedLoneString,
+} from '../../request-buffers.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
 import type {
@@ -26,26 +34,12 @@ import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js'
 import { checkReplyBytes, protoTensorBytes } from '../shared/reply-limit.js';
 import { specModel, unary, type CallContext } from './unary.js';
 
-/** Inputs larger than this are decoded in a turn of the event loop of their own. */
-const LARGE_TENSOR_BYTES = 1024 * 1024;
-/** String elements in a reply past which it is encoded in a turn of its own: each is a field of its own to write. */
-const LARGE_REPLY_STRINGS = 10_000;
-
-function isLargeReply(outputs: Record<string, HostTensor>): boolean {
-  for (const alias in outputs) {
-    const tensor = outputs[alias] as HostTensor;
-    if (tensor.dtype === 'string' ? tensor.size > LARGE_REPLY_STRINGS : tensor.byteLength() > LARGE_TENSOR_BYTES)
-      return true;
-  }
-  return false;
-}
-
-/** A string input of more elements than LARGE_REPLY_STRINGS declared (its decode makes a view of each). */
+/** A string input of more elements than LARGE_TENSOR_STRINGS declared (its decode makes a view of each). */
 function isLargeStringInput(proto: TensorProtoMsg): boolean {
   if (dtypeFromTf(proto.dtype ?? 0) !== 'string') return false;
   let elements = 1;
   for (const dim of proto.tensor_shape?.dim ?? []) elements *= Number(dim.size ?? 0);
-  return elements > LARGE_REPLY_STRINGS;
+  return elements > LARGE_TENSOR_STRINGS;
 }
 
 export interface PredictionServiceOptions extends EncodeOptions {
@@ -86,7 +80,8 @@ export function predictionService(
         if (bytes !== undefined && bytes <= core.limits.maxInputBytes)
           storage = storageWith(await takenInSlices(bytes));
       }
-      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
+      const tensor = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
+      inputs[alias] = large ? await withOwnedLoneString(tensor) : tensor;
     }
     // The hand-off to a worker walks a large input once more (50,000 strings: 20–40 ms on a slow machine): in a turn
     // of its own too.
@@ -102,7 +97,7 @@ export function predictionService(
     // The reply's strings were unpacked from the worker's message in this turn: a large reply is checked and encoded
     // in a turn of its own, so that no turn holds the loop for both (50,000 strings: 40–100 ms in one turn on a slow
     // machine, where the event-loop test bounds a turn at 50 ms).
-    const largeReply = isLargeReply(result.outputs);
+    const largeReply = holdsLargeTensor(Object.values(result.outputs));
     if (largeReply) await setImmediate();
     checkReplyBytes(result.outputs, core.limits.maxResponseBytes, protoTensorBytes);
     // And its encoding (in the transport, once this returns) in a turn after the check.

@@ -9,14 +9,18 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
-import { readRequestJson, type JsonObject } from './json-reader.js';
-import { decodePredictBody, encodePredictResponse } from './json-tensors.js';
+import { readRequestJson, yieldToEventLoop, type JsonObject } from './json-reader.js';
+import { holdsLargeTensor } from '../../request-buffers.js';
+import { joinPieces } from './json-format.js';
+import { decodePredictBody, predictResponsePieces } from './json-tensors.js';
+import { ASSEMBLED_REPLY_BYTES, assembleJson } from './reply-assembler.js';
 import { checkReplyBytes, jsonTensorBytes } from '../shared/reply-limit.js';
 import { isJsonObject, previewJson, previewText } from './json-values.js';
 import type { RestRoute } from './paths.js';
 
 export interface RestResult {
-  body: string;
+  /** JSON text; a large reply comes as its UTF-8 bytes (./reply-assembler.ts). */
+  body: string | Buffer;
   /** The version that served the request, for metrics. */
   version?: number;
 }
@@ -67,6 +71,8 @@ export async function predictAction(
   const body = await readJsonBody(bytes, core, true);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
   const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
+  // The hand-off to a worker walks a large input once more (packs its strings, copies a view): in a turn of its own.
+  if (holdsLargeTensor(Object.values(decoded.inputs))) await yieldToEventLoop();
   // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.
   const result = await core.run({
     model: route.selector,
@@ -76,8 +82,11 @@ export async function predictAction(
     ...(deadline === undefined ? {} : { deadline }),
     ...(connection === undefined ? {} : { connection }),
   });
-  checkReplyBytes(result.outputs, core.limits.maxResponseBytes, jsonTensorBytes);
-  return { body: encodePredictResponse(decoded.format, result.outputs), version: result.version };
+  const { maxResponseBytes } = core.limits;
+  const replyBytes = checkReplyBytes(result.outputs, maxResponseBytes, jsonTensorBytes);
+  const pieces = predictResponsePieces(decoded.format, result.outputs);
+  const reply = replyBytes < ASSEMBLED_REPLY_BYTES ? joinPieces(pieces) : await assembleJson(pieces, maxResponseBytes);
+  return { body: reply, version: result.version };
 }
 
 export async function classifyAction(

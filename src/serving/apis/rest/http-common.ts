@@ -55,6 +55,15 @@ export interface RestReply {
   version?: number;
 }
 
+/**
+ * A JSON reply's Content-Type, the same whether the JSON comes as text or as its UTF-8 bytes (a large reply): fastify
+ * (and headersOf in ./hot-routes.ts, which writes what it would) adds `; charset=utf-8` to JSON text, and sends bytes
+ * with the type they are given.
+ */
+export function jsonContentType(body: string | Buffer): string {
+  return typeof body === 'string' ? 'application/json' : 'application/json; charset=utf-8';
+}
+
 export function restRequestOf(request: FastifyRequest): RestRequest {
   return {
     method: request.method,

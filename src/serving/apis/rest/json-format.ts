@@ -9,7 +9,7 @@
  */
 import { float16Value, type StringData } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
-import { utf8Text } from '../../../graph/utf8.js';
+import { isUtf8, utf8Text } from '../../../graph/utf8.js';
 
 /** C's printf %.<precision>g. */
 export function formatG(value: number, precision: number): string {
@@ -93,7 +93,22 @@ export function formatFloat(value: number, single: boolean): string {
   return isWholeNumber(text) ? `${text}.0` : text;
 }
 
-function elementWriter(tensor: HostTensor, alias: string): (i: number) => string {
+/** A string element of at least this many bytes is a piece of its own (JsonPiece), escaped a slice at a time. */
+export const LONG_ELEMENT_BYTES = 64 * 1024;
+/** Text gathered by tensorPieces before it is handed on. */
+const PIECE_CHARS = 64 * 1024;
+
+/** A long string element, to be written as a JSON string (UTF-8 `bytes`) or as {"b64": …}. */
+export interface LongStringElement {
+  bytes: Uint8Array;
+  asBase64: boolean;
+}
+
+/** A piece of a JSON reply: text, or a long string element that ./reply-assembler.ts escapes in slices. */
+export type JsonPiece = string | LongStringElement;
+
+/** Each element's JSON text, or undefined for a long string element (longElement gives it). */
+function elementWriter(tensor: HostTensor, alias: string): (i: number) => string | undefined {
   const data = tensor.data;
   switch (tensor.dtype) {
     case 'float32':
@@ -110,11 +125,10 @@ function elementWriter(tensor: HostTensor, alias: string): (i: number) => string
       return (i) => ((data as Uint8Array)[i] ? 'true' : 'false');
     case 'string': {
       const strings = data as StringData;
-      if (alias.endsWith('_bytes')) return (i) => b64Json(strings[i] as Uint8Array);
+      const asBase64 = alias.endsWith('_bytes');
       return (i) => {
         const bytes = strings[i] as Uint8Array;
-        const text = utf8Text(bytes);
-        return text === undefined ? b64Json(bytes) : JSON.stringify(text);
+        return bytes.byteLength >= LONG_ELEMENT_BYTES ? undefined : stringElementJson(bytes, asBase64);
       };
     }
     default: {
@@ -124,30 +138,73 @@ function elementWriter(tensor: HostTensor, alias: string): (i: number) => string
   }
 }
 
+function longElement(tensor: HostTensor, alias: string, i: number): LongStringElement {
+  const bytes = (tensor.data as StringData)[i] as Uint8Array;
+  return { bytes, asBase64: alias.endsWith('_bytes') || !isUtf8(bytes) };
+}
+
+/** A string element's JSON in one piece of text (what ./reply-assembler.ts writes in slices for a long one). */
+function stringElementJson(bytes: Uint8Array, asBase64: boolean): string {
+  const text = asBase64 ? undefined : utf8Text(bytes);
+  return text === undefined ? b64Json(bytes) : JSON.stringify(text);
+}
+
 function b64Json(bytes: Uint8Array): string {
   return `{"b64": "${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64')}"}`;
 }
 
+/** Pieces as one text. */
+export function joinPieces(pieces: Iterable<JsonPiece>): string {
+  let out = '';
+  for (const piece of pieces) out += typeof piece === 'string' ? piece : stringElementJson(piece.bytes, piece.asBase64);
+  return out;
+}
+
 /** The tensor (or, with `index`, its slice `index` along dim 0) as nested JSON arrays. */
 export function tensorJson(tensor: HostTensor, alias: string, index?: number): string {
+  return joinPieces(tensorPieces(tensor, alias, index));
+}
+
+/**
+ * tensorJson's text in pieces of about PIECE_CHARS, with each long string element a piece of its own, for a reply
+ * written a slice at a time.
+ */
+export function* tensorPieces(tensor: HostTensor, alias: string, index?: number): Generator<JsonPiece, void, void> {
   const write = elementWriter(tensor, alias);
   const shape = index === undefined ? tensor.shape : tensor.shape.slice(1);
   const rank = shape.length;
   const inner = shape.reduce((n, d) => n * d, 1);
   let at = index === undefined ? 0 : index * inner;
-  if (rank === 0) return write(at);
-  if (inner === 0) return emptyJson(shape);
+  if (inner === 0) {
+    yield emptyJson(shape);
+    return;
+  }
   // Row-major order: each element is written after the brackets and separators its position in `shape` calls for.
   const position = new Array<number>(rank).fill(0);
-  const last = shape[rank - 1] as number;
+  const last = rank === 0 ? 1 : (shape[rank - 1] as number);
   let out = '['.repeat(rank);
   for (;;) {
-    out += write(at++);
-    for (let k = 1; k < last; k++) out += `, ${write(at++)}`;
+    for (let k = 0; k < last; k++, at++) {
+      if (k > 0) out += ', ';
+      const text = write(at);
+      if (text !== undefined) out += text;
+      else {
+        if (out !== '') yield out;
+        out = '';
+        yield longElement(tensor, alias, at);
+      }
+      if (out.length >= PIECE_CHARS) {
+        yield out;
+        out = '';
+      }
+    }
     // Carry into the outer axes: close the rows that ended, open the next ones.
     let axis = rank - 2;
     while (axis >= 0 && (position[axis] as number) + 1 === shape[axis]) axis--;
-    if (axis < 0) return `${out}${']'.repeat(rank)}`;
+    if (axis < 0) {
+      yield `${out}${']'.repeat(rank)}`;
+      return;
+    }
     position[axis] = (position[axis] as number) + 1;
     for (let k = axis + 1; k < rank - 1; k++) position[k] = 0;
     const depth = rank - 1 - axis;

@@ -31,9 +31,10 @@ export interface JsonObject {
 export const MAX_JSON_DEPTH = 512;
 const DEFAULT_SLICE_BYTES = 256 * 1024;
 /**
- * An unescaped string of more bytes is decoded a piece of STRING_PIECE_BYTES a turn, into a string of pieces (V8
- * joins them without a copy until something reads the whole). Decoding 30 MB at once held the event loop 90–110 ms on
- * this project's virtual machine in 2026-12, where the first write to a fresh page costs 13–22 µs.
+ * A string of more bytes is decoded a piece of STRING_PIECE_BYTES a turn, into a string of pieces (V8 joins them
+ * without a copy until something reads the whole). Decoding 30 MB at once held the event loop 90–110 ms on this
+ * project's virtual machine in 2026-12, where the first write to a fresh page costs 13–22 µs; a 24 MiB string with
+ * escapes, decoded by one JSON.parse, held it 50–60 ms with the rest of its turn.
  */
 export const LONG_STRING_BYTES = 1024 * 1024;
 const STRING_PIECE_BYTES = 2 * 1024 * 1024;
@@ -153,6 +154,44 @@ export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Characters of a string that cost what one element does, where a string is measured or encoded (a pass over all of
+ * it: a 20 MiB one took about 15 ms on this project's machine).
+ */
+const CHARS_PER_ELEMENT = 64;
+
+/** The work, in elements, of a pass over `text` (stringWork) or over one other value (1). */
+export function stringWork(text: string): number {
+  return 1 + Math.floor(text.length / CHARS_PER_ELEMENT);
+}
+
+/**
+ * Work counted in elements, the event loop given back every `perTurn` of it: a long string's pass gets a turn of its
+ * own instead of joining the turn of the elements before it.
+ */
+export class WorkSlices {
+  private work = 0;
+
+  constructor(private readonly perTurn: number) {}
+
+  /** Counts work of `cost` about to be done; true when the loop should be given back first. */
+  full(cost: number): boolean {
+    const full = this.work > 0 && this.work + cost > this.perTurn;
+    if (full) this.work = 0;
+    this.work += cost;
+    return full;
+  }
+}
+
+/** A string too long to decode in one turn (scanString), between its quotes. */
+interface LongString {
+  start: number;
+  end: number;
+  encoding: 'utf8' | 'latin1';
+  /** Whether it holds escapes: its pieces are then read as JSON strings. */
+  escaped: boolean;
+}
+
 interface Budget {
   used: number;
   readonly max: number;
@@ -186,7 +225,7 @@ class JsonReader {
   /** What is left of the current slice for ordinary values to spend (VALUE_SLICE_BYTES each). */
   private sliceCredit = 0;
   /** A long string whose closing quote was read: decoded (asynchronously) a piece a turn before going on. */
-  private longString: { start: number; end: number; encoding: 'utf8' | 'latin1' } | undefined;
+  private longString: LongString | undefined;
   /** An array that met a value it cannot pack: its prefix is re-read (asynchronously) before going on. */
   private demotion: { frame: Frame; value: JsonValue } | undefined;
   private readonly maxDepth: number;
@@ -374,10 +413,11 @@ class JsonReader {
     this.pos = i;
     if (i >= limit) return;
     this.pos = i + 1;
-    if (!this.stringEscaped && i - this.stringStart > LONG_STRING_BYTES) {
+    if (i - this.stringStart > LONG_STRING_BYTES) {
       // Charged before a byte of it is decoded; the step ends here, and read() decodes it.
       this.charge(STRING_COST + (i - this.stringStart));
-      this.longString = { start: this.stringStart, end: i, encoding: this.stringAscii ? 'latin1' : 'utf8' };
+      const escaped = this.stringEscaped;
+      this.longString = { start: this.stringStart, end: i, encoding: this.stringAscii ? 'latin1' : 'utf8', escaped };
       this.interrupted = true;
       return;
     }
@@ -396,18 +436,32 @@ class JsonReader {
     } else this.complete(text);
   }
 
-  /** The long string scanString left (already charged), decoded a piece a turn; UTF-8 is cut between characters. */
-  private async decodeLongString(long: { start: number; end: number; encoding: 'utf8' | 'latin1' }): Promise<void> {
+  /**
+   * The long string scanString left (already charged), decoded a piece a turn. UTF-8 is cut between characters, and
+   * escapes between escapes: each piece is then a JSON string of its own (its escapes were checked by scanString).
+   * A surrogate pair written as two \u escapes may fall into two pieces; joined, they are the same UTF-16 text.
+   */
+  private async decodeLongString(long: LongString): Promise<void> {
     this.longString = undefined;
     let text = '';
     for (let at = long.start; at < long.end;) {
       if (at > long.start) await yieldToEventLoop();
       let to = Math.min(long.end, at + STRING_PIECE_BYTES);
+      if (long.escaped) to = this.pastEscape(at, to, long.end);
       if (long.encoding === 'utf8') while (to < long.end && ((this.bytes[to] as number) & 0xc0) === 0x80) to--;
-      text += this.slice(at, to, long.encoding);
+      const piece = this.slice(at, to, long.encoding);
+      text += long.escaped ? (JSON.parse(`"${piece}"`) as string) : piece;
       at = to;
     }
     this.completeString(text);
+  }
+
+  /** The first offset at or after `to` that no escape spans, walking the escapes from `at` (outside any). */
+  private pastEscape(at: number, to: number, end: number): number {
+    const bytes = this.bytes;
+    let i = at;
+    while (i < to) i += bytes[i] === 0x5c ? (bytes[i + 1] === 0x75 ? 6 : 2) : 1;
+    return Math.min(i, end);
   }
 
   /** Checks the escape whose letter is at `i`; returns the offset of its last byte. */

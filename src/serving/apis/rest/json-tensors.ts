@@ -16,10 +16,27 @@ import { utf8Bytes } from '../../../graph/utf8.js';
 import { HostTensor } from '../../../graph/host-tensor.js';
 import type { InputAdmission, TensorHeader } from '../../core/request-limits.js';
 import type { TensorSpec } from '../../core/types.js';
-import { tensorJson } from './json-format.js';
+import { joinPieces, tensorPieces, type JsonPiece } from './json-format.js';
 import { FALSE, NUMBER, PackedArray, PackedCursor, TRUE } from './json-packed.js';
-import { yieldToEventLoop, type JsonObject, type JsonValue } from './json-reader.js';
-import { b64Value, isJsonArray, isJsonObject, jsonTypeName, previewJson, previewText } from './json-values.js';
+import {
+  LONG_STRING_BYTES,
+  stringWork,
+  WorkSlices,
+  yieldToEventLoop,
+  type JsonObject,
+  type JsonValue,
+} from './json-reader.js';
+import {
+  b64Value,
+  isB64Object,
+  isJsonArray,
+  isJsonObject,
+  longBase64Value,
+  longUtf8Value,
+  jsonTypeName,
+  previewJson,
+  previewText,
+} from './json-values.js';
 
 export type PredictFormat = 'row' | 'columnar';
 
@@ -212,11 +229,15 @@ function fillFromCursor(cursor: PackedCursor, data: TensorData, at: number, coun
   return count;
 }
 
+/** The leaf's work (json-reader.ts, stringWork): a long string or base64 is measured, then encoded or decoded. */
+function leafWork(leaf: JsonValue): number {
+  return stringWork(typeof leaf === 'string' ? leaf : isB64Object(leaf) ? leaf.b64 : '');
+}
+
 /** Bytes a string leaf will take once decoded (base64 counted at its decoded size), for the admission. */
 function stringLeafBytes(value: JsonValue, dtype: DType): number {
   if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  const b64 = isJsonObject(value) && typeof value.b64 === 'string' ? value.b64 : undefined;
-  if (b64 !== undefined && b64Value(value)) return Math.ceil((b64.length * 3) / 4);
+  if (isB64Object(value)) return Math.ceil((value.b64.length * 3) / 4);
   if (value instanceof PackedArray && value.size === 0) return 0;
   if (value instanceof PackedArray) {
     const cursor = new PackedCursor(value);
@@ -250,22 +271,29 @@ export async function jsonToTensor(
   }
   const shape = inferShape(value);
   let stringBytes = 0;
-  let work = 0;
+  const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for (const leaf of leaves(value, shape, alias)) {
+    if (slices.full(leafWork(leaf))) await yieldToEventLoop();
     if (dtype === 'string') stringBytes += stringLeafBytes(leaf, dtype);
-    if (++work === ELEMENTS_PER_SLICE) {
-      work = 0;
-      await yieldToEventLoop();
-    }
   }
   admit?.(dtype === 'string' ? { dtype, shape, stringBytes } : { dtype, shape });
   const size = shape.reduce((n, d) => n * d, 1);
   const data = allocate(dtype, size);
   let at = 0;
+  let work = 0;
   for (const leaf of leaves(value, shape, alias)) {
     if (!(leaf instanceof PackedArray)) {
-      setElement(data, at++, leaf, dtype);
-      work++;
+      const cost = leafWork(leaf);
+      if (work > 0 && work + cost > ELEMENTS_PER_SLICE) {
+        work = 0;
+        await yieldToEventLoop();
+      }
+      if (dtype === 'string' && typeof leaf === 'string' && leaf.length > LONG_STRING_BYTES) {
+        (data as StringData)[at++] = await longUtf8Value(leaf);
+      } else if (dtype === 'string' && isB64Object(leaf) && leaf.b64.length > LONG_STRING_BYTES) {
+        (data as StringData)[at++] = await longBase64Value(leaf.b64);
+      } else setElement(data, at++, leaf, dtype);
+      work += cost;
     } else if (dtype === 'float32' && leaf.float32 !== undefined && leaf.float32.length === leaf.size) {
       (data as Float32Array).set(leaf.float32, at);
       at += leaf.size;
@@ -344,7 +372,7 @@ export async function decodePredictBody(
         instances instanceof PackedArray
           ? instances
           : await mapSliced(instances, (row) =>
-              isJsonObject(row) && !b64Value(row) && alias in row ? (row[alias] as JsonValue) : row,
+              isJsonObject(row) && !isB64Object(row) && alias in row ? (row[alias] as JsonValue) : row,
             );
       await convert(alias, rows);
       return { format: 'row', inputs };
@@ -372,7 +400,7 @@ export async function decodePredictBody(
     return { format: 'row', inputs };
   }
   const columns = body.inputs as JsonValue;
-  const named = isJsonObject(columns) && !b64Value(columns);
+  const named = isJsonObject(columns) && !isB64Object(columns);
   if (aliases.length === 1 && !(named && (aliases[0] as string) in columns)) {
     const alias = aliases[0] as string;
     admission?.checkNames(aliases);
@@ -390,12 +418,19 @@ export async function decodePredictBody(
 
 /** `{"predictions": …}` for row requests, `{"outputs": …}` for columnar ones. */
 export function encodePredictResponse(format: PredictFormat, outputs: Record<string, HostTensor>): string {
+  return joinPieces(predictResponsePieces(format, outputs));
+}
+
+/**
+ * encodePredictResponse's text in pieces (json-format.ts, tensorPieces), for a large reply written a slice at a time
+ * (./reply-assembler.ts). The batch sizes are checked before the first piece.
+ */
+export function predictResponsePieces(
+  format: PredictFormat,
+  outputs: Record<string, HostTensor>,
+): Generator<JsonPiece, void, void> {
   const entries = Object.entries(outputs);
-  if (format === 'columnar') {
-    if (entries.length === 1)
-      return `{"outputs": ${tensorJson(entries[0]?.[1] as HostTensor, entries[0]?.[0] as string)}}`;
-    return `{"outputs": {${entries.map(([alias, t]) => `${JSON.stringify(alias)}: ${tensorJson(t, alias)}`).join(', ')}}}`;
-  }
+  if (format === 'columnar') return columnarPieces(entries);
   let batch: number | undefined;
   for (const [alias, tensor] of entries) {
     if (tensor.rank === 0) throw new InvalidArgument(`Tensor name: ${alias} has no shape information`);
@@ -406,11 +441,41 @@ export function encodePredictResponse(format: PredictFormat, outputs: Record<str
       );
     }
   }
-  const rows: string[] = [];
-  for (let i = 0; i < (batch ?? 0); i++) {
-    if (entries.length === 1) rows.push(tensorJson(entries[0]?.[1] as HostTensor, entries[0]?.[0] as string, i));
-    else
-      rows.push(`{${entries.map(([alias, t]) => `${JSON.stringify(alias)}: ${tensorJson(t, alias, i)}`).join(', ')}}`);
+  return rowPieces(entries, batch ?? 0);
+}
+
+function* columnarPieces(entries: [string, HostTensor][]): Generator<JsonPiece, void, void> {
+  if (entries.length === 1) {
+    const [alias, tensor] = entries[0] as [string, HostTensor];
+    yield '{"outputs": ';
+    yield* tensorPieces(tensor, alias);
+    yield '}';
+    return;
   }
-  return `{"predictions": [${rows.join(', ')}]}`;
+  yield '{"outputs": {';
+  for (const [i, [alias, tensor]] of entries.entries()) {
+    yield `${i > 0 ? ', ' : ''}${JSON.stringify(alias)}: `;
+    yield* tensorPieces(tensor, alias);
+  }
+  yield '}}';
+}
+
+function* rowPieces(entries: [string, HostTensor][], batch: number): Generator<JsonPiece, void, void> {
+  if (entries.length === 1) {
+    // The rows of a lone output, joined as a list, are the whole tensor's nested lists.
+    const [alias, tensor] = entries[0] as [string, HostTensor];
+    yield '{"predictions": ';
+    yield* tensorPieces(tensor, alias);
+    yield '}';
+    return;
+  }
+  yield '{"predictions": [';
+  for (let i = 0; i < batch; i++) {
+    for (const [k, [alias, tensor]] of entries.entries()) {
+      yield `${k === 0 ? (i > 0 ? ', {' : '{') : ', '}${JSON.stringify(alias)}: `;
+      yield* tensorPieces(tensor, alias, i);
+    }
+    yield '}';
+  }
+  yield ']}';
 }

@@ -14,7 +14,14 @@ import {
   statusAction,
   type RestResult,
 } from './handlers.js';
-import { bodyBytes, errorReply, withTimeout, type RestReply, type RestRequest } from './http-common.js';
+import {
+  bodyBytes,
+  errorReply,
+  jsonContentType,
+  withTimeout,
+  type RestReply,
+  type RestRequest,
+} from './http-common.js';
 import { parseRestPath, type RestRoute } from './paths.js';
 
 export interface V1RoutesOptions {
@@ -71,7 +78,7 @@ export async function handleV1Request(
     const deadline = timeoutMs > 0 ? Date.now() + timeoutMs : undefined;
     const result = await withTimeout(dispatch(core, route, request, options.bodyLimit, deadline), timeoutMs);
     report('OK', result.version);
-    return { status: 200, body: result.body, contentType: 'application/json', version: result.version };
+    return { status: 200, body: result.body, contentType: jsonContentType(result.body), version: result.version };
   } catch (err) {
     report(toFlowserveError(err).codeName);
     return errorReply(err);

@@ -2,13 +2,16 @@
  * Bounds a Predict reply's size from its output tensors before it is encoded (--max_response_bytes). A reply can
  * be far larger than its request: a TensorProto's last value repeats to fill the shape, and JSON writes a control
  * byte as six characters. The bounds are exact for strings and generous for numbers, so a refused reply was truly
- * larger than the limit, or close to it.
+ * larger than the limit, or close to it. (A long JSON string element counts its bytes here; the REST reply that holds
+ * one is assembled by ../rest/reply-assembler.ts, which refuses it as exactly once its escapes are written.)
  */
 import { ResourceExhausted } from '../../../errors.js';
 import { dtypeInfo, type DType, type StringData } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { isUtf8 } from '../../../graph/utf8.js';
 import { formatBytes } from '../../core/request-limits.js';
+import { LONG_ELEMENT_BYTES } from '../rest/json-format.js';
+import { escapedBytes } from '../rest/reply-assembler.js';
 
 /** Protobuf overhead of a tensor beyond its values: dtype, shape, field tags. */
 const TENSOR_OVERHEAD = 64 + 11 * 255;
@@ -46,15 +49,14 @@ function jsonNumberChars(dtype: DType): number {
   return dtypeInfo(dtype).bytesPerElement === 8 ? 20 : 11;
 }
 
-/** Characters of `bytes` as a JSON string (quotes included), as JSON.stringify escapes UTF-8 text. */
+/**
+ * Characters of `bytes` as a JSON string (quotes included), as JSON.stringify escapes UTF-8 text. A long element
+ * counts only its bytes: counting its escapes would take a turn of the event loop of its own (35 ms for 20 MiB),
+ * and ../rest/reply-assembler.ts, which writes every reply holding one, counts them exactly as it escapes them.
+ */
 function jsonStringChars(bytes: Uint8Array): number {
-  let chars = 2;
-  for (const b of bytes) {
-    if (b === 0x22 || b === 0x5c || b === 0x08 || b === 0x0c || b === 0x0a || b === 0x0d || b === 0x09) chars += 2;
-    else if (b < 0x20) chars += 6;
-    else chars += 1;
-  }
-  return chars;
+  if (bytes.byteLength >= LONG_ELEMENT_BYTES) return bytes.byteLength + 2;
+  return escapedBytes(bytes, 0, bytes.byteLength) + 2;
 }
 
 /** `{"b64": "…"}` of `bytes`. */
@@ -77,12 +79,15 @@ export function jsonTensorBytes(tensor: HostTensor, alias: string): number {
   return bytes;
 }
 
-/** RESOURCE_EXHAUSTED when the reply of `outputs` would be larger than `maxResponseBytes`. */
+/**
+ * RESOURCE_EXHAUSTED when the reply of `outputs` would be larger than `maxResponseBytes`; otherwise the most it can
+ * take.
+ */
 export function checkReplyBytes(
   outputs: Record<string, HostTensor>,
   maxResponseBytes: number,
   bytesOf: (tensor: HostTensor, alias: string) => number,
-): void {
+): number {
   let total = 0;
   for (const [alias, tensor] of Object.entries(outputs)) {
     total += bytesOf(tensor, alias);
@@ -93,4 +98,5 @@ export function checkReplyBytes(
       );
     }
   }
+  return total;
 }

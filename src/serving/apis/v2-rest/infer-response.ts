@@ -12,12 +12,13 @@ import { InvalidArgument } from '../../../errors.js';
 import { float16Value, type DType, type TypedArray } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorBytes } from '../../../graph/string-bytes.js';
-import { formatFloat } from '../rest/json-format.js';
-import { yieldToEventLoop } from '../rest/json-reader.js';
+import { isUtf8 } from '../../../graph/utf8.js';
+import { formatFloat, LONG_ELEMENT_BYTES } from '../rest/json-format.js';
+import { ASSEMBLED_REPLY_BYTES, checkReplyLength, ReplyAssembler } from '../rest/reply-assembler.js';
 import type { V2InferResult, V2Parameters, V2RequestedOutput } from '../v2/infer.js';
 
-/** Elements written between two yields to the event loop. */
-const ELEMENTS_PER_SLICE = 1 << 16;
+/** Elements written between two looks at the turn's time (ReplyAssembler.pause). */
+const ELEMENTS_PER_PAUSE = 256;
 
 export interface EncodedResponse {
   body: string | Buffer;
@@ -80,18 +81,31 @@ function elementText(tensor: HostTensor): (i: number) => string {
   }
 }
 
-/** The tensor's elements as a flat JSON array, written in slices. */
-async function flatJson(tensor: HostTensor): Promise<string> {
+/** The tensor's elements as a flat JSON array (a small reply's: see ASSEMBLED_REPLY_BYTES). */
+function flatJson(tensor: HostTensor): string {
   const write = elementText(tensor);
-  const parts: string[] = [];
-  for (let start = 0; start < tensor.size; start += ELEMENTS_PER_SLICE) {
-    const end = Math.min(tensor.size, start + ELEMENTS_PER_SLICE);
-    const slice = new Array<string>(end - start);
-    for (let i = start; i < end; i++) slice[i - start] = write(i);
-    parts.push(slice.join(','));
-    if (end < tensor.size) await yieldToEventLoop();
-  }
+  const parts = new Array<string>(tensor.size);
+  for (let i = 0; i < tensor.size; i++) parts[i] = write(i);
   return `[${parts.join(',')}]`;
+}
+
+/**
+ * The tensor's elements as a flat JSON array, written into `reply` a slice at a time; a long UTF-8 string element
+ * is escaped a slice at a time too.
+ */
+async function writeFlatJson(reply: ReplyAssembler, tensor: HostTensor): Promise<void> {
+  const write = elementText(tensor);
+  const elements = tensor.dtype === 'string' ? stringTensorBytes(tensor) : undefined;
+  reply.write('[');
+  for (let i = 0; i < tensor.size; i++) {
+    if (i > 0) reply.write(',');
+    const bytes = elements?.[i];
+    if (bytes !== undefined && bytes.byteLength >= LONG_ELEMENT_BYTES && isUtf8(bytes))
+      await reply.writeJsonString(bytes);
+    else reply.write(write(i));
+    if (i % ELEMENTS_PER_PAUSE === 0) await reply.pause();
+  }
+  reply.write(']');
 }
 
 /** The binary form of a tensor: little-endian elements, or for BYTES each element after its 4-byte length. */
@@ -117,13 +131,18 @@ function outputHead(output: V2InferResult['outputs'][number]): string {
   return `"name":${JSON.stringify(output.name)},"datatype":"${output.datatype}","shape":[${output.shape.join(',')}]`;
 }
 
-/** The reply's JSON header around the outputs' objects. */
-function headerJson(result: V2InferResult, outputs: readonly string[]): string {
+/** The reply's JSON header up to its outputs' objects. */
+function headerStart(result: V2InferResult): string {
   const id = result.id === undefined ? '' : `,"id":${JSON.stringify(result.id)}`;
   return (
     `{"model_name":${JSON.stringify(result.modelName)},"model_version":${JSON.stringify(result.modelVersion)}` +
-    `${id},"outputs":[${outputs.join(',')}]}`
+    `${id},"outputs":[`
   );
+}
+
+/** The reply's JSON header around the outputs' objects. */
+function headerJson(result: V2InferResult, outputs: readonly string[]): string {
+  return `${headerStart(result)}${outputs.join(',')}]}`;
 }
 
 /** An output sent as binary: its JSON object, which states the chunk's size. */
@@ -180,9 +199,10 @@ function sameBinaryHeader(kept: BinaryHeader, result: V2InferResult, chunks: rea
 
 /**
  * The response when every output goes back as binary (what Triton's binary clients ask for): the same bytes as
- * encodeInferResponse, without a promise, as nothing is written element by element.
+ * encodeInferResponse, without a promise, as nothing is written element by element. For a small reply (replyBound):
+ * a large one is copied into its Buffer a slice at a time by encodeInferResponse.
  */
-export function encodeBinaryInferResponse(result: V2InferResult): EncodedResponse {
+export function encodeBinaryInferResponse(result: V2InferResult, maxBytes = Infinity): EncodedResponse {
   const chunks: Buffer[] = [];
   let chunkBytes = 0;
   for (const output of result.outputs) {
@@ -190,6 +210,7 @@ export function encodeBinaryInferResponse(result: V2InferResult): EncodedRespons
     chunks.push(bytes);
     chunkBytes += bytes.byteLength;
   }
+  checkReplyLength(chunkBytes, maxBytes);
   let header = lastBinaryHeader;
   if (!header || !sameBinaryHeader(header, result, chunks)) {
     const outputs = result.outputs.map((output, i) => binaryOutputJson(output, chunks[i]!.byteLength));
@@ -210,10 +231,23 @@ export function encodeBinaryInferResponse(result: V2InferResult): EncodedRespons
   return withChunks(header.json, chunks, chunkBytes);
 }
 
-export async function encodeInferResponse(
-  result: V2InferResult,
-  isBinary: (name: string) => boolean,
-): Promise<EncodedResponse> {
+/**
+ * A bound on the reply's size, good enough to choose how to write it: JSON numbers at their longest, string elements
+ * at their bytes and quotes, binary outputs at their bytes.
+ */
+export function replyBound(result: V2InferResult, isBinary: (name: string) => boolean): number {
+  let bytes = 256;
+  for (const output of result.outputs) {
+    const { tensor } = output;
+    if (tensor.dtype === 'string') bytes += tensor.size * 3 + tensor.byteLength();
+    else bytes += isBinary(output.name) ? tensor.byteLength() : tensor.size * 25;
+    if (bytes >= ASSEMBLED_REPLY_BYTES) break;
+  }
+  return bytes;
+}
+
+/** A reply written as one string, and its binary chunks (a small reply). */
+function encodeSmall(result: V2InferResult, isBinary: (name: string) => boolean, maxBytes: number): EncodedResponse {
   const chunks: Buffer[] = [];
   const outputs: string[] = [];
   let chunkBytes = 0;
@@ -225,10 +259,55 @@ export async function encodeInferResponse(
       outputs.push(binaryOutputJson(output, bytes.byteLength));
     } else {
       checkJsonOutputDtype(output.name, output.tensor.dtype);
-      outputs.push(`{${outputHead(output)},"data":${await flatJson(output.tensor)}}`);
+      outputs.push(`{${outputHead(output)},"data":${flatJson(output.tensor)}}`);
     }
   }
   const json = headerJson(result, outputs);
+  checkReplyLength(Buffer.byteLength(json, 'utf8') + chunkBytes, maxBytes);
   if (chunks.length === 0) return { body: json };
   return withChunks(json, chunks, chunkBytes);
+}
+
+/** A large reply, assembled a slice at a time (../rest/reply-assembler.ts). */
+async function encodeAssembled(
+  result: V2InferResult,
+  isBinary: (name: string) => boolean,
+  maxBytes: number,
+): Promise<EncodedResponse> {
+  const reply = new ReplyAssembler(maxBytes);
+  const chunks: Buffer[] = [];
+  reply.write(headerStart(result));
+  for (const [i, output] of result.outputs.entries()) {
+    if (i > 0) reply.write(',');
+    if (isBinary(output.name)) {
+      const bytes = binaryOf(output.tensor);
+      chunks.push(bytes);
+      reply.write(binaryOutputJson(output, bytes.byteLength));
+    } else {
+      checkJsonOutputDtype(output.name, output.tensor.dtype);
+      reply.write(`{${outputHead(output)},"data":`);
+      await writeFlatJson(reply, output.tensor);
+      reply.write('}');
+    }
+    await reply.pause();
+  }
+  reply.write(']}');
+  if (chunks.length === 0) return { body: await reply.toBuffer() };
+  const headerLength = reply.byteLength;
+  for (const chunk of chunks) reply.writeBytes(chunk);
+  return { body: await reply.toBuffer(), headerLength };
+}
+
+/**
+ * The response, JSON header and binary chunks, of at most `maxBytes` (--max_response_bytes). A large one is written
+ * a slice at a time, so that no turn of the event loop holds it for long.
+ */
+export async function encodeInferResponse(
+  result: V2InferResult,
+  isBinary: (name: string) => boolean,
+  maxBytes = Infinity,
+): Promise<EncodedResponse> {
+  return replyBound(result, isBinary) < ASSEMBLED_REPLY_BYTES
+    ? encodeSmall(result, isBinary, maxBytes)
+    : encodeAssembled(result, isBinary, maxBytes);
 }

@@ -14,9 +14,9 @@ import { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorFromBytes } from '../../../graph/string-bytes.js';
 import { boundedElementCount } from '../../core/request-limits.js';
 import { PackedArray } from '../rest/json-packed.js';
-import { yieldToEventLoop, type JsonValue } from '../rest/json-reader.js';
+import { LONG_STRING_BYTES, stringWork, WorkSlices, yieldToEventLoop, type JsonValue } from '../rest/json-reader.js';
 import { jsonToTensor } from '../rest/json-tensors.js';
-import { jsonTypeName, previewJson } from '../rest/json-values.js';
+import { jsonTypeName, longUtf8Value, previewJson } from '../rest/json-values.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
 import { chargeV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
 import type { V2RestInput } from './infer-request.js';
@@ -82,6 +82,7 @@ async function* jsonLeaves(data: JsonValue): AsyncGenerator<JsonValue> {
 async function measureJsonStrings(input: V2RestInput, data: JsonValue): Promise<{ strings: string[]; bytes: number }> {
   const strings: string[] = [];
   let bytes = 0;
+  const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for await (const leaf of jsonLeaves(data)) {
     if (leaf instanceof PackedArray && leaf.size === 0) continue;
     if (typeof leaf !== 'string') {
@@ -90,9 +91,21 @@ async function measureJsonStrings(input: V2RestInput, data: JsonValue): Promise<
       );
     }
     strings.push(leaf);
+    if (slices.full(stringWork(leaf))) await yieldToEventLoop();
     bytes += Buffer.byteLength(leaf, 'utf8');
   }
   return { strings, bytes };
+}
+
+/** Each string's UTF-8 bytes, a long one's encoding in a turn of its own. */
+async function utf8Elements(strings: readonly string[]): Promise<Uint8Array[]> {
+  const elements = new Array<Uint8Array>(strings.length);
+  const slices = new WorkSlices(ELEMENTS_PER_SLICE);
+  for (const [i, text] of strings.entries()) {
+    if (slices.full(stringWork(text))) await yieldToEventLoop();
+    elements[i] = text.length > LONG_STRING_BYTES ? await longUtf8Value(text) : Buffer.from(text, 'utf8');
+  }
+  return elements;
 }
 
 /** JSON numbers or booleans: the element count, however nested (packed arrays counted by their shape). */
@@ -208,9 +221,7 @@ function binaryTensor(
 async function decode(measured: Measured, body: Uint8Array): Promise<HostTensor> {
   const { input, dtype, count } = measured;
   if (dtype === 'string') {
-    const elements = measured.strings
-      ? measured.strings.map((s) => Buffer.from(s, 'utf8'))
-      : await binaryStrings(input, body, count);
+    const elements = measured.strings ? await utf8Elements(measured.strings) : await binaryStrings(input, body, count);
     return stringTensorFromBytes(input.shape, elements);
   }
   if (input.binary) {

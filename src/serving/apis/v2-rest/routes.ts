@@ -14,13 +14,15 @@ import type { RequestObserver } from '../shared/request-event.js';
 import {
   bodyBytes,
   errorReply,
+  jsonContentType,
   restRequestOf,
   sendReply,
   withTimeout,
   type RestReply,
   type RestRequest,
 } from '../rest/http-common.js';
-import { readRequestJson, type JsonObject } from '../rest/json-reader.js';
+import { readRequestJson, yieldToEventLoop, type JsonObject } from '../rest/json-reader.js';
+import { holdsLargeTensor } from '../../request-buffers.js';
 import { isJsonObject } from '../rest/json-values.js';
 import { modelConfigV2 } from '../v2/config.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
@@ -48,7 +50,9 @@ import {
   encodeBinaryInferResponse,
   encodeInferResponse,
   outputIsBinary,
+  replyBound,
 } from './infer-response.js';
+import { ASSEMBLED_REPLY_BYTES } from '../rest/reply-assembler.js';
 import { decodeBinaryInputs, decodeInputs } from './input-tensors.js';
 import { parseV2Path, type V2Route } from './paths.js';
 
@@ -146,13 +150,19 @@ async function infer(
   const inferOptions: V2InferOptions = { target, inputsOwned: true };
   if (request.connection !== undefined) inferOptions.connection = request.connection;
   if (deadline !== undefined) inferOptions.deadline = deadline;
+  // The hand-off to a worker walks a large input once more (packs its strings, copies a view): in a turn of its own.
+  if (holdsLargeTensor(inputs.map((input) => input.tensor))) await yieldToEventLoop();
   const result = await inferV2(core, v2Request, inferOptions);
   // inferV2 answers the outputs checkV2Outputs named, so `allBinary` holds for the result's outputs.
-  const encoded = allBinary ? encodeBinaryInferResponse(result) : await encodeInferResponse(result, binary);
+  const { maxResponseBytes } = core.limits;
+  const encoded =
+    allBinary && replyBound(result, binary) < ASSEMBLED_REPLY_BYTES
+      ? encodeBinaryInferResponse(result, maxResponseBytes)
+      : await encodeInferResponse(result, binary, maxResponseBytes);
   const reply: RestReply = {
     status: 200,
     body: encoded.body,
-    contentType: encoded.headerLength === undefined ? 'application/json' : 'application/octet-stream',
+    contentType: encoded.headerLength === undefined ? jsonContentType(encoded.body) : 'application/octet-stream',
     version: Number(result.modelVersion),
   };
   if (encoded.headerLength !== undefined)

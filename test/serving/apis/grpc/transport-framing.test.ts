@@ -1,7 +1,11 @@
 /** The gRPC transport's message framing: reassembly across chunks, the limit on the prefix, memory following data. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { frameMessage, MessageReader } from '../../../../src/serving/apis/grpc/transport/message-framing.js';
+import {
+  frameMessage,
+  framedChunks,
+  MessageReader,
+} from '../../../../src/serving/apis/grpc/transport/message-framing.js';
 
 function readAll(reader: MessageReader, chunks: Buffer[]): { body: Buffer; compressed: boolean }[] {
   const out: { body: Buffer; compressed: boolean }[] = [];
@@ -36,6 +40,19 @@ describe('gRPC message framing', () => {
     const read = readAll(new MessageReader(8 * 1024 * 1024), chunked(frameMessage(message), 16_384));
     assert.equal(read.length, 1);
     assert.ok(read[0]?.body.equals(message));
+  });
+
+  it('frames a large message as its prefix and the message itself, uncopied', () => {
+    const small = Buffer.from('small');
+    assert.deepEqual(framedChunks(small), [frameMessage(small)]);
+    const large = new Uint8Array(2 * 1024 * 1024).fill(7);
+    const chunks = framedChunks(large);
+    assert.equal(chunks.length, 2);
+    assert.deepEqual(Buffer.concat(chunks), frameMessage(large));
+    assert.equal(chunks[1]?.buffer, large.buffer, 'the message is not copied');
+    const read = readAll(new MessageReader(4 * 1024 * 1024), chunks);
+    assert.equal(read.length, 1);
+    assert.ok(read[0]?.body.equals(large));
   });
 
   it('passes the compressed flag on', () => {

@@ -12,7 +12,7 @@ import { DeadlineExceeded, Internal, ResourceExhausted, Unimplemented } from '..
 import type { ClientConnection } from '../../../worker/client-connection.js';
 import { toGrpcStatus } from '../status.js';
 import { ACCEPTED_ENCODINGS, decompressMessage, UnsupportedEncoding } from './compression.js';
-import { frameMessage, MessageReader } from './message-framing.js';
+import { framedChunks, MessageReader } from './message-framing.js';
 import type { ServedMethod } from './method-table.js';
 import { submitOkTrailersNow } from './prompt-trailers.js';
 import { OK_TRAILERS, RESPONSE_HEADERS, statusTrailers, trailersOnly, type CallStatus } from './status-headers.js';
@@ -203,7 +203,9 @@ export abstract class GrpcCall extends EventEmitter {
       this.headersSent = true;
       this.stream.respond(RESPONSE_HEADERS, RESPOND_WITH_MESSAGES);
     }
-    this.stream.write(frameMessage(message), callback);
+    const chunks = framedChunks(message);
+    for (let i = 0; i < chunks.length - 1; i++) this.stream.write(chunks[i]);
+    this.stream.write(chunks[chunks.length - 1], callback);
     return true;
   }
 
@@ -232,7 +234,9 @@ export abstract class GrpcCall extends EventEmitter {
     if (stream.destroyed || stream.closed) return;
     stream.respond(RESPONSE_HEADERS, RESPOND_WITH_MESSAGES);
     stream.on('wantTrailers', alone ? sendOkTrailersPromptly : sendOkTrailers);
-    stream.end(frameMessage(message));
+    const chunks = framedChunks(message);
+    for (let i = 0; i < chunks.length - 1; i++) stream.write(chunks[i]);
+    stream.end(chunks[chunks.length - 1]);
   }
 
   private readEnded = false;

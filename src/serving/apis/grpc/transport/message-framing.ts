@@ -126,6 +126,21 @@ export class MessageReader {
   }
 }
 
+/**
+ * A message past this is sent as its prefix and itself, two chunks of the stream, rather than copied behind its
+ * prefix: copying a 24 MiB reply into fresh memory took 18 ms of a turn on this project's machine.
+ */
+const COPY_FRAMED_BELOW = 1024 * 1024;
+
+/** `message` framed for the stream: one chunk, or for a large message its prefix and the message uncopied. */
+export function framedChunks(message: Uint8Array): Buffer[] {
+  if (message.byteLength < COPY_FRAMED_BELOW) return [frameMessage(message)];
+  const prefix = Buffer.allocUnsafe(PREFIX_BYTES);
+  prefix[0] = 0;
+  prefix.writeUInt32BE(message.byteLength, 1);
+  return [prefix, Buffer.from(message.buffer, message.byteOffset, message.byteLength)];
+}
+
 /** `message` with its 5-byte prefix (uncompressed: flowserve sends responses as they are). */
 export function frameMessage(message: Uint8Array): Buffer {
   const framed = Buffer.allocUnsafe(PREFIX_BYTES + message.byteLength);
