@@ -89,17 +89,47 @@ export function holdsLargeTensor(tensors: Iterable<HostTensor>): boolean {
   return false;
 }
 
+/** Whether `elements` are consecutive views that fill one buffer exactly, from its start: packed already. */
+export function fillOneBuffer(elements: readonly Uint8Array[]): boolean {
+  const first = elements[0];
+  if (first === undefined || first.byteOffset !== 0) return false;
+  let at = 0;
+  for (const element of elements) {
+    if (element.buffer !== first.buffer || element.byteOffset !== at) return false;
+    at += element.byteLength;
+  }
+  return at === first.buffer.byteLength;
+}
+
+/** String elements copied into a packed buffer between two turns of the event loop (a view is made of each). */
+const PACK_SLICE_ELEMENTS = 10_000;
+
 /**
- * A string tensor of one long element that is a view into a larger buffer (a gRPC request message's) as a tensor
- * whose element has a buffer of its own, its pages taken a slice a turn (takenInSlices) before the copy. A worker
- * is then handed that buffer, moved rather than copied (worker-pool.ts, wireStrings): packing a 24 MiB element into
- * fresh memory took 35 ms of one turn on this project's machine. Any other tensor is returned as it is.
+ * A string tensor of more than LARGE_TENSOR_BYTES as one whose elements are consecutive views of one buffer of its
+ * own (fillOneBuffer), its pages taken and its elements copied in a slice a turn. A worker is then handed that buffer,
+ * moved rather than packed again in one turn (worker-pool.ts, wireStrings): packing a 24 MiB element into fresh
+ * memory took 35 ms of one turn on this project's machine. Any other tensor is returned as it is.
  */
-export async function withOwnedLoneString(tensor: HostTensor): Promise<HostTensor> {
-  if (tensor.dtype !== 'string' || tensor.size !== 1) return tensor;
-  const element = (tensor.data as Uint8Array[])[0] as Uint8Array;
-  if (element.byteLength <= LARGE_TENSOR_BYTES || element.byteLength === element.buffer.byteLength) return tensor;
-  const owned = new Uint8Array(await takenInSlices(element.byteLength));
-  owned.set(element);
-  return new HostTensor('string', tensor.shape, [owned]);
+export async function withPackedStrings(tensor: HostTensor): Promise<HostTensor> {
+  if (tensor.dtype !== 'string') return tensor;
+  const elements = tensor.data as Uint8Array[];
+  if (fillOneBuffer(elements)) return tensor;
+  let total = 0;
+  for (const element of elements) total += element.byteLength;
+  if (total <= LARGE_TENSOR_BYTES) return tensor;
+  const packed = new Uint8Array(await takenInSlices(total));
+  const views = new Array<Uint8Array>(elements.length);
+  let at = 0;
+  let copied = 0;
+  for (const [i, element] of elements.entries()) {
+    if (copied >= TAKE_SLICE_BYTES || (i > 0 && i % PACK_SLICE_ELEMENTS === 0)) {
+      await setImmediate();
+      copied = 0;
+    }
+    packed.set(element, at);
+    views[i] = packed.subarray(at, at + element.byteLength);
+    at += element.byteLength;
+    copied += element.byteLength;
+  }
+  return new HostTensor('string', tensor.shape, views);
 }

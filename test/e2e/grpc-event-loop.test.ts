@@ -39,6 +39,9 @@ describe('gRPC: no request holds the event loop', () => {
   const predict = (model: string, tensor: Record<string, unknown>) =>
     predictType.encode(predictType.fromObject({ model_spec: { name: model }, inputs: { x: tensor } })).finish();
   const dims = (...sizes: (number | string)[]) => ({ dim: sizes.map((size) => ({ size })) });
+  const modelInferType = protobufRoot().lookupType('inference.ModelInferRequest');
+  const modelInfer = (message: Record<string, unknown>) =>
+    modelInferType.encode(modelInferType.fromObject(message)).finish();
 
   before(async () => {
     writeIdentityModel(join(base, 'anyf'), 1, 'float32', []);
@@ -66,7 +69,8 @@ describe('gRPC: no request holds the event loop', () => {
   test('hostile headers and valid Predicts of up to 30 MiB, with health checks every 20 ms', async () => {
     const rows = (30 * MiB) / (FEATURES * 4);
     const content = new Float32Array(rows * FEATURES).map((_, i) => (i % 7) * 0.25);
-    const requests: [string, Uint8Array, number][] = [
+    // [name, message, expected status code, method (default: Predict)]
+    const requests: [string, Uint8Array, number, string?][] = [
       [
         '16 MiB tensor_content',
         predict('sum', {
@@ -95,6 +99,17 @@ describe('gRPC: no request holds the event loop', () => {
         'one 24 MiB string, and its reply',
         predict('str', { dtype: 7, tensor_shape: dims(1), string_val: [Buffer.alloc(24 * MiB, 0x61)] }),
         0,
+      ],
+      [
+        'ModelInfer, one 24 MiB BYTES element, and its reply',
+        modelInfer({
+          model_name: 'str',
+          inputs: [
+            { name: 'x', datatype: 'BYTES', shape: [1], contents: { bytes_contents: [Buffer.alloc(24 * MiB, 0x61)] } },
+          ],
+        }),
+        0,
+        '/inference.GRPCInferenceService/ModelInfer',
       ],
       [
         '130,000,000 strings',
@@ -132,9 +147,9 @@ describe('gRPC: no request holds the event loop', () => {
     })();
     const results: { name: string; code: number; expected: number; maxDelayMs: number; maxTurnCpuMs: number }[] = [];
     try {
-      for (const [name, bytes, expected] of requests) {
+      for (const [name, bytes, expected, method] of requests) {
         await server.command('reset');
-        const { err } = await call('/tensorflow.serving.PredictionService/Predict', bytes);
+        const { err } = await call(method ?? '/tensorflow.serving.PredictionService/Predict', bytes);
         const { maxDelayMs, maxTurnCpuMs } = await server.command('stats');
         results.push({
           name,

@@ -1,7 +1,8 @@
 /**
  * Large REST replies and long string elements, served by a server in its own process while health checks run:
- * millions of numbers and one 24 MiB string, in and out, over /v1 predict and /v2 infer (JSON and binary), without
- * a turn of the event loop held past the bound (rest/reply-assembler.ts); and --max_response_bytes refusing them.
+ * millions of numbers and 24 MiB of strings (one or two), in and out, over /v1 predict and /v2 infer (JSON and
+ * binary), without a turn of the event loop held past the bound (rest/reply-assembler.ts); and --max_response_bytes
+ * refusing them.
  */
 import assert from 'node:assert/strict';
 import { rmSync } from 'node:fs';
@@ -67,6 +68,12 @@ function exchanges(): Exchange[] {
       path: '/v1/models/text:predict',
       body: json({ instances: [text] }),
       check: (_, body) => assert.equal((parsed(body).predictions as string[])[0], text),
+    },
+    {
+      what: 'v1 predict, two 12 MiB strings',
+      path: '/v1/models/text:predict',
+      body: json({ instances: [text.slice(0, 12 << 20), text.slice(12 << 20)] }),
+      check: (_, body) => assert.equal((parsed(body).predictions as string[]).join(''), text),
     },
     {
       what: 'v1 predict, 16 MiB as {"b64": …}',

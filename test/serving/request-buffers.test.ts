@@ -4,6 +4,7 @@ import { DTYPES, type TypedArray } from '../../src/graph/dtype.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import {
   allocateForRequest,
+  fillOneBuffer,
   holdsLargeTensor,
   LARGE_TENSOR_BYTES,
   LARGE_TENSOR_STRINGS,
@@ -11,7 +12,7 @@ import {
   storageWith,
   TAKE_SLICE_BYTES,
   takenInSlices,
-  withOwnedLoneString,
+  withPackedStrings,
 } from '../../src/serving/request-buffers.js';
 
 describe('allocateForRequest', () => {
@@ -104,21 +105,38 @@ describe('takenInSlices and storageWith: large request storage prepared a slice 
 });
 
 describe('large tensors', () => {
-  it('a lone long string element viewing a larger buffer gets a buffer of its own; other tensors stay as they are', async () => {
-    const message = new Uint8Array(LARGE_TENSOR_BYTES + 100).fill(0x61);
-    const view = message.subarray(10, LARGE_TENSOR_BYTES + 90);
-    const owned = await withOwnedLoneString(new HostTensor('string', [1], [view]));
-    const element = (owned.data as Uint8Array[])[0] as Uint8Array;
-    assert.notEqual(element.buffer, message.buffer);
-    assert.equal(element.byteLength, element.buffer.byteLength);
-    assert.deepEqual(element, view);
-    assert.deepEqual(owned.shape, [1]);
-    const short = new HostTensor('string', [1], [message.subarray(0, 10)]);
-    assert.equal(await withOwnedLoneString(short), short, 'a short element is left in place');
-    const two = new HostTensor('string', [2], [view, view]);
-    assert.equal(await withOwnedLoneString(two), two);
+  it('large string tensors are packed into one buffer of their own, in order; others stay as they are', async () => {
+    const message = new Uint8Array(LARGE_TENSOR_BYTES + 100).map((_, i) => i & 0xff);
+    const views = [
+      message.subarray(10, 600_000),
+      message.subarray(0, 0),
+      message.subarray(600_000, LARGE_TENSOR_BYTES + 100),
+    ];
+    const packed = await withPackedStrings(new HostTensor('string', [3], views));
+    const elements = packed.data as Uint8Array[];
+    assert.ok(fillOneBuffer(elements), 'consecutive views filling one buffer');
+    assert.notEqual(elements[0]?.buffer, message.buffer);
+    for (const [i, view] of views.entries()) assert.deepEqual(elements[i], view);
+    assert.deepEqual(packed.shape, [3]);
+    assert.equal(await withPackedStrings(packed), packed, 'packed already: left as it is');
+    const lone = new Uint8Array(LARGE_TENSOR_BYTES + 1);
+    const owned = new HostTensor('string', [1], [lone]);
+    assert.equal(await withPackedStrings(owned), owned, 'a lone element filling its own buffer is packed already');
+    const short = new HostTensor('string', [2], [message.subarray(0, 10), message.subarray(20, 30)]);
+    assert.equal(await withPackedStrings(short), short, 'small tensors are left in place');
     const floats = new HostTensor('float32', [1], new Float32Array(1));
-    assert.equal(await withOwnedLoneString(floats), floats);
+    assert.equal(await withPackedStrings(floats), floats);
+  });
+
+  it('fillOneBuffer: consecutive views from the start to the end of one buffer, and nothing else', () => {
+    const buffer = new ArrayBuffer(10);
+    const at = (from: number, to: number) => new Uint8Array(buffer, from, to - from);
+    assert.equal(fillOneBuffer([at(0, 4), at(4, 4), at(4, 10)]), true);
+    assert.equal(fillOneBuffer([at(0, 4), at(5, 10)]), false, 'a gap');
+    assert.equal(fillOneBuffer([at(0, 4), at(4, 9)]), false, 'short of the end');
+    assert.equal(fillOneBuffer([at(1, 10)]), false, 'not from the start');
+    assert.equal(fillOneBuffer([at(0, 4), new Uint8Array(6)]), false, 'another buffer');
+    assert.equal(fillOneBuffer([]), false);
   });
 
   it('holdsLargeTensor: past LARGE_TENSOR_BYTES, or past LARGE_TENSOR_STRINGS strings', () => {

@@ -100,16 +100,24 @@ describe('the flat run messages between the main thread and a worker', () => {
   });
 });
 
-test('a lone string element that fills a buffer of its own goes to the worker uncopied when the caller gave it up', () => {
+test('string elements that fill one buffer go to the worker as that buffer when the caller gave them up', () => {
   const only = new Uint8Array(new ArrayBuffer(16)).fill(0x61);
   const taken = toWire(new HostTensor('string', [1], [only]), true).data as PackedStrings;
-  assert.equal(taken.bytes, only);
+  assert.equal(taken.bytes.buffer, only.buffer);
   assert.deepEqual([...taken.ends], [16]);
   const kept = toWire(new HostTensor('string', [1], [only])).data as PackedStrings;
-  assert.notEqual(kept.bytes, only, 'not given up: a copy');
+  assert.notEqual(kept.bytes.buffer, only.buffer, 'not given up: a copy');
   assert.deepEqual(kept.bytes, only);
   const part = only.subarray(2);
-  assert.notEqual((toWire(new HostTensor('string', [1], [part]), true).data as PackedStrings).bytes, part);
-  const two = toWire(new HostTensor('string', [2], [only, only]), true).data as PackedStrings;
-  assert.deepEqual([...two.ends], [16, 32]);
+  assert.notEqual(
+    (toWire(new HostTensor('string', [1], [part]), true).data as PackedStrings).bytes.buffer,
+    only.buffer,
+  );
+  const halves = [only.subarray(0, 6), only.subarray(6)];
+  const packed = toWire(new HostTensor('string', [2], halves), true).data as PackedStrings;
+  assert.equal(packed.bytes.buffer, only.buffer, 'consecutive views of one buffer: that buffer');
+  assert.deepEqual([...packed.ends], [6, 16]);
+  const twice = toWire(new HostTensor('string', [2], [only, only]), true).data as PackedStrings;
+  assert.notEqual(twice.bytes.buffer, only.buffer);
+  assert.deepEqual([...twice.ends], [16, 32]);
 });

@@ -12,7 +12,7 @@ import {
   LARGE_TENSOR_STRINGS,
   storageWith,
   takenInSlices,
-  withOwnedLoneString,
+  withPackedStrings,
 } from '../../request-buffers.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
@@ -81,7 +81,7 @@ export function predictionService(
           storage = storageWith(await takenInSlices(bytes));
       }
       const tensor = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
-      inputs[alias] = large ? await withOwnedLoneString(tensor) : tensor;
+      inputs[alias] = large ? await withPackedStrings(tensor) : tensor;
     }
     // The hand-off to a worker walks a large input once more (50,000 strings: 20–40 ms on a slow machine): in a turn
     // of its own too.

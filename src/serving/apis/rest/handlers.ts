@@ -10,7 +10,8 @@ import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
 import { readRequestJson, yieldToEventLoop, type JsonObject } from './json-reader.js';
-import { holdsLargeTensor } from '../../request-buffers.js';
+import { holdsLargeTensor, withPackedStrings } from '../../request-buffers.js';
+import type { HostTensor } from '../../../graph/host-tensor.js';
 import { joinPieces } from './json-format.js';
 import { decodePredictBody, predictResponsePieces } from './json-tensors.js';
 import { ASSEMBLED_REPLY_BYTES, assembleJson } from './reply-assembler.js';
@@ -71,8 +72,13 @@ export async function predictAction(
   const body = await readJsonBody(bytes, core, true);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
   const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
-  // The hand-off to a worker walks a large input once more (packs its strings, copies a view): in a turn of its own.
-  if (holdsLargeTensor(Object.values(decoded.inputs))) await yieldToEventLoop();
+  if (holdsLargeTensor(Object.values(decoded.inputs))) {
+    // Long strings are packed a slice a turn, and moved to the worker rather than packed in one turn; the hand-off,
+    // which walks a large input once more, gets a turn of its own.
+    for (const alias in decoded.inputs)
+      decoded.inputs[alias] = await withPackedStrings(decoded.inputs[alias] as HostTensor);
+    await yieldToEventLoop();
+  }
   // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.
   const result = await core.run({
     model: route.selector,

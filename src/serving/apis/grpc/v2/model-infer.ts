@@ -1,5 +1,7 @@
 /** One ModelInferRequest, for ModelInfer and for each message of ModelStreamInfer. */
+import { setImmediate } from 'node:timers/promises';
 import { PayloadTooLarge } from '../../../../errors.js';
+import { holdsLargeTensor, withPackedStrings } from '../../../request-buffers.js';
 import type { ServingCore } from '../../../core/types.js';
 import { inferV2, type V2InferResult } from '../../v2/infer.js';
 import { decodeInferRequest } from './infer-inputs.js';
@@ -25,6 +27,13 @@ export async function modelInferOnce(
 ): Promise<EncodedInferResponse> {
   const decoding = decodeInferRequest(core, wire, call.deadline);
   const decoded = decoding instanceof Promise ? await decoding : decoding;
+  const { inputs } = decoded.request;
+  if (holdsLargeTensor(inputs.map((input) => input.tensor))) {
+    // Long strings are packed into a buffer of their own a slice a turn, and moved to the worker rather than packed
+    // in one turn; the hand-off, which walks a large input once more, gets a turn of its own.
+    for (const input of inputs) input.tensor = await withPackedStrings(input.tensor);
+    await setImmediate();
+  }
   const result = await inferV2(core, decoded.request, {
     target: decoded.target,
     inputsOwned: true,
@@ -32,6 +41,8 @@ export async function modelInferOnce(
     ...(call.connection === undefined ? {} : { connection: call.connection }),
   });
   const raw = sendsRawOutputs(result, decoded.inputsCameRaw, decoded.request.inputs.length);
+  // The reply's tensors came from the worker's message in this turn: a large one is encoded in a turn of its own.
+  if (holdsLargeTensor(result.outputs.map((output) => output.tensor))) await setImmediate();
   const encoded = encode(result, raw);
   if (encoded.byteLength > maxSendMessageBytes) {
     throw new PayloadTooLarge(
