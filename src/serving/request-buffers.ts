@@ -89,7 +89,11 @@ export function holdsLargeTensor(tensors: Iterable<HostTensor>): boolean {
   return false;
 }
 
-/** Whether `elements` are consecutive views that fill one buffer exactly, from its start: packed already. */
+/**
+ * Whether `elements` are consecutive views that fill one buffer exactly, from its start: packed already. Never for
+ * an empty buffer: empty elements may all be one shared constant (dtype.ts, EMPTY_BYTES), which moving to a worker
+ * would detach for every later user (the soak found it: "Cannot perform Construct on a detached ArrayBuffer").
+ */
 export function fillOneBuffer(elements: readonly Uint8Array[]): boolean {
   const first = elements[0];
   if (first === undefined || first.byteOffset !== 0) return false;
@@ -98,7 +102,7 @@ export function fillOneBuffer(elements: readonly Uint8Array[]): boolean {
     if (element.buffer !== first.buffer || element.byteOffset !== at) return false;
     at += element.byteLength;
   }
-  return at === first.buffer.byteLength;
+  return at > 0 && at === first.buffer.byteLength;
 }
 
 /** String elements copied into a packed buffer between two turns of the event loop (a view is made of each). */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { DTYPES, type TypedArray } from '../../src/graph/dtype.js';
+import { DTYPES, EMPTY_BYTES, type TypedArray } from '../../src/graph/dtype.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import {
   allocateForRequest,
@@ -137,6 +137,7 @@ describe('large tensors', () => {
     assert.equal(fillOneBuffer([at(1, 10)]), false, 'not from the start');
     assert.equal(fillOneBuffer([at(0, 4), new Uint8Array(6)]), false, 'another buffer');
     assert.equal(fillOneBuffer([]), false);
+    assert.equal(fillOneBuffer([EMPTY_BYTES, EMPTY_BYTES]), false, 'an empty buffer: maybe a shared constant');
   });
 
   it('holdsLargeTensor: past LARGE_TENSOR_BYTES, or past LARGE_TENSOR_STRINGS strings', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it, test } from 'node:test';
+import { EMPTY_BYTES } from '../../../src/graph/dtype.js';
 import { HostTensor } from '../../../src/graph/host-tensor.js';
 import { toWire } from '../../../src/serving/worker/worker-pool.js';
 import {
@@ -117,6 +118,10 @@ test('string elements that fill one buffer go to the worker as that buffer when 
   const packed = toWire(new HostTensor('string', [2], halves), true).data as PackedStrings;
   assert.equal(packed.bytes.buffer, only.buffer, 'consecutive views of one buffer: that buffer');
   assert.deepEqual([...packed.ends], [6, 16]);
+  // Empty elements may be one shared constant: never moved (the soak's "detached ArrayBuffer").
+  const empties = toWire(new HostTensor('string', [3], [EMPTY_BYTES, EMPTY_BYTES, EMPTY_BYTES]), true);
+  assert.notEqual((empties.data as PackedStrings).bytes.buffer, EMPTY_BYTES.buffer);
+  assert.equal(EMPTY_BYTES.buffer.byteLength, 0);
   const twice = toWire(new HostTensor('string', [2], [only, only]), true).data as PackedStrings;
   assert.notEqual(twice.bytes.buffer, only.buffer);
   assert.deepEqual([...twice.ends], [16, 32]);
