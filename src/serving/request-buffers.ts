@@ -137,3 +137,15 @@ export async function withPackedStrings(tensor: HostTensor): Promise<HostTensor>
   }
   return new HostTensor('string', tensor.shape, views);
 }
+
+/**
+ * A request's own large inputs (RunRequest.inputsOwned, holdsLargeTensor) made ready for the hand-off to a worker:
+ * their long strings packed (withPackedStrings), then a turn of the event loop given back, since the hand-off walks a
+ * large input once more.
+ */
+export async function readyForHandOff(inputs: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  const ready: Record<string, HostTensor> = {};
+  for (const [alias, tensor] of Object.entries(inputs)) ready[alias] = await withPackedStrings(tensor);
+  await setImmediate();
+  return ready;
+}

@@ -16,6 +16,7 @@ import {
   type ServingDevice,
 } from '../config/model-server-config.js';
 import { deadlinePassed, DroppedAtDeadline } from '../deadline.js';
+import { holdsLargeTensor, readyForHandOff } from '../request-buffers.js';
 import { emptyRequestTiming } from '../run-timing.js';
 import { ServingMetrics, type RequestRecord } from '../metrics/serving-metrics.js';
 import { WorkerPool } from '../worker/worker-pool.js';
@@ -303,15 +304,19 @@ export class ServingCoreImpl implements ServingCore {
       const { servable } = handle;
       const signatureName = resolveSignatureName(servable, request.signatureName);
       const signature = servable.signatures[signatureName] as Signature;
-      const inputs = modelInputs(signature, signatureName, request, {
+      const admitted = modelInputs(signature, signatureName, request, {
         maxInputBytes: this.limits.maxInputBytes,
         maxExamples: this.maxExamplesPerRequest,
       });
+      const inputsOwned = request.inputsOwned ?? false;
+      // Checked here, not awaited for every request: a small request's run starts in the turn it arrived in.
+      const inputs =
+        inputsOwned && holdsLargeTensor(Object.values(admitted)) ? await readyForHandOff(admitted) : admitted;
       const outputAliases = resolveOutputAliases(signature, request.outputFilter);
       // Decoding may have used up the time: a request already late is not queued at all.
       if (deadlinePassed(request.deadline)) throw new DroppedAtDeadline('before the request reached a queue');
       const outputs = await servable.run(signatureName, inputs, outputAliases, {
-        inputsOwned: request.inputsOwned ?? false,
+        inputsOwned,
         timing,
         ...(request.deadline === undefined ? {} : { deadline: request.deadline }),
         ...(request.connection === undefined ? {} : { connection: request.connection }),

@@ -12,7 +12,6 @@ import {
   LARGE_TENSOR_STRINGS,
   storageWith,
   takenInSlices,
-  withPackedStrings,
 } from '../../request-buffers.js';
 import { classify, regress } from '../shared/inference.js';
 import { responseSpec, targetFromSpec } from '../shared/model-spec.js';
@@ -66,13 +65,11 @@ export function predictionService(
     const sent = Object.entries(request.inputs ?? {});
     admission.checkNames(sent.map(([alias]) => alias));
     const inputs: Record<string, HostTensor> = {};
-    let large = false;
     for (const [alias, proto] of sent) {
       // grpc-js assembled the message in this turn of the event loop (48 MiB: ~35 ms): copy a large tensor in a turn
       // of its own, so that no turn holds the loop for both.
       let storage: TensorStorage = allocateForRequest;
       if (proto.wireBody.byteLength > LARGE_TENSOR_BYTES || isLargeStringInput(proto)) {
-        large = true;
         await setImmediate();
         // Its storage's pages are taken a slice a turn first (fresh memory's first write is dear on some machines),
         // never more than the request holds and only within --max_input_bytes; admission still decides.
@@ -80,12 +77,10 @@ export function predictionService(
         if (bytes !== undefined && bytes <= core.limits.maxInputBytes)
           storage = storageWith(await takenInSlices(bytes));
       }
-      const tensor = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
-      inputs[alias] = large ? await withPackedStrings(tensor) : tensor;
+      inputs[alias] = decodeTensorProto(proto, alias, (header) => admission.admit(alias, header), storage);
     }
-    // The hand-off to a worker walks a large input once more (50,000 strings: 20–40 ms on a slow machine): in a turn
-    // of its own too.
-    if (large) await setImmediate();
+    // The hand-off to a worker, which walks a large input once more (50,000 strings: 20–40 ms on a slow machine), gets
+    // a turn of its own in core.run (request-buffers.ts, readyForHandOff).
     const result = await core.run({
       model: selector,
       signatureName,

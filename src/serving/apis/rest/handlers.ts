@@ -9,9 +9,7 @@ import { signatureDefMap } from '../shared/signature-def.js';
 import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
-import { readRequestJson, yieldToEventLoop, type JsonObject } from './json-reader.js';
-import { holdsLargeTensor, withPackedStrings } from '../../request-buffers.js';
-import type { HostTensor } from '../../../graph/host-tensor.js';
+import { readRequestJson, type JsonObject } from './json-reader.js';
 import { joinPieces } from './json-format.js';
 import { decodePredictBody, predictResponsePieces } from './json-tensors.js';
 import { ASSEMBLED_REPLY_BYTES, assembleJson } from './reply-assembler.js';
@@ -72,13 +70,6 @@ export async function predictAction(
   const body = await readJsonBody(bytes, core, true);
   const { signatureName, admission } = predictAdmission(core, route, signatureNameOf(body));
   const decoded = await decodePredictBody(body, admission.signature.inputs, admission);
-  if (holdsLargeTensor(Object.values(decoded.inputs))) {
-    // Long strings are packed a slice a turn, and moved to the worker rather than packed in one turn; the hand-off,
-    // which walks a large input once more, gets a turn of its own.
-    for (const alias in decoded.inputs)
-      decoded.inputs[alias] = await withPackedStrings(decoded.inputs[alias] as HostTensor);
-    await yieldToEventLoop();
-  }
   // The tensors were decoded for this request alone: the worker may take their buffers instead of a copy.
   const result = await core.run({
     model: route.selector,

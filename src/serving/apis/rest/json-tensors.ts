@@ -444,12 +444,16 @@ export function predictResponsePieces(
   return rowPieces(entries, batch ?? 0);
 }
 
+/** `{"<key>": <the lone output as nested lists>}`. */
+function* loneOutputPieces(key: string, [alias, tensor]: [string, HostTensor]): Generator<JsonPiece, void, void> {
+  yield `{"${key}": `;
+  yield* tensorPieces(tensor, alias);
+  yield '}';
+}
+
 function* columnarPieces(entries: [string, HostTensor][]): Generator<JsonPiece, void, void> {
   if (entries.length === 1) {
-    const [alias, tensor] = entries[0] as [string, HostTensor];
-    yield '{"outputs": ';
-    yield* tensorPieces(tensor, alias);
-    yield '}';
+    yield* loneOutputPieces('outputs', entries[0] as [string, HostTensor]);
     return;
   }
   yield '{"outputs": {';
@@ -463,10 +467,7 @@ function* columnarPieces(entries: [string, HostTensor][]): Generator<JsonPiece, 
 function* rowPieces(entries: [string, HostTensor][], batch: number): Generator<JsonPiece, void, void> {
   if (entries.length === 1) {
     // The rows of a lone output, joined as a list, are the whole tensor's nested lists.
-    const [alias, tensor] = entries[0] as [string, HostTensor];
-    yield '{"predictions": ';
-    yield* tensorPieces(tensor, alias);
-    yield '}';
+    yield* loneOutputPieces('predictions', entries[0] as [string, HostTensor]);
     return;
   }
   yield '{"predictions": [';

@@ -91,9 +91,9 @@ export async function assembleJson(pieces: Iterable<JsonPiece>, maxBytes: number
   return reply.toBuffer();
 }
 
-/** RESOURCE_EXHAUSTED when a reply of `bytes` is larger than `maxBytes` (from flag `limitName`). */
-export function checkReplyLength(bytes: number, maxBytes: number, limitName = '--max_response_bytes'): void {
-  if (bytes > maxBytes) throw new ResourceExhausted(`the reply takes more than ${limitName}=${maxBytes} bytes`);
+/** RESOURCE_EXHAUSTED when a reply of `bytes` is larger than `maxBytes` (--max_response_bytes). */
+export function checkReplyLength(bytes: number, maxBytes: number): void {
+  if (bytes > maxBytes) throw new ResourceExhausted(`the reply takes more than --max_response_bytes=${maxBytes} bytes`);
 }
 
 export class ReplyAssembler {
@@ -102,11 +102,8 @@ export class ReplyAssembler {
   private text = '';
   private turnStarted = performance.now();
 
-  /** `limitName`: the flag `maxBytes` came from, for the error that refuses a larger reply. */
-  constructor(
-    private readonly maxBytes: number,
-    private readonly limitName = '--max_response_bytes',
-  ) {}
+  /** `maxBytes`: --max_response_bytes. */
+  constructor(private readonly maxBytes: number) {}
 
   /** Bytes written so far. */
   get byteLength(): number {
@@ -199,7 +196,7 @@ export class ReplyAssembler {
   private add(part: Uint8Array): void {
     if (part.byteLength === 0) return;
     this.partBytes += part.byteLength;
-    checkReplyLength(this.partBytes, this.maxBytes, this.limitName);
+    checkReplyLength(this.partBytes, this.maxBytes);
     this.parts.push(part);
   }
 }

@@ -21,8 +21,7 @@ import {
   type RestReply,
   type RestRequest,
 } from '../rest/http-common.js';
-import { readRequestJson, yieldToEventLoop, type JsonObject } from '../rest/json-reader.js';
-import { holdsLargeTensor, withPackedStrings } from '../../request-buffers.js';
+import { readRequestJson, type JsonObject } from '../rest/json-reader.js';
 import { isJsonObject } from '../rest/json-values.js';
 import { modelConfigV2 } from '../v2/config.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
@@ -150,12 +149,6 @@ async function infer(
   const inferOptions: V2InferOptions = { target, inputsOwned: true };
   if (request.connection !== undefined) inferOptions.connection = request.connection;
   if (deadline !== undefined) inferOptions.deadline = deadline;
-  if (holdsLargeTensor(inputs.map((input) => input.tensor))) {
-    // Long strings are packed a slice a turn, and moved to the worker rather than packed in one turn; the hand-off,
-    // which walks a large input once more, gets a turn of its own.
-    for (const input of inputs) input.tensor = await withPackedStrings(input.tensor);
-    await yieldToEventLoop();
-  }
   const result = await inferV2(core, v2Request, inferOptions);
   // inferV2 answers the outputs checkV2Outputs named, so `allBinary` holds for the result's outputs.
   const { maxResponseBytes } = core.limits;

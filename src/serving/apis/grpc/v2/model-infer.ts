@@ -1,7 +1,7 @@
 /** One ModelInferRequest, for ModelInfer and for each message of ModelStreamInfer. */
 import { setImmediate } from 'node:timers/promises';
 import { PayloadTooLarge } from '../../../../errors.js';
-import { holdsLargeTensor, withPackedStrings } from '../../../request-buffers.js';
+import { holdsLargeTensor } from '../../../request-buffers.js';
 import type { ServingCore } from '../../../core/types.js';
 import { inferV2, type V2InferResult } from '../../v2/infer.js';
 import { decodeInferRequest } from './infer-inputs.js';
@@ -27,13 +27,6 @@ export async function modelInferOnce(
 ): Promise<EncodedInferResponse> {
   const decoding = decodeInferRequest(core, wire, call.deadline);
   const decoded = decoding instanceof Promise ? await decoding : decoding;
-  const { inputs } = decoded.request;
-  if (holdsLargeTensor(inputs.map((input) => input.tensor))) {
-    // Long strings are packed into a buffer of their own a slice a turn, and moved to the worker rather than packed
-    // in one turn; the hand-off, which walks a large input once more, gets a turn of its own.
-    for (const input of inputs) input.tensor = await withPackedStrings(input.tensor);
-    await setImmediate();
-  }
   const result = await inferV2(core, decoded.request, {
     target: decoded.target,
     inputsOwned: true,
