@@ -10,6 +10,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -20,6 +21,7 @@ import type { ClassificationResponseMsg, PredictResponseMsg } from '../src/servi
 import { loadServicePackageDefinition } from '../src/serving/apis/shared/protos.js';
 import { encodeTensorProto } from '../src/serving/apis/shared/tensor-proto.js';
 import { defaultBatchingParameters, type BatchingParameters } from '../src/serving/config/index.js';
+import { DEFAULT_FLOW_CONTROL_WINDOW } from '../src/serving/config/grpc-channel-arguments.js';
 import { defaultModelConfig } from '../src/serving/config/model-server-config.js';
 
 export const MODEL = 'mnist';
@@ -31,7 +33,12 @@ export const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
 /** The large-input model of the v2 binary vs JSON comparison: sum = Σ x over an image-sized FP32 input. */
 export const LARGE_MODEL = 'sum224';
 
-export type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare';
+/**
+ * `bare-windowed`: the bare servers with grpc-js's HTTP/2 receive windows opened as wide as flowserve's transport opens
+ * its own (1 MiB a stream and a connection, where grpc-js keeps HTTP/2's 64 KiB), so that a comparison at many streams
+ * on one connection measures the servers' work, not their flow control (docs/performance.md, "Round 23").
+ */
+export type ChildKind = 'flowserve' | 'flowserve-batching' | 'bare' | 'bare-windowed';
 
 export interface Ports {
   grpcPort: number;
@@ -70,7 +77,22 @@ function cannedScores(): HostTensor {
   );
 }
 
-async function startBare(): Promise<Ports & { close(): Promise<void> }> {
+/**
+ * Opens the receive windows of a bound grpc-js Server. grpc-js has no server option for them; its HTTP/2 servers are
+ * in its private `http2Servers` map, which this checks for, so that a grpc-js that moved it fails the bench loudly.
+ */
+function openGrpcJsWindows(server: Server, bytes: number): void {
+  const http2Servers = (server as unknown as { http2Servers?: Map<Http2Server, unknown> }).http2Servers;
+  if (!(http2Servers instanceof Map) || http2Servers.size === 0) {
+    throw new Error('cannot reach the HTTP/2 servers of grpc-js (its private http2Servers map) to open their windows');
+  }
+  for (const http2Server of http2Servers.keys()) {
+    http2Server.updateSettings({ initialWindowSize: bytes });
+    http2Server.on('session', (session: ServerHttp2Session) => session.setLocalWindowSize(bytes));
+  }
+}
+
+async function startBare(windowBytes?: number): Promise<Ports & { close(): Promise<void> }> {
   const spec = { name: MODEL, version: { value: '1' }, signature_name: PREDICT_SIGNATURE };
   const predictResponse: PredictResponseMsg = {
     outputs: { scores: encodeTensorProto(cannedScores(), { tensorContent: false }) },
@@ -108,6 +130,7 @@ async function startBare(): Promise<Ports & { close(): Promise<void> }> {
       err ? reject(err) : resolve(port),
     ),
   );
+  if (windowBytes !== undefined) openGrpcJsWindows(server, windowBytes);
 
   const restBody = JSON.stringify({ predictions: [Array.from(cannedScores().data as Float32Array)] });
   const { default: Fastify } = await import('fastify');
@@ -176,7 +199,12 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
 
 /** Child process entry: start one kind of server, report its ports, close on 'stop'. */
 async function childMain(kind: ChildKind, base: string): Promise<void> {
-  const running = kind === 'bare' ? await startBare() : await startFlowserve(base, kind === 'flowserve-batching');
+  const running =
+    kind === 'bare'
+      ? await startBare()
+      : kind === 'bare-windowed'
+        ? await startBare(DEFAULT_FLOW_CONTROL_WINDOW)
+        : await startFlowserve(base, kind === 'flowserve-batching');
   process.send?.({ grpcPort: running.grpcPort, restPort: running.restPort });
   const stop = () => void running.close().finally(() => process.exit(0));
   process.on('message', (message) => {

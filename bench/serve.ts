@@ -7,6 +7,9 @@
  *
  *   - gRPC Predict (and Classify at c32): flowserve vs a bare @grpc/grpc-js server on the same
  *     tensorflow.serving.PredictionService methods (from proto/) answering a canned response of the same size;
+ *     Predict on one connection also against that server with its HTTP/2 receive windows opened to flowserve's
+ *     1 MiB (kind `bare-windowed`): with grpc-js's 64 KiB, C streams' request bodies wait for the window, which
+ *     lowers the peer's median and raises its tail (docs/performance.md, "Round 23");
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
@@ -789,9 +792,15 @@ async function nativeMain(options: Options): Promise<void> {
     // served every row before, a barely warmed batching server lost 0.67–0.78 in full runs, while a fresh server
     // pair (--only batching) gave 0.87–1.23. A batching-off server loaded for a minute ran 1.38× a fresh one
     // (docs/performance.md, "Round 17").
-    for (const kind of ['bare', 'flowserve', 'flowserve-batching', 'flowserve'] as const)
+    for (const kind of ['bare', 'flowserve', 'flowserve-batching', 'flowserve', 'bare-windowed'] as const)
       servers.push(await spawnServer(kind, base));
-    const [bare, flow, batching, batchingOff] = servers as [ServerProcess, ServerProcess, ServerProcess, ServerProcess];
+    const [bare, flow, batching, batchingOff, bareWindowed] = servers as [
+      ServerProcess,
+      ServerProcess,
+      ServerProcess,
+      ServerProcess,
+      ServerProcess,
+    ];
     const predictPath = `/v1/models/${MODEL}:predict`;
     const inferPath = `/v2/models/${MODEL}/infer`;
     for (const server of servers) {
@@ -835,6 +844,15 @@ async function nativeMain(options: Options): Promise<void> {
       {
         flowserve: h2(flow, PREDICT, files.predict, oneConnection),
         peer: h2(bare, PREDICT, files.predict, oneConnection),
+      },
+      levels,
+      options,
+    );
+    const grpcOneWindowed = await measureNativePair(
+      `gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js with flowserve's 1 MiB HTTP/2 windows)`,
+      {
+        flowserve: h2(flow, PREDICT, files.predict, oneConnection),
+        peer: h2(bareWindowed, PREDICT, files.predict, oneConnection),
       },
       levels,
       options,
@@ -911,6 +929,7 @@ async function nativeMain(options: Options): Promise<void> {
 
     const rows: BenchRow[] = [
       ...servingRows('grpc_predict_1conn', grpcOne, 'bare grpc-js'),
+      ...servingRows('grpc_predict_1conn_same_windows', grpcOneWindowed, 'bare grpc-js, 1 MiB windows'),
       ...servingRows('grpc_predict_nconn', grpcMany, 'bare grpc-js'),
       ...servingRows('grpc_classify_1conn', classify, 'bare grpc-js'),
       ...servingRows('rest_predict', rest, 'bare fastify'),
@@ -933,6 +952,7 @@ async function nativeMain(options: Options): Promise<void> {
       },
       generatorCpuShareOfOneCore: {
         grpcPredict1conn: generatorCpuShares(grpcOne),
+        grpcPredict1connSameWindows: generatorCpuShares(grpcOneWindowed),
         grpcPredictNconn: generatorCpuShares(grpcMany),
         grpcClassify1conn: generatorCpuShares(classify),
         restPredict: generatorCpuShares(rest),
@@ -941,6 +961,7 @@ async function nativeMain(options: Options): Promise<void> {
       },
       results: {
         grpcPredict1conn: grpcOne,
+        grpcPredict1connSameWindows: grpcOneWindowed,
         grpcPredictNconn: grpcMany,
         grpcClassify1conn: classify,
         restPredict: rest,

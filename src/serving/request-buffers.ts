@@ -61,6 +61,33 @@ export async function takenInSlices(bytes: number): Promise<ArrayBuffer> {
 }
 
 /**
+ * `chunks` joined into one buffer, its pages taken a slice a turn (takenInSlices) and the chunks copied into it
+ * TAKE_SLICE_BYTES a turn: a large reply assembled from views of its tensors without a copy into fresh memory, or a
+ * long copy, in any one turn.
+ */
+export async function joinedInTurns(chunks: readonly Uint8Array[]): Promise<Buffer> {
+  let total = 0;
+  for (const chunk of chunks) total += chunk.byteLength;
+  const out = Buffer.from(await takenInSlices(total));
+  let at = 0;
+  let copied = 0;
+  for (const chunk of chunks) {
+    for (let from = 0; from < chunk.byteLength;) {
+      if (copied >= TAKE_SLICE_BYTES) {
+        await setImmediate();
+        copied = 0;
+      }
+      const to = Math.min(chunk.byteLength, from + TAKE_SLICE_BYTES - copied);
+      out.set(chunk.subarray(from, to), at);
+      at += to - from;
+      copied += to - from;
+      from = to;
+    }
+  }
+  return out;
+}
+
+/**
  * Storage (as allocateForRequest) that gives `buffer`, whole, to the first tensor whose elements fill it exactly, and
  * allocates for any other.
  */

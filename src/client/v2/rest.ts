@@ -5,6 +5,7 @@
  */
 import type { HostTensor } from '../../graph/host-tensor.js';
 import { readJson, type JsonValue } from '../../serving/apis/rest/json-reader.js';
+import { PackedArray } from '../../serving/apis/rest/json-packed.js';
 import { isJsonObject } from '../../serving/apis/rest/json-values.js';
 import { HTTP_TO_GRPC, restTransportError } from '../rest-client.js';
 import { ServingClientError, type CallOptions } from '../types.js';
@@ -136,10 +137,8 @@ function numbers(value: JsonValue | undefined): number[] {
 function plain(value: JsonValue): unknown {
   if (Array.isArray(value)) return value.map(plain);
   if (isJsonObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, plain(v)]));
-  if (value !== null && typeof value === 'object') {
-    // A PackedArray: small here, so its text parses as JSON.
-    return JSON.parse(value.preview(Infinity)) as unknown;
-  }
+  // A PackedArray: small here, so its text parses as JSON. (This client reads no LongText: readJson without longText.)
+  if (value instanceof PackedArray) return JSON.parse(value.preview(Infinity)) as unknown;
   return value;
 }
 

@@ -12,9 +12,13 @@ import { LOADER_OPTIONS, protobufRoot } from '../shared/protos.js';
 import {
   encodeStringTensorProto,
   readTensorProto,
+  tensorProtoChunks,
   writeTensorProto,
   type WireTensorProto,
 } from '../shared/tensor-wire.js';
+
+import { fieldSize } from '../shared/direct-wire.js';
+import { joinedInTurns } from '../../request-buffers.js';
 
 const WIRE_BYTES = 2;
 
@@ -24,6 +28,8 @@ export interface PredictWireResponse {
   model_spec: ModelSpecMsg;
   /** --enable_serialization_as_tensor_content */
   tensorContent: boolean;
+  /** The response already encoded (encodePredictResponseInTurns, for a large reply): sent as it is. */
+  encoded?: Buffer;
 }
 
 export interface PredictWireRequest extends PredictRequestMsg {
@@ -137,6 +143,7 @@ function readMapEntry(bytes: Uint8Array): [string, WireTensorProto] {
 }
 
 export function encodePredictResponse(response: PredictWireResponse): Buffer {
+  if (response.encoded) return response.encoded;
   const writer = protobuf.Writer.create();
   for (const [alias, tensor] of Object.entries(response.outputs)) {
     writer.uint32((1 << 3) | WIRE_BYTES).fork();
@@ -152,4 +159,27 @@ export function encodePredictResponse(response: PredictWireResponse): Buffer {
   writer.uint32((2 << 3) | WIRE_BYTES).bytes(encodedModelSpec(response.model_spec));
   const bytes = writer.finish();
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/**
+ * What encodePredictResponse gives, for a reply with large tensors: its small fields written, its large payloads
+ * views of the tensors (tensorProtoChunks), then copied once into memory taken a slice a turn (joinedInTurns).
+ */
+export async function encodePredictResponseInTurns(response: PredictWireResponse): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  let writer = protobuf.Writer.create();
+  for (const [alias, tensor] of Object.entries(response.outputs)) {
+    const proto = tensorProtoChunks(tensor, response.tensorContent);
+    let protoBytes = 0;
+    for (const chunk of proto) protoBytes += chunk.byteLength;
+    const entryBytes = fieldSize(Buffer.byteLength(alias)) + fieldSize(protoBytes);
+    writer.uint32((1 << 3) | WIRE_BYTES).uint32(entryBytes);
+    writer.uint32((1 << 3) | WIRE_BYTES).string(alias);
+    writer.uint32((2 << 3) | WIRE_BYTES).uint32(protoBytes);
+    chunks.push(writer.finish(), ...proto);
+    writer = protobuf.Writer.create();
+  }
+  writer.uint32((2 << 3) | WIRE_BYTES).bytes(encodedModelSpec(response.model_spec));
+  chunks.push(writer.finish());
+  return joinedInTurns(chunks);
 }

@@ -29,7 +29,7 @@ import type { RequestObserver } from '../shared/request-event.js';
 import { signatureDefMap } from '../shared/signature-def.js';
 import { decodedBytesHeld, decodeTensorProto, type EncodeOptions, type TensorStorage } from '../shared/tensor-proto.js';
 import { admitExamples, type ExampleRequestWire, type MultiInferenceRequestWire } from './examples-wire.js';
-import type { PredictWireRequest, PredictWireResponse } from './predict-wire.js';
+import { encodePredictResponseInTurns, type PredictWireRequest, type PredictWireResponse } from './predict-wire.js';
 import { checkReplyBytes, protoTensorBytes } from '../shared/reply-limit.js';
 import { specModel, unary, type CallContext } from './unary.js';
 
@@ -95,14 +95,18 @@ export function predictionService(
     const largeReply = holdsLargeTensor(Object.values(result.outputs));
     if (largeReply) await setImmediate();
     checkReplyBytes(result.outputs, core.limits.maxResponseBytes, protoTensorBytes);
-    // And its encoding (in the transport, once this returns) in a turn after the check.
-    if (largeReply) await setImmediate();
-    // Serialized by predict-wire straight from the typed arrays.
-    return {
+    // Serialized by predict-wire straight from the typed arrays: in the transport, once this returns, or for a large
+    // reply here, in turns of its own after the check's.
+    const response: PredictWireResponse = {
       outputs: result.outputs,
       model_spec: responseSpec(result.modelName, result.version, result.signatureName),
       tensorContent: options.tensorContent ?? false,
     };
+    if (largeReply) {
+      await setImmediate();
+      response.encoded = await encodePredictResponseInTurns(response);
+    }
+    return response;
   }
 
   const examplesOf = (request: ExampleRequestWire | MultiInferenceRequestWire) =>

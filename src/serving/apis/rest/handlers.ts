@@ -10,11 +10,12 @@ import { errorCodeName, versionStateName } from '../shared/status-codes.js';
 import { tfDtypeName } from '../shared/tensor-proto.js';
 import { classifyResultsJson, examplesFromJson, regressResultsJson } from './json-examples.js';
 import { readRequestJson, type JsonObject } from './json-reader.js';
+import { LongText } from './long-text.js';
 import { joinPieces } from './json-format.js';
 import { decodePredictBody, predictResponsePieces } from './json-tensors.js';
 import { ASSEMBLED_REPLY_BYTES, assembleJson } from './reply-assembler.js';
 import { checkReplyBytes, jsonTensorBytes } from '../shared/reply-limit.js';
-import { isJsonObject, previewJson, previewText } from './json-values.js';
+import { isJsonObject, PREVIEW_CHARS, previewJson, previewText } from './json-values.js';
 import type { RestRoute } from './paths.js';
 
 export interface RestResult {
@@ -25,12 +26,17 @@ export interface RestResult {
 }
 
 /**
- * Reads a request body with TF Serving's JSON rules; the top level must be an object. `float32Values`: a Predict
- * body, whose arrays of numbers are most likely float32 inputs, converted while they are scanned (json-reader.ts).
+ * Reads a request body with TF Serving's JSON rules; the top level must be an object. `predict`: a Predict body,
+ * whose arrays of numbers are most likely float32 inputs, converted while they are scanned, and whose long strings
+ * are most likely string tensor elements, left in the body as LongText (json-reader.ts).
  */
-export async function readJsonBody(body: Uint8Array, core: ServingCore, float32Values = false): Promise<JsonObject> {
+export async function readJsonBody(body: Uint8Array, core: ServingCore, predict = false): Promise<JsonObject> {
   // Ordinary values (strings, objects) are bounded like decoded inputs; arrays of numbers stay in the body.
-  const value = await readRequestJson(body, { maxValueBytes: core.limits.maxInputBytes, float32Values });
+  const value = await readRequestJson(body, {
+    maxValueBytes: core.limits.maxInputBytes,
+    float32Values: predict,
+    longText: predict,
+  });
   if (!isJsonObject(value)) throw new InvalidArgument(`JSON Value: ${previewJson(value)} Is not object`);
   return value;
 }
@@ -38,6 +44,10 @@ export async function readJsonBody(body: Uint8Array, core: ServingCore, float32V
 function signatureNameOf(body: JsonObject): string | undefined {
   const name = body.signature_name;
   if (name === undefined) return undefined;
+  if (name instanceof LongText) {
+    const opening = previewText(name.opening(PREVIEW_CHARS + 1));
+    throw new InvalidArgument(`Serving signature name: "${opening}" not found in signature def`);
+  }
   if (typeof name !== 'string') throw new InvalidArgument("'signature_name' key must be a string value.");
   return name || undefined;
 }

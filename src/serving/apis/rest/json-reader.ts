@@ -21,8 +21,9 @@
 import { InvalidArgument } from '../../../errors.js';
 import { float32OfDecimal, MAX_NUMBER_LITERAL_BYTES, numberAt } from './json-number.js';
 import { PackedArray, type PackedKind } from './json-packed.js';
+import { LongText } from './long-text.js';
 
-export type JsonValue = null | boolean | number | string | PackedArray | JsonValue[] | JsonObject;
+export type JsonValue = null | boolean | number | string | LongText | PackedArray | JsonValue[] | JsonObject;
 export interface JsonObject {
   [key: string]: JsonValue;
 }
@@ -31,13 +32,12 @@ export interface JsonObject {
 export const MAX_JSON_DEPTH = 512;
 const DEFAULT_SLICE_BYTES = 256 * 1024;
 /**
- * A string of more bytes is decoded a piece of STRING_PIECE_BYTES a turn, into a string of pieces (V8 joins them
- * without a copy until something reads the whole). Decoding 30 MB at once held the event loop 90–110 ms on this
- * project's virtual machine in 2026-12, where the first write to a fresh page costs 13–22 µs; a 24 MiB string with
- * escapes, decoded by one JSON.parse, held it 50–60 ms with the rest of its turn.
+ * A string of more bytes is decoded a piece a turn (long-text.ts), into a string of pieces (V8 joins them without a
+ * copy until something reads the whole), or left in the body as a LongText (option longText). Decoding 30 MB at once
+ * held the event loop 90–110 ms on this project's virtual machine in 2026-12, where the first write to a fresh page
+ * costs 11–22 µs; a 24 MiB string with escapes, decoded by one JSON.parse, held it 50–60 ms with the rest of its turn.
  */
 export const LONG_STRING_BYTES = 1024 * 1024;
-const STRING_PIECE_BYTES = 2 * 1024 * 1024;
 /**
  * Most float32 values one body's scan converts ahead of the tensor (rule 8): 256 KiB, bounded before the signature
  * and the admission are known. Larger tensors are converted after admission, by the cursor, straight into their
@@ -74,6 +74,11 @@ export interface JsonReadOptions {
   sliceBytes?: number;
   /** Rule 8: convert packed arrays' numbers to float32 while scanning them (the body is a Predict request). */
   float32Values?: boolean;
+  /**
+   * A string value (not a key) of more than LONG_STRING_BYTES becomes a LongText, its bytes left in the body, for a
+   * route that makes tensor elements of it (long-text.ts); otherwise it is decoded a piece a turn into a string.
+   */
+  longText?: boolean;
 }
 
 /**
@@ -160,9 +165,12 @@ export function yieldToEventLoop(): Promise<void> {
  */
 const CHARS_PER_ELEMENT = 64;
 
-/** The work, in elements, of a pass over `text` (stringWork) or over one other value (1). */
-export function stringWork(text: string): number {
-  return 1 + Math.floor(text.length / CHARS_PER_ELEMENT);
+/**
+ * The work, in elements, of a pass over `text` (stringWork) or over one other value (1). A LongText counts 1: its
+ * own passes give the event loop a turn between pieces.
+ */
+export function stringWork(text: string | LongText): number {
+  return typeof text === 'string' ? 1 + Math.floor(text.length / CHARS_PER_ELEMENT) : 1;
 }
 
 /**
@@ -226,6 +234,7 @@ class JsonReader {
   private sliceCredit = 0;
   /** A long string whose closing quote was read: decoded (asynchronously) a piece a turn before going on. */
   private longString: LongString | undefined;
+  private readonly longText: boolean;
   /** An array that met a value it cannot pack: its prefix is re-read (asynchronously) before going on. */
   private demotion: { frame: Frame; value: JsonValue } | undefined;
   private readonly maxDepth: number;
@@ -251,6 +260,7 @@ class JsonReader {
     this.maxDepth = options.maxDepth ?? MAX_JSON_DEPTH;
     this.sliceBytes = options.sliceBytes ?? DEFAULT_SLICE_BYTES;
     this.float32Capture = options.float32Values === true && range.end - range.start <= MAX_FLOAT32_SCAN_BYTES;
+    this.longText = options.longText === true;
   }
 
   async read(): Promise<JsonValue> {
@@ -417,6 +427,10 @@ class JsonReader {
       // Charged before a byte of it is decoded; the step ends here, and read() decodes it.
       this.charge(STRING_COST + (i - this.stringStart));
       const escaped = this.stringEscaped;
+      if (this.longText && !this.stringIsKey) {
+        this.complete(new LongText(this.bytes, this.stringStart, i, escaped, this.stringAscii));
+        return;
+      }
       this.longString = { start: this.stringStart, end: i, encoding: this.stringAscii ? 'latin1' : 'utf8', escaped };
       this.interrupted = true;
       return;
@@ -436,32 +450,11 @@ class JsonReader {
     } else this.complete(text);
   }
 
-  /**
-   * The long string scanString left (already charged), decoded a piece a turn. UTF-8 is cut between characters, and
-   * escapes between escapes: each piece is then a JSON string of its own (its escapes were checked by scanString).
-   * A surrogate pair written as two \u escapes may fall into two pieces; joined, they are the same UTF-16 text.
-   */
+  /** The long string scanString left (already charged), decoded a piece a turn (LongText.text). */
   private async decodeLongString(long: LongString): Promise<void> {
     this.longString = undefined;
-    let text = '';
-    for (let at = long.start; at < long.end;) {
-      if (at > long.start) await yieldToEventLoop();
-      let to = Math.min(long.end, at + STRING_PIECE_BYTES);
-      if (long.escaped) to = this.pastEscape(at, to, long.end);
-      if (long.encoding === 'utf8') while (to < long.end && ((this.bytes[to] as number) & 0xc0) === 0x80) to--;
-      const piece = this.slice(at, to, long.encoding);
-      text += long.escaped ? (JSON.parse(`"${piece}"`) as string) : piece;
-      at = to;
-    }
-    this.completeString(text);
-  }
-
-  /** The first offset at or after `to` that no escape spans, walking the escapes from `at` (outside any). */
-  private pastEscape(at: number, to: number, end: number): number {
-    const bytes = this.bytes;
-    let i = at;
-    while (i < to) i += bytes[i] === 0x5c ? (bytes[i + 1] === 0x75 ? 6 : 2) : 1;
-    return Math.min(i, end);
+    const { start, end, escaped, encoding } = long;
+    this.completeString(await new LongText(this.bytes, start, end, escaped, encoding === 'latin1').text());
   }
 
   /** Checks the escape whose letter is at `i`; returns the offset of its last byte. */
@@ -882,7 +875,7 @@ class JsonReader {
         prefixOfArray: true,
         depthBase: (this.range.depthBase ?? 0) + this.depth - 1,
       },
-      { maxDepth: this.maxDepth, sliceBytes: this.sliceBytes },
+      { maxDepth: this.maxDepth, sliceBytes: this.sliceBytes, longText: this.longText },
       this.budget,
     );
     const items = (await prefix.read()) as JsonValue[];

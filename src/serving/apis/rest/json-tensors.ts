@@ -18,6 +18,7 @@ import type { InputAdmission, TensorHeader } from '../../core/request-limits.js'
 import type { TensorSpec } from '../../core/types.js';
 import { joinPieces, tensorPieces, type JsonPiece } from './json-format.js';
 import { FALSE, NUMBER, PackedArray, PackedCursor, TRUE } from './json-packed.js';
+import { LongText } from './long-text.js';
 import {
   LONG_STRING_BYTES,
   stringWork,
@@ -31,6 +32,7 @@ import {
   isB64Object,
   isJsonArray,
   isJsonObject,
+  isJsonString,
   longBase64Value,
   longUtf8Value,
   jsonTypeName,
@@ -231,13 +233,20 @@ function fillFromCursor(cursor: PackedCursor, data: TensorData, at: number, coun
 
 /** The leaf's work (json-reader.ts, stringWork): a long string or base64 is measured, then encoded or decoded. */
 function leafWork(leaf: JsonValue): number {
-  return stringWork(typeof leaf === 'string' ? leaf : isB64Object(leaf) ? leaf.b64 : '');
+  return stringWork(isJsonString(leaf) ? leaf : isB64Object(leaf) ? leaf.b64 : '');
 }
 
-/** Bytes a string leaf will take once decoded (base64 counted at its decoded size), for the admission. */
-function stringLeafBytes(value: JsonValue, dtype: DType): number {
+/**
+ * Bytes a string leaf will take once decoded (base64 counted at its decoded size), for the admission. A LongText's
+ * UTF-8 length may take decoding it, a piece a turn.
+ */
+async function stringLeafBytes(value: JsonValue, dtype: DType): Promise<number> {
   if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  if (isB64Object(value)) return Math.ceil((value.b64.length * 3) / 4);
+  if (value instanceof LongText) return value.utf8ByteLength();
+  if (isB64Object(value)) {
+    const chars = typeof value.b64 === 'string' ? value.b64.length : value.b64.jsonBytes;
+    return Math.ceil((chars * 3) / 4);
+  }
   if (value instanceof PackedArray && value.size === 0) return 0;
   if (value instanceof PackedArray) {
     const cursor = new PackedCursor(value);
@@ -274,7 +283,7 @@ export async function jsonToTensor(
   const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for (const leaf of leaves(value, shape, alias)) {
     if (slices.full(leafWork(leaf))) await yieldToEventLoop();
-    if (dtype === 'string') stringBytes += stringLeafBytes(leaf, dtype);
+    if (dtype === 'string') stringBytes += await stringLeafBytes(leaf, dtype);
   }
   admit?.(dtype === 'string' ? { dtype, shape, stringBytes } : { dtype, shape });
   const size = shape.reduce((n, d) => n * d, 1);
@@ -288,9 +297,16 @@ export async function jsonToTensor(
         work = 0;
         await yieldToEventLoop();
       }
-      if (dtype === 'string' && typeof leaf === 'string' && leaf.length > LONG_STRING_BYTES) {
+      if (
+        dtype === 'string' &&
+        (leaf instanceof LongText || (typeof leaf === 'string' && leaf.length > LONG_STRING_BYTES))
+      ) {
         (data as StringData)[at++] = await longUtf8Value(leaf);
-      } else if (dtype === 'string' && isB64Object(leaf) && leaf.b64.length > LONG_STRING_BYTES) {
+      } else if (
+        dtype === 'string' &&
+        isB64Object(leaf) &&
+        (leaf.b64 instanceof LongText || leaf.b64.length > LONG_STRING_BYTES)
+      ) {
         (data as StringData)[at++] = await longBase64Value(leaf.b64);
       } else setElement(data, at++, leaf, dtype);
       work += cost;

@@ -1,5 +1,6 @@
 /** Questions asked of read JSON values, and their bounded previews for error messages. */
 import { PackedArray } from './json-packed.js';
+import { LongText } from './long-text.js';
 import { takenInSlices } from '../../request-buffers.js';
 import { LONG_STRING_BYTES, yieldToEventLoop, type JsonObject, type JsonValue } from './json-reader.js';
 
@@ -7,7 +8,18 @@ import { LONG_STRING_BYTES, yieldToEventLoop, type JsonObject, type JsonValue } 
 export const PREVIEW_CHARS = 64;
 
 export function isJsonObject(value: JsonValue | undefined): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof PackedArray);
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    !Array.isArray(value) &&
+    !(value instanceof PackedArray) &&
+    !(value instanceof LongText)
+  );
+}
+
+/** Whether `value` is a string: a JavaScript one or a request's long one left in its body (long-text.ts). */
+export function isJsonString(value: JsonValue | undefined): value is string | LongText {
+  return typeof value === 'string' || value instanceof LongText;
 }
 
 export function isJsonArray(value: JsonValue | undefined): value is JsonValue[] | PackedArray {
@@ -15,15 +27,15 @@ export function isJsonArray(value: JsonValue | undefined): value is JsonValue[] 
 }
 
 /** Whether `value` is `{"b64": "..."}`: an object with exactly that one string key. */
-export function isB64Object(value: JsonValue): value is { b64: string } {
-  if (!isJsonObject(value) || typeof value.b64 !== 'string') return false;
+export function isB64Object(value: JsonValue): value is { b64: string | LongText } {
+  if (!isJsonObject(value) || !isJsonString(value.b64)) return false;
   for (const key in value) if (key !== 'b64') return false;
   return true;
 }
 
-/** The bytes of `{"b64": "..."}` (isB64Object), decoded; undefined for any other value. */
+/** The bytes of `{"b64": "..."}` (isB64Object) of a short string, decoded; undefined for any other value. */
 export function b64Value(value: JsonValue): Buffer | undefined {
-  return isB64Object(value) ? Buffer.from(value.b64, 'base64') : undefined;
+  return isB64Object(value) && typeof value.b64 === 'string' ? Buffer.from(value.b64, 'base64') : undefined;
 }
 
 /**
@@ -40,15 +52,17 @@ async function roomFor(text: string, encoding: 'utf8' | 'base64'): Promise<Buffe
   return room;
 }
 
-/** The UTF-8 bytes of a long text, as Buffer.from(text, 'utf8') gives them (roomFor). */
-export async function longUtf8Value(text: string): Promise<Uint8Array> {
+/** The UTF-8 bytes of a long text, as Buffer.from(text, 'utf8') gives them (LongText.utf8, or roomFor). */
+export async function longUtf8Value(text: string | LongText): Promise<Uint8Array> {
+  if (text instanceof LongText) return text.utf8();
   const out = await roomFor(text, 'utf8');
   out.write(text, 'utf8');
   return out;
 }
 
-/** Buffer.from(text, 'base64') of a long text (roomFor). */
-export async function longBase64Value(text: string): Promise<Buffer> {
+/** Buffer.from(text, 'base64') of a long text (LongText.base64, or roomFor). */
+export async function longBase64Value(text: string | LongText): Promise<Buffer> {
+  if (text instanceof LongText) return text.base64();
   const out = await roomFor(text, 'base64');
   const written = out.write(text, 'base64');
   return written === out.byteLength ? out : out.subarray(0, written);
@@ -59,7 +73,7 @@ export function jsonTypeName(value: JsonValue): string {
   if (value === null) return 'Null';
   if (isJsonArray(value)) return 'Array';
   if (typeof value === 'object') return 'Object';
-  if (typeof value === 'string') return 'String';
+  if (isJsonString(value)) return 'String';
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   return 'Number';
 }
@@ -89,6 +103,7 @@ export function previewJson(value: JsonValue, maxChars = PREVIEW_CHARS): string 
   const visit = (v: JsonValue): void => {
     if (full()) return;
     if (v instanceof PackedArray) out += v.preview(maxChars + 1);
+    else if (v instanceof LongText) out += JSON.stringify(v.opening(maxChars + 1));
     else if (typeof v === 'string') out += previewString(v, maxChars);
     else if (typeof v === 'number') out += Number.isFinite(v) ? JSON.stringify(v) : String(v);
     else if (v === null || typeof v === 'boolean') out += String(v);

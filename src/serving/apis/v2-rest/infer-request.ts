@@ -19,7 +19,8 @@
  * request's body.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { readRequestJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
+import { LONG_STRING_BYTES, readRequestJson, type JsonObject, type JsonValue } from '../rest/json-reader.js';
+import { LongText } from '../rest/long-text.js';
 import { PackedArray, PackedCursor } from '../rest/json-packed.js';
 import { isJsonArray, isJsonObject, jsonTypeName } from '../rest/json-values.js';
 import type { V2Parameters, V2RequestedOutput } from '../v2/infer.js';
@@ -64,11 +65,24 @@ export function headerLengthOf(value: string | string[] | undefined, bodyLength:
   return length;
 }
 
+/**
+ * The request's long strings are left in its body (LongText) for the BYTES inputs' data; a name, id, datatype or
+ * parameter that long is refused, saying so, instead of being called "not a string".
+ */
+function refuseLongText(value: JsonValue | undefined, what: string): void {
+  if (value instanceof LongText) {
+    throw new InvalidArgument(
+      `${what} is a string of ${value.jsonBytes} bytes, more than ${LONG_STRING_BYTES} allowed`,
+    );
+  }
+}
+
 function parameters(value: JsonValue | undefined, where: string): V2Parameters | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isJsonObject(value)) throw new InvalidArgument(`${where}: 'parameters' must be an object`);
   const out: V2Parameters = {};
   for (const [key, v] of Object.entries(value)) {
+    refuseLongText(v, `${where}: parameter '${key.slice(0, 64)}'`);
     if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') {
       throw new InvalidArgument(
         `${where}: parameter '${key.slice(0, 64)}' must be a string, number or boolean, not ${jsonTypeName(v)}`,
@@ -101,9 +115,11 @@ function shapeOf(value: JsonValue | undefined, where: string): number[] {
 function inputOf(value: JsonValue, index: number): V2RestInput {
   if (!isJsonObject(value)) throw new InvalidArgument(`inputs[${index}] must be an object`);
   const name = value.name;
+  refuseLongText(name, `inputs[${index}]: 'name'`);
   if (typeof name !== 'string') throw new InvalidArgument(`inputs[${index}]: 'name' must be a string`);
   const where = `input '${name.slice(0, 256)}'`;
   const datatype = value.datatype;
+  refuseLongText(datatype, `${where}: 'datatype'`);
   if (typeof datatype !== 'string') throw new InvalidArgument(`${where}: 'datatype' must be a string`);
   const input: V2RestInput = { name, datatype, shape: shapeOf(value.shape, where) };
   const params = parameters(value.parameters, where);
@@ -115,6 +131,7 @@ function inputOf(value: JsonValue, index: number): V2RestInput {
 function outputOf(value: JsonValue, index: number): V2RequestedOutput {
   if (!isJsonObject(value)) throw new InvalidArgument(`outputs[${index}] must be an object`);
   const name = value.name;
+  refuseLongText(name, `outputs[${index}]: 'name'`);
   if (typeof name !== 'string') throw new InvalidArgument(`outputs[${index}]: 'name' must be a string`);
   const output: V2RequestedOutput = { name };
   const params = parameters(value.parameters, `output '${name.slice(0, 256)}'`);
@@ -259,11 +276,13 @@ const headerCache = new HeaderCache();
 async function readHeaderFields(json: Uint8Array, maxValueBytes: number): Promise<HeaderFields> {
   // The inputs' `data` arrays of numbers are mostly FP32 tensors: converted while scanned, as :predict's are
   // (json-reader.ts rule 8); decoding an FP32 input then takes the converted values instead of reading them again.
-  const value = await readRequestJson(json, { maxValueBytes, float32Values: true });
+  // Its long strings stay in the body (LongText), read only as BYTES elements (input-tensors.ts).
+  const value = await readRequestJson(json, { maxValueBytes, float32Values: true, longText: true });
   if (!isJsonObject(value)) throw new InvalidArgument('the inference request must be a JSON object');
   const header: JsonObject = value;
   const fields: HeaderFields = { inputs: [] };
   if (header.id !== undefined) {
+    refuseLongText(header.id, "'id'");
     if (typeof header.id !== 'string') throw new InvalidArgument(`'id' must be a string`);
     fields.id = header.id;
   }

@@ -16,7 +16,8 @@ import { boundedElementCount } from '../../core/request-limits.js';
 import { PackedArray } from '../rest/json-packed.js';
 import { LONG_STRING_BYTES, stringWork, WorkSlices, yieldToEventLoop, type JsonValue } from '../rest/json-reader.js';
 import { jsonToTensor } from '../rest/json-tensors.js';
-import { jsonTypeName, longUtf8Value, previewJson } from '../rest/json-values.js';
+import { isJsonString, jsonTypeName, longUtf8Value, previewJson } from '../rest/json-values.js';
+import { LongText } from '../rest/long-text.js';
 import { v2DatatypeOf } from '../v2/datatypes.js';
 import { chargeV2Input, checkV2InputHeader, checkV2InputNames, type V2Input, type V2InferTarget } from '../v2/infer.js';
 import type { V2RestInput } from './infer-request.js';
@@ -33,7 +34,7 @@ interface Measured {
   count: number;
   stringBytes: number;
   /** BYTES in JSON: the elements, already read while measuring (strings are ordinary JSON values). */
-  strings?: string[];
+  strings?: (string | LongText)[];
 }
 
 function expectedElements(input: V2RestInput, cap: number): number {
@@ -79,31 +80,37 @@ async function* jsonLeaves(data: JsonValue): AsyncGenerator<JsonValue> {
 }
 
 /** JSON BYTES: every leaf a string; the elements and their UTF-8 bytes. */
-async function measureJsonStrings(input: V2RestInput, data: JsonValue): Promise<{ strings: string[]; bytes: number }> {
-  const strings: string[] = [];
+async function measureJsonStrings(
+  input: V2RestInput,
+  data: JsonValue,
+): Promise<{ strings: (string | LongText)[]; bytes: number }> {
+  const strings: (string | LongText)[] = [];
   let bytes = 0;
   const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for await (const leaf of jsonLeaves(data)) {
     if (leaf instanceof PackedArray && leaf.size === 0) continue;
-    if (typeof leaf !== 'string') {
+    if (!isJsonString(leaf)) {
       throw new InvalidArgument(
         `input '${input.name}': BYTES elements in JSON must be strings, got ${jsonTypeName(leaf)} ${previewJson(leaf)}`,
       );
     }
     strings.push(leaf);
     if (slices.full(stringWork(leaf))) await yieldToEventLoop();
-    bytes += Buffer.byteLength(leaf, 'utf8');
+    bytes += typeof leaf === 'string' ? Buffer.byteLength(leaf, 'utf8') : await leaf.utf8ByteLength();
   }
   return { strings, bytes };
 }
 
 /** Each string's UTF-8 bytes, a long one's encoding in a turn of its own. */
-async function utf8Elements(strings: readonly string[]): Promise<Uint8Array[]> {
+async function utf8Elements(strings: readonly (string | LongText)[]): Promise<Uint8Array[]> {
   const elements = new Array<Uint8Array>(strings.length);
   const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for (const [i, text] of strings.entries()) {
     if (slices.full(stringWork(text))) await yieldToEventLoop();
-    elements[i] = text.length > LONG_STRING_BYTES ? await longUtf8Value(text) : Buffer.from(text, 'utf8');
+    elements[i] =
+      typeof text === 'string' && text.length <= LONG_STRING_BYTES
+        ? Buffer.from(text, 'utf8')
+        : await longUtf8Value(text);
   }
   return elements;
 }

@@ -226,6 +226,51 @@ describe('mTLS on both transports', { skip: opensslMissing() }, () => {
   }
 });
 
+/** The client's send window on the connection once the server's WINDOW_UPDATE has come (within 2 s). */
+async function connectionSendWindow(session: ClientHttp2Session, atLeast: number): Promise<number> {
+  const until = Date.now() + 2000;
+  while ((session.state.remoteWindowSize ?? 0) < atLeast && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return session.state.remoteWindowSize ?? 0;
+}
+
+describe("the flowserve transport's HTTP/2 receive windows", () => {
+  for (const [what, args, stream, connection] of [
+    ['by default, 1 MiB for each stream and for the connection', {}, 1 << 20, 1 << 20],
+    ['grpc-node.flow_control_window sets both', { 'grpc-node.flow_control_window': 4 << 20 }, 4 << 20, 4 << 20],
+    ["grpc.http2.lookahead_bytes sets a stream's alone", { 'grpc.http2.lookahead_bytes': 65_535 }, 65_535, 1 << 20],
+  ] as const) {
+    it(what, async () => {
+      const { server, port } = await start('flowserve', args);
+      const session = await connected(port);
+      try {
+        assert.equal(session.remoteSettings.initialWindowSize, stream);
+        // HTTP/2 starts every connection at 65,535 bytes; only the server's WINDOW_UPDATE opens it further.
+        assert.equal(await connectionSendWindow(session, connection), connection);
+        assert.deepEqual(
+          (await call(new Client(`127.0.0.1:${port}`, credentials.createInsecure()), 'x')).value,
+          Buffer.from('x'),
+        );
+      } finally {
+        session.destroy();
+        server.forceShutdown();
+      }
+    });
+  }
+
+  it('refuses a window HTTP/2 cannot have, naming the argument and the range', () => {
+    assert.throws(
+      () => parseServerFlags(['--grpc_channel_arguments=grpc-node.flow_control_window=1000']),
+      /'grpc-node\.flow_control_window' must be a window of 65535 to 2147483647 bytes; got 1000/,
+    );
+    assert.throws(
+      () => parseServerFlags([`--grpc_channel_arguments=grpc.http2.lookahead_bytes=${2 ** 31}`]),
+      /'grpc\.http2\.lookahead_bytes' must be a window of 0 to 2147483647 bytes; got 2147483648/,
+    );
+  });
+});
+
 describe('--grpc_channel_arguments on the flowserve transport', () => {
   it('refuses a key the transport cannot honour, naming it and the way back to grpc-js', () => {
     assert.throws(

@@ -160,6 +160,8 @@ export class FlowserveGrpcServer {
       session.close();
       return;
     }
+    // The connection's window starts at HTTP/2's 64 KiB whatever SETTINGS say (those set each stream's).
+    session.setLocalWindowSize(this.settings.connectionWindowBytes);
     this.sessions.set(session, { hook: watchSession(session, this.settings), connection: new ClientConnection() });
     session.once('close', () => this.sessions.delete(session));
   }
