@@ -7,9 +7,9 @@
  *
  *   - gRPC Predict (and Classify at c32): flowserve vs a bare @grpc/grpc-js server on the same
  *     tensorflow.serving.PredictionService methods (from proto/) answering a canned response of the same size;
- *     Predict on one connection also against that server with its HTTP/2 receive windows opened to flowserve's
- *     1 MiB (kind `bare-windowed`): with grpc-js's 64 KiB, C streams' request bodies wait for the window, which
- *     lowers the peer's median and raises its tail (docs/performance.md, "Round 23");
+ *     Predict and Classify on one connection also against that server with its HTTP/2 receive windows opened to
+ *     flowserve's 1 MiB (kind `bare-windowed`): with grpc-js's 64 KiB, C streams' request bodies wait for the
+ *     window, which lowers the peer's median and raises its tail (docs/performance.md, "Round 23");
  *   - REST :predict: flowserve vs a bare fastify server on the same route answering a canned JSON body;
  *   - batching on (max_batch_size 64, batch_timeout_micros 1000, num_batch_threads 2, allowed_batch_sizes
  *     8/16/32/64) vs off, gRPC Predict, c64, on the softmax model and on the MNIST CNN (a model whose run costs
@@ -839,24 +839,27 @@ async function nativeMain(options: Options): Promise<void> {
         });
     const wrk = (server: ServerProcess): NativeRun => wrkPost(server, predictPath, files.rest);
 
-    const grpcOne = await measureNativePair(
-      'gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
-      {
-        flowserve: h2(flow, PREDICT, files.predict, oneConnection),
-        peer: h2(bare, PREDICT, files.predict, oneConnection),
-      },
-      levels,
-      options,
-    );
-    const grpcOneWindowed = await measureNativePair(
-      `gRPC Predict, 1 connection × C streams (h2load; peer: bare grpc-js with flowserve's 1 MiB HTTP/2 windows)`,
-      {
-        flowserve: h2(flow, PREDICT, files.predict, oneConnection),
-        peer: h2(bareWindowed, PREDICT, files.predict, oneConnection),
-      },
-      levels,
-      options,
-    );
+    /** flowserve against `peer`, h2load on one connection with C streams, at every level. */
+    const oneConnectionPair = (title: string, peer: ServerProcess, path: string, bodyFile: string) =>
+      measureNativePair(
+        title,
+        { flowserve: h2(flow, path, bodyFile, oneConnection), peer: h2(peer, path, bodyFile, oneConnection) },
+        levels,
+        options,
+      );
+    /** flowserve against bare grpc-js as shipped, then against grpc-js with flowserve's windows (kind `bare-windowed`). */
+    const againstBothPeers = async (what: string, path: string, bodyFile: string) => {
+      const calls = `${what}, 1 connection × C streams (h2load; peer: bare grpc-js`;
+      const shipped = await oneConnectionPair(`${calls}, canned response)`, bare, path, bodyFile);
+      const windowed = await oneConnectionPair(
+        `${calls} with flowserve's 1 MiB HTTP/2 windows)`,
+        bareWindowed,
+        path,
+        bodyFile,
+      );
+      return [shipped, windowed] as const;
+    };
+    const [grpcOne, grpcOneWindowed] = await againstBothPeers('gRPC Predict', PREDICT, files.predict);
     const grpcMany = await measureNativePair(
       'gRPC Predict, C connections × 1 stream (h2load; peer: bare grpc-js, canned response)',
       {
@@ -866,29 +869,18 @@ async function nativeMain(options: Options): Promise<void> {
       manyConnectionLevels,
       options,
     );
-    const classify = await measureNativePair(
-      'gRPC Classify, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
-      {
-        flowserve: h2(flow, CLASSIFY, files.classify, oneConnection),
-        peer: h2(bare, CLASSIFY, files.classify, oneConnection),
-      },
-      levels,
-      options,
-    );
+    const [classify, classifyWindowed] = await againstBothPeers('gRPC Classify', CLASSIFY, files.classify);
     const rest = await measureNativePair(
       'REST :predict, C connections (wrk; peer: bare fastify parsing the JSON body, canned response)',
       { flowserve: wrk(flow), peer: wrk(bare) },
       levels,
       options,
     );
-    const v2Grpc = await measureNativePair(
+    const v2Grpc = await oneConnectionPair(
       'v2 gRPC ModelInfer, raw contents, 1 connection × C streams (h2load; peer: bare grpc-js, canned response)',
-      {
-        flowserve: h2(flow, MODEL_INFER, files.v2Infer, oneConnection),
-        peer: h2(bare, MODEL_INFER, files.v2Infer, oneConnection),
-      },
-      levels,
-      options,
+      bare,
+      MODEL_INFER,
+      files.v2Infer,
     );
     const { file: binaryFile, headers: binaryHeaders } = files.v2RestBinary;
     const v2RestBinary = await measureNativePair(
@@ -932,6 +924,7 @@ async function nativeMain(options: Options): Promise<void> {
       ...servingRows('grpc_predict_1conn_same_windows', grpcOneWindowed, 'bare grpc-js, 1 MiB windows'),
       ...servingRows('grpc_predict_nconn', grpcMany, 'bare grpc-js'),
       ...servingRows('grpc_classify_1conn', classify, 'bare grpc-js'),
+      ...servingRows('grpc_classify_1conn_same_windows', classifyWindowed, 'bare grpc-js, 1 MiB windows'),
       ...servingRows('rest_predict', rest, 'bare fastify'),
       ...compareRows('v2_grpc_infer', v2Grpc.flowserve, v2Grpc.peer, 'bare grpc-js', '>= 0.8'),
       ...compareRows('v2_rest_binary_infer', v2RestBinary.flowserve, v2RestBinary.peer, 'bare fastify', '>= 0.8'),
@@ -955,6 +948,7 @@ async function nativeMain(options: Options): Promise<void> {
         grpcPredict1connSameWindows: generatorCpuShares(grpcOneWindowed),
         grpcPredictNconn: generatorCpuShares(grpcMany),
         grpcClassify1conn: generatorCpuShares(classify),
+        grpcClassify1connSameWindows: generatorCpuShares(classifyWindowed),
         restPredict: generatorCpuShares(rest),
         v2GrpcInfer: generatorCpuShares(v2Grpc),
         v2RestBinary: generatorCpuShares(v2RestBinary),
@@ -964,6 +958,7 @@ async function nativeMain(options: Options): Promise<void> {
         grpcPredict1connSameWindows: grpcOneWindowed,
         grpcPredictNconn: grpcMany,
         grpcClassify1conn: classify,
+        grpcClassify1connSameWindows: classifyWindowed,
         restPredict: rest,
         v2GrpcInfer: v2Grpc,
         v2RestBinary,
