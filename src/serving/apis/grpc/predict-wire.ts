@@ -16,7 +16,6 @@ import {
   writeTensorProto,
   type WireTensorProto,
 } from '../shared/tensor-wire.js';
-
 import { fieldSize } from '../shared/direct-wire.js';
 import { joinedInTurns } from '../../request-buffers.js';
 

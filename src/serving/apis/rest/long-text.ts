@@ -96,7 +96,7 @@ export class LongText {
   async base64(): Promise<Buffer> {
     const length = await this.plainBase64Length();
     if (length === undefined) {
-      const text = (await this.text()).toString();
+      const text = await this.text();
       await setImmediate();
       return Buffer.from(text, 'base64');
     }
