@@ -238,11 +238,10 @@ function leafWork(leaf: JsonValue): number {
 
 /**
  * Bytes a string leaf will take once decoded (base64 counted at its decoded size), for the admission. A LongText's
- * UTF-8 length may take decoding it, a piece a turn.
+ * are counted by the caller (LongText.utf8ByteLength, which may decode it a piece a turn).
  */
-async function stringLeafBytes(value: JsonValue, dtype: DType): Promise<number> {
+function stringLeafBytes(value: JsonValue, dtype: DType): number {
   if (typeof value === 'string') return Buffer.byteLength(value, 'utf8');
-  if (value instanceof LongText) return value.utf8ByteLength();
   if (isB64Object(value)) {
     const chars = typeof value.b64 === 'string' ? value.b64.length : value.b64.jsonBytes;
     return Math.ceil((chars * 3) / 4);
@@ -283,7 +282,10 @@ export async function jsonToTensor(
   const slices = new WorkSlices(ELEMENTS_PER_SLICE);
   for (const leaf of leaves(value, shape, alias)) {
     if (slices.full(leafWork(leaf))) await yieldToEventLoop();
-    if (dtype === 'string') stringBytes += await stringLeafBytes(leaf, dtype);
+    if (dtype === 'string') {
+      // Awaited for a LongText alone: a tensor of 50,000 short strings pays no promise each.
+      stringBytes += leaf instanceof LongText ? await leaf.utf8ByteLength() : stringLeafBytes(leaf, dtype);
+    }
   }
   admit?.(dtype === 'string' ? { dtype, shape, stringBytes } : { dtype, shape });
   const size = shape.reduce((n, d) => n * d, 1);

@@ -11,7 +11,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { setImmediate } from 'node:timers/promises';
-import { TAKE_SLICE_BYTES, takenInSlices } from '../../request-buffers.js';
+import { joinedInTurns, takenInSlices } from '../../request-buffers.js';
 
 /**
  * Bytes of the body decoded in one turn of the event loop. Decoding a piece makes two or three strings of its size in
@@ -71,14 +71,9 @@ export class LongText {
 
   /** Its UTF-8 bytes, as Buffer.from(text, 'utf8') gives them, in fresh memory taken a slice a turn. */
   async utf8(): Promise<Uint8Array> {
-    const out = Buffer.from(await takenInSlices(await this.utf8ByteLength()));
-    if (this.pieces === undefined) {
-      for (let at = this.start; at < this.end; at += TAKE_SLICE_BYTES) {
-        await setImmediate();
-        out.set(this.body.subarray(at, Math.min(this.end, at + TAKE_SLICE_BYTES)), at - this.start);
-      }
-      return out;
-    }
+    const bytes = await this.utf8ByteLength();
+    if (this.pieces === undefined) return joinedInTurns([this.body.subarray(this.start, this.end)]);
+    const out = Buffer.from(await takenInSlices(bytes));
     let at = 0;
     for (const piece of this.pieces) {
       await setImmediate();
@@ -117,13 +112,8 @@ export class LongText {
 
   /** Its first `chars` characters (or fewer, where a surrogate pair is cut), decoded from the body's opening bytes. */
   opening(chars: number): string {
-    const body = Buffer.from(this.body.buffer, this.body.byteOffset, this.body.byteLength);
     // A character is at most 6 bytes in JSON (a \u escape); a pair of escapes is two characters.
-    let to = Math.min(this.end, this.start + 6 * chars + 6);
-    if (this.escaped) to = pastEscape(body, this.start, to, this.end);
-    if (!this.ascii) while (to < this.end && ((body[to] as number) & 0xc0) === 0x80) to--;
-    const piece = body.toString(this.ascii ? 'latin1' : 'utf8', this.start, to);
-    return (this.escaped ? (JSON.parse(`"${piece}"`) as string) : piece).slice(0, chars);
+    return this.piece(this.start, 6 * chars + 6).text.slice(0, chars);
   }
 
   /** The text as one JavaScript string, decoded a piece a turn (a string of pieces; reading it joins them). */
@@ -159,17 +149,26 @@ export class LongText {
    * same UTF-16 text.
    */
   private *decodedPieces(): Generator<string> {
-    const body = Buffer.from(this.body.buffer, this.body.byteOffset, this.body.byteLength);
     for (let at = this.start; at < this.end;) {
-      let to = Math.min(this.end, at + PIECE_BYTES);
-      const backslash = this.escaped ? body.indexOf(0x5c, at) : -1;
-      const escapes = backslash >= 0 && backslash < to;
-      if (escapes) to = pastEscape(body, backslash, to, this.end);
-      if (!this.ascii) while (to < this.end && ((body[to] as number) & 0xc0) === 0x80) to--;
-      const piece = body.toString(this.ascii ? 'latin1' : 'utf8', at, to);
-      yield escapes ? (JSON.parse(`"${piece}"`) as string) : piece;
-      at = to;
+      const { text, end } = this.piece(at, PIECE_BYTES);
+      yield text;
+      at = end;
     }
+  }
+
+  /**
+   * The text of about `bytes` of the body from `at`, cut between escapes and UTF-8 characters, and where it ends.
+   * A piece without a backslash skips JSON.parse.
+   */
+  private piece(at: number, bytes: number): { text: string; end: number } {
+    const body = Buffer.from(this.body.buffer, this.body.byteOffset, this.body.byteLength);
+    let to = Math.min(this.end, at + bytes);
+    const backslash = this.escaped ? body.indexOf(0x5c, at) : -1;
+    const escapes = backslash >= 0 && backslash < to;
+    if (escapes) to = pastEscape(body, backslash, to, this.end);
+    if (!this.ascii) while (to < this.end && ((body[to] as number) & 0xc0) === 0x80) to--;
+    const text = body.toString(this.ascii ? 'latin1' : 'utf8', at, to);
+    return { text: escapes ? (JSON.parse(`"${text}"`) as string) : text, end: to };
   }
 }
 

@@ -357,17 +357,7 @@ function writeTensorHeader(writer: protobuf.Writer, tensor: HostTensor): void {
  * strings, whose writing and collection held the event loop for 20–40 ms on a slow machine.
  */
 export function encodeStringTensorProto(tensor: HostTensor): Buffer {
-  const writer = protobuf.Writer.create();
-  writeTensorHeader(writer, tensor);
-  const header = writer.finish();
-  const strings = tensor.data as StringData;
-  let size = header.byteLength;
-  for (const s of strings) size += fieldSize(s.byteLength);
-  const out = Buffer.allocUnsafe(size);
-  out.set(header, 0);
-  let at = header.byteLength;
-  for (const s of strings) at = writeBytesField(out, at, 8, s);
-  return out;
+  return stringTensorProtoParts(tensor, Infinity)[0] as Buffer;
 }
 
 /** Bytes of one payload (a string element, raw values) past which tensorProtoChunks leaves it a view of the tensor. */
@@ -381,49 +371,63 @@ export const VIEWED_PAYLOAD_BYTES = 64 * 1024;
  * 120–170 ms on this project's virtual machine.
  */
 export function tensorProtoChunks(tensor: HostTensor, tensorContent: boolean): Uint8Array[] {
+  if (tensor.dtype === 'string') return stringTensorProtoParts(tensor, VIEWED_PAYLOAD_BYTES);
   const writer = protobuf.Writer.create();
-  if (tensor.dtype !== 'string') {
-    const typed = tensor.data as TypedArray;
-    const raw = LITTLE_ENDIAN && (tensorContent || tensor.dtype === 'float32' || tensor.dtype === 'float64');
-    if (!raw || typed.byteLength < VIEWED_PAYLOAD_BYTES) {
-      writeTensorProto(writer, tensor, tensorContent);
-      return [writer.finish()];
-    }
-    writeTensorHeader(writer, tensor);
-    const field = tensorContent ? 4 : TENSOR_PROTO_VALUE_FIELD[tensor.dtype].number;
-    writer.uint32((field << 3) | WIRE_BYTES).uint32(typed.byteLength);
-    return [writer.finish(), new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength)];
+  const typed = tensor.data as TypedArray;
+  const field = rawValuesField(tensor.dtype, tensorContent);
+  if (field === undefined || typed.byteLength < VIEWED_PAYLOAD_BYTES) {
+    writeTensorProto(writer, tensor, tensorContent);
+    return [writer.finish()];
   }
   writeTensorHeader(writer, tensor);
+  writer.uint32((field << 3) | WIRE_BYTES).uint32(typed.byteLength);
+  return [writer.finish(), new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength)];
+}
+
+/**
+ * A string tensor's TensorProto in parts: each element of `viewedBytes` or more is a part of its own (a view), and
+ * the fields between them are written into one buffer of its exact size, ending with the tag and length of the
+ * element after them. With `viewedBytes` Infinity, one buffer.
+ */
+function stringTensorProtoParts(tensor: HostTensor, viewedBytes: number): Uint8Array[] {
+  const writer = protobuf.Writer.create();
+  writeTensorHeader(writer, tensor);
   let head: Uint8Array = writer.finish();
-  const chunks: Uint8Array[] = [];
-  let small: Uint8Array[] = [];
-  /** The small fields since the last view, then the tag and length of `large` (if any), in one buffer. */
-  const flush = (large?: Uint8Array) => {
-    let size = head.byteLength + (large ? fieldSize(large.byteLength) - large.byteLength : 0);
-    for (const s of small) size += fieldSize(s.byteLength);
-    if (size === 0) return;
+  const strings = tensor.data as StringData;
+  const parts: Uint8Array[] = [];
+  let from = 0;
+  /** `head`, then elements [from, to), then the tag and length of `viewed` (the element at `to`), in one buffer. */
+  const written = (to: number, viewed?: Uint8Array): Buffer => {
+    let size = head.byteLength + (viewed ? fieldSize(viewed.byteLength) - viewed.byteLength : 0);
+    for (let i = from; i < to; i++) size += fieldSize((strings[i] as Uint8Array).byteLength);
     const out = Buffer.allocUnsafe(size);
     out.set(head, 0);
     let at = head.byteLength;
-    for (const s of small) at = writeBytesField(out, at, 8, s);
-    if (large) {
+    for (let i = from; i < to; i++) at = writeBytesField(out, at, 8, strings[i] as Uint8Array);
+    if (viewed) {
       out[at] = (8 << 3) | WIRE_BYTES;
-      writeVarint(out, at + 1, large.byteLength);
+      writeVarint(out, at + 1, viewed.byteLength);
     }
-    chunks.push(out);
     head = new Uint8Array(0);
-    small = [];
+    from = viewed ? to + 1 : to;
+    return out;
   };
-  for (const s of tensor.data as StringData) {
-    if (s.byteLength < VIEWED_PAYLOAD_BYTES) small.push(s);
-    else {
-      flush(s);
-      chunks.push(s);
-    }
+  for (let i = 0; i < strings.length; i++) {
+    const s = strings[i] as Uint8Array;
+    if (s.byteLength >= viewedBytes) parts.push(written(i, s), s);
   }
-  flush();
-  return chunks;
+  if (from < strings.length || parts.length === 0) parts.push(written(strings.length));
+  return parts;
+}
+
+/**
+ * The field a numeric tensor's values take as raw little-endian bytes, copied whole: tensor_content, or float and
+ * double values packed; undefined where they are varints (or the host is big-endian).
+ */
+function rawValuesField(dtype: DType, tensorContent: boolean): number | undefined {
+  if (!LITTLE_ENDIAN) return undefined;
+  if (tensorContent) return 4;
+  return dtype === 'float32' || dtype === 'float64' ? TENSOR_PROTO_VALUE_FIELD[dtype].number : undefined;
 }
 
 /**
@@ -435,16 +439,12 @@ export function writeTensorProto(writer: protobuf.Writer, tensor: HostTensor, te
   writeTensorHeader(writer, tensor);
   const typed = tensor.data as TypedArray;
   if (typed.length === 0) return;
-  const bytes = new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength);
-  if (tensorContent && LITTLE_ENDIAN) {
-    writer.uint32((4 << 3) | WIRE_BYTES).bytes(bytes);
+  const raw = rawValuesField(tensor.dtype, tensorContent);
+  if (raw !== undefined) {
+    writer.uint32((raw << 3) | WIRE_BYTES).bytes(new Uint8Array(typed.buffer, typed.byteOffset, typed.byteLength));
     return;
   }
   const field = TENSOR_PROTO_VALUE_FIELD[tensor.dtype].number;
-  if ((tensor.dtype === 'float32' || tensor.dtype === 'float64') && LITTLE_ENDIAN) {
-    writer.uint32((field << 3) | WIRE_BYTES).bytes(bytes);
-    return;
-  }
   writer.uint32((field << 3) | WIRE_BYTES).fork();
   switch (tensor.dtype) {
     case 'float32':
