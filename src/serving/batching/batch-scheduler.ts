@@ -6,6 +6,12 @@
  *   the turn in which its first task arrived); with `timeout`, the newest batch stays open until it is full, or
  *   until `batchTimeoutMicros` after its first task once a batch thread is free. Older batches are closed either
  *   way. Up to `numBatchThreads` batches run at once.
+ * - By default a batch that leaves takes at most its share of the rows queued and running: their count over the
+ *   batches that can compute at once (`parallelRuns`), whole tasks from the front; the rest waits at the head for the
+ *   next free batch thread. Otherwise, under a steady load from N clients, one batch took nearly all N tasks and the
+ *   other batch threads ran the one or two left over: the MNIST CNN's batches at 64 streams were of 63–64 rows and of
+ *   1, and two workers were each busy half the time (docs/performance.md, "Round 24"). With `timeout` a batch
+ *   leaves whole, as TF Serving's do.
  * - A lone task (its caller knows no other task can join it in this turn: a lone call, client-connection.ts) that
  *   finds nothing queued and a batch thread free leaves at once, by default, as Triton's dynamic batcher sends what
  *   is queued when an instance is free: the end of the turn would find it alone. Its run is told so (`lone`), and
@@ -90,6 +96,12 @@ export type BatchSchedulerOptions = Pick<
 > & {
   /** Pad each batch up to the next of `allowedBatchSizes` (TF Serving's rule). Default true. */
   padToAllowedSizes?: boolean;
+  /**
+   * How many batches of `elements` input elements can compute at the same time, at most `numBatchThreads`: 1 when
+   * they compute one after another (on the event loop's thread), so that dividing a batch would only add runs.
+   * Default: `numBatchThreads`.
+   */
+  parallelRuns?: (elements: number) => number;
 };
 
 export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
@@ -147,6 +159,8 @@ function shapeKeyOf(inputs: TensorMap): string {
 export class BatchScheduler {
   private readonly queue: Batch[] = [];
   private inFlight = 0;
+  /** Rows of the batches running (before padding). */
+  private runningRows = 0;
   private timer: NodeJS.Timeout | undefined;
   private pumpScheduled = false;
   private closing = false;
@@ -342,11 +356,40 @@ export class BatchScheduler {
         this.timer = setTimeout(() => this.pump(), Math.max(0, head.deadline - performance.now()));
         break;
       }
-      this.queue.shift();
-      void this.runBatch(head);
+      void this.runBatch(this.cutHead(head));
     }
     this.reportDepth();
     this.notifyIdle();
+  }
+
+  /**
+   * The batch to run from `head`, the queue's first: all of it, or under `idle_thread` dispatch its first tasks up to
+   * its share of the rows queued and running (see the top of this file), the rest left at the head.
+   */
+  private cutHead(head: Batch): Batch {
+    const threads = this.options.numBatchThreads;
+    let rows = this.runningRows;
+    for (const batch of this.queue) rows += batch.size;
+    const even = Math.ceil(rows / threads);
+    const first = head.pieces[0] as Piece;
+    if (this.options.dispatch === 'timeout' || this.closing || head.pieces.length < 2 || head.size <= even) {
+      this.queue.shift();
+      return head;
+    }
+    const parallel = Math.min(
+      threads,
+      this.options.parallelRuns?.((elementCount(first.inputs) / first.size) * even) ?? threads,
+    );
+    const share = Math.ceil(rows / Math.max(1, parallel));
+    let taken = 0;
+    let size = 0;
+    while (size < share && taken < head.pieces.length) size += (head.pieces[taken++] as Piece).size;
+    if (taken === head.pieces.length) {
+      this.queue.shift();
+      return head;
+    }
+    head.size -= size;
+    return { pieces: head.pieces.splice(0, taken), size, shapeKey: head.shapeKey, deadline: head.deadline };
   }
 
   /** Settles the pieces whose deadline has passed; the batch keeps the others. */
@@ -368,6 +411,8 @@ export class BatchScheduler {
       return;
     }
     this.inFlight++;
+    const rows = batch.size;
+    this.runningRows += rows;
     try {
       const startedAt = performance.now();
       const target = this.paddedSize(batch.size);
@@ -423,6 +468,7 @@ export class BatchScheduler {
       for (const piece of batch.pieces) piece.settle(error);
     } finally {
       this.inFlight--;
+      this.runningRows -= rows;
       // With nothing queued there is nothing to cut, and the depth last reported (after the last batch was cut) is 0:
       // no pump, no turn spent on one (a lone call's batch leaves this way every time).
       if (this.queue.length > 0) this.schedulePump();
@@ -461,6 +507,13 @@ function oldestEnqueuedAt(pieces: readonly Piece[]): number {
   let oldest = Infinity;
   for (const p of pieces) if (p.enqueuedAt < oldest) oldest = p.enqueuedAt;
   return oldest;
+}
+
+/** Elements of every input together (the size the runner's placement is decided by: calling-thread-runs.ts). */
+function elementCount(inputs: TensorMap): number {
+  let n = 0;
+  for (const name in inputs) n += (inputs[name] as HostTensor).size;
+  return n;
 }
 
 function msToNs(ms: number): number {

@@ -226,7 +226,11 @@ export class OnnxServable implements Servable {
       const queueDepth = metrics?.queueDepthCell(modelName, version, signatureName);
       scheduler = new BatchScheduler(
         // Padding to allowed_batch_sizes pays only where a run's shape matters (batching-parameters.ts, BatchPadding).
-        { ...batching, padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device) },
+        {
+          ...batching,
+          padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device),
+          parallelRuns: (elements) => this.options.model.parallelBatchRuns(elements),
+        },
         (merged, deadline, timing, owned, lone) =>
           this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true, lone }, timing),
         {

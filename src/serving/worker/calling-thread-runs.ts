@@ -252,7 +252,12 @@ export class CallingThreadRuns {
 
   /** Whether a merged batch of `feeds` computes here whatever else is in flight (BATCH_RUN_BUDGET_NS). */
   computesBatchHere(feeds: Record<string, HostTensor>): boolean {
-    return this.qualifies(feeds, BATCH_RUN_BUDGET_NS);
+    return this.computesBatchOfHere(elementCount(feeds));
+  }
+
+  /** computesBatchHere for a batch of `elements` input elements, before it is merged (the batch scheduler's share). */
+  computesBatchOfHere(elements: number): boolean {
+    return this.session !== undefined && this.predictHereNsOf(elements) <= BATCH_RUN_BUDGET_NS;
   }
 
   /**
@@ -276,7 +281,10 @@ export class CallingThreadRuns {
    * (`measuredHere` says why), Infinity before the first estimate of all runs.
    */
   private predictHereNs(feeds: Record<string, HostTensor>): number {
-    const elements = elementCount(feeds);
+    return this.predictHereNsOf(elementCount(feeds));
+  }
+
+  private predictHereNsOf(elements: number): number {
     const anywhere = this.measuredAnywhere.predictNs(elements);
     return anywhere === Infinity ? Infinity : Math.min(anywhere, this.measuredHere.predictNs(elements));
   }

@@ -204,6 +204,13 @@ export interface PooledModel {
    */
   predictedRunNs(feeds: Record<string, HostTensor>): number;
   /**
+   * How many merged batches of `elements` input elements can compute at the same time: on the CPU, one a worker
+   * holding the model, or 1 when such a batch computes on the calling thread (calling-thread-runs.ts,
+   * BATCH_RUN_BUDGET_NS). On the GPU 1: its workers share one device, where a larger batch is the cheaper one, and
+   * dividing batches there has not been measured.
+   */
+  parallelBatchRuns(elements: number): number;
+  /**
    * Times, in one worker, a run of `feeds` (every feed batched along dim 0) whole against the same batch in
    * chunks (chunked-runs.ts). The caller decides from the measurement; nothing changes here.
    */
@@ -619,6 +626,11 @@ class PooledModelImpl implements PooledModel {
 
   predictedRunNs(feeds: Record<string, HostTensor>): number {
     return this.callingThread.predictNs(feeds);
+  }
+
+  parallelBatchRuns(elements: number): number {
+    if (this.device !== 'cpu' || this.callingThread.computesBatchOfHere(elements)) return 1;
+    return this.replicas.length;
   }
 
   /** Loads this model into `fresh` in place of its replica on the worker that died. */

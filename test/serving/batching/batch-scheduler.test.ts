@@ -24,15 +24,18 @@ const OPTIONS: BatchSchedulerOptions = {
   maxExecutionBatchSize: 8,
 };
 
-/** A runner computing y = x + 100 row-wise (reference values are computed by the tests) that records batch sizes. */
+/**
+ * A runner computing y = x + 100 row-wise (reference values are computed by the tests) that records batch sizes.
+ * `delayMs` < 0: each run waits for `release()`, which lets the oldest waiting run finish.
+ */
 function recordingRunner(delayMs = 0) {
   const batchSizes: number[] = [];
-  let release: (() => void) | undefined;
+  const waiting: (() => void)[] = [];
   const runner = async (inputs: TensorMap): Promise<TensorMap> => {
     const x = inputs.x as HostTensor;
     batchSizes.push(x.shape[0] as number);
     if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
-    if (delayMs < 0) await new Promise<void>((r) => (release = r));
+    if (delayMs < 0) await new Promise<void>((r) => waiting.push(r));
     return {
       y: new HostTensor(
         'float32',
@@ -41,7 +44,7 @@ function recordingRunner(delayMs = 0) {
       ),
     };
   };
-  return { runner, batchSizes, release: () => release?.() };
+  return { runner, batchSizes, release: () => waiting.shift()?.() };
 }
 
 /** n rows of width 2 holding [i, -i]. */
@@ -200,6 +203,61 @@ describe('BatchScheduler', () => {
       await scheduler.close();
     },
   );
+
+  it('by default a batch leaves with its share of the rows queued and running, over the batches that compute at once', async () => {
+    const blocked = recordingRunner(-1);
+    const asked: number[] = [];
+    const scheduler = new BatchScheduler(
+      {
+        ...OPTIONS,
+        numBatchThreads: 2,
+        parallelRuns: (elements) => {
+          asked.push(elements);
+          return 2;
+        },
+      },
+      blocked.runner,
+    );
+    // Eight tasks in one turn, two batch threads: two batches of four, the second with the last four tasks.
+    const first = [0, 1, 2, 3, 4, 5, 6, 7].map((i) => scheduler.schedule(task(i)));
+    await eventually(() => blocked.batchSizes.length === 2);
+    assert.deepEqual(blocked.batchSizes, [4, 4]);
+    assert.deepEqual(asked, [2 * 4], 'asked about a batch of four rows of two elements');
+    // Four more arrive while both threads run: when one frees, 4 running + 4 queued over 2 = 4 leave whole.
+    const second = [8, 9, 10, 11].map((i) => scheduler.schedule(task(i)));
+    await new Promise((r) => setImmediate(r));
+    blocked.release();
+    await eventually(() => blocked.batchSizes.length === 3);
+    assert.deepEqual(blocked.batchSizes, [4, 4, 4]);
+    // Six more while both run: when one frees, 4 running + 6 queued over 2 = 5 leave, one stays for the next thread.
+    const third = [12, 13, 14, 15, 16, 17].map((i) => scheduler.schedule(task(i)));
+    await new Promise((r) => setImmediate(r));
+    blocked.release();
+    await eventually(() => blocked.batchSizes.length === 4);
+    assert.deepEqual(blocked.batchSizes, [4, 4, 4, 5]);
+    blocked.release();
+    await eventually(() => blocked.batchSizes.length === 5);
+    blocked.release();
+    blocked.release();
+    const results = await Promise.all([...first, ...second, ...third]);
+    assert.deepEqual(blocked.batchSizes, [4, 4, 4, 5, 1]);
+    results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i)));
+    await scheduler.close();
+  });
+
+  for (const { name, options } of [
+    { name: 'whose batches compute one after another (parallelRuns 1)', options: { parallelRuns: () => 1 } },
+    { name: 'with --batch_dispatch=timeout', options: { dispatch: 'timeout' as const } },
+  ]) {
+    it(`a scheduler ${name} runs what is queued as one batch`, async () => {
+      const { runner, batchSizes } = recordingRunner();
+      const scheduler = new BatchScheduler({ ...OPTIONS, numBatchThreads: 2, ...options }, runner);
+      const results = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => scheduler.schedule(task(i))));
+      assert.deepEqual(batchSizes, [8]);
+      results.forEach((r, i) => assert.deepEqual(r.y?.toNumbers(), expected(i)));
+      await scheduler.close();
+    });
+  }
 
   it('reports the queue depth once per turn, also while every batch thread is busy', async () => {
     const blocked = recordingRunner(-1);

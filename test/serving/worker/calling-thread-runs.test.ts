@@ -458,6 +458,22 @@ describe('runs of tiny models on the calling thread', () => {
     await model.unload();
   });
 
+  it('parallelBatchRuns: a merged batch that computes here runs alone; a slow model has one a worker', async () => {
+    const tiny = await tinyModelComputingHere(22);
+    assert.equal(tiny.parallelBatchRuns(2 * 4), 1, 'a batch of four rows of the affine model computes here');
+    const twoWorkers = new WorkerPool({ size: 2, intraOpNumThreads: 1 });
+    try {
+      const slow = await twoWorkers.loadModel(join(await repo.addVersion('slow', 23, slowModel(256, 8)), 'model.onnx'));
+      assert.equal(slow.replicaCount, 2);
+      await slow.run({ x: HostTensor.zeros('float32', [64, 256]) }, ['y'], { batched: true });
+      assert.equal(slow.parallelBatchRuns(64 * 256), 2);
+      await slow.unload();
+    } finally {
+      await twoWorkers.close();
+    }
+    await tiny.unload();
+  });
+
   it("a connection's burst too large for the calling thread computes probe runs here until the model is measured here", async () => {
     const model = await dearRuns.loadModel(join(await repo.addVersion('affine', 20, affineModel(2, 1)), 'model.onnx'));
     // Measured in the worker on 1,000-row runs of two connections in one turn (such runs never compute here): a 2-row
