@@ -109,7 +109,9 @@ function writeElements(
   typeName: string,
 ): void {
   const bad = (v: FeatureElement) =>
-    new InvalidArgument(`Unexpected element type in feature: ${key} expecting type: ${typeName} (got ${typeof v})`);
+    new InvalidArgument(
+      `Unexpected element type in feature: ${key} expecting type: ${typeName} (got ${v instanceof Uint8Array ? 'string' : typeof v})`,
+    );
   for (let i = 0; i < values.length; i++) {
     const v = values[i] as FeatureElement;
     const at = offset + i;

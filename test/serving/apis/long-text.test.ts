@@ -7,7 +7,9 @@ import {
   type JsonObject,
   type JsonValue,
 } from '../../../src/serving/apis/rest/json-reader.js';
+import { examplesFromJson } from '../../../src/serving/apis/rest/json-examples.js';
 import { decodePredictBody } from '../../../src/serving/apis/rest/json-tensors.js';
+import type { ExampleFeatures } from '../../../src/serving/apis/shared/examples.js';
 import { previewJson } from '../../../src/serving/apis/rest/json-values.js';
 import { LongText } from '../../../src/serving/apis/rest/long-text.js';
 
@@ -120,4 +122,28 @@ test("a Predict body's long strings become string tensor elements; its preview q
   assert.deepEqual(Buffer.from(elements[1] as Uint8Array), Buffer.from('ABC'.repeat(LONG_STRING_BYTES)));
   const first = (body.instances as JsonValue[])[0] as JsonValue;
   assert.equal(previewJson(first, 8), previewJson(long.slice(0, 20), 8));
+});
+
+test("a Classify or Regress body's long strings become bytes_list elements, decoded in turns of their own", async () => {
+  const long = repeatTo('é"\n', 4 << 20);
+  const data = Buffer.from('ABC'.repeat(2 << 20));
+  const body = (await readJson(
+    Buffer.from(
+      JSON.stringify({
+        context: { c: long },
+        examples: [{ s: long, b: { b64: data.toString('base64') }, list: ['short', long], n: 1 }],
+      }),
+    ),
+    { longText: true },
+  )) as JsonObject;
+  const { turns, value: examples } = await turnsWhile(() => examplesFromJson(body, 'classify'));
+  assert.ok(turns >= 4, `${turns} turns`);
+  const features = examples[0] as ExampleFeatures;
+  const bytes = (name: string, i = 0) => Buffer.from(features[name]?.values[i] as Uint8Array);
+  assert.deepEqual(bytes('s'), Buffer.from(long, 'utf8'));
+  assert.deepEqual(bytes('c'), Buffer.from(long, 'utf8'));
+  assert.deepEqual(bytes('b'), data);
+  assert.equal(features.list?.values[0], 'short');
+  assert.deepEqual(bytes('list', 1), Buffer.from(long, 'utf8'));
+  assert.deepEqual(features.n?.values, [1]);
 });

@@ -26,16 +26,17 @@ export interface RestResult {
 }
 
 /**
- * Reads a request body with TF Serving's JSON rules; the top level must be an object. `predict`: a Predict body,
- * whose arrays of numbers are most likely float32 inputs, converted while they are scanned, and whose long strings
- * are most likely string tensor elements, left in the body as LongText (json-reader.ts).
+ * Reads a request body with TF Serving's JSON rules; the top level must be an object. Long string values are left in
+ * the body as LongText (json-reader.ts): in a Predict body they are string tensor elements, in a Classify or Regress
+ * body bytes_list elements (json-examples.ts). `predict`: a Predict body, whose arrays of numbers are most likely
+ * float32 inputs, converted while they are scanned.
  */
 export async function readJsonBody(body: Uint8Array, core: ServingCore, predict = false): Promise<JsonObject> {
   // Ordinary values (strings, objects) are bounded like decoded inputs; arrays of numbers stay in the body.
   const value = await readRequestJson(body, {
     maxValueBytes: core.limits.maxInputBytes,
     float32Values: predict,
-    longText: predict,
+    longText: true,
   });
   if (!isJsonObject(value)) throw new InvalidArgument(`JSON Value: ${previewJson(value)} Is not object`);
   return value;

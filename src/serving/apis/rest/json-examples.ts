@@ -5,10 +5,14 @@ import type { ScoredClass } from '../shared/inference.js';
 import { formatFloat } from './json-format.js';
 import { NUMBER, PackedArray, PackedCursor, TRUE } from './json-packed.js';
 import { yieldToEventLoop, type JsonObject, type JsonValue } from './json-reader.js';
-import { b64Value, isJsonArray, isJsonObject, previewText } from './json-values.js';
+import { b64Value, isB64Object, isJsonArray, isJsonObject, previewText } from './json-values.js';
+import { LongText } from './long-text.js';
 
 /** Values converted between two yields to the event loop. */
 const VALUES_PER_SLICE = 1 << 16;
+
+/** A string value the reader left in the body (LongText), bare or as `{"b64": …}`. */
+const isLong = (value: JsonValue) => value instanceof LongText || (isB64Object(value) && value.b64 instanceof LongText);
 
 function featureElement(value: JsonValue, name: string): FeatureElement {
   const bytes = b64Value(value);
@@ -16,6 +20,23 @@ function featureElement(value: JsonValue, name: string): FeatureElement {
   if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
   const type = value === null ? 'null' : isJsonArray(value) ? 'array' : 'object';
   throw new InvalidArgument(`Unexpected value of type ${type} in feature: ${previewText(name)}`);
+}
+
+/**
+ * A long string value (the reader's LongText), or `{"b64": …}` of one, as its bytes, decoded in turns of their own
+ * (long-text.ts): a bytes_list element either way. Undefined for any other value.
+ */
+async function longFeatureElement(value: JsonValue): Promise<Uint8Array | undefined> {
+  if (value instanceof LongText) return value.utf8();
+  if (isB64Object(value) && value.b64 instanceof LongText) return value.b64.base64();
+  return undefined;
+}
+
+/** A feature's list of values; only a long string's conversion is awaited. */
+async function featureElements(values: readonly JsonValue[], name: string): Promise<FeatureElement[]> {
+  const out: FeatureElement[] = [];
+  for (const value of values) out.push((await longFeatureElement(value)) ?? featureElement(value, name));
+  return out;
 }
 
 /** A packed list of numbers or booleans → a Float64Array / boolean[]; a nested one is refused as TF does. */
@@ -40,8 +61,9 @@ async function featuresFromJson(value: JsonValue, what: string): Promise<Example
   for (const [name, v] of Object.entries(value)) {
     let values: ArrayLike<FeatureElement>;
     if (v instanceof PackedArray) values = await packedFeature(v, name);
-    else if (Array.isArray(v)) values = v.map((item) => featureElement(item, name));
-    else values = [featureElement(v, name)];
+    else if (Array.isArray(v))
+      values = v.some(isLong) ? await featureElements(v, name) : v.map((item) => featureElement(item, name));
+    else values = isLong(v) ? await featureElements([v], name) : [featureElement(v, name)];
     features[name] = { kind: 'json', values };
   }
   return features;

@@ -1,6 +1,7 @@
 /**
  * A long JSON string value of a request (json-reader.ts, LONG_STRING_BYTES), kept as its bytes in the body instead of
- * as a JavaScript string, for the routes whose long strings become tensor elements (v1 predict, v2 infer).
+ * as a JavaScript string, for the routes whose long strings become tensor elements (v1 predict, v2 infer) or
+ * bytes_list elements of tf.Examples (v1 classify and regress: json-examples.ts).
  *
  * Why: a JavaScript string is one allocation in V8. Decoding a 24 MiB string a piece a turn still gives a string of
  * pieces, and measuring or encoding it (Buffer.byteLength, Buffer.write) joins the pieces into one new 24 MiB string
