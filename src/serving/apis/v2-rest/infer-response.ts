@@ -9,12 +9,13 @@
  * else JSON. A raw binary request (no JSON header) gets every output as binary.
  */
 import { InvalidArgument } from '../../../errors.js';
-import { float16Value, type DType, type TypedArray } from '../../../graph/dtype.js';
+import { float16Value, type DType } from '../../../graph/dtype.js';
 import type { HostTensor } from '../../../graph/host-tensor.js';
 import { stringTensorBytes } from '../../../graph/string-bytes.js';
 import { isUtf8 } from '../../../graph/utf8.js';
 import { formatFloat, LONG_ELEMENT_BYTES } from '../rest/json-format.js';
 import { ASSEMBLED_REPLY_BYTES, checkReplyLength, ReplyAssembler } from '../rest/reply-assembler.js';
+import { rawByteLength, rawBytes, rawBytesInParts } from '../v2/raw-bytes.js';
 import type { V2InferResult, V2Parameters, V2RequestedOutput } from '../v2/infer.js';
 
 /** Elements written between two looks at the turn's time (ReplyAssembler.pause). */
@@ -108,24 +109,6 @@ async function writeFlatJson(reply: ReplyAssembler, tensor: HostTensor): Promise
   reply.write(']');
 }
 
-/** The binary form of a tensor: little-endian elements, or for BYTES each element after its 4-byte length. */
-function binaryOf(tensor: HostTensor): Buffer {
-  if (tensor.dtype !== 'string') {
-    const data = tensor.data as TypedArray;
-    return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  }
-  const elements = stringTensorBytes(tensor);
-  const total = elements.reduce((n, e) => n + 4 + e.byteLength, 0);
-  const out = Buffer.allocUnsafe(total);
-  let at = 0;
-  for (const e of elements) {
-    out.writeUInt32LE(e.byteLength, at);
-    out.set(e, at + 4);
-    at += 4 + e.byteLength;
-  }
-  return out;
-}
-
 /** One output's name, datatype and shape, the start of its JSON object. */
 function outputHead(output: V2InferResult['outputs'][number]): string {
   return `"name":${JSON.stringify(output.name)},"datatype":"${output.datatype}","shape":[${output.shape.join(',')}]`;
@@ -206,7 +189,7 @@ export function encodeBinaryInferResponse(result: V2InferResult, maxBytes = Infi
   const chunks: Buffer[] = [];
   let chunkBytes = 0;
   for (const output of result.outputs) {
-    const bytes = binaryOf(output.tensor);
+    const bytes = rawBytes(output.tensor);
     chunks.push(bytes);
     chunkBytes += bytes.byteLength;
   }
@@ -253,7 +236,7 @@ function encodeSmall(result: V2InferResult, isBinary: (name: string) => boolean,
   let chunkBytes = 0;
   for (const output of result.outputs) {
     if (isBinary(output.name)) {
-      const bytes = binaryOf(output.tensor);
+      const bytes = rawBytes(output.tensor);
       chunks.push(bytes);
       chunkBytes += bytes.byteLength;
       outputs.push(binaryOutputJson(output, bytes.byteLength));
@@ -275,14 +258,13 @@ async function encodeAssembled(
   maxBytes: number,
 ): Promise<EncodedResponse> {
   const reply = new ReplyAssembler(maxBytes);
-  const chunks: Buffer[] = [];
+  const binaries: HostTensor[] = [];
   reply.write(headerStart(result));
   for (const [i, output] of result.outputs.entries()) {
     if (i > 0) reply.write(',');
     if (isBinary(output.name)) {
-      const bytes = binaryOf(output.tensor);
-      chunks.push(bytes);
-      reply.write(binaryOutputJson(output, bytes.byteLength));
+      binaries.push(output.tensor);
+      reply.write(binaryOutputJson(output, rawByteLength(output.tensor)));
     } else {
       checkJsonOutputDtype(output.name, output.tensor.dtype);
       reply.write(`{${outputHead(output)},"data":`);
@@ -292,9 +274,13 @@ async function encodeAssembled(
     await reply.pause();
   }
   reply.write(']}');
-  if (chunks.length === 0) return { body: await reply.toBuffer() };
+  if (binaries.length === 0) return { body: await reply.toBuffer() };
   const headerLength = reply.byteLength;
-  for (const chunk of chunks) reply.writeBytes(chunk);
+  for (const tensor of binaries) {
+    // A BYTES output's long elements are written as they are, never copied whole in one turn.
+    for (const part of await rawBytesInParts(tensor)) reply.writeBytes(part);
+    await reply.pause();
+  }
   return { body: await reply.toBuffer(), headerLength };
 }
 

@@ -10,8 +10,11 @@ import protobuf from 'protobufjs';
 import { HostTensor } from '../../../../src/graph/host-tensor.js';
 import type { V2Datatype } from '../../../../src/serving/apis/v2/datatypes.js';
 import type { V2InferResult } from '../../../../src/serving/apis/v2/infer.js';
-import { encodeModelInferResponse } from '../../../../src/serving/apis/grpc/v2/infer-response-wire.js';
-import { rawBytes } from '../../../../src/serving/apis/grpc/v2/tensor-contents.js';
+import {
+  encodeModelInferResponse,
+  encodeModelInferResponseInTurns,
+} from '../../../../src/serving/apis/grpc/v2/infer-response-wire.js';
+import { rawBytes } from '../../../../src/serving/apis/v2/raw-bytes.js';
 import { protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
 import { decodeInferRequest } from '../../../../src/serving/apis/grpc/v2/infer-inputs.js';
 import { decodeModelInferRequest, readInputHeader } from '../../../../src/serving/apis/grpc/v2/infer-request-wire.js';
@@ -235,10 +238,55 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
   ];
 
   for (const [what, result] of results) {
-    it(`equals protobufjs's bytes: ${what}`, () => {
+    it(`equals protobufjs's bytes: ${what}`, async () => {
       assert.deepEqual(encodeModelInferResponse(result, true), viaProtobufjs(result));
+      assert.deepEqual(await encodeModelInferResponseInTurns(result, true), viaProtobufjs(result), 'in turns');
     });
   }
+
+  it('a large raw reply, encoded in turns, equals protobufjs: BYTES elements short and long, floats, an id', async () => {
+    const lengths = [
+      0,
+      65_531,
+      65_532,
+      65_533,
+      200_000,
+      3,
+      ...Array.from({ length: 40_000 }, (_, i) => (i * 37) % 101),
+    ];
+    const elements = lengths.map((n, i) => Buffer.alloc(n, i % 251));
+    const result: V2InferResult = {
+      modelName: 'm',
+      modelVersion: '2',
+      id: 'large',
+      outputs: [
+        output('s', 'BYTES', new HostTensor('string', [elements.length], elements)),
+        output(
+          'y',
+          'FP32',
+          new HostTensor(
+            'float32',
+            [300_000],
+            new Float32Array(300_000).map((_, i) => i / 3),
+          ),
+        ),
+      ],
+    };
+    let turns = 0;
+    let encoding = true;
+    const tick = () => {
+      if (!encoding) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const encoded = await encodeModelInferResponseInTurns(result, true);
+    encoding = false;
+    assert.ok(encoded.equals(viaProtobufjs(result)), 'the same bytes');
+    assert.ok(turns >= 4, `${turns} turns`);
+    // Typed contents and parameters keep the writer, in a turn of their own.
+    assert.deepEqual(await encodeModelInferResponseInTurns(result, false), encodeModelInferResponse(result, false));
+  });
 
   it('a result with parameters still carries them (the writer path)', () => {
     const result: V2InferResult = {

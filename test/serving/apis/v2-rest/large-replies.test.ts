@@ -83,6 +83,22 @@ test('a large all-binary reply is the bytes the synchronous encoder writes', asy
   assert.equal(assembled.headerLength, direct.headerLength);
 });
 
+test('a large binary reply of BYTES elements, short and long, is the bytes the synchronous encoder writes', async () => {
+  const lengths = [0, 65_531, 65_532, 65_533, 100_000, 3, ...Array.from({ length: 20_000 }, (_, i) => (i * 37) % 101)];
+  const elements = lengths.map((n, i) => Buffer.alloc(n, i % 251));
+  const strings = new HostTensor('string', [elements.length], elements);
+  const floats = new HostTensor('float32', [3], Float32Array.of(1, -2, 0.5));
+  const large = result([output('s', 'BYTES', strings), output('y', 'FP32', floats)]);
+  assert.ok(replyBound(large, () => true) >= ASSEMBLED_REPLY_BYTES, 'assembled');
+  const assembled = await encodeInferResponse(large, () => true);
+  const direct = encodeBinaryInferResponse(large);
+  assert.equal(assembled.headerLength, direct.headerLength);
+  assert.ok((assembled.body as Buffer).equals(direct.body as Buffer), 'the same bytes');
+  // The JSON header names each output's size, prefixes included.
+  const { header } = split(assembled);
+  assert.deepEqual(header.outputs[0].parameters, { binary_data_size: 4 * lengths.length + strings.byteLength() });
+});
+
 test('--max_response_bytes bounds JSON, binary, small and large replies', async () => {
   const large = result([output('y', 'FP32', new HostTensor('float32', [100_000], new Float32Array(100_000)))]);
   const small = result([output('y', 'FP32', new HostTensor('float32', [4], new Float32Array(4)))]);

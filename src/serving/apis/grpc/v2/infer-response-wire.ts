@@ -10,7 +10,10 @@
  */
 import protobuf from 'protobufjs';
 import type { V2InferResult, V2Parameters } from '../../v2/infer.js';
-import { hasTypedContents, longBits, rawBytes, writeTypedContents } from './tensor-contents.js';
+import { setImmediate } from 'node:timers/promises';
+import { hasTypedContents, longBits, writeTypedContents } from './tensor-contents.js';
+import { joinedInTurns } from '../../../request-buffers.js';
+import { rawByteLength, rawBytes, rawBytesInParts } from '../../v2/raw-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from './wire-reader.js';
 import { fieldSize, varintSize, writeBytesField, writeVarint } from '../../shared/direct-wire.js';
 
@@ -105,22 +108,27 @@ function writeText(out: Buffer, at: number, field: number, text: string, length:
   return at + (length === 0 ? 0 : out.write(text, at, length, 'utf8'));
 }
 
+/** Where the fields before raw_output_contents go: the texts' and outputs' sizes, and their bytes in all. */
+interface RawResponseLayout {
+  nameBytes: number;
+  versionBytes: number;
+  idBytes: number;
+  /** Per output: its name's, datatype's, packed shape's and header's sizes. */
+  sizes: number[];
+  bytes: number;
+}
+
 /**
- * ModelInferResponse with raw_output_contents and no parameters (what ModelInfer answers a raw request with)
- * written into one buffer of its exact size: the same bytes as the protobufjs writer's, without its per-field
- * operations, forks and final copy. Undefined when a shape holds a dimension that is not a non-negative safe integer
- * (the writer's int64 encoding then applies).
+ * The layout of a raw response's fields before its raw_output_contents; undefined when a shape holds a dimension
+ * that is not a non-negative safe integer (the protobufjs writer's int64 encoding then applies).
  */
-function encodeRawResponse(result: V2InferResult): Buffer | undefined {
+function rawResponseLayout(result: V2InferResult): RawResponseLayout | undefined {
   const nameBytes = Buffer.byteLength(result.modelName);
   const versionBytes = Buffer.byteLength(result.modelVersion);
   const idBytes = result.id ? Buffer.byteLength(result.id) : 0;
-  let size = fieldSize(nameBytes) + fieldSize(versionBytes) + (result.id ? fieldSize(idBytes) : 0);
-  const outputs = result.outputs;
-  // Per output: its name's, datatype's, packed shape's and header's sizes, and its raw bytes.
+  let bytes = fieldSize(nameBytes) + fieldSize(versionBytes) + (result.id ? fieldSize(idBytes) : 0);
   const sizes: number[] = [];
-  const blobs: Uint8Array[] = [];
-  for (const output of outputs) {
+  for (const output of result.outputs) {
     const outputNameBytes = Buffer.byteLength(output.name);
     const datatypeBytes = Buffer.byteLength(output.datatype);
     let shapeBytes = 0;
@@ -131,30 +139,73 @@ function encodeRawResponse(result: V2InferResult): Buffer | undefined {
     const header =
       fieldSize(outputNameBytes) + fieldSize(datatypeBytes) + (output.shape.length > 0 ? fieldSize(shapeBytes) : 0);
     sizes.push(outputNameBytes, datatypeBytes, shapeBytes, header);
-    const blob = rawBytes(output.tensor);
-    blobs.push(blob);
-    size += fieldSize(header) + fieldSize(blob.byteLength);
+    bytes += fieldSize(header);
   }
-  const out = Buffer.allocUnsafe(size);
-  let at = writeText(out, 0, 1, result.modelName, nameBytes);
-  at = writeText(out, at, 2, result.modelVersion, versionBytes);
-  if (result.id) at = writeText(out, at, 3, result.id, idBytes);
-  for (let i = 0; i < outputs.length; i++) {
-    const output = outputs[i] as V2InferResult['outputs'][number];
-    const outputNameBytes = sizes[i * 4] as number;
-    const datatypeBytes = sizes[i * 4 + 1] as number;
+  return { nameBytes, versionBytes, idBytes, sizes, bytes };
+}
+
+/** Writes the fields that `layout` measured into `out` from `at`; returns where they end. */
+function writeRawResponseHead(out: Buffer, at: number, result: V2InferResult, layout: RawResponseLayout): number {
+  at = writeText(out, at, 1, result.modelName, layout.nameBytes);
+  at = writeText(out, at, 2, result.modelVersion, layout.versionBytes);
+  if (result.id) at = writeText(out, at, 3, result.id, layout.idBytes);
+  const { sizes } = layout;
+  for (let i = 0; i < result.outputs.length; i++) {
+    const output = result.outputs[i] as V2InferResult['outputs'][number];
     const shapeBytes = sizes[i * 4 + 2] as number;
-    const header = sizes[i * 4 + 3] as number;
     out[at++] = (5 << 3) | WIRE_BYTES;
-    at = writeVarint(out, at, header);
-    at = writeText(out, at, 1, output.name, outputNameBytes);
-    at = writeText(out, at, 2, output.datatype, datatypeBytes);
+    at = writeVarint(out, at, sizes[i * 4 + 3] as number);
+    at = writeText(out, at, 1, output.name, sizes[i * 4] as number);
+    at = writeText(out, at, 2, output.datatype, sizes[i * 4 + 1] as number);
     if (output.shape.length > 0) {
       out[at++] = (3 << 3) | WIRE_BYTES;
       at = writeVarint(out, at, shapeBytes);
       for (const d of output.shape) at = writeVarint(out, at, d);
     }
   }
+  return at;
+}
+
+/**
+ * ModelInferResponse with raw_output_contents and no parameters (what ModelInfer answers a raw request with)
+ * written into one buffer of its exact size: the same bytes as the protobufjs writer's, without its per-field
+ * operations, forks and final copy. Undefined where rawResponseLayout is.
+ */
+function encodeRawResponse(result: V2InferResult): Buffer | undefined {
+  const layout = rawResponseLayout(result);
+  if (!layout) return undefined;
+  const blobs = result.outputs.map((output) => rawBytes(output.tensor));
+  let size = layout.bytes;
+  for (const blob of blobs) size += fieldSize(blob.byteLength);
+  const out = Buffer.allocUnsafe(size);
+  let at = writeRawResponseHead(out, 0, result, layout);
   for (const blob of blobs) at = writeBytesField(out, at, 6, blob);
   return out;
+}
+
+/**
+ * encodeModelInferResponse for a reply that holds a large tensor (request-buffers.ts, holdsLargeTensor), over turns
+ * of the event loop. A raw reply without parameters is written as chunks: its fields before raw_output_contents,
+ * then each output's raw bytes as views of its tensor (rawBytesInParts: a BYTES tensor's short elements packed, a
+ * turn given back every half MiB), joined into memory taken and copied a slice a turn. Written in one call, a reply of
+ * one 24 MiB BYTES element took 205 ms of one turn on this project's machine, 6M floats 102 ms (docs/performance.md,
+ * "Round 24"). Any other reply is encoded in one call, in a turn of its own.
+ */
+export async function encodeModelInferResponseInTurns(result: V2InferResult, raw: boolean): Promise<Buffer> {
+  const layout = raw && !hasParameters(result) ? rawResponseLayout(result) : undefined;
+  if (!layout) {
+    await setImmediate();
+    return encodeModelInferResponse(result, raw);
+  }
+  const head = Buffer.allocUnsafe(layout.bytes);
+  writeRawResponseHead(head, 0, result, layout);
+  const chunks: Uint8Array[] = [head];
+  for (const output of result.outputs) {
+    const bytes = rawByteLength(output.tensor);
+    const tag = Buffer.allocUnsafe(1 + varintSize(bytes));
+    tag[0] = (6 << 3) | WIRE_BYTES;
+    writeVarint(tag, 1, bytes);
+    chunks.push(tag, ...(await rawBytesInParts(output.tensor)));
+  }
+  return joinedInTurns(chunks);
 }

@@ -6,7 +6,7 @@ import type { ServingCore } from '../../../core/types.js';
 import { inferV2, type V2InferResult } from '../../v2/infer.js';
 import { decodeInferRequest } from './infer-inputs.js';
 import type { ModelInferWire } from './infer-request-wire.js';
-import { encodeModelInferResponse, sendsRawOutputs } from './infer-response-wire.js';
+import { encodeModelInferResponse, encodeModelInferResponseInTurns, sendsRawOutputs } from './infer-response-wire.js';
 
 /** What ModelInfer's handler returns: the response already encoded (the method's serializer passes it on). */
 export interface EncodedInferResponse {
@@ -23,7 +23,8 @@ export async function modelInferOnce(
   wire: ModelInferWire,
   call: { deadline: number | undefined; connection?: object | undefined },
   maxSendMessageBytes: number,
-  encode: (result: V2InferResult, raw: boolean) => Buffer = encodeModelInferResponse,
+  /** The encoder (default: a ModelInferResponse, a large one in turns: encodeModelInferResponseInTurns). */
+  encode?: (result: V2InferResult, raw: boolean) => Buffer,
 ): Promise<EncodedInferResponse> {
   const decoding = decodeInferRequest(core, wire, call.deadline);
   const decoded = decoding instanceof Promise ? await decoding : decoding;
@@ -34,9 +35,14 @@ export async function modelInferOnce(
     ...(call.connection === undefined ? {} : { connection: call.connection }),
   });
   const raw = sendsRawOutputs(result, decoded.inputsCameRaw, decoded.request.inputs.length);
-  // The reply's tensors came from the worker's message in this turn: a large one is encoded in a turn of its own.
-  if (holdsLargeTensor(result.outputs.map((output) => output.tensor))) await setImmediate();
-  const encoded = encode(result, raw);
+  let encoded: Buffer;
+  if (!holdsLargeTensor(result.outputs.map((output) => output.tensor))) {
+    encoded = (encode ?? encodeModelInferResponse)(result, raw);
+  } else if (encode) {
+    // The reply's tensors came from the worker's message in this turn: a large one is encoded in a turn of its own.
+    await setImmediate();
+    encoded = encode(result, raw);
+  } else encoded = await encodeModelInferResponseInTurns(result, raw);
   if (encoded.byteLength > maxSendMessageBytes) {
     throw new PayloadTooLarge(
       `the response to model '${result.modelName}' is ${encoded.byteLength} bytes, more than ` +

@@ -17,6 +17,7 @@ import { HostTensor } from '../../../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../../../graph/string-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader.js';
 import { allocateForRequest } from '../../../request-buffers.js';
+import { LENGTH_PREFIX_BYTES } from '../../v2/raw-bytes.js';
 
 /** InferTensorContents field numbers. */
 const CONTENTS_FIELD_NAMES: Readonly<Record<number, string>> = {
@@ -53,9 +54,6 @@ const CONTENTS_FIELD: Readonly<Record<DType, number | undefined>> = {
  */
 const BYTES_PER_TURN = 8 * 1024 * 1024;
 const VALUES_PER_TURN = 256 * 1024;
-
-/** Bytes of the 4-byte length that prefixes each BYTES element in raw form. */
-const LENGTH_PREFIX_BYTES = 4;
 
 /** What a tensor's data holds, read without allocating per element. */
 export interface MeasuredContents {
@@ -334,25 +332,6 @@ function valueReader(dtype: DType, data: TypedArray): (reader: WireReader, at: n
       return (r, at) => (out[at] = r.varint32());
     }
   }
-}
-
-/** A tensor as one raw blob (BYTES: each element length-prefixed). */
-export function rawBytes(tensor: HostTensor): Uint8Array {
-  if (tensor.dtype === 'string') {
-    const elements = stringTensorBytes(tensor);
-    let total = 0;
-    for (const e of elements) total += LENGTH_PREFIX_BYTES + e.byteLength;
-    const out = Buffer.allocUnsafe(total);
-    let at = 0;
-    for (const e of elements) {
-      out.writeUInt32LE(e.byteLength, at);
-      out.set(e, at + LENGTH_PREFIX_BYTES);
-      at += LENGTH_PREFIX_BYTES + e.byteLength;
-    }
-    return out;
-  }
-  const data = tensor.data as TypedArray;
-  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
 }
 
 /** Whether `dtype` can travel in typed contents (FP16 cannot). */
