@@ -12,6 +12,7 @@ import { decodePredictBody } from '../../../src/serving/apis/rest/json-tensors.j
 import type { ExampleFeatures } from '../../../src/serving/apis/shared/examples.js';
 import { previewJson } from '../../../src/serving/apis/rest/json-values.js';
 import { LongText } from '../../../src/serving/apis/rest/long-text.js';
+import { turnsWhile } from '../../helpers/turns.js';
 
 /** The LongText the reader makes of `literal`, a JSON string literal's contents as a client writes them. */
 async function longText(literal: string): Promise<LongText> {
@@ -19,24 +20,6 @@ async function longText(literal: string): Promise<LongText> {
   const text = (value.v as JsonValue[])[0];
   assert.ok(text instanceof LongText, `${literal.length} bytes read as a LongText`);
   return text;
-}
-
-/** Turns of the event loop that pass while `work` runs. */
-async function turnsWhile<T>(work: () => Promise<T>): Promise<{ turns: number; value: T }> {
-  let done = false;
-  let turns = 0;
-  const tick = () => {
-    if (done) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  try {
-    const value = await work();
-    return { turns, value };
-  } finally {
-    done = true;
-  }
 }
 
 const repeatTo = (unit: string, bytes: number) => unit.repeat(Math.ceil(bytes / Buffer.byteLength(unit)));

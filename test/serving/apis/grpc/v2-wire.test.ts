@@ -22,6 +22,7 @@ import { recentText, WireReader } from '../../../../src/serving/apis/grpc/v2/wir
 import { parseModelServerConfig } from '../../../../src/serving/config/model-server-config.js';
 import { createServingCore, type ServingCoreImpl } from '../../../../src/serving/core/index.js';
 import { affineModel, tempRepo, type TempRepo } from '../../core/model-fixtures.js';
+import { turnsWhile } from '../../../helpers/turns.js';
 
 const quiet = () => undefined;
 const ModelInferRequest = protobufRoot().lookupType('inference.ModelInferRequest');
@@ -272,16 +273,7 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
         ),
       ],
     };
-    let turns = 0;
-    let encoding = true;
-    const tick = () => {
-      if (!encoding) return;
-      turns++;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    const encoded = await encodeModelInferResponseInTurns(result, true);
-    encoding = false;
+    const { turns, value: encoded } = await turnsWhile(() => encodeModelInferResponseInTurns(result, true));
     assert.ok(encoded.equals(viaProtobufjs(result)), 'the same bytes');
     assert.ok(turns >= 4, `${turns} turns`);
     // Typed contents and parameters keep the writer, in a turn of their own.
