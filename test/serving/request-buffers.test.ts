@@ -14,6 +14,7 @@ import {
   takenInSlices,
   withPackedStrings,
 } from '../../src/serving/request-buffers.js';
+import { turnsWhile } from '../helpers/turns.js';
 
 describe('allocateForRequest', () => {
   it('carves small tensors from one slab: zero-filled, 8-byte aligned, never overlapping', () => {
@@ -73,16 +74,7 @@ describe('allocateForRequest', () => {
 describe('takenInSlices and storageWith: large request storage prepared a slice a turn', () => {
   it('writes its pages a slice of TAKE_SLICE_BYTES a turn of the event loop, and is zero-filled', async () => {
     const bytes = 2 * TAKE_SLICE_BYTES + 100;
-    let turns = 0;
-    let reading = true;
-    const count = () => {
-      if (!reading) return;
-      turns++;
-      setImmediate(count);
-    };
-    setImmediate(count);
-    const buffer = await takenInSlices(bytes);
-    reading = false;
+    const { turns, value: buffer } = await turnsWhile(() => takenInSlices(bytes));
     assert.equal(buffer.byteLength, bytes);
     assert.ok(new Uint8Array(buffer).every((b) => b === 0));
     // Three slices: two turns passed between them (the counter runs once in each).

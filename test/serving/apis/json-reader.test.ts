@@ -11,6 +11,7 @@ import {
 } from '../../../src/serving/apis/rest/json-reader.js';
 import { decodePredictBody, jsonToTensor } from '../../../src/serving/apis/rest/json-tensors.js';
 import { previewJson } from '../../../src/serving/apis/rest/json-values.js';
+import { turnsWhile } from '../../helpers/turns.js';
 
 const read = (text: string, sliceBytes?: number) => readJson(Buffer.from(text), { sliceBytes });
 
@@ -208,19 +209,7 @@ test('packed values are checked against the dtype in order, naming the first bad
 
 /** How many turns of the event loop pass while `text` is read in slices of `sliceBytes`. */
 async function turnsWhileReading(text: string, sliceBytes: number): Promise<{ turns: number; value: JsonValue }> {
-  let reading = true;
-  let turns = 0;
-  const tick = () => {
-    if (!reading) return;
-    turns++;
-    setImmediate(tick);
-  };
-  setImmediate(tick);
-  try {
-    return { value: await read(text, sliceBytes), turns };
-  } finally {
-    reading = false;
-  }
+  return turnsWhile(() => read(text, sliceBytes));
 }
 
 test('a body of short strings yields in proportion to its values, not only its bytes', async () => {

@@ -10,6 +10,7 @@ import { isB64Object, longBase64Value, longUtf8Value } from '../../../src/servin
 import { assembleJson, ReplyAssembler, SLICE_BYTES } from '../../../src/serving/apis/rest/reply-assembler.js';
 import { checkReplyBytes, jsonTensorBytes } from '../../../src/serving/apis/shared/reply-limit.js';
 import { xorshift32 } from '../../helpers/xorshift.js';
+import { turnsWhile } from '../../helpers/turns.js';
 
 /** Text with every character JSON escapes (all controls, quote, backslash), multi-byte ones, and plain runs. */
 function awkwardText(chars: number, seed: number): string {
@@ -125,16 +126,7 @@ test('assembling gives the event loop back while it writes', async () => {
     [400_000],
     Float32Array.from({ length: 400_000 }, (_, i) => i / 3),
   );
-  let turns = 0;
-  let assembling = true;
-  const count = () => {
-    if (!assembling) return;
-    turns++;
-    setImmediate(count);
-  };
-  setImmediate(count);
-  await assembleJson(predictResponsePieces('row', { y: floats }), Infinity);
-  assembling = false;
+  const { turns } = await turnsWhile(() => assembleJson(predictResponsePieces('row', { y: floats }), Infinity));
   assert.ok(turns > 1, `the loop turned ${turns} times while 400,000 floats were written`);
 });
 

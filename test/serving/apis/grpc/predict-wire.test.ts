@@ -11,6 +11,7 @@ import { tensorProtoChunks, VIEWED_PAYLOAD_BYTES } from '../../../../src/serving
 import { joinedInTurns } from '../../../../src/serving/request-buffers.js';
 import { LOADER_OPTIONS, protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
 import type { ModelSpecMsg } from '../../../../src/serving/apis/shared/proto-types.js';
+import { turnsWhile } from '../../../helpers/turns.js';
 
 describe("a Predict response's ModelSpec", () => {
   it('is encoded as protobufjs encodes it, whatever spec came before', () => {
@@ -111,16 +112,9 @@ describe('a large Predict reply encoded in turns', () => {
   }
 
   it('copies a slice a turn', async () => {
-    let turns = 0;
-    let done = false;
-    const tick = () => {
-      if (done) return;
-      turns++;
-      setImmediate(tick);
-    };
-    setImmediate(tick);
-    const joined = await joinedInTurns([big(5 << 20, 3), big(10, 5), big(3 << 20, 7)]);
-    done = true;
+    const { turns, value: joined } = await turnsWhile(() =>
+      joinedInTurns([big(5 << 20, 3), big(10, 5), big(3 << 20, 7)]),
+    );
     assert.equal(joined.byteLength, (8 << 20) + 10);
     assert.ok(turns >= 6, `${turns} turns to take and copy 8 MiB`);
   });
