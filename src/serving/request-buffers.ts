@@ -87,6 +87,59 @@ export async function joinedInTurns(chunks: readonly Uint8Array[]): Promise<Buff
   return out;
 }
 
+/** How prefixedInParts introduces each element: its prefix's size, and the prefix written at `at` (returns its end). */
+export interface ElementPrefix {
+  bytes(length: number): number;
+  write(out: Buffer, at: number, length: number): number;
+}
+
+/** prefixedInParts: the size of a part that runs of short elements are copied into. */
+const PACKED_PART_BYTES = 64 * 1024;
+/** prefixedInParts: bytes copied between two turns of the event loop. */
+const PACKED_SLICE_BYTES = 512 * 1024;
+
+/**
+ * `elements`, each after its prefix (a length, a protobuf tag and length), as parts in order for a writer that
+ * copies them a slice a turn (joinedInTurns, the REST reply assembler): runs of short elements copied with their
+ * prefixes into parts of PACKED_PART_BYTES, the event loop given back every PACKED_SLICE_BYTES, and each element too
+ * long for a part given as itself (a view), after a part that ends with its prefix. So no turn copies the whole: a 24
+ * MiB element copied with its prefix into fresh memory took one turn of 80–200 ms on this project's machine
+ * (docs/performance.md, "Round 24").
+ */
+export async function prefixedInParts(elements: readonly Uint8Array[], prefix: ElementPrefix): Promise<Uint8Array[]> {
+  const parts: Uint8Array[] = [];
+  let part: Buffer | undefined;
+  let used = 0;
+  let sinceTurn = 0;
+  const flush = () => {
+    if (part && used > 0) parts.push(part.subarray(0, used));
+    part = undefined;
+    used = 0;
+  };
+  const room = (bytes: number): Buffer => {
+    if (part && used + bytes > part.byteLength) flush();
+    return (part ??= Buffer.allocUnsafe(PACKED_PART_BYTES));
+  };
+  for (const element of elements) {
+    const prefixBytes = prefix.bytes(element.byteLength);
+    used = prefix.write(room(prefixBytes), used, element.byteLength);
+    if (element.byteLength > PACKED_PART_BYTES - prefixBytes) {
+      flush();
+      parts.push(element);
+      continue;
+    }
+    room(element.byteLength).set(element, used);
+    used += element.byteLength;
+    sinceTurn += prefixBytes + element.byteLength;
+    if (sinceTurn >= PACKED_SLICE_BYTES) {
+      sinceTurn = 0;
+      await setImmediate();
+    }
+  }
+  flush();
+  return parts;
+}
+
 /**
  * Storage (as allocateForRequest) that gives `buffer`, whole, to the first tensor whose elements fill it exactly, and
  * allocates for any other.

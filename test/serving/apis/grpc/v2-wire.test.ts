@@ -242,6 +242,8 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
     it(`equals protobufjs's bytes: ${what}`, async () => {
       assert.deepEqual(encodeModelInferResponse(result, true), viaProtobufjs(result));
       assert.deepEqual(await encodeModelInferResponseInTurns(result, true), viaProtobufjs(result), 'in turns');
+      const typed = encodeModelInferResponse(result, false);
+      assert.deepEqual(await encodeModelInferResponseInTurns(result, false), typed, 'typed, in turns');
     });
   }
 
@@ -276,8 +278,70 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
     const { turns, value: encoded } = await turnsWhile(() => encodeModelInferResponseInTurns(result, true));
     assert.ok(encoded.equals(viaProtobufjs(result)), 'the same bytes');
     assert.ok(turns >= 4, `${turns} turns`);
-    // Typed contents and parameters keep the writer, in a turn of their own.
-    assert.deepEqual(await encodeModelInferResponseInTurns(result, false), encodeModelInferResponse(result, false));
+    const typed = await turnsWhile(() => encodeModelInferResponseInTurns(result, false));
+    assert.ok(typed.value.equals(encodeModelInferResponse(result, false)), "typed: the writer's bytes");
+    assert.ok(typed.turns >= 4, `${typed.turns} turns, typed`);
+  });
+
+  it("a large typed reply of integers and booleans, encoded in turns, is the writer's bytes", async () => {
+    const n = 600_000;
+    const result: V2InferResult = {
+      modelName: 'm',
+      modelVersion: '2',
+      outputs: [
+        output(
+          'i',
+          'INT32',
+          new HostTensor(
+            'int32',
+            [n],
+            Int32Array.from({ length: n }, (_, i) => (i % 7) - 3 * i),
+          ),
+        ),
+        output(
+          'l',
+          'INT64',
+          new HostTensor(
+            'int64',
+            [n],
+            BigInt64Array.from({ length: n }, (_, i) => BigInt(i) << 33n),
+          ),
+        ),
+        output(
+          'u',
+          'UINT32',
+          new HostTensor(
+            'uint32',
+            [n],
+            Uint32Array.from({ length: n }, (_, i) => i * 7919),
+          ),
+        ),
+        output(
+          'b',
+          'BOOL',
+          new HostTensor(
+            'bool',
+            [n],
+            Uint8Array.from({ length: n }, (_, i) => i % 3),
+          ),
+        ),
+      ],
+    };
+    const { turns, value } = await turnsWhile(() => encodeModelInferResponseInTurns(result, false));
+    assert.ok(value.equals(encodeModelInferResponse(result, false)), 'the same bytes');
+    assert.ok(turns >= 8, `${turns} turns`);
+  });
+
+  it('a large reply with parameters keeps the writer, in a turn of its own', async () => {
+    const result: V2InferResult = {
+      modelName: 'm',
+      modelVersion: '2',
+      parameters: { sequence_end: true },
+      outputs: [output('y', 'FP32', new HostTensor('float32', [300_000], new Float32Array(300_000).fill(0.25)))],
+    };
+    for (const raw of [true, false]) {
+      assert.deepEqual(await encodeModelInferResponseInTurns(result, raw), encodeModelInferResponse(result, raw));
+    }
   });
 
   it('a result with parameters still carries them (the writer path)', () => {

@@ -11,7 +11,7 @@
 import protobuf from 'protobufjs';
 import type { V2InferResult, V2Parameters } from '../../v2/infer.js';
 import { setImmediate } from 'node:timers/promises';
-import { hasTypedContents, longBits, writeTypedContents } from './tensor-contents.js';
+import { hasTypedContents, longBits, typedContentsInParts, writeTypedContents } from './tensor-contents.js';
 import { joinedInTurns } from '../../../request-buffers.js';
 import { rawByteLength, rawBytes, rawBytesInParts } from '../../v2/raw-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from './wire-reader.js';
@@ -115,6 +115,9 @@ interface RawResponseLayout {
   idBytes: number;
   /** Per output: its name's, datatype's, packed shape's and header's sizes. */
   sizes: number[];
+  /** The model's name, version and the id, as fields. */
+  startBytes: number;
+  /** Those, and each output's header as a field of its own (the raw form's outputs). */
   bytes: number;
 }
 
@@ -126,7 +129,8 @@ function rawResponseLayout(result: V2InferResult): RawResponseLayout | undefined
   const nameBytes = Buffer.byteLength(result.modelName);
   const versionBytes = Buffer.byteLength(result.modelVersion);
   const idBytes = result.id ? Buffer.byteLength(result.id) : 0;
-  let bytes = fieldSize(nameBytes) + fieldSize(versionBytes) + (result.id ? fieldSize(idBytes) : 0);
+  const startBytes = fieldSize(nameBytes) + fieldSize(versionBytes) + (result.id ? fieldSize(idBytes) : 0);
+  let bytes = startBytes;
   const sizes: number[] = [];
   for (const output of result.outputs) {
     const outputNameBytes = Buffer.byteLength(output.name);
@@ -141,27 +145,47 @@ function rawResponseLayout(result: V2InferResult): RawResponseLayout | undefined
     sizes.push(outputNameBytes, datatypeBytes, shapeBytes, header);
     bytes += fieldSize(header);
   }
-  return { nameBytes, versionBytes, idBytes, sizes, bytes };
+  return { nameBytes, versionBytes, idBytes, sizes, startBytes, bytes };
 }
 
-/** Writes the fields that `layout` measured into `out` from `at`; returns where they end. */
-function writeRawResponseHead(out: Buffer, at: number, result: V2InferResult, layout: RawResponseLayout): number {
+/** Writes the model's name, version and the id into `out` from `at`; returns where they end. */
+function writeResponseStart(out: Buffer, at: number, result: V2InferResult, layout: RawResponseLayout): number {
   at = writeText(out, at, 1, result.modelName, layout.nameBytes);
   at = writeText(out, at, 2, result.modelVersion, layout.versionBytes);
-  if (result.id) at = writeText(out, at, 3, result.id, layout.idBytes);
+  return result.id ? writeText(out, at, 3, result.id, layout.idBytes) : at;
+}
+
+/**
+ * Writes output `i`'s field tag and length (`length`: its header, and its contents when it has them), then its name,
+ * datatype and shape; returns where they end.
+ */
+function writeOutputHeader(
+  out: Buffer,
+  at: number,
+  result: V2InferResult,
+  layout: RawResponseLayout,
+  i: number,
+  length: number,
+): number {
+  const output = result.outputs[i] as V2InferResult['outputs'][number];
   const { sizes } = layout;
+  out[at++] = (5 << 3) | WIRE_BYTES;
+  at = writeVarint(out, at, length);
+  at = writeText(out, at, 1, output.name, sizes[i * 4] as number);
+  at = writeText(out, at, 2, output.datatype, sizes[i * 4 + 1] as number);
+  if (output.shape.length > 0) {
+    out[at++] = (3 << 3) | WIRE_BYTES;
+    at = writeVarint(out, at, sizes[i * 4 + 2] as number);
+    for (const d of output.shape) at = writeVarint(out, at, d);
+  }
+  return at;
+}
+
+/** Writes the fields that `layout.bytes` measured (the raw form's, before raw_output_contents); returns their end. */
+function writeRawResponseHead(out: Buffer, at: number, result: V2InferResult, layout: RawResponseLayout): number {
+  at = writeResponseStart(out, at, result, layout);
   for (let i = 0; i < result.outputs.length; i++) {
-    const output = result.outputs[i] as V2InferResult['outputs'][number];
-    const shapeBytes = sizes[i * 4 + 2] as number;
-    out[at++] = (5 << 3) | WIRE_BYTES;
-    at = writeVarint(out, at, sizes[i * 4 + 3] as number);
-    at = writeText(out, at, 1, output.name, sizes[i * 4] as number);
-    at = writeText(out, at, 2, output.datatype, sizes[i * 4 + 1] as number);
-    if (output.shape.length > 0) {
-      out[at++] = (3 << 3) | WIRE_BYTES;
-      at = writeVarint(out, at, shapeBytes);
-      for (const d of output.shape) at = writeVarint(out, at, d);
-    }
+    at = writeOutputHeader(out, at, result, layout, i, layout.sizes[i * 4 + 3] as number);
   }
   return at;
 }
@@ -185,18 +209,20 @@ function encodeRawResponse(result: V2InferResult): Buffer | undefined {
 
 /**
  * encodeModelInferResponse for a reply that holds a large tensor (request-buffers.ts, holdsLargeTensor), over turns
- * of the event loop. A raw reply without parameters is written as chunks: its fields before raw_output_contents,
- * then each output's raw bytes as views of its tensor (rawBytesInParts: a BYTES tensor's short elements packed, a
- * turn given back every half MiB), joined into memory taken and copied a slice a turn. Written in one call, a reply of
- * one 24 MiB BYTES element took 205 ms of one turn on this project's machine, 6M floats 102 ms (docs/performance.md,
- * "Round 24"). Any other reply is encoded in one call, in a turn of its own.
+ * of the event loop. A reply without parameters is written as chunks: its fields before the outputs' data, then each
+ * output's data as views of its tensor where it can be (raw: rawBytesInParts; typed contents: typedContentsInParts;
+ * short BYTES elements packed, integers encoded a slice a turn), joined into memory taken and copied a slice a turn.
+ * Written in one call, a raw reply of one 24 MiB BYTES element took 190–200 ms of one turn on this project's machine,
+ * 6M floats 88–108 ms (docs/performance.md, "Round 24"). A reply with parameters is encoded in one call, in a turn of
+ * its own.
  */
 export async function encodeModelInferResponseInTurns(result: V2InferResult, raw: boolean): Promise<Buffer> {
-  const layout = raw && !hasParameters(result) ? rawResponseLayout(result) : undefined;
+  const layout = hasParameters(result) ? undefined : rawResponseLayout(result);
   if (!layout) {
     await setImmediate();
     return encodeModelInferResponse(result, raw);
   }
+  if (!raw) return joinedInTurns(await typedResponseChunks(result, layout));
   const head = Buffer.allocUnsafe(layout.bytes);
   writeRawResponseHead(head, 0, result, layout);
   const chunks: Uint8Array[] = [head];
@@ -208,4 +234,28 @@ export async function encodeModelInferResponseInTurns(result: V2InferResult, raw
     chunks.push(tag, ...(await rawBytesInParts(output.tensor)));
   }
   return joinedInTurns(chunks);
+}
+
+/**
+ * A typed reply without parameters as chunks, the same bytes as the protobufjs writer's: the model's fields, then each
+ * output's header and its InferTensorContents (typedContentsInParts: floats and long strings as views).
+ */
+async function typedResponseChunks(result: V2InferResult, layout: RawResponseLayout): Promise<Uint8Array[]> {
+  const start = Buffer.allocUnsafe(layout.startBytes);
+  writeResponseStart(start, 0, result, layout);
+  const chunks: Uint8Array[] = [start];
+  for (let i = 0; i < result.outputs.length; i++) {
+    const contents = await typedContentsInParts((result.outputs[i] as V2InferResult['outputs'][number]).tensor);
+    let contentsBytes = 0;
+    for (const part of contents) contentsBytes += part.byteLength;
+    const headerBytes = layout.sizes[i * 4 + 3] as number;
+    const length = headerBytes + fieldSize(contentsBytes);
+    // The output field up to its contents: all of it but the contents themselves.
+    const header = Buffer.allocUnsafe(fieldSize(length) - contentsBytes);
+    let at = writeOutputHeader(header, 0, result, layout, i, length);
+    header[at++] = (5 << 3) | WIRE_BYTES;
+    writeVarint(header, at, contentsBytes);
+    chunks.push(header, ...contents);
+  }
+  return chunks;
 }

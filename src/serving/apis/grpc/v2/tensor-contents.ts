@@ -10,13 +10,14 @@
  * byte for byte.
  */
 import { setImmediate } from 'node:timers/promises';
-import type protobuf from 'protobufjs';
+import protobuf from 'protobufjs';
 import { InvalidArgument } from '../../../../errors.js';
 import { allocate, dtypeInfo, type DType, type TypedArray } from '../../../../graph/dtype.js';
 import { HostTensor } from '../../../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../../../graph/string-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader.js';
-import { allocateForRequest } from '../../../request-buffers.js';
+import { allocateForRequest, prefixedInParts, type ElementPrefix } from '../../../request-buffers.js';
+import { varintSize, writeVarint } from '../../shared/direct-wire.js';
 import { LENGTH_PREFIX_BYTES } from '../../v2/raw-bytes.js';
 
 /** InferTensorContents field numbers. */
@@ -354,25 +355,72 @@ export function writeTypedContents(writer: protobuf.Writer, tensor: HostTensor):
     return;
   }
   writer.uint32((field << 3) | WIRE_BYTES).fork();
-  switch (tensor.dtype) {
+  writeVarintValues(writer, tensor.dtype, data, 0, data.length);
+  writer.ldelim();
+}
+
+/** Elements [from, to) of an integer or boolean tensor's data as the varints of its packed typed field. */
+function writeVarintValues(writer: protobuf.Writer, dtype: DType, data: TypedArray, from: number, to: number): void {
+  switch (dtype) {
     case 'int64':
     case 'uint64': {
       const bits = new BigUint64Array(data.buffer, data.byteOffset, data.length);
-      for (const v of bits) writer.uint64(longBits(v));
+      for (let i = from; i < to; i++) writer.uint64(longBits(bits[i] as bigint));
       break;
     }
     case 'bool':
-      for (const v of data as Uint8Array) writer.bool(v !== 0);
+      for (let i = from; i < to; i++) writer.bool(data[i] !== 0);
       break;
     case 'uint8':
     case 'uint16':
     case 'uint32':
-      for (const v of data as Uint32Array) writer.uint32(v);
+      for (let i = from; i < to; i++) writer.uint32(data[i] as number);
       break;
     default:
-      for (const v of data as Int32Array) writer.int32(v);
+      for (let i = from; i < to; i++) writer.int32(data[i] as number);
   }
-  writer.ldelim();
+}
+
+/** A BYTES element's prefix in typed contents: the bytes_contents field's tag, then the element's length. */
+const BYTES_FIELD_PREFIX: ElementPrefix = {
+  bytes: (length) => 1 + varintSize(length),
+  write: (out, at, length) => {
+    out[at] = ((CONTENTS_FIELD.string as number) << 3) | WIRE_BYTES;
+    return writeVarint(out, at + 1, length);
+  },
+};
+
+/**
+ * What writeTypedContents writes for a large reply's tensor, as parts in order for joinedInTurns: floats as a view
+ * of their data after their field's tag and length; BYTES elements as prefixedInParts gives them (long ones as
+ * views); integers and booleans encoded VALUES_PER_TURN a turn.
+ */
+export async function typedContentsInParts(tensor: HostTensor): Promise<Uint8Array[]> {
+  const field = CONTENTS_FIELD[tensor.dtype];
+  if (field === undefined) throw new TypeError(`${tensor.dtype} has no typed contents field`);
+  if (tensor.dtype === 'string') return prefixedInParts(stringTensorBytes(tensor), BYTES_FIELD_PREFIX);
+  const data = tensor.data as TypedArray;
+  if (data.length === 0) return [];
+  const header = (bytes: number) => {
+    const out = Buffer.allocUnsafe(1 + varintSize(bytes));
+    out[0] = (field << 3) | WIRE_BYTES;
+    writeVarint(out, 1, bytes);
+    return out;
+  };
+  if (tensor.dtype === 'float32' || tensor.dtype === 'float64') {
+    return [header(data.byteLength), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+  }
+  const slices: Uint8Array[] = [];
+  let bytes = 0;
+  for (let from = 0; from < data.length; from += VALUES_PER_TURN) {
+    if (from > 0) await setImmediate();
+    const writer = protobuf.Writer.create();
+    writeVarintValues(writer, tensor.dtype, data, from, Math.min(data.length, from + VALUES_PER_TURN));
+    const slice = writer.finish();
+    slices.push(slice);
+    bytes += slice.byteLength;
+  }
+  return [header(bytes), ...slices];
 }
 
 /** protobufjs takes a 64-bit value as {low, high} (LongBits.from reads those two fields). */
