@@ -212,7 +212,7 @@ function encodeRawResponse(result: V2InferResult): Buffer | undefined {
  * of the event loop. A reply without parameters is written as chunks: its fields before the outputs' data, then each
  * output's data as views of its tensor where it can be (raw: rawBytesInParts; typed contents: typedContentsInParts;
  * short BYTES elements packed, integers encoded a slice a turn), joined into memory taken and copied a slice a turn.
- * Written in one call, a raw reply of one 24 MiB BYTES element took 190–200 ms of one turn on this project's machine,
+ * Written in one call, a raw reply of one 24 MiB BYTES element took 190–228 ms of one turn on this project's machine,
  * 6M floats 88–108 ms (docs/performance.md, "Round 24"). A reply with parameters is encoded in one call, in a turn of
  * its own.
  */
