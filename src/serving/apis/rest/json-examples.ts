@@ -11,10 +11,13 @@ import { LongText } from './long-text.js';
 /** Values converted between two yields to the event loop. */
 const VALUES_PER_SLICE = 1 << 16;
 
-/** A string value the reader left in the body (LongText), bare or as `{"b64": …}`. */
-const isLong = (value: JsonValue) => value instanceof LongText || (isB64Object(value) && value.b64 instanceof LongText);
-
-function featureElement(value: JsonValue, name: string): FeatureElement {
+/**
+ * A feature's value as an element: a long string (the reader's LongText), bare or as `{"b64": …}`, becomes its bytes
+ * decoded in turns of their own (long-text.ts), a promise; a bytes_list element either way.
+ */
+function featureElement(value: JsonValue, name: string): FeatureElement | Promise<Uint8Array> {
+  if (value instanceof LongText) return value.utf8();
+  if (isB64Object(value) && value.b64 instanceof LongText) return value.b64.base64();
   const bytes = b64Value(value);
   if (bytes) return bytes;
   if (typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
@@ -22,21 +25,10 @@ function featureElement(value: JsonValue, name: string): FeatureElement {
   throw new InvalidArgument(`Unexpected value of type ${type} in feature: ${previewText(name)}`);
 }
 
-/**
- * A long string value (the reader's LongText), or `{"b64": …}` of one, as its bytes, decoded in turns of their own
- * (long-text.ts): a bytes_list element either way. Undefined for any other value.
- */
-async function longFeatureElement(value: JsonValue): Promise<Uint8Array | undefined> {
-  if (value instanceof LongText) return value.utf8();
-  if (isB64Object(value) && value.b64 instanceof LongText) return value.b64.base64();
-  return undefined;
-}
-
-/** A feature's list of values; only a long string's conversion is awaited. */
-async function featureElements(values: readonly JsonValue[], name: string): Promise<FeatureElement[]> {
-  const out: FeatureElement[] = [];
-  for (const value of values) out.push((await longFeatureElement(value)) ?? featureElement(value, name));
-  return out;
+/** A feature's list of values; a promise only when it holds a long string. */
+function featureElements(values: readonly JsonValue[], name: string): FeatureElement[] | Promise<FeatureElement[]> {
+  const elements = values.map((value) => featureElement(value, name));
+  return elements.some((e) => e instanceof Promise) ? Promise.all(elements) : (elements as FeatureElement[]);
 }
 
 /** A packed list of numbers or booleans → a Float64Array / boolean[]; a nested one is refused as TF does. */
@@ -61,9 +53,10 @@ async function featuresFromJson(value: JsonValue, what: string): Promise<Example
   for (const [name, v] of Object.entries(value)) {
     let values: ArrayLike<FeatureElement>;
     if (v instanceof PackedArray) values = await packedFeature(v, name);
-    else if (Array.isArray(v))
-      values = v.some(isLong) ? await featureElements(v, name) : v.map((item) => featureElement(item, name));
-    else values = isLong(v) ? await featureElements([v], name) : [featureElement(v, name)];
+    else {
+      const elements = featureElements(Array.isArray(v) ? v : [v], name);
+      values = elements instanceof Promise ? await elements : elements;
+    }
     features[name] = { kind: 'json', values };
   }
   return features;

@@ -38,3 +38,11 @@ export function writeBytesField(out: Buffer, at: number, field: number, bytes: U
   out.set(bytes, at);
   return at + bytes.byteLength;
 }
+
+/** A length-delimited field's tag (`field` below 16) and length, as a buffer of its own: what precedes its bytes. */
+export function fieldHeader(field: number, length: number): Buffer {
+  const out = Buffer.allocUnsafe(1 + varintSize(length));
+  out[0] = (field << 3) | 2;
+  writeVarint(out, 1, length);
+  return out;
+}

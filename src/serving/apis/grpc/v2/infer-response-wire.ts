@@ -15,7 +15,7 @@ import { hasTypedContents, longBits, typedContentsInParts, writeTypedContents } 
 import { joinedInTurns } from '../../../request-buffers.js';
 import { rawByteLength, rawBytes, rawBytesInParts } from '../../v2/raw-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED64, WIRE_VARINT } from './wire-reader.js';
-import { fieldSize, varintSize, writeBytesField, writeVarint } from '../../shared/direct-wire.js';
+import { fieldHeader, fieldSize, varintSize, writeBytesField, writeVarint } from '../../shared/direct-wire.js';
 
 const INT64_MAX = (1n << 63n) - 1n;
 
@@ -227,11 +227,7 @@ export async function encodeModelInferResponseInTurns(result: V2InferResult, raw
   writeRawResponseHead(head, 0, result, layout);
   const chunks: Uint8Array[] = [head];
   for (const output of result.outputs) {
-    const bytes = rawByteLength(output.tensor);
-    const tag = Buffer.allocUnsafe(1 + varintSize(bytes));
-    tag[0] = (6 << 3) | WIRE_BYTES;
-    writeVarint(tag, 1, bytes);
-    chunks.push(tag, ...(await rawBytesInParts(output.tensor)));
+    chunks.push(fieldHeader(6, rawByteLength(output.tensor)), ...(await rawBytesInParts(output.tensor)));
   }
   return joinedInTurns(chunks);
 }

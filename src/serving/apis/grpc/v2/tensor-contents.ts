@@ -17,7 +17,7 @@ import { HostTensor } from '../../../../graph/host-tensor.js';
 import { stringTensorBytes, stringTensorFromBytes } from '../../../../graph/string-bytes.js';
 import { WIRE_BYTES, WIRE_FIXED32, WIRE_FIXED64, WIRE_VARINT, WireReader } from './wire-reader.js';
 import { allocateForRequest, prefixedInParts, type ElementPrefix } from '../../../request-buffers.js';
-import { varintSize, writeVarint } from '../../shared/direct-wire.js';
+import { fieldHeader, varintSize, writeVarint } from '../../shared/direct-wire.js';
 import { LENGTH_PREFIX_BYTES } from '../../v2/raw-bytes.js';
 
 /** InferTensorContents field numbers. */
@@ -401,14 +401,8 @@ export async function typedContentsInParts(tensor: HostTensor): Promise<Uint8Arr
   if (tensor.dtype === 'string') return prefixedInParts(stringTensorBytes(tensor), BYTES_FIELD_PREFIX);
   const data = tensor.data as TypedArray;
   if (data.length === 0) return [];
-  const header = (bytes: number) => {
-    const out = Buffer.allocUnsafe(1 + varintSize(bytes));
-    out[0] = (field << 3) | WIRE_BYTES;
-    writeVarint(out, 1, bytes);
-    return out;
-  };
   if (tensor.dtype === 'float32' || tensor.dtype === 'float64') {
-    return [header(data.byteLength), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
+    return [fieldHeader(field, data.byteLength), new Uint8Array(data.buffer, data.byteOffset, data.byteLength)];
   }
   const slices: Uint8Array[] = [];
   let bytes = 0;
@@ -420,7 +414,7 @@ export async function typedContentsInParts(tensor: HostTensor): Promise<Uint8Arr
     slices.push(slice);
     bytes += slice.byteLength;
   }
-  return [header(bytes), ...slices];
+  return [fieldHeader(field, bytes), ...slices];
 }
 
 /** protobufjs takes a 64-bit value as {low, high} (LongBits.from reads those two fields). */
