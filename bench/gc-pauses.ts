@@ -12,11 +12,17 @@
  * The peer is the default; the measured side adds --v8-flags (default `--heap-growing-percent=30`: each full
  * collection lets the heap grow 30 % over what it kept, where V8 would otherwise let it grow by up to 4×).
  *
+ * `--idle S`: both servers sit idle for S seconds after they start and answer their first call, before the load. V8's
+ * memory reducer compacts an idle heap and then grows it slowly; `--v8-flags --no-memory-reducer --idle 90` measures
+ * what the flowserve command's own flag (src/cli/server-node-flags.ts) buys a server loaded after an idle spell, and
+ * what it costs in resident memory while idle.
+ *
  *   node dist/bench/gc-pauses.js [--seconds 20] [--rounds 2] [--streams 64] [--v8-flags "--heap-growing-percent=30"]
+ *     [--idle 0]
  *
  * Writes bench/results/gc-pauses.json.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +36,7 @@ interface Options {
   rounds: number;
   streams: number;
   v8Flags: string[];
+  idleSeconds: number;
 }
 
 /** One full collection from a --trace-gc-nvp line. */
@@ -75,13 +82,20 @@ interface SideResult {
 }
 
 function parseArgs(argv: string[]): Options {
-  const options: Options = { seconds: 20, rounds: 2, streams: 64, v8Flags: ['--heap-growing-percent=30'] };
+  const options: Options = {
+    seconds: 20,
+    rounds: 2,
+    streams: 64,
+    v8Flags: ['--heap-growing-percent=30'],
+    idleSeconds: 0,
+  };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, value] = [argv[i], argv[i + 1]];
     if (value === undefined) throw new Error(`${flag ?? ''} needs a value`);
     if (flag === '--seconds') options.seconds = Number(value);
     else if (flag === '--rounds') options.rounds = Number(value);
     else if (flag === '--streams') options.streams = Number(value);
+    else if (flag === '--idle') options.idleSeconds = Number(value);
     else if (flag === '--v8-flags') options.v8Flags = value.split(/\s+/).filter((f) => f.length > 0);
     else throw new Error(`unknown flag ${flag}`);
   }
@@ -89,6 +103,8 @@ function parseArgs(argv: string[]): Options {
 }
 
 interface SideSummary {
+  /** Resident memory when the load began (after --idle). */
+  rssMb: number;
   throughput: number;
   p99Ms: number;
   fullGcs: number;
@@ -98,11 +114,18 @@ interface SideSummary {
   reduceGcs: number;
 }
 
-function summary(side: SideResult): SideSummary {
+/** A process's resident memory, MB (/proc/PID/status). */
+function residentMb(pid: number): number {
+  const kb = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return Number(kb) / 1024;
+}
+
+function summary(side: SideResult, rssMb: number): SideSummary {
   const requests = side.load.reduce((s, r) => s + r.requests, 0);
   const seconds = side.load.reduce((s, r) => s + r.seconds, 0);
   const pauses = side.fullGcs.map((g) => g.pauseMs);
   return {
+    rssMb,
     throughput: requests / seconds,
     p99Ms: Math.max(...side.load.map((r) => r.p99Ms)),
     fullGcs: pauses.length,
@@ -132,7 +155,9 @@ async function main(): Promise<void> {
     const flagged = options.v8Flags.join(' ');
     console.log(
       `flowserve GC pauses: gRPC Predict (h2load -c1 -m${options.streams}), ${options.seconds} s per round and side, ` +
-        `${options.rounds} alternating rounds; V8 defaults against ${flagged}\n`,
+        `${options.rounds} alternating rounds; V8 defaults against ${flagged}` +
+        (options.idleSeconds > 0 ? `; both idle ${options.idleSeconds} s before the load` : '') +
+        '\n',
     );
     const started = {
       default: await spawnServer('flowserve', base, undefined, {
@@ -146,6 +171,8 @@ async function main(): Promise<void> {
     };
     servers.push(started.default, started.flagged);
     for (const server of servers) await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
+    if (options.idleSeconds > 0) await new Promise((resolve) => setTimeout(resolve, options.idleSeconds * 1000));
+    const rssMb = { default: residentMb(started.default.pid), flagged: residentMb(started.flagged.pid) };
     const results: Record<'default' | 'flagged', SideResult> = {
       default: { load: [], fullGcs: [] },
       flagged: { load: [], fullGcs: [] },
@@ -169,12 +196,17 @@ async function main(): Promise<void> {
         results[side].fullGcs.push(...trace.fullGcs.slice(before));
       }
     }
-    const sides = { default: summary(results.default), flagged: summary(results.flagged) };
-    console.log('side      req/s    p99 ms   full GCs  pause sum ms  max pause ms  external strings ms  reduce');
+    const sides = {
+      default: summary(results.default, rssMb.default),
+      flagged: summary(results.flagged, rssMb.flagged),
+    };
+    console.log(
+      'side      RSS MB   req/s    p99 ms   full GCs  pause sum ms  max pause ms  external strings ms  reduce',
+    );
     for (const side of order) {
       const s = sides[side];
       console.log(
-        `${side.padEnd(8)}  ${s.throughput.toFixed(0).padStart(6)}  ${s.p99Ms.toFixed(2).padStart(7)}  ` +
+        `${side.padEnd(8)}  ${s.rssMb.toFixed(0).padStart(6)}  ${s.throughput.toFixed(0).padStart(6)}  ${s.p99Ms.toFixed(2).padStart(7)}  ` +
           `${String(s.fullGcs).padStart(8)}  ${s.pauseSumMs.toFixed(1).padStart(12)}  ` +
           `${s.maxPauseMs.toFixed(1).padStart(12)}  ${s.externalStringsMs.toFixed(1).padStart(19)}  ` +
           `${String(s.reduceGcs).padStart(6)}`,
@@ -197,6 +229,8 @@ async function main(): Promise<void> {
         row('gc_flagged_p99', 'p99Ms', 'ms', false),
         row('gc_flagged_max_full_gc_pause', 'maxPauseMs', 'ms', false),
         row('gc_flagged_full_gc_pause_sum', 'pauseSumMs', 'ms', false),
+        row('gc_flagged_full_gcs', 'fullGcs', 'collections', false),
+        row('gc_flagged_rss_at_load', 'rssMb', 'MB', false),
       ],
       {
         config: {
@@ -204,6 +238,7 @@ async function main(): Promise<void> {
           seconds: options.seconds,
           rounds: options.rounds,
           v8Flags: options.v8Flags,
+          idleSeconds: options.idleSeconds,
         },
         sides,
         fullGcs: { default: results.default.fullGcs, flagged: results.flagged.fullGcs },

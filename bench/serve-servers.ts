@@ -14,6 +14,7 @@ import type { Http2Server, ServerHttp2Session } from 'node:http2';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server, ServerCredentials, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { SERVER_NODE_FLAGS } from '../src/cli/server-node-flags.js';
 import { INFERENCE_SERVICE, loadInferencePackageDefinition } from '../src/client/v2/grpc.js';
 import { INFERENCE_HEADER } from '../src/client/v2/rest.js';
 import { HostTensor } from '../src/graph/host-tensor.js';
@@ -223,7 +224,10 @@ export interface ServerProcess extends Ports {
 
 /** How spawnServer starts the child, beyond its kind: Node/V8 flags, and where its stdout goes. */
 export interface ServerLaunch {
-  /** The child's Node and V8 flags (default: this process's). */
+  /**
+   * The child's Node and V8 flags. Default: this process's, and for a flowserve server also the flowserve command's
+   * own (SERVER_NODE_FLAGS), so that it runs as `flowserve serve` does.
+   */
   execArgv?: string[];
   /** Receives the child's stdout (default: this process's stdout), e.g. V8's GC trace. */
   stdout?: (text: string) => void;
@@ -247,7 +251,9 @@ export function spawnServer(
 ): Promise<ServerProcess> {
   const child: ChildProcess = fork(script, ['--child', kind, base], {
     stdio: ['ignore', launch.stdout ? 'pipe' : 'inherit', 'inherit', 'ipc'],
-    ...(launch.execArgv ? { execArgv: launch.execArgv } : {}),
+    execArgv:
+      launch.execArgv ??
+      (kind.startsWith('flowserve') ? [...process.execArgv, ...SERVER_NODE_FLAGS] : process.execArgv),
   });
   if (launch.stdout) child.stdout?.setEncoding('utf8').on('data', launch.stdout);
   return new Promise((resolve, reject) => {

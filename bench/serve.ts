@@ -791,7 +791,9 @@ async function nativeMain(options: Options): Promise<void> {
     // The batching pairs get servers of their own, idle until then: compared with the batching-off server that has
     // served every row before, a barely warmed batching server lost 0.67–0.78 in full runs, while a fresh server
     // pair (--only batching) gave 0.87–1.23. A batching-off server loaded for a minute ran 1.38× a fresh one
-    // (docs/performance.md, "Round 17").
+    // (docs/performance.md, "Round 17"). That was V8's memory reducer: a server that idles after it starts grows its
+    // heap slowly under the load that follows. The flowserve servers run with the flowserve command's own flags
+    // (spawnServer), which turn it off (docs/performance.md, "Round 25").
     for (const kind of ['bare', 'flowserve', 'flowserve-batching', 'flowserve', 'bare-windowed'] as const)
       servers.push(await spawnServer(kind, base));
     const [bare, flow, batching, batchingOff, bareWindowed] = servers as [

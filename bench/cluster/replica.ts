@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../../src/cli/server-node-flags.js';
 import { freePort } from '../../test/helpers/free-port.js';
 import type { ModelStore } from './store.js';
 
@@ -66,7 +67,9 @@ export class Replica {
   start(): void {
     if (this.running) throw new Error(`${this.name} is already running`);
     const { store, pollSeconds, drainDelaySeconds, drainTimeoutSeconds, monitoringConfigFile } = this.options;
+    // The flags the flowserve command runs with (its script's first line).
     const args = [
+      ...SERVER_NODE_FLAGS,
       CLI,
       'serve',
       '--host=127.0.0.1',

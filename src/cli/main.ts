@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /** The `flowserve` command: each subcommand lives in its own file and only parses flags. */
 import { Command } from 'commander';
 import { registerBenchCommand } from './bench.js';

@@ -7,7 +7,8 @@
  * 128 + signal number, as without a handler): process.exit() would tear down worker threads in the middle of an ONNX
  * Runtime call, which aborts the process instead. Unlike TF Serving,
  * unknown flags and stray arguments stop the start (with a suggestion for a misspelt flag): TF prints them and starts
- * anyway, which hides typos until the missing behaviour is noticed in production.
+ * anyway, which hides typos until the missing behaviour is noticed in production. The process is meant to run with
+ * SERVER_NODE_FLAGS (the scripts' first line gives them); started without them, it says so on stderr.
  */
 import type { Command } from 'commander';
 import {
@@ -20,6 +21,7 @@ import {
 } from '../serving/config/index.js';
 import { startServer } from '../serving/server.js';
 import { acceptBothFlagStyles } from './flag-style.js';
+import { missingNodeFlagsNotice } from './server-node-flags.js';
 import { FLOWSERVE_VERSION } from './version.js';
 
 /**
@@ -53,6 +55,8 @@ export function registerServeCommand(program: Command): Command {
       return;
     }
     const flags = serverFlagsFromOptions(options);
+    const notice = missingNodeFlagsNotice();
+    if (notice) process.stderr.write(`${notice}\n`);
     const server = await startServer({
       ...(await buildCoreOptions(flags)),
       grpcPort: flags.port,

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 /**
  * `tensorflow_model_server`: `flowserve serve` under TensorFlow Serving's command name, so that scripts and
  * manifests written for TF Serving run unchanged. KServe's `kserve-tensorflow-serving` runtime calls

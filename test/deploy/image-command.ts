@@ -25,6 +25,14 @@ export function runtimeStage(): Stage {
  * runtime stage's link, resolved against its WORKDIR onto the repository root.
  */
 export function hostScriptOf(command: string, stage: Stage = runtimeStage()): string {
+  return hostCommandOf(command, stage).script;
+}
+
+/**
+ * The script hostScriptOf names, and the node flags its first line gives node: the link is executed directly in
+ * the image, so the file must say it is a node script, `#!/usr/bin/env node` or `#!/usr/bin/env -S node FLAGS…`.
+ */
+export function hostCommandOf(command: string, stage: Stage = runtimeStage()): { script: string; nodeFlags: string[] } {
   const links = symlinksOf(stage);
   const candidates = isAbsolute(command) ? [command] : IMAGE_PATH.map((dir) => posix.join(dir, command));
   const link = candidates.find((candidate) => links.has(candidate));
@@ -34,10 +42,14 @@ export function hostScriptOf(command: string, stage: Stage = runtimeStage()): st
   const inWorkdir = posix.relative(workdir, target);
   if (inWorkdir.startsWith('..')) throw new Error(`${link} → ${target} lies outside WORKDIR ${workdir}`);
   const script = join(REPOSITORY_ROOT, inWorkdir);
-  // The link is executed directly in the image: the file must say it is a node script.
-  const firstLine = readFileSync(script, 'utf8').split('\n', 1)[0];
-  if (firstLine !== '#!/usr/bin/env node') throw new Error(`${relative(REPOSITORY_ROOT, script)} has no node shebang`);
-  return script;
+  const firstLine = readFileSync(script, 'utf8').split('\n', 1)[0] ?? '';
+  const words = /^#!\/usr\/bin\/env (?:-S )?(node(?: .*)?)$/.exec(firstLine)?.[1]?.split(' ');
+  if (!words) throw new Error(`${relative(REPOSITORY_ROOT, script)} has no node shebang`);
+  // Without -S, env takes the rest of the line as one program name: `node` alone is all it can run.
+  if (words.length > 1 && !firstLine.startsWith('#!/usr/bin/env -S ')) {
+    throw new Error(`${relative(REPOSITORY_ROOT, script)}: flags in its first line need env -S`);
+  }
+  return { script, nodeFlags: words.slice(1) };
 }
 
 /** A TCP port free on 127.0.0.1 right now (for a flag where 0 does not mean "any": --rest_api_port=0 is "off"). */
@@ -59,9 +71,10 @@ export interface RunningCommand {
   stop(timeoutMs?: number): Promise<number | null>;
 }
 
-/** Runs the image's `command` with `args` on this host (node running the linked script). */
+/** Runs the image's `command` with `args` on this host (node, with its first line's flags, running the linked script). */
 export function runImageCommand(command: string, args: readonly string[]): RunningCommand {
-  const child = spawn(process.execPath, [hostScriptOf(command), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { script, nodeFlags } = hostCommandOf(command);
+  const child = spawn(process.execPath, [...nodeFlags, script, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let text = '';
   for (const stream of [child.stdout, child.stderr]) {
     stream?.setEncoding('utf8');

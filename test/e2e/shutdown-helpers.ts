@@ -1,6 +1,7 @@
 /** Helpers for the shutdown, reload and deadline tests: a raw gRPC health check and the real CLI as a child process. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
+import { SERVER_NODE_FLAGS } from '../../src/cli/server-node-flags.js';
 
 export const SERVING = 1;
 export const NOT_SERVING = 2;
@@ -53,11 +54,15 @@ export interface ServeProcess {
 
 const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
 
-/** `flowserve serve ARGS` on loopback, ports 0 unless ARGS say otherwise. */
+/** `flowserve serve ARGS` on loopback, ports 0 unless ARGS say otherwise, with the command's own Node flags. */
 export function spawnServe(args: readonly string[]): ServeProcess {
-  const child = spawn(process.execPath, [CLI, 'serve', '--port=0', '--rest_api_port=0', ...args], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...SERVER_NODE_FLAGS, CLI, 'serve', '--port=0', '--rest_api_port=0', ...args],
+    {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
   let text = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (chunk: string) => (text += chunk));
