@@ -5,10 +5,10 @@
  * `--no-memory-reducer`: V8's memory reducer, seconds after a process's allocation rate falls, compacts its heap and
  * then grows the old generation slowly until the heap's committed memory has grown by some 10 MB. A server's heap
  * under a steady load stays within that, so a server that idled after it started and was then loaded ran a full
- * (mark-compact) collection every ~120 ms for as long as the load lasted: 61–70 of them in 32 s at 64 streams on one
- * connection, against 0–2 for a server started just before, at 0.77–0.82× its requests a second and twice its p99
- * (docs/performance.md, "Round 25"). Setting the flag at run time (`v8.setFlagsFromString`) did not help: the idle
- * server still ran 64–70. TF Serving keeps its memory while idle; so does flowserve.
+ * (mark-compact) collection every few scavenges for as long as the load lasted: after 90 s idle, 117 of them in 32 s
+ * at 64 streams on one connection against 4 with this flag, at 0.74× the flagged server's requests a second
+ * (`bench/gc-pauses.ts --idle 90`; docs/performance.md, "Round 25"). Setting the flag at run time
+ * (`v8.setFlagsFromString`) did not help. TF Serving keeps its memory while idle; so does flowserve.
  */
 export const SERVER_NODE_FLAGS: readonly string[] = ['--no-memory-reducer'];
 

@@ -22,15 +22,9 @@ export function runtimeStage(): Stage {
 
 /**
  * The file of this checkout that the image runs for `command` (a name on the PATH or an absolute path): the
- * runtime stage's link, resolved against its WORKDIR onto the repository root.
- */
-export function hostScriptOf(command: string, stage: Stage = runtimeStage()): string {
-  return hostCommandOf(command, stage).script;
-}
-
-/**
- * The script hostScriptOf names, and the node flags its first line gives node: the link is executed directly in
- * the image, so the file must say it is a node script, `#!/usr/bin/env node` or `#!/usr/bin/env -S node FLAGS…`.
+ * runtime stage's link, resolved against its WORKDIR onto the repository root; and the node flags its first line
+ * gives node. The link is executed directly in the image, so the file must say it is a node script:
+ * `#!/usr/bin/env node`, or `#!/usr/bin/env -S node FLAGS…`.
  */
 export function hostCommandOf(command: string, stage: Stage = runtimeStage()): { script: string; nodeFlags: string[] } {
   const links = symlinksOf(stage);
