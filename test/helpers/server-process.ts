@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import { SERVER_NODE_FLAGS } from '../../src/cli/server-node-flags.js';
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'server-child.js');
 
@@ -25,7 +26,8 @@ export interface ServerProcess {
 export async function startServerProcess(models: readonly (readonly [string, string])[]): Promise<ServerProcess> {
   const child: ChildProcessByStdio<Writable, Readable, null> = spawn(
     process.execPath,
-    [CHILD, ...models.flatMap(([name, path]) => [name, path])],
+    // Measured as `flowserve serve` runs: with the flowserve command's own Node flags.
+    [...SERVER_NODE_FLAGS, CHILD, ...models.flatMap(([name, path]) => [name, path])],
     { stdio: ['pipe', 'pipe', 'inherit'] },
   );
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
