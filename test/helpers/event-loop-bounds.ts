@@ -38,7 +38,7 @@ export interface LoopStats {
  * waited for a core), on any load, as the CPU of one turn is bounded (`turnCpuBound`): it is that CPU plus what the
  * thread waited on by itself (system calls, page faults). The wall-clock delay also holds the time its main thread
  * waited for a core that the test's own process, the server's other threads or other jobs held: at load 1.5–2.2 on 2
- * cores it passed 50 ms in 6 of 12 runs of large-replies.test.ts (50.8–62.3 ms) with at most 20–50 ms of CPU in one
+ * cores it passed 50 ms in 6 of 12 runs of large-replies.test.ts (51.2–62.3 ms) with at most 20–50 ms of CPU in one
  * turn (docs/performance.md, "Round 25"). Without schedstat, the wall-clock delay is bounded by MAX_BLOCK_MS when the
  * machine is not overloaded.
  */
