@@ -14,33 +14,16 @@ import { createClient, ServingClientError } from '../../src/client/index.js';
 import { defaultServerAddress } from '../../src/cli/flag-values.js';
 import { HostTensor } from '../../src/graph/host-tensor.js';
 import { FEATURES, writeClassifier } from '../serving/apis/fixtures.js';
+import { runProcess, type ProcessResult } from '../helpers/run-process.js';
 
 // Tests run from dist/test/cli/: the CLI is dist/src/cli/main.js, the repository three folders up.
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const PACKAGE_VERSION = (await import('node:fs')).readFileSync(join(REPO, 'package.json'), 'utf8');
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI to completion (killed after `timeoutMs`, which fails the assertion on its exit code). */
-function runCli(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runCli(args: readonly string[], options: { cwd?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
+  return runProcess(process.execPath, [MAIN, ...args], options);
 }
 
 /** A loopback port that nothing listens on: bound, then released. */

@@ -4,7 +4,6 @@
  * Classify gives on the same model, and the commands must print it as v1 does.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,24 +13,13 @@ import { evaluateMnist } from '../../src/cli/client-mnist.js';
 import * as fs from '../../src/index.js';
 import { singleModelConfig } from '../../src/serving/config/model-server-config.js';
 import { buildModel } from '../../src/train/models.js';
+import { runProcess, type ProcessResult } from '../helpers/run-process.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const NUM_TESTS = 200;
 
-function runCli(args: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+function runCli(args: readonly string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, [MAIN, ...args], { timeoutMs: 60_000 });
 }
 
 describe('client mnist and bench with --protocol v2', () => {

@@ -3,11 +3,11 @@
  * when a script is started as the kernel starts it, and named on stderr when the process lacks them.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { missingNodeFlagsNotice, SERVER_NODE_FLAGS } from '../../src/cli/server-node-flags.js';
+import { runProcess, type ProcessResult } from '../helpers/run-process.js';
 
 // Tests run from dist/test/cli/: the scripts are dist/src/cli/*.js.
 const SCRIPTS = ['main.js', 'tensorflow-model-server.js'].map((name) =>
@@ -21,29 +21,14 @@ function firstLine(path: string): string {
   return readFileSync(path, 'utf8').split('\n', 1)[0] as string;
 }
 
-/** Runs `command args` to completion; its exit code and stderr. */
-function run(command: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}
-
 /**
  * `script args` started as the kernel starts an executable script: the interpreter named in its first line, given
  * the rest of that line as one argument, then the script's path and the arguments.
  */
-function runAsScript(script: string, args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+function runAsScript(script: string, args: readonly string[]): Promise<ProcessResult> {
   const line = firstLine(script).slice('#!'.length);
   const space = line.indexOf(' ');
-  return run(line.slice(0, space), [line.slice(space + 1), script, ...args]);
+  return runProcess(line.slice(0, space), [line.slice(space + 1), script, ...args]);
 }
 
 describe('the serving commands’ Node flags', () => {
@@ -70,7 +55,7 @@ describe('the serving commands’ Node flags', () => {
     assert.match(asScript.stderr, /models\.config/);
     assert.doesNotMatch(asScript.stderr, /note: node runs this server without/);
 
-    const plain = await run(process.execPath, [MAIN, 'serve', MISSING_CONFIG]);
+    const plain = await runProcess(process.execPath, [MAIN, 'serve', MISSING_CONFIG]);
     assert.equal(plain.code, 1, plain.stderr);
     assert.match(plain.stderr, /note: node runs this server without --no-memory-reducer/);
   });

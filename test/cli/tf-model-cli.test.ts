@@ -4,7 +4,6 @@
  * dir), and a converted model served without importing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,31 +12,14 @@ import { after, before, describe, it } from 'node:test';
 import protobuf from 'protobufjs';
 import { startServer } from '../../src/serving/server.js';
 import { TF_SERVING_FIXTURES } from '../helpers/tf-serving-fixtures.js';
+import { runProcess, type ProcessResult } from '../helpers/run-process.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
 const FIXTURES = TF_SERVING_FIXTURES;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runCli(args: readonly string[]): Promise<CliResult> {
-  return new Promise((done, reject) => {
-    const child = spawn(process.execPath, [MAIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      done({ code, stdout, stderr });
-    });
-  });
+function runCli(args: readonly string[]): Promise<ProcessResult> {
+  return runProcess(process.execPath, [MAIN, ...args], { timeoutMs: 30_000 });
 }
 
 /** The bytes of the first length-delimited field `field` of a protobuf message. */

@@ -367,15 +367,17 @@ export class BatchScheduler {
    * its share of the rows queued and running (see the top of this file), the rest left at the head.
    */
   private cutHead(head: Batch): Batch {
+    const whole = () => {
+      this.queue.shift();
+      return head;
+    };
+    if (this.options.dispatch === 'timeout' || this.closing || head.pieces.length < 2) return whole();
     const threads = this.options.numBatchThreads;
     let rows = this.runningRows;
     for (const batch of this.queue) rows += batch.size;
     const even = Math.ceil(rows / threads);
+    if (head.size <= even) return whole();
     const first = head.pieces[0] as Piece;
-    if (this.options.dispatch === 'timeout' || this.closing || head.pieces.length < 2 || head.size <= even) {
-      this.queue.shift();
-      return head;
-    }
     const parallel = Math.min(
       threads,
       this.options.parallelRuns?.((elementCount(first.inputs) / first.size) * even) ?? threads,
@@ -384,10 +386,7 @@ export class BatchScheduler {
     let taken = 0;
     let size = 0;
     while (size < share && taken < head.pieces.length) size += (head.pieces[taken++] as Piece).size;
-    if (taken === head.pieces.length) {
-      this.queue.shift();
-      return head;
-    }
+    if (taken === head.pieces.length) return whole();
     head.size -= size;
     return { pieces: head.pieces.splice(0, taken), size, shapeKey: head.shapeKey, deadline: head.deadline };
   }
