@@ -13,6 +13,8 @@ import type { V2InferResult } from '../../../../src/serving/apis/v2/infer.js';
 import {
   encodeModelInferResponse,
   encodeModelInferResponseInTurns,
+  encodeModelStreamInferResponse,
+  encodeModelStreamInferResponseInTurns,
 } from '../../../../src/serving/apis/grpc/v2/infer-response-wire.js';
 import { rawBytes } from '../../../../src/serving/apis/v2/raw-bytes.js';
 import { protobufRoot } from '../../../../src/serving/apis/shared/protos.js';
@@ -332,15 +334,45 @@ describe('v2 gRPC wire: ModelInferResponse with raw outputs', () => {
     assert.ok(turns >= 8, `${turns} turns`);
   });
 
-  it('a large reply with parameters keeps the writer, in a turn of its own', async () => {
+  it("a large reply with parameters, encoded in turns, is the writer's bytes", async () => {
     const result: V2InferResult = {
       modelName: 'm',
       modelVersion: '2',
-      parameters: { sequence_end: true },
-      outputs: [output('y', 'FP32', new HostTensor('float32', [300_000], new Float32Array(300_000).fill(0.25)))],
+      id: 'p',
+      parameters: { sequence_end: true, count: 3, big: 2n ** 63n, ratio: 0.5, note: 'é' },
+      outputs: [output('y', 'FP32', new HostTensor('float32', [1_000_000], new Float32Array(1_000_000).fill(0.25)))],
     };
     for (const raw of [true, false]) {
-      assert.deepEqual(await encodeModelInferResponseInTurns(result, raw), encodeModelInferResponse(result, raw));
+      const { turns, value } = await turnsWhile(() => encodeModelInferResponseInTurns(result, raw));
+      assert.ok(value.equals(encodeModelInferResponse(result, raw)), `raw ${raw}: the same bytes`);
+      assert.ok(turns >= 2, `raw ${raw}: ${turns} turns`);
+    }
+  });
+
+  it("a ModelStreamInferResponse encoded in turns is the writer's bytes: small, large, with parameters", async () => {
+    const large: V2InferResult = {
+      modelName: 'm',
+      modelVersion: '2',
+      parameters: { sequence_end: false },
+      outputs: [
+        output('s', 'BYTES', new HostTensor('string', [2], [Buffer.alloc(3 * 1024 * 1024, 0x61), Buffer.from('b')])),
+        output(
+          'y',
+          'FP32',
+          new HostTensor(
+            'float32',
+            [500_000],
+            new Float32Array(500_000).map((_, i) => i),
+          ),
+        ),
+      ],
+    };
+    for (const [what, result] of [...results, ['large', large] as const]) {
+      for (const raw of [true, false]) {
+        const { turns, value } = await turnsWhile(() => encodeModelStreamInferResponseInTurns(result, raw));
+        assert.ok(value.equals(encodeModelStreamInferResponse({ result, raw })), `${what}, raw ${raw}`);
+        if (result === large) assert.ok(turns >= 4, `${what}, raw ${raw}: ${turns} turns`);
+      }
     }
   });
 

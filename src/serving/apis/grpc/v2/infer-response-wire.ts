@@ -209,37 +209,68 @@ function encodeRawResponse(result: V2InferResult): Buffer | undefined {
 
 /**
  * encodeModelInferResponse for a reply that holds a large tensor (request-buffers.ts, holdsLargeTensor), over turns
- * of the event loop. A reply without parameters is written as chunks: its fields before the outputs' data, then each
- * output's data as views of its tensor where it can be (raw: rawBytesInParts; typed contents: typedContentsInParts;
- * short BYTES elements packed, integers encoded a slice a turn), joined into memory taken and copied a slice a turn.
- * Written in one call, a raw reply of one 24 MiB BYTES element took 190–228 ms of one turn on this project's machine,
- * 6M floats 88–108 ms (docs/performance.md, "Round 24"). A reply with parameters is encoded in one call, in a turn of
- * its own.
+ * of the event loop: its chunks (responseChunks) joined into memory taken and copied a slice a turn. Written in one
+ * call, a raw reply of one 24 MiB BYTES element took 190–228 ms of one turn on this project's machine, 6M floats
+ * 88–108 ms (docs/performance.md, "Round 24"). A reply whose shapes the layout cannot hold (a dimension that is not
+ * a non-negative safe integer) is encoded in one call, in a turn of its own.
  */
 export async function encodeModelInferResponseInTurns(result: V2InferResult, raw: boolean): Promise<Buffer> {
-  const layout = hasParameters(result) ? undefined : rawResponseLayout(result);
-  if (!layout) {
-    await setImmediate();
-    return encodeModelInferResponse(result, raw);
-  }
-  if (!raw) return joinedInTurns(await typedResponseChunks(result, layout));
-  const head = Buffer.allocUnsafe(layout.bytes);
-  writeRawResponseHead(head, 0, result, layout);
-  const chunks: Uint8Array[] = [head];
-  for (const output of result.outputs) {
-    chunks.push(fieldHeader(6, rawByteLength(output.tensor)), ...(await rawBytesInParts(output.tensor)));
-  }
-  return joinedInTurns(chunks);
+  const chunks = await responseChunks(result, raw);
+  if (chunks) return joinedInTurns(chunks);
+  await setImmediate();
+  return encodeModelInferResponse(result, raw);
 }
 
 /**
- * A typed reply without parameters as chunks, the same bytes as the protobufjs writer's: the model's fields, then each
- * output's header and its InferTensorContents (typedContentsInParts: floats and long strings as views).
+ * encodeModelStreamInferResponse of a result that holds a large tensor, over turns of the event loop: the
+ * ModelInferResponse's chunks behind infer_response's field header, joined as encodeModelInferResponseInTurns joins
+ * them (ModelStreamInfer's replies are as large as ModelInfer's, and were encoded in one call until round 26).
  */
-async function typedResponseChunks(result: V2InferResult, layout: RawResponseLayout): Promise<Uint8Array[]> {
+export async function encodeModelStreamInferResponseInTurns(result: V2InferResult, raw: boolean): Promise<Buffer> {
+  const chunks = await responseChunks(result, raw);
+  if (!chunks) {
+    await setImmediate();
+    return encodeModelStreamInferResponse({ result, raw });
+  }
+  let bytes = 0;
+  for (const chunk of chunks) bytes += chunk.byteLength;
+  return joinedInTurns([fieldHeader(2, bytes), ...chunks]);
+}
+
+/**
+ * A ModelInferResponse as chunks in order, the same bytes as the protobufjs writer's: its model fields and
+ * parameters, then each output's header, and its data as views of the tensor where it can be (raw: rawBytesInParts;
+ * typed contents: typedContentsInParts; short BYTES elements packed, integers encoded a slice a turn). Undefined
+ * where rawResponseLayout is.
+ */
+async function responseChunks(result: V2InferResult, raw: boolean): Promise<Uint8Array[] | undefined> {
+  const layout = rawResponseLayout(result);
+  if (!layout) return undefined;
   const start = Buffer.allocUnsafe(layout.startBytes);
   writeResponseStart(start, 0, result, layout);
   const chunks: Uint8Array[] = [start];
+  if (hasParameters(result)) {
+    // A few fields at most: the protobufjs writer's bytes, as encodeModelInferResponse writes them.
+    const writer = protobuf.Writer.create();
+    writeParameters(writer, 4, result.parameters);
+    chunks.push(writer.finish());
+  }
+  if (!raw) return [...chunks, ...(await typedOutputChunks(result, layout))];
+  const headers = Buffer.allocUnsafe(layout.bytes - layout.startBytes);
+  let at = 0;
+  for (let i = 0; i < result.outputs.length; i++) {
+    at = writeOutputHeader(headers, at, result, layout, i, layout.sizes[i * 4 + 3] as number);
+  }
+  chunks.push(headers);
+  for (const output of result.outputs) {
+    chunks.push(fieldHeader(6, rawByteLength(output.tensor)), ...(await rawBytesInParts(output.tensor)));
+  }
+  return chunks;
+}
+
+/** Each output's header and its InferTensorContents (typedContentsInParts: floats and long strings as views). */
+async function typedOutputChunks(result: V2InferResult, layout: RawResponseLayout): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
   for (let i = 0; i < result.outputs.length; i++) {
     const contents = await typedContentsInParts((result.outputs[i] as V2InferResult['outputs'][number]).tensor);
     let contentsBytes = 0;

@@ -1,5 +1,4 @@
 /** One ModelInferRequest, for ModelInfer and for each message of ModelStreamInfer. */
-import { setImmediate } from 'node:timers/promises';
 import { PayloadTooLarge } from '../../../../errors.js';
 import { holdsLargeTensor } from '../../../request-buffers.js';
 import type { ServingCore } from '../../../core/types.js';
@@ -7,6 +6,18 @@ import { inferV2, type V2InferResult } from '../../v2/infer.js';
 import { decodeInferRequest } from './infer-inputs.js';
 import type { ModelInferWire } from './infer-request-wire.js';
 import { encodeModelInferResponse, encodeModelInferResponseInTurns, sendsRawOutputs } from './infer-response-wire.js';
+
+/** How a result becomes its message: in one call, and over turns of the event loop for a reply that holds a large tensor. */
+export interface InferResponseEncoder {
+  whole(result: V2InferResult, raw: boolean): Buffer;
+  inTurns(result: V2InferResult, raw: boolean): Promise<Buffer>;
+}
+
+/** ModelInfer's message: a ModelInferResponse. */
+const MODEL_INFER_RESPONSE: InferResponseEncoder = {
+  whole: encodeModelInferResponse,
+  inTurns: encodeModelInferResponseInTurns,
+};
 
 /** What ModelInfer's handler returns: the response already encoded (the method's serializer passes it on). */
 export interface EncodedInferResponse {
@@ -23,8 +34,8 @@ export async function modelInferOnce(
   wire: ModelInferWire,
   call: { deadline: number | undefined; connection?: object | undefined },
   maxSendMessageBytes: number,
-  /** The encoder (default: a ModelInferResponse, a large one in turns: encodeModelInferResponseInTurns). */
-  encode?: (result: V2InferResult, raw: boolean) => Buffer,
+  /** The message the result is written as (default: a ModelInferResponse). */
+  encoder: InferResponseEncoder = MODEL_INFER_RESPONSE,
 ): Promise<EncodedInferResponse> {
   const decoding = decodeInferRequest(core, wire, call.deadline);
   const decoded = decoding instanceof Promise ? await decoding : decoding;
@@ -35,14 +46,9 @@ export async function modelInferOnce(
     ...(call.connection === undefined ? {} : { connection: call.connection }),
   });
   const raw = sendsRawOutputs(result, decoded.inputsCameRaw, decoded.request.inputs.length);
-  let encoded: Buffer;
-  if (!holdsLargeTensor(result.outputs.map((output) => output.tensor))) {
-    encoded = (encode ?? encodeModelInferResponse)(result, raw);
-  } else if (encode) {
-    // The reply's tensors came from the worker's message in this turn: a large one is encoded in a turn of its own.
-    await setImmediate();
-    encoded = encode(result, raw);
-  } else encoded = await encodeModelInferResponseInTurns(result, raw);
+  const encoded = holdsLargeTensor(result.outputs.map((output) => output.tensor))
+    ? await encoder.inTurns(result, raw)
+    : encoder.whole(result, raw);
   if (encoded.byteLength > maxSendMessageBytes) {
     throw new PayloadTooLarge(
       `the response to model '${result.modelName}' is ${encoded.byteLength} bytes, more than ` +

@@ -13,9 +13,9 @@ import type { RequestObserver } from '../../shared/request-event.js';
 import { UndecodableRequest } from '../request-decoding.js';
 import { toGrpcStatus } from '../status.js';
 import { deadlineMs } from '../unary.js';
-import { modelInferOnce } from './model-infer.js';
+import { modelInferOnce, type InferResponseEncoder } from './model-infer.js';
 import type { ModelInferWire } from './infer-request-wire.js';
-import { encodeModelStreamInferResponse } from './infer-response-wire.js';
+import { encodeModelStreamInferResponse, encodeModelStreamInferResponseInTurns } from './infer-response-wire.js';
 
 /** Requests of one stream decoded, running or waiting for their turn to be written. */
 export const MAX_IN_FLIGHT = 16;
@@ -26,6 +26,12 @@ export interface StreamInferOptions {
 }
 
 type Call = ServerDuplexStream<ModelInferWire | UndecodableRequest, Buffer>;
+
+/** Each result as a ModelStreamInferResponse around it; a large one over turns of the event loop. */
+const STREAM_RESPONSE: InferResponseEncoder = {
+  whole: (result, raw) => encodeModelStreamInferResponse({ result, raw }),
+  inTurns: encodeModelStreamInferResponseInTurns,
+};
 
 export function modelStreamInfer(
   core: ServingCore,
@@ -57,8 +63,12 @@ export function modelStreamInfer(
       const model = request instanceof UndecodableRequest ? '' : request.modelName;
       try {
         if (request instanceof UndecodableRequest) throw request.toError();
-        const response = await modelInferOnce(core, request, { deadline }, options.maxSendMessageBytes, (result, raw) =>
-          encodeModelStreamInferResponse({ result, raw }),
+        const response = await modelInferOnce(
+          core,
+          request,
+          { deadline },
+          options.maxSendMessageBytes,
+          STREAM_RESPONSE,
         );
         report(model, 'OK', started, response.version);
         return response.encoded;
