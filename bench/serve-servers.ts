@@ -28,6 +28,8 @@ import { defaultModelConfig } from '../src/serving/config/model-server-config.js
 export const MODEL = 'mnist';
 /** A heavier model for the batching comparison: the MNIST CNN (random weights; only its cost matters here). */
 export const CNN_MODEL = 'mnist_cnn';
+/** The 784-256-128-10 MLP of bench:train, for batching's "any model" (served from <base>-mlp). */
+export const MLP_MODEL = 'mnist_mlp';
 export const CLASSES = 10;
 export const PREDICT_SIGNATURE = 'predict_images';
 export const LABELS = Array.from({ length: CLASSES }, (_, i) => String(i));
@@ -180,6 +182,7 @@ async function startFlowserve(base: string, batching: boolean): Promise<Ports & 
         ...[
           [MODEL, base],
           [CNN_MODEL, `${base}-cnn`],
+          [MLP_MODEL, `${base}-mlp`],
           [LARGE_MODEL, `${base}-sum`],
         ].map(([name, basePath]) => defaultModelConfig(name as string, basePath as string)),
       ],
