@@ -25,6 +25,8 @@
  * - A batch of one task that needs no padding runs on the task's own tensors (no merge, no split); its tensors are
  *   the runner's to move only when the task's were (`owned`). A merged batch's outputs are split as views of the
  *   batch's buffers, not copies.
+ * - Tasks whose rows cost more to copy into a merged buffer than merging saves (merge-costs.ts: large rows of a
+ *   model that computes little on them) run apart, each on its own tensors, still one batch thread's work.
  * - `enableLargeBatchSplitting`: a task larger than the room left is split across batches of at most
  *   `maxExecutionBatchSize`; without it a task larger than `maxBatchSize` is rejected.
  * - Deadlines: when a batch is cut, its tasks whose deadline has passed are dropped (DroppedAtDeadline) and the rest
@@ -38,6 +40,7 @@ import type { BatchingParameters } from '../config/batching-parameters.js';
 import { deadlinePassed, DroppedAtDeadline, latestDeadline, type Deadline } from '../deadline.js';
 import { emptyStageTimes, type RequestTiming, type StageTimes } from '../run-timing.js';
 import { concatRows, padRows, rowsView, sliceRows } from './batch-tensors.js';
+import { MergeCosts } from './merge-costs.js';
 
 export type TensorMap = Record<string, HostTensor>;
 
@@ -54,6 +57,8 @@ export type BatchRunner = (
   owned?: boolean,
   /** The batch is one lone task's, sent at once (BatchScheduler.schedule): its run need not wait for anything. */
   lone?: boolean,
+  /** `inputs` are one task of a batch whose tasks run apart (merge-costs.ts): placed as a task that is not batched. */
+  apart?: boolean,
 ) => Promise<TensorMap>;
 
 export interface BatchStats {
@@ -102,6 +107,8 @@ export type BatchSchedulerOptions = Pick<
    * Default: `numBatchThreads`.
    */
   parallelRuns?: (elements: number) => number;
+  /** What decides whether a batch's tasks are merged (default: a MergeCosts of this scheduler's own). */
+  mergeCosts?: MergeCosts;
 };
 
 export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
@@ -165,12 +172,16 @@ export class BatchScheduler {
   private pumpScheduled = false;
   private closing = false;
   private idleWaiters: (() => void)[] = [];
+  /** Whether merging pays for this signature's batches, from its merges so far (merge-costs.ts). */
+  private readonly mergeCosts: MergeCosts;
 
   constructor(
     private readonly options: BatchSchedulerOptions,
     private readonly runner: BatchRunner,
     private readonly hooks: BatchSchedulerHooks = {},
-  ) {}
+  ) {
+    this.mergeCosts = options.mergeCosts ?? new MergeCosts();
+  }
 
   /** Largest batch that is ever run. */
   private get capacity(): number {
@@ -413,17 +424,37 @@ export class BatchScheduler {
     const rows = batch.size;
     this.runningRows += rows;
     try {
+      const first = batch.pieces[0] as Piece;
+      const apart =
+        batch.pieces.length > 1 &&
+        this.paddedSize(batch.size) === batch.size &&
+        !this.mergeCosts.worthMerging(byteCount(first.inputs) / first.size, elementCount(first.inputs) / first.size);
+      await (apart ? this.runApart(batch) : this.runMerged(batch, lone));
+    } finally {
+      this.inFlight--;
+      this.runningRows -= rows;
+      // With nothing queued there is nothing to cut, and the depth last reported (after the last batch was cut) is 0:
+      // no pump, no turn spent on one (a lone call's batch leaves this way every time).
+      if (this.queue.length > 0) this.schedulePump();
+      else this.notifyIdle();
+    }
+  }
+
+  /** One run of the batch's pieces merged (or of its one piece's own tensors); settles every piece. */
+  private async runMerged(batch: Batch, lone: boolean): Promise<void> {
+    try {
       const startedAt = performance.now();
       const target = this.paddedSize(batch.size);
       // A batch of one task that needs no padding runs on the task's own tensors.
       const only = batch.pieces.length === 1 && target === batch.size ? batch.pieces[0] : undefined;
       const merged = only ? only.inputs : mergePieces(batch.pieces, target);
       const mergedAt = performance.now();
-      const timed = batch.pieces.some((p) => p.timing !== undefined);
-      const execution = timed ? emptyStageTimes() : undefined;
+      // Every run is timed: its compute tells mergeCosts whether later batches are worth merging.
+      const execution = emptyStageTimes();
       const deadline = latestDeadline(batch.pieces.map((p) => p.deadline));
       const outputs = await this.runner(merged, deadline, execution, only ? only.owned : true, lone);
       const returnedAt = performance.now();
+      this.mergeCosts.recordCompute(execution.computeInferNs, elementCount(merged));
       this.hooks.onBatch?.({
         inputSize: batch.size,
         processedSize: target,
@@ -432,28 +463,14 @@ export class BatchScheduler {
       });
       let offset = 0;
       const perPiece = batch.pieces.map((piece) => {
-        const rows = mapTensors(outputs, (t, alias) => {
-          if (t.rank === 0 || t.shape[0] !== target) {
-            throw new Internal(
-              `Batched output tensor '${alias}' has 0th dimension ${t.rank === 0 ? 'none' : String(t.shape[0])}; ` +
-                `expected the batch size ${target}`,
-            );
-          }
-          return rowsView(t, offset, piece.size);
-        });
+        const rows = splitRows(outputs, target, offset, piece.size);
         offset += piece.size;
         return rows;
       });
-      if (execution) {
+      if (batch.pieces.some((p) => p.timing !== undefined)) {
         const splitNs = msToNs(performance.now() - returnedAt);
         const mergeNs = msToNs(mergedAt - startedAt);
-        for (const piece of batch.pieces) {
-          if (!piece.timing) continue;
-          piece.timing.queueNs += msToNs(startedAt - piece.enqueuedAt) + execution.queueNs;
-          piece.timing.computeInputNs += mergeNs + execution.computeInputNs;
-          piece.timing.computeInferNs += execution.computeInferNs;
-          piece.timing.computeOutputNs += execution.computeOutputNs + splitNs;
-        }
+        for (const piece of batch.pieces) addTiming(piece, startedAt, execution, mergeNs, splitNs);
         this.hooks.onExecution?.(batch.size, {
           queueNs: execution.queueNs,
           computeInputNs: mergeNs + execution.computeInputNs,
@@ -465,14 +482,39 @@ export class BatchScheduler {
     } catch (err) {
       const error = toFlowserveError(err);
       for (const piece of batch.pieces) piece.settle(error);
-    } finally {
-      this.inFlight--;
-      this.runningRows -= rows;
-      // With nothing queued there is nothing to cut, and the depth last reported (after the last batch was cut) is 0:
-      // no pump, no turn spent on one (a lone call's batch leaves this way every time).
-      if (this.queue.length > 0) this.schedulePump();
-      else this.notifyIdle();
     }
+  }
+
+  /**
+   * The batch's pieces run apart, each on its own tensors, all at once (merge-costs.ts: merging their rows would cost
+   * the event loop more than it saves). Each is reported as a batch of its own, since that is what computed.
+   */
+  private async runApart(batch: Batch): Promise<void> {
+    await Promise.all(
+      batch.pieces.map(async (piece) => {
+        try {
+          const startedAt = performance.now();
+          const execution = emptyStageTimes();
+          const outputs = await this.runner(piece.inputs, piece.deadline, execution, piece.owned, false, true);
+          const returnedAt = performance.now();
+          this.mergeCosts.recordCompute(execution.computeInferNs, elementCount(piece.inputs));
+          this.hooks.onBatch?.({
+            inputSize: piece.size,
+            processedSize: piece.size,
+            queuingSeconds: (startedAt - piece.enqueuedAt) / 1000,
+            tasks: 1,
+          });
+          const rows = splitRows(outputs, piece.size, 0, piece.size);
+          if (piece.timing) {
+            addTiming(piece, startedAt, execution, 0, msToNs(performance.now() - returnedAt));
+            this.hooks.onExecution?.(piece.size, execution);
+          }
+          piece.settle(rows);
+        } catch (err) {
+          piece.settle(toFlowserveError(err));
+        }
+      }),
+    );
   }
 
   /** The smallest allowed batch size that holds `size` examples (no padding when none are configured or wanted). */
@@ -512,6 +554,38 @@ function oldestEnqueuedAt(pieces: readonly Piece[]): number {
 function elementCount(inputs: TensorMap): number {
   let n = 0;
   for (const name in inputs) n += (inputs[name] as HostTensor).size;
+  return n;
+}
+
+/** A piece's rows [offset, offset + size) of a run's outputs, each checked to hold the run's `rows` along dim 0. */
+function splitRows(outputs: TensorMap, rows: number, offset: number, size: number): TensorMap {
+  return mapTensors(outputs, (t, alias) => {
+    if (t.rank === 0 || t.shape[0] !== rows) {
+      throw new Internal(
+        `Batched output tensor '${alias}' has 0th dimension ${t.rank === 0 ? 'none' : String(t.shape[0])}; ` +
+          `expected the batch size ${rows}`,
+      );
+    }
+    return rowsView(t, offset, size);
+  });
+}
+
+/** Adds a run's stage times to a timed piece's: its wait in the queue, the merge and the split around the run. */
+function addTiming(piece: Piece, startedAt: number, execution: StageTimes, mergeNs: number, splitNs: number): void {
+  if (!piece.timing) return;
+  piece.timing.queueNs += msToNs(startedAt - piece.enqueuedAt) + execution.queueNs;
+  piece.timing.computeInputNs += mergeNs + execution.computeInputNs;
+  piece.timing.computeInferNs += execution.computeInferNs;
+  piece.timing.computeOutputNs += execution.computeOutputNs + splitNs;
+}
+
+/** Bytes a merge copies of `inputs`: typed arrays' bytes, and a reference (8 bytes) for each string element. */
+function byteCount(inputs: TensorMap): number {
+  let n = 0;
+  for (const name in inputs) {
+    const t = inputs[name] as HostTensor;
+    n += t.dtype === 'string' ? 8 * t.size : (t.data as ArrayBufferView).byteLength;
+  }
   return n;
 }
 

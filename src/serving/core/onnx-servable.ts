@@ -231,8 +231,8 @@ export class OnnxServable implements Servable {
           padToAllowedSizes: padsToAllowedSizes(batching, this.options.model.device),
           parallelRuns: (elements) => this.options.model.parallelBatchRuns(elements),
         },
-        (merged, deadline, timing, owned, lone) =>
-          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: true, lone }, timing),
+        (merged, deadline, timing, owned, lone, apart) =>
+          this.runDirect(signature, merged, allOutputs, owned ?? true, { deadline, batched: !apart, lone }, timing),
         {
           onBatch: (stats) => batches?.observe(stats),
           onQueueDepth: (depth) => {

@@ -7,6 +7,7 @@ import {
   type BatchSchedulerOptions,
   type TensorMap,
 } from '../../../src/serving/batching/batch-scheduler.js';
+import type { StageTimes } from '../../../src/serving/run-timing.js';
 import { parseModelServerConfig } from '../../../src/serving/config/model-server-config.js';
 import { defaultBatchingParameters, type BatchPadding } from '../../../src/serving/config/batching-parameters.js';
 import { createServingCore } from '../../../src/serving/core/index.js';
@@ -353,6 +354,71 @@ describe('BatchScheduler', () => {
       assert.equal((r.y?.data as Float32Array).buffer, buffer, `task ${i}'s output was copied`);
     });
     await scheduler.close();
+  });
+
+  it('runs a batch of large rows that compute little apart, each task on its own tensors (merge-costs.ts)', async () => {
+    const width = 16_384; // 64 KiB a row: its copy into new memory costs more than a run's hand-off
+    const calls: { rows: number; owned: boolean | undefined; apart: boolean | undefined; data: Float32Array }[] = [];
+    let release = () => {};
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const runner = async (
+      inputs: TensorMap,
+      _deadline: unknown,
+      timing?: StageTimes,
+      owned?: boolean,
+      _lone?: boolean,
+      apart?: boolean,
+    ): Promise<TensorMap> => {
+      const x = inputs.x as HostTensor;
+      calls.push({ rows: x.shape[0] as number, owned, apart, data: x.data as Float32Array });
+      if (timing) timing.computeInferNs = 0.1 * x.size; // a sum: far cheaper than the copy
+      if (calls.length === 1) await gate;
+      return {
+        y: new HostTensor('float32', [x.shape[0] as number], new Float32Array(x.shape[0] as number).fill(calls.length)),
+      };
+    };
+    const wide = (value: number) => ({ x: new HostTensor('float32', [1, width], new Float32Array(width).fill(value)) });
+    const scheduler = new BatchScheduler(OPTIONS, runner);
+    // The first task runs alone and is measured; three more queue behind it and leave as one batch.
+    const first = scheduler.schedule(wide(0), undefined, undefined, true);
+    await new Promise((r) => setImmediate(r));
+    const tasks = [wide(1), wide(2), wide(3)];
+    const rest = tasks.map((t) => scheduler.schedule(t, undefined, undefined, true));
+    release();
+    const results = await Promise.all([first, ...rest]);
+    assert.deepEqual(
+      calls.map((c) => [c.rows, c.apart ?? false, c.owned]),
+      [
+        [1, false, true],
+        [1, true, true],
+        [1, true, true],
+        [1, true, true],
+      ],
+    );
+    calls.slice(1).forEach((c, i) => assert.equal(c.data, tasks[i]?.x.data, "the task's own tensor, not a copy"));
+    assert.deepEqual(
+      results.map((r) => r.y?.shape),
+      [[1], [1], [1], [1]],
+    );
+    await scheduler.close();
+    // The same rows of a model whose compute dwarfs the copy are merged.
+    const merged: number[] = [];
+    let open = () => {};
+    const held = new Promise<void>((resolve) => (open = resolve));
+    const heavy = new BatchScheduler(OPTIONS, async (inputs, _d, timing) => {
+      const x = inputs.x as HostTensor;
+      merged.push(x.shape[0] as number);
+      if (timing) timing.computeInferNs = 1000 * x.size;
+      if (merged.length === 1) await held;
+      return { y: new HostTensor('float32', [x.shape[0] as number], new Float32Array(x.shape[0] as number)) };
+    });
+    const firstHeavy = heavy.schedule(wide(0));
+    await new Promise((r) => setImmediate(r));
+    const restHeavy = [1, 2, 3].map((v) => heavy.schedule(wide(v)));
+    open();
+    await Promise.all([firstHeavy, ...restHeavy]);
+    assert.deepEqual(merged, [1, 3]);
+    await heavy.close();
   });
 
   it('rejects a task larger than max_batch_size, or splits it when large batch splitting is on', async () => {
