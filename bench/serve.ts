@@ -441,7 +441,7 @@ function compareRows(
  * Issue 14's batching targets at c64: turning batching on never costs throughput or p99 latency, for any model, and
  * gains at least 1.5× on the CNN.
  */
-const BATCHING_TARGETS = { softmax: '>= 1.0', cnn: '>= 1.5', mlp: '>= 1.0', p99: '>= 1.0' } as const;
+const BATCHING_TARGETS = { softmax: '>= 1.0', cnn: '>= 1.5', mlp: '>= 1.0', large: '>= 1.0', p99: '>= 1.0' } as const;
 
 /** Rows comparing batching on (flowserve side) with batching off (peer side) at concurrency `c`. */
 function batchingRows(
@@ -622,6 +622,8 @@ export interface Bodies {
   predict: string;
   predictCnn: string;
   predictMlp: string;
+  /** Predict on the sum over [1,3,224,224] (LARGE_MODEL): a 600 KB row that the model computes little on. */
+  predictLarge: string;
   classify: string;
   rest: string;
   /** A ModelInferRequest for the softmax model, the image in raw_input_contents, as the Node v2 client sends it. */
@@ -634,6 +636,7 @@ export interface RequestMessages {
   predict: Buffer;
   predictCnn: Buffer;
   predictMlp: Buffer;
+  predictLarge: Buffer;
   classify: Buffer;
   v2Infer: Buffer;
 }
@@ -658,6 +661,19 @@ function requestMessages(image: number[]): RequestMessages {
     predict: predict(MODEL),
     predictCnn: predict(CNN_MODEL),
     predictMlp: predict(MLP_MODEL),
+    predictLarge: encode('tensorflow.serving.PredictRequest', {
+      model_spec: { name: LARGE_MODEL, signature_name: 'serving_default' },
+      inputs: {
+        x: encodeTensorProto(
+          new HostTensor(
+            'float32',
+            LARGE_SHAPE,
+            Float32Array.from({ length: 3 * 224 * 224 }, (_, i) => (i % 17) / 17),
+          ),
+          { tensorContent: true },
+        ),
+      },
+    }),
     classify: encode('tensorflow.serving.ClassificationRequest', {
       model_spec: { name: MODEL },
       input: { example_list: { examples: [exampleMsg({ x: image })] } },
@@ -677,6 +693,7 @@ export function writeBodies(dir: string, image: number[]): { files: Bodies; mess
     predict: join(dir, 'predict.grpc'),
     predictCnn: join(dir, 'predict-cnn.grpc'),
     predictMlp: join(dir, 'predict-mlp.grpc'),
+    predictLarge: join(dir, 'predict-large.grpc'),
     classify: join(dir, 'classify.grpc'),
     rest: join(dir, 'predict.json'),
     v2Infer: join(dir, 'model-infer.grpc'),
@@ -685,6 +702,7 @@ export function writeBodies(dir: string, image: number[]): { files: Bodies; mess
   writeFileSync(files.predict, grpcFrame(messages.predict));
   writeFileSync(files.predictCnn, grpcFrame(messages.predictCnn));
   writeFileSync(files.predictMlp, grpcFrame(messages.predictMlp));
+  writeFileSync(files.predictLarge, grpcFrame(messages.predictLarge));
   writeFileSync(files.classify, grpcFrame(messages.classify));
   writeFileSync(files.rest, JSON.stringify({ signature_name: PREDICT_SIGNATURE, instances: [image] }));
   writeFileSync(files.v2Infer, grpcFrame(messages.v2Infer));
@@ -1069,7 +1087,8 @@ function batchingMeasurement(options: Options): Options {
 }
 
 /**
- * `--only batching`: batching on vs off on the softmax model, the CNN and the MLP at the highest --concurrency, h2load on
+ * `--only batching`: batching on vs off on the softmax model, the CNN, the MLP and the sum over 3×224×224 at the highest
+ * --concurrency, h2load on
  * one connection (the issue's c64 rows, alone so they are quick to repeat), with each server's CPU per request.
  * `--baseline DIST`: also that build's batching-on server. Every server is first warmed alike (2 s at that
  * concurrency on each model), then all sides are measured in the same rounds, the order rotated each round, so that
@@ -1088,7 +1107,7 @@ async function batchingOnly(options: Options): Promise<void> {
     await writeServedModels(base);
     const { files, messages } = writeBodies(scratch, image);
     console.log(
-      `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax, CNN and MLP, ${options.seconds} s per ` +
+      `flowserve batching bench (h2load -c1 -m${c}): batching on vs off, softmax, CNN, MLP and sum224, ${options.seconds} s per ` +
         `side in ${options.rounds} rotated rounds; batching ${JSON.stringify(benchBatching())}` +
         (options.baseline ? `; baseline build ${options.baseline}` : '') +
         '\n',
@@ -1105,6 +1124,7 @@ async function batchingOnly(options: Options): Promise<void> {
     for (const { server } of sides) {
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predict);
       await checkGrpcBody(server.grpcPort, PREDICT, messages.predictCnn);
+      await checkGrpcBody(server.grpcPort, PREDICT, messages.predictLarge);
     }
     // A baseline build from before the MLP was served (round 26) cannot answer it: the MLP is then left out.
     const withMlp = await Promise.all(
@@ -1125,6 +1145,8 @@ async function batchingOnly(options: Options): Promise<void> {
       ...(withMlp.every(Boolean)
         ? [{ key: 'mlp', suffix: '_mlp', body: files.predictMlp, target: BATCHING_TARGETS.mlp }]
         : []),
+      // Rows of 600 KB that the model only sums: batching's tasks run apart (merge-costs.ts, round 26).
+      { key: 'sum224', suffix: '_sum224', body: files.predictLarge, target: BATCHING_TARGETS.large },
     ];
     if (!withMlp.every(Boolean)) console.log('The baseline build does not serve the MLP: measuring softmax and CNN.\n');
     for (const model of models) for (const { server } of sides) await h2(server, model.body, BATCHING_WARM_SECONDS);
