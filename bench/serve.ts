@@ -959,36 +959,21 @@ async function nativeMain(options: Options): Promise<void> {
     const batchingWarm = { concurrency: cMax, seconds: BATCHING_WARM_SECONDS };
     const batchingOptions = batchingMeasurement(options);
     const batchingRounds = `${batchingOptions.seconds} s a side in ${batchingOptions.rounds} rounds`;
-    const batched = await measureNativePair(
-      `gRPC Predict, 1 connection × C streams, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
-      {
-        flowserve: h2(batching, PREDICT, files.predict, oneConnection),
-        peer: h2(batchingOff, PREDICT, files.predict, oneConnection),
-      },
-      [cMax],
-      batchingOptions,
-      batchingWarm,
-    );
-    const batchedCnn = await measureNativePair(
-      `gRPC Predict on the MNIST CNN, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
-      {
-        flowserve: h2(batching, PREDICT, files.predictCnn, oneConnection),
-        peer: h2(batchingOff, PREDICT, files.predictCnn, oneConnection),
-      },
-      [cMax],
-      batchingOptions,
-      batchingWarm,
-    );
-    const batchedMlp = await measureNativePair(
-      `gRPC Predict on the MNIST MLP, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
-      {
-        flowserve: h2(batching, PREDICT, files.predictMlp, oneConnection),
-        peer: h2(batchingOff, PREDICT, files.predictMlp, oneConnection),
-      },
-      [cMax],
-      batchingOptions,
-      batchingWarm,
-    );
+    /** Batching on against off for one model's Predict body, h2load on one connection at the highest level. */
+    const batchingPair = (what: string, bodyFile: string) =>
+      measureNativePair(
+        `gRPC Predict${what}, flowserve batching on (h2load; peer: flowserve batching off; ${batchingRounds})`,
+        {
+          flowserve: h2(batching, PREDICT, bodyFile, oneConnection),
+          peer: h2(batchingOff, PREDICT, bodyFile, oneConnection),
+        },
+        [cMax],
+        batchingOptions,
+        batchingWarm,
+      );
+    const batched = await batchingPair(', 1 connection × C streams', files.predict);
+    const batchedCnn = await batchingPair(' on the MNIST CNN', files.predictCnn);
+    const batchedMlp = await batchingPair(' on the MNIST MLP', files.predictMlp);
 
     const rows: BenchRow[] = [
       ...servingRows('grpc_predict_1conn', grpcOne, 'bare grpc-js'),
