@@ -107,8 +107,6 @@ export type BatchSchedulerOptions = Pick<
    * Default: `numBatchThreads`.
    */
   parallelRuns?: (elements: number) => number;
-  /** What decides whether a batch's tasks are merged (default: a MergeCosts of this scheduler's own). */
-  mergeCosts?: MergeCosts;
 };
 
 export const QUEUE_FULL_MESSAGE = 'The batch scheduling queue to which this task was submitted is full';
@@ -172,16 +170,14 @@ export class BatchScheduler {
   private pumpScheduled = false;
   private closing = false;
   private idleWaiters: (() => void)[] = [];
-  /** Whether merging pays for this signature's batches, from its merges so far (merge-costs.ts). */
-  private readonly mergeCosts: MergeCosts;
+  /** Whether merging pays for this signature's batches, from the compute of its runs so far (merge-costs.ts). */
+  private readonly mergeCosts = new MergeCosts();
 
   constructor(
     private readonly options: BatchSchedulerOptions,
     private readonly runner: BatchRunner,
     private readonly hooks: BatchSchedulerHooks = {},
-  ) {
-    this.mergeCosts = options.mergeCosts ?? new MergeCosts();
-  }
+  ) {}
 
   /** Largest batch that is ever run. */
   private get capacity(): number {
